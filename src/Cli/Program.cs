@@ -1,0 +1,13 @@
+using System.CommandLine;
+
+namespace BitDistill.Cli;
+
+/// <summary>The bitdistill command.</summary>
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+        var root = new RootCommand("BitDistill.NET: distil full-precision Transformers into 1.58-bit models and run them on any CPU.");
+        return root.Parse(args).Invoke();
+    }
+}

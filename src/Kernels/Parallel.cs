@@ -1,0 +1,42 @@
+namespace BitDistill.Kernels;
+
+/// <summary>Static work partitioning over <see cref="KernelSettings.DegreeOfParallelism"/> threads.
+/// Each worker always receives the same contiguous range for the same (count, degree), so
+/// results are deterministic.</summary>
+public static class StaticParallel
+{
+    /// <summary>Minimum amount of work (in rough scalar operations) worth a thread hand-off.</summary>
+    public const long MinWorkPerThread = 32_768;
+
+    /// <summary>Runs body(start, end) over [0, count) split into at most DegreeOfParallelism contiguous chunks.
+    /// <paramref name="workPerItem"/> estimates the cost of one item so tiny loops stay on the caller's thread.</summary>
+    public static void For(int count, long workPerItem, Action<int, int> body)
+    {
+        if (count <= 0) return;
+        int threads = Threads(count, workPerItem);
+        if (threads == 1) { body(0, count); return; }
+        System.Threading.Tasks.Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+        {
+            var (s, e) = Chunk(count, threads, t);
+            if (s < e) body(s, e);
+        });
+    }
+
+    /// <summary>How many threads <see cref="For"/> would use.</summary>
+    public static int Threads(int count, long workPerItem)
+    {
+        int dop = KernelSettings.DegreeOfParallelism;
+        if (dop <= 1 || count <= 1) return 1;
+        long total = (long)count * Math.Max(1, workPerItem);
+        long byWork = Math.Max(1, total / MinWorkPerThread);
+        return (int)Math.Min(Math.Min(dop, count), byWork);
+    }
+
+    /// <summary>The [start, end) range of chunk t out of n over count items.</summary>
+    public static (int start, int end) Chunk(int count, int n, int t)
+    {
+        int q = count / n, r = count % n;
+        int s = t * q + Math.Min(t, r);
+        return (s, s + q + (t < r ? 1 : 0));
+    }
+}

@@ -1,0 +1,66 @@
+namespace BitDistill.Tensors;
+
+/// <summary>Elementwise functions of one argument.</summary>
+public enum UnaryOp { Neg, Abs, Exp, Log, Sqrt, Rsqrt, Tanh, Sigmoid, Silu, GeluTanh, GeluErf, Relu, ReluSquared, Square, Reciprocal, Sign }
+
+/// <summary>Elementwise functions of two broadcast arguments.</summary>
+public enum BinaryOp { Add, Sub, Mul, Div, Pow, Maximum, Minimum }
+
+/// <summary>Elementwise comparisons (result is Bool).</summary>
+public enum CompareOp { Eq, Ne, Lt, Le, Gt, Ge }
+
+/// <summary>Reductions over axes.</summary>
+public enum ReduceOp { Sum, Mean, Max, Min }
+
+/// <summary>The operations a device must implement. Inputs may be arbitrary strided views (including
+/// broadcast views with zero strides); outputs are new contiguous tensors unless stated otherwise.
+/// Float ops take Float32 tensors.</summary>
+public interface IBackend
+{
+    /// <summary>The device this backend runs on.</summary>
+    Device Device { get; }
+
+    /// <summary>A new storage of <paramref name="length"/> elements, zero-filled.</summary>
+    Storage Allocate(DType dtype, int length);
+
+    /// <summary>Copies src into dst elementwise (same shape; either may be strided), converting dtype if they differ
+    /// (float→bf16/f16 round to nearest even; float→int truncates toward zero as PyTorch does).</summary>
+    void Copy(Tensor src, Tensor dst);
+
+    /// <summary>Sets every element of the (possibly strided) view to value.</summary>
+    void Fill(Tensor dst, double value);
+
+    Tensor Unary(UnaryOp op, Tensor x);
+    /// <summary>a op b with NumPy broadcasting.</summary>
+    Tensor Binary(BinaryOp op, Tensor a, Tensor b);
+    /// <summary>x op scalar (scalar on the right), or scalar op x when <paramref name="scalarFirst"/>.</summary>
+    Tensor BinaryScalar(BinaryOp op, Tensor x, float scalar, bool scalarFirst);
+    /// <summary>Bool tensor of a op b with broadcasting.</summary>
+    Tensor Compare(CompareOp op, Tensor a, Tensor b);
+    /// <summary>cond ? a : b with broadcasting; cond is Bool.</summary>
+    Tensor Where(Tensor cond, Tensor a, Tensor b);
+
+    /// <summary>Reduction over the given (distinct, non-negative) axes.</summary>
+    Tensor Reduce(ReduceOp op, Tensor x, int[] axes, bool keepDim);
+    /// <summary>Index (Int64) of the first maximum (or minimum) along an axis; NaN counts as the maximum, as PyTorch does.</summary>
+    Tensor ArgReduce(bool max, Tensor x, int axis, bool keepDim);
+
+    /// <summary>Numerically stable softmax (or log-softmax) along an axis.</summary>
+    Tensor Softmax(Tensor x, int axis, bool log);
+
+    /// <summary>Matrix product over the last two dims with broadcasting of leading dims. An operand whose last two
+    /// dims are a transposed contiguous matrix is used in place (no copy).</summary>
+    Tensor MatMul(Tensor a, Tensor b);
+
+    /// <summary>Selects entries along an axis by Int32/Int64 indices (embedding lookup is axis 0).</summary>
+    Tensor IndexSelect(Tensor x, int axis, Tensor indices);
+
+    /// <summary>Concatenates along an axis.</summary>
+    Tensor Concat(IReadOnlyList<Tensor> xs, int axis);
+
+    /// <summary>RMSNorm over the last dim: x / sqrt(mean(x²) + eps) · weight (weight may be null).</summary>
+    Tensor RmsNorm(Tensor x, Tensor? weight, float eps);
+
+    /// <summary>Rotary embedding in the rotate-half (Hugging Face) convention on x [..., T, D]: cos/sin are [T, D].</summary>
+    Tensor Rope(Tensor x, Tensor cos, Tensor sin);
+}

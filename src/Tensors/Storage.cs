@@ -1,0 +1,56 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace BitDistill.Tensors;
+
+/// <summary>A flat buffer of elements on one device. Tensors are views (shape, strides, offset) over a storage.</summary>
+public abstract class Storage
+{
+    /// <summary>Element type.</summary>
+    public abstract DType DType { get; }
+    /// <summary>Number of elements.</summary>
+    public abstract int Length { get; }
+    /// <summary>The device (and so the backend) that owns the memory.</summary>
+    public abstract Device Device { get; }
+}
+
+/// <summary>Storage in a managed array: used by the CPU backend and the scalar reference backend.</summary>
+public sealed class ManagedStorage : Storage
+{
+    private readonly Array _data;
+    private readonly int _length;
+    private readonly DType _dtype;
+    private readonly Device _device;
+
+    /// <summary>Wraps an existing array (float[], Half[], ushort[] for bf16, sbyte[], byte[], int[], long[], bool[]).</summary>
+    public ManagedStorage(Array data, DType dtype, int length, Device device)
+    {
+        if (data.GetType().GetElementType() != dtype.ClrType())
+            throw new ArgumentException($"array of {data.GetType().GetElementType()?.Name} cannot back a {dtype} storage");
+        if ((uint)length > (uint)data.Length) throw new ArgumentOutOfRangeException(nameof(length));
+        _data = data; _dtype = dtype; _length = length; _device = device;
+    }
+
+    /// <summary>Allocates a zeroed storage.</summary>
+    public static ManagedStorage Allocate(DType dtype, int length, Device device) =>
+        new(Array.CreateInstance(dtype.ClrType(), length), dtype, length, device);
+
+    public override DType DType => _dtype;
+    public override int Length => _length;
+    public override Device Device => _device;
+    /// <summary>The backing array (may be longer than <see cref="Length"/>).</summary>
+    public Array Array => _data;
+
+    /// <summary>The elements as a span of T (T must match the dtype's storage type).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Span<T> AsSpan<T>() where T : unmanaged
+    {
+        if (typeof(T) != _data.GetType().GetElementType())
+            throw new InvalidOperationException($"storage of {_dtype} viewed as {typeof(T).Name}");
+        return MemoryMarshal.CreateSpan(ref Unsafe.As<byte, T>(ref MemoryMarshal.GetArrayDataReference(_data)), _length);
+    }
+
+    /// <summary>The raw bytes.</summary>
+    public Span<byte> AsBytes() =>
+        MemoryMarshal.CreateSpan(ref MemoryMarshal.GetArrayDataReference(_data), _length * _dtype.SizeOf());
+}

@@ -1,0 +1,148 @@
+using BitDistill.Kernels;
+
+namespace BitDistill.Tensors;
+
+/// <summary>A seeded source of random tensors on the counter-based Philox generator. Each draw advances an offset,
+/// so a sequence of draws is reproducible from the seed alone, independent of threads and platform.</summary>
+public sealed class Generator(ulong seed)
+{
+    /// <summary>The seed.</summary>
+    public ulong Seed { get; } = seed;
+    /// <summary>Philox blocks consumed so far (part of a resumable state).</summary>
+    public ulong Offset { get; set; }
+
+    internal ulong Take(int count)
+    {
+        ulong o = Offset;
+        Offset += (ulong)((count + 3) / 4) + 1;
+        return o;
+    }
+}
+
+public sealed partial class Tensor
+{
+    /// <summary>A zero-filled contiguous tensor.</summary>
+    public static Tensor Zeros(int[] shape, DType dtype = DType.Float32, Device? device = null) => Empty(shape, dtype, device);
+
+    /// <summary>A contiguous tensor (zero-filled on managed devices).</summary>
+    public static Tensor Empty(int[] shape, DType dtype = DType.Float32, Device? device = null)
+    {
+        device ??= Device.Default;
+        long n = 1; foreach (var d in shape) n *= d;
+        if (n > int.MaxValue || n < 0) throw new ArgumentException($"shape {ShapeString(shape)} is too large");
+        return new Tensor(device.Backend.Allocate(dtype, (int)n), shape);
+    }
+
+    /// <summary>A zero-filled float32 tensor.</summary>
+    public static Tensor Zeros(params int[] shape) => Zeros(shape, DType.Float32, null);
+    /// <summary>A float32 tensor of ones.</summary>
+    public static Tensor Ones(params int[] shape) => Full(shape, 1.0);
+
+    /// <summary>A tensor with every element = value.</summary>
+    public static Tensor Full(int[] shape, double value, DType dtype = DType.Float32, Device? device = null)
+    {
+        var t = Empty(shape, dtype, device);
+        if (value != 0) t.Fill(value);
+        return t;
+    }
+
+    /// <summary>A 0-d float32 tensor.</summary>
+    public static Tensor Scalar(float value, Device? device = null) => FromArray(new[] { value }, Array.Empty<int>(), device);
+
+    /// <summary>[start, start+step, …) below end, float32.</summary>
+    public static Tensor Arange(double start, double end, double step = 1, DType dtype = DType.Float32, Device? device = null)
+    {
+        if (step == 0) throw new ArgumentException("arange step must not be 0");
+        int n = (int)Math.Max(0, Math.Ceiling((end - start) / step));
+        var t = Empty([n], dtype, device);
+        var ms = (ManagedStorage)t.Storage;
+        switch (dtype)
+        {
+            case DType.Float32: { var s = ms.AsSpan<float>(); for (int i = 0; i < n; i++) s[i] = (float)(start + i * step); break; }
+            case DType.Int32: { var s = ms.AsSpan<int>(); for (int i = 0; i < n; i++) s[i] = (int)(start + i * step); break; }
+            case DType.Int64: { var s = ms.AsSpan<long>(); for (int i = 0; i < n; i++) s[i] = (long)(start + i * step); break; }
+            default:
+                var f = Arange(start, end, step, DType.Float32, device);
+                return f.To(dtype);
+        }
+        return t;
+    }
+
+    /// <summary>A tensor copied from an array (float, Half, ushort=bf16 bits, sbyte, byte, int, long, bool).</summary>
+    public static Tensor FromArray<T>(T[] data, int[] shape, Device? device = null) where T : unmanaged
+    {
+        var t = Empty(shape, DTypeInfo.Of<T>(), device);
+        if (t.Count != data.Length) throw new ArgumentException($"{data.Length} values do not fill shape {ShapeString(shape)} ({t.Count} elements)");
+        data.AsSpan().CopyTo(((ManagedStorage)t.Storage).AsSpan<T>());
+        return t;
+    }
+
+    /// <summary>A 1-d float32 tensor.</summary>
+    public static Tensor FromArray(params float[] data) => FromArray(data, [data.Length]);
+
+    /// <summary>Wraps an array without copying (it becomes the tensor's storage).</summary>
+    public static Tensor Wrap<T>(T[] data, int[] shape, Device? device = null) where T : unmanaged
+    {
+        device ??= Device.Default;
+        if (device.Kind == DeviceKind.Gpu) return FromArray(data, shape, device);
+        return new Tensor(new ManagedStorage(data, DTypeInfo.Of<T>(), data.Length, device), shape);
+    }
+
+    /// <summary>Uniform samples in [low, high).</summary>
+    public static Tensor Uniform(int[] shape, Generator gen, float low = 0, float high = 1, Device? device = null)
+    {
+        var host = new float[Product(shape)];
+        Philox.Uniform(host, gen.Seed, gen.Take(host.Length), low, high);
+        return Wrap(host, shape).To(device ?? Device.Default);
+    }
+
+    /// <summary>Normal samples N(mean, std²).</summary>
+    public static Tensor Normal(int[] shape, Generator gen, float mean = 0, float std = 1, Device? device = null)
+    {
+        var host = new float[Product(shape)];
+        Philox.Normal(host, gen.Seed, gen.Take(host.Length), mean, std);
+        return Wrap(host, shape).To(device ?? Device.Default);
+    }
+
+    /// <summary>Normal samples truncated to mean ± 2·std (or the given bounds in units of std), as used for weight init.</summary>
+    public static Tensor TruncatedNormal(int[] shape, Generator gen, float mean = 0, float std = 1, float lo = -2, float hi = 2, Device? device = null)
+    {
+        var host = new float[Product(shape)];
+        ulong off = gen.Offset; gen.Offset += (ulong)host.Length + 1;
+        Philox.TruncatedNormal(host, gen.Seed, off, mean, std, lo, hi);
+        return Wrap(host, shape).To(device ?? Device.Default);
+    }
+
+    internal static int Product(ReadOnlySpan<int> shape)
+    {
+        long n = 1; foreach (var d in shape) n *= d;
+        if (n > int.MaxValue) throw new ArgumentException($"shape {ShapeString(shape)} is too large");
+        return (int)n;
+    }
+
+    /// <summary>The elements in row-major order as a new array (T must match the dtype's storage type).</summary>
+    public T[] ToArray<T>() where T : unmanaged
+    {
+        var c = Device.Kind == DeviceKind.Gpu ? To(Device.Cpu) : Contiguous();
+        if (c.Storage is not ManagedStorage ms) throw new NotSupportedException($"cannot read {Device} memory");
+        return ms.AsSpan<T>().Slice(c.Offset, Count).ToArray();
+    }
+
+    /// <summary>The elements as float32, converting from any dtype.</summary>
+    public float[] ToFloatArray() => (DType == DType.Float32 ? this : To(DType.Float32)).ToArray<float>();
+
+    /// <summary>The single value of a one-element tensor as float.</summary>
+    public float Item()
+    {
+        if (Count != 1) throw new InvalidOperationException($"Item() needs one element; shape is {ShapeString(_shape)}");
+        return ToFloatArray()[0];
+    }
+
+    /// <summary>The elements of a contiguous managed tensor as a span (no copy).</summary>
+    public Span<T> AsSpan<T>() where T : unmanaged
+    {
+        if (!IsContiguous) throw new InvalidOperationException("AsSpan needs a contiguous tensor; call Contiguous() first");
+        if (Storage is not ManagedStorage ms) throw new NotSupportedException($"cannot span {Device} memory");
+        return ms.AsSpan<T>().Slice(Offset, Count);
+    }
+}
