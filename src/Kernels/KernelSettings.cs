@@ -54,9 +54,12 @@ public static class KernelSettings
         public void Dispose() { _simd = old.simd; _dop = old.dop; }
     }
 
-    internal static bool Use512 => _simd >= SimdLevel.Vector512;
-    internal static bool Use256 => _simd >= SimdLevel.Vector256;
-    internal static bool Use128 => _simd >= SimdLevel.Vector128;
+    /// <summary>Whether the current SIMD level allows this width.</summary>
+    public static bool Use512 => _simd >= SimdLevel.Vector512;
+    /// <summary>Whether the current SIMD level allows this width.</summary>
+    public static bool Use256 => _simd >= SimdLevel.Vector256;
+    /// <summary>Whether the current SIMD level allows this width.</summary>
+    public static bool Use128 => _simd >= SimdLevel.Vector128;
 
     private static SimdLevel DetectSimd()
     {

@@ -131,4 +131,30 @@ public static class DeterministicMath
             _ => (-cs, sn),
         };
     }
+
+    /// <summary>Error function in double precision (series below |x| = 4, continued fraction above).</summary>
+    public static double Erf(double x)
+    {
+        if (double.IsNaN(x)) return x;
+        double ax = Math.Abs(x);
+        if (ax < 4)
+        {
+            // erf(x) = 2/√π Σ (-1)^n x^(2n+1) / (n! (2n+1))
+            double term = ax, sum = ax, x2 = ax * ax;
+            for (int n = 1; n < 200; n++)
+            {
+                term *= -x2 / n;
+                double add = term / (2 * n + 1);
+                sum += add;
+                if (Math.Abs(add) < 1e-17 * Math.Abs(sum)) break;
+            }
+            double r = sum * 1.1283791670955126;
+            return x < 0 ? -r : r;
+        }
+        // erfc(x) = exp(-x²)/√π · 1/(x + 1/2/(x + 1/(x + 3/2/(x + 2/(x + …)))))
+        double f = ax;
+        for (int k = 60; k >= 1; k--) f = ax + (k / 2.0) / f;
+        double erfc = Math.Exp(-ax * ax) / (f * 1.7724538509055159);
+        return x < 0 ? erfc - 1 : 1 - erfc;
+    }
 }

@@ -1,0 +1,102 @@
+using System.Numerics.Tensors;
+
+namespace BitDistill.Kernels;
+
+/// <summary>Kernels over one row (the last dimension): softmax, log-softmax, RMSNorm and rotary embedding, each with its
+/// scalar reference. <see cref="SimdLevel.Scalar"/> forces the reference loops.</summary>
+public static class RowKernels
+{
+    /// <summary>Numerically stable softmax of one row (max subtracted first). NaN anywhere gives a NaN row.</summary>
+    public static void Softmax(ReadOnlySpan<float> x, Span<float> y)
+    {
+        if (!KernelSettings.Use128) { SoftmaxReference(x, y); return; }
+        float max = TensorPrimitives.Max(x);
+        TensorPrimitives.Subtract(x, max, y);
+        TensorPrimitives.Exp(y, y);
+        float sum = TensorPrimitives.Sum(y);
+        TensorPrimitives.Multiply(y, 1f / sum, y);
+    }
+
+    /// <summary>Scalar softmax.</summary>
+    public static void SoftmaxReference(ReadOnlySpan<float> x, Span<float> y)
+    {
+        float max = float.NegativeInfinity;
+        foreach (var v in x) max = float.IsNaN(v) || float.IsNaN(max) ? float.NaN : MathF.Max(max, v);
+        float sum = 0;
+        for (int i = 0; i < x.Length; i++) { y[i] = MathF.Exp(x[i] - max); sum += y[i]; }
+        float inv = 1f / sum;
+        for (int i = 0; i < x.Length; i++) y[i] *= inv;
+    }
+
+    /// <summary>Numerically stable log-softmax of one row: x − max − log Σ exp(x − max).</summary>
+    public static void LogSoftmax(ReadOnlySpan<float> x, Span<float> y)
+    {
+        if (!KernelSettings.Use128) { LogSoftmaxReference(x, y); return; }
+        float max = TensorPrimitives.Max(x);
+        TensorPrimitives.Subtract(x, max, y);
+        TensorPrimitives.Exp(y, y);
+        float lse = MathF.Log(TensorPrimitives.Sum(y));
+        TensorPrimitives.Subtract(x, max + lse, y); // y must not alias x
+    }
+
+    /// <summary>Scalar log-softmax.</summary>
+    public static void LogSoftmaxReference(ReadOnlySpan<float> x, Span<float> y)
+    {
+        float max = float.NegativeInfinity;
+        foreach (var v in x) max = float.IsNaN(v) || float.IsNaN(max) ? float.NaN : MathF.Max(max, v);
+        float sum = 0;
+        for (int i = 0; i < x.Length; i++) sum += MathF.Exp(x[i] - max);
+        float lse = MathF.Log(sum);
+        for (int i = 0; i < x.Length; i++) y[i] = x[i] - max - lse;
+    }
+
+    /// <summary>y = x / sqrt(mean(x²) + eps) · w (w empty: no weight). Returns the inverse RMS (kept for backward).</summary>
+    public static float RmsNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> w, float eps, Span<float> y)
+    {
+        if (!KernelSettings.Use128) return RmsNormReference(x, w, eps, y);
+        float ss = TensorPrimitives.SumOfSquares(x);
+        float r = 1f / MathF.Sqrt(ss / x.Length + eps);
+        TensorPrimitives.Multiply(x, r, y);
+        if (!w.IsEmpty) TensorPrimitives.Multiply(y, w, y);
+        return r;
+    }
+
+    /// <summary>Scalar RMSNorm.</summary>
+    public static float RmsNormReference(ReadOnlySpan<float> x, ReadOnlySpan<float> w, float eps, Span<float> y)
+    {
+        float ss = 0;
+        foreach (var v in x) ss += v * v;
+        float r = 1f / MathF.Sqrt(ss / x.Length + eps);
+        for (int i = 0; i < x.Length; i++) y[i] = w.IsEmpty ? x[i] * r : x[i] * r * w[i];
+        return r;
+    }
+
+    /// <summary>Rotate-half RoPE of one head vector: y = x·cos + rotate_half(x)·sin, rotate_half(x) = [−x₂, x₁].
+    /// Passing −sin applies the inverse rotation (the backward).</summary>
+    public static void Rope(ReadOnlySpan<float> x, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin, Span<float> y, bool inverse = false)
+    {
+        int h = x.Length / 2;
+        if (!KernelSettings.Use128 || h == 0 || h > 1024) { RopeReference(x, cos, sin, y, inverse); return; }
+        // y1 = x1·cos1 − s·x2·sin1 ; y2 = x2·cos2 + s·x1·sin2 (s = ±1); cross terms first so y may alias x.
+        Span<float> t = stackalloc float[h], u = stackalloc float[h];
+        var x1 = x[..h]; var x2 = x[h..];
+        TensorPrimitives.Multiply(x2, sin[..h], t);
+        TensorPrimitives.Multiply(x1, sin[h..], u);
+        if (inverse) { TensorPrimitives.Negate(t, t); TensorPrimitives.Negate(u, u); }
+        var y1 = y[..h]; var y2 = y[h..];
+        TensorPrimitives.Multiply(x1, cos[..h], y1);
+        TensorPrimitives.Subtract(y1, t, y1);
+        TensorPrimitives.Multiply(x2, cos[h..], y2);
+        TensorPrimitives.Add(y2, u, y2);
+    }
+
+    /// <summary>Scalar RoPE.</summary>
+    public static void RopeReference(ReadOnlySpan<float> x, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin, Span<float> y, bool inverse = false)
+    {
+        int h = x.Length / 2;
+        float sg = inverse ? -1f : 1f;
+        Span<float> r = x.Length <= 1024 ? stackalloc float[x.Length] : new float[x.Length];
+        for (int i = 0; i < h; i++) { r[i] = x[i] * cos[i] - sg * x[i + h] * sin[i]; r[i + h] = x[i + h] * cos[i + h] + sg * x[i] * sin[i + h]; }
+        r.CopyTo(y);
+    }
+}
