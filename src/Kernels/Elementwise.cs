@@ -37,7 +37,7 @@ public static class Elementwise
                 TensorPrimitives.Multiply(y, x, y);
                 TensorPrimitives.Multiply(y, 0.5f, y);
                 break;
-            default: UnaryReference(op, x, y); break; // GeluErf, Sign: scalar (not on a hot path)
+            default: UnaryReference(op, x, y); break; // GeluErf, Sign, Erf: scalar (not on a hot path)
         }
     }
 
@@ -66,6 +66,7 @@ public static class Elementwise
         UnaryOp.Square => v * v,
         UnaryOp.Reciprocal => 1f / v,
         UnaryOp.Sign => float.IsNaN(v) ? v : MathF.Sign(v),
+        UnaryOp.Erf => (float)DeterministicMath.Erf(v),
         _ => throw new NotSupportedException(op.ToString()),
     };
 

@@ -71,32 +71,34 @@ public static class RowKernels
         return r;
     }
 
-    /// <summary>Rotate-half RoPE of one head vector: y = x·cos + rotate_half(x)·sin, rotate_half(x) = [−x₂, x₁].
-    /// Passing −sin applies the inverse rotation (the backward).</summary>
-    public static void Rope(ReadOnlySpan<float> x, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin, Span<float> y, bool inverse = false)
+    /// <summary>Rotate-half RoPE of one head vector: y₁ = x₁c₁ − x₂s₁, y₂ = x₂c₂ + x₁s₂. With <paramref name="transpose"/>
+    /// it applies the transposed map (the backward): y₁ = x₁c₁ + x₂s₂, y₂ = x₂c₂ − x₁s₁. y may alias x.</summary>
+    public static void Rope(ReadOnlySpan<float> x, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin, Span<float> y, bool transpose = false)
     {
         int h = x.Length / 2;
-        if (!KernelSettings.Use128 || h == 0 || h > 1024) { RopeReference(x, cos, sin, y, inverse); return; }
-        // y1 = x1·cos1 − s·x2·sin1 ; y2 = x2·cos2 + s·x1·sin2 (s = ±1); cross terms first so y may alias x.
+        if (!KernelSettings.Use128 || h == 0 || h > 1024) { RopeReference(x, cos, sin, y, transpose); return; }
         Span<float> t = stackalloc float[h], u = stackalloc float[h];
         var x1 = x[..h]; var x2 = x[h..];
-        TensorPrimitives.Multiply(x2, sin[..h], t);
-        TensorPrimitives.Multiply(x1, sin[h..], u);
-        if (inverse) { TensorPrimitives.Negate(t, t); TensorPrimitives.Negate(u, u); }
+        // cross terms first so y may alias x
+        TensorPrimitives.Multiply(x2, transpose ? sin[h..] : sin[..h], t);
+        TensorPrimitives.Multiply(x1, transpose ? sin[..h] : sin[h..], u);
         var y1 = y[..h]; var y2 = y[h..];
         TensorPrimitives.Multiply(x1, cos[..h], y1);
-        TensorPrimitives.Subtract(y1, t, y1);
         TensorPrimitives.Multiply(x2, cos[h..], y2);
-        TensorPrimitives.Add(y2, u, y2);
+        if (transpose) { TensorPrimitives.Add(y1, t, y1); TensorPrimitives.Subtract(y2, u, y2); }
+        else { TensorPrimitives.Subtract(y1, t, y1); TensorPrimitives.Add(y2, u, y2); }
     }
 
     /// <summary>Scalar RoPE.</summary>
-    public static void RopeReference(ReadOnlySpan<float> x, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin, Span<float> y, bool inverse = false)
+    public static void RopeReference(ReadOnlySpan<float> x, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin, Span<float> y, bool transpose = false)
     {
         int h = x.Length / 2;
-        float sg = inverse ? -1f : 1f;
         Span<float> r = x.Length <= 1024 ? stackalloc float[x.Length] : new float[x.Length];
-        for (int i = 0; i < h; i++) { r[i] = x[i] * cos[i] - sg * x[i + h] * sin[i]; r[i + h] = x[i + h] * cos[i + h] + sg * x[i] * sin[i + h]; }
+        for (int i = 0; i < h; i++)
+        {
+            if (transpose) { r[i] = x[i] * cos[i] + x[i + h] * sin[i + h]; r[i + h] = x[i + h] * cos[i + h] - x[i] * sin[i]; }
+            else { r[i] = x[i] * cos[i] - x[i + h] * sin[i]; r[i + h] = x[i + h] * cos[i + h] + x[i] * sin[i + h]; }
+        }
         r.CopyTo(y);
     }
 }

@@ -9,7 +9,7 @@ public sealed class CpuBackend(Device device) : IBackend
 {
     public Device Device { get; } = device;
 
-    public Storage Allocate(DType dtype, int length) => ManagedStorage.Allocate(dtype, length, Device);
+    public Storage Allocate(DType dtype, int length) => TensorScope.Allocate(dtype, length, Device);
 
     private static ManagedStorage M(Tensor t) => t.Storage as ManagedStorage
         ?? throw new NotSupportedException($"the CPU backend cannot read {t.Device} memory");
@@ -144,7 +144,7 @@ public sealed class CpuBackend(Device device) : IBackend
         var xs = x; var src = Floats(ref xs);
         var o = New(x.ShapeArray);
         var os = M(o); var xm = M(xs); int xo = xs.Offset, n = x.Count;
-        int cost = op is UnaryOp.GeluErf or UnaryOp.Sign ? 64 : 8;
+        int cost = op is UnaryOp.GeluErf or UnaryOp.Erf or UnaryOp.Sign ? 64 : 8;
         ForChunks(n, cost, (s, e) => Elementwise.Unary(op, xm.AsSpan<float>().Slice(xo + s, e - s), os.AsSpan<float>().Slice(s, e - s)));
         return o;
     }
@@ -492,7 +492,7 @@ public sealed class CpuBackend(Device device) : IBackend
         return o;
     }
 
-    public Tensor Rope(Tensor x, Tensor cos, Tensor sin)
+    public Tensor Rope(Tensor x, Tensor cos, Tensor sin, bool transpose = false)
     {
         RequireFloat(x, "rope");
         var xs = x; Floats(ref xs);
@@ -508,7 +508,39 @@ public sealed class CpuBackend(Device device) : IBackend
             for (int r = r0; r < r1; r++)
             {
                 int ti = r % t;
-                RowKernels.Rope(src.Slice(xo + r * d, d), cf.Slice(ti * d, d), sf.Slice(ti * d, d), dst.Slice(r * d, d));
+                RowKernels.Rope(src.Slice(xo + r * d, d), cf.Slice(ti * d, d), sf.Slice(ti * d, d), dst.Slice(r * d, d), transpose);
+            }
+        });
+        return o;
+    }
+
+    public Tensor IndexAdd(int[] shape, int axis, Tensor indices, Tensor src)
+    {
+        RequireFloat(src, "index_add");
+        var idx = (indices.DType == DType.Int64 ? indices : indices.To(DType.Int64)).Contiguous();
+        var ids = M(idx).AsSpan<long>().Slice(idx.Offset, idx.Count).ToArray();
+        int dim = shape[axis];
+        foreach (var v in ids)
+            if ((ulong)v >= (ulong)dim) throw new IndexOutOfRangeException($"index {v} is out of range for dim {axis} of size {dim}");
+        int outer = 1; for (int d = 0; d < axis; d++) outer *= shape[d];
+        int inner = 1; for (int d = axis + 1; d < shape.Length; d++) inner *= shape[d];
+        var o = New(shape);
+        var ss = src; Floats(ref ss);
+        var sm = M(ss); var om = M(o); int so = ss.Offset, k = ids.Length;
+        // parallel over outer rows and column blocks; within one output row, indices are added in order (deterministic)
+        int colBlocks = Math.Max(1, inner / 256);
+        StaticParallel.For(outer * colBlocks, (long)k * Math.Min(inner, 256), (r0, r1) =>
+        {
+            var sf = sm.AsSpan<float>(); var of = om.AsSpan<float>();
+            for (int r = r0; r < r1; r++)
+            {
+                int oi = r / colBlocks, cb = r % colBlocks;
+                var (c0, c1) = StaticParallel.Chunk(inner, colBlocks, cb);
+                for (int j = 0; j < k; j++)
+                {
+                    var dst = of.Slice((oi * dim + (int)ids[j]) * inner + c0, c1 - c0);
+                    Elementwise.Binary(BinaryOp.Add, dst, sf.Slice(so + (oi * k + j) * inner + c0, c1 - c0), dst);
+                }
             }
         });
         return o;

@@ -51,6 +51,11 @@ public interface IBackend
     /// <summary>RMSNorm over the last dim: x / sqrt(mean(x²) + eps) · weight (weight may be null).</summary>
     Tensor RmsNorm(Tensor x, Tensor? weight, float eps);
 
-    /// <summary>Rotary embedding in the rotate-half (Hugging Face) convention on x [..., T, D]: cos/sin are [T, D].</summary>
-    Tensor Rope(Tensor x, Tensor cos, Tensor sin);
+    /// <summary>Rotary embedding in the rotate-half (Hugging Face) convention on x [..., T, D]: cos/sin are [T, D].
+    /// <paramref name="transpose"/> applies the transposed map (the backward).</summary>
+    Tensor Rope(Tensor x, Tensor cos, Tensor sin, bool transpose = false);
+
+    /// <summary>zeros(shape) with src's slices added at the given indices along axis (the adjoint of IndexSelect; repeated
+    /// indices accumulate, in index order).</summary>
+    Tensor IndexAdd(int[] shape, int axis, Tensor indices, Tensor src);
 }

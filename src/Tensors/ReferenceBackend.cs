@@ -269,7 +269,7 @@ public sealed class ReferenceBackend(Device device) : IBackend
         return o;
     }
 
-    public Tensor Rope(Tensor x, Tensor cos, Tensor sin)
+    public Tensor Rope(Tensor x, Tensor cos, Tensor sin, bool transpose = false)
     {
         int t = x.Shape[^2], d = x.Shape[^1], h = d / 2;
         var o = New(x.ShapeArray);
@@ -278,9 +278,29 @@ public sealed class ReferenceBackend(Device device) : IBackend
         {
             int ti = idx[^2], i = idx[^1];
             var k = (int[])idx.Clone();
-            k[^1] = i < h ? i + h : i - h;
-            double rot = i < h ? -GetAt(x, k) : GetAt(x, k);
-            Scalars.Set(M(o), j++, GetAt(x, idx) * GetAt(cos, [ti, i]) + rot * GetAt(sin, [ti, i]));
+            int partner = i < h ? i + h : i - h;
+            k[^1] = partner;
+            double other = GetAt(x, k);
+            double v = !transpose
+                ? GetAt(x, idx) * GetAt(cos, [ti, i]) + (i < h ? -other : other) * GetAt(sin, [ti, i])
+                : GetAt(x, idx) * GetAt(cos, [ti, i]) + (i < h ? other : -other) * GetAt(sin, [ti, partner]);
+            Scalars.Set(M(o), j++, v);
+        });
+        return o;
+    }
+
+    public Tensor IndexAdd(int[] shape, int axis, Tensor indices, Tensor src)
+    {
+        var o = New(shape);
+        var os = o.Strides.ToArray();
+        ForEachIndex(src.Shape, idx =>
+        {
+            var ii = idx.Skip(axis).Take(indices.Rank).ToArray();
+            long sel = (long)GetAt(indices, ii);
+            if (sel < 0 || sel >= shape[axis]) throw new IndexOutOfRangeException($"index {sel} out of range for dim {axis} of size {shape[axis]}");
+            var oi = idx.Take(axis).Append((int)sel).Concat(idx.Skip(axis + indices.Rank)).ToArray();
+            int off = OffsetOf(o, oi, os);
+            Scalars.Set(M(o), off, Scalars.Get(M(o), off) + GetAt(src, idx));
         });
         return o;
     }

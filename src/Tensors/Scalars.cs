@@ -68,6 +68,7 @@ public static class Scalars
         UnaryOp.Square => x * x,
         UnaryOp.Reciprocal => 1.0 / x,
         UnaryOp.Sign => double.IsNaN(x) ? x : Math.Sign(x),
+        UnaryOp.Erf => DeterministicMath.Erf(x),
         _ => throw new NotSupportedException(op.ToString()),
     };
 

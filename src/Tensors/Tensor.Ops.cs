@@ -51,6 +51,7 @@ public sealed partial class Tensor
     public Tensor ReluSquared() => Apply(UnaryOp.ReluSquared);
     public Tensor Square() => Apply(UnaryOp.Square);
     public Tensor Sign() => Apply(UnaryOp.Sign);
+    public Tensor Erf() => Apply(UnaryOp.Erf);
 
     // ---- comparisons and selection
     public Tensor Eq(Tensor o) { SameDevice(this, o); return Backend.Compare(CompareOp.Eq, this, o); }
@@ -165,5 +166,43 @@ public sealed partial class Tensor
     }
 
     /// <summary>Rotary embedding (rotate-half) on [..., T, D] with cos/sin [T, D].</summary>
-    public Tensor Rope(Tensor cos, Tensor sin) => Backend.Rope(this, cos, sin);
+    public Tensor Rope(Tensor cos, Tensor sin, bool transpose = false) => Backend.Rope(this, cos, sin, transpose);
+
+    /// <summary>zeros(shape) with this tensor's slices added at indices along axis (the adjoint of IndexSelect).</summary>
+    public Tensor IndexAddInto(int[] shape, int axis, Tensor indices)
+    {
+        axis = axis < 0 ? axis + shape.Length : axis;
+        return Backend.IndexAdd(shape, axis, indices, this);
+    }
+}
+
+public sealed partial class Tensor
+{
+    /// <summary>this += alpha·other in place (other broadcast to this shape).</summary>
+    public void AddInPlace(Tensor other, float alpha = 1)
+    {
+        if (DType == DType.Float32 && other.DType == DType.Float32 && IsContiguous && other.IsContiguous && other.Count == Count
+            && Storage is ManagedStorage a && other.Storage is ManagedStorage b)
+        {
+            var dst = a.AsSpan<float>().Slice(Offset, Count);
+            var src = b.AsSpan<float>().Slice(other.Offset, Count);
+            if (alpha == 1) BitDistill.Kernels.Elementwise.Binary(BitDistill.Kernels.BinaryOp.Add, dst, src, dst);
+            else for (int i = 0; i < dst.Length; i++) dst[i] += alpha * src[i];
+            return;
+        }
+        CopyFrom(this + (alpha == 1 ? other : other * alpha));
+    }
+
+    /// <summary>Reduces a broadcast gradient back to <paramref name="shape"/> by summing the broadcast dims.</summary>
+    public Tensor SumTo(ReadOnlySpan<int> shape)
+    {
+        if (Shape.SequenceEqual(shape)) return this;
+        int lead = Rank - shape.Length;
+        if (lead < 0) throw new ArgumentException($"cannot sum shape {ShapeString(Shape)} to larger shape {ShapeString(shape)}");
+        var axes = new List<int>();
+        for (int i = 0; i < Rank; i++)
+            if (i < lead || (shape[i - lead] == 1 && Shape[i] != 1)) axes.Add(i);
+        var r = axes.Count > 0 ? Sum(axes.ToArray(), keepDim: true) : this;
+        return r.Reshape(shape.ToArray());
+    }
 }

@@ -1,0 +1,146 @@
+using BitDistill.Kernels;
+using BitDistill.Tensors;
+
+namespace BitDistill.Autograd.Ops;
+
+/// <summary>Broadcasting binary arithmetic: forward and backward side by side.</summary>
+[Op("add", "sub", "mul", "div", "pow", "maximum", "minimum")]
+internal sealed class BinaryFn(BinaryOp op, Tensor a, Tensor b, Tensor y) : Function
+{
+    private Tensor? _a = a, _b = b, _y = y;
+    public override string Name => op.ToString().ToLowerInvariant();
+
+    public static Variable Apply(BinaryOp op, Variable a, Variable b)
+    {
+        var y = a.Value.Apply(op, b.Value);
+        bool save = Recording(a, b);
+        return Record(new BinaryFn(op, save ? a.Value : null!, save ? b.Value : null!, save && op == BinaryOp.Pow ? y : null!), y, a, b);
+    }
+
+    protected internal override Tensor?[] Backward(Tensor g, bool[] needs)
+    {
+        var a = _a!; var b = _b!;
+        Tensor? ga = null, gb = null;
+        switch (op)
+        {
+            case BinaryOp.Add: ga = g; gb = g; break;
+            case BinaryOp.Sub: ga = g; gb = needs[1] ? -g : null; break;
+            case BinaryOp.Mul: ga = needs[0] ? g * b : null; gb = needs[1] ? g * a : null; break;
+            case BinaryOp.Div:
+                ga = needs[0] ? g / b : null;
+                gb = needs[1] ? -(g * a) / (b * b) : null;
+                break;
+            case BinaryOp.Pow:
+                ga = needs[0] ? g * b * a.Pow(b - 1f) : null;
+                gb = needs[1] ? g * _y! * a.Log() : null;
+                break;
+            case BinaryOp.Maximum:
+            case BinaryOp.Minimum:
+            {
+                // the larger (smaller) input takes the gradient; ties split it evenly, as PyTorch does
+                var cmp = op == BinaryOp.Maximum ? CompareOp.Gt : CompareOp.Lt;
+                var wa = Tensor.Where(a.Backend.Compare(cmp, a, b), Tensor.Full([], 1.0, device: g.Device),
+                    Tensor.Where(a.Eq(b), Tensor.Full([], 0.5, device: g.Device), Tensor.Full([], 0.0, device: g.Device)));
+                ga = needs[0] ? g * wa : null;
+                gb = needs[1] ? g * (1f - wa) : null;
+                break;
+            }
+        }
+        return [ga?.SumTo(a.Shape), gb?.SumTo(b.Shape)];
+    }
+
+    protected override void ReleaseSaved() { _a = _b = _y = null; }
+}
+
+/// <summary>A tensor combined with a constant: x+s, x−s, s−x, x·s, x/s, s/x, xˢ.</summary>
+[Op("add_scalar", "sub_scalar", "rsub_scalar", "mul_scalar", "div_scalar", "rdiv_scalar", "pow_scalar")]
+internal sealed class ScalarFn(BinaryOp op, float s, bool scalarFirst, Tensor? x, Tensor? y) : Function
+{
+    private Tensor? _x = x, _y = y;
+    public override string Name => (scalarFirst ? "r" : "") + op.ToString().ToLowerInvariant() + "_scalar";
+
+    public static Variable Apply(BinaryOp op, Variable x, float s, bool scalarFirst)
+    {
+        var y = x.Value.Backend.BinaryScalar(op, x.Value, s, scalarFirst);
+        bool save = Recording(x) && op is BinaryOp.Pow or BinaryOp.Div;
+        return Record(new ScalarFn(op, s, scalarFirst, save ? x.Value : null, save ? y : null), y, x);
+    }
+
+    protected internal override Tensor?[] Backward(Tensor g, bool[] needs) => [op switch
+    {
+        BinaryOp.Add => g,
+        BinaryOp.Sub => scalarFirst ? -g : g,
+        BinaryOp.Mul => g * s,
+        BinaryOp.Div => scalarFirst ? -(g * _y!) / _x! : g / s,
+        BinaryOp.Pow when !scalarFirst => g * (s * _x!.Pow(s - 1)),
+        BinaryOp.Pow => g * _y! * MathF.Log(s),
+        _ => throw new NotSupportedException($"{op} with a scalar"),
+    }];
+
+    protected override void ReleaseSaved() { _x = _y = null; }
+}
+
+/// <summary>Elementwise functions of one argument; each derivative is written next to its op.</summary>
+[Op("neg", "abs", "exp", "log", "sqrt", "rsqrt", "tanh", "sigmoid", "silu", "gelu_tanh", "gelu_erf", "relu", "relu2", "square")]
+internal sealed class UnaryFn(UnaryOp op, Tensor? x, Tensor? y) : Function
+{
+    private Tensor? _x = x, _y = y;
+    public override string Name => op.ToString().ToLowerInvariant();
+
+    public static Variable Apply(UnaryOp op, Variable x)
+    {
+        if (op is UnaryOp.Sign or UnaryOp.Reciprocal or UnaryOp.Erf && Recording(x))
+            throw new NotSupportedException($"{op} has no registered gradient; use 1/x via scalar division");
+        var y = x.Value.Apply(op);
+        bool save = Recording(x);
+        return Record(new UnaryFn(op, save ? x.Value : null, save ? y : null), y, x);
+    }
+
+    protected internal override Tensor?[] Backward(Tensor g, bool[] needs)
+    {
+        var x = _x!; var y = _y!;
+        return [op switch
+        {
+            UnaryOp.Neg => -g,
+            UnaryOp.Abs => g * x.Sign(),
+            UnaryOp.Exp => g * y,
+            UnaryOp.Log => g / x,
+            UnaryOp.Sqrt => g * 0.5f / y,
+            UnaryOp.Rsqrt => g * (y * y * y * -0.5f),
+            UnaryOp.Tanh => g * (1f - y * y),
+            UnaryOp.Sigmoid => g * (y * (1f - y)),
+            UnaryOp.Silu => SiluGrad(g, x),
+            UnaryOp.GeluTanh => GeluTanhGrad(g, x),
+            UnaryOp.GeluErf => GeluErfGrad(g, x),
+            UnaryOp.Relu => g * x.Compare(CompareOp.Gt, 0).To(DType.Float32),
+            UnaryOp.ReluSquared => g * x.Relu() * 2f,
+            UnaryOp.Square => g * x * 2f,
+            _ => throw new NotSupportedException(op.ToString()),
+        }];
+    }
+
+    private static Tensor SiluGrad(Tensor g, Tensor x)
+    {
+        var s = x.Sigmoid();
+        return g * s * (1f + x * (1f - s));
+    }
+
+    private static Tensor GeluTanhGrad(Tensor g, Tensor x)
+    {
+        const float k = 0.7978845608028654f, c = 0.044715f;
+        var x2 = x * x;
+        var t = (k * (x + c * x2 * x)).Tanh();
+        var d = 0.5f * (1f + t) + 0.5f * x * (1f - t * t) * k * (1f + 3 * c * x2);
+        return g * d;
+    }
+
+    private static Tensor GeluErfGrad(Tensor g, Tensor x)
+    {
+        // Φ(x) + x·φ(x)
+        var cdf = ((x * 0.7071067811865476f).Erf() + 1f) * 0.5f;
+        var pdf = (x * x * -0.5f).Exp() * 0.3989422804014327f;
+        return g * (cdf + x * pdf);
+    }
+
+    protected override void ReleaseSaved() { _x = _y = null; }
+}

@@ -1,0 +1,111 @@
+namespace BitDistill.Tensors;
+
+/// <summary>Reuses buffers of equal dtype and length. Training steps allocate the same shapes every step, so after the
+/// first step every intermediate comes from here and the managed heap stops growing (no large-object churn, no gen-2 GCs).</summary>
+public static class BufferPool
+{
+    private static readonly Dictionary<(DType, int), Stack<Array>> _free = new();
+    private static readonly object _lock = new();
+    private static long _pooledBytes;
+
+    /// <summary>Bytes currently held for reuse.</summary>
+    public static long PooledBytes => Interlocked.Read(ref _pooledBytes);
+
+    /// <summary>Upper bound on bytes kept for reuse; buffers beyond it are left to the GC.</summary>
+    public static long MaxPooledBytes { get; set; } = 8L << 30;
+
+    internal static Array Rent(DType dtype, int length, out bool fresh)
+    {
+        lock (_lock)
+        {
+            if (_free.TryGetValue((dtype, length), out var st) && st.Count > 0)
+            {
+                _pooledBytes -= (long)length * dtype.SizeOf();
+                fresh = false;
+                return st.Pop();
+            }
+        }
+        fresh = true;
+        return Array.CreateInstance(dtype.ClrType(), length);
+    }
+
+    internal static void Return(DType dtype, Array a)
+    {
+        long bytes = (long)a.Length * dtype.SizeOf();
+        lock (_lock)
+        {
+            if (_pooledBytes + bytes > MaxPooledBytes) return;
+            if (!_free.TryGetValue((dtype, a.Length), out var st)) _free[(dtype, a.Length)] = st = new Stack<Array>();
+            st.Push(a);
+            _pooledBytes += bytes;
+        }
+    }
+
+    /// <summary>Drops every pooled buffer.</summary>
+    public static void Clear()
+    {
+        lock (_lock) { _free.Clear(); _pooledBytes = 0; }
+    }
+}
+
+/// <summary>A region (one training step, one forward pass) whose tensors are allocated from <see cref="BufferPool"/> and
+/// returned to it when the scope is disposed. Tensors that must outlive the scope are created under
+/// <see cref="Suspend"/> or copied out with <see cref="Tensor.Clone"/> outside it. Reading a released tensor throws.
+/// Scopes are per thread and nest.</summary>
+public sealed class TensorScope : IDisposable
+{
+    [ThreadStatic] private static TensorScope? _current;
+    private readonly TensorScope? _parent;
+    private readonly List<ManagedStorage> _owned = new();
+    private bool _disposed;
+
+    private TensorScope(TensorScope? parent) { _parent = parent; }
+
+    /// <summary>The innermost active scope on this thread, or null.</summary>
+    public static TensorScope? Current => _current;
+
+    /// <summary>Starts a scope on this thread.</summary>
+    public static TensorScope Begin() => _current = new TensorScope(_current);
+
+    /// <summary>Number of buffers this scope will return.</summary>
+    public int OwnedCount => _owned.Count;
+
+    /// <summary>Allocations inside the returned region are ordinary (not pooled), e.g. optimizer state and gradients.</summary>
+    public static IDisposable Suspend()
+    {
+        var saved = _current;
+        _current = null;
+        return new Resume(saved);
+    }
+
+    private sealed class Resume(TensorScope? saved) : IDisposable
+    {
+        public void Dispose() => _current = saved;
+    }
+
+    internal static ManagedStorage Allocate(DType dtype, int length, Device device)
+    {
+        var scope = _current;
+        if (scope is null || length < 1024) return ManagedStorage.Allocate(dtype, length, device);
+        var arr = BufferPool.Rent(dtype, length, out bool fresh);
+        if (!fresh) Array.Clear(arr);
+        var s = new ManagedStorage(arr, dtype, length, device);
+        scope._owned.Add(s);
+        return s;
+    }
+
+    /// <summary>Keeps a tensor's storage alive past this scope (it will not return to the pool).</summary>
+    public void Keep(Tensor t)
+    {
+        if (t.Storage is ManagedStorage ms) _owned.Remove(ms);
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        foreach (var s in _owned) { var a = s.Release(); if (a is not null) BufferPool.Return(s.DType, a); }
+        _owned.Clear();
+        if (_current == this) _current = _parent;
+    }
+}
