@@ -1,4 +1,5 @@
 using System.IO.MemoryMappedFiles;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using BitDistill.Kernels;
@@ -109,17 +110,53 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         device ??= Device.Default;
         if (target != e.DType && !(target.IsFloating() && e.DType.IsFloating()))
             throw new NotSupportedException($"tensor '{name}' in '{Path}': loading {e.DType} as {target} is not supported here (only between float types); load it as stored and convert with Tensor.To");
-        var t = Tensor.Empty(shape, target, device);
-        var host = t.Storage is ManagedStorage ? t : Tensor.Empty(shape, target, Device.Cpu);
-        var dst = ((ManagedStorage)host.Storage).AsBytes();
-        var src = Bytes(e.Begin, (int)e.ByteLength);
-        if (target == e.DType)
+        // GPU tensors are assembled on the CPU and copied over; managed devices are written in place.
+        var host = Tensor.Empty(shape, target, device.Kind == DeviceKind.Gpu ? Device.Cpu : device);
+        if (host.Storage is not ManagedStorage ms) throw new NotSupportedException($"device {device} does not use managed storage");
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        byte* src = _base + _dataStart + e.Begin;
+        ref byte dst = ref MemoryMarshal.GetArrayDataReference(ms.Array);
+        if (target == e.DType) CopyBytes(src, ref dst, e.ByteLength, target == DType.Bool);
+        else Convert(src, e.DType, ref dst, target, (int)e.ElementCount);
+        return host.Device == device ? host : host.To(device);
+    }
+
+    // Tensors may exceed 2 GiB of bytes (up to 2^31-1 elements of 8 bytes), more than one span can hold: copy in chunks.
+    private static void CopyBytes(byte* src, ref byte dst, long length, bool bools)
+    {
+        const int Chunk = 1 << 30;
+        for (long off = 0; off < length; off += Chunk)
         {
-            src.CopyTo(dst);
-            if (target == DType.Bool) NormaliseBools(dst);
+            int n = (int)Math.Min(Chunk, length - off);
+            var d = MemoryMarshal.CreateSpan(ref Unsafe.Add(ref dst, (nint)off), n);
+            new ReadOnlySpan<byte>(src + off, n).CopyTo(d);
+            // A .NET bool must be 0 or 1; any other stored byte counts as true.
+            if (bools) for (int i = 0; i < d.Length; i++) if (d[i] > 1) d[i] = 1;
         }
-        else Convert(src, e.DType, dst, target);
-        return ReferenceEquals(host, t) ? t : host.To(device);
+    }
+
+    private static void Convert(byte* src, DType from, ref byte dst, DType to, int count)
+    {
+        // Through a float buffer in chunks, so that f16↔bf16 needs no full-size temporary.
+        const int Chunk = 4096;
+        Span<float> buf = stackalloc float[Chunk];
+        for (int i = 0; i < count; i += Chunk)
+        {
+            int m = Math.Min(Chunk, count - i);
+            var f = buf[..m];
+            switch (from)
+            {
+                case DType.Float32: new ReadOnlySpan<float>((float*)src + i, m).CopyTo(f); break;
+                case DType.Float16: NumericConvert.HalfToSingle(new ReadOnlySpan<Half>((Half*)src + i, m), f); break;
+                case DType.BFloat16: NumericConvert.BFloat16ToSingle(new ReadOnlySpan<ushort>((ushort*)src + i, m), f); break;
+            }
+            switch (to)
+            {
+                case DType.Float32: f.CopyTo(MemoryMarshal.CreateSpan(ref Unsafe.Add(ref Unsafe.As<byte, float>(ref dst), i), m)); break;
+                case DType.Float16: NumericConvert.SingleToHalf(f, MemoryMarshal.CreateSpan(ref Unsafe.Add(ref Unsafe.As<byte, Half>(ref dst), i), m)); break;
+                case DType.BFloat16: NumericConvert.SingleToBFloat16(f, MemoryMarshal.CreateSpan(ref Unsafe.Add(ref Unsafe.As<byte, ushort>(ref dst), i), m)); break;
+            }
+        }
     }
 
     /// <summary>Releases the mapping; spans from <see cref="RawSpan"/> must not be used afterwards.</summary>
@@ -137,37 +174,6 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         return new ReadOnlySpan<byte>(_base + _dataStart + begin, length);
-    }
-
-    // A .NET bool must be 0 or 1; any other stored byte counts as true.
-    private static void NormaliseBools(Span<byte> b)
-    {
-        for (int i = 0; i < b.Length; i++) if (b[i] > 1) b[i] = 1;
-    }
-
-    private static void Convert(ReadOnlySpan<byte> src, DType from, Span<byte> dst, DType to)
-    {
-        // Work in chunks through a float buffer so that f16↔bf16 needs no full-size temporary.
-        const int Chunk = 4096;
-        Span<float> buf = stackalloc float[Chunk];
-        int n = src.Length / from.SizeOf();
-        for (int i = 0; i < n; i += Chunk)
-        {
-            int m = Math.Min(Chunk, n - i);
-            var f = buf[..m];
-            switch (from)
-            {
-                case DType.Float32: MemoryMarshal.Cast<byte, float>(src).Slice(i, m).CopyTo(f); break;
-                case DType.Float16: NumericConvert.HalfToSingle(MemoryMarshal.Cast<byte, Half>(src).Slice(i, m), f); break;
-                case DType.BFloat16: NumericConvert.BFloat16ToSingle(MemoryMarshal.Cast<byte, ushort>(src).Slice(i, m), f); break;
-            }
-            switch (to)
-            {
-                case DType.Float32: f.CopyTo(MemoryMarshal.Cast<byte, float>(dst).Slice(i, m)); break;
-                case DType.Float16: NumericConvert.SingleToHalf(f, MemoryMarshal.Cast<byte, Half>(dst).Slice(i, m)); break;
-                case DType.BFloat16: NumericConvert.SingleToBFloat16(f, MemoryMarshal.Cast<byte, ushort>(dst).Slice(i, m)); break;
-            }
-        }
     }
 
     private SafeTensorsFormatException Bad(string problem, string? tensor = null, Exception? inner = null) => new(Path, tensor, problem, inner);

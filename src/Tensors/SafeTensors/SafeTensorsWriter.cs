@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 
@@ -96,17 +98,21 @@ public static class SafeTensorsWriter
         foreach (var (_, t) in tensors) WriteData(s, t);
     }
 
-    /// <summary>Writes the elements of a tensor in row-major order, gathering strided views row by row.</summary>
+    /// <summary>Writes the elements of a tensor in row-major order, gathering strided views row by row.
+    /// Offsets are 64-bit: a storage may hold more than 2 GiB of bytes.</summary>
     private static void WriteData(Stream s, Tensor t)
     {
         if (t.Count == 0) return;
         if (t.Storage is not ManagedStorage) t = t.To(Device.Cpu);
         var ms = (ManagedStorage)t.Storage;
         int size = t.DType.SizeOf();
-        var all = ms.AsBytes();
+        ref byte data = ref MemoryMarshal.GetArrayDataReference(ms.Array);
         if (t.IsContiguous)
         {
-            s.Write(all.Slice(t.Offset * size, t.Count * size));
+            const int Chunk = 1 << 30;
+            long start = (long)t.Offset * size, length = (long)t.Count * size;
+            for (long off = 0; off < length; off += Chunk)
+                s.Write(MemoryMarshal.CreateReadOnlySpan(ref Unsafe.Add(ref data, (nint)(start + off)), (int)Math.Min(Chunk, length - off)));
             return;
         }
         int rank = t.Rank;                       // ≥ 1 here: a 0-d tensor is always contiguous
@@ -120,11 +126,13 @@ public static class SafeTensorsWriter
             {
                 long start = t.Offset;
                 for (int d = 0; d < rank - 1; d++) start += (long)index[d] * t.Strides[d];
-                if (innerStride == 1) s.Write(all.Slice((int)start * size, inner * size));
+                if (innerStride == 1)
+                    s.Write(MemoryMarshal.CreateReadOnlySpan(ref Unsafe.Add(ref data, (nint)(start * size)), inner * size));
                 else
                 {
                     for (int j = 0; j < inner; j++)
-                        all.Slice((int)(start + (long)j * innerStride) * size, size).CopyTo(row.AsSpan(j * size));
+                        MemoryMarshal.CreateReadOnlySpan(ref Unsafe.Add(ref data, (nint)((start + (long)j * innerStride) * size)), size)
+                            .CopyTo(row.AsSpan(j * size));
                     s.Write(row, 0, inner * size);
                 }
                 for (int d = rank - 2; d >= 0; d--)

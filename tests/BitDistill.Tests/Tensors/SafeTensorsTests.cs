@@ -207,6 +207,16 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Fact]
+    public void Load_BoolBytesOtherThanOne_BecomeTrue()
+    {
+        var path = Craft("bools.safetensors", Header("\"b\": {\"dtype\": \"BOOL\", \"shape\": [3], \"data_offsets\": [0, 3]}", padTo: 8), [0, 5, 1]);
+        using var f = SafeTensorsFile.Open(path);
+        var b = f.Load("b").ToArray<bool>();
+        Assert.Equal([false, true, true], b);
+        Assert.Equal([0, 1, 1], b.Select(x => MemoryMarshal.AsBytes([x])[0]));
+    }
+
+    [Fact]
     public void Load_ToReferenceDevice()
     {
         var path = PathIn("dev.safetensors");
