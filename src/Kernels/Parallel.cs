@@ -18,15 +18,25 @@ public static class StaticParallel
         System.Threading.Tasks.Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
         {
             var (s, e) = Chunk(count, threads, t);
-            if (s < e) body(s, e);
+            if (s >= e) return;
+            bool outer = _inWorker;
+            _inWorker = true;
+            try { body(s, e); }
+            finally { _inWorker = outer; }
         });
     }
+
+    [ThreadStatic] private static bool _inWorker;
+
+    /// <summary>True inside the body of a parallel loop: nested loops then run on the calling thread, so a kernel that
+    /// calls another kernel per item (attention calling SGEMM per head) does not oversubscribe the cores.</summary>
+    public static bool InWorker => _inWorker;
 
     /// <summary>How many threads <see cref="For"/> would use.</summary>
     public static int Threads(int count, long workPerItem)
     {
         int dop = KernelSettings.DegreeOfParallelism;
-        if (dop <= 1 || count <= 1) return 1;
+        if (dop <= 1 || count <= 1 || _inWorker) return 1;
         long total = (long)count * Math.Max(1, workPerItem);
         long byWork = Math.Max(1, total / MinWorkPerThread);
         return (int)Math.Min(Math.Min(dop, count), byWork);

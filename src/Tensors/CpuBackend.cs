@@ -100,8 +100,8 @@ public sealed class CpuBackend(Device device) : IBackend
             var dst = d.AsSpan<float>().Slice(dof, n);
             switch (s.DType)
             {
-                case DType.BFloat16: { var src = s.AsSpan<ushort>().Slice(so, n); for (int i = 0; i < n; i++) dst[i] = Scalars.BFloat16ToSingle(src[i]); return; }
-                case DType.Float16: { var src = s.AsSpan<Half>().Slice(so, n); for (int i = 0; i < n; i++) dst[i] = (float)src[i]; return; }
+                case DType.BFloat16: NumericConvert.BFloat16ToSingle(s.AsSpan<ushort>().Slice(so, n), dst); return;
+                case DType.Float16: NumericConvert.HalfToSingle(s.AsSpan<Half>().Slice(so, n), dst); return;
                 case DType.Int32: { var src = s.AsSpan<int>().Slice(so, n); for (int i = 0; i < n; i++) dst[i] = src[i]; return; }
                 case DType.Int8: { var src = s.AsSpan<sbyte>().Slice(so, n); for (int i = 0; i < n; i++) dst[i] = src[i]; return; }
             }
@@ -111,8 +111,8 @@ public sealed class CpuBackend(Device device) : IBackend
             var src = s.AsSpan<float>().Slice(so, n);
             switch (d.DType)
             {
-                case DType.BFloat16: { var dst = d.AsSpan<ushort>().Slice(dof, n); for (int i = 0; i < n; i++) dst[i] = Scalars.SingleToBFloat16(src[i]); return; }
-                case DType.Float16: { var dst = d.AsSpan<Half>().Slice(dof, n); for (int i = 0; i < n; i++) dst[i] = (Half)src[i]; return; }
+                case DType.BFloat16: NumericConvert.SingleToBFloat16(src, d.AsSpan<ushort>().Slice(dof, n)); return;
+                case DType.Float16: NumericConvert.SingleToHalf(src, d.AsSpan<Half>().Slice(dof, n)); return;
             }
         }
         for (int i = 0; i < n; i++) Scalars.Set(d, dof + i, Scalars.Get(s, so + i));

@@ -43,7 +43,7 @@ public sealed partial class Tensor
     private int[]? ViewStrides(int[] newShape)
     {
         var ns = new int[newShape.Length];
-        if (Count == 0) return ContiguousStrides(newShape);
+        if (Count <= 1) return ContiguousStrides(newShape);
         int viewD = newShape.Length - 1;
         long chunkBase = _strides.Length > 0 ? _strides[^1] : 1;
         long tensorNumel = 1, viewNumel = 1;

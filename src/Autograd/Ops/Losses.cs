@@ -1,0 +1,109 @@
+using BitDistill.Tensors;
+
+namespace BitDistill.Autograd.Ops;
+
+/// <summary>Cross-entropy of logits [N, C] against Int64 targets [N], mean over targets ≠ ignoreIndex, fused with
+/// log-softmax. Only the logits and the per-row log-sum-exp are kept: dlogits = (softmax − onehot)/n_valid.</summary>
+[Op("cross_entropy")]
+internal sealed class CrossEntropyFn(Tensor logits, Tensor lse, long[] targets, long ignoreIndex, int valid) : Function
+{
+    private Tensor? _logits = logits, _lse = lse;
+
+    public static Variable Apply(Variable logits, Tensor targets, long ignoreIndex)
+    {
+        if (logits.Rank != 2) throw new ArgumentException($"cross_entropy expects logits [N, C], got {Tensor.ShapeString(logits.Shape)}");
+        int n = logits.Size(0), c = logits.Size(1);
+        if (targets.Count != n) throw new ArgumentException($"cross_entropy: {targets.Count} targets for {n} rows of logits");
+        var t = (targets.DType == DType.Int64 ? targets : targets.To(DType.Int64)).ToArray<long>();
+        var lse = LogSumExp(logits.Value);
+        var l = lse.ToArray<float>();
+        var x = logits.Value.Contiguous();
+        var xs = x.AsSpan<float>();
+        double sum = 0; int valid = 0;
+        for (int i = 0; i < n; i++)
+        {
+            if (t[i] == ignoreIndex) continue;
+            if ((ulong)t[i] >= (ulong)c) throw new ArgumentOutOfRangeException(nameof(targets), $"target {t[i]} at row {i} is outside [0, {c}) and is not the ignore index {ignoreIndex}");
+            sum += l[i] - xs[i * c + (int)t[i]];
+            valid++;
+        }
+        float loss = valid == 0 ? float.NaN : (float)(sum / valid);
+        return Record(new CrossEntropyFn(x, lse, t, ignoreIndex, valid), Tensor.Scalar(loss, logits.Value.Device), logits);
+    }
+
+    internal static Tensor LogSumExp(Tensor x)
+    {
+        var m = x.Max(-1, keepDim: true);
+        return ((x - m).Exp().Sum(-1, keepDim: true).Log() + m).Reshape(x.Shape[0]);
+    }
+
+    protected internal override Tensor?[] Backward(Tensor g, bool[] needs)
+    {
+        var x = _logits!;
+        int n = x.Shape[0], c = x.Shape[1];
+        var p = (x - _lse!.Reshape(n, 1)).Exp();
+        float scale = g.Item() / Math.Max(1, valid);
+        var ps = p.AsSpan<float>();
+        for (int i = 0; i < n; i++)
+        {
+            var row = ps.Slice(i * c, c);
+            if (targets[i] == ignoreIndex) { row.Clear(); continue; }
+            row[(int)targets[i]] -= 1f;
+            BitDistill.Kernels.Elementwise.BinaryRight(BitDistill.Kernels.BinaryOp.Mul, row, scale, row);
+        }
+        return [p];
+    }
+
+    protected override void ReleaseSaved() { _logits = _lse = null; }
+}
+
+/// <summary>Tempered distillation loss τ²·KL(softmax(z_T/τ) ‖ softmax(z_S/τ)), summed over the vocabulary and averaged over
+/// rows (batchmean), optionally over the rows a mask keeps. dz_S = τ·(p_S − p_T)/rows; dz_T = τ·p_T·(d − KL_row)/rows
+/// with d = log p_T − log p_S.</summary>
+[Op("kl_div_temp")]
+internal sealed class KlDivFn(float tau, Tensor logPs, Tensor logPt, Tensor? rowMask, int rows) : Function
+{
+    private Tensor? _logPs = logPs, _logPt = logPt;
+
+    public static Variable Apply(Variable studentLogits, Variable teacherLogits, float tau, Tensor? rowMask = null)
+    {
+        if (!studentLogits.Shape.SequenceEqual(teacherLogits.Shape))
+            throw new ArgumentException($"kl_div: student {Tensor.ShapeString(studentLogits.Shape)} and teacher {Tensor.ShapeString(teacherLogits.Shape)} logits differ in shape");
+        if (!(tau > 0)) throw new ArgumentException($"temperature must be positive, got {tau}");
+        int v = studentLogits.Shape[^1];
+        var zs = studentLogits.Value.Reshape(-1, v); var zt = teacherLogits.Value.Reshape(-1, v);
+        var logPs = (zs / tau).LogSoftmax(-1);
+        var logPt = (zt / tau).LogSoftmax(-1);
+        var m = rowMask?.Reshape(-1, 1).To(DType.Float32);
+        int rows = m is null ? zs.Shape[0] : (int)Math.Round(m.Sum().Item());
+        var perRow = (logPt.Exp() * (logPt - logPs)).Sum(-1, keepDim: true);
+        if (m is not null) perRow = perRow * m;
+        float loss = rows == 0 ? 0f : perRow.Sum().Item() / rows * tau * tau;
+        return Record(new KlDivFn(tau, logPs, logPt, m, rows), Tensor.Scalar(loss, zs.Device), studentLogits, teacherLogits);
+    }
+
+    protected internal override Tensor?[] Backward(Tensor g, bool[] needs)
+    {
+        var logPs = _logPs!; var logPt = _logPt!;
+        float scale = g.Item() * tau / Math.Max(1, rows);
+        var pt = logPt.Exp();
+        Tensor? gs = null, gt = null;
+        if (needs[0])
+        {
+            var d = (logPs.Exp() - pt) * scale;
+            if (rowMask is not null) d = d * rowMask;
+            gs = d.Reshape(Inputs[0]!.Value.ShapeArray);
+        }
+        if (needs[1])
+        {
+            var diff = logPt - logPs;
+            var kl = (pt * diff).Sum(-1, keepDim: true);
+            var d = pt * (diff - kl) * scale;
+            if (rowMask is not null) d = d * rowMask;
+            gt = d.Reshape(Inputs[1]!.Value.ShapeArray);
+        }
+        return [gs, gt];
+    }
+
+    protected override void ReleaseSaved() { _logPs = _logPt = null; }
+}
