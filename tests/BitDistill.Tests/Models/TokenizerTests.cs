@@ -109,4 +109,242 @@ public class TokenizerTests(TokenizerFixture fx) : IClassFixture<TokenizerFixtur
         Assert.Equal(fx.Gpt2.Encode("Round trip: ünïcödé 😀 text\n\n"), explicitLoad.Encode("Round trip: ünïcödé 😀 text\n\n"));
         Assert.Equal("Round trip: ünïcödé 😀 text\n\n", explicitLoad.Decode(explicitLoad.Encode("Round trip: ünïcödé 😀 text\n\n")));
     }
+
+    // ------------------------------------------------------------------ trainer
+
+    static string RandomUnicode(Random rng, int length)
+    {
+        int[][] ranges = [[0x20, 0x7E], [0x09, 0x0D], [0xA0, 0x17F], [0x300, 0x36F], [0x391, 0x3C9], [0x400, 0x4FF], [0x4E00, 0x4FFF],
+            [0xAC00, 0xAC80], [0x1F300, 0x1F64F], [0x1D400, 0x1D4FF], [0x20000, 0x2007F], [0xE000, 0xE010], [0x0, 0x1F]];
+        var sb = new StringBuilder();
+        for (int i = 0; i < length; i++)
+        {
+            if (rng.Next(40) == 0) { sb.Append(new[] { "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|im_end", "\r\n" }[rng.Next(5)]); continue; }
+            var r = ranges[rng.Next(ranges.Length)];
+            sb.Append(char.ConvertFromUtf32(rng.Next(r[0], r[1] + 1)));
+        }
+        return sb.ToString();
+    }
+
+    List<string> TrainingTexts() => fx.Expected.Select(e => e.Text).Concat(Enumerable.Range(0, 50).Select(i => RandomUnicode(new Random(i), 200))).ToList();
+
+    [Fact]
+    public void Trainer_RespectsVocabSizeAndRoundTripsUnicode()
+    {
+        var result = BpeTrainer.Train(TrainingTexts(), 600);
+        Assert.Equal(600, result.VocabSize);
+        var tok = result.ToTokenizer();
+        Assert.Equal(600, tok.VocabSize);
+        Assert.Equal(600 - 256 - 3, tok.MergeCount);
+        Assert.Equal(597, tok.TokenToId("<|endoftext|>"));
+        Assert.Equal(599, tok.TokenToId("<|im_end|>"));
+        Assert.Equal(597, tok.EosId);
+        Assert.Equal(597, tok.PadId);
+        var rng = new Random(1234);
+        for (int i = 0; i < 300; i++)
+        {
+            string text = RandomUnicode(rng, rng.Next(0, 120));
+            var ids = tok.Encode(text);
+            Assert.All(ids, id => Assert.InRange(id, 0, 599));
+            Assert.Equal(text, tok.Decode(ids));
+        }
+        Assert.Equal([598, 597, 599], tok.Encode("<|im_start|><|endoftext|><|im_end|>"));
+        // Merges actually compress text seen in training.
+        string sample = fx.Expected[0].Text;
+        int n = tok.Encode(sample).Length, bytes = Encoding.UTF8.GetByteCount(sample);
+        Assert.True(n * 3 < bytes * 2, $"{n} tokens for {bytes} bytes");
+    }
+
+    [Fact]
+    public void Trainer_StopsWhenNoPairIsFrequentEnough()
+    {
+        var result = BpeTrainer.Train(["ab ab ab"], 10_000);
+        Assert.True(result.VocabSize < 10_000);
+        Assert.Equal(result.VocabSize, result.ToTokenizer().VocabSize);
+        Assert.Throws<ArgumentOutOfRangeException>(() => BpeTrainer.Train(["x"], 258));
+    }
+
+    [Fact]
+    public void Trainer_IsDeterministicAndIndependentOfTextOrder()
+    {
+        var texts = TrainingTexts();
+        string a = BpeTrainer.Train(texts, 500).ToTokenizerJson();
+        string b = BpeTrainer.Train(texts, 500).ToTokenizerJson();
+        var shuffled = texts.ToList();
+        new Random(7).Shuffle(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(shuffled));
+        string c = BpeTrainer.Train(shuffled, 500).ToTokenizerJson();
+        Assert.Equal(a, b);
+        Assert.Equal(a, c);
+    }
+
+    [Fact]
+    public void Trainer_SavedFilesReloadToTheSameTokenizer()
+    {
+        var result = BpeTrainer.Train(TrainingTexts(), 700);
+        string dir = Path.Combine(Path.GetTempPath(), "bitdistill-tok-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            result.Save(dir);
+            Assert.Equal(new[] { "tokenizer.json", "tokenizer_config.json" }, Directory.GetFiles(dir).Select(f => Path.GetFileName(f)).Order().ToArray());
+            var fromDir = TextTokenizer.Load(dir);
+            var fromFile = TextTokenizer.Load(Path.Combine(dir, "tokenizer.json"));
+            var inMemory = result.ToTokenizer();
+            Assert.Equal(inMemory.VocabSize, fromDir.VocabSize);
+            Assert.Equal(inMemory.EosId, fromDir.EosId);
+            for (int id = 0; id < inMemory.VocabSize; id++) Assert.Equal(inMemory.IdToToken(id), fromDir.IdToToken(id));
+            foreach (var text in TrainingTexts().Take(100))
+            {
+                Assert.Equal(inMemory.Encode(text), fromDir.Encode(text));
+                Assert.Equal(inMemory.Encode(text), fromFile.Encode(text));
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    // ------------------------------------------------------------------ malformed files
+
+    static string WriteTemp(string name, string content)
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "bitdistill-tok-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        string path = Path.Combine(dir, name);
+        File.WriteAllText(path, content);
+        return path;
+    }
+
+    const string TinyModel = """{"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]}""";
+
+    [Theory]
+    [InlineData("""{"model": {"type": "WordPiece", "vocab": {"a": 0}}}""", "model.type")]
+    [InlineData("""{"model": {"type": "Unigram", "vocab": [["a", 0.0]]}}""", "model.type")]
+    [InlineData("""{"pre_tokenizer": {"type": "ByteLevel"}}""", "'model'")]
+    [InlineData("""{"model": {"type": "BPE", "merges": []}, "pre_tokenizer": {"type": "ByteLevel"}}""", "model.vocab")]
+    [InlineData("""{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["a c"]}, "pre_tokenizer": {"type": "ByteLevel"}}""", "model.merges[0]")]
+    [InlineData("""{"model": {"type": "BPE", "vocab": {"a": "x"}, "merges": []}, "pre_tokenizer": {"type": "ByteLevel"}}""", "model.vocab[\"a\"]")]
+    [InlineData("""{"model": TINY, "pre_tokenizer": {"type": "Metaspace"}}""", "pre_tokenizer.type")]
+    [InlineData("""{"model": TINY, "pre_tokenizer": {"type": "Whitespace"}, "decoder": null}""", "pre_tokenizer.type")]
+    [InlineData("""{"model": TINY, "pre_tokenizer": null}""", "'pre_tokenizer'")]
+    [InlineData("""{"model": TINY, "pre_tokenizer": {"type": "ByteLevel"}, "normalizer": {"type": "BertNormalizer"}}""", "normalizer.type")]
+    [InlineData("""{"model": TINY, "pre_tokenizer": {"type": "ByteLevel"}, "added_tokens": [{"content": "<x>"}]}""", "added_tokens[0].id")]
+    [InlineData("""{"model": TINY, "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "(unclosed"}, "behavior": "Isolated"}, "decoder": {"type": "ByteLevel"}}""", "pre_tokenizer.pattern")]
+    [InlineData("""{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [], "byte_fallback": true}}""", "model.byte_fallback")]
+    public void MalformedTokenizerJson_NamesFileAndField(string json, string field)
+    {
+        string path = WriteTemp("tokenizer.json", json.Replace("TINY", TinyModel));
+        var e = Assert.Throws<TokenizerFormatException>(() => TextTokenizer.Load(path));
+        Assert.Contains(path, e.Message);
+        Assert.Contains(field, e.Message);
+    }
+
+    [Fact]
+    public void TruncatedTokenizerJson_IsAFormatError()
+    {
+        string full = File.ReadAllText(Path.Combine(TokenizerFixture.Dir, "qwen3", "tokenizer.json"));
+        string path = WriteTemp("tokenizer.json", full[..(full.Length / 2)]);
+        var e = Assert.Throws<TokenizerFormatException>(() => TextTokenizer.Load(path));
+        Assert.Contains(path, e.Message);
+        Assert.Contains("JSON", e.Message);
+    }
+
+    [Fact]
+    public void MissingFilesAndBadConfig_AreReported()
+    {
+        string missing = Path.Combine(Path.GetTempPath(), "no-such-tokenizer-" + Guid.NewGuid().ToString("N"), "tokenizer.json");
+        var e = Assert.Throws<FileNotFoundException>(() => TextTokenizer.Load(missing));
+        Assert.Contains(missing, e.Message);
+        string emptyDir = Path.GetDirectoryName(WriteTemp("readme.txt", "x"))!;
+        Assert.Contains("tokenizer.json", Assert.Throws<FileNotFoundException>(() => TextTokenizer.Load(emptyDir)).Message);
+
+        string path = WriteTemp("tokenizer.json", "{\"model\": " + TinyModel + ", \"pre_tokenizer\": {\"type\": \"ByteLevel\"}}");
+        string config = Path.Combine(Path.GetDirectoryName(path)!, "tokenizer_config.json");
+        File.WriteAllText(config, """{"eos_token": "<|nope|>"}""");
+        var ce = Assert.Throws<TokenizerFormatException>(() => TextTokenizer.Load(path));
+        Assert.Contains("eos_token", ce.Message);
+
+        string merges = WriteTemp("merges.txt", "#version: 0.2\nĠ t\nbad line here\n");
+        File.WriteAllText(Path.Combine(Path.GetDirectoryName(merges)!, "vocab.json"), """{"Ġ": 0, "t": 1, "Ġt": 2}""");
+        var me = Assert.Throws<TokenizerFormatException>(() => TextTokenizer.Load(Path.GetDirectoryName(merges)!));
+        Assert.Contains("line 3", me.Message);
+        Assert.Contains(merges, me.Message);
+    }
+
+    // ------------------------------------------------------------------ CLI, in process
+
+    static (int Code, string Out, string Err) RunCli(params string[] args)
+    {
+        var oldOut = Console.Out;
+        var oldErr = Console.Error;
+        var o = new StringWriter();
+        var e = new StringWriter();
+        Console.SetOut(o);
+        Console.SetError(e);
+        try
+        {
+            int code = BitDistill.Cli.Program.Main(args);
+            return (code, o.ToString(), e.ToString());
+        }
+        finally
+        {
+            Console.SetOut(oldOut);
+            Console.SetError(oldErr);
+        }
+    }
+
+    [Fact]
+    public void Cli_Tokenize_PrintsExpectedIds()
+    {
+        var lines = fx.Expected.Select(x => JsonSerializer.Serialize(new { text = x.Text }));
+        string input = WriteTemp("in.jsonl", string.Join("\n", lines) + "\n");
+        var (code, stdout, stderr) = RunCli("tokenize", "--tokenizer", Path.Combine(TokenizerFixture.Dir, "qwen3", "tokenizer.json"), "--jsonl", input);
+        Assert.True(code == 0, stderr);
+        var outLines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(fx.Expected.Count, outLines.Length);
+        for (int i = 0; i < outLines.Length; i++)
+        {
+            using var doc = JsonDocument.Parse(outLines[i]);
+            Assert.Equal(["text", "ids"], doc.RootElement.EnumerateObject().Select(p => p.Name).ToArray());
+            Assert.Equal(fx.Expected[i].Text, doc.RootElement.GetProperty("text").GetString());
+            Assert.Equal(fx.Expected[i].Ids, doc.RootElement.GetProperty("ids").EnumerateArray().Select(x => x.GetInt32()).ToArray());
+        }
+    }
+
+    [Fact]
+    public void Cli_Errors_AreOneLineWithNonZeroExit()
+    {
+        string qwen = Path.Combine(TokenizerFixture.Dir, "qwen3");
+        string bad = WriteTemp("bad.jsonl", "{\"text\": \"ok\"}\n{\"text\": 5}\n");
+        var (code, _, err) = RunCli("tokenize", "--tokenizer", qwen, "--jsonl", bad);
+        Assert.NotEqual(0, code);
+        Assert.Contains(bad + ":2", err);
+        Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+
+        (code, _, err) = RunCli("tokenize", "--tokenizer", qwen, "--jsonl", bad + ".missing");
+        Assert.NotEqual(0, code);
+        Assert.Contains(bad + ".missing", err);
+        Assert.DoesNotContain("   at ", err);
+
+        (code, _, err) = RunCli("tokenizer", "train", "--vocab-size", "100", bad);
+        Assert.NotEqual(0, code);
+        Assert.Contains("--vocab-size", err);
+    }
+
+    [Fact]
+    public void Cli_TokenizerTrain_WritesLoadableTokenizer()
+    {
+        string text = WriteTemp("corpus.txt", string.Join("\n", fx.Expected.Select(e => e.Text)));
+        string jsonl = WriteTemp("corpus.jsonl.gz", "");
+        using (var gz = new System.IO.Compression.GZipStream(File.Create(jsonl), System.IO.Compression.CompressionLevel.Fastest))
+        using (var w = new StreamWriter(gz))
+            foreach (var e in fx.Expected) w.WriteLine(JsonSerializer.Serialize(new { text = e.Text, other = 1 }));
+        string outDir = Path.Combine(Path.GetDirectoryName(text)!, "out");
+        var (code, _, err) = RunCli("tokenizer", "train", "--vocab-size", "800", "--output", outDir, text, jsonl);
+        Assert.True(code == 0, err);
+        Assert.Contains("merges", err);
+        var tok = TextTokenizer.Load(outDir);
+        Assert.Equal(800, tok.VocabSize);
+        foreach (var (t, _) in fx.Expected) Assert.Equal(t, tok.Decode(tok.Encode(t)));
+    }
 }
