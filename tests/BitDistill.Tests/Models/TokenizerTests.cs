@@ -87,6 +87,23 @@ public class TokenizerTests(TokenizerFixture fx) : IClassFixture<TokenizerFixtur
         Assert.Equal(t.Encode("\u00E9"), t.Encode("e\u0301"));
     }
 
+    [Fact]
+    public void UnicodeNormalizer_MatchesPythonUnicodedata()
+    {
+        int n = 0;
+        foreach (var line in File.ReadLines(Path.Combine(AppContext.BaseDirectory, "Fixtures", "unicode", "normalization.jsonl")))
+        {
+            var e = JsonDocument.Parse(line).RootElement;
+            string s = e.GetProperty("s").GetString()!;
+            Assert.Equal(e.GetProperty("nfc").GetString(), UnicodeNormalizer.Normalize(s, NormalizationKind.Nfc));
+            Assert.Equal(e.GetProperty("nfd").GetString(), UnicodeNormalizer.Normalize(s, NormalizationKind.Nfd));
+            Assert.Equal(e.GetProperty("nfkc").GetString(), UnicodeNormalizer.Normalize(s, NormalizationKind.Nfkc));
+            Assert.Equal(e.GetProperty("nfkd").GetString(), UnicodeNormalizer.Normalize(s, NormalizationKind.Nfkd));
+            n++;
+        }
+        Assert.Equal(600, n);
+    }
+
     [Theory]
     [InlineData("Hello world", new[] { 15496, 995 })]
     [InlineData("Hello, world!", new[] { 15496, 11, 995, 0 })]
