@@ -117,6 +117,32 @@ public class TokenizerTests(TokenizerFixture fx) : IClassFixture<TokenizerFixtur
     }
 
     [Fact]
+    public void Gpt2_MatchesMicrosoftMLTokenizersOnEveryFixtureSentence()
+    {
+        // Independent oracle: Microsoft.ML.Tokenizers with byte-level BPE and GPT-2's split regex (see DESIGN.md).
+        string dir = Path.Combine(TokenizerFixture.Dir, "gpt2");
+        var vocab = JsonSerializer.Deserialize<Dictionary<string, int>>(File.ReadAllText(Path.Combine(dir, "encoder.json")))!;
+        var merges = File.ReadLines(Path.Combine(dir, "vocab.bpe")).Where(l => l.Length > 0 && !l.StartsWith("#version", StringComparison.Ordinal)).ToList();
+        var options = new Microsoft.ML.Tokenizers.BpeOptions(vocab)
+        {
+            Merges = merges,
+            ByteLevel = true,
+            PreTokenizer = new Microsoft.ML.Tokenizers.RegexPreTokenizer(
+                new System.Text.RegularExpressions.Regex(@"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"), null),
+        };
+        var oracle = Microsoft.ML.Tokenizers.BpeTokenizer.Create(options);
+        int compared = 0;
+        foreach (var (text, _) in fx.Expected)
+        {
+            if (text.Contains("<|", StringComparison.Ordinal)) continue;
+            var expected = oracle.EncodeToIds(text, considerPreTokenization: true, considerNormalization: true).ToArray();
+            Assert.True(expected.SequenceEqual(fx.Gpt2.Encode(text)), $"{JsonSerializer.Serialize(text)}: oracle [{string.Join(",", expected)}] ours [{string.Join(",", fx.Gpt2.Encode(text))}]");
+            compared++;
+        }
+        Assert.True(compared > 290);
+    }
+
+    [Fact]
     public void Gpt2_VocabAndSpecials()
     {
         Assert.Equal(50257, fx.Gpt2.VocabSize);
