@@ -136,8 +136,12 @@ public abstract class Module
     /// <summary>Evaluation mode.</summary>
     public void Eval() => Train(false);
 
-    /// <summary>Clears every parameter's gradient.</summary>
-    public void ZeroGrad() { foreach (var p in Parameters()) p.Grad = null; }
+    /// <summary>Clears every parameter's gradient (zero-filled in place, or dropped with <paramref name="setToNone"/>).</summary>
+    public void ZeroGrad(bool setToNone = false)
+    {
+        foreach (var p in Parameters())
+            if (setToNone) p.Grad = null; else p.Grad?.Fill(0);
+    }
 
     /// <summary>Number of scalar parameters (tied ones counted once).</summary>
     public long ParameterCount() => Parameters().Sum(p => (long)p.Count);

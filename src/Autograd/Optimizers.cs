@@ -31,8 +31,13 @@ public abstract class Optimizer
     /// <summary>Applies one update from the accumulated gradients (parameters without a gradient are skipped).</summary>
     public abstract void Step();
 
-    /// <summary>Clears gradients.</summary>
-    public void ZeroGrad() { foreach (var p in Params) p.Grad = null; }
+    /// <summary>Clears gradients. By default the buffers are kept and zero-filled, so steady-state training reuses them;
+    /// <paramref name="setToNone"/> drops them instead.</summary>
+    public void ZeroGrad(bool setToNone = false)
+    {
+        foreach (var p in Params)
+            if (setToNone) p.Grad = null; else p.Grad?.Fill(0);
+    }
 
     /// <summary>Named state tensors (by parameter index) for checkpoints.</summary>
     protected abstract IEnumerable<(string name, Tensor value)> State();
