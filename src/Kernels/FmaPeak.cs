@@ -45,17 +45,26 @@ public static class FmaPeak
 
     private static double TimeParallel(SimdLevel level, int threads)
     {
-        using var start = new Barrier(threads + 1);
+        // Each thread stamps its own start and end; the span from the first start to the last end is the wall time.
+        using var start = new Barrier(threads);
+        var begin = new long[threads];
+        var end = new long[threads];
         var ts = new Thread[threads];
         for (int t = 0; t < threads; t++)
         {
-            ts[t] = new Thread(() => { Chains(level, 1 << 12); start.SignalAndWait(); Chains(level, Iterations); }) { IsBackground = true };
+            int id = t;
+            ts[t] = new Thread(() =>
+            {
+                Chains(level, 1 << 12);
+                start.SignalAndWait();
+                begin[id] = Stopwatch.GetTimestamp();
+                Chains(level, Iterations);
+                end[id] = Stopwatch.GetTimestamp();
+            }) { IsBackground = true };
             ts[t].Start();
         }
-        start.SignalAndWait();
-        long t0 = Stopwatch.GetTimestamp();
         foreach (var th in ts) th.Join();
-        return Stopwatch.GetElapsedTime(t0).TotalSeconds;
+        return (end.Max() - begin.Min()) / (double)Stopwatch.Frequency;
     }
 
     private static float Chains(SimdLevel level, long iterations) => level switch
