@@ -17,6 +17,9 @@ public static unsafe class Sgemm
     /// <summary>Problems with fewer multiply-adds than this use a direct loop (no packing, no threads).</summary>
     internal const long SmallProblem = 32_768;
 
+    /// <summary>Multiply-adds one extra thread must get before it is worth waking (~10 µs of work at full speed).</summary>
+    internal const long ParallelGrain = 1L << 20;
+
     /// <summary>The fast path (SIMD, packed, multithreaded over <see cref="KernelSettings.DegreeOfParallelism"/>).</summary>
     public static void Multiply(bool transA, bool transB, int m, int n, int k, float alpha,
         ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
@@ -45,14 +48,14 @@ public static unsafe class Sgemm
         fixed (float* pa0 = a, pb0 = b, pc0 = c)
         {
             // Small products, enough of them: one thread per contiguous range of the batch, each product single-threaded.
-            bool acrossBatch = dop > 1 && batch >= dop && work <= 256L * 256 * 256;
+            bool acrossBatch = dop > 1 && batch >= dop && work <= 256L * 256 * 256 && batch * work >= 2 * ParallelGrain;
             if (!acrossBatch)
             {
                 for (int i = 0; i < batch; i++)
                     Run(transA, transB, m, n, k, alpha, pa0 + i * strideA, lda, pb0 + i * strideB, ldb, beta, pc0 + i * strideC, ldc, dop);
                 return;
             }
-            int threads = (int)Math.Min(dop, Math.Max(1, batch * work / StaticParallel.MinWorkPerThread));
+            int threads = (int)Math.Min(dop, Math.Max(1, batch * work / ParallelGrain));
             var job = new Job
             {
                 TransA = transA, TransB = transB, M = m, N = n, K = k, Alpha = alpha, Beta = beta,
@@ -148,7 +151,7 @@ public static unsafe class Sgemm
         if (BlockingFor(level) is not { } bl)
         {
             // Scalar level: the direct loop, rows split statically (each element's arithmetic does not depend on the split).
-            int threadsS = (int)Math.Clamp(work / (StaticParallel.MinWorkPerThread * 4), 1, Math.Min(dop, m));
+            int threadsS = (int)Math.Clamp(work / (ParallelGrain / 8), 1, Math.Min(dop, m));
             if (threadsS == 1) { Direct(transA, transB, 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, level); return; }
             var sj = new Job
             {
@@ -161,7 +164,7 @@ public static unsafe class Sgemm
 
         // Split C into row blocks (whole MR tiles) or column blocks (whole NR tiles), whichever balances better.
         int mTiles = (m + bl.MR - 1) / bl.MR, nTiles = (n + bl.NR - 1) / bl.NR;
-        int threads = (int)Math.Clamp(work / (64L * 64 * 64), 1, dop);
+        int threads = (int)Math.Clamp(work / ParallelGrain, 1, dop);
         bool splitM = true;
         if (threads > 1)
         {

@@ -141,7 +141,7 @@ public class SgemmTests
     public void Batched_MatchesPerProduct_WithSharedOperand(int dop)
     {
         using var _ = KernelSettings.Override(degreeOfParallelism: dop);
-        foreach (var (batch, m, n, k) in new[] { (5, 9, 13, 17), (3, 70, 40, 50) })
+        foreach (var (batch, m, n, k) in new[] { (5, 9, 13, 17), (3, 70, 40, 50), (6, 70, 64, 130) })
         {
             var a = Random(batch * m * k, 11); var b = Random(k * n, 12);   // B shared: strideB = 0
             var c = Random(batch * m * n, 13);
