@@ -35,6 +35,7 @@ public static class GemmTune
     public static int Run(string[] args)
     {
         int threads = int.TryParse(Environment.GetEnvironmentVariable("BITDISTILL_THREADS"), out var t) ? t : 1;
+        if (Environment.GetEnvironmentVariable("BITDISTILL_SHARED") == "0") Sgemm.SharedPacking = false;
         var baseline = Sgemm.Blocking512;
         if (args.Length > 0 && args[0] == "kernel")
         {

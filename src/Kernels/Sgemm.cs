@@ -85,6 +85,8 @@ public static unsafe class Sgemm
         public long StrideA, StrideB, StrideC;
         public SimdLevel Level;
         public Blocking Blocking;
+        public float* SharedB;
+        public int BarrierCount, BarrierGeneration;
     }
 
     /// <summary>Plain triple loop with double accumulation: the oracle.</summary>
@@ -180,6 +182,13 @@ public static unsafe class Sgemm
             A = a, Lda = lda, B = b, Ldb = ldb, C = c, Ldc = ldc, Threads = threads, Level = level, Blocking = bl,
             SplitM = splitM, Tiles = splitM ? mTiles : nTiles, Tile = splitM ? bl.MR : bl.NR,
         };
+        if (splitM && SharedPacking)
+        {
+            job.SharedB = (t_buffers ??= new PackBuffers()).B(Math.Min(bl.KC, k) * Math.Min(bl.NC, RoundUp(n, bl.NR)));
+            if (ThreadTeam.TryRun(threads, &SharedChunk, &job)) return;
+            Blocked(bl, level, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); // team busy: same result, one thread
+            return;
+        }
         ThreadTeam.Run(threads, &BlockedChunk, &job);
     }
 
@@ -189,6 +198,11 @@ public static unsafe class Sgemm
         var (s, e) = StaticParallel.Chunk(j.M, j.Threads, t);
         Direct(j.TransA, j.TransB, s, e, j.N, j.K, j.Alpha, j.A, j.Lda, j.B, j.Ldb, j.Beta, j.C, j.Ldc, j.Level);
     }
+
+    private static void SharedChunk(int t, void* ctx) => BlockedShared(ref *(Job*)ctx, t);
+
+    /// <summary>Whether a team splitting M packs B once, together (otherwise each thread packs all of B itself).</summary>
+    internal static bool SharedPacking = true;
 
     private static void BlockedChunk(int t, void* ctx)
     {
@@ -296,51 +310,105 @@ public static unsafe class Sgemm
     private static void Blocked(in Blocking bl, SimdLevel level, bool transA, bool transB, int m, int n, int k, float alpha,
         float* a, int lda, float* b, int ldb, float beta, float* c, int ldc)
     {
-        int MR = bl.MR, NR = bl.NR;
+        int NR = bl.NR;
         int kcMax = Math.Min(bl.KC, k);
-        int mcMax = Math.Min(bl.MC, RoundUp(m, MR));
+        int mcMax = Math.Min(bl.MC, RoundUp(m, bl.MR));
         int ncMax = Math.Min(bl.NC, RoundUp(n, NR));
         var buf = t_buffers ??= new PackBuffers();
         float* pa = buf.A(mcMax * kcMax);
         float* pb = buf.B(ncMax * kcMax);
-        float* tile = stackalloc float[MR * NR + 16];
-        float* edge = (float*)(((nint)tile + 63) & ~(nint)63);
-
         for (int jc = 0; jc < n; jc += ncMax)
         {
             int nc = Math.Min(ncMax, n - jc);
             for (int pc = 0; pc < k; pc += kcMax)
             {
                 int kc = Math.Min(kcMax, k - pc);
-                float betaEff = pc == 0 ? beta : 1f;
                 PackB(transB, b, ldb, pc, kc, jc, nc, NR, pb);
-                for (int ic = 0; ic < m; ic += mcMax)
+                Macro(bl, level, transA, a, lda, m, mcMax, pc, kc, nc, pb, pa, alpha, pc == 0 ? beta : 1f, c + jc, ldc);
+            }
+        }
+    }
+
+    /// <summary>One thread's share of a team product that splits M: the team packs each KC×NC block of B together
+    /// (each thread a range of its NR panels) into one shared buffer, then each thread multiplies its own rows by it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void BlockedShared(ref Job j, int rank)
+    {
+        var bl = j.Blocking;
+        int MR = bl.MR, NR = bl.NR, n = j.N, k = j.K;
+        var (s, e) = StaticParallel.Chunk(j.Tiles, j.Threads, rank);
+        int i0 = Math.Min(j.M, s * MR), m = Math.Min(j.M, e * MR) - i0;
+        int kcMax = Math.Min(bl.KC, k);
+        int mcMax = Math.Min(bl.MC, RoundUp(Math.Max(m, 1), MR));
+        int ncMax = Math.Min(bl.NC, RoundUp(n, NR));
+        float* pa = (t_buffers ??= new PackBuffers()).A(mcMax * kcMax);
+        float* pb = j.SharedB;
+        float* a = j.A + (j.TransA ? i0 : (long)i0 * j.Lda);
+        float* c = j.C + (long)i0 * j.Ldc;
+        for (int jc = 0; jc < n; jc += ncMax)
+        {
+            int nc = Math.Min(ncMax, n - jc);
+            int panels = (nc + NR - 1) / NR;
+            var (ps, pe) = StaticParallel.Chunk(panels, j.Threads, rank);
+            for (int pc = 0; pc < k; pc += kcMax)
+            {
+                int kc = Math.Min(kcMax, k - pc);
+                if (ps < pe)
+                    PackB(j.TransB, j.B, j.Ldb, pc, kc, jc + ps * NR, Math.Min(nc, pe * NR) - ps * NR, NR, pb + (long)ps * NR * kc);
+                TeamBarrier(ref j);   // the whole B block is packed
+                if (m > 0)
+                    Macro(bl, j.Level, j.TransA, a, j.Lda, m, mcMax, pc, kc, nc, pb, pa, j.Alpha, pc == 0 ? j.Beta : 1f, c + jc, j.Ldc);
+                TeamBarrier(ref j);   // nobody reads the block any more: it may be overwritten
+            }
+        }
+    }
+
+    private static void TeamBarrier(ref Job j)
+    {
+        int generation = Volatile.Read(ref j.BarrierGeneration);
+        if (Interlocked.Increment(ref j.BarrierCount) == j.Threads)
+        {
+            j.BarrierCount = 0;
+            Interlocked.Increment(ref j.BarrierGeneration);
+            return;
+        }
+        var spin = new SpinWait();
+        while (Volatile.Read(ref j.BarrierGeneration) == generation) spin.SpinOnce(sleep1Threshold: -1);
+    }
+
+    /// <summary>C[0..m, 0..nc] (+)= alpha·op(A)[0..m, pc..pc+kc]·(packed B block), packing A MC rows at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Macro(in Blocking bl, SimdLevel level, bool transA, float* a, int lda, int m, int mcMax, int pc, int kc, int nc,
+        float* pb, float* pa, float alpha, float betaEff, float* c, int ldc)
+    {
+        int MR = bl.MR, NR = bl.NR;
+        float* tile = stackalloc float[MR * NR + 16];
+        float* edge = (float*)(((nint)tile + 63) & ~(nint)63);
+        for (int ic = 0; ic < m; ic += mcMax)
+        {
+            int mc = Math.Min(mcMax, m - ic);
+            PackA(transA, a, lda, ic, mc, pc, kc, MR, pa);
+            for (int jr = 0; jr < nc; jr += NR)
+            {
+                int nr = Math.Min(NR, nc - jr);
+                float* bp = pb + (long)jr * kc;
+                for (int ir = 0; ir < mc; ir += MR)
                 {
-                    int mc = Math.Min(mcMax, m - ic);
-                    PackA(transA, a, lda, ic, mc, pc, kc, MR, pa);
-                    for (int jr = 0; jr < nc; jr += NR)
+                    int mr = Math.Min(MR, mc - ir);
+                    float* ap = pa + (long)ir * kc;
+                    float* ct = c + (long)(ic + ir) * ldc + jr;
+                    if (mr == MR && nr == NR)
+                        Kernel(level, kc, ap, bp, ct, ldc, alpha, betaEff);
+                    else
                     {
-                        int nr = Math.Min(NR, nc - jr);
-                        float* bp = pb + (long)jr * kc;
-                        for (int ir = 0; ir < mc; ir += MR)
-                        {
-                            int mr = Math.Min(MR, mc - ir);
-                            float* ap = pa + (long)ir * kc;
-                            float* ct = c + (long)(ic + ir) * ldc + jc + jr;
-                            if (mr == MR && nr == NR)
-                                Kernel(level, kc, ap, bp, ct, ldc, alpha, betaEff);
-                            else
+                        Kernel(level, kc, ap, bp, edge, NR, 1f, 0f);
+                        for (int i = 0; i < mr; i++)
+                            for (int jj = 0; jj < nr; jj++)
                             {
-                                Kernel(level, kc, ap, bp, edge, NR, 1f, 0f);
-                                for (int i = 0; i < mr; i++)
-                                    for (int j = 0; j < nr; j++)
-                                    {
-                                        float v = alpha * edge[i * NR + j];
-                                        float* cij = ct + (long)i * ldc + j;
-                                        *cij = betaEff == 0 ? v : MathF.FusedMultiplyAdd(betaEff, *cij, v);
-                                    }
+                                float v = alpha * edge[i * NR + jj];
+                                float* cij = ct + (long)i * ldc + jj;
+                                *cij = betaEff == 0 ? v : MathF.FusedMultiplyAdd(betaEff, *cij, v);
                             }
-                        }
                     }
                 }
             }
@@ -480,6 +548,19 @@ public static unsafe class Sgemm
     // Each computes an MR×NR tile: acc = Σ_p a[p*MR+i]·b[p*NR+j] (one FMA chain per element, in p order), then
     // C = alpha·acc (beta == 0, C not read) or C = beta·C + alpha·acc (one rounding, same as the scalar edge path).
 
+    /// <summary>Starts fetching the C tile the kernel will update after its (thousands of cycles long) k loop,
+    /// so the final loads and stores of C do not stall on L3 or memory.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PrefetchC(float* c, int ldc, int rows, int cols)
+    {
+        if (!Sse.IsSupported) return;
+        for (int i = 0; i < rows; i++, c += ldc)
+        {
+            for (int j = 0; j < cols; j += 16) Sse.Prefetch0(c + j);
+            Sse.Prefetch0(c + cols - 1); // the row's last line when C is not 64-byte aligned
+        }
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Store512(float* c, Vector512<float> acc, float alpha, float beta)
     {
@@ -491,6 +572,7 @@ public static unsafe class Sgemm
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Kernel8x32(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta)
     {
+        PrefetchC(c, ldc, 8, 32);
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
         Vector512<float> c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default;
         for (int p = 0; p < kc; p++, a += 8, b += 32)
@@ -519,6 +601,7 @@ public static unsafe class Sgemm
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Kernel12x32(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta)
     {
+        PrefetchC(c, ldc, 12, 32);
         Vector512<float> c0_0 = default, c0_1 = default, c1_0 = default, c1_1 = default, c2_0 = default, c2_1 = default, c3_0 = default, c3_1 = default;
         Vector512<float> c4_0 = default, c4_1 = default, c5_0 = default, c5_1 = default, c6_0 = default, c6_1 = default, c7_0 = default, c7_1 = default;
         Vector512<float> c8_0 = default, c8_1 = default, c9_0 = default, c9_1 = default, c10_0 = default, c10_1 = default, c11_0 = default, c11_1 = default;
@@ -557,6 +640,7 @@ public static unsafe class Sgemm
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Kernel8x48(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta)
     {
+        PrefetchC(c, ldc, 8, 48);
         Vector512<float> c0_0 = default, c0_1 = default, c0_2 = default, c1_0 = default, c1_1 = default, c1_2 = default, c2_0 = default, c2_1 = default;
         Vector512<float> c2_2 = default, c3_0 = default, c3_1 = default, c3_2 = default, c4_0 = default, c4_1 = default, c4_2 = default, c5_0 = default;
         Vector512<float> c5_1 = default, c5_2 = default, c6_0 = default, c6_1 = default, c6_2 = default, c7_0 = default, c7_1 = default, c7_2 = default;
@@ -588,6 +672,7 @@ public static unsafe class Sgemm
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Kernel14x32(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta)
     {
+        PrefetchC(c, ldc, 14, 32);
         Vector512<float> c0_0 = default, c0_1 = default, c1_0 = default, c1_1 = default, c2_0 = default, c2_1 = default, c3_0 = default, c3_1 = default;
         Vector512<float> c4_0 = default, c4_1 = default, c5_0 = default, c5_1 = default, c6_0 = default, c6_1 = default, c7_0 = default, c7_1 = default;
         Vector512<float> c8_0 = default, c8_1 = default, c9_0 = default, c9_1 = default, c10_0 = default, c10_1 = default, c11_0 = default, c11_1 = default;

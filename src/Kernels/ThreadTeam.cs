@@ -24,11 +24,15 @@ internal static unsafe class ThreadTeam
     /// on the caller when the team is busy (another caller, or a nested call from a worker): same results, fewer threads.</summary>
     public static void Run(int threads, delegate*<int, void*, void> body, void* context)
     {
-        if (threads <= 1 || t_inTeam || !Monitor.TryEnter(Gate))
-        {
+        if (!TryRun(threads, body, context))
             for (int t = 0; t < threads; t++) body(t, context);
-            return;
-        }
+    }
+
+    /// <summary>Runs body(t, context) for t in [0, threads) on that many threads at once, and returns true; returns false
+    /// without running anything when they cannot run concurrently (team busy or nested call), for bodies that synchronise.</summary>
+    public static bool TryRun(int threads, delegate*<int, void*, void> body, void* context)
+    {
+        if (threads <= 1 || t_inTeam || !Monitor.TryEnter(Gate)) return false;
         try
         {
             while (Workers.Count < threads - 1) Start(Workers.Count + 1);
@@ -44,6 +48,7 @@ internal static unsafe class ThreadTeam
                 Done.Wait();
             }
             if (_error is { } e) throw new AggregateException("A kernel worker thread failed.", e);
+            return true;
         }
         finally { Monitor.Exit(Gate); }
     }
