@@ -130,7 +130,7 @@ public static unsafe class Sgemm
     /// <summary>Blocking parameters of one SIMD level's micro-kernel.</summary>
     internal readonly record struct Blocking(int MR, int NR, int KC, int MC, int NC);
 
-    internal static Blocking Blocking512 = new(8, 32, 256, 128, 1536);
+    internal static Blocking Blocking512 = new(8, 32, 512, 96, 1536);
     internal static Blocking Blocking256 = new(6, 16, 256, 96, 1536);
     internal static Blocking Blocking128 = new(6, 8, 256, 96, 1536);
 
@@ -513,9 +513,18 @@ public static unsafe class Sgemm
             if (!transB)
             {
                 float* src = b + (long)pc * ldb + jc + jr;
-                if (nr == NR)
+                if (nr == NR && NR % 16 == 0 && Vector512.IsHardwareAccelerated)
                     for (int p = 0; p < kc; p++, d += NR)
-                        new ReadOnlySpan<float>(src + (long)p * ldb, NR).CopyTo(new Span<float>(d, NR));
+                    {
+                        float* s = src + (long)p * ldb;
+                        for (int j = 0; j < NR; j += 16) Vector512.Store(Vector512.Load(s + j), d + j);
+                    }
+                else if (nr == NR && NR % 4 == 0 && Vector128.IsHardwareAccelerated)
+                    for (int p = 0; p < kc; p++, d += NR)
+                    {
+                        float* s = src + (long)p * ldb;
+                        for (int j = 0; j < NR; j += 4) Vector128.Store(Vector128.Load(s + j), d + j);
+                    }
                 else
                     for (int p = 0; p < kc; p++, d += NR)
                     {

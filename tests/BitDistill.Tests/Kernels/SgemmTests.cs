@@ -153,6 +153,28 @@ public class SgemmTests
         }
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void SteadyStateCalls_DoNotAllocate(int dop)
+    {
+        using var _ = KernelSettings.Override(degreeOfParallelism: dop);
+        int m = 160, n = 144, k = 300;   // blocked path, two threads at dop 2
+        var a = Random(m * k, 1); var b = Random(k * n, 2); var c = new float[m * n];
+        for (int i = 0; i < 3; i++) Sgemm.Multiply(false, true, m, n, k, 1f, a, k, b, k, 0f, c, n);
+        long before = GC.GetTotalAllocatedBytes(precise: true);
+        for (int i = 0; i < 5; i++) Sgemm.Multiply(false, true, m, n, k, 1f, a, k, b, k, 0f, c, n);
+        Assert.Equal(0, GC.GetTotalAllocatedBytes(precise: true) - before);
+    }
+
+    [Fact]
+    public void FmaPeak_IsPositive()
+    {
+        double single = FmaPeak.Measure(1, 1);
+        Assert.True(single > 0.1 && double.IsFinite(single), $"peak {single}");
+        Assert.True(FmaPeak.Measure(2, 1) > 0.1);
+    }
+
     [Fact]
     public void RejectsTooShortBuffers()
     {
