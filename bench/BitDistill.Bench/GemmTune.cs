@@ -51,7 +51,8 @@ public static class GemmTune
         {
             var v = cand.Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
             Sgemm.Blocking512 = v.Length > 3 ? new Sgemm.Blocking(v[3], v[4], v[0], v[1], v[2]) : baseline with { KC = v[0], MC = v[1], NC = v[2] };
-            var line = string.Join("  ", GemmPeer.Shapes.Select(s => $"{s.M}x{s.K}x{s.N}: {GemmPeer.MeasureSgemm(s.M, s.K, s.N, threads, 5, 5),6:F1}"));
+            var shapeFilter = Environment.GetEnvironmentVariable("BITDISTILL_SHAPE");
+            var line = string.Join("  ", GemmPeer.Shapes.Where(s => shapeFilter == null || $"{s.M}x{s.K}x{s.N}" == shapeFilter).Select(s => $"{s.M}x{s.K}x{s.N}: {GemmPeer.MeasureSgemm(s.M, s.K, s.N, threads, 5, 5),6:F1}"));
             Console.WriteLine($"{Sgemm.Blocking512.MR}x{Sgemm.Blocking512.NR} KC={v[0],4} MC={v[1],4} NC={v[2],5} t={threads}  {line}");
         }
         Sgemm.Blocking512 = baseline;

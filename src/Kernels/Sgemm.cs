@@ -184,7 +184,7 @@ public static unsafe class Sgemm
         };
         if (splitM && SharedPacking)
         {
-            job.SharedB = (t_buffers ??= new PackBuffers()).B(Math.Min(bl.KC, k) * Math.Min(bl.NC, RoundUp(n, bl.NR)));
+            job.SharedB = (t_buffers ??= new PackBuffers()).B(KcFor(bl, k) * Math.Min(bl.NC, RoundUp(n, bl.NR)));
             if (ThreadTeam.TryRun(threads, &SharedChunk, &job)) return;
             Blocked(bl, level, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); // team busy: same result, one thread
             return;
@@ -311,7 +311,7 @@ public static unsafe class Sgemm
         float* a, int lda, float* b, int ldb, float beta, float* c, int ldc)
     {
         int NR = bl.NR;
-        int kcMax = Math.Min(bl.KC, k);
+        int kcMax = KcFor(bl, k);
         int mcMax = Math.Min(bl.MC, RoundUp(m, bl.MR));
         int ncMax = Math.Min(bl.NC, RoundUp(n, NR));
         var buf = t_buffers ??= new PackBuffers();
@@ -338,7 +338,7 @@ public static unsafe class Sgemm
         int MR = bl.MR, NR = bl.NR, n = j.N, k = j.K;
         var (s, e) = StaticParallel.Chunk(j.Tiles, j.Threads, rank);
         int i0 = Math.Min(j.M, s * MR), m = Math.Min(j.M, e * MR) - i0;
-        int kcMax = Math.Min(bl.KC, k);
+        int kcMax = KcFor(bl, k);
         int mcMax = Math.Min(bl.MC, RoundUp(Math.Max(m, 1), MR));
         int ncMax = Math.Min(bl.NC, RoundUp(n, NR));
         float* pa = (t_buffers ??= new PackBuffers()).A(mcMax * kcMax);
@@ -415,6 +415,14 @@ public static unsafe class Sgemm
         }
     }
 
+    /// <summary>K block size: at most KC, with the blocks of k as equal as possible (768 → 384 + 384, not 512 + 256).
+    /// It depends on k only, never on threads, so results do not either.</summary>
+    private static int KcFor(in Blocking bl, int k)
+    {
+        int blocks = (k + bl.KC - 1) / bl.KC;
+        return Math.Min(bl.KC, RoundUp((k + blocks - 1) / blocks, 8));
+    }
+
     private static int RoundUp(int x, int r) => (x + r - 1) / r * r;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -458,7 +466,12 @@ public static unsafe class Sgemm
             {
                 float* src = a + (long)(ic + ir) * lda + pc;
                 int p = 0;
-                for (; p + 8 <= kc; p += 8) Transpose8x8(src + p, lda, d + p * 8);
+                for (; p + 8 <= kc; p += 8)
+                {
+                    if ((p & 15) == 0)   // one line per row every other block, 256 bytes ahead: 8 strided streams defeat the prefetcher
+                        for (int i = 0; i < 8; i++) Sse.Prefetch0(src + (long)i * lda + p + 64);
+                    Transpose8x8(src + p, lda, d + p * 8);
+                }
                 for (; p < kc; p++)
                     for (int i = 0; i < 8; i++) d[p * 8 + i] = src[(long)i * lda + p];
             }
