@@ -1,0 +1,112 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.RegularExpressions;
+using BitDistill.Kernels;
+
+namespace BitDistill.Bench;
+
+/// <summary>`gemm-peer`: our SGEMM and FMA peak against PyTorch+OpenBLAS, measured in the same run, as a markdown table.</summary>
+public static partial class GemmPeer
+{
+    /// <summary>The shapes, M×K×N (the order torch_gemm.py prints).</summary>
+    public static readonly (int M, int K, int N)[] Shapes = [(1024, 1024, 1024), (2048, 256, 768), (2048, 768, 256)];
+
+    /// <summary>Median GFLOP/s of <paramref name="runs"/> timed runs of <paramref name="reps"/> products each, after warm-up.</summary>
+    public static double MeasureSgemm(int m, int k, int n, int threads, int runs = 7, int reps = 10)
+    {
+        var rng = new Random(42);
+        var a = new float[m * k]; var b = new float[k * n]; var c = new float[m * n];
+        for (int i = 0; i < a.Length; i++) a[i] = (float)rng.NextDouble() - 0.5f;
+        for (int i = 0; i < b.Length; i++) b[i] = (float)rng.NextDouble() - 0.5f;
+        using var _ = KernelSettings.Override(degreeOfParallelism: threads);
+        for (int i = 0; i < 3; i++) Sgemm.Multiply(false, false, m, n, k, 1f, a, k, b, n, 0f, c, n);
+        var times = new double[runs];
+        for (int r = 0; r < runs; r++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            for (int i = 0; i < reps; i++) Sgemm.Multiply(false, false, m, n, k, 1f, a, k, b, n, 0f, c, n);
+            times[r] = Stopwatch.GetElapsedTime(t0).TotalSeconds / reps;
+        }
+        Array.Sort(times);
+        return 2.0 * m * n * k / times[runs / 2] / 1e9;
+    }
+
+    /// <summary>Runs the comparison and prints the table.</summary>
+    public static int Run(int[] threadCounts)
+    {
+        Console.WriteLine($"SIMD {KernelSettings.Simd}, {Environment.ProcessorCount} logical cores, {RuntimeInfo()}");
+        var peak = threadCounts.ToDictionary(t => t, t => FmaPeak.Measure(t));
+        foreach (var (t, p) in peak) Console.WriteLine($"FMA peak, {t} thread(s): {p:F1} GFLOP/s");
+
+        var ours = new Dictionary<(int, int, int, int), double>();
+        foreach (var t in threadCounts)
+            foreach (var (m, k, n) in Shapes)
+                ours[(m, k, n, t)] = MeasureSgemm(m, k, n, t);
+
+        var torch = new Dictionary<(int, int, int, int), double>();
+        string? unavailable = null;
+        foreach (var t in threadCounts)
+        {
+            var (ok, output) = RunTorch(t);
+            if (!ok) { unavailable = output; break; }
+            foreach (Match mt in TorchLine().Matches(output))
+                torch[(int.Parse(mt.Groups[2].Value), int.Parse(mt.Groups[3].Value), int.Parse(mt.Groups[4].Value), int.Parse(mt.Groups[1].Value))] =
+                    double.Parse(mt.Groups[5].Value, CultureInfo.InvariantCulture);
+        }
+        if (unavailable != null)
+            Console.WriteLine($"PyTorch peer unavailable ({unavailable}). Install it with: sudo apt-get install python3-torch libopenblas0-pthread");
+
+        Console.WriteLine();
+        Console.WriteLine("| shape (M×K×N) | threads | ours GFLOP/s | % of FMA peak | torch GFLOP/s | ours/torch |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|");
+        foreach (var t in threadCounts)
+            foreach (var (m, k, n) in Shapes)
+            {
+                double o = ours[(m, k, n, t)];
+                string tc = torch.TryGetValue((m, k, n, t), out var tv) ? tv.ToString("F1", CultureInfo.InvariantCulture) : "n/a";
+                string ratio = torch.ContainsKey((m, k, n, t)) ? (o / tv).ToString("F2", CultureInfo.InvariantCulture) + "×" : "n/a";
+                Console.WriteLine($"| {m}×{k}×{n} | {t} | {o:F1} | {100 * o / peak[t]:F0}% | {tc} | {ratio} |");
+            }
+        return 0;
+    }
+
+    private static string RuntimeInfo() => $".NET {Environment.Version}";
+
+    private static (bool ok, string output) RunTorch(int threads)
+    {
+        const string python = "/usr/bin/python3";
+        string script = FindScript();
+        if (!File.Exists(python)) return (false, $"{python} not found");
+        if (script.Length == 0) return (false, "bench/peers/torch_gemm.py not found");
+        // Exactly: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=N /usr/bin/python3 bench/peers/torch_gemm.py N
+        var psi = new ProcessStartInfo("env") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in new[] { "-u", "OPENBLAS_CORETYPE", "-u", "OPENBLAS_L2_SIZE", $"OPENBLAS_NUM_THREADS={threads}", python, script, threads.ToString(CultureInfo.InvariantCulture) })
+            psi.ArgumentList.Add(arg);
+        Console.WriteLine($"running: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS={threads} {python} {script} {threads}");
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        string output = stdout.Result;
+        Console.Write(output);
+        if (p.ExitCode != 0)
+        {
+            var lastLine = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries).LastOrDefault() ?? $"exit code {p.ExitCode}";
+            return (false, lastLine.Trim());
+        }
+        return (true, output);
+    }
+
+    private static string FindScript()
+    {
+        for (var dir = new DirectoryInfo(Directory.GetCurrentDirectory()); dir != null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "bench", "peers", "torch_gemm.py");
+            if (File.Exists(candidate)) return Path.GetRelativePath(Directory.GetCurrentDirectory(), candidate);
+        }
+        return "";
+    }
+
+    [GeneratedRegex(@"threads=(\d+) (\d+)x(\d+)x(\d+): ([0-9.]+) GFLOP/s")]
+    private static partial Regex TorchLine();
+}

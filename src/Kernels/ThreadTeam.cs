@@ -1,0 +1,76 @@
+namespace BitDistill.Kernels;
+
+/// <summary>A small team of persistent worker threads for kernels that split work statically: chunk t always goes to
+/// the same logical index, so results do not depend on scheduling. Dispatch allocates nothing (a function pointer and
+/// a context pointer), and wake-up is a short spin then a block, which is cheaper than a thread-pool hand-off.</summary>
+internal static unsafe class ThreadTeam
+{
+    private sealed class Worker
+    {
+        public readonly ManualResetEventSlim Go = new(false, spinCount: 200);
+        public int Index;
+    }
+
+    private static readonly object Gate = new();
+    private static readonly List<Worker> Workers = new();
+    private static readonly ManualResetEventSlim Done = new(false, spinCount: 200);
+    private static delegate*<int, void*, void> _body;
+    private static void* _context;
+    private static int _pending;
+    private static Exception? _error;
+    [ThreadStatic] private static bool t_inTeam;
+
+    /// <summary>Runs body(t, context) for t in [0, threads), t == 0 on the caller. Falls back to running every chunk
+    /// on the caller when the team is busy (another caller, or a nested call from a worker): same results, fewer threads.</summary>
+    public static void Run(int threads, delegate*<int, void*, void> body, void* context)
+    {
+        if (!TryRun(threads, body, context))
+            for (int t = 0; t < threads; t++) body(t, context);
+    }
+
+    /// <summary>Runs body(t, context) for t in [0, threads) on that many threads at once, and returns true; returns false
+    /// without running anything when they cannot run concurrently (team busy or nested call), for bodies that synchronise.</summary>
+    public static bool TryRun(int threads, delegate*<int, void*, void> body, void* context)
+    {
+        if (threads <= 1 || t_inTeam || !Monitor.TryEnter(Gate)) return false;
+        try
+        {
+            while (Workers.Count < threads - 1) Start(Workers.Count + 1);
+            _body = body; _context = context; _error = null;
+            Done.Reset();
+            Volatile.Write(ref _pending, threads - 1);
+            for (int i = 0; i < threads - 1; i++) Workers[i].Go.Set();
+            t_inTeam = true;
+            try { body(0, context); }
+            finally
+            {
+                t_inTeam = false;
+                Done.Wait();
+            }
+            if (_error is { } e) throw new AggregateException("A kernel worker thread failed.", e);
+            return true;
+        }
+        finally { Monitor.Exit(Gate); }
+    }
+
+    private static void Start(int index)
+    {
+        var w = new Worker { Index = index };
+        var thread = new Thread(() => Loop(w)) { IsBackground = true, Name = $"BitDistill kernel worker {index}" };
+        thread.Start();
+        Workers.Add(w);
+    }
+
+    private static void Loop(Worker w)
+    {
+        t_inTeam = true;
+        while (true)
+        {
+            w.Go.Wait();
+            w.Go.Reset();
+            try { _body(w.Index, _context); }
+            catch (Exception e) { _error = e; }
+            if (Interlocked.Decrement(ref _pending) == 0) Done.Set();
+        }
+    }
+}

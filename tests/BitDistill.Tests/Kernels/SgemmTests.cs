@@ -1,0 +1,185 @@
+using BitDistill.Kernels;
+
+namespace BitDistill.Tests;
+
+/// <summary>Sgemm.Multiply against the double-accumulating reference: odd sizes, transposes, strides, every SIMD level,
+/// alpha/beta, NaN/Inf, and bitwise determinism across runs and degrees of parallelism.</summary>
+public class SgemmTests
+{
+    private static float[] Random(int count, int seed)
+    {
+        var rng = new Random(seed);
+        var x = new float[count];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
+        return x;
+    }
+
+    public static IEnumerable<object[]> Levels() =>
+        Enum.GetValues<SimdLevel>().Where(l => l <= KernelSettings.HardwareSimd).Select(l => new object[] { l });
+
+    /// <summary>Runs op on fresh operands of the given shape/layout and compares to the reference (tolerance 1e-5·sqrt(k)·max|ref|).</summary>
+    private static float[] Check(int m, int n, int k, bool ta, bool tb, float alpha, float beta, int pad = 0, int seed = 1)
+    {
+        int lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad, ldc = n + pad;
+        var a = Random((ta ? k : m) * lda, seed);
+        var b = Random((tb ? n : k) * ldb, seed + 1);
+        var c0 = Random(m * ldc, seed + 2);
+        var expected = (float[])c0.Clone();
+        var actual = (float[])c0.Clone();
+        Sgemm.Reference(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, expected, ldc);
+        Sgemm.Multiply(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, actual, ldc);
+        double scale = 0;
+        foreach (var v in expected) scale = Math.Max(scale, Math.Abs(v));
+        double tol = 1e-5 * Math.Sqrt(Math.Max(k, 1)) * Math.Max(scale, 1e-30) + 1e-30;
+        for (int i = 0; i < m; i++)
+        {
+            for (int j = 0; j < n; j++)
+            {
+                int at = i * ldc + j;
+                Assert.True(Math.Abs(expected[at] - actual[at]) <= tol,
+                    $"m={m} n={n} k={k} ta={ta} tb={tb} α={alpha} β={beta} pad={pad} [{i},{j}]: expected {expected[at]}, got {actual[at]} (tol {tol:G3})");
+            }
+            for (int j = n; j < ldc; j++) Assert.Equal(c0[i * ldc + j], actual[i * ldc + j]); // padding untouched
+        }
+        return actual;
+    }
+
+    [Theory]
+    [MemberData(nameof(Levels))]
+    public void MatchesReference_OddSizes_AllTransposes(SimdLevel level)
+    {
+        using var _ = KernelSettings.Override(level, 2);
+        int[] sizes = [1, 3, 17, 33];
+        foreach (bool ta in new[] { false, true })
+            foreach (bool tb in new[] { false, true })
+                foreach (int m in sizes)
+                    foreach (int n in sizes)
+                        foreach (int k in sizes)
+                            Check(m, n, k, ta, tb, 1f, 0f, seed: m * 1000 + n * 10 + k);
+    }
+
+    [Theory]
+    [MemberData(nameof(Levels))]
+    public void MatchesReference_BlockedPath_EdgesStridesAlphaBeta(SimdLevel level)
+    {
+        using var _ = KernelSettings.Override(level, 2);
+        foreach (bool ta in new[] { false, true })
+            foreach (bool tb in new[] { false, true })
+            {
+                Check(127, 61, 300, ta, tb, 0.5f, -1.5f, pad: 5);     // K spans two KC blocks, edge tiles both ways
+                Check(70, 129, 33, ta, tb, -2f, 1f, pad: 3);
+                Check(9, 1, 517, ta, tb, 1f, 0f);                     // a column vector, several K blocks
+                Check(1, 200, 127, ta, tb, 1f, 0.25f, pad: 1);         // a row vector
+            }
+        Check(300, 1700, 40, false, false, 1f, 0f);                   // N larger than NC
+        Check(257, 65, 64, true, false, 1f, 2f);                     // M larger than MC
+    }
+
+    [Fact]
+    public void KZero_ScalesC_AlphaZero_DoesNotReadAB()
+    {
+        var c = new float[] { 1, 2, 3, 4 };
+        Sgemm.Multiply(false, false, 2, 2, 0, 1f, ReadOnlySpan<float>.Empty, 0, ReadOnlySpan<float>.Empty, 2, 3f, c, 2);
+        Assert.Equal(new float[] { 3, 6, 9, 12 }, c);
+        Sgemm.Multiply(false, false, 2, 2, 0, 1f, ReadOnlySpan<float>.Empty, 0, ReadOnlySpan<float>.Empty, 2, 0f, c, 2);
+        Assert.Equal(new float[4], c);
+        var a = new float[] { float.NaN, 1, 1, 1 };
+        var c2 = new float[] { 1, 2, 3, 4 };
+        Sgemm.Multiply(false, false, 2, 2, 2, 0f, a, 2, a, 2, 1f, c2, 2);
+        Assert.Equal(new float[] { 1, 2, 3, 4 }, c2);
+    }
+
+    [Theory]
+    [MemberData(nameof(Levels))]
+    public void BetaZero_IgnoresNaNInC_AndNaNInfPropagate(SimdLevel level)
+    {
+        using var _ = KernelSettings.Override(level, 2);
+        foreach (var (m, n, k) in new[] { (5, 7, 3), (67, 70, 40) })   // direct loop and blocked path
+        {
+            var a = Random(m * k, 7); var b = Random(k * n, 8);
+            var c = new float[m * n]; Array.Fill(c, float.NaN);
+            Sgemm.Multiply(false, false, m, n, k, 1f, a, k, b, n, 0f, c, n);
+            Assert.All(c, v => Assert.True(float.IsFinite(v)));
+
+            a[2 * k + 1] = float.NaN;            // row 2 of A → row 2 of C is NaN
+            b[1 * n + 4] = float.PositiveInfinity; // column 4 of B (positive entries of column 4 of A·B become ±Inf or NaN)
+            Sgemm.Multiply(false, false, m, n, k, 1f, a, k, b, n, 0f, c, n);
+            for (int j = 0; j < n; j++) Assert.True(float.IsNaN(c[2 * n + j]), $"C[2,{j}] should be NaN");
+            for (int i = 0; i < m; i++)
+                if (i != 2) Assert.True(!float.IsFinite(c[i * n + 4]), $"C[{i},4] should be infinite");
+            Assert.True(float.IsFinite(c[0 * n + 3]));
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Levels))]
+    public void BitwiseIdentical_AcrossRuns_AndThreadCounts(SimdLevel level)
+    {
+        int m = 150, n = 210, k = 300;
+        var a = Random(m * k, 3); var b = Random(n * k, 4);
+        float[] Run(int dop, bool tb)
+        {
+            using var _ = KernelSettings.Override(level, dop);
+            var c = Random(m * n, 5);
+            Sgemm.Multiply(false, tb, m, n, k, 0.75f, a, k, b, tb ? k : n, 0.5f, c, n);
+            return c;
+        }
+        foreach (bool tb in new[] { false, true })
+        {
+            var one = Run(1, tb);
+            Assert.Equal(one, Run(1, tb));
+            var two = Run(2, tb);
+            Assert.Equal(two, Run(2, tb));
+            Assert.Equal(one, two);
+            Assert.Equal(one, Run(3, tb));
+        }
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void Batched_MatchesPerProduct_WithSharedOperand(int dop)
+    {
+        using var _ = KernelSettings.Override(degreeOfParallelism: dop);
+        foreach (var (batch, m, n, k) in new[] { (5, 9, 13, 17), (3, 70, 40, 50), (6, 70, 64, 130) })
+        {
+            var a = Random(batch * m * k, 11); var b = Random(k * n, 12);   // B shared: strideB = 0
+            var c = Random(batch * m * n, 13);
+            var expected = (float[])c.Clone();
+            for (int i = 0; i < batch; i++)
+                Sgemm.Multiply(false, false, m, n, k, 1.5f, a.AsSpan(i * m * k), k, b, n, 0.5f, expected.AsSpan(i * m * n), n);
+            Sgemm.MultiplyBatched(batch, false, false, m, n, k, 1.5f, a, k, (long)m * k, b, n, 0, 0.5f, c, n, (long)m * n);
+            Assert.Equal(expected, c);
+        }
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void SteadyStateCalls_DoNotAllocate(int dop)
+    {
+        using var _ = KernelSettings.Override(degreeOfParallelism: dop);
+        int m = 160, n = 144, k = 300;   // blocked path, two threads at dop 2
+        var a = Random(m * k, 1); var b = Random(k * n, 2); var c = new float[m * n];
+        for (int i = 0; i < 3; i++) Sgemm.Multiply(false, true, m, n, k, 1f, a, k, b, k, 0f, c, n);
+        long before = GC.GetTotalAllocatedBytes(precise: true);
+        for (int i = 0; i < 5; i++) Sgemm.Multiply(false, true, m, n, k, 1f, a, k, b, k, 0f, c, n);
+        Assert.Equal(0, GC.GetTotalAllocatedBytes(precise: true) - before);
+    }
+
+    [Fact]
+    public void FmaPeak_IsPositive()
+    {
+        double single = FmaPeak.Measure(1, 1);
+        Assert.True(single > 0.1 && double.IsFinite(single), $"peak {single}");
+        Assert.True(FmaPeak.Measure(2, 1) > 0.1);
+    }
+
+    [Fact]
+    public void RejectsTooShortBuffers()
+    {
+        var x = new float[8];
+        Assert.Throws<ArgumentException>(() => Sgemm.Multiply(false, false, 3, 3, 3, 1f, x, 3, new float[9], 3, 0f, new float[9], 3));
+        Assert.Throws<ArgumentException>(() => Sgemm.Multiply(false, false, 3, 3, 3, 1f, new float[9], 2, new float[9], 3, 0f, new float[9], 3));
+    }
+}
