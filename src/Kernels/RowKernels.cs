@@ -102,3 +102,181 @@ public static class RowKernels
         r.CopyTo(y);
     }
 }
+
+/// <summary>Fused backward kernels over rows and elements (each with a scalar reference).</summary>
+public static class BackwardKernels
+{
+    /// <summary>log Σ exp(x) of one row (max-shifted).</summary>
+    public static float LogSumExp(ReadOnlySpan<float> x)
+    {
+        if (!KernelSettings.Use128)
+        {
+            float m = float.NegativeInfinity;
+            foreach (var v in x) m = float.IsNaN(v) || float.IsNaN(m) ? float.NaN : MathF.Max(m, v);
+            double s = 0;
+            foreach (var v in x) s += MathF.Exp(v - m);
+            return m + (float)Math.Log(s);
+        }
+        float max = TensorPrimitives.Max(x);
+        if (float.IsNegativeInfinity(max)) return max;
+        Span<float> buf = stackalloc float[Math.Min(x.Length, 2048)];
+        float sum = 0;
+        for (int i = 0; i < x.Length; i += buf.Length)
+        {
+            var chunk = x.Slice(i, Math.Min(buf.Length, x.Length - i));
+            var b = buf[..chunk.Length];
+            TensorPrimitives.Subtract(chunk, max, b);
+            TensorPrimitives.Exp(b, b);
+            sum += TensorPrimitives.Sum(b);
+        }
+        return max + MathF.Log(sum);
+    }
+
+    /// <summary>Gradient of mean cross-entropy for one row: g = scale·(softmax(x) − onehot(target)), softmax = exp(x − lse).</summary>
+    public static void SoftmaxCrossEntropyGrad(ReadOnlySpan<float> x, float lse, int target, float scale, Span<float> g)
+    {
+        if (!KernelSettings.Use128)
+        {
+            for (int i = 0; i < x.Length; i++) g[i] = scale * MathF.Exp(x[i] - lse);
+        }
+        else
+        {
+            TensorPrimitives.Subtract(x, lse, g);
+            TensorPrimitives.Exp(g, g);
+            TensorPrimitives.Multiply(g, scale, g);
+        }
+        g[target] -= scale;
+    }
+
+    /// <summary>dx = g·f′(x) for a unary op, fused (no temporaries beyond a stack chunk). y is the forward output when the
+    /// derivative is cheaper from it (exp, tanh, sigmoid, sqrt, rsqrt), else ignored.</summary>
+    public static void Unary(UnaryOp op, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> g, Span<float> dx)
+    {
+        if (!KernelSettings.Use128 || op is not (UnaryOp.Silu or UnaryOp.Sigmoid or UnaryOp.Tanh or UnaryOp.Exp or UnaryOp.Relu or UnaryOp.ReluSquared or UnaryOp.Square))
+        {
+            UnaryReference(op, x, y, g, dx);
+            return;
+        }
+        Span<float> t = stackalloc float[Math.Min(x.Length, 1024)];
+        for (int i = 0; i < x.Length; i += t.Length)
+        {
+            int n = Math.Min(t.Length, x.Length - i);
+            var xs = x.Slice(i, n); var gs = g.Slice(i, n); var ds = dx.Slice(i, n); var ts = t[..n];
+            switch (op)
+            {
+                case UnaryOp.Silu: // s·(1 + x(1 − s))
+                    TensorPrimitives.Sigmoid(xs, ts);
+                    TensorPrimitives.Subtract(1f, ts, ds);       // 1 − s
+                    TensorPrimitives.Multiply(ds, xs, ds);       // x(1 − s)
+                    TensorPrimitives.Add(ds, 1f, ds);
+                    TensorPrimitives.Multiply(ds, ts, ds);
+                    TensorPrimitives.Multiply(ds, gs, ds);
+                    break;
+                case UnaryOp.Sigmoid: // y(1 − y)
+                {
+                    var ys = y.Slice(i, n);
+                    TensorPrimitives.Subtract(1f, ys, ts);
+                    TensorPrimitives.Multiply(ts, ys, ts);
+                    TensorPrimitives.Multiply(ts, gs, ds);
+                    break;
+                }
+                case UnaryOp.Tanh: // 1 − y²
+                {
+                    var ys = y.Slice(i, n);
+                    TensorPrimitives.Multiply(ys, ys, ts);
+                    TensorPrimitives.Subtract(1f, ts, ts);
+                    TensorPrimitives.Multiply(ts, gs, ds);
+                    break;
+                }
+                case UnaryOp.Exp: TensorPrimitives.Multiply(y.Slice(i, n), gs, ds); break;
+                case UnaryOp.Relu: // g where x > 0
+                    for (int j = 0; j < n; j++) ds[j] = xs[j] > 0 ? gs[j] : 0f;
+                    break;
+                case UnaryOp.ReluSquared: // 2·relu(x)·g
+                    TensorPrimitives.Max(xs, 0f, ts);
+                    TensorPrimitives.Multiply(ts, gs, ds);
+                    TensorPrimitives.Multiply(ds, 2f, ds);
+                    break;
+                case UnaryOp.Square:
+                    TensorPrimitives.Multiply(xs, gs, ds);
+                    TensorPrimitives.Multiply(ds, 2f, ds);
+                    break;
+            }
+        }
+    }
+
+    /// <summary>Scalar definitions of the unary derivatives.</summary>
+    public static void UnaryReference(UnaryOp op, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> g, Span<float> dx)
+    {
+        for (int i = 0; i < x.Length; i++)
+        {
+            float v = x[i];
+            float d = op switch
+            {
+                UnaryOp.Neg => -1f,
+                UnaryOp.Abs => float.IsNaN(v) ? v : MathF.Sign(v),
+                UnaryOp.Exp => y[i],
+                UnaryOp.Log => 1f / v,
+                UnaryOp.Sqrt => 0.5f / y[i],
+                UnaryOp.Rsqrt => -0.5f * y[i] * y[i] * y[i],
+                UnaryOp.Tanh => 1f - y[i] * y[i],
+                UnaryOp.Sigmoid => y[i] * (1f - y[i]),
+                UnaryOp.Silu => Silu(v),
+                UnaryOp.GeluTanh => GeluTanh(v),
+                UnaryOp.GeluErf => (float)(0.5 * (1 + DeterministicMath.Erf(v * 0.7071067811865476)) + v * Math.Exp(-0.5 * v * v) * 0.3989422804014327),
+                UnaryOp.Relu => v > 0 ? 1f : 0f,
+                UnaryOp.ReluSquared => v > 0 ? 2f * v : 0f,
+                UnaryOp.Square => 2f * v,
+                _ => throw new NotSupportedException($"no derivative for {op}"),
+            };
+            dx[i] = g[i] * d;
+        }
+
+        static float Silu(float v) { float s = 1f / (1f + MathF.Exp(-v)); return s * (1f + v * (1f - s)); }
+        static float GeluTanh(float v)
+        {
+            const float k = 0.7978845608f, c = 0.044715f;
+            float t = MathF.Tanh(k * (v + c * v * v * v));
+            return 0.5f * (1f + t) + 0.5f * v * (1f - t * t) * k * (1f + 3f * c * v * v);
+        }
+    }
+
+    /// <summary>RMSNorm backward for one row: dx = r·(g·w − x̂·mean(g·w·x̂)) with x̂ = x·r; accumulates Σ g·x̂ into dw
+    /// when dw is not empty.</summary>
+    public static void RmsNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> w, float eps, ReadOnlySpan<float> g, Span<float> dx, Span<float> dw)
+    {
+        int d = x.Length;
+        if (!KernelSettings.Use128)
+        {
+            double ss = 0; foreach (var v in x) ss += (double)v * v;
+            float r = (float)(1.0 / Math.Sqrt(ss / d + eps));
+            double dot = 0;
+            for (int i = 0; i < d; i++) dot += (double)g[i] * (w.IsEmpty ? 1f : w[i]) * x[i] * r;
+            float mean = (float)(dot / d);
+            for (int i = 0; i < d; i++)
+            {
+                float xh = x[i] * r, gw = g[i] * (w.IsEmpty ? 1f : w[i]);
+                dx[i] = r * (gw - xh * mean);
+                if (!dw.IsEmpty) dw[i] += g[i] * xh;
+            }
+            return;
+        }
+        float rr = 1f / MathF.Sqrt(TensorPrimitives.SumOfSquares(x) / d + eps);
+        // dx ← g·w (temporarily), mean = Σ (g·w)·x·r / d
+        if (w.IsEmpty) g.CopyTo(dx); else TensorPrimitives.Multiply(g, w, dx);
+        float m = TensorPrimitives.Dot(dx, x) * rr / d;
+        // dx = r·gw − r²·m·x
+        TensorPrimitives.Multiply(dx, rr, dx);
+        TensorPrimitives.MultiplyAdd(x, -rr * rr * m, dx, dx);
+        if (!dw.IsEmpty)
+        {
+            Span<float> t = stackalloc float[Math.Min(d, 4096)];
+            for (int i = 0; i < d; i += t.Length)
+            {
+                int n = Math.Min(t.Length, d - i);
+                TensorPrimitives.Multiply(g.Slice(i, n), x.Slice(i, n), t[..n]);
+                TensorPrimitives.MultiplyAdd(t[..n], rr, dw.Slice(i, n), dw.Slice(i, n));
+            }
+        }
+    }
+}

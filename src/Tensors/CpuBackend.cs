@@ -545,4 +545,78 @@ public sealed class CpuBackend(Device device) : IBackend
         });
         return o;
     }
+
+    // ---------------------------------------------------------------- fused backward
+
+    public Tensor UnaryBackward(UnaryOp op, Tensor x, Tensor y, Tensor g)
+    {
+        var xs = x; Floats(ref xs); var ys = y; Floats(ref ys); var gs = g; Floats(ref gs);
+        var o = New(x.ShapeArray);
+        var xm = M(xs); var ym = M(ys); var gm = M(gs); var om = M(o);
+        int xo = xs.Offset, yo = ys.Offset, go = gs.Offset;
+        ForChunks(x.Count, 16, (a, e) => BackwardKernels.Unary(op, xm.AsSpan<float>().Slice(xo + a, e - a), ym.AsSpan<float>().Slice(yo + a, e - a),
+            gm.AsSpan<float>().Slice(go + a, e - a), om.AsSpan<float>().Slice(a, e - a)));
+        return o;
+    }
+
+    public (Tensor dx, Tensor? dw) RmsNormBackward(Tensor x, Tensor? weight, float eps, Tensor g)
+    {
+        var xs = x; Floats(ref xs); var gs = g; Floats(ref gs);
+        int d = x.Shape[^1], rows = x.Count / Math.Max(1, d);
+        var dx = New(x.ShapeArray);
+        var w = weight?.Contiguous();
+        int threads = StaticParallel.Threads(rows, d * 6L);
+        // per-thread partial dw, summed in thread order afterwards (deterministic for a given thread count)
+        var partial = w is null ? null : new float[threads * d];
+        var xm = M(xs); var gm = M(gs); var dm = M(dx); int xo = xs.Offset, go = gs.Offset;
+        System.Threading.Tasks.Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+        {
+            var (r0, r1) = StaticParallel.Chunk(rows, threads, t);
+            var wf = w is null ? ReadOnlySpan<float>.Empty : M(w).AsSpan<float>().Slice(w.Offset, d);
+            var dw = partial is null ? Span<float>.Empty : partial.AsSpan(t * d, d);
+            for (int r = r0; r < r1; r++)
+                BackwardKernels.RmsNorm(xm.AsSpan<float>().Slice(xo + r * d, d), wf, eps, gm.AsSpan<float>().Slice(go + r * d, d), dm.AsSpan<float>().Slice(r * d, d), dw);
+        });
+        Tensor? dwt = null;
+        if (partial is not null)
+        {
+            dwt = New([d]);
+            var acc = M(dwt).AsSpan<float>();
+            for (int t = 0; t < threads; t++) Elementwise.Binary(BinaryOp.Add, acc, partial.AsSpan(t * d, d), acc);
+        }
+        return (dx, dwt);
+    }
+
+    public Tensor LogSumExp(Tensor x)
+    {
+        var xs = x; Floats(ref xs);
+        int d = x.Shape[^1], rows = x.Count / Math.Max(1, d);
+        var o = New(x.Shape[..^1].ToArray());
+        var xm = M(xs); var om = M(o); int xo = xs.Offset;
+        StaticParallel.For(rows, d * 4L, (r0, r1) =>
+        {
+            for (int r = r0; r < r1; r++) om.AsSpan<float>()[r] = BackwardKernels.LogSumExp(xm.AsSpan<float>().Slice(xo + r * d, d));
+        });
+        return o;
+    }
+
+    public Tensor CrossEntropyBackward(Tensor logits, Tensor lse, Tensor targets, long ignoreIndex, float scale)
+    {
+        var xs = logits; Floats(ref xs);
+        int n = logits.Shape[0], c = logits.Shape[1];
+        var t = (targets.DType == DType.Int64 ? targets : targets.To(DType.Int64)).ToArray<long>();
+        var l = lse.Contiguous().ToArray<float>();
+        var o = New([n, c]);
+        var xm = M(xs); var om = M(o); int xo = xs.Offset;
+        StaticParallel.For(n, c * 4L, (r0, r1) =>
+        {
+            for (int r = r0; r < r1; r++)
+            {
+                var g = om.AsSpan<float>().Slice(r * c, c);
+                if (t[r] == ignoreIndex) { g.Clear(); continue; }
+                BackwardKernels.SoftmaxCrossEntropyGrad(xm.AsSpan<float>().Slice(xo + r * c, c), l[r], (int)t[r], scale, g);
+            }
+        });
+        return o;
+    }
 }

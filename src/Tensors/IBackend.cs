@@ -58,4 +58,17 @@ public interface IBackend
     /// <summary>zeros(shape) with src's slices added at the given indices along axis (the adjoint of IndexSelect; repeated
     /// indices accumulate, in index order).</summary>
     Tensor IndexAdd(int[] shape, int axis, Tensor indices, Tensor src);
+
+    /// <summary>g·f′(x) for a unary op, fused; y = f(x) (the forward output) is used where the derivative is cheaper from it.</summary>
+    Tensor UnaryBackward(UnaryOp op, Tensor x, Tensor y, Tensor g);
+
+    /// <summary>RMSNorm backward over the last dim: dx, and dw = Σ_rows g·x̂ when weight is given.</summary>
+    (Tensor dx, Tensor? dw) RmsNormBackward(Tensor x, Tensor? weight, float eps, Tensor g);
+
+    /// <summary>log Σ exp over the last dim (max-shifted): shape x.shape[..^1].</summary>
+    Tensor LogSumExp(Tensor x);
+
+    /// <summary>Gradient of cross-entropy on logits [N, C]: scale·(softmax − onehot(target)) per row, zero rows where the
+    /// target is ignoreIndex. lse are the rows' log-sum-exp; targets are Int64 [N].</summary>
+    Tensor CrossEntropyBackward(Tensor logits, Tensor lse, Tensor targets, long ignoreIndex, float scale);
 }

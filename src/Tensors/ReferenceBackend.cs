@@ -304,4 +304,101 @@ public sealed class ReferenceBackend(Device device) : IBackend
         });
         return o;
     }
+
+    public Tensor UnaryBackward(UnaryOp op, Tensor x, Tensor y, Tensor g)
+    {
+        var o = New(x.ShapeArray);
+        int j = 0;
+        ForEachIndex(x.Shape, idx =>
+        {
+            double v = GetAt(x, idx), yv = GetAt(y, idx), d = op switch
+            {
+                UnaryOp.Neg => -1,
+                UnaryOp.Abs => Math.Sign(v),
+                UnaryOp.Exp => Math.Exp(v),
+                UnaryOp.Log => 1 / v,
+                UnaryOp.Sqrt => 0.5 / Math.Sqrt(v),
+                UnaryOp.Rsqrt => -0.5 * Math.Pow(v, -1.5),
+                UnaryOp.Tanh => 1 - Math.Tanh(v) * Math.Tanh(v),
+                UnaryOp.Sigmoid => Math.Exp(-v) / ((1 + Math.Exp(-v)) * (1 + Math.Exp(-v))),
+                UnaryOp.Silu => (1 + Math.Exp(-v) + v * Math.Exp(-v)) / ((1 + Math.Exp(-v)) * (1 + Math.Exp(-v))),
+                UnaryOp.GeluTanh => GeluTanhDerivative(v),
+                UnaryOp.GeluErf => 0.5 * (1 + DeterministicMath.Erf(v / Math.Sqrt(2))) + v * Math.Exp(-0.5 * v * v) / Math.Sqrt(2 * Math.PI),
+                UnaryOp.Relu => v > 0 ? 1 : 0,
+                UnaryOp.ReluSquared => v > 0 ? 2 * v : 0,
+                UnaryOp.Square => 2 * v,
+                _ => throw new NotSupportedException($"no derivative for {op}"),
+            };
+            _ = yv;
+            Scalars.Set(M(o), j++, GetAt(g, idx) * d);
+        });
+        return o;
+
+        static double GeluTanhDerivative(double v)
+        {
+            const double k = 0.7978845608028654, c = 0.044715;
+            double t = Math.Tanh(k * (v + c * v * v * v));
+            return 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * k * (1 + 3 * c * v * v);
+        }
+    }
+
+    public (Tensor dx, Tensor? dw) RmsNormBackward(Tensor x, Tensor? weight, float eps, Tensor g)
+    {
+        int d = x.Shape[^1];
+        var dx = New(x.ShapeArray);
+        var dwAcc = new double[d];
+        var os = dx.Strides.ToArray();
+        var rows = x.ShapeArray; rows[^1] = 1;
+        ForEachIndex(rows, idx =>
+        {
+            var k = (int[])idx.Clone();
+            double ss = 0;
+            for (int i = 0; i < d; i++) { k[^1] = i; double v = GetAt(x, k); ss += v * v; }
+            double r = 1 / Math.Sqrt(ss / d + eps), dot = 0;
+            for (int i = 0; i < d; i++) { k[^1] = i; dot += GetAt(g, k) * (weight is null ? 1 : GetAt(weight, [i])) * GetAt(x, k) * r; }
+            for (int i = 0; i < d; i++)
+            {
+                k[^1] = i;
+                double xh = GetAt(x, k) * r, gw = GetAt(g, k) * (weight is null ? 1 : GetAt(weight, [i]));
+                Scalars.Set(M(dx), OffsetOf(dx, k, os), r * (gw - xh * dot / d));
+                dwAcc[i] += GetAt(g, k) * xh;
+            }
+        });
+        Tensor? dw = null;
+        if (weight is not null) { dw = New([d]); for (int i = 0; i < d; i++) Scalars.Set(M(dw), i, dwAcc[i]); }
+        return (dx, dw);
+    }
+
+    public Tensor LogSumExp(Tensor x)
+    {
+        int d = x.Shape[^1];
+        var o = New(x.Shape[..^1].ToArray());
+        var rows = x.ShapeArray; rows[^1] = 1;
+        int j = 0;
+        ForEachIndex(rows, idx =>
+        {
+            var k = (int[])idx.Clone();
+            double m = double.NegativeInfinity;
+            for (int i = 0; i < d; i++) { k[^1] = i; m = Math.Max(m, GetAt(x, k)); }
+            double s = 0;
+            for (int i = 0; i < d; i++) { k[^1] = i; s += Math.Exp(GetAt(x, k) - m); }
+            Scalars.Set(M(o), j++, m + Math.Log(s));
+        });
+        return o;
+    }
+
+    public Tensor CrossEntropyBackward(Tensor logits, Tensor lse, Tensor targets, long ignoreIndex, float scale)
+    {
+        int n = logits.Shape[0], c = logits.Shape[1];
+        var o = New([n, c]);
+        for (int r = 0; r < n; r++)
+        {
+            long t = (long)GetAt(targets, [r]);
+            if (t == ignoreIndex) continue;
+            double l = GetAt(lse, [r]);
+            for (int i = 0; i < c; i++)
+                Scalars.Set(M(o), r * c + i, scale * (Math.Exp(GetAt(logits, [r, i]) - l) - (i == t ? 1 : 0)));
+        }
+        return o;
+    }
 }

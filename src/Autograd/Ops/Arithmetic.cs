@@ -96,51 +96,7 @@ internal sealed class UnaryFn(UnaryOp op, Tensor? x, Tensor? y) : Function
         return Record(new UnaryFn(op, save ? x.Value : null, save ? y : null), y, x);
     }
 
-    protected internal override Tensor?[] Backward(Tensor g, bool[] needs)
-    {
-        var x = _x!; var y = _y!;
-        return [op switch
-        {
-            UnaryOp.Neg => -g,
-            UnaryOp.Abs => g * x.Sign(),
-            UnaryOp.Exp => g * y,
-            UnaryOp.Log => g / x,
-            UnaryOp.Sqrt => g * 0.5f / y,
-            UnaryOp.Rsqrt => g * (y * y * y * -0.5f),
-            UnaryOp.Tanh => g * (1f - y * y),
-            UnaryOp.Sigmoid => g * (y * (1f - y)),
-            UnaryOp.Silu => SiluGrad(g, x),
-            UnaryOp.GeluTanh => GeluTanhGrad(g, x),
-            UnaryOp.GeluErf => GeluErfGrad(g, x),
-            UnaryOp.Relu => g * x.Compare(CompareOp.Gt, 0).To(DType.Float32),
-            UnaryOp.ReluSquared => g * x.Relu() * 2f,
-            UnaryOp.Square => g * x * 2f,
-            _ => throw new NotSupportedException(op.ToString()),
-        }];
-    }
-
-    private static Tensor SiluGrad(Tensor g, Tensor x)
-    {
-        var s = x.Sigmoid();
-        return g * s * (1f + x * (1f - s));
-    }
-
-    private static Tensor GeluTanhGrad(Tensor g, Tensor x)
-    {
-        const float k = 0.7978845608028654f, c = 0.044715f;
-        var x2 = x * x;
-        var t = (k * (x + c * x2 * x)).Tanh();
-        var d = 0.5f * (1f + t) + 0.5f * x * (1f - t * t) * k * (1f + 3 * c * x2);
-        return g * d;
-    }
-
-    private static Tensor GeluErfGrad(Tensor g, Tensor x)
-    {
-        // Φ(x) + x·φ(x)
-        var cdf = ((x * 0.7071067811865476f).Erf() + 1f) * 0.5f;
-        var pdf = (x * x * -0.5f).Exp() * 0.3989422804014327f;
-        return g * (cdf + x * pdf);
-    }
+    protected internal override Tensor?[] Backward(Tensor g, bool[] needs) => [g.Backend.UnaryBackward(op, _x!, _y!, g)];
 
     protected override void ReleaseSaved() { _x = _y = null; }
 }

@@ -31,27 +31,13 @@ internal sealed class CrossEntropyFn(Tensor logits, Tensor lse, long[] targets, 
         return Record(new CrossEntropyFn(x, lse, t, ignoreIndex, valid), Tensor.Scalar(loss, logits.Value.Device), logits);
     }
 
-    internal static Tensor LogSumExp(Tensor x)
-    {
-        var m = x.Max(-1, keepDim: true);
-        return ((x - m).Exp().Sum(-1, keepDim: true).Log() + m).Reshape(x.Shape[0]);
-    }
+    internal static Tensor LogSumExp(Tensor x) => x.Backend.LogSumExp(x);
 
     protected internal override Tensor?[] Backward(Tensor g, bool[] needs)
     {
-        var x = _logits!;
-        int n = x.Shape[0], c = x.Shape[1];
-        var p = (x - _lse!.Reshape(n, 1)).Exp();
         float scale = g.Item() / Math.Max(1, valid);
-        var ps = p.AsSpan<float>();
-        for (int i = 0; i < n; i++)
-        {
-            var row = ps.Slice(i * c, c);
-            if (targets[i] == ignoreIndex) { row.Clear(); continue; }
-            row[(int)targets[i]] -= 1f;
-            BitDistill.Kernels.Elementwise.BinaryRight(BitDistill.Kernels.BinaryOp.Mul, row, scale, row);
-        }
-        return [p];
+        var t = Tensor.FromArray(targets, [targets.Length], g.Device);
+        return [_logits!.Backend.CrossEntropyBackward(_logits!, _lse!, t, ignoreIndex, scale)];
     }
 
     protected override void ReleaseSaved() { _logits = _lse = null; }

@@ -44,13 +44,8 @@ internal sealed class RmsNormFn(Tensor x, Tensor? w, float eps) : Function
 
     protected internal override Tensor?[] Backward(Tensor g, bool[] needs)
     {
-        var x = _x!; var w = _w;
-        var r = ((x * x).Mean(-1, keepDim: true) + eps).Rsqrt();
-        var xhat = x * r;
-        var gw = w is null ? g : g * w;
-        Tensor? gx = needs[0] ? r * (gw - xhat * (gw * xhat).Mean(-1, keepDim: true)) : null;
-        Tensor? gwt = w is not null && needs.Length > 1 && needs[1] ? (g * xhat).SumTo(w.Shape) : null;
-        return [gx, gwt];
+        var (gx, gw) = g.Backend.RmsNormBackward(_x!, _w, eps, g);
+        return [needs[0] ? gx : null, gw];
     }
 
     protected override void ReleaseSaved() { _x = _w = null; }

@@ -210,4 +210,29 @@ public class BackendParityTests
         var t = Tensor.FromArray(new[] { 1f + 1f / 256, 1f + 3f / 256, float.NaN, float.PositiveInfinity }, [4], Device.Cpu).To(DType.BFloat16).ToFloatArray();
         Assert.Equal(1f, t[0]); Assert.Equal(1f + 4f / 256, t[1]); Assert.True(float.IsNaN(t[2])); Assert.Equal(float.PositiveInfinity, t[3]);
     }
+
+    [Theory, MemberData(nameof(Levels))]
+    public void FusedBackwardKernels(SimdLevel level)
+    {
+        using var _ = KernelSettings.Override(simd: level);
+        foreach (var op in new[] { UnaryOp.Silu, UnaryOp.Sigmoid, UnaryOp.Tanh, UnaryOp.Exp, UnaryOp.Relu, UnaryOp.ReluSquared, UnaryOp.Square, UnaryOp.GeluTanh, UnaryOp.GeluErf, UnaryOp.Log, UnaryOp.Sqrt, UnaryOp.Rsqrt, UnaryOp.Abs, UnaryOp.Neg })
+        {
+            bool positive = op is UnaryOp.Log or UnaryOp.Sqrt or UnaryOp.Rsqrt;
+            var (x, xr) = Pair([7, 1033], 91, positive ? 0.2f : -3f, 3f);
+            var (g, gr) = Pair([7, 1033], 92);
+            TestUtil.AssertClose(x.Backend.UnaryBackward(op, x, x.Apply(op), g), xr.Backend.UnaryBackward(op, xr, xr.Apply(op), gr), 5e-6, $"d{op}");
+        }
+        var (a, ar) = Pair([5, 3, 33], 93); var (w, wr) = Pair([33], 94); var (gg, ggr) = Pair([5, 3, 33], 95);
+        var (dx, dw) = a.Backend.RmsNormBackward(a, w, 1e-6f, gg);
+        var (dxr, dwr) = ar.Backend.RmsNormBackward(ar, wr, 1e-6f, ggr);
+        TestUtil.AssertClose(dx, dxr, 5e-6, "rms dx"); TestUtil.AssertClose(dw!, dwr!, 5e-6, "rms dw");
+        var (nx, _) = a.Backend.RmsNormBackward(a, null, 1e-6f, gg);
+        TestUtil.AssertClose(nx, ar.Backend.RmsNormBackward(ar, null, 1e-6f, ggr).dx, 5e-6, "rms dx no weight");
+        var (l, lr) = Pair([9, 4099], 96, -20, 20);
+        var lse = l.Backend.LogSumExp(l);
+        TestUtil.AssertClose(lse, lr.Backend.LogSumExp(lr), 1e-6, "lse");
+        var t = Tensor.FromArray(new long[] { 0, 4098, -100, 5, 17, 2000, 1, -100, 3 }, [9], Device.Cpu);
+        TestUtil.AssertClose(l.Backend.CrossEntropyBackward(l, lse, t, -100, 0.25f),
+            lr.Backend.CrossEntropyBackward(lr, lse.To(Device.Reference), t.To(Device.Reference), -100, 0.25f), 1e-6, "ce grad");
+    }
 }
