@@ -69,14 +69,14 @@ public sealed unsafe class PackedTernaryMatrix
         if (mode == TernaryScaleMode.PerTensor) scales = [TernaryQuantizer.QuantizePerTensor(w, q)];
         else if (mode == TernaryScaleMode.PerRow) { scales = new float[n]; TernaryQuantizer.QuantizePerRow(w, n, k, q, scales); }
         else throw new ArgumentOutOfRangeException(nameof(mode), mode, "Unknown scale mode.");
-        return FromCodes(q, n, k, scales);
+        return FromCodes(q, n, k, mode, scales);
     }
 
-    /// <summary>Packs ternary values q ∈ {−1, 0, 1} ([n, k] row-major) with the given scales (length 1: per tensor; length n: per row).</summary>
-    public static PackedTernaryMatrix FromCodes(ReadOnlySpan<sbyte> q, int n, int k, ReadOnlySpan<float> scales)
+    /// <summary>Packs ternary values q ∈ {−1, 0, 1} ([n, k] row-major) with the given scales (length 1 per tensor, n per row).</summary>
+    public static PackedTernaryMatrix FromCodes(ReadOnlySpan<sbyte> q, int n, int k, TernaryScaleMode mode, ReadOnlySpan<float> scales)
     {
         TernaryQuantizer.CheckShape(q.Length, n, k);
-        var m = new PackedTernaryMatrix(n, k, ModeFor(scales.Length, n), scales.ToArray());
+        var m = new PackedTernaryMatrix(n, k, mode, CheckScales(mode, scales, n));
         var dst = new Span<byte>(m.Pointer, n * m.RowBytes);
         dst.Fill(0x55); // code 1 (q = 0) in every pair: the padding
         for (int r = 0; r < n; r++)
@@ -94,18 +94,25 @@ public sealed unsafe class PackedTernaryMatrix
     }
 
     /// <summary>Wraps already packed data (the layout above, Rows × PaddedCols/4 bytes, e.g. read from an exported file).</summary>
-    public static PackedTernaryMatrix FromPacked(ReadOnlySpan<byte> data, int n, int k, ReadOnlySpan<float> scales)
+    public static PackedTernaryMatrix FromPacked(ReadOnlySpan<byte> data, int n, int k, TernaryScaleMode mode, ReadOnlySpan<float> scales)
     {
-        var m = new PackedTernaryMatrix(n, k, ModeFor(scales.Length, n), scales.ToArray());
+        var m = new PackedTernaryMatrix(n, k, mode, CheckScales(mode, scales, n));
         TernaryQuantizer.CheckLength(data.Length, n * m.RowBytes, nameof(data));
         data.CopyTo(new Span<byte>(m.Pointer, data.Length));
         return m;
     }
 
-    private static TernaryScaleMode ModeFor(int scales, int n) =>
-        scales == 1 ? TernaryScaleMode.PerTensor
-        : scales == n ? TernaryScaleMode.PerRow
-        : throw new ArgumentException($"Expected 1 (per tensor) or {n} (per row) scales, got {scales}.", nameof(scales));
+    private static float[] CheckScales(TernaryScaleMode mode, ReadOnlySpan<float> scales, int n)
+    {
+        int expected = mode switch
+        {
+            TernaryScaleMode.PerTensor => 1,
+            TernaryScaleMode.PerRow => n,
+            _ => throw new ArgumentOutOfRangeException(nameof(mode), mode, "Unknown scale mode."),
+        };
+        if (scales.Length != expected) throw new ArgumentException($"{mode} needs {expected} scale(s), got {scales.Length}.", nameof(scales));
+        return scales.ToArray();
+    }
 
     /// <summary>Byte index within a row and bit shift of column <paramref name="c"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
