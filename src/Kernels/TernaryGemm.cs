@@ -23,6 +23,15 @@ public static unsafe class TernaryGemm
 
     private const int TokenTile = 4;
 
+    /// <summary>The kernel path the current <see cref="KernelSettings.Simd"/> selects, in words (for logs and benchmarks).</summary>
+    public static string PathName => KernelSettings.Simd switch
+    {
+        SimdLevel.Vector512 => UseGfni && Gfni.V512.IsSupported ? "AVX-512BW + GFNI" : "AVX-512BW",
+        SimdLevel.Vector256 => (UseGfni && Gfni.V256.IsSupported ? "AVX2 + GFNI" : "AVX2") + (UseAvxVnni && AvxVnni.IsSupported ? " + AVX-VNNI (GEMV)" : ""),
+        SimdLevel.Vector128 => Ssse3.IsSupported && !ForcePortable128 ? "SSSE3" : "portable Vector128",
+        _ => "scalar",
+    };
+
     /// <summary>Float product: <paramref name="y"/>[m, N] = (Σ_k xq[m, k]·q[n, k]) / xScale[m] · wScale(n), xq row-major [m, K].</summary>
     public static void Multiply(ReadOnlySpan<sbyte> xq, ReadOnlySpan<float> xScale, int m, PackedTernaryMatrix w, Span<float> y)
     {
