@@ -1,0 +1,203 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace BitDistill.Kernels;
+
+/// <summary>Float matrix–vector products y[n] = Σ_k W[n, k]·x[k] with W row-major [N, K], stored as float32 or as IEEE half
+/// (converted to float on the fly with exact integer bit manipulation, subnormals/Inf/NaN included): the full-precision
+/// baselines the ternary kernels are measured against. SIMD per <see cref="KernelSettings.Simd"/>, multithreaded over rows.</summary>
+public static unsafe class Gemv
+{
+    /// <summary>y = W·x, W float32 [n, k].</summary>
+    public static void MultiplyF32(ReadOnlySpan<float> w, int n, int k, ReadOnlySpan<float> x, Span<float> y)
+    {
+        Check(w.Length, n, k, x.Length, y.Length);
+        fixed (float* pw = w) fixed (float* px = x) fixed (float* py = y)
+        {
+            if (StaticParallel.Threads(n, k) <= 1) RowsF32(pw, k, px, py, 0, n);
+            else ParallelF32(pw, n, k, px, py);
+        }
+    }
+
+    private static void ParallelF32(float* w, int n, int k, float* x, float* y) =>
+        StaticParallel.For(n, k, (s, e) => RowsF32(w, k, x, y, s, e));
+
+    /// <summary>y = W·x, W IEEE half [n, k] (each weight converted exactly to float).</summary>
+    public static void MultiplyF16(ReadOnlySpan<Half> w, int n, int k, ReadOnlySpan<float> x, Span<float> y)
+    {
+        Check(w.Length, n, k, x.Length, y.Length);
+        fixed (Half* pw = w) fixed (float* px = x) fixed (float* py = y)
+        {
+            if (StaticParallel.Threads(n, k) <= 1) RowsF16((ushort*)pw, k, px, py, 0, n);
+            else ParallelF16((ushort*)pw, n, k, px, py);
+        }
+    }
+
+    private static void ParallelF16(ushort* w, int n, int k, float* x, float* y) =>
+        StaticParallel.For(n, k, (s, e) => RowsF16(w, k, x, y, s, e));
+
+    /// <summary>Scalar oracle of <see cref="MultiplyF32"/> (double accumulation).</summary>
+    public static void MultiplyF32Reference(ReadOnlySpan<float> w, int n, int k, ReadOnlySpan<float> x, Span<float> y)
+    {
+        Check(w.Length, n, k, x.Length, y.Length);
+        for (int r = 0; r < n; r++)
+        {
+            double s = 0;
+            for (int c = 0; c < k; c++) s += (double)w[r * k + c] * x[c];
+            y[r] = (float)s;
+        }
+    }
+
+    /// <summary>Scalar oracle of <see cref="MultiplyF16"/>: the CLR's exact Half → float cast, double accumulation.</summary>
+    public static void MultiplyF16Reference(ReadOnlySpan<Half> w, int n, int k, ReadOnlySpan<float> x, Span<float> y)
+    {
+        Check(w.Length, n, k, x.Length, y.Length);
+        for (int r = 0; r < n; r++)
+        {
+            double s = 0;
+            for (int c = 0; c < k; c++) s += (double)(float)w[r * k + c] * x[c];
+            y[r] = (float)s;
+        }
+    }
+
+    private static void Check(int wLength, int n, int k, int xLength, int yLength)
+    {
+        TernaryQuantizer.CheckShape(wLength, n, k);
+        TernaryQuantizer.CheckLength(xLength, k, "x");
+        TernaryQuantizer.CheckLength(yLength, n, "y");
+    }
+
+    private static void RowsF32(float* w, int k, float* x, float* y, int r0, int r1)
+    {
+        for (int r = r0; r < r1; r++)
+        {
+            float* wr = w + (long)r * k;
+            int i = 0;
+            float s = 0;
+            if (KernelSettings.Use512)
+            {
+                Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                for (; i <= k - 64; i += 64)
+                {
+                    a0 = Vector512.FusedMultiplyAdd(Vector512.Load(wr + i), Vector512.Load(x + i), a0);
+                    a1 = Vector512.FusedMultiplyAdd(Vector512.Load(wr + i + 16), Vector512.Load(x + i + 16), a1);
+                    a2 = Vector512.FusedMultiplyAdd(Vector512.Load(wr + i + 32), Vector512.Load(x + i + 32), a2);
+                    a3 = Vector512.FusedMultiplyAdd(Vector512.Load(wr + i + 48), Vector512.Load(x + i + 48), a3);
+                }
+                for (; i <= k - 16; i += 16) a0 = Vector512.FusedMultiplyAdd(Vector512.Load(wr + i), Vector512.Load(x + i), a0);
+                s = Vector512.Sum((a0 + a1) + (a2 + a3));
+            }
+            else if (KernelSettings.Use256)
+            {
+                Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                for (; i <= k - 32; i += 32)
+                {
+                    a0 = Vector256.FusedMultiplyAdd(Vector256.Load(wr + i), Vector256.Load(x + i), a0);
+                    a1 = Vector256.FusedMultiplyAdd(Vector256.Load(wr + i + 8), Vector256.Load(x + i + 8), a1);
+                    a2 = Vector256.FusedMultiplyAdd(Vector256.Load(wr + i + 16), Vector256.Load(x + i + 16), a2);
+                    a3 = Vector256.FusedMultiplyAdd(Vector256.Load(wr + i + 24), Vector256.Load(x + i + 24), a3);
+                }
+                for (; i <= k - 8; i += 8) a0 = Vector256.FusedMultiplyAdd(Vector256.Load(wr + i), Vector256.Load(x + i), a0);
+                s = Vector256.Sum((a0 + a1) + (a2 + a3));
+            }
+            else if (KernelSettings.Use128)
+            {
+                Vector128<float> a0 = default, a1 = default;
+                for (; i <= k - 8; i += 8)
+                {
+                    a0 += Vector128.Load(wr + i) * Vector128.Load(x + i);
+                    a1 += Vector128.Load(wr + i + 4) * Vector128.Load(x + i + 4);
+                }
+                s = Vector128.Sum(a0 + a1);
+            }
+            for (; i < k; i++) s += wr[i] * x[i];
+            y[r] = s;
+        }
+    }
+
+    private static void RowsF16(ushort* w, int k, float* x, float* y, int r0, int r1)
+    {
+        for (int r = r0; r < r1; r++)
+        {
+            ushort* wr = w + (long)r * k;
+            int i = 0;
+            float s = 0;
+            if (KernelSettings.Use512)
+            {
+                Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                for (; i <= k - 64; i += 64)
+                {
+                    var h0 = Vector512.Load(wr + i);
+                    var h1 = Vector512.Load(wr + i + 32);
+                    a0 = Vector512.FusedMultiplyAdd(ToSingle(Vector512.WidenLower(h0)), Vector512.Load(x + i), a0);
+                    a1 = Vector512.FusedMultiplyAdd(ToSingle(Vector512.WidenUpper(h0)), Vector512.Load(x + i + 16), a1);
+                    a2 = Vector512.FusedMultiplyAdd(ToSingle(Vector512.WidenLower(h1)), Vector512.Load(x + i + 32), a2);
+                    a3 = Vector512.FusedMultiplyAdd(ToSingle(Vector512.WidenUpper(h1)), Vector512.Load(x + i + 48), a3);
+                }
+                s = Vector512.Sum((a0 + a1) + (a2 + a3));
+            }
+            else if (KernelSettings.Use256)
+            {
+                Vector256<float> a0 = default, a1 = default;
+                for (; i <= k - 16; i += 16)
+                {
+                    var h = Vector256.Load(wr + i);
+                    a0 = Vector256.FusedMultiplyAdd(ToSingle(Vector256.WidenLower(h)), Vector256.Load(x + i), a0);
+                    a1 = Vector256.FusedMultiplyAdd(ToSingle(Vector256.WidenUpper(h)), Vector256.Load(x + i + 8), a1);
+                }
+                s = Vector256.Sum(a0 + a1);
+            }
+            else if (KernelSettings.Use128)
+            {
+                Vector128<float> a0 = default, a1 = default;
+                for (; i <= k - 8; i += 8)
+                {
+                    var h = Vector128.Load(wr + i);
+                    a0 += ToSingle(Vector128.WidenLower(h)) * Vector128.Load(x + i);
+                    a1 += ToSingle(Vector128.WidenUpper(h)) * Vector128.Load(x + i + 4);
+                }
+                s = Vector128.Sum(a0 + a1);
+            }
+            for (; i < k; i++) s += (float)BitConverter.UInt16BitsToHalf(wr[i]) * x[i];
+            y[r] = s;
+        }
+    }
+
+    // Half bits h → float bits, all integer ops (no float multiply on possibly subnormal values, which is slow on some CPUs):
+    // |h| = e (15 bits). Normal: (e << 13) + 112·2^23 (exponent rebias 15 → 127). Inf/NaN (e ≥ 0x7C00): rebias by 2·112 so the
+    // exponent field becomes 255. Subnormal or zero (e < 0x400): the value e·2^-24 is (e << 13) + 113·2^23 read as a float, minus 2^-14.
+    private const uint Rebias = 112u << 23;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> ToSingle(Vector512<uint> h)
+    {
+        var e = h & Vector512.Create(0x7FFFu);
+        var r = (e << 13) + Vector512.Create(Rebias);
+        r += Vector512.GreaterThanOrEqual(e, Vector512.Create(0x7C00u)) & Vector512.Create(Rebias);
+        var sub = (r + Vector512.Create(1u << 23)).AsSingle() - Vector512.Create(1f / 16384);
+        var f = Vector512.ConditionalSelect(Vector512.LessThan(e, Vector512.Create(0x400u)).AsSingle(), sub, r.AsSingle());
+        return (f.AsUInt32() | ((h << 16) & Vector512.Create(0x8000_0000u))).AsSingle();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> ToSingle(Vector256<uint> h)
+    {
+        var e = h & Vector256.Create(0x7FFFu);
+        var r = (e << 13) + Vector256.Create(Rebias);
+        r += Vector256.GreaterThanOrEqual(e, Vector256.Create(0x7C00u)) & Vector256.Create(Rebias);
+        var sub = (r + Vector256.Create(1u << 23)).AsSingle() - Vector256.Create(1f / 16384);
+        var f = Vector256.ConditionalSelect(Vector256.LessThan(e, Vector256.Create(0x400u)).AsSingle(), sub, r.AsSingle());
+        return (f.AsUInt32() | ((h << 16) & Vector256.Create(0x8000_0000u))).AsSingle();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> ToSingle(Vector128<uint> h)
+    {
+        var e = h & Vector128.Create(0x7FFFu);
+        var r = (e << 13) + Vector128.Create(Rebias);
+        r += Vector128.GreaterThanOrEqual(e, Vector128.Create(0x7C00u)) & Vector128.Create(Rebias);
+        var sub = (r + Vector128.Create(1u << 23)).AsSingle() - Vector128.Create(1f / 16384);
+        var f = Vector128.ConditionalSelect(Vector128.LessThan(e, Vector128.Create(0x400u)).AsSingle(), sub, r.AsSingle());
+        return (f.AsUInt32() | ((h << 16) & Vector128.Create(0x8000_0000u))).AsSingle();
+    }
+}

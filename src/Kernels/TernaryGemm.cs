@@ -1,0 +1,446 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace BitDistill.Kernels;
+
+/// <summary>Ternary-weight × INT8-activation matrix product, y[m, n] = Σ_k xq[m, k] · q[n, k], accumulated exactly in int32;
+/// the float result is y = acc / xScale[m] · wScale(n). The weights are a <see cref="PackedTernaryMatrix"/> (2-bit codes c = q + 1);
+/// the kernels use the bitnet.cpp I2_S offset trick Σ q·x = Σ c·x − Σ x with vpmaddubsw (unsigned codes × signed activations;
+/// |c·x| pairs ≤ 2·2·128 = 512 never saturate), int16 partial sums flushed into int32 before they can overflow, and vpmaddwd
+/// (or AVX-VNNI vpdpbusd) into int32. Paths, chosen from <see cref="KernelSettings.Simd"/> at run time: AVX-512BW (+GFNI decode),
+/// AVX2 (+GFNI / AVX-VNNI), SSSE3 or portable Vector128 (ARM), scalar reference — all bit-identical. Multithreaded over output
+/// rows with <see cref="StaticParallel"/>; a batch of tokens reuses each decoded weight block for 4 tokens at a time.</summary>
+public static unsafe class TernaryGemm
+{
+    /// <summary>Use GFNI (one vgf2p8affineqb instead of shift + mask) to decode codes where the CPU has it (tests switch it off).</summary>
+    internal static bool UseGfni = Gfni.IsSupported;
+    /// <summary>Use AVX-VNNI on the 256-bit path where the CPU has it.</summary>
+    internal static bool UseAvxVnni = AvxVnni.IsSupported;
+    /// <summary>Force the portable Vector128 path (what a CPU without SSSE3, e.g. ARM, runs) instead of SSSE3.</summary>
+    internal static bool ForcePortable128;
+
+    private const int TokenTile = 4;
+
+    /// <summary>The kernel path the current <see cref="KernelSettings.Simd"/> selects, in words (for logs and benchmarks).</summary>
+    public static string PathName => KernelSettings.Simd switch
+    {
+        SimdLevel.Vector512 => UseGfni && Gfni.V512.IsSupported ? "AVX-512BW + GFNI" : "AVX-512BW",
+        SimdLevel.Vector256 => (UseGfni && Gfni.V256.IsSupported ? "AVX2 + GFNI" : "AVX2") + (UseAvxVnni && AvxVnni.IsSupported ? " + AVX-VNNI (GEMV)" : ""),
+        SimdLevel.Vector128 => Ssse3.IsSupported && !ForcePortable128 ? "SSSE3" : "portable Vector128",
+        _ => "scalar",
+    };
+
+    /// <summary>Float product: <paramref name="y"/>[m, N] = (Σ_k xq[m, k]·q[n, k]) / xScale[m] · wScale(n), xq row-major [m, K].</summary>
+    public static void Multiply(ReadOnlySpan<sbyte> xq, ReadOnlySpan<float> xScale, int m, PackedTernaryMatrix w, Span<float> y)
+    {
+        TernaryQuantizer.CheckLength(xScale.Length, m, nameof(xScale));
+        TernaryQuantizer.CheckLength(y.Length, m * w.Rows, nameof(y));
+        fixed (float* ps = xScale) fixed (float* py = y)
+            Run(xq, m, w, null, py, ps);
+    }
+
+    /// <summary>The exact int32 accumulators <paramref name="acc"/>[m, N] = Σ_k xq[m, k]·q[n, k].</summary>
+    public static void MultiplyInt32(ReadOnlySpan<sbyte> xq, int m, PackedTernaryMatrix w, Span<int> acc)
+    {
+        TernaryQuantizer.CheckLength(acc.Length, m * w.Rows, nameof(acc));
+        fixed (int* pa = acc) Run(xq, m, w, pa, null, null);
+    }
+
+    /// <summary>Scalar oracle of <see cref="MultiplyInt32"/> (unpacks every weight with <see cref="PackedTernaryMatrix.Get"/>).</summary>
+    public static void MultiplyInt32Reference(ReadOnlySpan<sbyte> xq, int m, PackedTernaryMatrix w, Span<int> acc)
+    {
+        int k = w.Cols, n = w.Rows;
+        TernaryQuantizer.CheckLength(xq.Length, m * k, nameof(xq));
+        TernaryQuantizer.CheckLength(acc.Length, m * n, nameof(acc));
+        for (int t = 0; t < m; t++)
+            for (int r = 0; r < n; r++)
+            {
+                int s = 0;
+                for (int c = 0; c < k; c++) s += xq[t * k + c] * w.Get(r, c);
+                acc[t * n + r] = s;
+            }
+    }
+
+    /// <summary>Scalar oracle of <see cref="Multiply"/>: the reference accumulators with the same float epilogue.</summary>
+    public static void MultiplyReference(ReadOnlySpan<sbyte> xq, ReadOnlySpan<float> xScale, int m, PackedTernaryMatrix w, Span<float> y)
+    {
+        var acc = new int[m * w.Rows];
+        MultiplyInt32Reference(xq, m, w, acc);
+        for (int t = 0; t < m; t++)
+            for (int r = 0; r < w.Rows; r++) y[t * w.Rows + r] = Epilogue(acc[t * w.Rows + r], xScale[t], w.Scale(r));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float Epilogue(int acc, float xScale, float wScale) => acc / xScale * wScale;
+
+    /// <summary>Copies the activations into a zero-padded [m, PaddedCols] scratch (unless already aligned), sums each row, and runs the kernel.</summary>
+    private static void Run(ReadOnlySpan<sbyte> xq, int m, PackedTernaryMatrix w, int* acc, float* y, float* xScale)
+    {
+        int k = w.Cols, kp = w.PaddedCols;
+        TernaryQuantizer.CheckLength(xq.Length, m * k, nameof(xq));
+        if (m == 0 || w.Rows == 0) return;
+        sbyte[]? padded = k == kp ? null : ArrayPool<sbyte>.Shared.Rent(m * kp);
+        int[] sums = ArrayPool<int>.Shared.Rent(m);
+        try
+        {
+            if (padded != null)
+                for (int t = 0; t < m; t++)
+                {
+                    xq.Slice(t * k, k).CopyTo(padded.AsSpan(t * kp, k));
+                    padded.AsSpan(t * kp + k, kp - k).Clear();
+                }
+            ReadOnlySpan<sbyte> x = padded != null ? padded.AsSpan(0, m * kp) : xq;
+            for (int t = 0; t < m; t++) sums[t] = RowSum(x.Slice(t * kp, kp));
+            fixed (sbyte* px = x) fixed (int* ps = sums)
+                Compute(px, ps, m, w, acc, y, xScale);
+        }
+        finally
+        {
+            if (padded != null) ArrayPool<sbyte>.Shared.Return(padded);
+            ArrayPool<int>.Shared.Return(sums);
+        }
+    }
+
+    /// <summary>The kernel on padded activations x [m, PaddedCols] with row sums <paramref name="xSum"/>; writes int32 or float output.</summary>
+    internal static void Compute(sbyte* x, int* xSum, int m, PackedTernaryMatrix w, int* acc, float* y, float* xScale)
+    {
+        long work = (long)w.PaddedCols * m / 4 + 1;
+        if (StaticParallel.Threads(w.Rows, work) <= 1) Rows(x, xSum, m, w, acc, y, xScale, 0, w.Rows);
+        else ComputeParallel(x, xSum, m, w, acc, y, xScale, work);
+    }
+
+    // Separate method so the closure is only allocated when threads are used.
+    private static void ComputeParallel(sbyte* x, int* xSum, int m, PackedTernaryMatrix w, int* acc, float* y, float* xScale, long work) =>
+        StaticParallel.For(w.Rows, work, (s, e) => Rows(x, xSum, m, w, acc, y, xScale, s, e));
+
+    private static void Rows(sbyte* x, int* xSum, int m, PackedTernaryMatrix w, int* acc, float* y, float* xScale, int r0, int r1)
+    {
+        int kp = w.PaddedCols, blocks = kp / PackedTernaryMatrix.BlockSize, n = w.Rows;
+        var level = KernelSettings.Simd;
+        int* d = stackalloc int[TokenTile];
+        for (int r = r0; r < r1; r++)
+        {
+            byte* wr = w.Pointer + (long)r * w.RowBytes;
+            float ws = w.Scale(r);
+            for (int t = 0; t < m; t += TokenTile)
+            {
+                int tokens = Math.Min(TokenTile, m - t);
+                sbyte* xt = x + (long)t * kp;
+                if (tokens == TokenTile && level >= SimdLevel.Vector256)
+                {
+                    if (level == SimdLevel.Vector512) Dot512x4(wr, xt, kp, blocks, d);
+                    else Dot256x4(wr, xt, kp, blocks, d);
+                }
+                else
+                    for (int i = 0; i < tokens; i++) d[i] = Dot(level, wr, xt + (long)i * kp, blocks);
+                for (int i = 0; i < tokens; i++)
+                {
+                    int v = d[i] - xSum[t + i];
+                    long o = (long)(t + i) * n + r;
+                    if (acc != null) acc[o] = v;
+                    else y[o] = Epilogue(v, xScale[t + i], ws);
+                }
+            }
+        }
+    }
+
+    /// <summary>Σ c·x over one packed row (codes c = q + 1), one token.</summary>
+    private static int Dot(SimdLevel level, byte* w, sbyte* x, int blocks) => level switch
+    {
+        SimdLevel.Vector512 => Dot512(w, x, blocks),
+        SimdLevel.Vector256 => UseAvxVnni && AvxVnni.IsSupported ? Dot256Vnni(w, x, blocks) : Dot256(w, x, blocks),
+        SimdLevel.Vector128 => Ssse3.IsSupported && !ForcePortable128 ? Dot128(w, x, blocks) : Dot128Portable(w, x, blocks),
+        _ => DotScalar(w, x, blocks),
+    };
+
+    private static int DotScalar(byte* w, sbyte* x, int blocks)
+    {
+        int s = 0;
+        for (int b = 0; b < blocks; b++, w += 32, x += 128)
+            for (int j = 0; j < 32; j++)
+            {
+                int v = w[j];
+                s += (v & 3) * x[j] + ((v >> 2) & 3) * x[j + 32] + ((v >> 4) & 3) * x[j + 64] + (v >> 6) * x[j + 96];
+            }
+        return s;
+    }
+
+    // GFNI affine matrix (one per 64-bit lane) that moves bits s, s+1 of every byte to bits 0, 1 and clears the rest:
+    // output bit i = parity(matrix byte (7 − i) & input).
+    private static ulong Extract(int s) => ((ulong)(1u << s) << 56) | ((ulong)(1u << (s + 1)) << 48);
+
+    // ---------------------------------------------------------------- 512-bit
+
+    // One 128-weight block: its 32 bytes broadcast to both halves of a zmm; the lower half decodes bits 0–1 / 4–5 and the upper
+    // half bits 2–3 / 6–7, so (c01, c23) are the codes of weights 0–63 and 64–127, matching two plain 64-byte activation loads.
+    // Per int16 lane a block adds 2 vpmaddubsw results of magnitude ≤ 512, so 32 blocks stay within [−32768, 32512]: flush then.
+    private const int Flush512 = 32, Flush256 = 16, Flush128 = 8;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector512<byte> c01, Vector512<byte> c23) Decode512(byte* w)
+    {
+        var v = Avx512F.BroadcastVector256ToVector512((ulong*)w);
+        if (UseGfni && Gfni.V512.IsSupported)
+        {
+            var a01 = Vector512.Create(Vector256.Create(Extract(0)), Vector256.Create(Extract(2))).AsByte();
+            var a23 = Vector512.Create(Vector256.Create(Extract(4)), Vector256.Create(Extract(6))).AsByte();
+            return (Gfni.V512.GaloisFieldAffineTransform(v.AsByte(), a01, 0), Gfni.V512.GaloisFieldAffineTransform(v.AsByte(), a23, 0));
+        }
+        var s01 = Vector512.Create(Vector256.Create((ushort)0), Vector256.Create((ushort)2));
+        var s23 = Vector512.Create(Vector256.Create((ushort)4), Vector256.Create((ushort)6));
+        var mask = Vector512.Create((byte)3);
+        return (Avx512BW.ShiftRightLogicalVariable(v.AsUInt16(), s01).AsByte() & mask,
+                Avx512BW.ShiftRightLogicalVariable(v.AsUInt16(), s23).AsByte() & mask);
+    }
+
+    private static int Dot512(byte* w, sbyte* x, int blocks)
+    {
+        var ones = Vector512.Create((short)1);
+        var acc = Vector512<int>.Zero;
+        for (int b = 0; b < blocks;)
+        {
+            int end = Math.Min(blocks, b + Flush512);
+            var s = Vector512<short>.Zero;
+            for (; b < end; b++)
+            {
+                var (c01, c23) = Decode512(w + b * 32);
+                sbyte* xb = x + b * 128;
+                s += Avx512BW.MultiplyAddAdjacent(c01, Vector512.Load(xb)) + Avx512BW.MultiplyAddAdjacent(c23, Vector512.Load(xb + 64));
+            }
+            acc += Avx512BW.MultiplyAddAdjacent(s, ones);
+        }
+        return Vector512.Sum(acc);
+    }
+
+    private static void Dot512x4(byte* w, sbyte* x, int kp, int blocks, int* d)
+    {
+        var ones = Vector512.Create((short)1);
+        Vector512<int> a0 = default, a1 = default, a2 = default, a3 = default;
+        sbyte* x1 = x + kp, x2 = x1 + kp, x3 = x2 + kp;
+        for (int b = 0; b < blocks;)
+        {
+            int end = Math.Min(blocks, b + Flush512);
+            Vector512<short> s0 = default, s1 = default, s2 = default, s3 = default;
+            for (; b < end; b++)
+            {
+                var (c01, c23) = Decode512(w + b * 32);
+                int o = b * 128;
+                s0 += Avx512BW.MultiplyAddAdjacent(c01, Vector512.Load(x + o)) + Avx512BW.MultiplyAddAdjacent(c23, Vector512.Load(x + o + 64));
+                s1 += Avx512BW.MultiplyAddAdjacent(c01, Vector512.Load(x1 + o)) + Avx512BW.MultiplyAddAdjacent(c23, Vector512.Load(x1 + o + 64));
+                s2 += Avx512BW.MultiplyAddAdjacent(c01, Vector512.Load(x2 + o)) + Avx512BW.MultiplyAddAdjacent(c23, Vector512.Load(x2 + o + 64));
+                s3 += Avx512BW.MultiplyAddAdjacent(c01, Vector512.Load(x3 + o)) + Avx512BW.MultiplyAddAdjacent(c23, Vector512.Load(x3 + o + 64));
+            }
+            a0 += Avx512BW.MultiplyAddAdjacent(s0, ones);
+            a1 += Avx512BW.MultiplyAddAdjacent(s1, ones);
+            a2 += Avx512BW.MultiplyAddAdjacent(s2, ones);
+            a3 += Avx512BW.MultiplyAddAdjacent(s3, ones);
+        }
+        d[0] = Vector512.Sum(a0); d[1] = Vector512.Sum(a1); d[2] = Vector512.Sum(a2); d[3] = Vector512.Sum(a3);
+    }
+
+    // ---------------------------------------------------------------- 256-bit
+
+    // One block = one 32-byte load; codes of weights 32s … 32s+31 are bits 2s, 2s+1 of every byte. 4 vpmaddubsw per int16 lane
+    // per block (≤ 2048) → flush every 16 blocks.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector256<byte>, Vector256<byte>, Vector256<byte>, Vector256<byte>) Decode256(byte* w)
+    {
+        var v = Vector256.Load(w);
+        var mask = Vector256.Create((byte)3);
+        if (UseGfni && Gfni.V256.IsSupported)
+            return (v & mask,
+                Gfni.V256.GaloisFieldAffineTransform(v, Vector256.Create(Extract(2)).AsByte(), 0),
+                Gfni.V256.GaloisFieldAffineTransform(v, Vector256.Create(Extract(4)).AsByte(), 0),
+                Gfni.V256.GaloisFieldAffineTransform(v, Vector256.Create(Extract(6)).AsByte(), 0));
+        var u = v.AsUInt16();
+        return (v & mask, (u >> 2).AsByte() & mask, (u >> 4).AsByte() & mask, (u >> 6).AsByte() & mask);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<short> Block256(Vector256<byte> c0, Vector256<byte> c1, Vector256<byte> c2, Vector256<byte> c3, sbyte* xb) =>
+        (Avx2.MultiplyAddAdjacent(c0, Vector256.Load(xb)) + Avx2.MultiplyAddAdjacent(c1, Vector256.Load(xb + 32)))
+        + (Avx2.MultiplyAddAdjacent(c2, Vector256.Load(xb + 64)) + Avx2.MultiplyAddAdjacent(c3, Vector256.Load(xb + 96)));
+
+    private static int Dot256(byte* w, sbyte* x, int blocks)
+    {
+        var ones = Vector256.Create((short)1);
+        var acc = Vector256<int>.Zero;
+        for (int b = 0; b < blocks;)
+        {
+            int end = Math.Min(blocks, b + Flush256);
+            var s = Vector256<short>.Zero;
+            for (; b < end; b++)
+            {
+                var (c0, c1, c2, c3) = Decode256(w + b * 32);
+                s += Block256(c0, c1, c2, c3, x + b * 128);
+            }
+            acc += Avx2.MultiplyAddAdjacent(s, ones);
+        }
+        return Vector256.Sum(acc);
+    }
+
+    private static int Dot256Vnni(byte* w, sbyte* x, int blocks)
+    {
+        var acc = Vector256<int>.Zero;
+        for (int b = 0; b < blocks; b++)
+        {
+            var (c0, c1, c2, c3) = Decode256(w + b * 32);
+            sbyte* xb = x + b * 128;
+            acc = AvxVnni.MultiplyWideningAndAdd(acc, c0, Vector256.Load(xb));
+            acc = AvxVnni.MultiplyWideningAndAdd(acc, c1, Vector256.Load(xb + 32));
+            acc = AvxVnni.MultiplyWideningAndAdd(acc, c2, Vector256.Load(xb + 64));
+            acc = AvxVnni.MultiplyWideningAndAdd(acc, c3, Vector256.Load(xb + 96));
+        }
+        return Vector256.Sum(acc);
+    }
+
+    private static void Dot256x4(byte* w, sbyte* x, int kp, int blocks, int* d)
+    {
+        var ones = Vector256.Create((short)1);
+        Vector256<int> a0 = default, a1 = default, a2 = default, a3 = default;
+        sbyte* x1 = x + kp, x2 = x1 + kp, x3 = x2 + kp;
+        for (int b = 0; b < blocks;)
+        {
+            int end = Math.Min(blocks, b + Flush256);
+            Vector256<short> s0 = default, s1 = default, s2 = default, s3 = default;
+            for (; b < end; b++)
+            {
+                var (c0, c1, c2, c3) = Decode256(w + b * 32);
+                int o = b * 128;
+                s0 += Block256(c0, c1, c2, c3, x + o);
+                s1 += Block256(c0, c1, c2, c3, x1 + o);
+                s2 += Block256(c0, c1, c2, c3, x2 + o);
+                s3 += Block256(c0, c1, c2, c3, x3 + o);
+            }
+            a0 += Avx2.MultiplyAddAdjacent(s0, ones);
+            a1 += Avx2.MultiplyAddAdjacent(s1, ones);
+            a2 += Avx2.MultiplyAddAdjacent(s2, ones);
+            a3 += Avx2.MultiplyAddAdjacent(s3, ones);
+        }
+        d[0] = Vector256.Sum(a0); d[1] = Vector256.Sum(a1); d[2] = Vector256.Sum(a2); d[3] = Vector256.Sum(a3);
+    }
+
+    // ---------------------------------------------------------------- 128-bit
+
+    // A block is two 16-byte halves h; half h holds weights 16h + 32s + (0…15) in bits 2s, 2s+1. 8 products of ≤ 512 per int16
+    // lane per block → flush every 8 blocks.
+    private static int Dot128(byte* w, sbyte* x, int blocks)
+    {
+        var ones = Vector128.Create((short)1);
+        var mask = Vector128.Create((byte)3);
+        var acc = Vector128<int>.Zero;
+        for (int b = 0; b < blocks;)
+        {
+            int end = Math.Min(blocks, b + Flush128);
+            var s = Vector128<short>.Zero;
+            for (; b < end; b++)
+                for (int h = 0; h < 2; h++)
+                {
+                    var v = Vector128.Load(w + b * 32 + h * 16);
+                    var u = v.AsUInt16();
+                    sbyte* xb = x + b * 128 + h * 16;
+                    s += Ssse3.MultiplyAddAdjacent(v & mask, Vector128.Load(xb))
+                       + Ssse3.MultiplyAddAdjacent((u >> 2).AsByte() & mask, Vector128.Load(xb + 32))
+                       + Ssse3.MultiplyAddAdjacent((u >> 4).AsByte() & mask, Vector128.Load(xb + 64))
+                       + Ssse3.MultiplyAddAdjacent((u >> 6).AsByte() & mask, Vector128.Load(xb + 96));
+                }
+            acc += Sse2.MultiplyAddAdjacent(s, ones);
+        }
+        return Vector128.Sum(acc);
+    }
+
+    /// <summary>Portable Vector128 (ARM NEON and any other 128-bit target): widen codes and activations to int16 and multiply;
+    /// each pair of products has the same ≤ 512 bound as vpmaddubsw, so the same int16 flush interval holds.</summary>
+    private static int Dot128Portable(byte* w, sbyte* x, int blocks)
+    {
+        var mask = Vector128.Create((byte)3);
+        var acc = Vector128<int>.Zero;
+        for (int b = 0; b < blocks;)
+        {
+            int end = Math.Min(blocks, b + Flush128);
+            var s = Vector128<short>.Zero;
+            for (; b < end; b++)
+                for (int h = 0; h < 2; h++)
+                {
+                    var v = Vector128.Load(w + b * 32 + h * 16);
+                    var u = v.AsUInt16();
+                    sbyte* xb = x + b * 128 + h * 16;
+                    s += MulPairs(v & mask, Vector128.Load(xb)) + MulPairs((u >> 2).AsByte() & mask, Vector128.Load(xb + 32))
+                       + MulPairs((u >> 4).AsByte() & mask, Vector128.Load(xb + 64)) + MulPairs((u >> 6).AsByte() & mask, Vector128.Load(xb + 96));
+                }
+            var (lo, hi) = Vector128.Widen(s);
+            acc += lo + hi;
+        }
+        return Vector128.Sum(acc);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<short> MulPairs(Vector128<byte> c, Vector128<sbyte> x)
+    {
+        var (cl, ch) = Vector128.Widen(c.AsSByte());
+        var (xl, xh) = Vector128.Widen(x);
+        return cl * xl + ch * xh;
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    /// <summary>Σ x over a span of int8 (exact).</summary>
+    internal static int RowSum(ReadOnlySpan<sbyte> x)
+    {
+        int i = 0, s = 0;
+        if (KernelSettings.Use128 && x.Length >= 16)
+        {
+            // int16 lanes gain at most 2·128 per step: flush into int32 every 64 steps.
+            var acc = Vector128<int>.Zero;
+            while (i <= x.Length - 16)
+            {
+                var s16 = Vector128<short>.Zero;
+                for (int steps = 0; steps < 64 && i <= x.Length - 16; steps++, i += 16)
+                {
+                    var (lo, hi) = Vector128.Widen(Vector128.Create(x.Slice(i, 16)));
+                    s16 += lo + hi;
+                }
+                var (a, b) = Vector128.Widen(s16);
+                acc += a + b;
+            }
+            s = Vector128.Sum(acc);
+        }
+        for (; i < x.Length; i++) s += x[i];
+        return s;
+    }
+}
+
+/// <summary>A ternary linear layer's forward on float activations: per-token absmax INT8 quantisation (<see cref="ActivationQuantizer"/>)
+/// followed by <see cref="TernaryGemm"/>; y [m, N] = x [m, K] · Wᵀ with W the packed ternary matrix. Allocation-free in steady state.</summary>
+public static unsafe class TernaryLinear
+{
+    /// <summary>y[m, N] = dequant(quant(x)) · dequant(W)ᵀ computed as exact int32 products and one float epilogue per output.</summary>
+    public static void Forward(ReadOnlySpan<float> x, int m, PackedTernaryMatrix w, Span<float> y)
+    {
+        int k = w.Cols, kp = w.PaddedCols;
+        TernaryQuantizer.CheckLength(x.Length, m * k, nameof(x));
+        TernaryQuantizer.CheckLength(y.Length, m * w.Rows, nameof(y));
+        if (m == 0 || w.Rows == 0) return;
+        var xq = ArrayPool<sbyte>.Shared.Rent(m * kp);
+        var scales = ArrayPool<float>.Shared.Rent(m);
+        var sums = ArrayPool<int>.Shared.Rent(m);
+        try
+        {
+            for (int t = 0; t < m; t++)
+            {
+                ActivationQuantizer.QuantizePerToken(x.Slice(t * k, k), 1, k, xq.AsSpan(t * kp, k), scales.AsSpan(t, 1), sums.AsSpan(t, 1));
+                xq.AsSpan(t * kp + k, kp - k).Clear();
+            }
+            fixed (sbyte* px = xq) fixed (int* ps = sums) fixed (float* pscale = scales) fixed (float* py = y)
+                TernaryGemm.Compute(px, ps, m, w, null, py, pscale);
+        }
+        finally
+        {
+            ArrayPool<sbyte>.Shared.Return(xq);
+            ArrayPool<float>.Shared.Return(scales);
+            ArrayPool<int>.Shared.Return(sums);
+        }
+    }
+}

@@ -1,0 +1,317 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace BitDistill.Kernels;
+
+/// <summary>BitNet b1.58 absmean ternary weight quantiser, with the semantics of the official BitDistill code
+/// (<c>s = 1 / clamp(mean|W|, 1e-5); Wq = clamp(round(W·s), −1, 1) / s</c>): the scale is <c>mean|W|</c> (summed in double,
+/// sequentially, so it is deterministic), clamped to ≥ 1e-5 and rounded to float; q = clamp(round_half_even(W · (1/scale)), −1, 1)
+/// where 1/scale is the float reciprocal, as the official code multiplies by it; the dequantised weight is q·scale.
+/// Rounding is half-to-even like PyTorch's <c>round</c>: W/s = 0.5 → 0, 1.5 → 2 → 1 (clamp), −0.5 → 0, 2.5 → 2 → 1.
+/// A NaN or infinite weight is rejected with an <see cref="ArgumentException"/> naming its position.</summary>
+public static class TernaryQuantizer
+{
+    /// <summary>The lower clamp of a scale (both for weights' mean|W| and activations' max|x|).</summary>
+    public const float Epsilon = 1e-5f;
+
+    /// <summary>mean|w| clamped to ≥ <see cref="Epsilon"/>; throws on a non-finite value (position in row-major (row, col) of a <paramref name="cols"/>-wide matrix).</summary>
+    public static float AbsMeanScale(ReadOnlySpan<float> w, int cols = 0, int rowOffset = 0, int colOffset = 0)
+    {
+        if (w.Length == 0) return Epsilon;
+        double s = 0;
+        for (int i = 0; i < w.Length; i++)
+        {
+            float v = w[i];
+            if (!float.IsFinite(v)) throw NonFinite(v, i, cols, rowOffset, colOffset);
+            s += Math.Abs(v);
+        }
+        return Math.Max((float)(s / w.Length), Epsilon);
+    }
+
+    /// <summary>Per-tensor quantisation of all of <paramref name="w"/> into codes q ∈ {−1, 0, 1}; returns the scale (q·scale is the dequantised weight).</summary>
+    public static float QuantizePerTensor(ReadOnlySpan<float> w, Span<sbyte> q)
+    {
+        CheckLength(q.Length, w.Length, nameof(q));
+        float scale = AbsMeanScale(w);
+        Round(w, 1f / scale, q);
+        return scale;
+    }
+
+    /// <summary>Per-output-channel quantisation of a row-major [n, k] matrix: one scale per row.</summary>
+    public static void QuantizePerRow(ReadOnlySpan<float> w, int n, int k, Span<sbyte> q, Span<float> scales)
+        => QuantizePerGroup(w, n, k, k, q, scales);
+
+    /// <summary>Per-group quantisation of a row-major [n, k] matrix: each row is cut into groups of <paramref name="groupSize"/>
+    /// consecutive weights (the last one may be shorter), each with its own scale; <paramref name="scales"/> is [n, ceil(k / groupSize)].</summary>
+    public static void QuantizePerGroup(ReadOnlySpan<float> w, int n, int k, int groupSize, Span<sbyte> q, Span<float> scales)
+    {
+        CheckShape(w.Length, n, k);
+        if (groupSize < 1) throw new ArgumentOutOfRangeException(nameof(groupSize), groupSize, "Group size must be at least 1.");
+        CheckLength(q.Length, w.Length, nameof(q));
+        int groups = GroupCount(k, groupSize);
+        CheckLength(scales.Length, n * groups, nameof(scales));
+        for (int r = 0; r < n; r++)
+            for (int g = 0; g < groups; g++)
+            {
+                int c0 = g * groupSize, len = Math.Min(groupSize, k - c0);
+                var src = w.Slice(r * k + c0, len);
+                float scale = AbsMeanScale(src, cols: -1, r, c0);
+                scales[r * groups + g] = scale;
+                Round(src, 1f / scale, q.Slice(r * k + c0, len));
+            }
+    }
+
+    /// <summary>Number of groups per row for a row of <paramref name="k"/> weights.</summary>
+    public static int GroupCount(int k, int groupSize) => k == 0 ? 0 : (k + groupSize - 1) / groupSize;
+
+    /// <summary>Per-tensor fake quantisation (what a BitLinear trains with): <paramref name="dst"/> = q·scale; returns the scale.</summary>
+    public static float FakeQuantizePerTensor(ReadOnlySpan<float> w, Span<float> dst)
+    {
+        CheckLength(dst.Length, w.Length, nameof(dst));
+        float scale = AbsMeanScale(w), inv = 1f / scale;
+        for (int i = 0; i < w.Length; i++) dst[i] = RoundOne(w[i], inv) * scale;
+        return scale;
+    }
+
+    /// <summary>Scalar oracle: q[i] = clamp(round_half_even(w[i]·inverseScale), −1, 1).</summary>
+    public static void RoundReference(ReadOnlySpan<float> w, float inverseScale, Span<sbyte> q)
+    {
+        CheckLength(q.Length, w.Length, nameof(q));
+        for (int i = 0; i < w.Length; i++) q[i] = RoundOne(w[i], inverseScale);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static sbyte RoundOne(float w, float inv) => (sbyte)Math.Clamp(MathF.Round(w * inv, MidpointRounding.ToEven), -1f, 1f);
+
+    /// <summary>q = clamp(round_half_even(w·inv), −1, 1), SIMD where allowed (Vector*.Round rounds half to even, like the scalar path).</summary>
+    private static void Round(ReadOnlySpan<float> w, float inv, Span<sbyte> q)
+    {
+        int n = w.Length, i = 0;
+        ref float src = ref MemoryMarshal.GetReference(w);
+        ref sbyte dst = ref MemoryMarshal.GetReference(q);
+        if (KernelSettings.Use512)
+        {
+            var vi = Vector512.Create(inv);
+            for (; i <= n - 64; i += 64)
+            {
+                var a = Clamp1(Vector512.LoadUnsafe(ref src, (nuint)i) * vi);
+                var b = Clamp1(Vector512.LoadUnsafe(ref src, (nuint)(i + 16)) * vi);
+                var c = Clamp1(Vector512.LoadUnsafe(ref src, (nuint)(i + 32)) * vi);
+                var d = Clamp1(Vector512.LoadUnsafe(ref src, (nuint)(i + 48)) * vi);
+                Vector512.Narrow(Vector512.Narrow(a, b), Vector512.Narrow(c, d)).StoreUnsafe(ref dst, (nuint)i);
+            }
+        }
+        if (KernelSettings.Use128)
+        {
+            var vi = Vector128.Create(inv);
+            for (; i <= n - 16; i += 16)
+            {
+                var a = Clamp1(Vector128.LoadUnsafe(ref src, (nuint)i) * vi);
+                var b = Clamp1(Vector128.LoadUnsafe(ref src, (nuint)(i + 4)) * vi);
+                var c = Clamp1(Vector128.LoadUnsafe(ref src, (nuint)(i + 8)) * vi);
+                var d = Clamp1(Vector128.LoadUnsafe(ref src, (nuint)(i + 12)) * vi);
+                Vector128.Narrow(Vector128.Narrow(a, b), Vector128.Narrow(c, d)).StoreUnsafe(ref dst, (nuint)i);
+            }
+        }
+        for (; i < n; i++) Unsafe.Add(ref dst, i) = RoundOne(Unsafe.Add(ref src, i), inv);
+    }
+
+    private static Vector512<int> Clamp1(Vector512<float> v) =>
+        Vector512.ConvertToInt32(Vector512.MinNative(Vector512.MaxNative(Vector512.Round(v), Vector512.Create(-1f)), Vector512<float>.One));
+
+    private static Vector128<int> Clamp1(Vector128<float> v) =>
+        Vector128.ConvertToInt32(Vector128.MinNative(Vector128.MaxNative(Vector128.Round(v), Vector128.Create(-1f)), Vector128<float>.One));
+
+    internal static ArgumentException NonFinite(float v, int i, int cols, int rowOffset, int colOffset)
+    {
+        string where = cols > 0 ? $"[{rowOffset + i / cols}, {colOffset + i % cols}]"
+            : cols < 0 ? $"[{rowOffset}, {colOffset + i}]" : $"[{i}]";
+        return new ArgumentException($"Weight {where} is {v}; ternary quantisation needs finite weights.", "w");
+    }
+
+    internal static void CheckShape(int length, int n, int k)
+    {
+        if (n < 0 || k < 0 || (long)n * k != length)
+            throw new ArgumentException($"Matrix of {length} values does not have shape [{n}, {k}].");
+    }
+
+    internal static void CheckLength(int actual, int expected, string name)
+    {
+        if (actual != expected) throw new ArgumentException($"{name} has length {actual}; expected {expected}.", name);
+    }
+}
+
+/// <summary>Per-token absmax INT8 activation quantiser (official BitDistill code: <c>s = 127 / clamp(max|x|, 1e-5);
+/// xq = clamp(round(x·s), −128, 127)</c>, round half to even): each row of k values gets its own scale, and the dequantised
+/// activation is xq / scale. Also returns each row's Σ xq, which the ternary kernels' offset trick needs.
+/// A NaN or infinite activation is rejected with an <see cref="ArgumentException"/> naming its (row, col).</summary>
+public static class ActivationQuantizer
+{
+    /// <summary>Quantises the row-major [m, k] activations <paramref name="x"/> into <paramref name="q"/> ([m, k]), one scale and one Σq per row.</summary>
+    public static void QuantizePerToken(ReadOnlySpan<float> x, int m, int k, Span<sbyte> q, Span<float> scales, Span<int> rowSums)
+    {
+        TernaryQuantizer.CheckShape(x.Length, m, k);
+        TernaryQuantizer.CheckLength(q.Length, x.Length, nameof(q));
+        TernaryQuantizer.CheckLength(scales.Length, m, nameof(scales));
+        TernaryQuantizer.CheckLength(rowSums.Length, m, nameof(rowSums));
+        for (int r = 0; r < m; r++)
+        {
+            var row = x.Slice(r * k, k);
+            float scale = 127f / Math.Max(AbsMax(row, r), TernaryQuantizer.Epsilon);
+            scales[r] = scale;
+            rowSums[r] = Quantize(row, scale, q.Slice(r * k, k));
+        }
+    }
+
+    /// <summary>Scalar oracle of <see cref="QuantizePerToken"/>.</summary>
+    public static void QuantizePerTokenReference(ReadOnlySpan<float> x, int m, int k, Span<sbyte> q, Span<float> scales, Span<int> rowSums)
+    {
+        TernaryQuantizer.CheckShape(x.Length, m, k);
+        for (int r = 0; r < m; r++)
+        {
+            float max = 0;
+            for (int c = 0; c < k; c++)
+            {
+                float v = x[r * k + c];
+                if (!float.IsFinite(v)) throw NonFinite(v, r, c);
+                max = Math.Max(max, Math.Abs(v));
+            }
+            float scale = 127f / Math.Max(max, TernaryQuantizer.Epsilon);
+            scales[r] = scale;
+            int sum = 0;
+            for (int c = 0; c < k; c++) sum += q[r * k + c] = QuantizeOne(x[r * k + c], scale);
+            rowSums[r] = sum;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static sbyte QuantizeOne(float x, float scale) => (sbyte)Math.Clamp(MathF.Round(x * scale, MidpointRounding.ToEven), -128f, 127f);
+
+    /// <summary>max|x| over a row; non-finite values are found with an (x &lt; ∞) test folded into the same pass.</summary>
+    private static float AbsMax(ReadOnlySpan<float> x, int row)
+    {
+        int n = x.Length, i = 0;
+        ref float src = ref MemoryMarshal.GetReference(x);
+        float max = 0;
+        bool bad = false;
+        if (KernelSettings.Use512 && n >= 16)
+        {
+            var m0 = Vector512<float>.Zero; var ok = Vector512<float>.AllBitsSet.AsInt32();
+            for (; i <= n - 16; i += 16)
+            {
+                var a = Vector512.Abs(Vector512.LoadUnsafe(ref src, (nuint)i));
+                ok &= Vector512.LessThan(a, Vector512.Create(float.PositiveInfinity)).AsInt32(); // false for NaN and ±Inf
+                m0 = Vector512.MaxNative(m0, a);
+            }
+            bad = ok != Vector512<int>.AllBitsSet;
+            max = HMax(Vector256.MaxNative(m0.GetLower(), m0.GetUpper()));
+        }
+        else if (KernelSettings.Use256 && n >= 8)
+        {
+            var m0 = Vector256<float>.Zero; var ok = Vector256<float>.AllBitsSet.AsInt32();
+            for (; i <= n - 8; i += 8)
+            {
+                var a = Vector256.Abs(Vector256.LoadUnsafe(ref src, (nuint)i));
+                ok &= Vector256.LessThan(a, Vector256.Create(float.PositiveInfinity)).AsInt32();
+                m0 = Vector256.MaxNative(m0, a);
+            }
+            bad = ok != Vector256<int>.AllBitsSet;
+            max = HMax(m0);
+        }
+        else if (KernelSettings.Use128 && n >= 4)
+        {
+            var m0 = Vector128<float>.Zero; var ok = Vector128<float>.AllBitsSet.AsInt32();
+            for (; i <= n - 4; i += 4)
+            {
+                var a = Vector128.Abs(Vector128.LoadUnsafe(ref src, (nuint)i));
+                ok &= Vector128.LessThan(a, Vector128.Create(float.PositiveInfinity)).AsInt32();
+                m0 = Vector128.MaxNative(m0, a);
+            }
+            bad = ok != Vector128<int>.AllBitsSet;
+            max = HMax(m0);
+        }
+        for (; i < n; i++)
+        {
+            float a = Math.Abs(Unsafe.Add(ref src, i));
+            if (!(a < float.PositiveInfinity)) bad = true;
+            max = Math.Max(max, a);
+        }
+        if (bad)
+            for (int c = 0; c < n; c++)
+                if (!float.IsFinite(x[c])) throw NonFinite(x[c], row, c);
+        return max;
+    }
+
+    private static float HMax(Vector256<float> v) => HMax(Vector128.MaxNative(v.GetLower(), v.GetUpper()));
+
+    private static float HMax(Vector128<float> v)
+    {
+        float a = Math.Max(v[0], v[1]), b = Math.Max(v[2], v[3]);
+        return Math.Max(a, b);
+    }
+
+    /// <summary>q = clamp(round_half_even(x·scale), −128, 127); returns Σ q (exact int32).</summary>
+    private static int Quantize(ReadOnlySpan<float> x, float scale, Span<sbyte> q)
+    {
+        int n = x.Length, i = 0, sum = 0;
+        ref float src = ref MemoryMarshal.GetReference(x);
+        ref sbyte dst = ref MemoryMarshal.GetReference(q);
+        if (KernelSettings.Use512)
+        {
+            var vs = Vector512.Create(scale); var acc = Vector512<int>.Zero;
+            for (; i <= n - 64; i += 64)
+            {
+                var a = Q(Vector512.LoadUnsafe(ref src, (nuint)i) * vs);
+                var b = Q(Vector512.LoadUnsafe(ref src, (nuint)(i + 16)) * vs);
+                var c = Q(Vector512.LoadUnsafe(ref src, (nuint)(i + 32)) * vs);
+                var d = Q(Vector512.LoadUnsafe(ref src, (nuint)(i + 48)) * vs);
+                acc += (a + b) + (c + d);
+                Vector512.Narrow(Vector512.Narrow(a, b), Vector512.Narrow(c, d)).StoreUnsafe(ref dst, (nuint)i);
+            }
+            sum += Vector512.Sum(acc);
+        }
+        if (KernelSettings.Use256)
+        {
+            var vs = Vector256.Create(scale); var acc = Vector256<int>.Zero;
+            for (; i <= n - 32; i += 32)
+            {
+                var a = Q(Vector256.LoadUnsafe(ref src, (nuint)i) * vs);
+                var b = Q(Vector256.LoadUnsafe(ref src, (nuint)(i + 8)) * vs);
+                var c = Q(Vector256.LoadUnsafe(ref src, (nuint)(i + 16)) * vs);
+                var d = Q(Vector256.LoadUnsafe(ref src, (nuint)(i + 24)) * vs);
+                acc += (a + b) + (c + d);
+                Vector256.Narrow(Vector256.Narrow(a, b), Vector256.Narrow(c, d)).StoreUnsafe(ref dst, (nuint)i);
+            }
+            sum += Vector256.Sum(acc);
+        }
+        if (KernelSettings.Use128)
+        {
+            var vs = Vector128.Create(scale); var acc = Vector128<int>.Zero;
+            for (; i <= n - 16; i += 16)
+            {
+                var a = Q(Vector128.LoadUnsafe(ref src, (nuint)i) * vs);
+                var b = Q(Vector128.LoadUnsafe(ref src, (nuint)(i + 4)) * vs);
+                var c = Q(Vector128.LoadUnsafe(ref src, (nuint)(i + 8)) * vs);
+                var d = Q(Vector128.LoadUnsafe(ref src, (nuint)(i + 12)) * vs);
+                acc += (a + b) + (c + d);
+                Vector128.Narrow(Vector128.Narrow(a, b), Vector128.Narrow(c, d)).StoreUnsafe(ref dst, (nuint)i);
+            }
+            sum += Vector128.Sum(acc);
+        }
+        for (; i < n; i++) sum += Unsafe.Add(ref dst, i) = QuantizeOne(Unsafe.Add(ref src, i), scale);
+        return sum;
+    }
+
+    private static Vector512<int> Q(Vector512<float> v) =>
+        Vector512.ConvertToInt32(Vector512.MinNative(Vector512.MaxNative(Vector512.Round(v), Vector512.Create(-128f)), Vector512.Create(127f)));
+
+    private static Vector256<int> Q(Vector256<float> v) =>
+        Vector256.ConvertToInt32(Vector256.MinNative(Vector256.MaxNative(Vector256.Round(v), Vector256.Create(-128f)), Vector256.Create(127f)));
+
+    private static Vector128<int> Q(Vector128<float> v) =>
+        Vector128.ConvertToInt32(Vector128.MinNative(Vector128.MaxNative(Vector128.Round(v), Vector128.Create(-128f)), Vector128.Create(127f)));
+
+    private static ArgumentException NonFinite(float v, int row, int col) =>
+        new($"Activation [{row}, {col}] is {v}; INT8 quantisation needs finite activations.", "x");
+}
