@@ -105,6 +105,7 @@ public abstract class Module
             if (!t.Shape.SequenceEqual(p.Value.Shape))
                 throw new ArgumentException($"{source}: tensor '{prefix + n}' has shape {Tensor.ShapeString(t.Shape)}, expected {Tensor.ShapeString(p.Value.Shape)}");
             p.Value.CopyFrom(t.To(p.Value.DType));
+            p.MarkChanged();
             seen.Add(prefix + n);
         }
         foreach (var (n, get, set) in _buffers)

@@ -121,6 +121,7 @@ public sealed class AdamW : Optimizer
                     using (TensorScope.Suspend())
                         _state[p] = st = (Tensor.Zeros(p.Value.ShapeArray), Tensor.Zeros(p.Value.ShapeArray));
                 OptimKernels.AdamW(Span(p.Value), Span(p.Grad.Contiguous()), Span(st.m), Span(st.v), lr, Beta1, Beta2, Eps, wd, (float)bc1, (float)Math.Sqrt(bc2));
+                p.MarkChanged();
             }
         }
     }
@@ -183,6 +184,7 @@ public sealed class Sgd : Optimizer
                 }
             }
             for (int i = 0; i < g.Length; i++) w[i] -= Lr * g[i];
+            p.MarkChanged();
         }
     }
 

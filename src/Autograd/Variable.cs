@@ -19,8 +19,16 @@ public sealed partial class Variable
         RequiresGrad = true;
     }
 
-    /// <summary>The forward value (may be replaced in place by optimizers for leaves).</summary>
-    public Tensor Value { get; set; }
+    /// <summary>The forward value (updated in place by optimizers for leaves).</summary>
+    public Tensor Value { get => _value; set { _value = value; Version++; } }
+    private Tensor _value = null!;
+
+    /// <summary>Incremented whenever the value changes (assignment, optimizer step, state-dict load); layers that cache
+    /// something derived from a parameter (BitLinear's packed ternary weights) compare it to refresh lazily.</summary>
+    public long Version { get; private set; }
+
+    /// <summary>Records an in-place change of <see cref="Value"/>.</summary>
+    public void MarkChanged() => Version++;
     /// <summary>Accumulated gradient (leaves, or any variable after <see cref="RetainGrad"/>).</summary>
     public Tensor? Grad { get; set; }
     /// <summary>Whether gradients flow to this variable.</summary>

@@ -1,0 +1,231 @@
+using BitDistill.Autograd;
+using BitDistill.Kernels;
+using BitDistill.Models.Layers;
+using BitDistill.Tensors;
+
+namespace BitDistill.Models.BitNet;
+
+/// <summary>How BitLinear scales its ternary weights.</summary>
+public enum WeightScaleMode
+{
+    /// <summary>One absmean scale per tensor (the paper, bitnet.cpp I2_S).</summary>
+    PerTensor,
+    /// <summary>One absmean scale per output channel.</summary>
+    PerChannel,
+    /// <summary>One absmean scale per group of consecutive input weights in each row (fake-quantised float path).</summary>
+    PerGroup,
+}
+
+/// <summary>A drop-in replacement for <see cref="Linear"/> with 1.58-bit weights and 8-bit activations (BitNet b1.58):
+/// W_q = clamp(round(W / mean|W|), −1, 1)·mean|W| (absmean, round half to even), per-token absmax INT8 activations, and the
+/// straight-through estimator for both. The forward runs the shared ternary×INT8 kernels of BitDistill.Kernels
+/// (quantise activations → exact int32 product with the packed weights → rescale), the same ones the deployment runtime
+/// uses, so what is trained is what is deployed. The packed weights are refreshed lazily whenever the latent float weight
+/// changed (optimizer step, load). An optional RMSNorm (SubLN) is applied to the input first.</summary>
+public sealed class BitLinear : Linear
+{
+    private PackedTernaryMatrix? _packed;
+    private float[]? _wHat;          // dequantised ternary weights [out, in] (backward of the STE, and the float path)
+    private sbyte[]? _codes;         // current ternary codes, for diagnostics
+    private sbyte[]? _snapshot;      // codes at the last diagnostics snapshot
+    private long _version = -1;
+
+    /// <summary>A BitLinear with fresh weights.</summary>
+    public BitLinear(int inFeatures, int outFeatures, bool bias, Generator? gen = null, float std = 0.02f,
+        WeightScaleMode scaleMode = WeightScaleMode.PerTensor, int groupSize = 128)
+        : base(inFeatures, outFeatures, bias, gen, std)
+    {
+        ScaleMode = scaleMode;
+        GroupSize = groupSize;
+    }
+
+    /// <summary>A BitLinear that takes over a Linear's weights (and bias); the Linear is not modified.</summary>
+    public static BitLinear FromLinear(Linear src, WeightScaleMode scaleMode = WeightScaleMode.PerTensor, int groupSize = 128)
+    {
+        var b = new BitLinear(src.InFeatures, src.OutFeatures, src.Bias is not null, null, 0.02f, scaleMode, groupSize);
+        b.Weight.Value.CopyFrom(src.Weight.Value); b.Weight.MarkChanged();
+        if (src.Bias is not null) b.Bias!.Value.CopyFrom(src.Bias.Value);
+        return b;
+    }
+
+    /// <summary>Weight scale granularity.</summary>
+    public WeightScaleMode ScaleMode { get; }
+    /// <summary>Group size for <see cref="WeightScaleMode.PerGroup"/>.</summary>
+    public int GroupSize { get; }
+    /// <summary>SubLN: an RMSNorm applied to the input before quantisation (null = none).</summary>
+    public RmsNorm? InputNorm { get; private set; }
+    /// <summary>Quantisation warm-up factor λ ∈ [0, 1]: the layer uses w + λ(q(w) − w) and x + λ(q(x) − x); 1 = fully quantised.</summary>
+    public float QuantizationStrength { get; set; } = 1f;
+
+    /// <summary>Attaches an input RMSNorm owned by this layer (registered as child "sub_norm": the "all" SubLN placement).</summary>
+    public RmsNorm AddOwnedInputNorm(float eps)
+    {
+        InputNorm = Child("sub_norm", new RmsNorm(InFeatures, eps));
+        return InputNorm;
+    }
+
+    /// <summary>Uses a norm registered elsewhere (e.g. self_attn.attn_sub_norm, the paper's SubLN placement) on the input.</summary>
+    public void UseInputNorm(RmsNorm norm)
+    {
+        if (norm.Weight.Size(0) != InFeatures) throw new ArgumentException($"SubLN of size {norm.Weight.Size(0)} does not match BitLinear input {InFeatures}");
+        InputNorm = norm;
+    }
+
+    /// <summary>The packed ternary weights the kernels use (refreshed if the latent weight changed).</summary>
+    public PackedTernaryMatrix Packed { get { Refresh(); return _packed!; } }
+
+    /// <summary>Dequantised ternary weights [out, in] (refreshed if needed).</summary>
+    public ReadOnlySpan<float> DequantizedWeight { get { Refresh(); return _wHat; } }
+
+    /// <summary>Re-quantises the latent weights if they changed since the last call.</summary>
+    public void Refresh()
+    {
+        if (_version == Weight.Version && _wHat is not null) return;
+        var w = Weight.Value.Contiguous().AsSpan<float>();
+        int n = OutFeatures, k = InFeatures;
+        foreach (var v in w) if (!float.IsFinite(v)) throw new InvalidOperationException($"BitLinear weight of [{n}, {k}] contains {v}; training diverged?");
+        var codes = new sbyte[n * k];
+        float[] scales;
+        switch (ScaleMode)
+        {
+            case WeightScaleMode.PerTensor: scales = [TernaryQuantizer.QuantizePerTensor(w, codes)]; break;
+            case WeightScaleMode.PerChannel: scales = new float[n]; TernaryQuantizer.QuantizePerRow(w, n, k, codes, scales); break;
+            default: scales = new float[n * TernaryQuantizer.GroupCount(k, GroupSize)]; TernaryQuantizer.QuantizePerGroup(w, n, k, GroupSize, codes, scales); break;
+        }
+        var wHat = new float[n * k];
+        int groups = ScaleMode == WeightScaleMode.PerGroup ? TernaryQuantizer.GroupCount(k, GroupSize) : 1;
+        for (int r = 0; r < n; r++)
+            for (int c = 0; c < k; c++)
+            {
+                float s = ScaleMode switch
+                {
+                    WeightScaleMode.PerTensor => scales[0],
+                    WeightScaleMode.PerChannel => scales[r],
+                    _ => scales[r * groups + c / GroupSize],
+                };
+                wHat[r * k + c] = codes[r * k + c] * s;
+            }
+        _packed = ScaleMode == WeightScaleMode.PerGroup ? null
+            : PackedTernaryMatrix.FromCodes(codes, n, k, ScaleMode == WeightScaleMode.PerTensor ? TernaryScaleMode.PerTensor : TernaryScaleMode.PerRow, scales);
+        _wHat = wHat;
+        _codes = codes;
+        _version = Weight.Version;
+    }
+
+    public override Variable Forward(Variable x)
+    {
+        if (InputNorm is not null) x = InputNorm.Forward(x);
+        Refresh();
+        var y = BitLinearFn.Apply(this, x);
+        return Bias is null ? y : y + Bias;
+    }
+
+    /// <summary>Shares of −1, 0 and +1 among the current ternary weights.</summary>
+    public (double minus, double zero, double plus) TernaryShares()
+    {
+        Refresh();
+        long m = 0, z = 0, p = 0;
+        foreach (var c in _codes!) { if (c < 0) m++; else if (c == 0) z++; else p++; }
+        double n = _codes!.Length;
+        return (m / n, z / n, p / n);
+    }
+
+    /// <summary>The weight scale(s) in use (one for per-tensor).</summary>
+    public float[] Scales()
+    {
+        Refresh();
+        if (_packed is not null) return _packed.Scales.ToArray();
+        var w = Weight.Value.Contiguous().AsSpan<float>();
+        var s = new float[OutFeatures * TernaryQuantizer.GroupCount(InFeatures, GroupSize)];
+        TernaryQuantizer.QuantizePerGroup(w, OutFeatures, InFeatures, GroupSize, new sbyte[w.Length], s);
+        return s;
+    }
+
+    /// <summary>Share of ternary values changed since the previous call (the flip rate); 0 on the first call.</summary>
+    public double FlipRateSinceSnapshot()
+    {
+        Refresh();
+        double rate = 0;
+        if (_snapshot is not null)
+        {
+            long changed = 0;
+            for (int i = 0; i < _codes!.Length; i++) if (_codes[i] != _snapshot[i]) changed++;
+            rate = (double)changed / _codes!.Length;
+        }
+        _snapshot = (sbyte[])_codes!.Clone();
+        return rate;
+    }
+
+    internal float[] WHat => _wHat!;
+}
+
+/// <summary>BitLinear's product with the straight-through estimator: forward = ternary×INT8 kernel (or, during
+/// quantisation warm-up or per-group scales, the fake-quantised float product); backward: dx = g·Ŵ, dW = gᵀ·X̂ — the
+/// gradient of the identity path through both quantisers.</summary>
+[Op("bitlinear")]
+internal sealed class BitLinearFn(BitLinear layer, sbyte[]? xq, float[]? xScale, float[]? xEff, float[] wEff, int m, int[] inShape) : Function
+{
+    private sbyte[]? _xq = xq;
+    private float[]? _xScale = xScale, _xEff = xEff, _wEff = wEff;
+
+    public static Variable Apply(BitLinear layer, Variable x)
+    {
+        int k = layer.InFeatures, n = layer.OutFeatures;
+        if (x.Shape[^1] != k) throw new ArgumentException($"BitLinear expects inputs [..., {k}], got {Tensor.ShapeString(x.Shape)}");
+        var xs = x.Value.Contiguous();
+        int m = xs.Count / k;
+        var outShape = x.Value.ShapeArray; outShape[^1] = n;
+        var y = Tensor.Empty(outShape, DType.Float32, xs.Device);
+        var xq = new sbyte[m * k]; var scale = new float[m]; var sums = new int[m];
+        ActivationQuantizer.QuantizePerToken(xs.AsSpan<float>(), m, k, xq, scale, sums);
+        float lambda = layer.QuantizationStrength;
+        bool exact = lambda >= 1f && layer.ScaleMode != WeightScaleMode.PerGroup;
+        float[]? xEff = null; float[] wEff = layer.WHat;
+        if (exact)
+            TernaryGemm.Multiply(xq, scale, m, layer.Packed, y.AsSpan<float>());
+        else
+        {
+            // x_eff = x + λ(x̂ − x), w_eff = w + λ(ŵ − w), y = x_eff·w_effᵀ
+            var xf = xs.AsSpan<float>();
+            xEff = new float[m * k];
+            for (int r = 0; r < m; r++)
+                for (int c = 0; c < k; c++) { float v = xf[r * k + c]; xEff[r * k + c] = v + lambda * (xq[r * k + c] / scale[r] - v); }
+            if (lambda < 1f)
+            {
+                var w = layer.Weight.Value.Contiguous().AsSpan<float>();
+                wEff = new float[n * k];
+                for (int i = 0; i < wEff.Length; i++) wEff[i] = w[i] + lambda * (layer.WHat[i] - w[i]);
+            }
+            Sgemm.Multiply(false, true, m, n, k, 1f, xEff, k, wEff, k, 0f, y.AsSpan<float>(), n);
+        }
+        bool save = Recording(x, layer.Weight);
+        return Record(new BitLinearFn(layer, save && xEff is null ? xq : null, save && xEff is null ? scale : null, save ? xEff : null, wEff, m, x.Value.ShapeArray),
+            y, x, layer.Weight);
+    }
+
+    protected override Tensor?[] Backward(Tensor g, bool[] needs)
+    {
+        int k = layer.InFeatures, n = layer.OutFeatures;
+        var gs = g.Contiguous().AsSpan<float>();
+        Tensor? dx = null, dw = null;
+        if (needs[0])
+        {
+            dx = Tensor.Empty(inShape, DType.Float32, g.Device);
+            Sgemm.Multiply(false, false, m, k, n, 1f, gs, n, _wEff, k, 0f, dx.AsSpan<float>(), k);
+        }
+        if (needs[1])
+        {
+            var xHat = _xEff;
+            if (xHat is null)
+            {
+                xHat = new float[m * k];
+                for (int r = 0; r < m; r++) { float inv = 1f / _xScale![r]; for (int c = 0; c < k; c++) xHat[r * k + c] = _xq![r * k + c] * inv; }
+            }
+            dw = Tensor.Empty([n, k], DType.Float32, g.Device);
+            Sgemm.Multiply(true, false, n, k, m, 1f, gs, n, xHat, k, 0f, dw.AsSpan<float>(), k);
+        }
+        return [dx, dw];
+    }
+
+    protected override void ReleaseSaved() { _xq = null; _xScale = null; _xEff = null; _wEff = null; }
+}
