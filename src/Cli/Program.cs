@@ -10,6 +10,7 @@ public static class Program
         var root = new RootCommand("BitDistill.NET: distil full-precision Transformers into 1.58-bit models and run them on any CPU.");
         root.Subcommands.Add(TokenizeCommands.Tokenize());
         root.Subcommands.Add(TokenizeCommands.Tokenizer());
+        root.Subcommands.Add(InspectCommand.Create());
         return root.Parse(args).Invoke();
     }
 }

@@ -390,31 +390,49 @@ public sealed class QwenModel : Module
 
     private void LoadWeights(ShardedSafeTensors st, Device device)
     {
-        var expected = NamedParameters().ToList();
+        CheckCheckpoint(Config, st);
+        foreach (var (name, p) in NamedParameters()) p.Value = st.Load(name, DType.Float32, device);
+    }
+
+    /// <summary>Checks a checkpoint's headers against <paramref name="config"/> without reading any weights: every parameter present with
+    /// the expected shape and a float dtype, and nothing else (a tied lm_head.weight and rotary inv_freq buffers are tolerated, as in
+    /// Hugging Face). Throws a <see cref="CheckpointException"/> naming the first offending tensor and its file.</summary>
+    public static void CheckCheckpoint(QwenConfig config, ShardedSafeTensors st)
+    {
+        var expected = ParameterShapes(config);
         var names = expected.Select(x => x.Name).ToHashSet(StringComparer.Ordinal);
         foreach (var n in st.Names)
         {
             if (names.Contains(n)) continue;
-            // Hugging Face ignores these too: a tied head some exporters write anyway, and old rotary buffers.
-            if ((n == "lm_head.weight" && Config.TieWordEmbeddings) || n.EndsWith("rotary_emb.inv_freq", StringComparison.Ordinal)) continue;
-            throw new CheckpointException(st.FileOf(n).Path, n, $"unexpected tensor: a {Config.ModelType} model with {Config.Source} has no such parameter"
+            if ((n == "lm_head.weight" && config.TieWordEmbeddings) || n.EndsWith("rotary_emb.inv_freq", StringComparison.Ordinal)) continue;
+            throw new CheckpointException(st.FileOf(n).Path, n, $"unexpected tensor: a {config.ModelType} model with {config.Source} has no such parameter"
                 + (n == "lm_head.weight" ? " (tie_word_embeddings is true)" : ""));
         }
-        foreach (var (name, p) in expected)
+        foreach (var (name, want) in expected)
         {
             if (!st.Contains(name))
-                throw new CheckpointException(st.Source, name, $"missing (expected shape {Tensor.ShapeString(p.Value.Shape)} from {Config.Source}"
+                throw new CheckpointException(st.Source, name, $"missing (expected shape {Tensor.ShapeString(want)} from {config.Source}"
                     + (name == "lm_head.weight" ? "; tie_word_embeddings is false" : "") + ")");
             var entry = st.Entry(name);
             var file = st.FileOf(name).Path;
             if (entry.DType is not (DType.Float32 or DType.Float16 or DType.BFloat16))
                 throw new CheckpointException(file, name, $"has dtype {SafeTensorsDTypes.ToName(entry.DType)}; expected F32, F16 or BF16");
             var shape = entry.TensorShape();
-            if (!shape.AsSpan().SequenceEqual(p.Value.Shape))
-                throw new CheckpointException(file, name, $"has shape {Tensor.ShapeString(shape)} but {Config.Source} implies {Tensor.ShapeString(p.Value.Shape)} ({ShapeFields(name)})");
-            p.Value = st.Load(name, DType.Float32, device);
+            if (!shape.AsSpan().SequenceEqual(want))
+                throw new CheckpointException(file, name, $"has shape {Tensor.ShapeString(shape)} but {config.Source} implies {Tensor.ShapeString(want)} ({ShapeFields(name)})");
         }
     }
+
+    /// <summary>The group a parameter counts in: "embeddings", "attention", "mlp", "norms" or "lm_head".</summary>
+    public static string ParameterGroup(string name) => name switch
+    {
+        "lm_head.weight" => "lm_head",
+        _ when name.Contains("embed_tokens", StringComparison.Ordinal) => "embeddings",
+        _ when name.EndsWith("norm.weight", StringComparison.Ordinal) => "norms",
+        _ when name.Contains(".self_attn.", StringComparison.Ordinal) => "attention",
+        _ when name.Contains(".mlp.", StringComparison.Ordinal) => "mlp",
+        _ => "other",
+    };
 
     private static string ShapeFields(string name) => name switch
     {
