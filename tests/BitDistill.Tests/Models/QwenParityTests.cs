@@ -88,6 +88,8 @@ public sealed class QwenParityTests(ITestOutputHelper output)
         Assert.Equal([2, 2, 9, 16], k.Shape.ToArray());
         Assert.Equal([2, 2, 9, 16], v.Shape.ToArray());
         Assert.Single(cap.Qkv);
+        // Int32 ids give the same logits as Int64 ids
+        Assert.Equal(logits.Value.ToArray<float>(), model.Forward(ids.To(DType.Int32)).Value.ToArray<float>());
         // the last hidden state is what the head sees
         AssertClose(F.Linear(cap.HiddenStates[^1], model.OutputWeight).Value, logits.Value, 1e-6, "logits from captured hidden state");
         // a loss on the captured Q reaches the parameters of layers ≤ 1 only
