@@ -11,6 +11,7 @@ public static class Program
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(TokenizeCommands.Tokenize());
         root.Subcommands.Add(TokenizeCommands.Tokenizer());
+        root.Subcommands.Add(InspectCommand.Create());
         return root.Parse(args).Invoke();
     }
 }

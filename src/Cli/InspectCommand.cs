@@ -1,0 +1,100 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using BitDistill.Models;
+using BitDistill.Models.Qwen;
+using BitDistill.Tensors.SafeTensors;
+
+namespace BitDistill.Cli;
+
+/// <summary>The `inspect` verb: architecture, parameter counts by group, dtypes and file sizes of a Hugging Face model folder.</summary>
+public static class InspectCommand
+{
+    /// <summary>`bitdistill inspect MODEL_DIR`: reads config.json and the safetensors headers only (no weights are loaded).</summary>
+    public static Command Create()
+    {
+        var dirArg = new Argument<string>("model-dir") { Description = "a Hugging Face model folder (config.json + *.safetensors), or a config.json alone" };
+        var cmd = new Command("inspect", "Print a model's architecture, parameter counts by group, the dtypes in its checkpoint and its file sizes.");
+        cmd.Arguments.Add(dirArg);
+        cmd.SetAction(parse => Run(parse.GetValue(dirArg)!));
+        return cmd;
+    }
+
+    static int Run(string path)
+    {
+        try
+        {
+            Inspect(path, Console.Out);
+            return 0;
+        }
+        catch (Exception e) when (e is ModelConfigException or CheckpointException or FormatException or IOException
+                                     or UnauthorizedAccessException or ArgumentException or JsonException or KeyNotFoundException)
+        {
+            Console.Out.Flush();
+            Console.Error.WriteLine($"bitdistill inspect: {e.Message.ReplaceLineEndings(" ")}");
+            return 1;
+        }
+    }
+
+    /// <summary>Writes the report for a model folder (or a lone config.json) to <paramref name="w"/>.</summary>
+    public static void Inspect(string path, TextWriter w)
+    {
+        bool isConfigFile = File.Exists(path);
+        string folder = isConfigFile ? Path.GetDirectoryName(Path.GetFullPath(path))! : path;
+        if (!isConfigFile && !Directory.Exists(folder)) throw new DirectoryNotFoundException($"model folder '{path}' does not exist");
+        var config = QwenConfig.Load(isConfigFile ? path : Path.Combine(folder, "config.json"));
+        var inv = CultureInfo.InvariantCulture;
+
+        w.WriteLine($"model         {Path.GetFullPath(path)}");
+        var archs = config.Get("architectures")?.ToJsonString() ?? "";
+        w.WriteLine($"architecture  {config.ModelType} {archs}".TrimEnd());
+        w.WriteLine($"layers        {config.NumHiddenLayers}");
+        w.WriteLine($"hidden        {config.HiddenSize}");
+        w.WriteLine($"heads         {config.NumAttentionHeads} query / {config.NumKeyValueHeads} key-value, head_dim {config.HeadDim}"
+                    + (config.HeadDim * config.NumAttentionHeads != config.HiddenSize ? $" (heads·head_dim {config.HeadDim * config.NumAttentionHeads} ≠ hidden)" : ""));
+        w.WriteLine($"intermediate  {config.IntermediateSize} (SwiGLU, {config.GetString("hidden_act") ?? "silu"})");
+        w.WriteLine($"vocab         {config.VocabSize}");
+        w.WriteLine($"tied          {(config.TieWordEmbeddings ? "yes (lm_head = embed_tokens)" : "no")}");
+        w.WriteLine($"rope theta    {config.RopeTheta.ToString("R", inv)}, max positions {config.MaxPositionEmbeddings}");
+        w.WriteLine($"rms eps       {config.RmsNormEps.ToString("R", inv)}");
+        w.WriteLine($"biases        q/k/v {(config.QkvBias ? "yes" : "no")}, o {(config.OutputProjectionBias ? "yes" : "no")}; qk-norm {(config.QkNorm ? "yes" : "no")}");
+
+        var shapes = QwenModel.ParameterShapes(config);
+        var groups = new[] { "embeddings", "attention", "mlp", "norms", "lm_head" };
+        var counts = groups.ToDictionary(g => g, _ => 0L);
+        foreach (var (name, shape) in shapes)
+            counts[QwenModel.ParameterGroup(name)] += shape.Aggregate(1L, (a, b) => a * b);
+        long total = counts.Values.Sum();
+        w.WriteLine("parameters");
+        foreach (var g in groups)
+        {
+            string note = g == "lm_head" && config.TieWordEmbeddings ? "  (tied: counted in embeddings)" : "";
+            w.WriteLine($"  {g,-12}{counts[g].ToString("N0", inv),16}{note}");
+        }
+        w.WriteLine($"  {"total",-12}{total.ToString("N0", inv),16}  ({Human(total, 1000, "")} parameters, {shapes.Count} tensors)");
+
+        var files = isConfigFile ? [Path.GetFullPath(path)] : Directory.GetFiles(folder).Where(f => f.EndsWith(".safetensors", StringComparison.Ordinal) || f.EndsWith(".json", StringComparison.Ordinal))
+            .Order(StringComparer.Ordinal).ToList();
+        bool hasWeights = File.Exists(Path.Combine(folder, ShardedSafeTensors.IndexFileName)) || File.Exists(Path.Combine(folder, ShardedSafeTensors.SingleFileName))
+                          || Directory.GetFiles(folder, "*.safetensors").Length == 1;
+        if (!isConfigFile && hasWeights)
+        {
+            using var st = ShardedSafeTensors.OpenFolder(folder);
+            QwenModel.CheckCheckpoint(config, st);
+            var byDType = st.Names.GroupBy(n => SafeTensorsDTypes.ToName(st.Entry(n).DType))
+                .Select(g => $"{g.Key} ({g.Count()} tensors, {Human(g.Sum(n => st.Entry(n).ByteLength), 1024, "B")})");
+            w.WriteLine($"checkpoint    {Path.GetFileName(st.Source)}: {string.Join(", ", byDType)}; matches config.json");
+        }
+        else w.WriteLine("checkpoint    none (config only)");
+        w.WriteLine("files");
+        foreach (var f in files) w.WriteLine($"  {Path.GetFileName(f),-40}{Human(new FileInfo(f).Length, 1024, "B"),12}");
+    }
+
+    static string Human(long n, int k, string unit)
+    {
+        string[] prefixes = k == 1024 ? ["", "Ki", "Mi", "Gi", "Ti"] : ["", "K", "M", "B", "T"];
+        double v = n; int i = 0;
+        while (v >= k && i < prefixes.Length - 1) { v /= k; i++; }
+        return i == 0 ? $"{n} {unit}".TrimEnd() : $"{v.ToString("0.##", CultureInfo.InvariantCulture)} {prefixes[i]}{unit}";
+    }
+}

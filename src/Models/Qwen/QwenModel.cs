@@ -1,0 +1,466 @@
+using System.Globalization;
+using BitDistill.Autograd;
+using BitDistill.Models.Layers;
+using BitDistill.Tensors;
+using BitDistill.Tensors.SafeTensors;
+
+namespace BitDistill.Models.Qwen;
+
+// Qwen3 and Qwen2/Qwen2.5 causal LMs with the tensor names of the Hugging Face checkpoints (modeling_qwen3.py, modeling_qwen2.py):
+//   model.embed_tokens.weight
+//   model.layers.{i}.input_layernorm.weight
+//   model.layers.{i}.self_attn.{q,k,v}_proj.{weight,bias?}   (bias: Qwen2 always, Qwen3 iff attention_bias)
+//   model.layers.{i}.self_attn.o_proj.{weight,bias?}          (bias: Qwen3 with attention_bias only)
+//   model.layers.{i}.self_attn.{q,k}_norm.weight              (Qwen3: RMSNorm over head_dim on every head, before RoPE)
+//   model.layers.{i}.post_attention_layernorm.weight
+//   model.layers.{i}.mlp.{gate,up,down}_proj.weight
+//   model.norm.weight
+//   lm_head.weight                                            (absent when tie_word_embeddings: embed_tokens' weight is used)
+// Every projection is a child module called through ILayer, so model surgery (Module.ReplaceChild) can swap Linear for BitLinear
+// or wrap it with a SubLN norm without touching this file.
+
+/// <summary>What a forward pass should record besides the logits: hidden states and, for chosen layers, Q/K/V.</summary>
+public sealed class QwenCapture
+{
+    /// <summary>Records hidden states if <paramref name="hiddenStates"/>, and Q/K/V at the given layer indices.</summary>
+    public QwenCapture(bool hiddenStates = false, params int[] qkvLayers)
+    {
+        CaptureHiddenStates = hiddenStates;
+        QkvLayers = qkvLayers.ToHashSet();
+    }
+
+    /// <summary>Whether <see cref="HiddenStates"/> is filled.</summary>
+    public bool CaptureHiddenStates { get; }
+    /// <summary>Layers whose Q/K/V are recorded.</summary>
+    public IReadOnlySet<int> QkvLayers { get; }
+    /// <summary>As Hugging Face's output_hidden_states: the embeddings, the input of every later layer, and last the final
+    /// normed output (L + 1 entries of [B, T, hidden]).</summary>
+    public List<Variable> HiddenStates { get; } = new();
+    /// <summary>Q/K/V per recorded layer.</summary>
+    public Dictionary<int, AttentionCapture> Qkv { get; } = new();
+}
+
+/// <summary>One layer's attention inputs: Q [B, H, T, D] and K [B, Hkv, S, D] after q_norm/k_norm and RoPE, V [B, Hkv, S, D].</summary>
+public sealed record AttentionCapture(Variable Query, Variable Key, Variable Value);
+
+/// <summary>Grouped-query self-attention with RoPE and (Qwen3) per-head QK RMSNorm; children q_proj, k_proj, v_proj, o_proj, q_norm, k_norm.</summary>
+public sealed class QwenAttention : Module
+{
+    /// <summary>Builds the projections for <paramref name="config"/>; weights from <paramref name="gen"/> (N(0, initializer_range)) or zeros.</summary>
+    public QwenAttention(QwenConfig config, Generator? gen = null)
+    {
+        NumHeads = config.NumAttentionHeads; NumKeyValueHeads = config.NumKeyValueHeads; HeadDim = config.HeadDim;
+        int e = config.HiddenSize; float std = (float)config.InitializerRange;
+        QProj = Child("q_proj", new Linear(e, NumHeads * HeadDim, config.QkvBias, gen, std));
+        KProj = Child("k_proj", new Linear(e, NumKeyValueHeads * HeadDim, config.QkvBias, gen, std));
+        VProj = Child("v_proj", new Linear(e, NumKeyValueHeads * HeadDim, config.QkvBias, gen, std));
+        OProj = Child("o_proj", new Linear(NumHeads * HeadDim, e, config.OutputProjectionBias, gen, std));
+        if (config.QkNorm)
+        {
+            QNorm = Child("q_norm", new RmsNorm(HeadDim, (float)config.RmsNormEps));
+            KNorm = Child("k_norm", new RmsNorm(HeadDim, (float)config.RmsNormEps));
+        }
+    }
+
+    /// <summary>Query heads.</summary>
+    public int NumHeads { get; }
+    /// <summary>Key/value heads.</summary>
+    public int NumKeyValueHeads { get; }
+    /// <summary>Width of one head.</summary>
+    public int HeadDim { get; }
+    /// <summary>q_proj: hidden → heads·head_dim.</summary>
+    public ILayer QProj { get; private set; }
+    /// <summary>k_proj: hidden → kv_heads·head_dim.</summary>
+    public ILayer KProj { get; private set; }
+    /// <summary>v_proj: hidden → kv_heads·head_dim.</summary>
+    public ILayer VProj { get; private set; }
+    /// <summary>o_proj: heads·head_dim → hidden.</summary>
+    public ILayer OProj { get; private set; }
+    /// <summary>Qwen3's RMSNorm over each query head (null for Qwen2).</summary>
+    public ILayer? QNorm { get; private set; }
+    /// <summary>Qwen3's RMSNorm over each key head (null for Qwen2).</summary>
+    public ILayer? KNorm { get; private set; }
+
+    /// <summary>x [B, T, hidden] → [B, T, hidden]. <paramref name="keyMask"/> [B, S] (1 = attend) covers the cached and the new
+    /// positions; <paramref name="cache"/>, if given, receives this step's keys/values and supplies the earlier ones.</summary>
+    public Variable Forward(Variable x, RotaryTables rope, Tensor? keyMask = null, LayerKvCache? cache = null, Action<AttentionCapture>? capture = null)
+    {
+        int b = x.Size(0), t = x.Size(1);
+        var q = QProj.Forward(x).Reshape(b, t, NumHeads, HeadDim);
+        var k = KProj.Forward(x).Reshape(b, t, NumKeyValueHeads, HeadDim);
+        var v = VProj.Forward(x).Reshape(b, t, NumKeyValueHeads, HeadDim);
+        if (QNorm is not null) q = QNorm.Forward(q);
+        if (KNorm is not null) k = KNorm.Forward(k);
+        q = rope.Apply(q.Permute(0, 2, 1, 3));
+        k = rope.Apply(k.Permute(0, 2, 1, 3));
+        v = v.Permute(0, 2, 1, 3);
+        if (cache is not null) (k, v) = cache.Append(k, v);
+        capture?.Invoke(new AttentionCapture(q, k, v));
+        var o = F.Attention(q, k, v, causal: true, keyPaddingMask: keyMask);
+        return OProj.Forward(o.Permute(0, 2, 1, 3).Reshape(b, t, NumHeads * HeadDim));
+    }
+
+    /// <inheritdoc/>
+    protected override void OnChildReplaced(string name, Module module)
+    {
+        var layer = module as ILayer ?? throw new ArgumentException($"self_attn.{name} must implement ILayer, got {module.GetType().Name}");
+        switch (name)
+        {
+            case "q_proj": QProj = layer; break;
+            case "k_proj": KProj = layer; break;
+            case "v_proj": VProj = layer; break;
+            case "o_proj": OProj = layer; break;
+            case "q_norm": QNorm = layer; break;
+            case "k_norm": KNorm = layer; break;
+            default: base.OnChildReplaced(name, module); break;
+        }
+    }
+}
+
+/// <summary>SwiGLU MLP: down_proj(silu(gate_proj(x)) · up_proj(x)).</summary>
+public sealed class QwenMlp : Module
+{
+    /// <summary>Builds the projections; weights from <paramref name="gen"/> (N(0, initializer_range)) or zeros.</summary>
+    public QwenMlp(QwenConfig config, Generator? gen = null)
+    {
+        int e = config.HiddenSize, i = config.IntermediateSize; float std = (float)config.InitializerRange;
+        GateProj = Child("gate_proj", new Linear(e, i, false, gen, std));
+        UpProj = Child("up_proj", new Linear(e, i, false, gen, std));
+        DownProj = Child("down_proj", new Linear(i, e, false, gen, std));
+    }
+
+    /// <summary>gate_proj: hidden → intermediate.</summary>
+    public ILayer GateProj { get; private set; }
+    /// <summary>up_proj: hidden → intermediate.</summary>
+    public ILayer UpProj { get; private set; }
+    /// <summary>down_proj: intermediate → hidden.</summary>
+    public ILayer DownProj { get; private set; }
+
+    /// <summary>[..., hidden] → [..., hidden].</summary>
+    public Variable Forward(Variable x) => DownProj.Forward(GateProj.Forward(x).Silu() * UpProj.Forward(x));
+
+    /// <inheritdoc/>
+    protected override void OnChildReplaced(string name, Module module)
+    {
+        var layer = module as ILayer ?? throw new ArgumentException($"mlp.{name} must implement ILayer, got {module.GetType().Name}");
+        switch (name)
+        {
+            case "gate_proj": GateProj = layer; break;
+            case "up_proj": UpProj = layer; break;
+            case "down_proj": DownProj = layer; break;
+            default: base.OnChildReplaced(name, module); break;
+        }
+    }
+}
+
+/// <summary>Pre-norm decoder block: h += self_attn(input_layernorm(h)); h += mlp(post_attention_layernorm(h)).</summary>
+public sealed class QwenDecoderLayer : Module
+{
+    /// <summary>Builds one block; weights from <paramref name="gen"/> or zeros, norms ones.</summary>
+    public QwenDecoderLayer(QwenConfig config, Generator? gen = null)
+    {
+        InputLayerNorm = Child("input_layernorm", new RmsNorm(config.HiddenSize, (float)config.RmsNormEps));
+        SelfAttn = Child("self_attn", new QwenAttention(config, gen));
+        PostAttentionLayerNorm = Child("post_attention_layernorm", new RmsNorm(config.HiddenSize, (float)config.RmsNormEps));
+        Mlp = Child("mlp", new QwenMlp(config, gen));
+    }
+
+    /// <summary>RMSNorm before attention.</summary>
+    public ILayer InputLayerNorm { get; private set; }
+    /// <summary>The attention block.</summary>
+    public QwenAttention SelfAttn { get; }
+    /// <summary>RMSNorm before the MLP.</summary>
+    public ILayer PostAttentionLayerNorm { get; private set; }
+    /// <summary>The MLP block.</summary>
+    public QwenMlp Mlp { get; }
+
+    /// <summary>h [B, T, hidden] → [B, T, hidden].</summary>
+    public Variable Forward(Variable h, RotaryTables rope, Tensor? keyMask = null, LayerKvCache? cache = null, Action<AttentionCapture>? capture = null)
+    {
+        h = h + SelfAttn.Forward(InputLayerNorm.Forward(h), rope, keyMask, cache, capture);
+        return h + Mlp.Forward(PostAttentionLayerNorm.Forward(h));
+    }
+
+    /// <inheritdoc/>
+    protected override void OnChildReplaced(string name, Module module)
+    {
+        switch (name)
+        {
+            case "input_layernorm": InputLayerNorm = module as ILayer ?? throw new ArgumentException($"{name} must implement ILayer"); break;
+            case "post_attention_layernorm": PostAttentionLayerNorm = module as ILayer ?? throw new ArgumentException($"{name} must implement ILayer"); break;
+            default: base.OnChildReplaced(name, module); break;
+        }
+    }
+}
+
+/// <summary>The decoder stack without the LM head (Hugging Face's Qwen3Model, named "model" in checkpoints): embed_tokens, layers, norm.</summary>
+public sealed class QwenTransformer : Module
+{
+    /// <summary>Builds the stack; weights from <paramref name="gen"/> or zeros.</summary>
+    public QwenTransformer(QwenConfig config, Generator? gen = null)
+    {
+        EmbedTokens = Child("embed_tokens", new Embedding(config.VocabSize, config.HiddenSize, gen, (float)config.InitializerRange));
+        Layers = Child("layers", new ModuleList<QwenDecoderLayer>(Enumerable.Range(0, config.NumHiddenLayers).Select(_ => new QwenDecoderLayer(config, gen))));
+        Norm = Child("norm", new RmsNorm(config.HiddenSize, (float)config.RmsNormEps));
+        Rotary = new RotaryEmbedding(config.HeadDim, config.RopeTheta);
+    }
+
+    /// <summary>Token embeddings [vocab, hidden].</summary>
+    public Embedding EmbedTokens { get; }
+    /// <summary>The decoder layers.</summary>
+    public ModuleList<QwenDecoderLayer> Layers { get; }
+    /// <summary>Final RMSNorm.</summary>
+    public ILayer Norm { get; private set; }
+    /// <summary>The cached RoPE tables.</summary>
+    public RotaryEmbedding Rotary { get; }
+
+    /// <summary>Final normed hidden states [B, T, hidden] for ids [B, T] (Int64/Int32) and an optional mask [B, S] (1 = token,
+    /// 0 = padding, either side; S = cached + T). Positions are 0..T−1 (after any cached ones) without a mask; with one they are the
+    /// count of real tokens before each token (padding gets position 1), as Hugging Face derives position_ids from the mask.</summary>
+    public Variable Forward(Tensor inputIds, Tensor? attentionMask = null, QwenCapture? capture = null, KvCache? cache = null)
+    {
+        if (inputIds.Rank != 2) throw new ArgumentException($"input ids must be [batch, time], got {Tensor.ShapeString(inputIds.Shape)}");
+        int b = inputIds.Shape[0], t = inputIds.Shape[1], past = cache?.Length ?? 0;
+        if (cache is not null && cache.Layers.Count != Layers.Count) throw new ArgumentException($"KV cache has {cache.Layers.Count} layers, the model {Layers.Count}");
+        var device = EmbedTokens.Weight.Value.Device;
+        var (positions, keyMask) = Positions(b, t, past, attentionMask, device);
+        var rope = Rotary.ForPositions(positions, device);
+        var h = EmbedTokens.Forward(inputIds);
+        for (int i = 0; i < Layers.Count; i++)
+        {
+            if (capture?.CaptureHiddenStates == true) capture.HiddenStates.Add(h);
+            int layer = i;
+            Action<AttentionCapture>? qkv = capture is not null && capture.QkvLayers.Contains(i) ? a => capture.Qkv[layer] = a : null;
+            h = Layers[i].Forward(h, rope, keyMask, cache?.Layers[i], qkv);
+        }
+        h = Norm.Forward(h);
+        if (capture?.CaptureHiddenStates == true) capture.HiddenStates.Add(h);
+        return h;
+    }
+
+    /// <summary>Per-row positions of the T new tokens, and the key padding mask (null when nothing is masked).</summary>
+    internal static (int[][] Positions, Tensor? KeyMask) Positions(int b, int t, int past, Tensor? mask, Device device)
+    {
+        var pos = new int[b][];
+        if (mask is null)
+        {
+            for (int r = 0; r < b; r++) { pos[r] = new int[t]; for (int i = 0; i < t; i++) pos[r][i] = past + i; }
+            return (pos, null);
+        }
+        int s = past + t;
+        if (mask.Rank != 2 || mask.Shape[0] != b || mask.Shape[1] != s)
+            throw new ArgumentException($"attention mask must be [{b}, {s}] (batch, cached + new positions), got {Tensor.ShapeString(mask.Shape)}");
+        var m = mask.To(DType.Float32).Contiguous().ToArray<float>();
+        bool any = false;
+        for (int r = 0; r < b; r++)
+        {
+            pos[r] = new int[t];
+            int count = 0;
+            for (int j = 0; j < s; j++)
+            {
+                bool keep = m[r * s + j] != 0;
+                if (keep) count++; else any = true;
+                if (j >= past) pos[r][j - past] = keep ? count - 1 : 1;
+            }
+        }
+        if (!any) return (pos, null);
+        for (int i = 0; i < m.Length; i++) m[i] = m[i] != 0 ? 1 : 0;
+        return (pos, Tensor.FromArray(m, [b, s], device));
+    }
+
+    /// <inheritdoc/>
+    protected override void OnChildReplaced(string name, Module module)
+    {
+        if (name == "norm") Norm = module as ILayer ?? throw new ArgumentException("norm must implement ILayer");
+        else base.OnChildReplaced(name, module);
+    }
+}
+
+/// <summary>A Qwen3 / Qwen2 / Qwen2.5 causal language model (Hugging Face's Qwen3ForCausalLM / Qwen2ForCausalLM): a
+/// <see cref="QwenTransformer"/> named "model" and lm_head (absent when the embeddings are tied). Loads and saves the Hugging Face
+/// folder layout with the checkpoint's tensor names.</summary>
+public sealed class QwenModel : Module
+{
+    /// <summary>The largest shard <see cref="SavePretrained"/> writes by default (5 GB, as save_pretrained).</summary>
+    public const long DefaultMaxShardBytes = 5_000_000_000;
+
+    /// <summary>A model for <paramref name="config"/>. With <paramref name="gen"/>, Linear and Embedding weights are drawn from
+    /// N(0, initializer_range²), biases are zero and norms one (Hugging Face's _init_weights); without it every weight is zero
+    /// (to be loaded).</summary>
+    public QwenModel(QwenConfig config, Generator? gen = null)
+    {
+        Config = config;
+        Model = Child("model", new QwenTransformer(config, gen));
+        if (!config.TieWordEmbeddings)
+            LmHead = Child("lm_head", new Linear(config.HiddenSize, config.VocabSize, false, gen, (float)config.InitializerRange));
+    }
+
+    /// <summary>The configuration (written back by <see cref="SavePretrained"/>).</summary>
+    public QwenConfig Config { get; }
+    /// <summary>The decoder stack.</summary>
+    public QwenTransformer Model { get; }
+    /// <summary>The output projection [vocab, hidden]; null when tied to the embeddings.</summary>
+    public Linear? LmHead { get; private set; }
+    /// <summary>The weight that maps hidden states to logits (lm_head's, or embed_tokens' when tied).</summary>
+    public Variable OutputWeight => LmHead?.Weight ?? Model.EmbedTokens.Weight;
+
+    /// <summary>Logits [B, T, vocab] for ids [B, T]; see <see cref="QwenTransformer.Forward"/> for the mask and positions.</summary>
+    public Variable Forward(Tensor inputIds, Tensor? attentionMask = null, QwenCapture? capture = null, KvCache? cache = null)
+    {
+        var h = Model.Forward(inputIds, attentionMask, capture, cache);
+        return LmHead is not null ? LmHead.Forward(h) : F.Linear(h, Model.EmbedTokens.Weight);
+    }
+
+    /// <summary>Mean next-token cross-entropy: logits at t predict labels at t+1; labels of −100 are ignored. Without
+    /// <paramref name="labels"/>, the ids are the labels with padding (mask 0) ignored.</summary>
+    public Variable Loss(Tensor inputIds, Tensor? attentionMask = null, Tensor? labels = null, QwenCapture? capture = null)
+    {
+        var logits = Forward(inputIds, attentionMask, capture);
+        return CausalLmLoss(logits, labels ?? LabelsFromIds(inputIds, attentionMask));
+    }
+
+    /// <summary>Mean cross-entropy of logits [B, T, V] at t against labels [B, T] at t+1 (−100 ignored), as Hugging Face's ForCausalLMLoss.</summary>
+    public static Variable CausalLmLoss(Variable logits, Tensor labels)
+    {
+        int b = logits.Size(0), t = logits.Size(1), v = logits.Size(2);
+        if (labels.Rank != 2 || labels.Shape[0] != b || labels.Shape[1] != t)
+            throw new ArgumentException($"labels must be [{b}, {t}], got {Tensor.ShapeString(labels.Shape)}");
+        if (t < 2) throw new ArgumentException("the causal LM loss needs at least two positions");
+        var l = labels.To(DType.Int64).Contiguous().ToArray<long>();
+        var targets = new long[b * (t - 1)];
+        for (int r = 0; r < b; r++) Array.Copy(l, r * t + 1, targets, r * (t - 1), t - 1);
+        var shifted = logits.Narrow(1, 0, t - 1).Reshape(b * (t - 1), v);
+        return F.CrossEntropy(shifted, Tensor.FromArray(targets, [targets.Length], logits.Value.Device), ignoreIndex: -100);
+    }
+
+    /// <summary>ids as Int64 labels with −100 where the mask is 0.</summary>
+    public static Tensor LabelsFromIds(Tensor inputIds, Tensor? attentionMask)
+    {
+        var ids = inputIds.To(DType.Int64).Contiguous().ToArray<long>();
+        if (attentionMask is not null)
+        {
+            if (!attentionMask.Shape.SequenceEqual(inputIds.Shape)) throw new ArgumentException($"attention mask {Tensor.ShapeString(attentionMask.Shape)} does not match ids {Tensor.ShapeString(inputIds.Shape)}");
+            var m = attentionMask.To(DType.Float32).Contiguous().ToArray<float>();
+            for (int i = 0; i < ids.Length; i++) if (m[i] == 0) ids[i] = -100;
+        }
+        return Tensor.FromArray(ids, inputIds.ShapeArray);
+    }
+
+    /// <summary>Every parameter's name and shape for <paramref name="config"/>, in <see cref="Module.NamedParameters"/> order,
+    /// without allocating weights (tied lm_head is not listed).</summary>
+    public static IReadOnlyList<(string Name, int[] Shape)> ParameterShapes(QwenConfig config)
+    {
+        int e = config.HiddenSize, v = config.VocabSize, inter = config.IntermediateSize;
+        int q = config.NumAttentionHeads * config.HeadDim, kv = config.NumKeyValueHeads * config.HeadDim, d = config.HeadDim;
+        var r = new List<(string, int[])> { ("model.embed_tokens.weight", [v, e]) };
+        for (int i = 0; i < config.NumHiddenLayers; i++)
+        {
+            string p = $"model.layers.{i.ToString(CultureInfo.InvariantCulture)}.";
+            r.Add((p + "input_layernorm.weight", [e]));
+            foreach (var (n, o) in new[] { ("q_proj", q), ("k_proj", kv), ("v_proj", kv) })
+            {
+                r.Add((p + $"self_attn.{n}.weight", [o, e]));
+                if (config.QkvBias) r.Add((p + $"self_attn.{n}.bias", [o]));
+            }
+            r.Add((p + "self_attn.o_proj.weight", [e, q]));
+            if (config.OutputProjectionBias) r.Add((p + "self_attn.o_proj.bias", [e]));
+            if (config.QkNorm) { r.Add((p + "self_attn.q_norm.weight", [d])); r.Add((p + "self_attn.k_norm.weight", [d])); }
+            r.Add((p + "post_attention_layernorm.weight", [e]));
+            r.Add((p + "mlp.gate_proj.weight", [inter, e]));
+            r.Add((p + "mlp.up_proj.weight", [inter, e]));
+            r.Add((p + "mlp.down_proj.weight", [e, inter]));
+        }
+        r.Add(("model.norm.weight", [e]));
+        if (!config.TieWordEmbeddings) r.Add(("lm_head.weight", [v, e]));
+        return r;
+    }
+
+    /// <summary>Loads config.json and the safetensors weights (model.safetensors, or shards with model.safetensors.index.json) of a
+    /// Hugging Face model folder; F32/F16/BF16 weights become float32 on <paramref name="device"/>. A missing, unexpected, mis-shaped
+    /// or non-float tensor is a <see cref="CheckpointException"/> naming it and the file; a bad config a <see cref="ModelConfigException"/>.</summary>
+    public static QwenModel FromPretrained(string folder, Device? device = null)
+    {
+        if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"model folder '{folder}' does not exist");
+        var config = QwenConfig.Load(Path.Combine(folder, "config.json"));
+        using var st = ShardedSafeTensors.OpenFolder(folder);
+        var model = new QwenModel(config);
+        model.LoadWeights(st, device ?? Device.Default);
+        return model;
+    }
+
+    private void LoadWeights(ShardedSafeTensors st, Device device)
+    {
+        CheckCheckpoint(Config, st);
+        foreach (var (name, p) in NamedParameters()) p.Value = st.Load(name, DType.Float32, device);
+    }
+
+    /// <summary>Checks a checkpoint's headers against <paramref name="config"/> without reading any weights: every parameter present with
+    /// the expected shape and a float dtype, and nothing else (a tied lm_head.weight and rotary inv_freq buffers are tolerated, as in
+    /// Hugging Face). Throws a <see cref="CheckpointException"/> naming the first offending tensor and its file.</summary>
+    public static void CheckCheckpoint(QwenConfig config, ShardedSafeTensors st)
+    {
+        var expected = ParameterShapes(config);
+        var names = expected.Select(x => x.Name).ToHashSet(StringComparer.Ordinal);
+        foreach (var n in st.Names)
+        {
+            if (names.Contains(n)) continue;
+            if ((n == "lm_head.weight" && config.TieWordEmbeddings) || n.EndsWith("rotary_emb.inv_freq", StringComparison.Ordinal)) continue;
+            throw new CheckpointException(st.FileOf(n).Path, n, $"unexpected tensor: a {config.ModelType} model with {config.Source} has no such parameter"
+                + (n == "lm_head.weight" ? " (tie_word_embeddings is true)" : ""));
+        }
+        foreach (var (name, want) in expected)
+        {
+            if (!st.Contains(name))
+                throw new CheckpointException(st.Source, name, $"missing (expected shape {Tensor.ShapeString(want)} from {config.Source}"
+                    + (name == "lm_head.weight" ? "; tie_word_embeddings is false" : "") + ")");
+            var entry = st.Entry(name);
+            var file = st.FileOf(name).Path;
+            if (entry.DType is not (DType.Float32 or DType.Float16 or DType.BFloat16))
+                throw new CheckpointException(file, name, $"has dtype {SafeTensorsDTypes.ToName(entry.DType)}; expected F32, F16 or BF16");
+            var shape = entry.TensorShape();
+            if (!shape.AsSpan().SequenceEqual(want))
+                throw new CheckpointException(file, name, $"has shape {Tensor.ShapeString(shape)} but {config.Source} implies {Tensor.ShapeString(want)} ({ShapeFields(name)})");
+        }
+    }
+
+    /// <summary>The group a parameter counts in: "embeddings", "attention", "mlp", "norms" or "lm_head".</summary>
+    public static string ParameterGroup(string name) => name switch
+    {
+        "lm_head.weight" => "lm_head",
+        _ when name.Contains("embed_tokens", StringComparison.Ordinal) => "embeddings",
+        _ when name.EndsWith("norm.weight", StringComparison.Ordinal) => "norms",
+        _ when name.Contains(".self_attn.", StringComparison.Ordinal) => "attention",
+        _ when name.Contains(".mlp.", StringComparison.Ordinal) => "mlp",
+        _ => "other",
+    };
+
+    private static string ShapeFields(string name) => name switch
+    {
+        _ when name.EndsWith("embed_tokens.weight", StringComparison.Ordinal) || name == "lm_head.weight" => "vocab_size × hidden_size",
+        _ when name.Contains(".q_proj.", StringComparison.Ordinal) => "num_attention_heads·head_dim, hidden_size",
+        _ when name.Contains(".k_proj.", StringComparison.Ordinal) || name.Contains(".v_proj.", StringComparison.Ordinal) => "num_key_value_heads·head_dim, hidden_size",
+        _ when name.Contains(".o_proj.", StringComparison.Ordinal) => "hidden_size, num_attention_heads·head_dim",
+        _ when name.Contains("_norm.", StringComparison.Ordinal) && name.Contains("self_attn", StringComparison.Ordinal) => "head_dim",
+        _ when name.Contains(".mlp.", StringComparison.Ordinal) => "intermediate_size, hidden_size",
+        _ => "hidden_size",
+    };
+
+    /// <summary>Writes config.json (every original field kept, torch_dtype set to the saved dtype) and the weights in
+    /// <paramref name="dtype"/> (Float32, BFloat16 or Float16) as model.safetensors, or shards of at most <paramref name="maxShardBytes"/>
+    /// with an index; a tied lm_head is not written. Each file is written to a temporary name and renamed.</summary>
+    public void SavePretrained(string folder, DType dtype = DType.Float32, long maxShardBytes = DefaultMaxShardBytes)
+    {
+        string dtypeName = dtype switch
+        {
+            DType.Float32 => "float32",
+            DType.BFloat16 => "bfloat16",
+            DType.Float16 => "float16",
+            _ => throw new ArgumentException($"weights can be saved as Float32, BFloat16 or Float16, not {dtype}", nameof(dtype)),
+        };
+        Directory.CreateDirectory(folder);
+        var tensors = NamedParameters().Select(x => KeyValuePair.Create(x.Name, x.Param.Value.DType == dtype ? x.Param.Value : x.Param.Value.To(dtype)));
+        ShardedSafeTensorsWriter.Write(folder, tensors, maxShardBytes, new Dictionary<string, string> { ["format"] = "pt" });
+        var config = Config.Has("dtype") && !Config.Has("torch_dtype") ? Config.With("dtype", dtypeName) : Config.With("torch_dtype", dtypeName);
+        config.Save(Path.Combine(folder, "config.json"));
+    }
+}
