@@ -51,10 +51,13 @@ public sealed class QwenAttention : Module
     {
         NumHeads = config.NumAttentionHeads; NumKeyValueHeads = config.NumKeyValueHeads; HeadDim = config.HeadDim;
         int e = config.HiddenSize; float std = (float)config.InitializerRange;
-        QProj = Child("q_proj", new Linear(e, NumHeads * HeadDim, config.QkvBias, gen, std));
-        KProj = Child("k_proj", new Linear(e, NumKeyValueHeads * HeadDim, config.QkvBias, gen, std));
-        VProj = Child("v_proj", new Linear(e, NumKeyValueHeads * HeadDim, config.QkvBias, gen, std));
-        OProj = Child("o_proj", new Linear(NumHeads * HeadDim, e, config.OutputProjectionBias, gen, std));
+        var bn = BitNet.BitNetConfig.From(config);
+        QProj = Child("q_proj", BitNet.BitNetConfig.Projection(bn, e, NumHeads * HeadDim, config.QkvBias, gen, std));
+        KProj = Child("k_proj", BitNet.BitNetConfig.Projection(bn, e, NumKeyValueHeads * HeadDim, config.QkvBias, gen, std));
+        VProj = Child("v_proj", BitNet.BitNetConfig.Projection(bn, e, NumKeyValueHeads * HeadDim, config.QkvBias, gen, std));
+        if (bn?.SubLn == BitNet.SubLnPlacement.Paper)
+            AttnSubNorm = Child("attn_sub_norm", new RmsNorm(NumHeads * HeadDim, (float)bn.SubLnEps));
+        OProj = Child("o_proj", BitNet.BitNetConfig.Projection(bn, NumHeads * HeadDim, e, config.OutputProjectionBias, gen, std));
         if (config.QkNorm)
         {
             QNorm = Child("q_norm", new RmsNorm(HeadDim, (float)config.RmsNormEps));
@@ -78,6 +81,8 @@ public sealed class QwenAttention : Module
     public ILayer OProj { get; private set; }
     /// <summary>Qwen3's RMSNorm over each query head (null for Qwen2).</summary>
     public ILayer? QNorm { get; private set; }
+    /// <summary>SubLN on the input of o_proj (ternary models with the paper's placement), else null.</summary>
+    public ILayer? AttnSubNorm { get; private set; }
     /// <summary>Qwen3's RMSNorm over each key head (null for Qwen2).</summary>
     public ILayer? KNorm { get; private set; }
 
@@ -97,7 +102,9 @@ public sealed class QwenAttention : Module
         if (cache is not null) (k, v) = cache.Append(k, v);
         capture?.Invoke(new AttentionCapture(q, k, v));
         var o = F.Attention(q, k, v, causal: true, keyPaddingMask: keyMask);
-        return OProj.Forward(o.Permute(0, 2, 1, 3).Reshape(b, t, NumHeads * HeadDim));
+        var merged = o.Permute(0, 2, 1, 3).Reshape(b, t, NumHeads * HeadDim);
+        if (AttnSubNorm is not null) merged = AttnSubNorm.Forward(merged);
+        return OProj.Forward(merged);
     }
 
     /// <inheritdoc/>
@@ -112,6 +119,7 @@ public sealed class QwenAttention : Module
             case "o_proj": OProj = layer; break;
             case "q_norm": QNorm = layer; break;
             case "k_norm": KNorm = layer; break;
+            case "attn_sub_norm": AttnSubNorm = layer; break;
             default: base.OnChildReplaced(name, module); break;
         }
     }
@@ -124,9 +132,12 @@ public sealed class QwenMlp : Module
     public QwenMlp(QwenConfig config, Generator? gen = null)
     {
         int e = config.HiddenSize, i = config.IntermediateSize; float std = (float)config.InitializerRange;
-        GateProj = Child("gate_proj", new Linear(e, i, false, gen, std));
-        UpProj = Child("up_proj", new Linear(e, i, false, gen, std));
-        DownProj = Child("down_proj", new Linear(i, e, false, gen, std));
+        var bn = BitNet.BitNetConfig.From(config);
+        GateProj = Child("gate_proj", BitNet.BitNetConfig.Projection(bn, e, i, false, gen, std));
+        UpProj = Child("up_proj", BitNet.BitNetConfig.Projection(bn, e, i, false, gen, std));
+        if (bn?.SubLn == BitNet.SubLnPlacement.Paper)
+            FfnSubNorm = Child("ffn_sub_norm", new RmsNorm(i, (float)bn.SubLnEps));
+        DownProj = Child("down_proj", BitNet.BitNetConfig.Projection(bn, i, e, false, gen, std));
     }
 
     /// <summary>gate_proj: hidden → intermediate.</summary>
@@ -136,8 +147,16 @@ public sealed class QwenMlp : Module
     /// <summary>down_proj: intermediate → hidden.</summary>
     public ILayer DownProj { get; private set; }
 
+    /// <summary>SubLN on the input of down_proj (ternary models with the paper's placement), else null.</summary>
+    public ILayer? FfnSubNorm { get; private set; }
+
     /// <summary>[..., hidden] → [..., hidden].</summary>
-    public Variable Forward(Variable x) => DownProj.Forward(GateProj.Forward(x).Silu() * UpProj.Forward(x));
+    public Variable Forward(Variable x)
+    {
+        var h = GateProj.Forward(x).Silu() * UpProj.Forward(x);
+        if (FfnSubNorm is not null) h = FfnSubNorm.Forward(h);
+        return DownProj.Forward(h);
+    }
 
     /// <inheritdoc/>
     protected override void OnChildReplaced(string name, Module module)
@@ -148,6 +167,7 @@ public sealed class QwenMlp : Module
             case "gate_proj": GateProj = layer; break;
             case "up_proj": UpProj = layer; break;
             case "down_proj": DownProj = layer; break;
+            case "ffn_sub_norm": FfnSubNorm = layer; break;
             default: base.OnChildReplaced(name, module); break;
         }
     }
@@ -353,22 +373,30 @@ public sealed class QwenModel : Module
         int e = config.HiddenSize, v = config.VocabSize, inter = config.IntermediateSize;
         int q = config.NumAttentionHeads * config.HeadDim, kv = config.NumKeyValueHeads * config.HeadDim, d = config.HeadDim;
         var r = new List<(string, int[])> { ("model.embed_tokens.weight", [v, e]) };
+        var bitnet = BitNet.BitNetConfig.From(config);
+        bool paperNorms = bitnet?.SubLn == BitNet.SubLnPlacement.Paper, allNorms = bitnet?.SubLn == BitNet.SubLnPlacement.All;
         for (int i = 0; i < config.NumHiddenLayers; i++)
         {
             string p = $"model.layers.{i.ToString(CultureInfo.InvariantCulture)}.";
             r.Add((p + "input_layernorm.weight", [e]));
-            foreach (var (n, o) in new[] { ("q_proj", q), ("k_proj", kv), ("v_proj", kv) })
+            // order = registration order of the modules (NamedParameters)
+            void Proj(string name, int outF, int inF, bool bias)
             {
-                r.Add((p + $"self_attn.{n}.weight", [o, e]));
-                if (config.QkvBias) r.Add((p + $"self_attn.{n}.bias", [o]));
+                r.Add((p + name + ".weight", [outF, inF]));
+                if (bias) r.Add((p + name + ".bias", [outF]));
+                if (allNorms) r.Add((p + name + ".sub_norm.weight", [inF]));
             }
-            r.Add((p + "self_attn.o_proj.weight", [e, q]));
-            if (config.OutputProjectionBias) r.Add((p + "self_attn.o_proj.bias", [e]));
+            Proj("self_attn.q_proj", q, e, config.QkvBias);
+            Proj("self_attn.k_proj", kv, e, config.QkvBias);
+            Proj("self_attn.v_proj", kv, e, config.QkvBias);
+            if (paperNorms) r.Add((p + "self_attn.attn_sub_norm.weight", [q]));
+            Proj("self_attn.o_proj", e, q, config.OutputProjectionBias);
             if (config.QkNorm) { r.Add((p + "self_attn.q_norm.weight", [d])); r.Add((p + "self_attn.k_norm.weight", [d])); }
             r.Add((p + "post_attention_layernorm.weight", [e]));
-            r.Add((p + "mlp.gate_proj.weight", [inter, e]));
-            r.Add((p + "mlp.up_proj.weight", [inter, e]));
-            r.Add((p + "mlp.down_proj.weight", [e, inter]));
+            Proj("mlp.gate_proj", inter, e, false);
+            Proj("mlp.up_proj", inter, e, false);
+            if (paperNorms) r.Add((p + "mlp.ffn_sub_norm.weight", [inter]));
+            Proj("mlp.down_proj", e, inter, false);
         }
         r.Add(("model.norm.weight", [e]));
         if (!config.TieWordEmbeddings) r.Add(("lm_head.weight", [v, e]));

@@ -1,0 +1,95 @@
+using System.Text.Json.Nodes;
+using BitDistill.Models.Layers;
+using BitDistill.Models.Qwen;
+using BitDistill.Tensors;
+
+namespace BitDistill.Models.BitNet;
+
+/// <summary>Where SubLN (an extra RMSNorm) sits in a ternary model.</summary>
+public enum SubLnPlacement
+{
+    /// <summary>No SubLN (the "no SubLN" ablation and BitNet-SFT).</summary>
+    None,
+    /// <summary>On the input of o_proj and down_proj (the paper's text; names self_attn.attn_sub_norm, mlp.ffn_sub_norm).</summary>
+    Paper,
+    /// <summary>Before every projection, each BitLinear owning its norm (the released "allnorm" configs; name *_proj.sub_norm).</summary>
+    All,
+}
+
+/// <summary>The "bitnet" field of config.json: says the model is ternary, which quantiser it uses and where SubLN sits.
+/// Example: {"weight_quant": "absmean", "weight_scale": "per_tensor", "group_size": 128, "activation_quant": "absmax_int8_per_token",
+/// "subln": "paper", "subln_eps": 1e-8}.</summary>
+public sealed record BitNetConfig
+{
+    /// <summary>The config.json field that holds this object.</summary>
+    public const string Field = "bitnet";
+
+    public WeightScaleMode WeightScale { get; init; } = WeightScaleMode.PerTensor;
+    public int GroupSize { get; init; } = 128;
+    public SubLnPlacement SubLn { get; init; } = SubLnPlacement.Paper;
+    /// <summary>SubLN epsilon (the official code uses 1e-8).</summary>
+    public double SubLnEps { get; init; } = 1e-8;
+
+    /// <summary>The BitNet settings of a model config, or null for a full-precision model.</summary>
+    public static BitNetConfig? From(QwenConfig config)
+    {
+        if (config.Get(Field) is not JsonNode node) return null;
+        if (node is not JsonObject o) throw new ModelConfigException(config.Source, Field, "expected an object");
+        string Str(string key, string dflt)
+        {
+            var v = o[key];
+            if (v is null) return dflt;
+            try { return v.GetValue<string>(); }
+            catch (Exception e) when (e is InvalidOperationException or FormatException) { throw new ModelConfigException(config.Source, $"{Field}.{key}", "expected a string", e); }
+        }
+        var wq = Str("weight_quant", "absmean");
+        if (wq != "absmean") throw new ModelConfigException(config.Source, $"{Field}.weight_quant", $"'{wq}' is not supported (expected 'absmean')");
+        var aq = Str("activation_quant", "absmax_int8_per_token");
+        if (aq != "absmax_int8_per_token") throw new ModelConfigException(config.Source, $"{Field}.activation_quant", $"'{aq}' is not supported (expected 'absmax_int8_per_token')");
+        var scale = Str("weight_scale", "per_tensor") switch
+        {
+            "per_tensor" => WeightScaleMode.PerTensor,
+            "per_channel" => WeightScaleMode.PerChannel,
+            "per_group" => WeightScaleMode.PerGroup,
+            var s => throw new ModelConfigException(config.Source, $"{Field}.weight_scale", $"'{s}' is not one of per_tensor, per_channel, per_group"),
+        };
+        var subln = Str("subln", "paper") switch
+        {
+            "none" => SubLnPlacement.None,
+            "paper" => SubLnPlacement.Paper,
+            "all" => SubLnPlacement.All,
+            var s => throw new ModelConfigException(config.Source, $"{Field}.subln", $"'{s}' is not one of none, paper, all"),
+        };
+        int group = 128; double eps = 1e-8;
+        try
+        {
+            if (o["group_size"] is { } g) group = g.GetValue<int>();
+            if (o["subln_eps"] is { } e) eps = e.GetValue<double>();
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException) { throw new ModelConfigException(config.Source, Field, "group_size must be an integer and subln_eps a number", e); }
+        if (group <= 0) throw new ModelConfigException(config.Source, $"{Field}.group_size", $"must be positive, got {group}");
+        if (!(eps > 0)) throw new ModelConfigException(config.Source, $"{Field}.subln_eps", $"must be positive, got {eps}");
+        return new BitNetConfig { WeightScale = scale, GroupSize = group, SubLn = subln, SubLnEps = eps };
+    }
+
+    /// <summary>This object as the JSON stored in config.json.</summary>
+    public JsonObject ToJson() => new()
+    {
+        ["weight_quant"] = "absmean",
+        ["weight_scale"] = WeightScale switch { WeightScaleMode.PerChannel => "per_channel", WeightScaleMode.PerGroup => "per_group", _ => "per_tensor" },
+        ["group_size"] = GroupSize,
+        ["activation_quant"] = "absmax_int8_per_token",
+        ["subln"] = SubLn.ToString().ToLowerInvariant(),
+        ["subln_eps"] = SubLnEps,
+    };
+
+    /// <summary>A projection for a model with these settings: a BitLinear (with its own SubLN in "all" placement),
+    /// or a plain Linear when <paramref name="bitnet"/> is null.</summary>
+    public static Linear Projection(BitNetConfig? bitnet, int inFeatures, int outFeatures, bool bias, Generator? gen, float std)
+    {
+        if (bitnet is null) return new Linear(inFeatures, outFeatures, bias, gen, std);
+        var b = new BitLinear(inFeatures, outFeatures, bias, gen, std, bitnet.WeightScale, bitnet.GroupSize);
+        if (bitnet.SubLn == SubLnPlacement.All) b.AddOwnedInputNorm((float)bitnet.SubLnEps);
+        return b;
+    }
+}

@@ -1,0 +1,55 @@
+using BitDistill.Models.Qwen;
+
+namespace BitDistill.Models.BitNet;
+
+/// <summary>Stage 1 of BitDistill ("modeling refinement"): copy a full-precision model, insert SubLN, and replace every
+/// Linear except lm_head by BitLinear. Embeddings and norms stay full precision; the new SubLN weights start at 1.</summary>
+public static class Refiner
+{
+    /// <summary>A ternary copy of <paramref name="fp"/> (the original is untouched). Its config carries the "bitnet" field,
+    /// so SavePretrained/FromPretrained round-trip the structure.</summary>
+    public static QwenModel Refine(QwenModel fp, BitNetConfig settings)
+    {
+        if (BitNetConfig.From(fp.Config) is not null) throw new InvalidOperationException("the model is already ternary (its config has a 'bitnet' field)");
+        var config = fp.Config.With(BitNetConfig.Field, settings.ToJson());
+        var student = new QwenModel(config);
+        var state = fp.StateDict();
+        var expected = student.StateDict();
+        var missing = expected.Keys.Where(k => !state.ContainsKey(k)).ToArray();
+        var notNorms = missing.Where(k => !k.EndsWith("sub_norm.weight", StringComparison.Ordinal)).ToArray();
+        if (notNorms.Length > 0) throw new InvalidOperationException($"refine: the full-precision model lacks {string.Join(", ", notNorms.Take(5))}");
+        student.LoadStateDict(state, strict: false, source: "refine");
+        var unexpected = state.Keys.Where(k => !expected.ContainsKey(k)).ToArray();
+        if (unexpected.Length > 0) throw new InvalidOperationException($"refine: tensors {string.Join(", ", unexpected.Take(5))} have no place in the refined model");
+        return student;
+    }
+
+    /// <summary>All BitLinear layers of a model with their dotted names.</summary>
+    public static IEnumerable<(string Name, BitLinear Layer)> BitLinears(Autograd.Module model) =>
+        model.NamedModules().Where(m => m.Module is BitLinear).Select(m => (m.Name, (BitLinear)m.Module));
+
+    /// <summary>Sets the quantisation warm-up factor λ on every BitLinear.</summary>
+    public static void SetQuantizationStrength(Autograd.Module model, float lambda)
+    {
+        if (!(lambda >= 0 && lambda <= 1)) throw new ArgumentOutOfRangeException(nameof(lambda), lambda, "λ must be in [0, 1]");
+        foreach (var (_, l) in BitLinears(model)) l.QuantizationStrength = lambda;
+    }
+
+    /// <summary>λ for step s of a warm-up that rises linearly from 0 to 1 over <paramref name="warmupSteps"/> steps.</summary>
+    public static float WarmupLambda(long step, long warmupSteps) => warmupSteps <= 0 ? 1f : (float)Math.Min(1.0, (double)step / warmupSteps);
+}
+
+/// <summary>One layer's ternary statistics.</summary>
+public sealed record TernaryLayerStats(string Name, double Minus, double Zero, double Plus, float[] Scales, double FlipRate);
+
+/// <summary>Diagnostics over a ternary model: per layer, the share of −1/0/+1 weights, the scale(s), and the flip rate since the
+/// previous snapshot (the paper argues that continued pre-training makes weights flip more easily).</summary>
+public static class TernaryDiagnostics
+{
+    /// <summary>Statistics of every BitLinear; each call also takes a new flip-rate snapshot.</summary>
+    public static IReadOnlyList<TernaryLayerStats> Snapshot(Autograd.Module model) => Refiner.BitLinears(model).Select(x =>
+    {
+        var (m, z, p) = x.Layer.TernaryShares();
+        return new TernaryLayerStats(x.Name, m, z, p, x.Layer.Scales(), x.Layer.FlipRateSinceSnapshot());
+    }).ToArray();
+}
