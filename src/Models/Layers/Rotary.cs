@@ -53,7 +53,8 @@ public sealed class RotaryEmbedding
                 cos[p * d + i] = cos[p * d + i + h] = (float)Math.Cos(a);
                 sin[p * d + i] = sin[p * d + i + h] = (float)Math.Sin(a);
             }
-        return (Tensor.FromArray(cos, [n, d], device), Tensor.FromArray(sin, [n, d], device));
+        using (TensorScope.Suspend()) // cached across steps: never from a step's pool
+            return (Tensor.FromArray(cos, [n, d], device), Tensor.FromArray(sin, [n, d], device));
     }
 
     /// <summary>Tables for the positions of a batch: <paramref name="positions"/> is [batch][time]. Rows that share one position

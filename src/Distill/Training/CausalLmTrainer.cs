@@ -1,0 +1,194 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using BitDistill.Autograd;
+using BitDistill.Distill.Data;
+using BitDistill.Models.Qwen;
+using BitDistill.Tensors;
+
+namespace BitDistill.Distill.Training;
+
+/// <summary>Settings of a causal-LM training run.</summary>
+public sealed record TrainingOptions
+{
+    public int Steps { get; init; } = 1000;
+    public int BatchSize { get; init; } = 8;
+    public int SeqLen { get; init; } = 128;
+    /// <summary>Micro-batches per optimizer step (gradients are accumulated; each micro-batch has BatchSize rows).</summary>
+    public int GradAccumulation { get; init; } = 1;
+    public float LearningRate { get; init; } = 3e-3f;
+    /// <summary>Linear warm-up steps before the cosine decay.</summary>
+    public int WarmupSteps { get; init; } = 50;
+    /// <summary>Cosine decays to this fraction of the peak rate.</summary>
+    public double MinLrRatio { get; init; } = 0.1;
+    public float WeightDecay { get; init; } = 0.1f;
+    public double ClipNorm { get; init; } = 1.0;
+    public ulong Seed { get; init; } = 1;
+    /// <summary>Evaluate validation perplexity every N steps (0 = only at the end).</summary>
+    public int EvalEvery { get; init; } = 100;
+    /// <summary>Validation windows per evaluation.</summary>
+    public int EvalWindows { get; init; } = 64;
+    /// <summary>Folder for checkpoints (null = none). An existing checkpoint there is resumed.</summary>
+    public string? CheckpointDir { get; init; }
+    public int CheckpointEvery { get; init; } = 200;
+    /// <summary>Print a progress line every N steps.</summary>
+    public int LogEvery { get; init; } = 10;
+    /// <summary>Where progress goes (null = silent).</summary>
+    public TextWriter? Log { get; init; }
+    /// <summary>A label for log lines.</summary>
+    public string Name { get; init; } = "train";
+    /// <summary>Called after each optimizer step with the step number (e.g. quantisation warm-up, diagnostics).</summary>
+    public Action<long>? OnStep { get; init; }
+}
+
+/// <summary>What a run produced: the loss curve, validation perplexities and throughput.</summary>
+public sealed class TrainingHistory
+{
+    public List<(long Step, double Loss)> Loss { get; init; } = new();
+    public List<(long Step, double Perplexity)> Validation { get; init; } = new();
+    public double TokensPerSecond { get; set; }
+    public long StepsDone { get; set; }
+    public bool Resumed { get; set; }
+}
+
+/// <summary>Trains a causal LM with AdamW (no decay on norms, biases and embeddings), warm-up + cosine schedule, global-norm
+/// clipping and gradient accumulation; shows progress (loss, tokens/s, ETA); evaluates validation perplexity; writes
+/// checkpoints atomically and resumes from the last one, ending with the same weights as an uninterrupted run.</summary>
+public static class CausalLmTrainer
+{
+    /// <summary>Parameter groups: weight decay on matrices only.</summary>
+    public static ParamGroup[] DecayGroups(Module model, float weightDecay)
+    {
+        var ps = model.NamedParameters().ToArray();
+        static bool NoDecay(string n) => n.Contains("norm", StringComparison.Ordinal) || n.EndsWith(".bias", StringComparison.Ordinal) || n.Contains("embed_tokens", StringComparison.Ordinal);
+        var seen = new HashSet<Variable>(ReferenceEqualityComparer.Instance);
+        var decay = ps.Where(p => !NoDecay(p.Name) && seen.Add(p.Param)).Select(p => p.Param).ToArray();
+        var rest = ps.Where(p => NoDecay(p.Name) && seen.Add(p.Param)).Select(p => p.Param).ToArray();
+        return [new ParamGroup(decay, WeightDecay: weightDecay), new ParamGroup(rest, WeightDecay: 0f)];
+    }
+
+    /// <summary>Runs (or resumes) training for <see cref="TrainingOptions.Steps"/> optimizer steps.</summary>
+    public static TrainingHistory Train(QwenModel model, TokenDataset train, TokenDataset? valid, TrainingOptions o)
+    {
+        if (o.Steps <= 0) throw new ArgumentOutOfRangeException(nameof(o), o.Steps, "Steps must be positive");
+        var opt = new AdamW(DecayGroups(model, o.WeightDecay), lr: o.LearningRate, weightDecay: o.WeightDecay);
+        var schedule = new LrSchedule.WarmupCosine(o.WarmupSteps, o.Steps, o.MinLrRatio);
+        var history = new TrainingHistory();
+        long start = 0;
+        if (o.CheckpointDir is not null && TryResume(o.CheckpointDir, model, opt, history, out start))
+        {
+            history.Resumed = true;
+            o.Log?.WriteLine($"[{o.Name}] resumed from {Path.Combine(o.CheckpointDir, CheckpointName)} at step {start}");
+        }
+        long tokensPerStep = (long)o.BatchSize * o.SeqLen * o.GradAccumulation;
+        var sw = Stopwatch.StartNew();
+        long stepsTimed = 0;
+        model.Train();
+        for (long step = start; step < o.Steps; step++)
+        {
+            double loss = 0;
+            using (var scope = TensorScope.Begin())
+            {
+                opt.ZeroGrad();
+                for (int micro = 0; micro < o.GradAccumulation; micro++)
+                {
+                    var (x, y) = train.RandomBatch(o.BatchSize, o.SeqLen, o.Seed, step * o.GradAccumulation + micro);
+                    var l = F.CrossEntropy(model.Forward(x).Reshape(-1, model.Config.VocabSize), y.Reshape(-1));
+                    loss += l.Item() / o.GradAccumulation;
+                    (o.GradAccumulation == 1 ? l : l * (1f / o.GradAccumulation)).Backward();
+                }
+                Optimizer.ClipGradNorm(opt.Params, o.ClipNorm);
+                opt.Lr = (float)(o.LearningRate * schedule.Factor(step));
+                opt.Step();
+            }
+            if (!double.IsFinite(loss)) throw new InvalidOperationException($"[{o.Name}] loss became {loss} at step {step}; lower the learning rate");
+            history.Loss.Add((step + 1, loss));
+            stepsTimed++;
+            o.OnStep?.Invoke(step + 1);
+            double tps = tokensPerStep * stepsTimed / sw.Elapsed.TotalSeconds;
+            history.TokensPerSecond = tps;
+            if (o.Log is not null && ((step + 1) % o.LogEvery == 0 || step + 1 == o.Steps || step == start))
+            {
+                var eta = TimeSpan.FromSeconds((o.Steps - step - 1) * tokensPerStep / Math.Max(1, tps));
+                o.Log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"[{o.Name}] step {step + 1}/{o.Steps} | loss {loss:F4} | lr {opt.Lr:E2} | {tps / 1000:F1}k tok/s | ETA {eta:mm\\:ss}"));
+            }
+            if (valid is not null && o.EvalEvery > 0 && (step + 1) % o.EvalEvery == 0 && step + 1 < o.Steps)
+                Evaluate(model, valid, o, history, step + 1);
+            if (o.CheckpointDir is not null && ((step + 1) % o.CheckpointEvery == 0 || step + 1 == o.Steps))
+                SaveCheckpoint(o.CheckpointDir, model, opt, history, step + 1);
+        }
+        history.StepsDone = o.Steps;
+        if (valid is not null && (history.Validation.Count == 0 || history.Validation[^1].Step != o.Steps)) Evaluate(model, valid, o, history, o.Steps);
+        return history;
+    }
+
+    private static void Evaluate(QwenModel model, TokenDataset valid, TrainingOptions o, TrainingHistory h, long step)
+    {
+        double ppl = Perplexity(model, valid, o.SeqLen, o.EvalWindows, o.BatchSize);
+        h.Validation.Add((step, ppl));
+        o.Log?.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{o.Name}] step {step}: validation perplexity {ppl:F2}"));
+        model.Train();
+    }
+
+    /// <summary>exp(mean next-token cross-entropy) over up to <paramref name="maxWindows"/> consecutive windows.</summary>
+    public static double Perplexity(QwenModel model, TokenDataset data, int seqLen, int maxWindows = int.MaxValue, int batch = 8)
+    {
+        model.Eval();
+        double nll = 0; long n = 0;
+        using (GradMode.NoGrad())
+            foreach (var (x, y) in data.Windows(batch, seqLen, maxWindows))
+            {
+                using var scope = TensorScope.Begin();
+                var l = F.CrossEntropy(model.Forward(x).Reshape(-1, model.Config.VocabSize), y.Reshape(-1));
+                nll += l.Item() * y.Count; n += y.Count;
+            }
+        return Math.Exp(nll / n);
+    }
+
+    private const string CheckpointName = "checkpoint";
+
+    private static void SaveCheckpoint(string dir, QwenModel model, Optimizer opt, TrainingHistory h, long step)
+    {
+        Directory.CreateDirectory(dir);
+        var final = Path.Combine(dir, CheckpointName);
+        var tmp = Path.Combine(dir, CheckpointName + ".tmp");
+        if (Directory.Exists(tmp)) Directory.Delete(tmp, true);
+        Directory.CreateDirectory(tmp);
+        model.SavePretrained(tmp);
+        opt.Save(Path.Combine(tmp, "optimizer.safetensors"));
+        var state = new CheckpointState(step, h.Loss.Select(l => new[] { l.Step, l.Loss }).ToArray(), h.Validation.Select(v => new[] { v.Step, v.Perplexity }).ToArray());
+        File.WriteAllText(Path.Combine(tmp, "trainer.json"), JsonSerializer.Serialize(state));
+        // swap in: the old checkpoint is removed only after the new one is complete
+        var old = Path.Combine(dir, CheckpointName + ".old");
+        if (Directory.Exists(old)) Directory.Delete(old, true);
+        if (Directory.Exists(final)) Directory.Move(final, old);
+        Directory.Move(tmp, final);
+        if (Directory.Exists(old)) Directory.Delete(old, true);
+    }
+
+    private sealed record CheckpointState(long Step, double[][] Loss, double[][] Validation);
+
+    private static bool TryResume(string dir, QwenModel model, Optimizer opt, TrainingHistory h, out long step)
+    {
+        step = 0;
+        var path = Path.Combine(dir, CheckpointName);
+        if (!Directory.Exists(path))
+        {
+            // a crash between the two moves leaves only the .old copy, which is complete
+            var old = Path.Combine(dir, CheckpointName + ".old");
+            if (!Directory.Exists(old)) return false;
+            Directory.Move(old, path);
+        }
+        var statePath = Path.Combine(path, "trainer.json");
+        var state = JsonSerializer.Deserialize<CheckpointState>(File.ReadAllText(statePath))
+            ?? throw new InvalidDataException($"{statePath}: empty trainer state");
+        var saved = QwenModel.FromPretrained(path);
+        model.LoadStateDict(saved.StateDict(), strict: true, source: path);
+        opt.Load(Path.Combine(path, "optimizer.safetensors"));
+        h.Loss.AddRange(state.Loss.Select(a => ((long)a[0], a[1])));
+        h.Validation.AddRange(state.Validation.Select(a => ((long)a[0], a[1])));
+        step = state.Step;
+        return true;
+    }
+}
