@@ -20,6 +20,8 @@ public static unsafe class TernaryGemm
     internal static bool UseAvxVnni = AvxVnni.IsSupported;
     /// <summary>Force the portable Vector128 path (what a CPU without SSSE3, e.g. ARM, runs) instead of SSSE3.</summary>
     internal static bool ForcePortable128;
+    /// <summary>GEMV (one token) on the 512-bit path decodes two rows per pass so they share the activation loads.</summary>
+    internal static bool RowPairs = Environment.GetEnvironmentVariable("BITDISTILL_TERNARY_ROWPAIRS") != "0";
 
     private const int TokenTile = 4;
 
@@ -120,7 +122,20 @@ public static unsafe class TernaryGemm
         int kp = w.PaddedCols, blocks = kp / PackedTernaryMatrix.BlockSize, n = w.Rows;
         var level = KernelSettings.Simd;
         int* d = stackalloc int[TokenTile];
-        for (int r = r0; r < r1; r++)
+        int r = r0;
+        if (m == 1 && level == SimdLevel.Vector512 && RowPairs)
+            for (; r + 1 < r1; r += 2)
+            {
+                byte* w0 = w.Pointer + (long)r * w.RowBytes;
+                Dot512Rows2(w0, w0 + w.RowBytes, x, blocks, d);
+                for (int i = 0; i < 2; i++)
+                {
+                    int v = d[i] - xSum[0];
+                    if (acc != null) acc[r + i] = v;
+                    else y[r + i] = Epilogue(v, xScale[0], w.Scale(r + i));
+                }
+            }
+        for (; r < r1; r++)
         {
             byte* wr = w.Pointer + (long)r * w.RowBytes;
             float ws = w.Scale(r);
@@ -212,6 +227,30 @@ public static unsafe class TernaryGemm
             acc += Avx512BW.MultiplyAddAdjacent(s, ones);
         }
         return Vector512.Sum(acc);
+    }
+
+    /// <summary>Two rows, one token: the activation loads are shared by both rows.</summary>
+    private static void Dot512Rows2(byte* w0, byte* w1, sbyte* x, int blocks, int* d)
+    {
+        var ones = Vector512.Create((short)1);
+        Vector512<int> a0 = default, a1 = default;
+        for (int b = 0; b < blocks;)
+        {
+            int end = Math.Min(blocks, b + Flush512);
+            Vector512<short> s0 = default, s1 = default;
+            for (; b < end; b++)
+            {
+                var xl = Vector512.Load(x + b * 128);
+                var xh = Vector512.Load(x + b * 128 + 64);
+                var (c01, c23) = Decode512(w0 + b * 32);
+                var (e01, e23) = Decode512(w1 + b * 32);
+                s0 += Avx512BW.MultiplyAddAdjacent(c01, xl) + Avx512BW.MultiplyAddAdjacent(c23, xh);
+                s1 += Avx512BW.MultiplyAddAdjacent(e01, xl) + Avx512BW.MultiplyAddAdjacent(e23, xh);
+            }
+            a0 += Avx512BW.MultiplyAddAdjacent(s0, ones);
+            a1 += Avx512BW.MultiplyAddAdjacent(s1, ones);
+        }
+        d[0] = Vector512.Sum(a0); d[1] = Vector512.Sum(a1);
     }
 
     private static void Dot512x4(byte* w, sbyte* x, int kp, int blocks, int* d)
