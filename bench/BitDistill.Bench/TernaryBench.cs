@@ -165,7 +165,7 @@ public static unsafe class TernaryBench
             for (int i = 0; i < calls; i++) call();
             p.Refresh();
             double us = (p.TotalProcessorTime - t0).TotalMicroseconds / calls / m;
-            Console.WriteLine($"{name}: {us:F1} µs CPU per token, {bytes / (us * 1e3) * m:F1} GB/s of weights per core-second");
+            Console.WriteLine($"{name}: {us:F1} µs CPU per token, {bytes / (us * m * 1e3):F1} GB of weights per CPU-second (one call streams them once)");
         }
     }
 
