@@ -14,6 +14,7 @@ public static unsafe class TernaryBench
     public static void Run(string[] args)
     {
         bool quick = args.Contains("--quick");
+        if (args.Contains("--cputime")) { CpuTime(); return; }
         int repeat = args.SkipWhile(a => a != "--repeat").Skip(1).Select(int.Parse).FirstOrDefault(quick ? 1 : 3);
         int[] threads = [1, 2];
         Console.WriteLine($"Ternary path {TernaryGemm.PathName}, {Environment.ProcessorCount} cores; µs = median of one run, the quietest of {repeat} runs");
@@ -149,6 +150,23 @@ public static unsafe class TernaryBench
         }
         samples.Sort();
         return samples[samples.Count / 2];
+    }
+
+    /// <summary>Diagnostic: CPU time (not wall time, so descheduling by other users does not count) per in-cache 4096×4096 call, 1 thread.</summary>
+    private static void CpuTime()
+    {
+        using var _ = KernelSettings.Override(degreeOfParallelism: 1);
+        foreach (var (name, m) in new[] { ("ternary GEMV", 1), ("ternary GEMM M=4 (per token)", 4) })
+        {
+            var (bytes, call) = Prepare(name.Replace("ternary", "ternary in cache"), 4096, 4096, RandomFloats(m * 4096, 1), new float[m * 4096], m);
+            for (int i = 0; i < 50; i++) call();
+            var p = Process.GetCurrentProcess();
+            var t0 = p.TotalProcessorTime; int calls = 2000;
+            for (int i = 0; i < calls; i++) call();
+            p.Refresh();
+            double us = (p.TotalProcessorTime - t0).TotalMicroseconds / calls / m;
+            Console.WriteLine($"{name}: {us:F1} µs CPU per token, {bytes / (us * m * 1e3):F1} GB of weights per CPU-second (one call streams them once)");
+        }
     }
 
     private static long[]? _bwBuffer;

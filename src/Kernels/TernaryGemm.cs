@@ -15,11 +15,13 @@ namespace BitDistill.Kernels;
 public static unsafe class TernaryGemm
 {
     /// <summary>Use GFNI (one vgf2p8affineqb instead of shift + mask) to decode codes where the CPU has it (tests switch it off).</summary>
-    internal static bool UseGfni = Gfni.IsSupported;
+    internal static bool UseGfni = Gfni.IsSupported && Environment.GetEnvironmentVariable("BITDISTILL_TERNARY_GFNI") != "0";
     /// <summary>Use AVX-VNNI on the 256-bit path where the CPU has it.</summary>
     internal static bool UseAvxVnni = AvxVnni.IsSupported;
     /// <summary>Force the portable Vector128 path (what a CPU without SSSE3, e.g. ARM, runs) instead of SSSE3.</summary>
     internal static bool ForcePortable128;
+    /// <summary>GEMV (one token) on the 512-bit path decodes two rows per pass so they share the activation loads.</summary>
+    internal static bool RowPairs = Environment.GetEnvironmentVariable("BITDISTILL_TERNARY_ROWPAIRS") != "0";
 
     private const int TokenTile = 4;
 
@@ -120,7 +122,20 @@ public static unsafe class TernaryGemm
         int kp = w.PaddedCols, blocks = kp / PackedTernaryMatrix.BlockSize, n = w.Rows;
         var level = KernelSettings.Simd;
         int* d = stackalloc int[TokenTile];
-        for (int r = r0; r < r1; r++)
+        int r = r0;
+        if (m == 1 && level == SimdLevel.Vector512 && RowPairs)
+            for (; r + 1 < r1; r += 2)
+            {
+                byte* w0 = w.Pointer + (long)r * w.RowBytes;
+                Dot512Rows2(w0, w0 + w.RowBytes, x, blocks, d);
+                for (int i = 0; i < 2; i++)
+                {
+                    int v = d[i] - xSum[0];
+                    if (acc != null) acc[r + i] = v;
+                    else y[r + i] = Epilogue(v, xScale[0], w.Scale(r + i));
+                }
+            }
+        for (; r < r1; r++)
         {
             byte* wr = w.Pointer + (long)r * w.RowBytes;
             float ws = w.Scale(r);
@@ -178,26 +193,36 @@ public static unsafe class TernaryGemm
     // Per int16 lane a block adds 2 vpmaddubsw results of magnitude ≤ 512, so 32 blocks stay within [−32768, 32512]: flush then.
     private const int Flush512 = 32, Flush256 = 16, Flush128 = 8;
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static (Vector512<byte> c01, Vector512<byte> c23) Decode512(byte* w)
+    /// <summary>Decodes 512-bit code vectors; built once per row pass so its constants stay in registers.</summary>
+    private readonly struct Decoder512
     {
-        var v = Avx512F.BroadcastVector256ToVector512((ulong*)w);
-        if (UseGfni && Gfni.V512.IsSupported)
+        private readonly Vector512<byte> _k01, _k23, _mask;
+        private readonly bool _gfni;
+
+        public Decoder512(bool unused)
         {
-            var a01 = Vector512.Create(Vector256.Create(Extract(0)), Vector256.Create(Extract(2))).AsByte();
-            var a23 = Vector512.Create(Vector256.Create(Extract(4)), Vector256.Create(Extract(6))).AsByte();
-            return (Gfni.V512.GaloisFieldAffineTransform(v.AsByte(), a01, 0), Gfni.V512.GaloisFieldAffineTransform(v.AsByte(), a23, 0));
+            _gfni = UseGfni && Gfni.V512.IsSupported;
+            _mask = Vector512.Create((byte)3);
+            _k01 = _gfni ? Vector512.Create(Vector256.Create(Extract(0)), Vector256.Create(Extract(2))).AsByte()
+                         : Vector512.Create(Vector256.Create((ushort)0), Vector256.Create((ushort)2)).AsByte();
+            _k23 = _gfni ? Vector512.Create(Vector256.Create(Extract(4)), Vector256.Create(Extract(6))).AsByte()
+                         : Vector512.Create(Vector256.Create((ushort)4), Vector256.Create((ushort)6)).AsByte();
         }
-        var s01 = Vector512.Create(Vector256.Create((ushort)0), Vector256.Create((ushort)2));
-        var s23 = Vector512.Create(Vector256.Create((ushort)4), Vector256.Create((ushort)6));
-        var mask = Vector512.Create((byte)3);
-        return (Avx512BW.ShiftRightLogicalVariable(v.AsUInt16(), s01).AsByte() & mask,
-                Avx512BW.ShiftRightLogicalVariable(v.AsUInt16(), s23).AsByte() & mask);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public (Vector512<byte> c01, Vector512<byte> c23) Decode(byte* w)
+        {
+            var v = Avx512F.BroadcastVector256ToVector512((ulong*)w).AsByte();
+            if (_gfni) return (Gfni.V512.GaloisFieldAffineTransform(v, _k01, 0), Gfni.V512.GaloisFieldAffineTransform(v, _k23, 0));
+            return (Avx512BW.ShiftRightLogicalVariable(v.AsUInt16(), _k01.AsUInt16()).AsByte() & _mask,
+                    Avx512BW.ShiftRightLogicalVariable(v.AsUInt16(), _k23.AsUInt16()).AsByte() & _mask);
+        }
     }
 
     private static int Dot512(byte* w, sbyte* x, int blocks)
     {
         var ones = Vector512.Create((short)1);
+        var dec = new Decoder512(true);
         var acc = Vector512<int>.Zero;
         for (int b = 0; b < blocks;)
         {
@@ -205,7 +230,7 @@ public static unsafe class TernaryGemm
             var s = Vector512<short>.Zero;
             for (; b < end; b++)
             {
-                var (c01, c23) = Decode512(w + b * 32);
+                var (c01, c23) = dec.Decode(w + b * 32);
                 sbyte* xb = x + b * 128;
                 s += Avx512BW.MultiplyAddAdjacent(c01, Vector512.Load(xb)) + Avx512BW.MultiplyAddAdjacent(c23, Vector512.Load(xb + 64));
             }
@@ -214,9 +239,35 @@ public static unsafe class TernaryGemm
         return Vector512.Sum(acc);
     }
 
+    /// <summary>Two rows, one token: the activation loads are shared by both rows.</summary>
+    private static void Dot512Rows2(byte* w0, byte* w1, sbyte* x, int blocks, int* d)
+    {
+        var ones = Vector512.Create((short)1);
+        var dec = new Decoder512(true);
+        Vector512<int> a0 = default, a1 = default;
+        for (int b = 0; b < blocks;)
+        {
+            int end = Math.Min(blocks, b + Flush512);
+            Vector512<short> s0 = default, s1 = default;
+            for (; b < end; b++)
+            {
+                var xl = Vector512.Load(x + b * 128);
+                var xh = Vector512.Load(x + b * 128 + 64);
+                var (c01, c23) = dec.Decode(w0 + b * 32);
+                var (e01, e23) = dec.Decode(w1 + b * 32);
+                s0 += Avx512BW.MultiplyAddAdjacent(c01, xl) + Avx512BW.MultiplyAddAdjacent(c23, xh);
+                s1 += Avx512BW.MultiplyAddAdjacent(e01, xl) + Avx512BW.MultiplyAddAdjacent(e23, xh);
+            }
+            a0 += Avx512BW.MultiplyAddAdjacent(s0, ones);
+            a1 += Avx512BW.MultiplyAddAdjacent(s1, ones);
+        }
+        d[0] = Vector512.Sum(a0); d[1] = Vector512.Sum(a1);
+    }
+
     private static void Dot512x4(byte* w, sbyte* x, int kp, int blocks, int* d)
     {
         var ones = Vector512.Create((short)1);
+        var dec = new Decoder512(true);
         Vector512<int> a0 = default, a1 = default, a2 = default, a3 = default;
         sbyte* x1 = x + kp, x2 = x1 + kp, x3 = x2 + kp;
         for (int b = 0; b < blocks;)
@@ -225,7 +276,7 @@ public static unsafe class TernaryGemm
             Vector512<short> s0 = default, s1 = default, s2 = default, s3 = default;
             for (; b < end; b++)
             {
-                var (c01, c23) = Decode512(w + b * 32);
+                var (c01, c23) = dec.Decode(w + b * 32);
                 int o = b * 128;
                 s0 += Avx512BW.MultiplyAddAdjacent(c01, Vector512.Load(x + o)) + Avx512BW.MultiplyAddAdjacent(c23, Vector512.Load(x + o + 64));
                 s1 += Avx512BW.MultiplyAddAdjacent(c01, Vector512.Load(x1 + o)) + Avx512BW.MultiplyAddAdjacent(c23, Vector512.Load(x1 + o + 64));
@@ -244,18 +295,31 @@ public static unsafe class TernaryGemm
 
     // One block = one 32-byte load; codes of weights 32s … 32s+31 are bits 2s, 2s+1 of every byte. 4 vpmaddubsw per int16 lane
     // per block (≤ 2048) → flush every 16 blocks.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static (Vector256<byte>, Vector256<byte>, Vector256<byte>, Vector256<byte>) Decode256(byte* w)
+    /// <summary>Decodes 256-bit code vectors; built once per row pass so its constants stay in registers.</summary>
+    private readonly struct Decoder256
     {
-        var v = Vector256.Load(w);
-        var mask = Vector256.Create((byte)3);
-        if (UseGfni && Gfni.V256.IsSupported)
-            return (v & mask,
-                Gfni.V256.GaloisFieldAffineTransform(v, Vector256.Create(Extract(2)).AsByte(), 0),
-                Gfni.V256.GaloisFieldAffineTransform(v, Vector256.Create(Extract(4)).AsByte(), 0),
-                Gfni.V256.GaloisFieldAffineTransform(v, Vector256.Create(Extract(6)).AsByte(), 0));
-        var u = v.AsUInt16();
-        return (v & mask, (u >> 2).AsByte() & mask, (u >> 4).AsByte() & mask, (u >> 6).AsByte() & mask);
+        private readonly Vector256<byte> _k1, _k2, _k3, _mask;
+        private readonly bool _gfni;
+
+        public Decoder256(bool unused)
+        {
+            _gfni = UseGfni && Gfni.V256.IsSupported;
+            _mask = Vector256.Create((byte)3);
+            _k1 = Vector256.Create(Extract(2)).AsByte();
+            _k2 = Vector256.Create(Extract(4)).AsByte();
+            _k3 = Vector256.Create(Extract(6)).AsByte();
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public (Vector256<byte>, Vector256<byte>, Vector256<byte>, Vector256<byte>) Decode(byte* w)
+        {
+            var v = Vector256.Load(w);
+            if (_gfni)
+                return (v & _mask, Gfni.V256.GaloisFieldAffineTransform(v, _k1, 0),
+                        Gfni.V256.GaloisFieldAffineTransform(v, _k2, 0), Gfni.V256.GaloisFieldAffineTransform(v, _k3, 0));
+            var u = v.AsUInt16();
+            return (v & _mask, (u >> 2).AsByte() & _mask, (u >> 4).AsByte() & _mask, (u >> 6).AsByte() & _mask);
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -266,6 +330,7 @@ public static unsafe class TernaryGemm
     private static int Dot256(byte* w, sbyte* x, int blocks)
     {
         var ones = Vector256.Create((short)1);
+        var dec = new Decoder256(true);
         var acc = Vector256<int>.Zero;
         for (int b = 0; b < blocks;)
         {
@@ -273,7 +338,7 @@ public static unsafe class TernaryGemm
             var s = Vector256<short>.Zero;
             for (; b < end; b++)
             {
-                var (c0, c1, c2, c3) = Decode256(w + b * 32);
+                var (c0, c1, c2, c3) = dec.Decode(w + b * 32);
                 s += Block256(c0, c1, c2, c3, x + b * 128);
             }
             acc += Avx2.MultiplyAddAdjacent(s, ones);
@@ -283,10 +348,11 @@ public static unsafe class TernaryGemm
 
     private static int Dot256Vnni(byte* w, sbyte* x, int blocks)
     {
+        var dec = new Decoder256(true);
         var acc = Vector256<int>.Zero;
         for (int b = 0; b < blocks; b++)
         {
-            var (c0, c1, c2, c3) = Decode256(w + b * 32);
+            var (c0, c1, c2, c3) = dec.Decode(w + b * 32);
             sbyte* xb = x + b * 128;
             acc = AvxVnni.MultiplyWideningAndAdd(acc, c0, Vector256.Load(xb));
             acc = AvxVnni.MultiplyWideningAndAdd(acc, c1, Vector256.Load(xb + 32));
@@ -299,6 +365,7 @@ public static unsafe class TernaryGemm
     private static void Dot256x4(byte* w, sbyte* x, int kp, int blocks, int* d)
     {
         var ones = Vector256.Create((short)1);
+        var dec = new Decoder256(true);
         Vector256<int> a0 = default, a1 = default, a2 = default, a3 = default;
         sbyte* x1 = x + kp, x2 = x1 + kp, x3 = x2 + kp;
         for (int b = 0; b < blocks;)
@@ -307,7 +374,7 @@ public static unsafe class TernaryGemm
             Vector256<short> s0 = default, s1 = default, s2 = default, s3 = default;
             for (; b < end; b++)
             {
-                var (c0, c1, c2, c3) = Decode256(w + b * 32);
+                var (c0, c1, c2, c3) = dec.Decode(w + b * 32);
                 int o = b * 128;
                 s0 += Block256(c0, c1, c2, c3, x + o);
                 s1 += Block256(c0, c1, c2, c3, x1 + o);
