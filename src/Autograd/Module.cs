@@ -56,6 +56,14 @@ public abstract class Module
             foreach (var x in m.NamedParameters(prefix + n + ".")) yield return x;
     }
 
+    /// <summary>All buffers (persistent non-trainable tensors) with full dotted names.</summary>
+    public IEnumerable<(string Name, Tensor Value)> NamedBuffers(string prefix = "")
+    {
+        foreach (var (n, get, _) in _buffers) yield return (prefix + n, get());
+        foreach (var (n, m) in _children)
+            foreach (var x in m.NamedBuffers(prefix + n + ".")) yield return x;
+    }
+
     /// <summary>All parameters.</summary>
     public IEnumerable<Variable> Parameters() => NamedParameters().Select(x => x.Param).Distinct(ReferenceEqualityComparer.Instance).Cast<Variable>();
 

@@ -30,14 +30,60 @@ public sealed class BitLinear : Linear
     private sbyte[]? _snapshot;      // codes at the last diagnostics snapshot
     private long _version = -1;
 
-    /// <summary>A BitLinear with fresh weights.</summary>
+    private float[]? _fixedScales;   // post-training calibration (GPTQ/AWQ): per-row scales that absmean must not recompute
+    private float[]? _inputScale;    // AWQ: the layer computes on x / s
+
+    /// <summary>A BitLinear with fresh weights. With <paramref name="calibration"/> ("gptq" or "awq") the layer holds fixed
+    /// per-row scales (buffer weight_scale [out]) and, for AWQ, input scales (buffer input_scale [in]), as written by
+    /// <see cref="ApplyCalibration"/>.</summary>
     public BitLinear(int inFeatures, int outFeatures, bool bias, Generator? gen = null, float std = 0.02f,
-        WeightScaleMode scaleMode = WeightScaleMode.PerTensor, int groupSize = 128)
+        WeightScaleMode scaleMode = WeightScaleMode.PerTensor, int groupSize = 128, string? calibration = null)
         : base(inFeatures, outFeatures, bias, gen, std)
     {
         ScaleMode = scaleMode;
         GroupSize = groupSize;
+        Calibration = calibration;
+        if (calibration is not null)
+        {
+            if (calibration is not ("gptq" or "awq")) throw new ArgumentException($"unknown calibration '{calibration}' (expected gptq or awq)");
+            _fixedScales = Enumerable.Repeat(1f, outFeatures).ToArray();
+            Buffer("weight_scale", () => Tensor.FromArray(_fixedScales!, [outFeatures]), t => { _fixedScales = CheckVector(t, outFeatures, "weight_scale"); Weight.MarkChanged(); });
+            if (calibration == "awq")
+            {
+                _inputScale = Enumerable.Repeat(1f, inFeatures).ToArray();
+                Buffer("input_scale", () => Tensor.FromArray(_inputScale!, [inFeatures]), t => _inputScale = CheckVector(t, inFeatures, "input_scale"));
+            }
+        }
     }
+
+    private static float[] CheckVector(Tensor t, int n, string name)
+    {
+        if (t.Rank != 1 || t.Shape[0] != n) throw new ArgumentException($"{name} must be [{n}], got {Tensor.ShapeString(t.Shape)}");
+        return t.ToFloatArray();
+    }
+
+    /// <summary>The post-training calibration method whose fixed scales this layer uses ("gptq", "awq"), or null (absmean, recomputed).</summary>
+    public string? Calibration { get; }
+
+    /// <summary>Installs a calibrated ternarisation (from GPTQ or AWQ): the latent weight becomes codes·scale, the per-row
+    /// scales are fixed, and AWQ's input scales divide the input. The layer must have been built with the same calibration.</summary>
+    public void ApplyCalibration(TernaryQuantization q)
+    {
+        if (Calibration is null) throw new InvalidOperationException("this BitLinear was not built for calibrated scales (construct it with calibration: \"gptq\" or \"awq\")");
+        if (q.Rows != OutFeatures || q.Cols != InFeatures) throw new ArgumentException($"calibration result [{q.Rows}, {q.Cols}] does not fit BitLinear [{OutFeatures}, {InFeatures}]");
+        if ((q.InputScales is not null) != (Calibration == "awq")) throw new ArgumentException($"a {(q.InputScales is null ? "GPTQ" : "AWQ")} result cannot be applied to a layer built for {Calibration}");
+        var scales = new float[OutFeatures];
+        for (int r = 0; r < OutFeatures; r++) scales[r] = q.ScaleOf(r);
+        var w = new float[OutFeatures * InFeatures];
+        for (int r = 0; r < OutFeatures; r++) for (int c = 0; c < InFeatures; c++) w[r * InFeatures + c] = q.Codes[r * InFeatures + c] * scales[r];
+        Weight.Value.CopyFrom(Tensor.FromArray(w, [OutFeatures, InFeatures]));
+        _fixedScales = scales;
+        if (q.InputScales is not null) _inputScale = (float[])q.InputScales.Clone();
+        Weight.MarkChanged();
+    }
+
+    /// <summary>Observes the float input of the ternary product (after SubLN and input scaling), e.g. to collect calibration activations.</summary>
+    public Action<Tensor>? InputObserver { get; set; }
 
     /// <summary>A BitLinear that takes over a Linear's weights (and bias); the Linear is not modified.</summary>
     public static BitLinear FromLinear(Linear src, WeightScaleMode scaleMode = WeightScaleMode.PerTensor, int groupSize = 128)
@@ -86,7 +132,16 @@ public sealed class BitLinear : Linear
         foreach (var v in w) if (!float.IsFinite(v)) throw new InvalidOperationException($"BitLinear weight of [{n}, {k}] contains {v}; training diverged?");
         var codes = new sbyte[n * k];
         float[] scales;
-        switch (ScaleMode)
+        if (_fixedScales is not null)
+        {
+            scales = _fixedScales;
+            for (int r = 0; r < n; r++)
+            {
+                float inv = 1f / scales[r];
+                for (int c = 0; c < k; c++) codes[r * k + c] = (sbyte)Math.Clamp(MathF.Round(w[r * k + c] * inv, MidpointRounding.ToEven), -1, 1);
+            }
+        }
+        else switch (ScaleMode)
         {
             case WeightScaleMode.PerTensor: scales = [TernaryQuantizer.QuantizePerTensor(w, codes)]; break;
             case WeightScaleMode.PerChannel: scales = new float[n]; TernaryQuantizer.QuantizePerRow(w, n, k, codes, scales); break;
@@ -97,7 +152,7 @@ public sealed class BitLinear : Linear
         for (int r = 0; r < n; r++)
             for (int c = 0; c < k; c++)
             {
-                float s = ScaleMode switch
+                float s = _fixedScales is not null ? scales[r] : ScaleMode switch
                 {
                     WeightScaleMode.PerTensor => scales[0],
                     WeightScaleMode.PerChannel => scales[r],
@@ -105,7 +160,8 @@ public sealed class BitLinear : Linear
                 };
                 wHat[r * k + c] = codes[r * k + c] * s;
             }
-        _packed = ScaleMode == WeightScaleMode.PerGroup ? null
+        _packed = _fixedScales is not null ? PackedTernaryMatrix.FromCodes(codes, n, k, TernaryScaleMode.PerRow, scales)
+            : ScaleMode == WeightScaleMode.PerGroup ? null
             : PackedTernaryMatrix.FromCodes(codes, n, k, ScaleMode == WeightScaleMode.PerTensor ? TernaryScaleMode.PerTensor : TernaryScaleMode.PerRow, scales);
         _wHat = wHat;
         _codes = codes;
@@ -115,6 +171,8 @@ public sealed class BitLinear : Linear
     public override Variable Forward(Variable x)
     {
         if (InputNorm is not null) x = InputNorm.Forward(x);
+        if (_inputScale is not null) x = x * new Variable(Tensor.FromArray(_inputScale.Select(v => 1f / v).ToArray(), [InFeatures], x.Value.Device));
+        InputObserver?.Invoke(x.Value);
         Refresh();
         var y = BitLinearFn.Apply(this, x);
         return Bias is null ? y : y + Bias;
@@ -135,6 +193,7 @@ public sealed class BitLinear : Linear
     {
         Refresh();
         if (_packed is not null) return _packed.Scales.ToArray();
+        if (_fixedScales is not null) return (float[])_fixedScales.Clone();
         var w = Weight.Value.Contiguous().AsSpan<float>();
         var s = new float[OutFeatures * TernaryQuantizer.GroupCount(InFeatures, GroupSize)];
         TernaryQuantizer.QuantizePerGroup(w, OutFeatures, InFeatures, GroupSize, new sbyte[w.Length], s);
@@ -179,7 +238,7 @@ internal sealed class BitLinearFn(BitLinear layer, sbyte[]? xq, float[]? xScale,
         var xq = new sbyte[m * k]; var scale = new float[m]; var sums = new int[m];
         ActivationQuantizer.QuantizePerToken(xs.AsSpan<float>(), m, k, xq, scale, sums);
         float lambda = layer.QuantizationStrength;
-        bool exact = lambda >= 1f && layer.ScaleMode != WeightScaleMode.PerGroup;
+        bool exact = lambda >= 1f && (layer.ScaleMode != WeightScaleMode.PerGroup || layer.Calibration is not null);
         float[]? xEff = null; float[] wEff = layer.WHat;
         if (exact)
             TernaryGemm.Multiply(xq, scale, m, layer.Packed, y.AsSpan<float>());

@@ -29,6 +29,8 @@ public sealed record BitNetConfig
     public SubLnPlacement SubLn { get; init; } = SubLnPlacement.Paper;
     /// <summary>SubLN epsilon (the official code uses 1e-8).</summary>
     public double SubLnEps { get; init; } = 1e-8;
+    /// <summary>Post-training calibration whose fixed scales the BitLinears hold ("gptq", "awq"), or null.</summary>
+    public string? Calibration { get; init; }
 
     /// <summary>The BitNet settings of a model config, or null for a full-precision model.</summary>
     public static BitNetConfig? From(QwenConfig config)
@@ -69,7 +71,9 @@ public sealed record BitNetConfig
         catch (Exception e) when (e is InvalidOperationException or FormatException) { throw new ModelConfigException(config.Source, Field, "group_size must be an integer and subln_eps a number", e); }
         if (group <= 0) throw new ModelConfigException(config.Source, $"{Field}.group_size", $"must be positive, got {group}");
         if (!(eps > 0)) throw new ModelConfigException(config.Source, $"{Field}.subln_eps", $"must be positive, got {eps}");
-        return new BitNetConfig { WeightScale = scale, GroupSize = group, SubLn = subln, SubLnEps = eps };
+        var calib = o["calibration"] is null ? null : Str("calibration", "");
+        if (calib is not (null or "gptq" or "awq")) throw new ModelConfigException(config.Source, $"{Field}.calibration", $"'{calib}' is not one of gptq, awq");
+        return new BitNetConfig { WeightScale = scale, GroupSize = group, SubLn = subln, SubLnEps = eps, Calibration = calib };
     }
 
     /// <summary>This object as the JSON stored in config.json.</summary>
@@ -81,6 +85,7 @@ public sealed record BitNetConfig
         ["activation_quant"] = "absmax_int8_per_token",
         ["subln"] = SubLn.ToString().ToLowerInvariant(),
         ["subln_eps"] = SubLnEps,
+        ["calibration"] = Calibration,
     };
 
     /// <summary>A projection for a model with these settings: a BitLinear (with its own SubLN in "all" placement),
@@ -88,7 +93,7 @@ public sealed record BitNetConfig
     public static Linear Projection(BitNetConfig? bitnet, int inFeatures, int outFeatures, bool bias, Generator? gen, float std)
     {
         if (bitnet is null) return new Linear(inFeatures, outFeatures, bias, gen, std);
-        var b = new BitLinear(inFeatures, outFeatures, bias, gen, std, bitnet.WeightScale, bitnet.GroupSize);
+        var b = new BitLinear(inFeatures, outFeatures, bias, gen, std, bitnet.WeightScale, bitnet.GroupSize, bitnet.Calibration);
         if (bitnet.SubLn == SubLnPlacement.All) b.AddOwnedInputNorm((float)bitnet.SubLnEps);
         return b;
     }

@@ -385,6 +385,8 @@ public sealed class QwenModel : Module
                 r.Add((p + name + ".weight", [outF, inF]));
                 if (bias) r.Add((p + name + ".bias", [outF]));
                 if (allNorms) r.Add((p + name + ".sub_norm.weight", [inF]));
+                if (bitnet?.Calibration is not null) r.Add((p + name + ".weight_scale", [outF]));
+                if (bitnet?.Calibration == "awq") r.Add((p + name + ".input_scale", [inF]));
             }
             Proj("self_attn.q_proj", q, e, config.QkvBias);
             Proj("self_attn.k_proj", kv, e, config.QkvBias);
@@ -420,6 +422,8 @@ public sealed class QwenModel : Module
     {
         CheckCheckpoint(Config, st);
         foreach (var (name, p) in NamedParameters()) p.Value = st.Load(name, DType.Float32, device);
+        var buffers = NamedBuffers().Select(b => b.Name).ToDictionary(n => n, n => st.Load(n, DType.Float32, device));
+        if (buffers.Count > 0) LoadStateDict(buffers, strict: false, source: st.Source);
     }
 
     /// <summary>Checks a checkpoint's headers against <paramref name="config"/> without reading any weights: every parameter present with
@@ -486,7 +490,9 @@ public sealed class QwenModel : Module
             _ => throw new ArgumentException($"weights can be saved as Float32, BFloat16 or Float16, not {dtype}", nameof(dtype)),
         };
         Directory.CreateDirectory(folder);
-        var tensors = NamedParameters().Select(x => KeyValuePair.Create(x.Name, x.Param.Value.DType == dtype ? x.Param.Value : x.Param.Value.To(dtype)));
+        // buffers (calibrated scales) stay float32 whatever the weight dtype: rounding them would change the model
+        var tensors = NamedParameters().Select(x => KeyValuePair.Create(x.Name, x.Param.Value.DType == dtype ? x.Param.Value : x.Param.Value.To(dtype)))
+            .Concat(NamedBuffers().Select(b => KeyValuePair.Create(b.Name, b.Value)));
         ShardedSafeTensorsWriter.Write(folder, tensors, maxShardBytes, new Dictionary<string, string> { ["format"] = "pt" });
         var config = Config.Has("dtype") && !Config.Has("torch_dtype") ? Config.With("dtype", dtypeName) : Config.With("torch_dtype", dtypeName);
         config.Save(Path.Combine(folder, "config.json"));
