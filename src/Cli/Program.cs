@@ -9,6 +9,7 @@ public static class Program
     {
         var root = new RootCommand("BitDistill.NET: distil full-precision Transformers into 1.58-bit models and run them on any CPU.");
         root.Subcommands.Add(DemoCommand.Create());
+        root.Subcommands.Add(PretrainCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(TokenizeCommands.Tokenize());
         root.Subcommands.Add(TokenizeCommands.Tokenizer());

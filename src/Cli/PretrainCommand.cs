@@ -1,0 +1,86 @@
+using System.CommandLine;
+using System.Globalization;
+using BitDistill.Distill.Data;
+using BitDistill.Distill.Reports;
+using BitDistill.Distill.Training;
+using BitDistill.Models;
+using BitDistill.Models.Qwen;
+using BitDistill.Models.Tokenization;
+using BitDistill.Tensors;
+
+namespace BitDistill.Cli;
+
+/// <summary>The `pretrain` verb: train a full-precision Qwen3 causal LM from scratch (how a small teacher is made).</summary>
+public static class PretrainCommand
+{
+    /// <summary>`bitdistill pretrain --output DIR [--corpus FILES] [--valid FILE] [--tokenizer PATH] [model and training sizes]`.</summary>
+    public static Command Create()
+    {
+        var output = new Option<string>("--output") { Description = "model folder to write (Hugging Face layout); an interrupted run there resumes", Required = true };
+        var corpus = new Option<string[]>("--corpus") { Description = "training text files (.txt paragraphs / .jsonl, optionally .gz); default: the embedded Austen corpus", AllowMultipleArgumentsPerToken = true };
+        var valid = new Option<string?>("--valid") { Description = "held-out text for perplexity (default: the embedded held-out file when the corpus is the embedded one)" };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "tokenizer.json or folder (default: the embedded 2,048-token BPE)" };
+        var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 1000, Description = "optimizer steps" };
+        var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 8 };
+        var seq = new Option<int>("--seq-len") { DefaultValueFactory = _ => 128 };
+        var lr = new Option<float>("--lr") { DefaultValueFactory = _ => 3e-3f };
+        var hidden = new Option<int>("--hidden") { DefaultValueFactory = _ => 256 };
+        var layers = new Option<int>("--layers") { DefaultValueFactory = _ => 4 };
+        var heads = new Option<int>("--heads") { DefaultValueFactory = _ => 4 };
+        var kvHeads = new Option<int>("--kv-heads") { DefaultValueFactory = _ => 2 };
+        var headDim = new Option<int>("--head-dim") { DefaultValueFactory = _ => 64 };
+        var inter = new Option<int>("--intermediate") { DefaultValueFactory = _ => 768 };
+        var seed = new Option<ulong>("--seed") { DefaultValueFactory = _ => 1UL };
+        var cmd = new Command("pretrain", "Train a full-precision Qwen3 causal LM from scratch; shows progress, checkpoints and resumes, writes the model, tokenizer and loss.png.");
+        foreach (var o in new Option[] { output, corpus, valid, tokenizer, steps, batch, seq, lr, hidden, layers, heads, kvHeads, headDim, inter, seed }) cmd.Options.Add(o);
+        cmd.SetAction(p =>
+        {
+            try
+            {
+                var data = DemoCommand.EmbeddedDataDir;
+                var tokPath = p.GetValue(tokenizer) ?? Path.Combine(data, "tokenizer");
+                var tok = TextTokenizer.Load(tokPath);
+                int eos = tok.TokenToId("<|endoftext|>") ?? tok.EosId ?? throw new InvalidDataException($"{tokPath}: no end-of-text token");
+                var files = p.GetValue(corpus) is { Length: > 0 } c ? c : [Path.Combine(data, "corpus", "austen.train.txt.gz")];
+                var validPath = p.GetValue(valid) ?? (p.GetValue(corpus) is { Length: > 0 } ? null : Path.Combine(data, "corpus", "austen.valid.txt.gz"));
+                var train = TokenDataset.FromFiles(files, tok, eos);
+                var val = validPath is null ? null : TokenDataset.FromFiles([validPath], tok, eos);
+                var inv = CultureInfo.InvariantCulture;
+                var config = QwenConfig.Parse(string.Create(inv, $$"""
+                    {"model_type": "qwen3", "architectures": ["Qwen3ForCausalLM"], "vocab_size": {{tok.VocabSize}}, "hidden_size": {{p.GetValue(hidden)}},
+                     "intermediate_size": {{p.GetValue(inter)}}, "num_hidden_layers": {{p.GetValue(layers)}}, "num_attention_heads": {{p.GetValue(heads)}},
+                     "num_key_value_heads": {{p.GetValue(kvHeads)}}, "head_dim": {{p.GetValue(headDim)}}, "rms_norm_eps": 1e-6, "rope_theta": 10000,
+                     "tie_word_embeddings": true, "max_position_embeddings": {{Math.Max(512, p.GetValue(seq))}}, "hidden_act": "silu",
+                     "initializer_range": 0.02, "eos_token_id": {{eos}}, "torch_dtype": "float32"}
+                    """), "pretrain options");
+                var model = new QwenModel(config, new Generator(p.GetValue(seed)));
+                string outDir = p.GetValue(output)!;
+                Console.WriteLine(string.Create(inv, $"pretraining a {config.NumHiddenLayers}-layer Qwen3 ({model.ParameterCount():N0} parameters) on {train.Count:N0} tokens"));
+                if (val is not null)
+                    Console.WriteLine(string.Create(inv, $"unigram baseline perplexity on the held-out text: {UnigramBaseline.Perplexity(train.Tokens, val.Tokens, tok.VocabSize):F2}"));
+                var h = CausalLmTrainer.Train(model, train, val, new TrainingOptions
+                {
+                    Steps = p.GetValue(steps), BatchSize = p.GetValue(batch), SeqLen = p.GetValue(seq), LearningRate = p.GetValue(lr),
+                    WarmupSteps = Math.Max(1, p.GetValue(steps) / 20), Seed = p.GetValue(seed), CheckpointDir = Path.Combine(outDir, "run"),
+                    Log = Console.Out, Name = "pretrain", EvalEvery = Math.Max(100, p.GetValue(steps) / 5),
+                });
+                model.SavePretrained(outDir);
+                foreach (var f in new[] { "tokenizer.json", "tokenizer_config.json" })
+                {
+                    var src = Directory.Exists(tokPath) ? Path.Combine(tokPath, f) : Path.Combine(Path.GetDirectoryName(Path.GetFullPath(tokPath))!, f);
+                    if (File.Exists(src)) File.Copy(src, Path.Combine(outDir, f), overwrite: true);
+                }
+                Plots.Lines(Path.Combine(outDir, "loss.png"), "Pretraining loss", "step", "cross-entropy",
+                    [("train", h.Loss.Select(l => (double)l.Step).ToArray(), h.Loss.Select(l => l.Loss).ToArray())]);
+                Console.WriteLine($"wrote {outDir} (model, tokenizer, loss.png)");
+                return 0;
+            }
+            catch (Exception e) when (e is IOException or InvalidDataException or FormatException or ArgumentException or InvalidOperationException or UnauthorizedAccessException)
+            {
+                Console.Error.WriteLine($"bitdistill pretrain: {e.Message.ReplaceLineEndings(" ")}");
+                return 1;
+            }
+        });
+        return cmd;
+    }
+}
