@@ -12,6 +12,7 @@ public static class Program
         root.Subcommands.Add(TokenizeCommands.Tokenize());
         root.Subcommands.Add(TokenizeCommands.Tokenizer());
         root.Subcommands.Add(InspectCommand.Create());
+        root.Subcommands.Add(GenerateCommand.Create());
         return root.Parse(args).Invoke();
     }
 }
