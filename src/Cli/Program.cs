@@ -14,6 +14,7 @@ public static class Program
         root.Subcommands.Add(TokenizeCommands.Tokenize());
         root.Subcommands.Add(TokenizeCommands.Tokenizer());
         root.Subcommands.Add(InspectCommand.Create());
+        root.Subcommands.Add(GenerateCommand.Create());
         root.Subcommands.Add(QuantizeCommand.Create());
         return root.Parse(args).Invoke();
     }

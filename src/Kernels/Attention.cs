@@ -40,17 +40,27 @@ public static class AttentionKernels
     /// <summary>o = softmax(q·kᵀ·scale + mask)·v per head; lse receives each row's log-sum-exp (−∞ for a fully masked row,
     /// whose output is 0). keyMask is [B, S] with 1 = attend, 0 = padding, or null.</summary>
     public static void Forward(in AttentionShape shape, float[] q, int qOff, float[] k, int kOff, float[] v, int vOff,
-        float[]? keyMask, float[] o, int oOff, float[] lse, int lseOff)
+        float[]? keyMask, float[] o, int oOff, float[] lse, int lseOff) =>
+        Forward(shape, q, qOff, k, kOff, v, vOff, keyMask, o, oOff, lse, lseOff, shape.KvHeads * shape.KeyLen * shape.HeadDim, shape.KeyLen * shape.HeadDim);
+
+    /// <summary>As <see cref="Forward(in AttentionShape, float[], int, float[], int, float[], int, float[], int, float[], int, float[], int)"/>
+    /// with k and v laid out as rows of D contiguous floats per (batch, kv head) block that starts at
+    /// <paramref name="kvBatchStride"/>·b + <paramref name="kvHeadStride"/>·g: the filled prefix of a preallocated KV cache
+    /// [B, Hkv, capacity, D] is read in place (kvHeadStride = capacity·D) without copying it out.</summary>
+    public static void Forward(in AttentionShape shape, float[] q, int qOff, float[] k, int kOff, float[] v, int vOff,
+        float[]? keyMask, float[] o, int oOff, float[] lse, int lseOff, int kvBatchStride, int kvHeadStride)
     {
         var s = shape; Validate(s);
         int T = s.QueryLen, S = s.KeyLen, D = s.HeadDim;
+        if (kvHeadStride < S * D || (s.Batch > 1 && kvBatchStride < s.KvHeads * kvHeadStride))
+            throw new ArgumentException($"kv strides ({kvBatchStride}, {kvHeadStride}) overlap blocks of {S}×{D}");
         StaticParallel.For(s.Batch * s.KvHeads, (long)s.Group * T * S * D * 2, (p0, p1) =>
         {
             var scores = new float[T * S];
             for (int p = p0; p < p1; p++)
             {
                 int b = p / s.KvHeads, g = p % s.KvHeads;
-                int kvo = ((b * s.KvHeads + g) * S) * D;
+                int kvo = b * kvBatchStride + g * kvHeadStride;
                 for (int hh = 0; hh < s.Group; hh++)
                 {
                     int h = g * s.Group + hh;

@@ -21,16 +21,25 @@ internal sealed class AttentionFn(AttentionShape shape, Tensor q, Tensor k, Tens
         if (keyPaddingMask is not null && (keyPaddingMask.Rank != 2 || keyPaddingMask.Shape[0] != B || keyPaddingMask.Shape[1] != S))
             throw new ArgumentException($"key padding mask must be [{B}, {S}], got {Tensor.ShapeString(keyPaddingMask.Shape)}");
         var shape = new AttentionShape(B, H, Hkv, T, S, D, scale ?? 1f / MathF.Sqrt(D), causal);
-        var qc = q.Value.Contiguous(); var kc = k.Value.Contiguous(); var vc = v.Value.Contiguous();
+        bool save = Recording(q, k, v);
+        var qc = q.Value.Contiguous();
+        // Inference reads K/V in place when each (batch, head) block is a run of contiguous rows, as in the filled prefix
+        // of a preallocated KV cache [B, Hkv, capacity, D]; the backward needs contiguous copies.
+        bool inPlace = !save && RowBlocks(k.Value) && RowBlocks(v.Value) && k.Value.Stride(0) == v.Value.Stride(0) && k.Value.Stride(1) == v.Value.Stride(1);
+        var kc = inPlace ? k.Value : k.Value.Contiguous(); var vc = inPlace ? v.Value : v.Value.Contiguous();
         var m = keyPaddingMask?.To(DType.Float32).Contiguous().ToArray<float>();
         var o = Tensor.Empty([B, H, T, D], DType.Float32, qc.Device);
         var lse = Tensor.Empty([B, H, T], DType.Float32, qc.Device);
         var (qa, qo) = Arr(qc); var (ka, ko) = Arr(kc); var (va, vo) = Arr(vc); var (oa, oo) = Arr(o); var (la, lo) = Arr(lse);
-        AttentionKernels.Forward(shape, qa, qo, ka, ko, va, vo, m, oa, oo, la, lo);
-        bool save = Recording(q, k, v);
+        AttentionKernels.Forward(shape, qa, qo, ka, ko, va, vo, m, oa, oo, la, lo, kc.Stride(0), kc.Stride(1));
         var mt = m is null ? null : Tensor.FromArray(m, [B, S], qc.Device);
         return Record(new AttentionFn(shape, save ? qc : null!, save ? kc : null!, save ? vc : null!, mt, o, save ? lse : null!), o, q, k, v);
     }
+
+    // [B, Hkv, S, D] with contiguous rows of D, rows of one head adjacent, and heads not overlapping.
+    private static bool RowBlocks(Tensor t) =>
+        t.Storage is ManagedStorage && t.Stride(3) == 1 && t.Stride(2) == t.Size(3) && t.Stride(1) >= t.Size(2) * t.Size(3)
+        && (t.Size(0) == 1 || t.Stride(0) >= t.Size(1) * t.Stride(1));
 
     protected internal override Tensor?[] Backward(Tensor g, bool[] needs)
     {

@@ -35,7 +35,20 @@ public sealed class Sampler
     private readonly SamplingOptions _o;
     private ulong _draws;
 
+    private float[]? _probs, _sorted;   // reused across tokens: no vocabulary-sized allocation per draw
+    private int[]? _idx;
+
+    /// <summary>A sampler for <paramref name="options"/> (validated).</summary>
     public Sampler(SamplingOptions options) { options.Validate(); _o = options; }
+
+    private static float[] Buffer(ref float[]? b, int n) => b is not null && b.Length == n ? b : b = new float[n];
+
+    private int[] IndexBuffer(int n)
+    {
+        if (_idx is null || _idx.Length != n) _idx = new int[n];
+        for (int i = 0; i < n; i++) _idx[i] = i;
+        return _idx;
+    }
 
     /// <summary>Picks the next token from one row of logits, given the ids seen so far (prompt and generated).
     /// The logits span is modified in place (penalties, masking).</summary>
@@ -49,17 +62,20 @@ public sealed class Sampler
         if (_o.Temperature != 1f) for (int i = 0; i < logits.Length; i++) logits[i] /= _o.Temperature;
         if (_o.TopK > 0 && _o.TopK < logits.Length)
         {
-            var sorted = logits.ToArray();
+            var sorted = Buffer(ref _sorted, logits.Length);
+            logits.CopyTo(sorted);
             Array.Sort(sorted);
             float kth = sorted[^_o.TopK];
             for (int i = 0; i < logits.Length; i++) if (logits[i] < kth) logits[i] = float.NegativeInfinity;
         }
-        var probs = new float[logits.Length];
+        var probs = Buffer(ref _probs, logits.Length);
         RowKernels.SoftmaxReference(logits, probs);
         if (_o.TopP < 1f)
         {
-            // HF TopPLogitsWarper: sort ascending, drop tokens whose cumulative probability is ≤ 1 − p (keep at least one)
-            var idx = Enumerable.Range(0, probs.Length).OrderBy(i => probs[i]).ThenByDescending(i => i).ToArray();
+            // HF TopPLogitsWarper: sort ascending, drop tokens whose cumulative probability is ≤ 1 − p (keep at least one);
+            // ties ordered by descending id, a total order, so the unstable sort is deterministic
+            var idx = IndexBuffer(probs.Length);
+            Array.Sort(idx, (a, b) => probs[a] != probs[b] ? probs[a].CompareTo(probs[b]) : b.CompareTo(a));
             double cum = 0;
             for (int r = 0; r < idx.Length - 1; r++)
             {

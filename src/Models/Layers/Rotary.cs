@@ -32,7 +32,8 @@ public sealed class RotaryEmbedding
             if (!_tables.TryGetValue(device, out var t) || t.cos.Shape[0] < length)
             {
                 int n = Math.Max(64, (int)Math.Min(int.MaxValue / 2, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)length)));
-                t = Build(n, device);
+                // long-lived: a table built inside a forward's TensorScope must not return to the pool with it
+                using (TensorScope.Suspend()) t = Build(n, device);
                 _tables[device] = t;
             }
             return (t.cos.Narrow(0, 0, length), t.sin.Narrow(0, 0, length));
@@ -53,8 +54,7 @@ public sealed class RotaryEmbedding
                 cos[p * d + i] = cos[p * d + i + h] = (float)Math.Cos(a);
                 sin[p * d + i] = sin[p * d + i + h] = (float)Math.Sin(a);
             }
-        using (TensorScope.Suspend()) // cached across steps: never from a step's pool
-            return (Tensor.FromArray(cos, [n, d], device), Tensor.FromArray(sin, [n, d], device));
+        return (Tensor.FromArray(cos, [n, d], device), Tensor.FromArray(sin, [n, d], device));
     }
 
     /// <summary>Tables for the positions of a batch: <paramref name="positions"/> is [batch][time]. Rows that share one position
@@ -104,32 +104,83 @@ public sealed class RotaryTables(IReadOnlyList<Tensor> cos, IReadOnlyList<Tensor
     }
 }
 
-/// <summary>The keys and values a layer has seen so far (for incremental decoding without recomputing the prefix): [B, Hkv, S, D].</summary>
+/// <summary>The keys and values a layer has seen so far, for incremental decoding without recomputing the prefix: preallocated
+/// buffers [B, Hkv, capacity, D] that each step writes into in place; attention reads the filled prefix [B, Hkv, Length, D] as a
+/// view (no copy). A cache that runs out of room grows by doubling (amortised O(1) per token); give the capacity up front
+/// (prompt + new tokens) and it never grows. Inference only: keys and values are stored without gradient history.</summary>
 public sealed class LayerKvCache
 {
-    /// <summary>Cached keys after RoPE, or null before the first step.</summary>
-    public Variable? Keys { get; private set; }
-    /// <summary>Cached values, or null before the first step.</summary>
-    public Variable? Values { get; private set; }
-    /// <summary>Number of cached positions.</summary>
-    public int Length => Keys?.Size(2) ?? 0;
+    private Tensor? _k, _v;
 
-    /// <summary>Appends this step's keys and values (along the time axis) and returns everything cached so far.</summary>
+    /// <summary>An empty cache that will hold <paramref name="capacity"/> positions before it grows (0: sized by the first step).</summary>
+    public LayerKvCache(int capacity = 0)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(capacity);
+        InitialCapacity = capacity;
+    }
+
+    /// <summary>Positions the buffers are first allocated for.</summary>
+    public int InitialCapacity { get; }
+    /// <summary>Positions the current buffers can hold (0 before the first step).</summary>
+    public int Capacity => _k?.Size(2) ?? 0;
+    /// <summary>Number of cached positions.</summary>
+    public int Length { get; private set; }
+    /// <summary>Times the buffers were reallocated to grow (0 when the capacity was large enough).</summary>
+    public int Reallocations { get; private set; }
+    /// <summary>Cached keys after RoPE [B, Hkv, Length, D] (a view of the buffer), or null before the first step.</summary>
+    public Variable? Keys => _k is null ? null : new Variable(_k.Narrow(2, 0, Length));
+    /// <summary>Cached values [B, Hkv, Length, D] (a view of the buffer), or null before the first step.</summary>
+    public Variable? Values => _v is null ? null : new Variable(_v.Narrow(2, 0, Length));
+
+    /// <summary>Writes this step's keys and values k, v [B, Hkv, T, D] after the cached ones and returns views of everything cached
+    /// so far [B, Hkv, Length + T, D]. Throws when gradients are being recorded (the cache would silently cut them).</summary>
     public (Variable Keys, Variable Values) Append(Variable k, Variable v)
     {
-        Keys = Keys is null ? k : F.Concat([Keys, k], 2);
-        Values = Values is null ? v : F.Concat([Values, v], 2);
-        return (Keys, Values);
+        if (Function.Recording(k, v))
+            throw new InvalidOperationException("the KV cache is for inference: run the forward under GradMode.NoGrad() (gradients cannot flow through cached keys/values)");
+        if (k.Rank != 4 || !k.Shape.SequenceEqual(v.Shape))
+            throw new ArgumentException($"KV cache expects keys and values [B, Hkv, T, D] of one shape, got {Tensor.ShapeString(k.Shape)} and {Tensor.ShapeString(v.Shape)}");
+        int b = k.Size(0), h = k.Size(1), t = k.Size(2), d = k.Size(3);
+        if (_k is not null && (_k.Size(0) != b || _k.Size(1) != h || _k.Size(3) != d))
+            throw new ArgumentException($"KV cache holds [{_k.Size(0)}, {_k.Size(1)}, ·, {_k.Size(3)}], this step has {Tensor.ShapeString(k.Shape)}");
+        int need = Length + t;
+        if (_k is null || need > _k.Size(2))
+        {
+            int cap = Math.Max(need, _k is null ? InitialCapacity : 2 * _k.Size(2));
+            // long-lived: must not come from (and go back to) the pool of the forward's TensorScope
+            using (TensorScope.Suspend())
+            {
+                var nk = Tensor.Zeros([b, h, cap, d], DType.Float32, k.Value.Device);
+                var nv = Tensor.Zeros([b, h, cap, d], DType.Float32, k.Value.Device);
+                if (_k is not null && _v is not null && Length > 0)
+                {
+                    nk.Narrow(2, 0, Length).CopyFrom(_k.Narrow(2, 0, Length));
+                    nv.Narrow(2, 0, Length).CopyFrom(_v.Narrow(2, 0, Length));
+                    Reallocations++;
+                }
+                _k = nk; _v = nv;
+            }
+        }
+        _k.Narrow(2, Length, t).CopyFrom(k.Value);
+        _v!.Narrow(2, Length, t).CopyFrom(v.Value);
+        Length = need;
+        return (new Variable(_k.Narrow(2, 0, Length)), new Variable(_v.Narrow(2, 0, Length)));
     }
+
+    /// <summary>Forgets the cached positions (the buffers are kept for reuse).</summary>
+    public void Clear() => Length = 0;
 }
 
 /// <summary>One <see cref="LayerKvCache"/> per decoder layer.</summary>
 public sealed class KvCache
 {
-    /// <summary>An empty cache for <paramref name="layers"/> layers.</summary>
-    public KvCache(int layers) => Layers = Enumerable.Range(0, layers).Select(_ => new LayerKvCache()).ToArray();
+    /// <summary>An empty cache for <paramref name="layers"/> layers, each preallocated for <paramref name="capacity"/> positions
+    /// on the first step (0: exactly the first step's length, then doubling).</summary>
+    public KvCache(int layers, int capacity = 0) => Layers = Enumerable.Range(0, layers).Select(_ => new LayerKvCache(capacity)).ToArray();
     /// <summary>The per-layer caches.</summary>
     public IReadOnlyList<LayerKvCache> Layers { get; }
     /// <summary>Number of cached positions.</summary>
     public int Length => Layers.Count == 0 ? 0 : Layers[0].Length;
+    /// <summary>Forgets every layer's cached positions (buffers are kept).</summary>
+    public void Clear() { foreach (var l in Layers) l.Clear(); }
 }

@@ -328,8 +328,11 @@ public sealed class QwenModel : Module
     public Variable Forward(Tensor inputIds, Tensor? attentionMask = null, QwenCapture? capture = null, KvCache? cache = null)
     {
         var h = Model.Forward(inputIds, attentionMask, capture, cache);
-        return LmHead is not null ? LmHead.Forward(h) : F.Linear(h, Model.EmbedTokens.Weight);
+        return Head(h);
     }
+
+    /// <summary>Logits [..., vocab] from final normed hidden states [..., hidden] (lm_head, or the tied embeddings).</summary>
+    public Variable Head(Variable hidden) => LmHead is not null ? LmHead.Forward(hidden) : F.Linear(hidden, Model.EmbedTokens.Weight);
 
     /// <summary>Mean next-token cross-entropy: logits at t predict labels at t+1; labels of −100 are ignored. Without
     /// <paramref name="labels"/>, the ids are the labels with padding (mask 0) ignored.</summary>

@@ -126,19 +126,24 @@ public sealed class TextTokenizer
     {
         ArgumentNullException.ThrowIfNull(ids);
         var bytes = new List<byte>();
-        foreach (int id in ids)
-        {
-            string? token;
-            if (_addedById.TryGetValue(id, out var added))
-            {
-                if (skipSpecialTokens && added.Special) continue;
-                token = added.Content;
-            }
-            else token = IdToToken(id);
-            if (token is null) continue;
-            ByteLevel.AppendBytes(token, bytes);
-        }
+        foreach (int id in ids) AppendBytes(id, bytes, skipSpecialTokens);
         return Encoding.UTF8.GetString(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(bytes));
+    }
+
+    /// <summary>Appends the UTF-8 bytes one id stands for (nothing for an unassigned id, or a special token when skipped); a
+    /// token may end inside a multi-byte character, which is why streaming decoders work on bytes.</summary>
+    public void AppendBytes(int id, List<byte> bytes, bool skipSpecialTokens = false)
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
+        string? token;
+        if (_addedById.TryGetValue(id, out var added))
+        {
+            if (skipSpecialTokens && added.Special) return;
+            token = added.Content;
+        }
+        else token = IdToToken(id);
+        if (token is null) return;
+        ByteLevel.AppendBytes(token, bytes);
     }
 
     // ------------------------------------------------------------------ loading

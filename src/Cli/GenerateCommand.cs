@@ -1,0 +1,190 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using BitDistill.Models;
+using BitDistill.Models.Generation;
+using BitDistill.Models.Qwen;
+using BitDistill.Models.Tokenization;
+using BitDistill.Tensors.SafeTensors;
+
+namespace BitDistill.Cli;
+
+/// <summary>The `generate` verb: text generation with a KV cache, streamed to stdout, or one JSON object for scripts.</summary>
+public static class GenerateCommand
+{
+    /// <summary>A user-facing error: printed as one line on stderr, exit code 1.</summary>
+    sealed class CliError(string message) : Exception(message);
+
+    /// <summary>The parsed command line of `generate`.</summary>
+    public sealed record Args
+    {
+        /// <summary>Hugging Face model folder.</summary>
+        public required string Model { get; init; }
+        /// <summary>Text prompt (needs a tokenizer).</summary>
+        public string? Prompt { get; init; }
+        /// <summary>Comma-separated prompt token ids.</summary>
+        public string? PromptIds { get; init; }
+        /// <summary>tokenizer.json or its folder; null = the model folder.</summary>
+        public string? Tokenizer { get; init; }
+        /// <summary>Most new tokens.</summary>
+        public int MaxNewTokens { get; init; } = 64;
+        /// <summary>Argmax decoding.</summary>
+        public bool Greedy { get; init; }
+        /// <summary>Softmax temperature.</summary>
+        public float Temperature { get; init; } = 1f;
+        /// <summary>Top-k (0 = off).</summary>
+        public int TopK { get; init; }
+        /// <summary>Top-p (1 = off).</summary>
+        public float TopP { get; init; } = 1f;
+        /// <summary>Repetition penalty (1 = off).</summary>
+        public float RepetitionPenalty { get; init; } = 1f;
+        /// <summary>Sampling seed.</summary>
+        public ulong Seed { get; init; }
+        /// <summary>Print one JSON object instead of streaming text.</summary>
+        public bool Json { get; init; }
+    }
+
+    private const string JsonHelp =
+        "print one JSON object and nothing else on stdout: {\"prompt_ids\": [int...], \"generated_ids\": [int...] (the stop token included "
+        + "if one ended generation), \"top5\": {\"ids\": [5 ints], \"logits\": [5 floats]} (the 5 largest raw logits at the last prompt "
+        + "position, largest first, ties by lower id), \"stop_reason\": \"stop_token\"|\"max_new_tokens\", and \"text\": the decoded new tokens "
+        + "(only when a tokenizer is loaded)}";
+
+    /// <summary>`bitdistill generate --model DIR (--prompt TEXT | --prompt-ids IDS) [options]`.</summary>
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = "Hugging Face model folder (config.json + safetensors)", Required = true };
+        var prompt = new Option<string>("--prompt") { Description = "prompt text (encoded without special tokens; needs a tokenizer)" };
+        var promptIds = new Option<string>("--prompt-ids") { Description = "prompt as comma-separated token ids, e.g. 785,3974,13876 (no tokenizer needed)" };
+        var tokenizer = new Option<string>("--tokenizer") { Description = "tokenizer.json or a folder holding one (default: the model folder)" };
+        var maxNew = new Option<int>("--max-new-tokens") { Description = "most tokens to generate", DefaultValueFactory = _ => 64 };
+        var greedy = new Option<bool>("--greedy") { Description = "take the most likely token at each step (ignores temperature, top-k, top-p)" };
+        var temperature = new Option<float>("--temperature") { Description = "softmax temperature (> 0)", DefaultValueFactory = _ => 1f };
+        var topK = new Option<int>("--top-k") { Description = "sample from the k most likely tokens (0 = off)", DefaultValueFactory = _ => 0 };
+        var topP = new Option<float>("--top-p") { Description = "nucleus sampling: smallest set of tokens with probability ≥ p (1 = off)", DefaultValueFactory = _ => 1f };
+        var penalty = new Option<float>("--repetition-penalty") { Description = "Hugging Face repetition penalty on seen tokens (1 = off)", DefaultValueFactory = _ => 1f };
+        var seed = new Option<ulong>("--seed") { Description = "seed of the sampler", DefaultValueFactory = _ => 0UL };
+        var json = new Option<bool>("--json") { Description = JsonHelp };
+        var cmd = new Command("generate", "Generate text with a KV cache (prefill the prompt, then one token per step), streaming it to stdout; "
+            + "stops at the config's eos_token_id(s) or the tokenizer's EOS token. With --json, prints one JSON object for scripts.");
+        foreach (var o in new Option[] { model, prompt, promptIds, tokenizer, maxNew, greedy, temperature, topK, topP, penalty, seed, json }) cmd.Options.Add(o);
+        cmd.SetAction(parse => Run(new Args
+        {
+            Model = parse.GetValue(model)!, Prompt = parse.GetValue(prompt), PromptIds = parse.GetValue(promptIds), Tokenizer = parse.GetValue(tokenizer),
+            MaxNewTokens = parse.GetValue(maxNew), Greedy = parse.GetValue(greedy), Temperature = parse.GetValue(temperature), TopK = parse.GetValue(topK),
+            TopP = parse.GetValue(topP), RepetitionPenalty = parse.GetValue(penalty), Seed = parse.GetValue(seed), Json = parse.GetValue(json),
+        }, Console.Out, Console.Error));
+        return cmd;
+    }
+
+    /// <summary>Runs the verb; returns the exit code (0, or 1 after one line on <paramref name="stderr"/>).</summary>
+    public static int Run(Args a, TextWriter stdout, TextWriter stderr)
+    {
+        try
+        {
+            return Generate(a, stdout, stderr);
+        }
+        catch (Exception e) when (e is CliError or ModelConfigException or CheckpointException or TokenizerFormatException or IOException
+                                     or UnauthorizedAccessException or ArgumentException or JsonException or InvalidDataException)
+        {
+            stdout.Flush();
+            stderr.WriteLine($"bitdistill generate: {e.Message.ReplaceLineEndings(" ")}");
+            return 1;
+        }
+    }
+
+    static int Generate(Args a, TextWriter stdout, TextWriter stderr)
+    {
+        if ((a.Prompt is null) == (a.PromptIds is null)) throw new CliError("give exactly one of --prompt TEXT and --prompt-ids IDS");
+        if (a.MaxNewTokens < 0) throw new CliError($"--max-new-tokens must be ≥ 0, got {a.MaxNewTokens}");
+        if (!(a.Temperature > 0)) throw new CliError($"--temperature must be > 0, got {a.Temperature.ToString(CultureInfo.InvariantCulture)}");
+        if (a.TopK < 0) throw new CliError($"--top-k must be ≥ 0, got {a.TopK}");
+        if (!(a.TopP > 0 && a.TopP <= 1)) throw new CliError($"--top-p must be in (0, 1], got {a.TopP.ToString(CultureInfo.InvariantCulture)}");
+        if (!(a.RepetitionPenalty > 0)) throw new CliError($"--repetition-penalty must be > 0, got {a.RepetitionPenalty.ToString(CultureInfo.InvariantCulture)}");
+        if (!Directory.Exists(a.Model)) throw new CliError($"model folder '{a.Model}' does not exist");
+        string configPath = Path.Combine(a.Model, "config.json");
+        var config = QwenConfig.Load(configPath);
+
+        // The tokenizer: needed for a text prompt and for streamed text; with --prompt-ids --json only when asked for.
+        TextTokenizer? tokenizer = null;
+        if (a.Prompt is not null || !a.Json || a.Tokenizer is not null)
+        {
+            string path = a.Tokenizer ?? a.Model;
+            try { tokenizer = TextTokenizer.Load(path); }
+            catch (FileNotFoundException e) { throw new CliError($"{e.Message}; give the tokenizer with --tokenizer PATH"); }
+        }
+        int[] ids = a.PromptIds is not null ? ParseIds(a.PromptIds, config, configPath) : tokenizer!.Encode(a.Prompt!);
+        if (ids.Length == 0) throw new CliError("the prompt encodes to no tokens");
+        if (ids.FirstOrDefault(id => id >= config.VocabSize, -1) is int bad and >= 0)
+            throw new CliError($"the tokenizer {tokenizer!.Source} gives id {bad} for the prompt, outside the model's vocabulary (vocab_size {config.VocabSize} in {configPath}); do the tokenizer and the model belong together?");
+
+        var model = QwenModel.FromPretrained(a.Model);
+        var generator = new TextGenerator(model, tokenizer);
+        bool stream = !a.Json;
+        if (stream) TrySetUtf8();
+        var options = new GenerationOptions
+        {
+            MaxNewTokens = a.MaxNewTokens,
+            Sampling = new SamplingOptions
+            {
+                Greedy = a.Greedy, Temperature = a.Temperature, TopK = a.TopK, TopP = a.TopP, RepetitionPenalty = a.RepetitionPenalty, Seed = a.Seed,
+            },
+            OnToken = stream ? t => { if (t.Text.Length > 0) { stdout.Write(t.Text); stdout.Flush(); } } : null,
+        };
+        var r = generator.Generate(ids, options);
+        if (stream)
+        {
+            stdout.WriteLine();
+            stdout.Flush();
+            stderr.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"[{ids.Length} prompt tokens, {r.GeneratedIds.Length} new ({(r.StopReason == StopReason.StopToken ? "stop token" : "max new tokens")}); "
+                + $"prefill {r.PrefillTime.TotalMilliseconds:F0} ms, decode {r.DecodeTokensPerSecond:F1} tokens/s]"));
+            return 0;
+        }
+        WriteJson(stdout, r, tokenizer is not null);
+        return 0;
+    }
+
+    /// <summary>Writes the --json object (see the option's help) as one line.</summary>
+    public static void WriteJson(TextWriter stdout, GenerationResult r, bool withText)
+    {
+        var (topIds, topLogits) = TextGenerator.TopK(r.PromptLastLogits, 5);
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            w.WriteStartObject();
+            w.WriteStartArray("prompt_ids"); foreach (var id in r.PromptIds) w.WriteNumberValue(id); w.WriteEndArray();
+            w.WriteStartArray("generated_ids"); foreach (var id in r.GeneratedIds) w.WriteNumberValue(id); w.WriteEndArray();
+            w.WriteStartObject("top5");
+            w.WriteStartArray("ids"); foreach (var id in topIds) w.WriteNumberValue(id); w.WriteEndArray();
+            w.WriteStartArray("logits"); foreach (var x in topLogits) w.WriteNumberValue(x); w.WriteEndArray();
+            w.WriteEndObject();
+            w.WriteString("stop_reason", r.StopReason == StopReason.StopToken ? "stop_token" : "max_new_tokens");
+            if (withText) w.WriteString("text", r.Text);
+            w.WriteEndObject();
+        }
+        stdout.WriteLine(Encoding.UTF8.GetString(ms.ToArray()));
+        stdout.Flush();
+    }
+
+    static int[] ParseIds(string text, QwenConfig config, string configPath)
+    {
+        var parts = text.Split(',', StringSplitOptions.TrimEntries);
+        var ids = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+        {
+            if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out ids[i]))
+                throw new CliError($"--prompt-ids: '{parts[i]}' (item {i + 1}) is not a token id; expected comma-separated non-negative integers");
+            if (ids[i] >= config.VocabSize)
+                throw new CliError($"--prompt-ids: id {ids[i]} (item {i + 1}) is outside the vocabulary: vocab_size is {config.VocabSize} in {configPath}");
+        }
+        return ids;
+    }
+
+    static void TrySetUtf8()
+    {
+        try { Console.OutputEncoding = new UTF8Encoding(false); } catch (Exception e) when (e is IOException or PlatformNotSupportedException) { }
+    }
+}

@@ -1,0 +1,153 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using BitDistill.Autograd;
+using BitDistill.Models.Layers;
+using BitDistill.Models.Qwen;
+using BitDistill.Tensors;
+using BitDistill.Tensors.SafeTensors;
+
+namespace BitDistill.Models.Classification;
+
+/// <summary>A Qwen decoder with a score head on the last real token, as Hugging Face's Qwen3ForSequenceClassification /
+/// Qwen2ForSequenceClassification: children "model" (the decoder stack) and "score" (Linear hidden → num_labels, no bias,
+/// tensor score.weight), pooled at each row's last non-padding position (<see cref="LastTokenPooling"/>). The config carries
+/// num_labels, id2label and label2id as Hugging Face writes them.</summary>
+public sealed class QwenForSequenceClassification : Module
+{
+    /// <summary>A fresh model for <paramref name="config"/> with <paramref name="labels"/> (class names; id i ↔ labels[i]); weights
+    /// from <paramref name="gen"/> (N(0, initializer_range)) or zeros.</summary>
+    public QwenForSequenceClassification(QwenConfig config, IReadOnlyList<string> labels, Generator? gen = null)
+        : this(config, new QwenTransformer(config, gen), labels, gen) { }
+
+    /// <summary>A score head on an existing causal LM's decoder stack (shared, not copied): the usual start of fine-tuning.
+    /// The head is drawn from <paramref name="gen"/> (N(0, initializer_range)), or zeros.</summary>
+    public QwenForSequenceClassification(QwenModel languageModel, IReadOnlyList<string> labels, Generator? gen = null)
+        : this(languageModel.Config, languageModel.Model, labels, gen) { }
+
+    private QwenForSequenceClassification(QwenConfig config, QwenTransformer backbone, IReadOnlyList<string> labels, Generator? gen)
+    {
+        if (labels.Count < 1) throw new ArgumentException("a sequence classifier needs at least one label", nameof(labels));
+        if (labels.Distinct().Count() != labels.Count) throw new ArgumentException($"label names must be distinct: [{string.Join(", ", labels)}]", nameof(labels));
+        Labels = labels.ToArray();
+        Config = WithLabels(config, Labels);
+        Model = Child("model", backbone);
+        Score = Child("score", new Linear(config.HiddenSize, labels.Count, bias: false, gen, (float)config.InitializerRange));
+    }
+
+    /// <summary>The configuration, with num_labels, id2label and label2id.</summary>
+    public QwenConfig Config { get; }
+    /// <summary>The decoder stack (final normed hidden states).</summary>
+    public QwenTransformer Model { get; }
+    /// <summary>The score head [num_labels, hidden], no bias.</summary>
+    public Linear Score { get; }
+    /// <summary>Class names (id2label in id order).</summary>
+    public IReadOnlyList<string> Labels { get; }
+    /// <summary>Number of classes.</summary>
+    public int NumLabels => Labels.Count;
+
+    /// <summary>Default class names when a config names none: LABEL_0, LABEL_1, … (Hugging Face's).</summary>
+    public static string[] DefaultLabels(int numLabels) => Enumerable.Range(0, numLabels).Select(i => $"LABEL_{i.ToString(CultureInfo.InvariantCulture)}").ToArray();
+
+    /// <summary>Class scores [B, num_labels] for ids [B, T] and an optional mask [B, T] (1 = token; padding on either side).</summary>
+    public Variable Forward(Tensor inputIds, Tensor? attentionMask = null) =>
+        Score.Forward(LastTokenPooling.Pool(Model.Forward(inputIds, attentionMask), attentionMask));
+
+    /// <summary>Mean cross-entropy of <see cref="Forward"/> against class ids (single-label classification).</summary>
+    public Variable Loss(Tensor inputIds, Tensor? attentionMask, IReadOnlyList<int> labels)
+    {
+        var logits = Forward(inputIds, attentionMask);
+        if (labels.Count != logits.Size(0)) throw new ArgumentException($"{labels.Count} labels for {logits.Size(0)} rows", nameof(labels));
+        return F.CrossEntropy(logits, LastTokenPooling.Targets(labels.Select(l => (long)l).ToArray(), NumLabels, logits.Value.Device));
+    }
+
+    /// <summary>The predicted class of each row (no gradients).</summary>
+    public int[] Predict(Tensor inputIds, Tensor? attentionMask = null)
+    {
+        using var _ = GradMode.NoGrad();
+        return LastTokenPooling.ArgMaxRows(Forward(inputIds, attentionMask).Value);
+    }
+
+    /// <summary>The labels a config names: id2label (keys "0".."n−1"), else num_labels defaults, else null.</summary>
+    public static string[]? LabelsOf(QwenConfig config)
+    {
+        if (config.Get("id2label") is JsonObject map)
+        {
+            var labels = new string[map.Count];
+            foreach (var (k, v) in map)
+            {
+                if (!int.TryParse(k, NumberStyles.None, CultureInfo.InvariantCulture, out int id) || id >= labels.Length)
+                    throw new ModelConfigException(config.Source, "id2label", $"key \"{k}\" is not an id in 0..{labels.Length - 1}");
+                labels[id] = v is JsonValue jv && jv.TryGetValue<string>(out var s) ? s
+                    : throw new ModelConfigException(config.Source, "id2label", $"the label of id {k} must be a string");
+            }
+            if (config.Has("num_labels") && config.GetInt("num_labels", 0) != labels.Length)
+                throw new ModelConfigException(config.Source, "num_labels", $"{config.GetInt("num_labels", 0)} disagrees with the {labels.Length} entries of id2label");
+            return labels;
+        }
+        if (config.Has("num_labels"))
+        {
+            int n = config.GetInt("num_labels", 0);
+            return n > 0 ? DefaultLabels(n) : throw new ModelConfigException(config.Source, "num_labels", $"must be positive, got {n}");
+        }
+        return null;
+    }
+
+    private static QwenConfig WithLabels(QwenConfig config, IReadOnlyList<string> labels)
+    {
+        var id2label = new JsonObject();
+        var label2id = new JsonObject();
+        for (int i = 0; i < labels.Count; i++)
+        {
+            id2label[i.ToString(CultureInfo.InvariantCulture)] = labels[i];
+            label2id[labels[i]] = i;
+        }
+        var arch = config.Architecture == QwenArchitecture.Qwen3 ? "Qwen3ForSequenceClassification" : "Qwen2ForSequenceClassification";
+        return config.With("architectures", new JsonArray(arch)).With("num_labels", labels.Count).With("id2label", id2label).With("label2id", label2id);
+    }
+
+    /// <summary>Writes config.json (with architectures, num_labels, id2label, label2id) and the weights (model.* and score.weight,
+    /// no lm_head) in <paramref name="dtype"/>, each file through a temporary name.</summary>
+    public void SavePretrained(string folder, DType dtype = DType.Float32, long maxShardBytes = QwenModel.DefaultMaxShardBytes)
+    {
+        string dtypeName = dtype switch
+        {
+            DType.Float32 => "float32", DType.BFloat16 => "bfloat16", DType.Float16 => "float16",
+            _ => throw new ArgumentException($"weights can be saved as Float32, BFloat16 or Float16, not {dtype}", nameof(dtype)),
+        };
+        Directory.CreateDirectory(folder);
+        var tensors = NamedParameters().Select(x => KeyValuePair.Create(x.Name, x.Param.Value.DType == dtype ? x.Param.Value : x.Param.Value.To(dtype)));
+        ShardedSafeTensorsWriter.Write(folder, tensors, maxShardBytes, new Dictionary<string, string> { ["format"] = "pt" });
+        Config.With("torch_dtype", dtypeName).Save(Path.Combine(folder, "config.json"));
+    }
+
+    /// <summary>Loads a Hugging Face sequence-classification folder (config.json with id2label/num_labels, model.* and score.weight).
+    /// From a causal-LM folder (no score.weight), pass <paramref name="labels"/> and the head is drawn from <paramref name="gen"/>
+    /// (N(0, initializer_range)), as Hugging Face initialises a new head; lm_head.weight is ignored. A missing or mis-shaped tensor
+    /// is a <see cref="CheckpointException"/> naming it and the file.</summary>
+    public static QwenForSequenceClassification FromPretrained(string folder, IReadOnlyList<string>? labels = null, Generator? gen = null, Device? device = null)
+    {
+        if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"model folder '{folder}' does not exist");
+        var config = QwenConfig.Load(Path.Combine(folder, "config.json"));
+        using var st = ShardedSafeTensors.OpenFolder(folder);
+        bool hasHead = st.Contains("score.weight");
+        var names = labels?.ToArray() ?? LabelsOf(config)
+            ?? throw new ModelConfigException(config.Source, "id2label", "is missing (and num_labels too): pass the labels to FromPretrained");
+        if (!hasHead && labels is null)
+            throw new CheckpointException(st.Source, "score.weight", "missing: the folder holds no classification head; pass the labels to start a new one");
+        var m = new QwenForSequenceClassification(config, names, gen);
+        device ??= Device.Default;
+        var shapes = QwenModel.ParameterShapes(config).ToDictionary(x => x.Name, x => x.Shape);
+        shapes["score.weight"] = [names.Length, config.HiddenSize];
+        foreach (var (name, p) in m.NamedParameters())
+        {
+            if (name == "score.weight" && !hasHead) continue;
+            if (!st.Contains(name)) throw new CheckpointException(st.Source, name, "missing");
+            var t = st.Load(name, DType.Float32, device);
+            if (!t.Shape.SequenceEqual(shapes[name]))
+                throw new CheckpointException(st.FileOf(name).Path, name, $"has shape {Tensor.ShapeString(t.Shape)}, expected {Tensor.ShapeString(shapes[name])}"
+                    + (name == "score.weight" ? $" (num_labels {names.Length} × hidden_size {config.HiddenSize})" : ""));
+            p.Value = t;
+        }
+        return m;
+    }
+}
