@@ -65,11 +65,7 @@ public static class PretrainCommand
                     Log = Console.Out, Name = "pretrain", EvalEvery = Math.Max(100, p.GetValue(steps) / 5),
                 });
                 model.SavePretrained(outDir);
-                foreach (var f in new[] { "tokenizer.json", "tokenizer_config.json" })
-                {
-                    var src = Directory.Exists(tokPath) ? Path.Combine(tokPath, f) : Path.Combine(Path.GetDirectoryName(Path.GetFullPath(tokPath))!, f);
-                    if (File.Exists(src)) File.Copy(src, Path.Combine(outDir, f), overwrite: true);
-                }
+                ModelFolders.CopyTokenizer(tokPath, outDir);
                 Plots.Lines(Path.Combine(outDir, "loss.png"), "Pretraining loss", "step", "cross-entropy",
                     [("train", h.Loss.Select(l => (double)l.Step).ToArray(), h.Loss.Select(l => l.Loss).ToArray())]);
                 Console.WriteLine($"wrote {outDir} (model, tokenizer, loss.png)");

@@ -61,6 +61,7 @@ public static class EmbeddedDemo
         var teacher = new QwenModel(config, new Generator(o.Seed));
         var th = CausalLmTrainer.Train(teacher, train, valid, baseOpts with { Steps = teacherSteps, LearningRate = 3e-3f, WarmupSteps = teacherSteps / 10, Name = "teacher", CheckpointDir = Path.Combine(o.OutputDir, RunDir("teacher", o)) });
         teacher.SavePretrained(Path.Combine(o.OutputDir, "teacher"));
+        ModelFolders.CopyTokenizer(Path.Combine(o.DataDir, "tokenizer"), Path.Combine(o.OutputDir, "teacher"));
         rows.Add(new("Qwen3 FP32 teacher", teacher.ParameterCount(), th.Validation[^1].Perplexity, th.TokensPerSecond, teacher.ParameterCount() * 4 / 1e6));
         curves.Add(("FP teacher", th.Loss.Select(l => (double)l.Step).ToArray(), th.Loss.Select(l => l.Loss).ToArray()));
 
@@ -82,6 +83,7 @@ public static class EmbeddedDemo
             var tag = subln == SubLnPlacement.None ? "ternary-nosubln" : "ternary-subln";
             var sh = CausalLmTrainer.Train(student, train, valid, baseOpts with { Steps = studentSteps, LearningRate = 2e-3f, WarmupSteps = studentSteps / 10, Name = tag, Seed = o.Seed + 1, CheckpointDir = Path.Combine(o.OutputDir, RunDir(tag, o)) });
             student.SavePretrained(Path.Combine(o.OutputDir, tag));
+            ModelFolders.CopyTokenizer(Path.Combine(o.DataDir, "tokenizer"), Path.Combine(o.OutputDir, tag));
             long ternaryWeights = Refiner.BitLinears(student).Sum(b => (long)b.Layer.InFeatures * b.Layer.OutFeatures);
             double mb = (ternaryWeights * 2 / 8.0 + (student.ParameterCount() - ternaryWeights) * 4) / 1e6;
             rows.Add(new(name, student.ParameterCount(), sh.Validation[^1].Perplexity, sh.TokensPerSecond, mb));

@@ -1,0 +1,20 @@
+namespace BitDistill.Distill.Data;
+
+/// <summary>Helpers for Hugging Face model folders.</summary>
+public static class ModelFolders
+{
+    /// <summary>Copies tokenizer.json and tokenizer_config.json from a tokenizer folder (or the folder of a tokenizer.json) into a model folder,
+    /// so the model folder is self-contained for generate/classify.</summary>
+    public static void CopyTokenizer(string tokenizerPath, string modelDir)
+    {
+        var srcDir = Directory.Exists(tokenizerPath) ? tokenizerPath : Path.GetDirectoryName(Path.GetFullPath(tokenizerPath))!;
+        foreach (var f in new[] { "tokenizer.json", "tokenizer_config.json" })
+        {
+            var src = Path.Combine(srcDir, f);
+            if (!File.Exists(src)) continue;
+            var tmp = Path.Combine(modelDir, "." + f + ".tmp");
+            File.Copy(src, tmp, overwrite: true);
+            File.Move(tmp, Path.Combine(modelDir, f), overwrite: true);
+        }
+    }
+}
