@@ -9,7 +9,8 @@ public static class GemmTune
     /// <summary>Micro-kernel alone on packed panels that sit in cache: the ceiling the blocked loop can reach.</summary>
     public static unsafe void KernelOnly(int mr, int nr, int kc, int mc, int nc)
     {
-        Sgemm.Blocking512 = new Sgemm.Blocking(mr, nr, kc, mc, nc);
+        var level = KernelSettings.Simd;
+        if (level == SimdLevel.Vector512) Sgemm.Blocking512 = new Sgemm.Blocking(mr, nr, kc, mc, nc);
         var pa = new float[mc * kc + 64]; var pb = new float[nc * kc + 64]; var c = new float[mc * nc];
         for (int i = 0; i < pa.Length; i++) pa[i] = 0.001f * (i % 7);
         for (int i = 0; i < pb.Length; i++) pb[i] = 0.001f * (i % 5);
@@ -23,11 +24,11 @@ public static class GemmTune
                 for (int rep = 0; rep < reps; rep++)
                     for (int jr = 0; jr < nc; jr += nr)
                         for (int ir = 0; ir < mc; ir += mr)
-                            Sgemm.Kernel(SimdLevel.Vector512, kc, a + ir * kc, b + jr * kc, cc + ir * nc + jr, nc, 1f, rep == 0 ? 0f : 1f);
+                            Sgemm.Kernel(level, kc, a + ir * kc, b + jr * kc, cc + ir * nc + jr, nc, 1f, rep == 0 ? 0f : 1f);
                 double s = System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalSeconds;
                 best = Math.Max(best, 2.0 * mc * nc * kc * reps / s / 1e9);
             }
-            Console.WriteLine($"kernel-only {mr}x{nr} KC={kc} MC={mc} NC={nc}: {best:F1} GFLOP/s (best of 7)");
+            Console.WriteLine($"kernel-only {level} {mr}x{nr} KC={kc} MC={mc} NC={nc}: {best:F1} GFLOP/s (best of 7)");
         }
     }
 

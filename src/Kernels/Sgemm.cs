@@ -131,8 +131,8 @@ public static unsafe class Sgemm
     internal readonly record struct Blocking(int MR, int NR, int KC, int MC, int NC);
 
     internal static Blocking Blocking512 = new(8, 32, 512, 96, 1536);
-    internal static Blocking Blocking256 = new(6, 16, 256, 96, 1536);
-    internal static Blocking Blocking128 = new(6, 8, 256, 96, 1536);
+    internal static Blocking Blocking256 = new(6, 16, 256, 96, 512);
+    internal static Blocking Blocking128 = new(6, 8, 256, 96, 512);
 
     internal static Blocking? BlockingFor(SimdLevel level) => level switch
     {

@@ -168,6 +168,26 @@ public class SgemmTests
     }
 
     [Fact]
+    public void ConcurrentCallers_GetTheSameResults()
+    {
+        using var _ = KernelSettings.Override(degreeOfParallelism: 2);
+        int m = 130, n = 100, k = 90;
+        var a = Random(m * k, 21); var b = Random(k * n, 22);
+        var expected = new float[m * n];
+        Sgemm.Multiply(false, false, m, n, k, 1f, a, k, b, n, 0f, expected, n);
+        var results = new float[4][];
+        var callers = Enumerable.Range(0, 4).Select(t => new Thread(() =>
+        {
+            var c = new float[m * n];
+            for (int r = 0; r < 20; r++) Sgemm.Multiply(false, false, m, n, k, 1f, a, k, b, n, 0f, c, n);
+            results[t] = c;
+        })).ToArray();
+        foreach (var th in callers) th.Start();
+        foreach (var th in callers) th.Join();
+        Assert.All(results, r => Assert.Equal(expected, r));
+    }
+
+    [Fact]
     public void FmaPeak_IsPositive()
     {
         double single = FmaPeak.Measure(1, 1);
