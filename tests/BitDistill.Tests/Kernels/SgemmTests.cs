@@ -162,9 +162,16 @@ public class SgemmTests
         int m = 160, n = 144, k = 300;   // blocked path, two threads at dop 2
         var a = Random(m * k, 1); var b = Random(k * n, 2); var c = new float[m * n];
         for (int i = 0; i < 3; i++) Sgemm.Multiply(false, true, m, n, k, 1f, a, k, b, k, 0f, c, n);
-        long before = GC.GetTotalAllocatedBytes(precise: true);
-        for (int i = 0; i < 5; i++) Sgemm.Multiply(false, true, m, n, k, 1f, a, k, b, k, 0f, c, n);
-        Assert.Equal(0, GC.GetTotalAllocatedBytes(precise: true) - before);
+        // Process-wide count (workers included); the test host may allocate on its own threads meanwhile, so a
+        // systematic per-call allocation is one that shows up in every one of several attempts.
+        long least = long.MaxValue;
+        for (int attempt = 0; attempt < 5 && least > 0; attempt++)
+        {
+            long before = GC.GetTotalAllocatedBytes(precise: true);
+            for (int i = 0; i < 5; i++) Sgemm.Multiply(false, true, m, n, k, 1f, a, k, b, k, 0f, c, n);
+            least = Math.Min(least, GC.GetTotalAllocatedBytes(precise: true) - before);
+        }
+        Assert.Equal(0, least);
     }
 
     [Fact]
