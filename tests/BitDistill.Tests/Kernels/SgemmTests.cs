@@ -210,3 +210,18 @@ public class SgemmTests
         Assert.Throws<ArgumentException>(() => Sgemm.Multiply(false, false, 3, 3, 3, 1f, new float[9], 2, new float[9], 3, 0f, new float[9], 3));
     }
 }
+
+/// <summary>The `bitdistill bench` verb: name and options parse.</summary>
+public class BenchCommandTests
+{
+    [Fact]
+    public void Bench_OptionsParse()
+    {
+        var cmd = BitDistill.Cli.BenchCommand.Create();
+        Assert.Equal("bench", cmd.Name);
+        Assert.Contains(cmd.Options, o => o.Name == "--threads");
+        Assert.Contains(cmd.Options, o => o.Name == "--quick");
+        var parse = cmd.Parse("--threads 1,2 --quick");
+        Assert.Empty(parse.Errors);
+    }
+}
