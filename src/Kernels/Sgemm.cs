@@ -446,6 +446,7 @@ public static unsafe class Sgemm
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackA(bool transA, float* a, int lda, int ic, int mc, int pc, int kc, int MR, float* dst)
     {
+        float** rows = stackalloc float*[8];
         for (int ir = 0; ir < mc; ir += MR)
         {
             int mr = Math.Min(MR, mc - ir);
@@ -474,6 +475,18 @@ public static unsafe class Sgemm
                 }
                 for (; p < kc; p++)
                     for (int i = 0; i < 8; i++) d[p * 8 + i] = src[(long)i * lda + p];
+            }
+            else if (mr == MR && MR <= 8)
+            {
+                // Full panel: walk k, reading one value from each row (MR sequential streams), writing contiguously.
+                float* src = a + (long)(ic + ir) * lda + pc;
+                for (int i = 0; i < MR; i++) rows[i] = src + (long)i * lda;
+                for (int p = 0; p < kc; p++, d += MR)
+                {
+                    if ((p & 15) == 0 && Sse.IsSupported)
+                        for (int i = 0; i < MR; i++) Sse.Prefetch0(rows[i] + p + 64);
+                    for (int i = 0; i < MR; i++) d[i] = rows[i][p];
+                }
             }
             else
             {
