@@ -3,7 +3,7 @@ using BitDistill.Kernels;
 
 namespace BitDistill.Bench;
 
-/// <summary>`gemm-tune KC,MC,NC ...`: SGEMM GFLOP/s at the benchmark shapes for candidate Vector512 blockings (developer tool).</summary>
+/// <summary>`gemm-tune [kernel] KC,MC,NC ...`: SGEMM GFLOP/s at the benchmark shapes for candidate Vector512 blockings (developer tool).</summary>
 public static class GemmTune
 {
     /// <summary>Micro-kernel alone on packed panels that sit in cache: the ceiling the blocked loop can reach.</summary>
@@ -43,7 +43,8 @@ public static class GemmTune
             foreach (var cand in args[1..])
             {
                 var v = cand.Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
-                KernelOnly(v[3], v[4], v[0], v[1], v[2]);
+                var bl = Sgemm.BlockingFor(KernelSettings.Simd) ?? baseline;
+                KernelOnly(bl.MR, bl.NR, v[0], v[1], v[2]);
             }
             Sgemm.Blocking512 = baseline;
             return 0;
@@ -51,7 +52,7 @@ public static class GemmTune
         foreach (var cand in args.Length > 0 ? args : ["256,128,1536"])
         {
             var v = cand.Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
-            Sgemm.Blocking512 = v.Length > 3 ? new Sgemm.Blocking(v[3], v[4], v[0], v[1], v[2]) : baseline with { KC = v[0], MC = v[1], NC = v[2] };
+            Sgemm.Blocking512 = baseline with { KC = v[0], MC = v[1], NC = v[2] };
             var shapeFilter = Environment.GetEnvironmentVariable("BITDISTILL_SHAPE");
             var line = string.Join("  ", GemmPeer.Shapes.Where(s => shapeFilter == null || $"{s.M}x{s.K}x{s.N}" == shapeFilter).Select(s => $"{s.M}x{s.K}x{s.N}: {GemmPeer.MeasureSgemm(s.M, s.K, s.N, threads, 5, 5),6:F1}"));
             Console.WriteLine($"{Sgemm.Blocking512.MR}x{Sgemm.Blocking512.NR} KC={v[0],4} MC={v[1],4} NC={v[2],5} t={threads}  {line}");
