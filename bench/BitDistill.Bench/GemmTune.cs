@@ -49,7 +49,7 @@ public static class GemmTune
             Sgemm.Blocking512 = baseline;
             return 0;
         }
-        foreach (var cand in args.Length > 0 ? args : ["256,128,1536"])
+        foreach (var cand in args.Length > 0 ? args : [$"{baseline.KC},{baseline.MC},{baseline.NC}"])
         {
             var v = cand.Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
             Sgemm.Blocking512 = baseline with { KC = v[0], MC = v[1], NC = v[2] };
