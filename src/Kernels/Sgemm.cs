@@ -130,9 +130,12 @@ public static unsafe class Sgemm
     /// <summary>Blocking parameters of one SIMD level's micro-kernel.</summary>
     internal readonly record struct Blocking(int MR, int NR, int KC, int MC, int NC);
 
+    // MR×NR = 8×32 (16 zmm accumulators): 12×32 and 14×32 ran no faster on Zen 4, where a 512-bit FMA issues once per cycle.
+    // KC/MC/NC: B micro-panel (KC×NR, 64 KB) streams from L2, A block (MC×KC, 192 KB) sits in L2, B block in L2/L3.
+    // Mutable only so the bench's gemm-tune can try other blockings.
     internal static Blocking Blocking512 = new(8, 32, 512, 96, 1536);
-    internal static Blocking Blocking256 = new(6, 16, 256, 96, 1536);
-    internal static Blocking Blocking128 = new(6, 8, 256, 96, 1536);
+    internal static Blocking Blocking256 = new(6, 16, 256, 96, 512);
+    internal static Blocking Blocking128 = new(6, 8, 256, 96, 512);
 
     internal static Blocking? BlockingFor(SimdLevel level) => level switch
     {
@@ -428,16 +431,7 @@ public static unsafe class Sgemm
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void Kernel(SimdLevel level, int kc, float* a, float* b, float* c, int ldc, float alpha, float beta)
     {
-        if (level == SimdLevel.Vector512)
-        {
-            switch (Blocking512.MR * 100 + Blocking512.NR)
-            {
-                case 1232: Kernel12x32(kc, a, b, c, ldc, alpha, beta); break;
-                case 1432: Kernel14x32(kc, a, b, c, ldc, alpha, beta); break;
-                case 848: Kernel8x48(kc, a, b, c, ldc, alpha, beta); break;
-                default: Kernel8x32(kc, a, b, c, ldc, alpha, beta); break;
-            }
-        }
+        if (level == SimdLevel.Vector512) Kernel8x32(kc, a, b, c, ldc, alpha, beta);
         else if (level == SimdLevel.Vector256) Kernel6x16(kc, a, b, c, ldc, alpha, beta);
         else Kernel6x8(kc, a, b, c, ldc, alpha, beta);
     }
@@ -446,6 +440,7 @@ public static unsafe class Sgemm
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackA(bool transA, float* a, int lda, int ic, int mc, int pc, int kc, int MR, float* dst)
     {
+        float** rows = stackalloc float*[8];
         for (int ir = 0; ir < mc; ir += MR)
         {
             int mr = Math.Min(MR, mc - ir);
@@ -474,6 +469,18 @@ public static unsafe class Sgemm
                 }
                 for (; p < kc; p++)
                     for (int i = 0; i < 8; i++) d[p * 8 + i] = src[(long)i * lda + p];
+            }
+            else if (mr == MR && MR <= 8)
+            {
+                // Full panel: walk k, reading one value from each row (MR sequential streams), writing contiguously.
+                float* src = a + (long)(ic + ir) * lda + pc;
+                for (int i = 0; i < MR; i++) rows[i] = src + (long)i * lda;
+                for (int p = 0; p < kc; p++, d += MR)
+                {
+                    if ((p & 15) == 0 && Sse.IsSupported)
+                        for (int i = 0; i < MR; i++) Sse.Prefetch0(rows[i] + p + 64);
+                    for (int i = 0; i < MR; i++) d[i] = rows[i][p];
+                }
             }
             else
             {
@@ -618,121 +625,6 @@ public static unsafe class Sgemm
         Store512(c, c50, alpha, beta); Store512(c + 16, c51, alpha, beta); c += ldc;
         Store512(c, c60, alpha, beta); Store512(c + 16, c61, alpha, beta); c += ldc;
         Store512(c, c70, alpha, beta); Store512(c + 16, c71, alpha, beta);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel12x32(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta)
-    {
-        PrefetchC(c, ldc, 12, 32);
-        Vector512<float> c0_0 = default, c0_1 = default, c1_0 = default, c1_1 = default, c2_0 = default, c2_1 = default, c3_0 = default, c3_1 = default;
-        Vector512<float> c4_0 = default, c4_1 = default, c5_0 = default, c5_1 = default, c6_0 = default, c6_1 = default, c7_0 = default, c7_1 = default;
-        Vector512<float> c8_0 = default, c8_1 = default, c9_0 = default, c9_1 = default, c10_0 = default, c10_1 = default, c11_0 = default, c11_1 = default;
-        for (int p = 0; p < kc; p++, a += 12, b += 32)
-        {
-            var b0 = Vector512.Load(b + 0);
-            var b1 = Vector512.Load(b + 16);
-            Vector512<float> x;
-            x = Vector512.Create(a[0]); c0_0 = Vector512.FusedMultiplyAdd(x, b0, c0_0); c0_1 = Vector512.FusedMultiplyAdd(x, b1, c0_1);
-            x = Vector512.Create(a[1]); c1_0 = Vector512.FusedMultiplyAdd(x, b0, c1_0); c1_1 = Vector512.FusedMultiplyAdd(x, b1, c1_1);
-            x = Vector512.Create(a[2]); c2_0 = Vector512.FusedMultiplyAdd(x, b0, c2_0); c2_1 = Vector512.FusedMultiplyAdd(x, b1, c2_1);
-            x = Vector512.Create(a[3]); c3_0 = Vector512.FusedMultiplyAdd(x, b0, c3_0); c3_1 = Vector512.FusedMultiplyAdd(x, b1, c3_1);
-            x = Vector512.Create(a[4]); c4_0 = Vector512.FusedMultiplyAdd(x, b0, c4_0); c4_1 = Vector512.FusedMultiplyAdd(x, b1, c4_1);
-            x = Vector512.Create(a[5]); c5_0 = Vector512.FusedMultiplyAdd(x, b0, c5_0); c5_1 = Vector512.FusedMultiplyAdd(x, b1, c5_1);
-            x = Vector512.Create(a[6]); c6_0 = Vector512.FusedMultiplyAdd(x, b0, c6_0); c6_1 = Vector512.FusedMultiplyAdd(x, b1, c6_1);
-            x = Vector512.Create(a[7]); c7_0 = Vector512.FusedMultiplyAdd(x, b0, c7_0); c7_1 = Vector512.FusedMultiplyAdd(x, b1, c7_1);
-            x = Vector512.Create(a[8]); c8_0 = Vector512.FusedMultiplyAdd(x, b0, c8_0); c8_1 = Vector512.FusedMultiplyAdd(x, b1, c8_1);
-            x = Vector512.Create(a[9]); c9_0 = Vector512.FusedMultiplyAdd(x, b0, c9_0); c9_1 = Vector512.FusedMultiplyAdd(x, b1, c9_1);
-            x = Vector512.Create(a[10]); c10_0 = Vector512.FusedMultiplyAdd(x, b0, c10_0); c10_1 = Vector512.FusedMultiplyAdd(x, b1, c10_1);
-            x = Vector512.Create(a[11]); c11_0 = Vector512.FusedMultiplyAdd(x, b0, c11_0); c11_1 = Vector512.FusedMultiplyAdd(x, b1, c11_1);
-        }
-        Store512(c + 0, c0_0, alpha, beta); Store512(c + 16, c0_1, alpha, beta); c += ldc;
-        Store512(c + 0, c1_0, alpha, beta); Store512(c + 16, c1_1, alpha, beta); c += ldc;
-        Store512(c + 0, c2_0, alpha, beta); Store512(c + 16, c2_1, alpha, beta); c += ldc;
-        Store512(c + 0, c3_0, alpha, beta); Store512(c + 16, c3_1, alpha, beta); c += ldc;
-        Store512(c + 0, c4_0, alpha, beta); Store512(c + 16, c4_1, alpha, beta); c += ldc;
-        Store512(c + 0, c5_0, alpha, beta); Store512(c + 16, c5_1, alpha, beta); c += ldc;
-        Store512(c + 0, c6_0, alpha, beta); Store512(c + 16, c6_1, alpha, beta); c += ldc;
-        Store512(c + 0, c7_0, alpha, beta); Store512(c + 16, c7_1, alpha, beta); c += ldc;
-        Store512(c + 0, c8_0, alpha, beta); Store512(c + 16, c8_1, alpha, beta); c += ldc;
-        Store512(c + 0, c9_0, alpha, beta); Store512(c + 16, c9_1, alpha, beta); c += ldc;
-        Store512(c + 0, c10_0, alpha, beta); Store512(c + 16, c10_1, alpha, beta); c += ldc;
-        Store512(c + 0, c11_0, alpha, beta); Store512(c + 16, c11_1, alpha, beta);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel8x48(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta)
-    {
-        PrefetchC(c, ldc, 8, 48);
-        Vector512<float> c0_0 = default, c0_1 = default, c0_2 = default, c1_0 = default, c1_1 = default, c1_2 = default, c2_0 = default, c2_1 = default;
-        Vector512<float> c2_2 = default, c3_0 = default, c3_1 = default, c3_2 = default, c4_0 = default, c4_1 = default, c4_2 = default, c5_0 = default;
-        Vector512<float> c5_1 = default, c5_2 = default, c6_0 = default, c6_1 = default, c6_2 = default, c7_0 = default, c7_1 = default, c7_2 = default;
-        for (int p = 0; p < kc; p++, a += 8, b += 48)
-        {
-            var b0 = Vector512.Load(b + 0);
-            var b1 = Vector512.Load(b + 16);
-            var b2 = Vector512.Load(b + 32);
-            Vector512<float> x;
-            x = Vector512.Create(a[0]); c0_0 = Vector512.FusedMultiplyAdd(x, b0, c0_0); c0_1 = Vector512.FusedMultiplyAdd(x, b1, c0_1); c0_2 = Vector512.FusedMultiplyAdd(x, b2, c0_2);
-            x = Vector512.Create(a[1]); c1_0 = Vector512.FusedMultiplyAdd(x, b0, c1_0); c1_1 = Vector512.FusedMultiplyAdd(x, b1, c1_1); c1_2 = Vector512.FusedMultiplyAdd(x, b2, c1_2);
-            x = Vector512.Create(a[2]); c2_0 = Vector512.FusedMultiplyAdd(x, b0, c2_0); c2_1 = Vector512.FusedMultiplyAdd(x, b1, c2_1); c2_2 = Vector512.FusedMultiplyAdd(x, b2, c2_2);
-            x = Vector512.Create(a[3]); c3_0 = Vector512.FusedMultiplyAdd(x, b0, c3_0); c3_1 = Vector512.FusedMultiplyAdd(x, b1, c3_1); c3_2 = Vector512.FusedMultiplyAdd(x, b2, c3_2);
-            x = Vector512.Create(a[4]); c4_0 = Vector512.FusedMultiplyAdd(x, b0, c4_0); c4_1 = Vector512.FusedMultiplyAdd(x, b1, c4_1); c4_2 = Vector512.FusedMultiplyAdd(x, b2, c4_2);
-            x = Vector512.Create(a[5]); c5_0 = Vector512.FusedMultiplyAdd(x, b0, c5_0); c5_1 = Vector512.FusedMultiplyAdd(x, b1, c5_1); c5_2 = Vector512.FusedMultiplyAdd(x, b2, c5_2);
-            x = Vector512.Create(a[6]); c6_0 = Vector512.FusedMultiplyAdd(x, b0, c6_0); c6_1 = Vector512.FusedMultiplyAdd(x, b1, c6_1); c6_2 = Vector512.FusedMultiplyAdd(x, b2, c6_2);
-            x = Vector512.Create(a[7]); c7_0 = Vector512.FusedMultiplyAdd(x, b0, c7_0); c7_1 = Vector512.FusedMultiplyAdd(x, b1, c7_1); c7_2 = Vector512.FusedMultiplyAdd(x, b2, c7_2);
-        }
-        Store512(c + 0, c0_0, alpha, beta); Store512(c + 16, c0_1, alpha, beta); Store512(c + 32, c0_2, alpha, beta); c += ldc;
-        Store512(c + 0, c1_0, alpha, beta); Store512(c + 16, c1_1, alpha, beta); Store512(c + 32, c1_2, alpha, beta); c += ldc;
-        Store512(c + 0, c2_0, alpha, beta); Store512(c + 16, c2_1, alpha, beta); Store512(c + 32, c2_2, alpha, beta); c += ldc;
-        Store512(c + 0, c3_0, alpha, beta); Store512(c + 16, c3_1, alpha, beta); Store512(c + 32, c3_2, alpha, beta); c += ldc;
-        Store512(c + 0, c4_0, alpha, beta); Store512(c + 16, c4_1, alpha, beta); Store512(c + 32, c4_2, alpha, beta); c += ldc;
-        Store512(c + 0, c5_0, alpha, beta); Store512(c + 16, c5_1, alpha, beta); Store512(c + 32, c5_2, alpha, beta); c += ldc;
-        Store512(c + 0, c6_0, alpha, beta); Store512(c + 16, c6_1, alpha, beta); Store512(c + 32, c6_2, alpha, beta); c += ldc;
-        Store512(c + 0, c7_0, alpha, beta); Store512(c + 16, c7_1, alpha, beta); Store512(c + 32, c7_2, alpha, beta);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel14x32(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta)
-    {
-        PrefetchC(c, ldc, 14, 32);
-        Vector512<float> c0_0 = default, c0_1 = default, c1_0 = default, c1_1 = default, c2_0 = default, c2_1 = default, c3_0 = default, c3_1 = default;
-        Vector512<float> c4_0 = default, c4_1 = default, c5_0 = default, c5_1 = default, c6_0 = default, c6_1 = default, c7_0 = default, c7_1 = default;
-        Vector512<float> c8_0 = default, c8_1 = default, c9_0 = default, c9_1 = default, c10_0 = default, c10_1 = default, c11_0 = default, c11_1 = default;
-        Vector512<float> c12_0 = default, c12_1 = default, c13_0 = default, c13_1 = default;
-        for (int p = 0; p < kc; p++, a += 14, b += 32)
-        {
-            var b0 = Vector512.Load(b + 0);
-            var b1 = Vector512.Load(b + 16);
-            Vector512<float> x;
-            x = Vector512.Create(a[0]); c0_0 = Vector512.FusedMultiplyAdd(x, b0, c0_0); c0_1 = Vector512.FusedMultiplyAdd(x, b1, c0_1);
-            x = Vector512.Create(a[1]); c1_0 = Vector512.FusedMultiplyAdd(x, b0, c1_0); c1_1 = Vector512.FusedMultiplyAdd(x, b1, c1_1);
-            x = Vector512.Create(a[2]); c2_0 = Vector512.FusedMultiplyAdd(x, b0, c2_0); c2_1 = Vector512.FusedMultiplyAdd(x, b1, c2_1);
-            x = Vector512.Create(a[3]); c3_0 = Vector512.FusedMultiplyAdd(x, b0, c3_0); c3_1 = Vector512.FusedMultiplyAdd(x, b1, c3_1);
-            x = Vector512.Create(a[4]); c4_0 = Vector512.FusedMultiplyAdd(x, b0, c4_0); c4_1 = Vector512.FusedMultiplyAdd(x, b1, c4_1);
-            x = Vector512.Create(a[5]); c5_0 = Vector512.FusedMultiplyAdd(x, b0, c5_0); c5_1 = Vector512.FusedMultiplyAdd(x, b1, c5_1);
-            x = Vector512.Create(a[6]); c6_0 = Vector512.FusedMultiplyAdd(x, b0, c6_0); c6_1 = Vector512.FusedMultiplyAdd(x, b1, c6_1);
-            x = Vector512.Create(a[7]); c7_0 = Vector512.FusedMultiplyAdd(x, b0, c7_0); c7_1 = Vector512.FusedMultiplyAdd(x, b1, c7_1);
-            x = Vector512.Create(a[8]); c8_0 = Vector512.FusedMultiplyAdd(x, b0, c8_0); c8_1 = Vector512.FusedMultiplyAdd(x, b1, c8_1);
-            x = Vector512.Create(a[9]); c9_0 = Vector512.FusedMultiplyAdd(x, b0, c9_0); c9_1 = Vector512.FusedMultiplyAdd(x, b1, c9_1);
-            x = Vector512.Create(a[10]); c10_0 = Vector512.FusedMultiplyAdd(x, b0, c10_0); c10_1 = Vector512.FusedMultiplyAdd(x, b1, c10_1);
-            x = Vector512.Create(a[11]); c11_0 = Vector512.FusedMultiplyAdd(x, b0, c11_0); c11_1 = Vector512.FusedMultiplyAdd(x, b1, c11_1);
-            x = Vector512.Create(a[12]); c12_0 = Vector512.FusedMultiplyAdd(x, b0, c12_0); c12_1 = Vector512.FusedMultiplyAdd(x, b1, c12_1);
-            x = Vector512.Create(a[13]); c13_0 = Vector512.FusedMultiplyAdd(x, b0, c13_0); c13_1 = Vector512.FusedMultiplyAdd(x, b1, c13_1);
-        }
-        Store512(c + 0, c0_0, alpha, beta); Store512(c + 16, c0_1, alpha, beta); c += ldc;
-        Store512(c + 0, c1_0, alpha, beta); Store512(c + 16, c1_1, alpha, beta); c += ldc;
-        Store512(c + 0, c2_0, alpha, beta); Store512(c + 16, c2_1, alpha, beta); c += ldc;
-        Store512(c + 0, c3_0, alpha, beta); Store512(c + 16, c3_1, alpha, beta); c += ldc;
-        Store512(c + 0, c4_0, alpha, beta); Store512(c + 16, c4_1, alpha, beta); c += ldc;
-        Store512(c + 0, c5_0, alpha, beta); Store512(c + 16, c5_1, alpha, beta); c += ldc;
-        Store512(c + 0, c6_0, alpha, beta); Store512(c + 16, c6_1, alpha, beta); c += ldc;
-        Store512(c + 0, c7_0, alpha, beta); Store512(c + 16, c7_1, alpha, beta); c += ldc;
-        Store512(c + 0, c8_0, alpha, beta); Store512(c + 16, c8_1, alpha, beta); c += ldc;
-        Store512(c + 0, c9_0, alpha, beta); Store512(c + 16, c9_1, alpha, beta); c += ldc;
-        Store512(c + 0, c10_0, alpha, beta); Store512(c + 16, c10_1, alpha, beta); c += ldc;
-        Store512(c + 0, c11_0, alpha, beta); Store512(c + 16, c11_1, alpha, beta); c += ldc;
-        Store512(c + 0, c12_0, alpha, beta); Store512(c + 16, c12_1, alpha, beta); c += ldc;
-        Store512(c + 0, c13_0, alpha, beta); Store512(c + 16, c13_1, alpha, beta);
     }
 
 

@@ -162,9 +162,36 @@ public class SgemmTests
         int m = 160, n = 144, k = 300;   // blocked path, two threads at dop 2
         var a = Random(m * k, 1); var b = Random(k * n, 2); var c = new float[m * n];
         for (int i = 0; i < 3; i++) Sgemm.Multiply(false, true, m, n, k, 1f, a, k, b, k, 0f, c, n);
-        long before = GC.GetTotalAllocatedBytes(precise: true);
-        for (int i = 0; i < 5; i++) Sgemm.Multiply(false, true, m, n, k, 1f, a, k, b, k, 0f, c, n);
-        Assert.Equal(0, GC.GetTotalAllocatedBytes(precise: true) - before);
+        // Process-wide count (workers included); the test host may allocate on its own threads meanwhile, so a
+        // systematic per-call allocation is one that shows up in every one of several attempts.
+        long least = long.MaxValue;
+        for (int attempt = 0; attempt < 5 && least > 0; attempt++)
+        {
+            long before = GC.GetTotalAllocatedBytes(precise: true);
+            for (int i = 0; i < 5; i++) Sgemm.Multiply(false, true, m, n, k, 1f, a, k, b, k, 0f, c, n);
+            least = Math.Min(least, GC.GetTotalAllocatedBytes(precise: true) - before);
+        }
+        Assert.Equal(0, least);
+    }
+
+    [Fact]
+    public void ConcurrentCallers_GetTheSameResults()
+    {
+        using var _ = KernelSettings.Override(degreeOfParallelism: 2);
+        int m = 130, n = 100, k = 90;
+        var a = Random(m * k, 21); var b = Random(k * n, 22);
+        var expected = new float[m * n];
+        Sgemm.Multiply(false, false, m, n, k, 1f, a, k, b, n, 0f, expected, n);
+        var results = new float[4][];
+        var callers = Enumerable.Range(0, 4).Select(t => new Thread(() =>
+        {
+            var c = new float[m * n];
+            for (int r = 0; r < 20; r++) Sgemm.Multiply(false, false, m, n, k, 1f, a, k, b, n, 0f, c, n);
+            results[t] = c;
+        })).ToArray();
+        foreach (var th in callers) th.Start();
+        foreach (var th in callers) th.Join();
+        Assert.All(results, r => Assert.Equal(expected, r));
     }
 
     [Fact]
@@ -181,5 +208,20 @@ public class SgemmTests
         var x = new float[8];
         Assert.Throws<ArgumentException>(() => Sgemm.Multiply(false, false, 3, 3, 3, 1f, x, 3, new float[9], 3, 0f, new float[9], 3));
         Assert.Throws<ArgumentException>(() => Sgemm.Multiply(false, false, 3, 3, 3, 1f, new float[9], 2, new float[9], 3, 0f, new float[9], 3));
+    }
+}
+
+/// <summary>The `bitdistill bench` verb: name and options parse.</summary>
+public class BenchCommandTests
+{
+    [Fact]
+    public void Bench_OptionsParse()
+    {
+        var cmd = BitDistill.Cli.BenchCommand.Create();
+        Assert.Equal("bench", cmd.Name);
+        Assert.Contains(cmd.Options, o => o.Name == "--threads");
+        Assert.Contains(cmd.Options, o => o.Name == "--quick");
+        var parse = cmd.Parse("--threads 1,2 --quick");
+        Assert.Empty(parse.Errors);
     }
 }
