@@ -9,9 +9,10 @@ namespace BitDistill.Kernels;
 /// the float result is y = acc / xScale[m] · wScale(n). The weights are a <see cref="PackedTernaryMatrix"/> (2-bit codes c = q + 1);
 /// the kernels use the bitnet.cpp I2_S offset trick Σ q·x = Σ c·x − Σ x with vpmaddubsw (unsigned codes × signed activations;
 /// |c·x| pairs ≤ 2·2·128 = 512 never saturate), int16 partial sums flushed into int32 before they can overflow, and vpmaddwd
-/// (or AVX-VNNI vpdpbusd) into int32. Paths, chosen from <see cref="KernelSettings.Simd"/> at run time: AVX-512BW (+GFNI decode),
-/// AVX2 (+GFNI / AVX-VNNI), SSSE3 or portable Vector128 (ARM), scalar reference — all bit-identical. Multithreaded over output
-/// rows with <see cref="StaticParallel"/>; a batch of tokens reuses each decoded weight block for 4 tokens at a time.</summary>
+/// (or AVX-VNNI vpdpbusd) into int32. Paths, chosen from <see cref="KernelSettings.Simd"/> at run time: AVX-512BW (tiles of
+/// 4 rows × up to 4 tokens over activations permuted once per call to the packed order, shift + mask decode, linear prefetch of
+/// the next tile), AVX2 (+GFNI / AVX-VNNI), SSSE3 or portable Vector128 (ARM), scalar reference — all bit-identical.
+/// Multithreaded over tiles of output rows with <see cref="StaticParallel"/>.</summary>
 public static unsafe class TernaryGemm
 {
     /// <summary>Use GFNI (one vgf2p8affineqb instead of shift + mask) to decode codes where the CPU has it (tests switch it off).</summary>
