@@ -10,12 +10,13 @@ public static unsafe class TernaryBench
 {
     private const long StreamBytes = 320L << 20; // total weight copies per case: well above the 32 MB L3
 
-    /// <summary>Runs the benchmark; options: --quick (fewer shapes and samples), --repeat R (take the quietest of R medians).</summary>
+    /// <summary>Runs the benchmark; options: --quick (fewer shapes and samples), --repeat R (take the quietest of R medians),
+    /// --cputime (CPU time per call on one thread instead of the wall-clock tables).</summary>
     public static void Run(string[] args)
     {
         bool quick = args.Contains("--quick");
-        if (args.Contains("--cputime")) { CpuTime(); return; }
         int repeat = args.SkipWhile(a => a != "--repeat").Skip(1).Select(int.Parse).FirstOrDefault(quick ? 1 : 3);
+        if (args.Contains("--cputime")) { CpuTime(repeat); return; }
         int[] threads = [1, 2];
         Console.WriteLine($"Ternary path {TernaryGemm.PathName}, {Environment.ProcessorCount} cores; µs = median of one run, the quietest of {repeat} runs");
 
@@ -152,20 +153,39 @@ public static unsafe class TernaryBench
         return samples[samples.Count / 2];
     }
 
-    /// <summary>Diagnostic: CPU time (not wall time, so descheduling by other users does not count) per in-cache 4096×4096 call, 1 thread.</summary>
-    private static void CpuTime()
+    /// <summary>CPU time (not wall time, so descheduling by other users does not count) per call, 1 thread: the lowest of
+    /// <paramref name="repeat"/> passes. GEMV at both shapes with the weights in cache (1 copy) and streamed from memory
+    /// (copies well above L3), and small batches (M = 4, 16) streamed.</summary>
+    private static void CpuTime(int repeat)
     {
         using var _ = KernelSettings.Override(degreeOfParallelism: 1);
-        foreach (var (name, m) in new[] { ("ternary GEMV", 1), ("ternary GEMM M=4 (per token)", 4) })
+        Console.WriteLine($"Ternary path {TernaryGemm.PathName}; CPU µs per call, 1 thread, lowest of {repeat} passes");
+        Console.WriteLine();
+        Console.WriteLine("| N×K | M | weights | CPU µs / call | CPU µs / token | weight GB per CPU-s |");
+        Console.WriteLine("|---|---:|---|---:|---:|---:|");
+        var cases = new (int N, int K, int M, bool Stream)[]
         {
-            var (bytes, call) = Prepare(name.Replace("ternary", "ternary in cache"), 4096, 4096, RandomFloats(m * 4096, 1), new float[m * 4096], m);
+            (4096, 4096, 1, false), (4096, 4096, 1, true), (4096, 14336, 1, false), (4096, 14336, 1, true),
+            (4096, 4096, 4, true), (4096, 4096, 16, true),
+        };
+        foreach (var (n, k, m, stream) in cases)
+        {
+            var (bytes, call) = Prepare(stream ? "ternary" : "ternary in cache", n, k, RandomFloats(m * k, 1), new float[m * n], m);
             for (int i = 0; i < 50; i++) call();
+            int calls = (int)Math.Clamp(400_000_000L / ((long)n * k * m / 8 + 1), 200, 4000);
+            double best = double.MaxValue;
             var p = Process.GetCurrentProcess();
-            var t0 = p.TotalProcessorTime; int calls = 2000;
-            for (int i = 0; i < calls; i++) call();
-            p.Refresh();
-            double us = (p.TotalProcessorTime - t0).TotalMicroseconds / calls / m;
-            Console.WriteLine($"{name}: {us:F1} µs CPU per token, {bytes / (us * m * 1e3):F1} GB of weights per CPU-second (one call streams them once)");
+            for (int r = 0; r < repeat; r++)
+            {
+                p.Refresh();
+                var t0 = p.TotalProcessorTime;
+                for (int i = 0; i < calls; i++) call();
+                p.Refresh();
+                best = Math.Min(best, (p.TotalProcessorTime - t0).TotalMicroseconds / calls);
+            }
+            Console.WriteLine($"| {n}×{k} | {m} | {(stream ? "streamed" : "in cache")} | {best:F1} | {best / m:F1} | {bytes / (best * 1e3):F1} |");
+            call = null!;
+            GC.Collect();
         }
     }
 

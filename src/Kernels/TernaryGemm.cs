@@ -9,9 +9,10 @@ namespace BitDistill.Kernels;
 /// the float result is y = acc / xScale[m] · wScale(n). The weights are a <see cref="PackedTernaryMatrix"/> (2-bit codes c = q + 1);
 /// the kernels use the bitnet.cpp I2_S offset trick Σ q·x = Σ c·x − Σ x with vpmaddubsw (unsigned codes × signed activations;
 /// |c·x| pairs ≤ 2·2·128 = 512 never saturate), int16 partial sums flushed into int32 before they can overflow, and vpmaddwd
-/// (or AVX-VNNI vpdpbusd) into int32. Paths, chosen from <see cref="KernelSettings.Simd"/> at run time: AVX-512BW (+GFNI decode),
-/// AVX2 (+GFNI / AVX-VNNI), SSSE3 or portable Vector128 (ARM), scalar reference — all bit-identical. Multithreaded over output
-/// rows with <see cref="StaticParallel"/>; a batch of tokens reuses each decoded weight block for 4 tokens at a time.</summary>
+/// (or AVX-VNNI vpdpbusd) into int32. Paths, chosen from <see cref="KernelSettings.Simd"/> at run time: AVX-512BW (tiles of
+/// 4 rows × up to 4 tokens over activations permuted once per call to the packed order, shift + mask decode, linear prefetch of
+/// the next tile), AVX2 (+GFNI / AVX-VNNI), SSSE3 or portable Vector128 (ARM), scalar reference — all bit-identical.
+/// Multithreaded over tiles of output rows with <see cref="StaticParallel"/>.</summary>
 public static unsafe class TernaryGemm
 {
     /// <summary>Use GFNI (one vgf2p8affineqb instead of shift + mask) to decode codes where the CPU has it (tests switch it off).</summary>
@@ -20,15 +21,13 @@ public static unsafe class TernaryGemm
     internal static bool UseAvxVnni = AvxVnni.IsSupported;
     /// <summary>Force the portable Vector128 path (what a CPU without SSSE3, e.g. ARM, runs) instead of SSSE3.</summary>
     internal static bool ForcePortable128;
-    /// <summary>GEMV (one token) on the 512-bit path decodes two rows per pass so they share the activation loads.</summary>
-    internal static bool RowPairs = Environment.GetEnvironmentVariable("BITDISTILL_TERNARY_ROWPAIRS") != "0";
 
     private const int TokenTile = 4;
 
     /// <summary>The kernel path the current <see cref="KernelSettings.Simd"/> selects, in words (for logs and benchmarks).</summary>
     public static string PathName => KernelSettings.Simd switch
     {
-        SimdLevel.Vector512 => UseGfni && Gfni.V512.IsSupported ? "AVX-512BW + GFNI" : "AVX-512BW",
+        SimdLevel.Vector512 => "AVX-512BW (4-row tiles, permuted activations, prefetch)",
         SimdLevel.Vector256 => (UseGfni && Gfni.V256.IsSupported ? "AVX2 + GFNI" : "AVX2") + (UseAvxVnni && AvxVnni.IsSupported ? " + AVX-VNNI (GEMV)" : ""),
         SimdLevel.Vector128 => Ssse3.IsSupported && !ForcePortable128 ? "SSSE3" : "portable Vector128",
         _ => "scalar",
@@ -108,34 +107,42 @@ public static unsafe class TernaryGemm
     /// <summary>The kernel on padded activations x [m, PaddedCols] with row sums <paramref name="xSum"/>; writes int32 or float output.</summary>
     internal static void Compute(sbyte* x, int* xSum, int m, PackedTernaryMatrix w, int* acc, float* y, float* xScale)
     {
-        long work = (long)w.PaddedCols * m / 4 + 1;
-        if (StaticParallel.Threads(w.Rows, work) <= 1) Rows(x, xSum, m, w, acc, y, xScale, 0, w.Rows);
-        else ComputeParallel(x, xSum, m, w, acc, y, xScale, work);
+        if (KernelSettings.Simd != SimdLevel.Vector512) { ComputeRows(x, xSum, m, w, acc, y, xScale); return; }
+        // the 512-bit kernel reads the activations in pair-permuted order: permute each token once (K bytes) per call
+        int kp = w.PaddedCols;
+        var buffer = ArrayPool<sbyte>.Shared.Rent(m * kp + 64);
+        try
+        {
+            fixed (sbyte* pb = buffer)
+            {
+                var xp = (sbyte*)(((nint)pb + 63) & ~(nint)63);
+                for (int t = 0; t < m; t++) PermuteActivations512(x + (long)t * kp, xp + (long)t * kp, kp);
+                ComputeRows(xp, xSum, m, w, acc, y, xScale);
+            }
+        }
+        finally { ArrayPool<sbyte>.Shared.Return(buffer); }
+    }
+
+    // Threads get whole tiles of RowTile rows (the split never changes a result: every output is computed exactly).
+    private static void ComputeRows(sbyte* x, int* xSum, int m, PackedTernaryMatrix w, int* acc, float* y, float* xScale)
+    {
+        int tiles = (w.Rows + RowTile - 1) / RowTile;
+        long work = (long)w.PaddedCols * m * RowTile / 4 + 1;
+        if (StaticParallel.Threads(tiles, work) <= 1) Rows(x, xSum, m, w, acc, y, xScale, 0, w.Rows);
+        else ComputeParallel(x, xSum, m, w, acc, y, xScale, tiles, work);
     }
 
     // Separate method so the closure is only allocated when threads are used.
-    private static void ComputeParallel(sbyte* x, int* xSum, int m, PackedTernaryMatrix w, int* acc, float* y, float* xScale, long work) =>
-        StaticParallel.For(w.Rows, work, (s, e) => Rows(x, xSum, m, w, acc, y, xScale, s, e));
+    private static void ComputeParallel(sbyte* x, int* xSum, int m, PackedTernaryMatrix w, int* acc, float* y, float* xScale, int tiles, long work) =>
+        StaticParallel.For(tiles, work, (s, e) => Rows(x, xSum, m, w, acc, y, xScale, s * RowTile, Math.Min(w.Rows, e * RowTile)));
 
     private static void Rows(sbyte* x, int* xSum, int m, PackedTernaryMatrix w, int* acc, float* y, float* xScale, int r0, int r1)
     {
-        int kp = w.PaddedCols, blocks = kp / PackedTernaryMatrix.BlockSize, n = w.Rows;
         var level = KernelSettings.Simd;
+        if (level == SimdLevel.Vector512) { Rows512(x, xSum, m, w, acc, y, xScale, r0, r1); return; }
+        int kp = w.PaddedCols, blocks = kp / PackedTernaryMatrix.BlockSize, n = w.Rows;
         int* d = stackalloc int[TokenTile];
-        int r = r0;
-        if (m == 1 && level == SimdLevel.Vector512 && RowPairs)
-            for (; r + 1 < r1; r += 2)
-            {
-                byte* w0 = w.Pointer + (long)r * w.RowBytes;
-                Dot512Rows2(w0, w0 + w.RowBytes, x, blocks, d);
-                for (int i = 0; i < 2; i++)
-                {
-                    int v = d[i] - xSum[0];
-                    if (acc != null) acc[r + i] = v;
-                    else y[r + i] = Epilogue(v, xScale[0], w.Scale(r + i));
-                }
-            }
-        for (; r < r1; r++)
+        for (int r = r0; r < r1; r++)
         {
             byte* wr = w.Pointer + (long)r * w.RowBytes;
             float ws = w.Scale(r);
@@ -143,11 +150,7 @@ public static unsafe class TernaryGemm
             {
                 int tokens = Math.Min(TokenTile, m - t);
                 sbyte* xt = x + (long)t * kp;
-                if (tokens == TokenTile && level >= SimdLevel.Vector256)
-                {
-                    if (level == SimdLevel.Vector512) Dot512x4(wr, xt, kp, blocks, d);
-                    else Dot256x4(wr, xt, kp, blocks, d);
-                }
+                if (tokens == TokenTile && level >= SimdLevel.Vector256) Dot256x4(wr, xt, kp, blocks, d);
                 else
                     for (int i = 0; i < tokens; i++) d[i] = Dot(level, wr, xt + (long)i * kp, blocks);
                 for (int i = 0; i < tokens; i++)
@@ -164,7 +167,6 @@ public static unsafe class TernaryGemm
     /// <summary>Σ c·x over one packed row (codes c = q + 1), one token.</summary>
     private static int Dot(SimdLevel level, byte* w, sbyte* x, int blocks) => level switch
     {
-        SimdLevel.Vector512 => Dot512(w, x, blocks),
         SimdLevel.Vector256 => UseAvxVnni && AvxVnni.IsSupported ? Dot256Vnni(w, x, blocks) : Dot256(w, x, blocks),
         SimdLevel.Vector128 => Ssse3.IsSupported && !ForcePortable128 ? Dot128(w, x, blocks) : Dot128Portable(w, x, blocks),
         _ => DotScalar(w, x, blocks),
@@ -188,113 +190,187 @@ public static unsafe class TernaryGemm
 
     // ---------------------------------------------------------------- 512-bit
 
-    // One 128-weight block: its 32 bytes broadcast to both halves of a zmm; the lower half decodes bits 0–1 / 4–5 and the upper
-    // half bits 2–3 / 6–7, so (c01, c23) are the codes of weights 0–63 and 64–127, matching two plain 64-byte activation loads.
-    // Per int16 lane a block adds 2 vpmaddubsw results of magnitude ≤ 512, so 32 blocks stay within [−32768, 32512]: flush then.
-    private const int Flush512 = 32, Flush256 = 16, Flush128 = 8;
+    // One 64-byte load holds two blocks (256 weights). Byte j of it holds, in bit pair s, weight 32s + j of block 2p (j < 32) or
+    // weight 32s + j − 32 of block 2p + 1 (j ≥ 32). The activations are permuted once per call (PermuteActivations512) so that
+    // the 64 activation bytes of "plane" s sit together: [x(2p)[32s … 32s+31], x(2p+1)[32s … 32s+31]]. Then plane s of the codes is
+    // (w >> 2s) & 3 (vpsrlw + vpand: the shift runs on other ports than vpmaddubsw, unlike GFNI on Zen 4) and lines up with one
+    // plain 64-byte activation load. An odd last block keeps the natural order and is decoded by a 32-byte broadcast and vpsrlvw.
+    // Per int16 lane a pair adds 4 vpmaddubsw results of magnitude ≤ 512, so 16 pairs stay within [−32768, 32512]: flush then.
+    private const int FlushPairs512 = 16;
+    /// <summary>Rows that share each activation load in the 512-bit kernel.</summary>
+    private const int RowTile = 4;
+    // Prefetch: while a tile of 4 rows is computed, the next tile (the next 4·RowBytes bytes, contiguous) is prefetched as one
+    // linear stream, 256 bytes per step, so it is done when the tile is. On Zen 4 the hardware prefetcher alone left this
+    // compute-heavy loop at a third of the streaming bandwidth with weights from memory; per-row prefetch streams did little.
+    // Into L1 while a tile fits comfortably (≤ 8 KB), into L2 beyond (prefetcht0 of a 14 KB tile evicted the current one).
+    private const int PrefetchL1TileBytes = 8192;
 
-    /// <summary>Decodes 512-bit code vectors; built once per row pass so its constants stay in registers.</summary>
-    private readonly struct Decoder512
+    /// <summary>Permutes one token's padded activations (kp bytes) into the order the 512-bit kernel reads (see above).</summary>
+    internal static void PermuteActivations512(sbyte* x, sbyte* xp, int kp)
     {
-        private readonly Vector512<byte> _k01, _k23, _mask;
-        private readonly bool _gfni;
-
-        public Decoder512(bool unused)
+        int blocks = kp / PackedTernaryMatrix.BlockSize, b = 0;
+        for (; b + 1 < blocks; b += 2)
         {
-            _gfni = UseGfni && Gfni.V512.IsSupported;
-            _mask = Vector512.Create((byte)3);
-            _k01 = _gfni ? Vector512.Create(Vector256.Create(Extract(0)), Vector256.Create(Extract(2))).AsByte()
-                         : Vector512.Create(Vector256.Create((ushort)0), Vector256.Create((ushort)2)).AsByte();
-            _k23 = _gfni ? Vector512.Create(Vector256.Create(Extract(4)), Vector256.Create(Extract(6))).AsByte()
-                         : Vector512.Create(Vector256.Create((ushort)4), Vector256.Create((ushort)6)).AsByte();
+            sbyte* s = x + b * 128, d = xp + b * 128;
+            for (int plane = 0; plane < 4; plane++)
+            {
+                Vector256.Store(Vector256.Load(s + 32 * plane), d + 64 * plane);
+                Vector256.Store(Vector256.Load(s + 128 + 32 * plane), d + 64 * plane + 32);
+            }
+        }
+        if (b < blocks) Buffer.MemoryCopy(x + b * 128, xp + b * 128, 128, 128);
+    }
+
+    /// <summary>Number of tokens a 512-bit tile handles, as a type so the JIT compiles one straight-line kernel per count.</summary>
+    private interface ITokenCount { static abstract int Count { get; } }
+    private struct Tokens1 : ITokenCount { public static int Count => 1; }
+    private struct Tokens2 : ITokenCount { public static int Count => 2; }
+    private struct Tokens3 : ITokenCount { public static int Count => 3; }
+    private struct Tokens4 : ITokenCount { public static int Count => 4; }
+
+    /// <summary>One token's int16 partial sums for the 4 rows of a tile.</summary>
+    private struct Partial4
+    {
+        public Vector512<short> R0, R1, R2, R3;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Add(Vector512<byte> c0, Vector512<byte> c1, Vector512<byte> c2, Vector512<byte> c3, sbyte* x)
+        {
+            var v = Vector512.Load(x);
+            R0 += Avx512BW.MultiplyAddAdjacent(c0, v);
+            R1 += Avx512BW.MultiplyAddAdjacent(c1, v);
+            R2 += Avx512BW.MultiplyAddAdjacent(c2, v);
+            R3 += Avx512BW.MultiplyAddAdjacent(c3, v);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public (Vector512<byte> c01, Vector512<byte> c23) Decode(byte* w)
+        public void FlushInto(Vector512<int>* acc, Vector512<short> ones)
         {
-            var v = Avx512F.BroadcastVector256ToVector512((ulong*)w).AsByte();
-            if (_gfni) return (Gfni.V512.GaloisFieldAffineTransform(v, _k01, 0), Gfni.V512.GaloisFieldAffineTransform(v, _k23, 0));
-            return (Avx512BW.ShiftRightLogicalVariable(v.AsUInt16(), _k01.AsUInt16()).AsByte() & _mask,
-                    Avx512BW.ShiftRightLogicalVariable(v.AsUInt16(), _k23.AsUInt16()).AsByte() & _mask);
+            acc[0] += Avx512BW.MultiplyAddAdjacent(R0, ones);
+            acc[1] += Avx512BW.MultiplyAddAdjacent(R1, ones);
+            acc[2] += Avx512BW.MultiplyAddAdjacent(R2, ones);
+            acc[3] += Avx512BW.MultiplyAddAdjacent(R3, ones);
+            this = default;
         }
     }
 
-    private static int Dot512(byte* w, sbyte* x, int blocks)
+    /// <summary>Σ c·x for 4 rows (w0 … w3, each <paramref name="blocks"/> blocks) × TT.Count tokens (permuted activations
+    /// xp, xp + kp, …): d[t·4 + r]. Each 64-byte weight load is decoded once and used by every token; each activation load by
+    /// all 4 rows. <paramref name="pf"/> is the start of the next tile, prefetched as one linear stream (into L1 if <paramref name="pfL1"/>).</summary>
+    private static void Tile512<TT>(byte* w0, byte* w1, byte* w2, byte* w3, byte* pf, bool pfL1, sbyte* xp, int kp, int blocks, int* d)
+        where TT : struct, ITokenCount
     {
+        int tokens = TT.Count;
+        var mask = Vector512.Create((byte)3);
         var ones = Vector512.Create((short)1);
-        var dec = new Decoder512(true);
-        var acc = Vector512<int>.Zero;
-        for (int b = 0; b < blocks;)
+        Vector512<int>* acc = stackalloc Vector512<int>[4 * 4];
+        for (int i = 0; i < 16; i++) acc[i] = default;
+        sbyte* x0 = xp;
+        Partial4 p0 = default, p1 = default, p2 = default, p3 = default;
+        int pairs = blocks / 2;
+        for (int p = 0; p < pairs;)
         {
-            int end = Math.Min(blocks, b + Flush512);
-            var s = Vector512<short>.Zero;
-            for (; b < end; b++)
+            int end = Math.Min(pairs, p + FlushPairs512);
+            for (; p < end; p++)
             {
-                var (c01, c23) = dec.Decode(w + b * 32);
-                sbyte* xb = x + b * 128;
-                s += Avx512BW.MultiplyAddAdjacent(c01, Vector512.Load(xb)) + Avx512BW.MultiplyAddAdjacent(c23, Vector512.Load(xb + 64));
+                byte* f = pf + p * 256;
+                if (pfL1) { Sse.Prefetch0(f); Sse.Prefetch0(f + 64); Sse.Prefetch0(f + 128); Sse.Prefetch0(f + 192); }
+                else { Sse.Prefetch1(f); Sse.Prefetch1(f + 64); Sse.Prefetch1(f + 128); Sse.Prefetch1(f + 192); }
+                int o = p * 64;
+                var v0 = Vector512.Load(w0 + o).AsUInt16();
+                var v1 = Vector512.Load(w1 + o).AsUInt16();
+                var v2 = Vector512.Load(w2 + o).AsUInt16();
+                var v3 = Vector512.Load(w3 + o).AsUInt16();
+                int xo = p * 256;
+                AddPlane<TT>(ref p0, ref p1, ref p2, ref p3, v0.AsByte() & mask, v1.AsByte() & mask, v2.AsByte() & mask, v3.AsByte() & mask, x0 + xo, kp);
+                AddPlane<TT>(ref p0, ref p1, ref p2, ref p3, (v0 >> 2).AsByte() & mask, (v1 >> 2).AsByte() & mask, (v2 >> 2).AsByte() & mask, (v3 >> 2).AsByte() & mask, x0 + xo + 64, kp);
+                AddPlane<TT>(ref p0, ref p1, ref p2, ref p3, (v0 >> 4).AsByte() & mask, (v1 >> 4).AsByte() & mask, (v2 >> 4).AsByte() & mask, (v3 >> 4).AsByte() & mask, x0 + xo + 128, kp);
+                AddPlane<TT>(ref p0, ref p1, ref p2, ref p3, (v0 >> 6).AsByte() & mask, (v1 >> 6).AsByte() & mask, (v2 >> 6).AsByte() & mask, (v3 >> 6).AsByte() & mask, x0 + xo + 192, kp);
             }
-            acc += Avx512BW.MultiplyAddAdjacent(s, ones);
+            p0.FlushInto(acc, ones);
+            if (tokens > 1) p1.FlushInto(acc + 4, ones);
+            if (tokens > 2) p2.FlushInto(acc + 8, ones);
+            if (tokens > 3) p3.FlushInto(acc + 12, ones);
         }
-        return Vector512.Sum(acc);
+        if ((blocks & 1) != 0)
+        {
+            // odd last block, natural order: a 32-byte broadcast; the lower half decodes bits 0–1 / 4–5 and the upper half
+            // bits 2–3 / 6–7, so (c01, c23) are the codes of weights 0–63 and 64–127, matching two plain 64-byte loads.
+            var k01 = Vector512.Create(Vector256.Create((ushort)0), Vector256.Create((ushort)2));
+            var k23 = Vector512.Create(Vector256.Create((ushort)4), Vector256.Create((ushort)6));
+            int o = pairs * 64;
+            var v0 = Avx512F.BroadcastVector256ToVector512((ulong*)(w0 + o)).AsUInt16();
+            var v1 = Avx512F.BroadcastVector256ToVector512((ulong*)(w1 + o)).AsUInt16();
+            var v2 = Avx512F.BroadcastVector256ToVector512((ulong*)(w2 + o)).AsUInt16();
+            var v3 = Avx512F.BroadcastVector256ToVector512((ulong*)(w3 + o)).AsUInt16();
+            for (int half = 0; half < 2; half++)
+            {
+                var k = half == 0 ? k01 : k23;
+                var c0 = Avx512BW.ShiftRightLogicalVariable(v0, k).AsByte() & mask;
+                var c1 = Avx512BW.ShiftRightLogicalVariable(v1, k).AsByte() & mask;
+                var c2 = Avx512BW.ShiftRightLogicalVariable(v2, k).AsByte() & mask;
+                var c3 = Avx512BW.ShiftRightLogicalVariable(v3, k).AsByte() & mask;
+                AddPlane<TT>(ref p0, ref p1, ref p2, ref p3, c0, c1, c2, c3, x0 + pairs * 256 + 64 * half, kp);
+            }
+            p0.FlushInto(acc, ones);
+            if (tokens > 1) p1.FlushInto(acc + 4, ones);
+            if (tokens > 2) p2.FlushInto(acc + 8, ones);
+            if (tokens > 3) p3.FlushInto(acc + 12, ones);
+        }
+        for (int i = 0; i < 4 * tokens; i++) d[i] = Vector512.Sum(acc[i]);
     }
 
-    /// <summary>Two rows, one token: the activation loads are shared by both rows.</summary>
-    private static void Dot512Rows2(byte* w0, byte* w1, sbyte* x, int blocks, int* d)
+    /// <summary>Adds one plane (64 codes per row, 4 rows) times the same 64 activation bytes of each token (x0, x0 + kp, …).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddPlane<TT>(ref Partial4 p0, ref Partial4 p1, ref Partial4 p2, ref Partial4 p3,
+        Vector512<byte> c0, Vector512<byte> c1, Vector512<byte> c2, Vector512<byte> c3, sbyte* x0, int kp) where TT : struct, ITokenCount
     {
-        var ones = Vector512.Create((short)1);
-        var dec = new Decoder512(true);
-        Vector512<int> a0 = default, a1 = default;
-        for (int b = 0; b < blocks;)
-        {
-            int end = Math.Min(blocks, b + Flush512);
-            Vector512<short> s0 = default, s1 = default;
-            for (; b < end; b++)
-            {
-                var xl = Vector512.Load(x + b * 128);
-                var xh = Vector512.Load(x + b * 128 + 64);
-                var (c01, c23) = dec.Decode(w0 + b * 32);
-                var (e01, e23) = dec.Decode(w1 + b * 32);
-                s0 += Avx512BW.MultiplyAddAdjacent(c01, xl) + Avx512BW.MultiplyAddAdjacent(c23, xh);
-                s1 += Avx512BW.MultiplyAddAdjacent(e01, xl) + Avx512BW.MultiplyAddAdjacent(e23, xh);
-            }
-            a0 += Avx512BW.MultiplyAddAdjacent(s0, ones);
-            a1 += Avx512BW.MultiplyAddAdjacent(s1, ones);
-        }
-        d[0] = Vector512.Sum(a0); d[1] = Vector512.Sum(a1);
+        p0.Add(c0, c1, c2, c3, x0);
+        if (TT.Count > 1) p1.Add(c0, c1, c2, c3, x0 + kp);
+        if (TT.Count > 2) p2.Add(c0, c1, c2, c3, x0 + 2 * kp);
+        if (TT.Count > 3) p3.Add(c0, c1, c2, c3, x0 + 3 * kp);
     }
 
-    private static void Dot512x4(byte* w, sbyte* x, int kp, int blocks, int* d)
+    /// <summary>Rows [r0, r1) on the 512-bit path: tiles of 4 rows (a short last tile repeats its last row) × up to 4 tokens.</summary>
+    private static void Rows512(sbyte* xp, int* xSum, int m, PackedTernaryMatrix w, int* acc, float* y, float* xScale, int r0, int r1)
     {
-        var ones = Vector512.Create((short)1);
-        var dec = new Decoder512(true);
-        Vector512<int> a0 = default, a1 = default, a2 = default, a3 = default;
-        sbyte* x1 = x + kp, x2 = x1 + kp, x3 = x2 + kp;
-        for (int b = 0; b < blocks;)
+        int kp = w.PaddedCols, blocks = kp / PackedTernaryMatrix.BlockSize, n = w.Rows;
+        long rb = w.RowBytes;
+        bool pfL1 = RowTile * rb <= PrefetchL1TileBytes;
+        int* d = stackalloc int[RowTile * TokenTile];
+        for (int r = r0; r < r1; r += RowTile)
         {
-            int end = Math.Min(blocks, b + Flush512);
-            Vector512<short> s0 = default, s1 = default, s2 = default, s3 = default;
-            for (; b < end; b++)
+            int rows = Math.Min(RowTile, r1 - r);
+            byte* w0 = w.Pointer + r * rb;
+            byte* w1 = rows > 1 ? w0 + rb : w0, w2 = rows > 2 ? w0 + 2 * rb : w1, w3 = rows > 3 ? w0 + 3 * rb : w2;
+            for (int t = 0; t < m; t += TokenTile)
             {
-                var (c01, c23) = dec.Decode(w + b * 32);
-                int o = b * 128;
-                s0 += Avx512BW.MultiplyAddAdjacent(c01, Vector512.Load(x + o)) + Avx512BW.MultiplyAddAdjacent(c23, Vector512.Load(x + o + 64));
-                s1 += Avx512BW.MultiplyAddAdjacent(c01, Vector512.Load(x1 + o)) + Avx512BW.MultiplyAddAdjacent(c23, Vector512.Load(x1 + o + 64));
-                s2 += Avx512BW.MultiplyAddAdjacent(c01, Vector512.Load(x2 + o)) + Avx512BW.MultiplyAddAdjacent(c23, Vector512.Load(x2 + o + 64));
-                s3 += Avx512BW.MultiplyAddAdjacent(c01, Vector512.Load(x3 + o)) + Avx512BW.MultiplyAddAdjacent(c23, Vector512.Load(x3 + o + 64));
+                int tokens = Math.Min(TokenTile, m - t);
+                sbyte* xt = xp + (long)t * kp;
+                switch (tokens)
+                {
+                    case 1: Tile512<Tokens1>(w0, w1, w2, w3, w0 + RowTile * rb, pfL1, xt, kp, blocks, d); break;
+                    case 2: Tile512<Tokens2>(w0, w1, w2, w3, w0 + RowTile * rb, pfL1, xt, kp, blocks, d); break;
+                    case 3: Tile512<Tokens3>(w0, w1, w2, w3, w0 + RowTile * rb, pfL1, xt, kp, blocks, d); break;
+                    default: Tile512<Tokens4>(w0, w1, w2, w3, w0 + RowTile * rb, pfL1, xt, kp, blocks, d); break;
+                }
+                for (int i = 0; i < tokens; i++)
+                    for (int j = 0; j < rows; j++)
+                    {
+                        int v = d[i * RowTile + j] - xSum[t + i];
+                        long o = (long)(t + i) * n + r + j;
+                        if (acc != null) acc[o] = v;
+                        else y[o] = Epilogue(v, xScale[t + i], w.Scale(r + j));
+                    }
             }
-            a0 += Avx512BW.MultiplyAddAdjacent(s0, ones);
-            a1 += Avx512BW.MultiplyAddAdjacent(s1, ones);
-            a2 += Avx512BW.MultiplyAddAdjacent(s2, ones);
-            a3 += Avx512BW.MultiplyAddAdjacent(s3, ones);
         }
-        d[0] = Vector512.Sum(a0); d[1] = Vector512.Sum(a1); d[2] = Vector512.Sum(a2); d[3] = Vector512.Sum(a3);
     }
 
     // ---------------------------------------------------------------- 256-bit
 
     // One block = one 32-byte load; codes of weights 32s … 32s+31 are bits 2s, 2s+1 of every byte. 4 vpmaddubsw per int16 lane
-    // per block (≤ 2048) → flush every 16 blocks.
+    // per block (≤ 2048) → flush every 16 blocks. (The 128-bit paths: 8 products of ≤ 512 per lane per block → every 8.)
+    private const int Flush256 = 16, Flush128 = 8;
     /// <summary>Decodes 256-bit code vectors; built once per row pass so its constants stay in registers.</summary>
     private readonly struct Decoder256
     {

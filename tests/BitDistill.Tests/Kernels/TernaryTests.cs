@@ -359,6 +359,45 @@ public class TernaryTests
     }
 
     [Fact]
+    public unsafe void PermuteActivations512_PairsPlanesOfTwoBlocksAndKeepsAnOddLastBlock()
+    {
+        // 3 blocks: block pair (0, 1) is permuted plane by plane, block 2 (odd tail) stays in natural order
+        int kp = 3 * PackedTernaryMatrix.BlockSize;
+        var x = new sbyte[kp]; var xp = new sbyte[kp];
+        for (int i = 0; i < kp; i++) x[i] = (sbyte)(i * 7 % 251 - 125);
+        fixed (sbyte* px = x) fixed (sbyte* pp = xp) TernaryGemm.PermuteActivations512(px, pp, kp);
+        for (int plane = 0; plane < 4; plane++)
+            for (int j = 0; j < 32; j++)
+            {
+                Assert.Equal(x[32 * plane + j], xp[64 * plane + j]);             // block 0, weights 32·plane + j
+                Assert.Equal(x[128 + 32 * plane + j], xp[64 * plane + 32 + j]);  // block 1
+            }
+        Assert.Equal(x.AsSpan(256).ToArray(), xp.AsSpan(256).ToArray());
+    }
+
+    [Theory, MemberData(nameof(Levels))]
+    public void Gemm_Int32_EveryTokenAndRowTileRemainder(SimdLevel level)
+    {
+        // M = 1 … 9 covers token tiles of 1, 2, 3 and 4 plus remainders; N = 1 … 9 the short last row tile on each thread;
+        // K spans an odd block count (tail block), an even one, and more than one int16 flush interval (> 16 block pairs).
+        foreach (int dop in new[] { 1, 2 })
+        {
+            using var _ = KernelSettings.Override(level, dop);
+            foreach (int k in new[] { 300, 512, 4352 })
+                for (int m = 1; m <= 9; m += 1)
+                    foreach (int n in new[] { 1, 6, 9 })
+                    {
+                        var w = PackedTernaryMatrix.FromCodes(RandomTernary(n * k, n * k + m), n, k, TernaryScaleMode.PerRow, new float[n]);
+                        var x = RandomInt8(m * k, m + k);
+                        var expected = new int[m * n]; var actual = new int[m * n];
+                        TernaryGemm.MultiplyInt32Reference(x, m, w, expected);
+                        TernaryGemm.MultiplyInt32(x, m, w, actual);
+                        Assert.True(expected.SequenceEqual(actual), $"{level} dop {dop} m={m} n={n} k={k}");
+                    }
+        }
+    }
+
+    [Fact]
     public void Gemm_RejectsBadLengths()
     {
         var w = PackedTernaryMatrix.FromCodes(new sbyte[6], 2, 3, TernaryScaleMode.PerTensor, [1f]);
