@@ -368,6 +368,12 @@ public sealed class CpuBackend(Device device) : IBackend
     {
         RequireFloat(a, "matmul"); RequireFloat(b, "matmul");
         if (a.Rank < 1 || b.Rank < 1) throw new ArgumentException("matmul needs tensors of rank ≥ 1");
+        // [..., M, K] row-major · [K, N]: the leading dims fold into M, so it is one product (no batch loop)
+        if (b.Rank == 2 && a.Rank > 2 && a.IsContiguous && a.Shape[^1] == b.Shape[0])
+        {
+            var flat = MatMul(a.Reshape(-1, a.Shape[^1]), b);
+            return flat.Reshape([.. a.Shape[..^1], b.Shape[1]]);
+        }
         var a2 = a.Rank == 1 ? a.Unsqueeze(0) : a;
         var b2 = b.Rank == 1 ? b.Unsqueeze(1) : b;
         int m = a2.Shape[^2], k = a2.Shape[^1], n = b2.Shape[^1];

@@ -32,7 +32,7 @@ public sealed class RotaryEmbedding
             if (!_tables.TryGetValue(device, out var t) || t.cos.Shape[0] < length)
             {
                 int n = Math.Max(64, (int)Math.Min(int.MaxValue / 2, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)length)));
-                t = Build(n, device);
+                using (TensorScope.Suspend()) t = Build(n, device); // the cache outlives any TensorScope of the caller
                 _tables[device] = t;
             }
             return (t.cos.Narrow(0, 0, length), t.sin.Narrow(0, 0, length));
