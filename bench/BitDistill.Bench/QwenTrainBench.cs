@@ -24,7 +24,7 @@ public static partial class QwenTrainBench
         """;
 
     /// <summary>Measured numbers of one side at one thread count.</summary>
-    public sealed record Result(double TrainMs, double TrainMinMs, double PrefillTokS, double DecodeTokS);
+    public sealed record Result(double TrainMs, double TrainMinMs, double TrainCpuMs, double PrefillTokS, double DecodeTokS);
 
     /// <summary>Entry point.</summary>
     public static int Run(string[] args)
@@ -48,17 +48,18 @@ public static partial class QwenTrainBench
         foreach (var t in threads)
         {
             ours[t] = MeasureOurs(t, steps);
-            Console.WriteLine($"ours threads={t} train_ms={ours[t].TrainMs:F2} train_min_ms={ours[t].TrainMinMs:F2} prefill_tok_s={ours[t].PrefillTokS:F1} decode_tok_s={ours[t].DecodeTokS:F1}");
+            Console.WriteLine($"ours threads={t} train_ms={ours[t].TrainMs:F2} train_min_ms={ours[t].TrainMinMs:F2} train_cpu_ms={ours[t].TrainCpuMs:F2} prefill_tok_s={ours[t].PrefillTokS:F1} decode_tok_s={ours[t].DecodeTokS:F1}");
             torch[t] = noPeer ? null : RunTorch(t);
         }
         Console.WriteLine();
-        Console.WriteLine("| threads | ours ms/step | torch ms/step | speed-up (torch/ours) | ours prefill tok/s | torch prefill tok/s | ours decode tok/s | torch decode tok/s |");
-        Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|");
+        Console.WriteLine("Wall-clock medians; CPU = median process CPU time per step (all threads), less sensitive to other load on the machine.");
+        Console.WriteLine("| threads | ours ms/step | torch ms/step | speed-up (torch/ours) | ours CPU ms | torch CPU ms | CPU ratio | ours prefill tok/s | torch prefill tok/s | ours decode tok/s | torch decode tok/s |");
+        Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var t in threads)
         {
             var o = ours[t]; var p = torch[t];
             string F(double? v, string f = "F1") => v is { } x ? x.ToString(f, CultureInfo.InvariantCulture) : "n/a";
-            Console.WriteLine($"| {t} | {F(o.TrainMs)} | {F(p?.TrainMs)} | {(p is null ? "n/a" : F(p.TrainMs / o.TrainMs, "F2") + "×")} | {F(o.PrefillTokS)} | {F(p?.PrefillTokS)} | {F(o.DecodeTokS)} | {F(p?.DecodeTokS)} |");
+            Console.WriteLine($"| {t} | {F(o.TrainMs)} | {F(p?.TrainMs)} | {(p is null ? "n/a" : F(p.TrainMs / o.TrainMs, "F2") + "×")} | {F(o.TrainCpuMs)} | {F(p?.TrainCpuMs)} | {(p is null ? "n/a" : F(p.TrainCpuMs / o.TrainCpuMs, "F2") + "×")} | {F(o.PrefillTokS)} | {F(p?.PrefillTokS)} | {F(o.DecodeTokS)} | {F(p?.DecodeTokS)} |");
         }
         Console.WriteLine($"load after: {LoadAverage()}");
         return 0;
@@ -93,16 +94,20 @@ public static partial class QwenTrainBench
         var model = Build();
         var opt = new AdamW(model.Parameters(), lr: 1e-4f, weightDecay: 0.01f);
         var ids = RandomIds(Batch, Seq, 7);
-        var times = new List<double>();
+        var times = new List<double>(); var cpu = new List<double>();
+        var proc = Process.GetCurrentProcess();
         for (int i = 0; i < 3 + steps; i++)
         {
+            proc.Refresh();
+            var c0 = proc.TotalProcessorTime;
             long t0 = Stopwatch.GetTimestamp();
             float loss = Step(model, opt, ids);
             double ms = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            proc.Refresh();
             if (!float.IsFinite(loss)) throw new InvalidOperationException($"loss is {loss}");
-            if (i >= 3) times.Add(ms);
+            if (i >= 3) { times.Add(ms); cpu.Add((proc.TotalProcessorTime - c0).TotalMilliseconds); }
         }
-        return new Result(Median(times), times.Min(), Prefill(model), Decode(model));
+        return new Result(Median(times), times.Min(), Median(cpu), Prefill(model), Decode(model));
     }
 
     private static double Prefill(QwenModel model)
@@ -154,6 +159,7 @@ public static partial class QwenTrainBench
         var ids = RandomIds(Batch, Seq, 7);
         for (int i = 0; i < 3; i++) Step(model, opt, ids);
         double fwd = 0, bwd = 0, optMs = 0, zero = 0, dispose = 0;
+        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
         OpProfiler.Start();
         for (int i = 0; i < steps; i++)
         {
@@ -175,8 +181,9 @@ public static partial class QwenTrainBench
             dispose += Stopwatch.GetElapsedTime(t4, t5).TotalMilliseconds;
         }
         OpProfiler.Stop();
+        double cpuMs = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds / steps;
         double total = zero + fwd + bwd + optMs + dispose;
-        Console.WriteLine($"\n## profile, {threads} thread(s), mean of {steps} steps: {total / steps:F1} ms/step");
+        Console.WriteLine($"\n## profile, {threads} thread(s), mean of {steps} steps: {total / steps:F1} ms/step (process CPU time {cpuMs:F1} ms/step)");
         Console.WriteLine($"zero-grad {zero / steps:F1} ms | forward {fwd / steps:F1} ms | backward {bwd / steps:F1} ms | AdamW {optMs / steps:F1} ms | scope dispose {dispose / steps:F1} ms");
         foreach (var (title, table) in new[] { ("forward", OpProfiler.Forward), ("backward", OpProfiler.Backward) })
         {
@@ -217,7 +224,7 @@ public static partial class QwenTrainBench
             return null;
         }
         double Get(string key) => double.Parse(Regex.Match(output, key + @"=([0-9.]+)").Groups[1].Value, CultureInfo.InvariantCulture);
-        return new Result(Get("train_ms"), Get("train_min_ms"), Get("prefill_tok_s"), Get("decode_tok_s"));
+        return new Result(Get("train_ms"), Get("train_min_ms"), Get("train_cpu_ms"), Get("prefill_tok_s"), Get("decode_tok_s"));
     }
 
     private static string FindScript()

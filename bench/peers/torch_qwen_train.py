@@ -6,7 +6,7 @@ Model (written from modeling_qwen3.py, as tests/fixtures/make_qwen_fixtures.py):
 4 heads, 2 KV heads, head_dim 64, intermediate 768, RMSNorm, q_norm/k_norm before RoPE, GQA, SwiGLU, tied embeddings.
 Step: random ids [8, 256], causal-LM cross-entropy (logits[:, :-1] vs ids[:, 1:]), backward, AdamW (lr 1e-4, wd 0.01).
 Prints machine-readable lines:
-  torch threads=N train_ms=<median> train_min_ms=<min> steps=<n>
+  torch threads=N train_ms=<median> train_min_ms=<min> train_cpu_ms=<median process CPU time> steps=<n>
   torch threads=N prefill_tok_s=<tokens/s of a no-grad forward of [1, 256]>
   torch threads=N decode_tok_s=<tokens/s of 64 greedy steps with a KV cache after a 32-token prompt>"""
 import math
@@ -141,13 +141,15 @@ def main():
         opt.step()
         return loss
 
-    times = []
+    times, cpu = [], []
     for i in range(WARMUP + STEPS):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         step()
         if i >= WARMUP:
             times.append(time.perf_counter() - t0)
-    print(f"torch threads={threads} train_ms={1000 * median(times):.2f} train_min_ms={1000 * min(times):.2f} steps={len(times)}", flush=True)
+            cpu.append(time.process_time() - c0)
+    print(f"torch threads={threads} train_ms={1000 * median(times):.2f} train_min_ms={1000 * min(times):.2f} "
+          f"train_cpu_ms={1000 * median(cpu):.2f} steps={len(times)}", flush=True)
 
     with torch.no_grad():
         prompt = torch.randint(0, VOCAB, (1, SEQ))
