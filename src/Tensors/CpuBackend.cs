@@ -575,7 +575,7 @@ public sealed class CpuBackend(Device device) : IBackend
         // per-thread partial dw, summed in thread order afterwards (deterministic for a given thread count)
         var partial = w is null ? null : new float[threads * d];
         var xm = M(xs); var gm = M(gs); var dm = M(dx); int xo = xs.Offset, go = gs.Offset;
-        System.Threading.Tasks.Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+        StaticParallel.ForEachThread(threads, t =>
         {
             var (r0, r1) = StaticParallel.Chunk(rows, threads, t);
             var wf = w is null ? ReadOnlySpan<float>.Empty : M(w).AsSpan<float>().Slice(w.Offset, d);
