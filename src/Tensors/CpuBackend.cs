@@ -16,6 +16,9 @@ public sealed class CpuBackend(Device device) : IBackend
 
     private Tensor New(int[] shape, DType dtype = DType.Float32) => Tensor.Empty(shape, dtype, Device);
 
+    // For outputs the kernel overwrites completely: a reused pool buffer is not zero-filled first.
+    private Tensor Out(int[] shape, DType dtype = DType.Float32) => Tensor.Uninitialized(shape, dtype, Device);
+
     private static void RequireFloat(Tensor t, string op)
     {
         if (t.DType != DType.Float32) throw new ArgumentException($"{op} needs Float32 tensors, got {t.DType} (convert with To(DType.Float32))");
@@ -142,7 +145,7 @@ public sealed class CpuBackend(Device device) : IBackend
     {
         RequireFloat(x, op.ToString());
         var xs = x; var src = Floats(ref xs);
-        var o = New(x.ShapeArray);
+        var o = Out(x.ShapeArray);
         var os = M(o); var xm = M(xs); int xo = xs.Offset, n = x.Count;
         int cost = op is UnaryOp.GeluErf or UnaryOp.Erf or UnaryOp.Sign ? 64 : 8;
         ForChunks(n, cost, (s, e) => Elementwise.Unary(op, xm.AsSpan<float>().Slice(xo + s, e - s), os.AsSpan<float>().Slice(s, e - s)));
@@ -160,7 +163,7 @@ public sealed class CpuBackend(Device device) : IBackend
     {
         RequireFloat(a, op.ToString()); RequireFloat(b, op.ToString());
         var shape = Broadcast.Shape(a.Shape, b.Shape);
-        var o = New(shape);
+        var o = Out(shape);
         if (o.Count == 0) return o;
         if (a.IsContiguous && b.IsContiguous && a.Count == o.Count && b.Count == o.Count)
         {
@@ -194,7 +197,7 @@ public sealed class CpuBackend(Device device) : IBackend
     {
         RequireFloat(x, op.ToString());
         var xs = x; Floats(ref xs);
-        var o = New(x.ShapeArray);
+        var o = Out(x.ShapeArray);
         var xm = M(xs); var om = M(o); int xo = xs.Offset;
         ForChunks(x.Count, 2, (s, e) =>
         {
@@ -346,7 +349,7 @@ public sealed class CpuBackend(Device device) : IBackend
         bool last = axis == x.Rank - 1;
         var p = (last ? x : x.Transpose(axis, -1)).Contiguous();
         int n = p.Shape[^1];
-        var o = New(p.ShapeArray);
+        var o = Out(p.ShapeArray);
         if (o.Count == 0) return o;
         int rows = p.Count / n;
         var pm = M(p); var om = M(o); int po = p.Offset;
@@ -379,7 +382,7 @@ public sealed class CpuBackend(Device device) : IBackend
         int m = a2.Shape[^2], k = a2.Shape[^1], n = b2.Shape[^1];
         if (k != b2.Shape[^2]) throw new ArgumentException($"matmul shapes {Tensor.ShapeString(a.Shape)} and {Tensor.ShapeString(b.Shape)} do not agree on the inner dimension ({k} vs {b2.Shape[^2]})");
         var batch = Broadcast.Shape(a2.Shape[..^2], b2.Shape[..^2]);
-        var o = New([.. batch, m, n]);
+        var o = k == 0 ? New([.. batch, m, n]) : Out([.. batch, m, n]);
         if (o.Count == 0) return o;
         if (k == 0) return o;
         var (ta, lda, aT) = MatrixLayout(a2);
@@ -451,7 +454,7 @@ public sealed class CpuBackend(Device device) : IBackend
         var xc = x.Contiguous();
         int outer = 1; for (int d = 0; d < axis; d++) outer *= x.Shape[d];
         int inner = 1; for (int d = axis + 1; d < x.Rank; d++) inner *= x.Shape[d];
-        var o = New([.. x.Shape[..axis], .. indices.Shape, .. x.Shape[(axis + 1)..]], x.DType);
+        var o = Out([.. x.Shape[..axis], .. indices.Shape, .. x.Shape[(axis + 1)..]], x.DType);
         if (o.Count == 0) return o;
         int size = x.DType.SizeOf(), k = ids.Length;
         var xm = M(xc); var om = M(o); int xo = xc.Offset;
@@ -486,7 +489,7 @@ public sealed class CpuBackend(Device device) : IBackend
         RequireFloat(x, "rms_norm");
         var xs = x; Floats(ref xs);
         int d = x.Shape[^1], rows = x.Count / Math.Max(1, d);
-        var o = New(x.ShapeArray);
+        var o = Out(x.ShapeArray);
         var w = weight?.Contiguous();
         var xm = M(xs); var om = M(o); int xo = xs.Offset;
         StaticParallel.For(rows, d * 3L, (r0, r1) =>
@@ -505,7 +508,7 @@ public sealed class CpuBackend(Device device) : IBackend
         int t = x.Shape[^2], d = x.Shape[^1], rows = x.Count / Math.Max(1, d);
         var c = cos.Contiguous(); var s = sin.Contiguous();
         if (c.Shape[^1] != d || c.Count != t * d || s.Count != t * d) throw new ArgumentException($"rope cos/sin must be [{t}, {d}], got {Tensor.ShapeString(cos.Shape)} and {Tensor.ShapeString(sin.Shape)}");
-        var o = New(x.ShapeArray);
+        var o = Out(x.ShapeArray);
         var xm = M(xs); var om = M(o); int xo = xs.Offset;
         StaticParallel.For(rows, d * 4L, (r0, r1) =>
         {
@@ -557,7 +560,7 @@ public sealed class CpuBackend(Device device) : IBackend
     public Tensor UnaryBackward(UnaryOp op, Tensor x, Tensor y, Tensor g)
     {
         var xs = x; Floats(ref xs); var ys = y; Floats(ref ys); var gs = g; Floats(ref gs);
-        var o = New(x.ShapeArray);
+        var o = Out(x.ShapeArray);
         var xm = M(xs); var ym = M(ys); var gm = M(gs); var om = M(o);
         int xo = xs.Offset, yo = ys.Offset, go = gs.Offset;
         ForChunks(x.Count, 16, (a, e) => BackwardKernels.Unary(op, xm.AsSpan<float>().Slice(xo + a, e - a), ym.AsSpan<float>().Slice(yo + a, e - a),
@@ -569,7 +572,7 @@ public sealed class CpuBackend(Device device) : IBackend
     {
         var xs = x; Floats(ref xs); var gs = g; Floats(ref gs);
         int d = x.Shape[^1], rows = x.Count / Math.Max(1, d);
-        var dx = New(x.ShapeArray);
+        var dx = Out(x.ShapeArray);
         var w = weight?.Contiguous();
         int threads = StaticParallel.Threads(rows, d * 6L);
         // per-thread partial dw, summed in thread order afterwards (deterministic for a given thread count)
@@ -597,7 +600,7 @@ public sealed class CpuBackend(Device device) : IBackend
     {
         var xs = x; Floats(ref xs);
         int d = x.Shape[^1], rows = x.Count / Math.Max(1, d);
-        var o = New(x.Shape[..^1].ToArray());
+        var o = Out(x.Shape[..^1].ToArray());
         var xm = M(xs); var om = M(o); int xo = xs.Offset;
         StaticParallel.For(rows, d * 4L, (r0, r1) =>
         {
@@ -612,7 +615,7 @@ public sealed class CpuBackend(Device device) : IBackend
         int n = logits.Shape[0], c = logits.Shape[1];
         var t = (targets.DType == DType.Int64 ? targets : targets.To(DType.Int64)).ToArray<long>();
         var l = lse.Contiguous().ToArray<float>();
-        var o = New([n, c]);
+        var o = Out([n, c]);
         var xm = M(xs); var om = M(o); int xo = xs.Offset;
         StaticParallel.For(n, c * 4L, (r0, r1) =>
         {
