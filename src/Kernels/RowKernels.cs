@@ -148,6 +148,32 @@ public static class BackwardKernels
         g[target] -= scale;
     }
 
+    /// <summary>Cross-entropy of one row, forward and gradient in one pass of exp: g = scale·(softmax(x) − onehot(target)),
+    /// computed as scale·exp(x − max)/Σ; returns the row's log-sum-exp.</summary>
+    public static float LogSumExpAndCrossEntropyGrad(ReadOnlySpan<float> x, int target, float scale, Span<float> g)
+    {
+        if (!KernelSettings.Use128)
+        {
+            float m = float.NegativeInfinity;
+            foreach (var v in x) m = float.IsNaN(v) || float.IsNaN(m) ? float.NaN : MathF.Max(m, v);
+            if (float.IsNegativeInfinity(m)) { SoftmaxCrossEntropyGrad(x, m, target, scale, g); return m; }
+            double s = 0;
+            for (int i = 0; i < x.Length; i++) { g[i] = MathF.Exp(x[i] - m); s += g[i]; }
+            float f = (float)(scale / s);
+            for (int i = 0; i < x.Length; i++) g[i] *= f;
+            g[target] -= scale;
+            return m + (float)Math.Log(s);
+        }
+        float max = TensorPrimitives.Max(x);
+        if (float.IsNegativeInfinity(max)) { SoftmaxCrossEntropyGrad(x, max, target, scale, g); return max; }
+        TensorPrimitives.Subtract(x, max, g);
+        TensorPrimitives.Exp(g, g);
+        float sum = TensorPrimitives.Sum(g);
+        TensorPrimitives.Multiply(g, scale / sum, g);
+        g[target] -= scale;
+        return max + MathF.Log(sum);
+    }
+
     /// <summary>dx = g·f′(x) for a unary op, fused (no temporaries beyond a stack chunk). y is the forward output when the
     /// derivative is cheaper from it (exp, tanh, sigmoid, sqrt, rsqrt), else ignored.</summary>
     public static void Unary(UnaryOp op, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> g, Span<float> dx)

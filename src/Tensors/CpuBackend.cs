@@ -628,4 +628,25 @@ public sealed class CpuBackend(Device device) : IBackend
         });
         return o;
     }
+
+    public (Tensor lse, Tensor grad) CrossEntropyWithGrad(Tensor logits, Tensor targets, long ignoreIndex, float scale)
+    {
+        var xs = logits; Floats(ref xs);
+        int n = logits.Shape[0], c = logits.Shape[1];
+        var t = (targets.DType == DType.Int64 ? targets : targets.To(DType.Int64)).ToArray<long>();
+        var lse = New([n]);
+        var o = Out([n, c]);
+        var xm = M(xs); var om = M(o); var lm = M(lse); int xo = xs.Offset;
+        StaticParallel.For(n, c * 4L, (r0, r1) =>
+        {
+            for (int r = r0; r < r1; r++)
+            {
+                var x = xm.AsSpan<float>().Slice(xo + r * c, c);
+                var g = om.AsSpan<float>().Slice(r * c, c);
+                if (t[r] == ignoreIndex) { lm.AsSpan<float>()[r] = BackwardKernels.LogSumExp(x); g.Clear(); continue; }
+                lm.AsSpan<float>()[r] = BackwardKernels.LogSumExpAndCrossEntropyGrad(x, (int)t[r], scale, g);
+            }
+        });
+        return (lse, o);
+    }
 }
