@@ -174,6 +174,55 @@ public static class BackwardKernels
         return max + MathF.Log(sum);
     }
 
+    /// <summary>SwiGLU forward: y = silu(gate)·up = gate·σ(gate)·up.</summary>
+    public static void SwiGlu(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> y)
+    {
+        if (gate.Length != up.Length || y.Length != gate.Length) throw new ArgumentException("SwiGLU: length mismatch");
+        if (!KernelSettings.Use128) { SwiGluReference(gate, up, y); return; }
+        TensorPrimitives.Sigmoid(gate, y);
+        TensorPrimitives.Multiply(y, gate, y);
+        TensorPrimitives.Multiply(y, up, y);
+    }
+
+    /// <summary>The scalar definition of <see cref="SwiGlu"/>.</summary>
+    public static void SwiGluReference(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> y)
+    {
+        for (int i = 0; i < y.Length; i++) { float a = gate[i]; y[i] = a / (1f + MathF.Exp(-a)) * up[i]; }
+    }
+
+    /// <summary>SwiGLU backward, one pass: with s = σ(gate), dgate = g·up·s·(1 + gate·(1 − s)) and dup = g·gate·s.</summary>
+    public static void SwiGluBackward(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, ReadOnlySpan<float> g, Span<float> dgate, Span<float> dup)
+    {
+        if (gate.Length != up.Length || g.Length != gate.Length || dgate.Length != gate.Length || dup.Length != gate.Length)
+            throw new ArgumentException("SwiGLU backward: length mismatch");
+        if (!KernelSettings.Use128) { SwiGluBackwardReference(gate, up, g, dgate, dup); return; }
+        Span<float> t = stackalloc float[Math.Min(gate.Length, 1024)];
+        for (int i = 0; i < gate.Length; i += t.Length)
+        {
+            int n = Math.Min(t.Length, gate.Length - i);
+            var a = gate.Slice(i, n); var u = up.Slice(i, n); var gs = g.Slice(i, n); var da = dgate.Slice(i, n); var du = dup.Slice(i, n); var s = t[..n];
+            TensorPrimitives.Sigmoid(a, s);
+            TensorPrimitives.Multiply(gs, s, du);      // g·s
+            TensorPrimitives.Subtract(1f, s, da);      // 1 − s
+            TensorPrimitives.Multiply(da, a, da);      // gate·(1 − s)
+            TensorPrimitives.Add(da, 1f, da);
+            TensorPrimitives.Multiply(da, du, da);     // g·s·(1 + gate·(1 − s))
+            TensorPrimitives.Multiply(da, u, da);
+            TensorPrimitives.Multiply(du, a, du);      // g·s·gate
+        }
+    }
+
+    /// <summary>The scalar definition of <see cref="SwiGluBackward"/>.</summary>
+    public static void SwiGluBackwardReference(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, ReadOnlySpan<float> g, Span<float> dgate, Span<float> dup)
+    {
+        for (int i = 0; i < gate.Length; i++)
+        {
+            float a = gate[i], s = 1f / (1f + MathF.Exp(-a)), gs = g[i] * s;
+            dgate[i] = gs * (1f + a * (1f - s)) * up[i];
+            dup[i] = gs * a;
+        }
+    }
+
     /// <summary>dx = g·f′(x) for a unary op, fused (no temporaries beyond a stack chunk). y is the forward output when the
     /// derivative is cheaper from it (exp, tanh, sigmoid, sqrt, rsqrt), else ignored.</summary>
     public static void Unary(UnaryOp op, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> g, Span<float> dx)

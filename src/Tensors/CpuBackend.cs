@@ -649,4 +649,26 @@ public sealed class CpuBackend(Device device) : IBackend
         });
         return (lse, o);
     }
+
+    public Tensor SwiGlu(Tensor gate, Tensor up)
+    {
+        RequireFloat(gate, "swiglu"); RequireFloat(up, "swiglu");
+        if (!gate.Shape.SequenceEqual(up.Shape)) throw new ArgumentException($"swiglu: gate {Tensor.ShapeString(gate.Shape)} and up {Tensor.ShapeString(up.Shape)} differ in shape");
+        var gs = gate; Floats(ref gs); var us = up; Floats(ref us);
+        var o = Out(gate.ShapeArray);
+        var gm = M(gs); var um = M(us); var om = M(o); int go = gs.Offset, uo = us.Offset;
+        ForChunks(o.Count, 8, (s, e) => BackwardKernels.SwiGlu(gm.AsSpan<float>().Slice(go + s, e - s), um.AsSpan<float>().Slice(uo + s, e - s), om.AsSpan<float>().Slice(s, e - s)));
+        return o;
+    }
+
+    public (Tensor dgate, Tensor dup) SwiGluBackward(Tensor gate, Tensor up, Tensor g)
+    {
+        var gs = gate; Floats(ref gs); var us = up; Floats(ref us); var ds = g; Floats(ref ds);
+        var dgate = Out(gate.ShapeArray); var dup = Out(gate.ShapeArray);
+        var gm = M(gs); var um = M(us); var dm = M(ds); var am = M(dgate); var bm = M(dup);
+        int go = gs.Offset, uo = us.Offset, doff = ds.Offset;
+        ForChunks(gate.Count, 16, (s, e) => BackwardKernels.SwiGluBackward(gm.AsSpan<float>().Slice(go + s, e - s), um.AsSpan<float>().Slice(uo + s, e - s),
+            dm.AsSpan<float>().Slice(doff + s, e - s), am.AsSpan<float>().Slice(s, e - s), bm.AsSpan<float>().Slice(s, e - s)));
+        return (dgate, dup);
+    }
 }

@@ -153,7 +153,7 @@ public sealed class QwenMlp : Module
     /// <summary>[..., hidden] → [..., hidden].</summary>
     public Variable Forward(Variable x)
     {
-        var h = GateProj.Forward(x).Silu() * UpProj.Forward(x);
+        var h = F.SwiGlu(GateProj.Forward(x), UpProj.Forward(x));
         if (FfnSubNorm is not null) h = FfnSubNorm.Forward(h);
         return DownProj.Forward(h);
     }
