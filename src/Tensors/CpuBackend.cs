@@ -391,7 +391,13 @@ public sealed class CpuBackend(Device device) : IBackend
         var aOff = BatchOffsets(aT, batch); var bOff = BatchOffsets(bT, batch);
         var af = M(aT).AsSpan<float>(); var bf = M(bT).AsSpan<float>(); var of = M(o).AsSpan<float>();
         long sA = Uniform(aOff), sB = Uniform(bOff);
-        if (sA >= 0 && sB >= 0)
+        if (nb == 1 && m == 1 && tb && ldb == k && !ta && k > 0)
+        {
+            // one row times a transposed contiguous [N, K] matrix (x·Wᵀ while decoding): a GEMV streams W once; SGEMM
+            // would pack all of W for a single row
+            Gemv.MultiplyF32(bf.Slice(bOff[0], n * k), n, k, af.Slice(aOff[0], k), of[..n]);
+        }
+        else if (sA >= 0 && sB >= 0)
             Sgemm.MultiplyBatched(nb, ta, tb, m, n, k, 1f, af[aOff[0]..], lda, sA, bf[bOff[0]..], ldb, sB, 0f, of, n, (long)m * n);
         else
             for (int i = 0; i < nb; i++)

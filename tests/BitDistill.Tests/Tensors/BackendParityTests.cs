@@ -139,6 +139,13 @@ public class BackendParityTests
         }
         var (x, xr) = Pair([9, 13], 43); var (w, wr) = Pair([11, 13], 44); var (y, yr) = Pair([9, 11], 45);
         TestUtil.AssertClose(x.MatMul(w.T), xr.MatMul(wr.T), 1e-5, "x·wᵀ");
+        // one row (the GEMV path), alone and with batch dims folded into the rows; and [B, T, K]·Wᵀ as one product
+        var (w2, w2r) = Pair([67, 131], 48);
+        foreach (var shape in new[] { new[] { 1, 131 }, [1, 1, 131], [3, 5, 131] })
+        {
+            var (v, vr) = Pair(shape, 49);
+            TestUtil.AssertClose(v.MatMul(w2.T), vr.MatMul(w2r.T), 1e-5, $"{Tensor.ShapeString(shape)}·wᵀ");
+        }
         TestUtil.AssertClose(x.T.MatMul(y), xr.T.MatMul(yr), 1e-5, "xᵀ·y");
         TestUtil.AssertClose(y.T.MatMul(x.Narrow(1, 2, 5)), yr.T.MatMul(xr.Narrow(1, 2, 5)), 1e-5, "narrowed");
         var (q, qr) = Pair([2, 3, 7, 8], 46); var (k, kr) = Pair([2, 3, 7, 8], 47);
