@@ -160,6 +160,8 @@ public static partial class QwenTrainBench
         for (int i = 0; i < 3; i++) Step(model, opt, ids);
         double fwd = 0, bwd = 0, optMs = 0, zero = 0, dispose = 0;
         var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+        int gc0 = GC.CollectionCount(0), gc2 = GC.CollectionCount(2);
+        long alloc0 = GC.GetTotalAllocatedBytes();
         OpProfiler.Start();
         for (int i = 0; i < steps; i++)
         {
@@ -182,8 +184,10 @@ public static partial class QwenTrainBench
         }
         OpProfiler.Stop();
         double cpuMs = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds / steps;
+        string gc = $"GC per step: {(GC.CollectionCount(0) - gc0) / (double)steps:F1} gen0, {(GC.CollectionCount(2) - gc2) / (double)steps:F1} gen2, {(GC.GetTotalAllocatedBytes() - alloc0) / 1e6 / steps:F1} MB allocated";
         double total = zero + fwd + bwd + optMs + dispose;
         Console.WriteLine($"\n## profile, {threads} thread(s), mean of {steps} steps: {total / steps:F1} ms/step (process CPU time {cpuMs:F1} ms/step)");
+        Console.WriteLine(gc);
         Console.WriteLine($"zero-grad {zero / steps:F1} ms | forward {fwd / steps:F1} ms | backward {bwd / steps:F1} ms | AdamW {optMs / steps:F1} ms | scope dispose {dispose / steps:F1} ms");
         foreach (var (title, table) in new[] { ("forward", OpProfiler.Forward), ("backward", OpProfiler.Backward) })
         {

@@ -83,6 +83,21 @@ public sealed class CpuBackend(Device device) : IBackend
         for (int i = 0; i < n; i++) d[dof + i * ds] = s[so + i * ss];
     }
 
+    /// <summary>For a float32 tensor whose rows (last dim) are contiguous but whose other dims may be permuted (a transposed
+    /// head layout): its storage, and a function from row index to the row's start; otherwise a contiguous copy's.</summary>
+    private static (ManagedStorage storage, Func<int, int> rowStart) Rows(Tensor t)
+    {
+        int d = t.Rank == 0 ? 1 : t.Shape[^1];
+        if (t.DType == DType.Float32 && !t.IsContiguous && t.Rank >= 2 && (t.Strides[^1] == 1 || d == 1))
+        {
+            var shape = t.ShapeArray; var strides = t.Strides.ToArray(); int off = t.Offset;
+            return (M(t), r => off + RowOffset(r, shape, strides));
+        }
+        var c = t; Floats(ref c);
+        int o = c.Offset;
+        return (M(c), r => o + r * d);
+    }
+
     /// <summary>Offset (relative) of the start of row r of a coalesced iteration space.</summary>
     internal static int RowOffset(int r, int[] shape, int[] strides)
     {
@@ -510,12 +525,12 @@ public sealed class CpuBackend(Device device) : IBackend
     public Tensor Rope(Tensor x, Tensor cos, Tensor sin, bool transpose = false)
     {
         RequireFloat(x, "rope");
-        var xs = x; Floats(ref xs);
+        var (xm, rowStart) = Rows(x); // a permuted [B, T, H, D] → [B, H, T, D] view is read in place
         int t = x.Shape[^2], d = x.Shape[^1], rows = x.Count / Math.Max(1, d);
         var c = cos.Contiguous(); var s = sin.Contiguous();
         if (c.Shape[^1] != d || c.Count != t * d || s.Count != t * d) throw new ArgumentException($"rope cos/sin must be [{t}, {d}], got {Tensor.ShapeString(cos.Shape)} and {Tensor.ShapeString(sin.Shape)}");
         var o = Out(x.ShapeArray);
-        var xm = M(xs); var om = M(o); int xo = xs.Offset;
+        var om = M(o);
         StaticParallel.For(rows, d * 4L, (r0, r1) =>
         {
             var src = xm.AsSpan<float>(); var dst = om.AsSpan<float>();
@@ -523,7 +538,7 @@ public sealed class CpuBackend(Device device) : IBackend
             for (int r = r0; r < r1; r++)
             {
                 int ti = r % t;
-                RowKernels.Rope(src.Slice(xo + r * d, d), cf.Slice(ti * d, d), sf.Slice(ti * d, d), dst.Slice(r * d, d), transpose);
+                RowKernels.Rope(src.Slice(rowStart(r), d), cf.Slice(ti * d, d), sf.Slice(ti * d, d), dst.Slice(r * d, d), transpose);
             }
         });
         return o;
@@ -576,21 +591,22 @@ public sealed class CpuBackend(Device device) : IBackend
 
     public (Tensor dx, Tensor? dw) RmsNormBackward(Tensor x, Tensor? weight, float eps, Tensor g)
     {
-        var xs = x; Floats(ref xs); var gs = g; Floats(ref gs);
+        var xs = x; Floats(ref xs);
+        var (gm, gRow) = Rows(g); // the gradient often arrives as a permuted view
         int d = x.Shape[^1], rows = x.Count / Math.Max(1, d);
         var dx = Out(x.ShapeArray);
         var w = weight?.Contiguous();
         int threads = StaticParallel.Threads(rows, d * 6L);
         // per-thread partial dw, summed in thread order afterwards (deterministic for a given thread count)
         var partial = w is null ? null : new float[threads * d];
-        var xm = M(xs); var gm = M(gs); var dm = M(dx); int xo = xs.Offset, go = gs.Offset;
+        var xm = M(xs); var dm = M(dx); int xo = xs.Offset;
         StaticParallel.ForEachThread(threads, t =>
         {
             var (r0, r1) = StaticParallel.Chunk(rows, threads, t);
             var wf = w is null ? ReadOnlySpan<float>.Empty : M(w).AsSpan<float>().Slice(w.Offset, d);
             var dw = partial is null ? Span<float>.Empty : partial.AsSpan(t * d, d);
             for (int r = r0; r < r1; r++)
-                BackwardKernels.RmsNorm(xm.AsSpan<float>().Slice(xo + r * d, d), wf, eps, gm.AsSpan<float>().Slice(go + r * d, d), dm.AsSpan<float>().Slice(r * d, d), dw);
+                BackwardKernels.RmsNorm(xm.AsSpan<float>().Slice(xo + r * d, d), wf, eps, gm.AsSpan<float>().Slice(gRow(r), d), dm.AsSpan<float>().Slice(r * d, d), dw);
         });
         Tensor? dwt = null;
         if (partial is not null)

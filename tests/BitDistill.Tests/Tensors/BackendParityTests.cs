@@ -235,6 +235,10 @@ public class BackendParityTests
         TestUtil.AssertClose(dx, dxr, 5e-6, "rms dx"); TestUtil.AssertClose(dw!, dwr!, 5e-6, "rms dw");
         var (nx, _) = a.Backend.RmsNormBackward(a, null, 1e-6f, gg);
         TestUtil.AssertClose(nx, ar.Backend.RmsNormBackward(ar, null, 1e-6f, ggr).dx, 5e-6, "rms dx no weight");
+        var (gp, gpr) = Pair([3, 5, 33], 97); // a gradient arriving as a permuted view (rows contiguous, outer dims swapped)
+        var (px, pw) = a.Backend.RmsNormBackward(a, w, 1e-6f, gp.Transpose(0, 1));
+        var (pxr, pwr) = ar.Backend.RmsNormBackward(ar, wr, 1e-6f, gpr.Transpose(0, 1));
+        TestUtil.AssertClose(px, pxr, 5e-6, "rms dx, permuted g"); TestUtil.AssertClose(pw!, pwr!, 5e-6, "rms dw, permuted g");
         var (l, lr) = Pair([9, 4099], 96, -20, 20);
         var lse = l.Backend.LogSumExp(l);
         TestUtil.AssertClose(lse, lr.Backend.LogSumExp(lr), 1e-6, "lse");
