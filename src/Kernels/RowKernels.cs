@@ -179,9 +179,14 @@ public static class BackwardKernels
     {
         if (gate.Length != up.Length || y.Length != gate.Length) throw new ArgumentException("SwiGLU: length mismatch");
         if (!KernelSettings.Use128) { SwiGluReference(gate, up, y); return; }
-        TensorPrimitives.Sigmoid(gate, y);
-        TensorPrimitives.Multiply(y, gate, y);
-        TensorPrimitives.Multiply(y, up, y);
+        for (int i = 0; i < y.Length; i += 2048) // chunks that stay in L1 between the passes
+        {
+            int n = Math.Min(2048, y.Length - i);
+            var ys = y.Slice(i, n); var a = gate.Slice(i, n);
+            TensorPrimitives.Sigmoid(a, ys);
+            TensorPrimitives.Multiply(ys, a, ys);
+            TensorPrimitives.Multiply(ys, up.Slice(i, n), ys);
+        }
     }
 
     /// <summary>The scalar definition of <see cref="SwiGlu"/>.</summary>
