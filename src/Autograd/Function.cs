@@ -40,6 +40,7 @@ public abstract class Function
     /// <summary>Wraps an op's output: records the node when grad mode is on and any input requires grad.</summary>
     public static Variable Record(Function fn, Tensor output, params Variable?[] inputs)
     {
+        if (OpProfiler.Enabled) OpProfiler.RecordForward(fn.Name + " " + Tensor.ShapeString(output.Shape));
         if (!GradMode.IsEnabled || !inputs.Any(v => v is not null && v.RequiresGrad)) return new Variable(output);
         fn.Inputs = inputs.Select(v => v is not null && v.RequiresGrad ? v : null).ToArray();
         return new Variable(output, fn);
@@ -82,14 +83,22 @@ internal static class Graph
                 if (v.Creator is not { } fn) continue;
                 grads.Remove(v);
                 var needs = fn.Inputs.Select(x => x is not null).ToArray();
+                long t0 = OpProfiler.Enabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
                 var gin = fn.Backward(g, needs);
+                if (OpProfiler.Enabled) OpProfiler.RecordBackward(fn.Name + " " + Tensor.ShapeString(g.Shape), t0);
                 for (int k = 0; k < fn.Inputs.Length; k++)
                 {
                     var x = fn.Inputs[k];
                     if (x is null || gin[k] is not { } gk) continue;
                     if (!gk.Shape.SequenceEqual(x.Shape))
                         throw new InvalidOperationException($"op {fn.Name} returned a gradient of shape {Tensor.ShapeString(gk.Shape)} for input {k} of shape {Tensor.ShapeString(x.Shape)}");
-                    grads[x] = grads.TryGetValue(x, out var prev) ? prev + gk : gk;
+                    if (grads.TryGetValue(x, out var prev))
+                    {
+                        long t1 = OpProfiler.Enabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
+                        grads[x] = prev + gk;
+                        if (OpProfiler.Enabled) OpProfiler.RecordBackward("(grad accumulate)", t1);
+                    }
+                    else grads[x] = gk;
                 }
             }
         }

@@ -102,6 +102,8 @@ public static class F
         return bias is null ? y : y + bias;
     }
     public static Variable RmsNorm(Variable x, Variable? weight, float eps) => RmsNormFn.Apply(x, weight, eps);
+    /// <summary>silu(gate)·up (the SwiGLU MLP's gating), fused into one pass forward and one backward.</summary>
+    public static Variable SwiGlu(Variable gate, Variable up) => SwiGluFn.Apply(gate, up);
     public static Variable Rope(Variable x, Tensor cos, Tensor sin) => RopeFn.Apply(x, cos, sin);
     public static Variable L2Normalize(Variable x, int axis = -1, float eps = 1e-12f) => L2NormalizeFn.Apply(x, axis, eps);
     /// <summary>Scaled-dot-product attention: q [B, H, T, D], k/v [B, Hkv, S, D]; optional key padding mask [B, S] (1 = keep).</summary>

@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace BitDistill.Kernels;
 
 /// <summary>Static work partitioning over <see cref="KernelSettings.DegreeOfParallelism"/> threads.
@@ -10,20 +12,46 @@ public static class StaticParallel
 
     /// <summary>Runs body(start, end) over [0, count) split into at most DegreeOfParallelism contiguous chunks.
     /// <paramref name="workPerItem"/> estimates the cost of one item so tiny loops stay on the caller's thread.</summary>
-    public static void For(int count, long workPerItem, Action<int, int> body)
+    public static unsafe void For(int count, long workPerItem, Action<int, int> body)
     {
         if (count <= 0) return;
         int threads = Threads(count, workPerItem);
         if (threads == 1) { body(0, count); return; }
-        System.Threading.Tasks.Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+        // The persistent spinning team (as SGEMM uses) instead of a thread-pool hand-off; chunk t always runs as logical
+        // index t, and if the team is busy every chunk runs on the caller, so results never depend on scheduling.
+        var handle = GCHandle.Alloc(body);
+        try
         {
-            var (s, e) = Chunk(count, threads, t);
-            if (s >= e) return;
-            bool outer = _inWorker;
-            _inWorker = true;
-            try { body(s, e); }
-            finally { _inWorker = outer; }
-        });
+            var job = new ForJob { Body = GCHandle.ToIntPtr(handle), Count = count, Threads = threads };
+            ThreadTeam.Run(threads, &ForChunk, &job);
+        }
+        finally { handle.Free(); }
+    }
+
+    /// <summary>Runs body(t) for t in [0, threads) (t is a fixed logical index, for per-thread partial results that are
+    /// combined in index order afterwards).</summary>
+    public static unsafe void ForEachThread(int threads, Action<int> body)
+    {
+        if (threads <= 1) { body(0); return; }
+        For(threads, MinWorkPerThread, (t0, t1) => { for (int t = t0; t < t1; t++) body(t); });
+    }
+
+    private struct ForJob
+    {
+        public IntPtr Body;
+        public int Count, Threads;
+    }
+
+    private static unsafe void ForChunk(int t, void* ctx)
+    {
+        ref var j = ref *(ForJob*)ctx;
+        var (s, e) = Chunk(j.Count, j.Threads, t);
+        if (s >= e) return;
+        var body = (Action<int, int>)GCHandle.FromIntPtr(j.Body).Target!;
+        bool outer = _inWorker;
+        _inWorker = true;
+        try { body(s, e); }
+        finally { _inWorker = outer; }
     }
 
     [ThreadStatic] private static bool _inWorker;

@@ -148,6 +148,86 @@ public static class BackwardKernels
         g[target] -= scale;
     }
 
+    /// <summary>Cross-entropy of one row, forward and gradient in one pass of exp: g = scale·(softmax(x) − onehot(target)),
+    /// computed as scale·exp(x − max)/Σ; returns the row's log-sum-exp.</summary>
+    public static float LogSumExpAndCrossEntropyGrad(ReadOnlySpan<float> x, int target, float scale, Span<float> g)
+    {
+        if (!KernelSettings.Use128)
+        {
+            float m = float.NegativeInfinity;
+            foreach (var v in x) m = float.IsNaN(v) || float.IsNaN(m) ? float.NaN : MathF.Max(m, v);
+            if (float.IsNegativeInfinity(m)) { SoftmaxCrossEntropyGrad(x, m, target, scale, g); return m; }
+            double s = 0;
+            for (int i = 0; i < x.Length; i++) { g[i] = MathF.Exp(x[i] - m); s += g[i]; }
+            float f = (float)(scale / s);
+            for (int i = 0; i < x.Length; i++) g[i] *= f;
+            g[target] -= scale;
+            return m + (float)Math.Log(s);
+        }
+        float max = TensorPrimitives.Max(x);
+        if (float.IsNegativeInfinity(max)) { SoftmaxCrossEntropyGrad(x, max, target, scale, g); return max; }
+        TensorPrimitives.Subtract(x, max, g);
+        TensorPrimitives.Exp(g, g);
+        float sum = TensorPrimitives.Sum(g);
+        TensorPrimitives.Multiply(g, scale / sum, g);
+        g[target] -= scale;
+        return max + MathF.Log(sum);
+    }
+
+    /// <summary>SwiGLU forward: y = silu(gate)·up = gate·σ(gate)·up.</summary>
+    public static void SwiGlu(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> y)
+    {
+        if (gate.Length != up.Length || y.Length != gate.Length) throw new ArgumentException("SwiGLU: length mismatch");
+        if (!KernelSettings.Use128) { SwiGluReference(gate, up, y); return; }
+        for (int i = 0; i < y.Length; i += 2048) // chunks that stay in L1 between the passes
+        {
+            int n = Math.Min(2048, y.Length - i);
+            var ys = y.Slice(i, n); var a = gate.Slice(i, n);
+            TensorPrimitives.Sigmoid(a, ys);
+            TensorPrimitives.Multiply(ys, a, ys);
+            TensorPrimitives.Multiply(ys, up.Slice(i, n), ys);
+        }
+    }
+
+    /// <summary>The scalar definition of <see cref="SwiGlu"/>.</summary>
+    public static void SwiGluReference(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> y)
+    {
+        for (int i = 0; i < y.Length; i++) { float a = gate[i]; y[i] = a / (1f + MathF.Exp(-a)) * up[i]; }
+    }
+
+    /// <summary>SwiGLU backward, one pass: with s = σ(gate), dgate = g·up·s·(1 + gate·(1 − s)) and dup = g·gate·s.</summary>
+    public static void SwiGluBackward(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, ReadOnlySpan<float> g, Span<float> dgate, Span<float> dup)
+    {
+        if (gate.Length != up.Length || g.Length != gate.Length || dgate.Length != gate.Length || dup.Length != gate.Length)
+            throw new ArgumentException("SwiGLU backward: length mismatch");
+        if (!KernelSettings.Use128) { SwiGluBackwardReference(gate, up, g, dgate, dup); return; }
+        Span<float> t = stackalloc float[Math.Min(gate.Length, 1024)];
+        for (int i = 0; i < gate.Length; i += t.Length)
+        {
+            int n = Math.Min(t.Length, gate.Length - i);
+            var a = gate.Slice(i, n); var u = up.Slice(i, n); var gs = g.Slice(i, n); var da = dgate.Slice(i, n); var du = dup.Slice(i, n); var s = t[..n];
+            TensorPrimitives.Sigmoid(a, s);
+            TensorPrimitives.Multiply(gs, s, du);      // g·s
+            TensorPrimitives.Subtract(1f, s, da);      // 1 − s
+            TensorPrimitives.Multiply(da, a, da);      // gate·(1 − s)
+            TensorPrimitives.Add(da, 1f, da);
+            TensorPrimitives.Multiply(da, du, da);     // g·s·(1 + gate·(1 − s))
+            TensorPrimitives.Multiply(da, u, da);
+            TensorPrimitives.Multiply(du, a, du);      // g·s·gate
+        }
+    }
+
+    /// <summary>The scalar definition of <see cref="SwiGluBackward"/>.</summary>
+    public static void SwiGluBackwardReference(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, ReadOnlySpan<float> g, Span<float> dgate, Span<float> dup)
+    {
+        for (int i = 0; i < gate.Length; i++)
+        {
+            float a = gate[i], s = 1f / (1f + MathF.Exp(-a)), gs = g[i] * s;
+            dgate[i] = gs * (1f + a * (1f - s)) * up[i];
+            dup[i] = gs * a;
+        }
+    }
+
     /// <summary>dx = g·f′(x) for a unary op, fused (no temporaries beyond a stack chunk). y is the forward output when the
     /// derivative is cheaper from it (exp, tanh, sigmoid, sqrt, rsqrt), else ignored.</summary>
     public static void Unary(UnaryOp op, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> g, Span<float> dx)

@@ -440,24 +440,34 @@ public static unsafe class Sgemm
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackA(bool transA, float* a, int lda, int ic, int mc, int pc, int kc, int MR, float* dst)
     {
+        if (transA)
+        {
+            // A is K×M: row p of the source holds the mc values of every micro-panel for that k. Walk the source rows once
+            // (one contiguous run of mc floats each, which the prefetcher follows) and scatter MR-float pieces into the panels.
+            for (int p = 0; p < kc; p++)
+            {
+                float* s = a + (long)(pc + p) * lda + ic;
+                for (int ir = 0; ir < mc; ir += MR)
+                {
+                    int mr = Math.Min(MR, mc - ir);
+                    float* d = dst + (long)ir * kc + (long)p * MR;
+                    if (mr == 8 && MR == 8) Vector256.Store(Vector256.Load(s + ir), d);
+                    else
+                    {
+                        int i = 0;
+                        for (; i < mr; i++) d[i] = s[ir + i];
+                        for (; i < MR; i++) d[i] = 0;
+                    }
+                }
+            }
+            return;
+        }
         float** rows = stackalloc float*[8];
         for (int ir = 0; ir < mc; ir += MR)
         {
             int mr = Math.Min(MR, mc - ir);
             float* d = dst + (long)ir * kc;
-            if (transA)
-            {
-                // A is K×M: the MR values for one k are contiguous.
-                float* src = a + (long)pc * lda + ic + ir;
-                for (int p = 0; p < kc; p++, d += MR)
-                {
-                    float* s = src + (long)p * lda;
-                    int i = 0;
-                    for (; i < mr; i++) d[i] = s[i];
-                    for (; i < MR; i++) d[i] = 0;
-                }
-            }
-            else if (MR == 8 && mr == 8 && Avx.IsSupported)
+            if (MR == 8 && mr == 8 && Avx.IsSupported)
             {
                 float* src = a + (long)(ic + ir) * lda + pc;
                 int p = 0;

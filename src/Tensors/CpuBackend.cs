@@ -16,6 +16,9 @@ public sealed class CpuBackend(Device device) : IBackend
 
     private Tensor New(int[] shape, DType dtype = DType.Float32) => Tensor.Empty(shape, dtype, Device);
 
+    // For outputs the kernel overwrites completely: a reused pool buffer is not zero-filled first.
+    private Tensor Out(int[] shape, DType dtype = DType.Float32) => Tensor.Uninitialized(shape, dtype, Device);
+
     private static void RequireFloat(Tensor t, string op)
     {
         if (t.DType != DType.Float32) throw new ArgumentException($"{op} needs Float32 tensors, got {t.DType} (convert with To(DType.Float32))");
@@ -80,6 +83,21 @@ public sealed class CpuBackend(Device device) : IBackend
         for (int i = 0; i < n; i++) d[dof + i * ds] = s[so + i * ss];
     }
 
+    /// <summary>For a float32 tensor whose rows (last dim) are contiguous but whose other dims may be permuted (a transposed
+    /// head layout): its storage, and a function from row index to the row's start; otherwise a contiguous copy's.</summary>
+    private static (ManagedStorage storage, Func<int, int> rowStart) Rows(Tensor t)
+    {
+        int d = t.Rank == 0 ? 1 : t.Shape[^1];
+        if (t.DType == DType.Float32 && !t.IsContiguous && t.Rank >= 2 && (t.Strides[^1] == 1 || d == 1))
+        {
+            var shape = t.ShapeArray; var strides = t.Strides.ToArray(); int off = t.Offset;
+            return (M(t), r => off + RowOffset(r, shape, strides));
+        }
+        var c = t; Floats(ref c);
+        int o = c.Offset;
+        return (M(c), r => o + r * d);
+    }
+
     /// <summary>Offset (relative) of the start of row r of a coalesced iteration space.</summary>
     internal static int RowOffset(int r, int[] shape, int[] strides)
     {
@@ -142,7 +160,7 @@ public sealed class CpuBackend(Device device) : IBackend
     {
         RequireFloat(x, op.ToString());
         var xs = x; var src = Floats(ref xs);
-        var o = New(x.ShapeArray);
+        var o = Out(x.ShapeArray);
         var os = M(o); var xm = M(xs); int xo = xs.Offset, n = x.Count;
         int cost = op is UnaryOp.GeluErf or UnaryOp.Erf or UnaryOp.Sign ? 64 : 8;
         ForChunks(n, cost, (s, e) => Elementwise.Unary(op, xm.AsSpan<float>().Slice(xo + s, e - s), os.AsSpan<float>().Slice(s, e - s)));
@@ -160,7 +178,7 @@ public sealed class CpuBackend(Device device) : IBackend
     {
         RequireFloat(a, op.ToString()); RequireFloat(b, op.ToString());
         var shape = Broadcast.Shape(a.Shape, b.Shape);
-        var o = New(shape);
+        var o = Out(shape);
         if (o.Count == 0) return o;
         if (a.IsContiguous && b.IsContiguous && a.Count == o.Count && b.Count == o.Count)
         {
@@ -194,7 +212,7 @@ public sealed class CpuBackend(Device device) : IBackend
     {
         RequireFloat(x, op.ToString());
         var xs = x; Floats(ref xs);
-        var o = New(x.ShapeArray);
+        var o = Out(x.ShapeArray);
         var xm = M(xs); var om = M(o); int xo = xs.Offset;
         ForChunks(x.Count, 2, (s, e) =>
         {
@@ -346,7 +364,7 @@ public sealed class CpuBackend(Device device) : IBackend
         bool last = axis == x.Rank - 1;
         var p = (last ? x : x.Transpose(axis, -1)).Contiguous();
         int n = p.Shape[^1];
-        var o = New(p.ShapeArray);
+        var o = Out(p.ShapeArray);
         if (o.Count == 0) return o;
         int rows = p.Count / n;
         var pm = M(p); var om = M(o); int po = p.Offset;
@@ -368,12 +386,18 @@ public sealed class CpuBackend(Device device) : IBackend
     {
         RequireFloat(a, "matmul"); RequireFloat(b, "matmul");
         if (a.Rank < 1 || b.Rank < 1) throw new ArgumentException("matmul needs tensors of rank ≥ 1");
+        // [..., M, K] row-major · [K, N]: the leading dims fold into M, so it is one product (no batch loop)
+        if (b.Rank == 2 && a.Rank > 2 && a.IsContiguous && a.Shape[^1] == b.Shape[0])
+        {
+            var flat = MatMul(a.Reshape(-1, a.Shape[^1]), b);
+            return flat.Reshape([.. a.Shape[..^1], b.Shape[1]]);
+        }
         var a2 = a.Rank == 1 ? a.Unsqueeze(0) : a;
         var b2 = b.Rank == 1 ? b.Unsqueeze(1) : b;
         int m = a2.Shape[^2], k = a2.Shape[^1], n = b2.Shape[^1];
         if (k != b2.Shape[^2]) throw new ArgumentException($"matmul shapes {Tensor.ShapeString(a.Shape)} and {Tensor.ShapeString(b.Shape)} do not agree on the inner dimension ({k} vs {b2.Shape[^2]})");
         var batch = Broadcast.Shape(a2.Shape[..^2], b2.Shape[..^2]);
-        var o = New([.. batch, m, n]);
+        var o = k == 0 ? New([.. batch, m, n]) : Out([.. batch, m, n]);
         if (o.Count == 0) return o;
         if (k == 0) return o;
         var (ta, lda, aT) = MatrixLayout(a2);
@@ -382,7 +406,13 @@ public sealed class CpuBackend(Device device) : IBackend
         var aOff = BatchOffsets(aT, batch); var bOff = BatchOffsets(bT, batch);
         var af = M(aT).AsSpan<float>(); var bf = M(bT).AsSpan<float>(); var of = M(o).AsSpan<float>();
         long sA = Uniform(aOff), sB = Uniform(bOff);
-        if (sA >= 0 && sB >= 0)
+        if (nb == 1 && m == 1 && tb && ldb == k && !ta && k > 0)
+        {
+            // one row times a transposed contiguous [N, K] matrix (x·Wᵀ while decoding): a GEMV streams W once; SGEMM
+            // would pack all of W for a single row
+            Gemv.MultiplyF32(bf.Slice(bOff[0], n * k), n, k, af.Slice(aOff[0], k), of[..n]);
+        }
+        else if (sA >= 0 && sB >= 0)
             Sgemm.MultiplyBatched(nb, ta, tb, m, n, k, 1f, af[aOff[0]..], lda, sA, bf[bOff[0]..], ldb, sB, 0f, of, n, (long)m * n);
         else
             for (int i = 0; i < nb; i++)
@@ -445,7 +475,7 @@ public sealed class CpuBackend(Device device) : IBackend
         var xc = x.Contiguous();
         int outer = 1; for (int d = 0; d < axis; d++) outer *= x.Shape[d];
         int inner = 1; for (int d = axis + 1; d < x.Rank; d++) inner *= x.Shape[d];
-        var o = New([.. x.Shape[..axis], .. indices.Shape, .. x.Shape[(axis + 1)..]], x.DType);
+        var o = Out([.. x.Shape[..axis], .. indices.Shape, .. x.Shape[(axis + 1)..]], x.DType);
         if (o.Count == 0) return o;
         int size = x.DType.SizeOf(), k = ids.Length;
         var xm = M(xc); var om = M(o); int xo = xc.Offset;
@@ -480,7 +510,7 @@ public sealed class CpuBackend(Device device) : IBackend
         RequireFloat(x, "rms_norm");
         var xs = x; Floats(ref xs);
         int d = x.Shape[^1], rows = x.Count / Math.Max(1, d);
-        var o = New(x.ShapeArray);
+        var o = Out(x.ShapeArray);
         var w = weight?.Contiguous();
         var xm = M(xs); var om = M(o); int xo = xs.Offset;
         StaticParallel.For(rows, d * 3L, (r0, r1) =>
@@ -495,12 +525,12 @@ public sealed class CpuBackend(Device device) : IBackend
     public Tensor Rope(Tensor x, Tensor cos, Tensor sin, bool transpose = false)
     {
         RequireFloat(x, "rope");
-        var xs = x; Floats(ref xs);
+        var (xm, rowStart) = Rows(x); // a permuted [B, T, H, D] → [B, H, T, D] view is read in place
         int t = x.Shape[^2], d = x.Shape[^1], rows = x.Count / Math.Max(1, d);
         var c = cos.Contiguous(); var s = sin.Contiguous();
         if (c.Shape[^1] != d || c.Count != t * d || s.Count != t * d) throw new ArgumentException($"rope cos/sin must be [{t}, {d}], got {Tensor.ShapeString(cos.Shape)} and {Tensor.ShapeString(sin.Shape)}");
-        var o = New(x.ShapeArray);
-        var xm = M(xs); var om = M(o); int xo = xs.Offset;
+        var o = Out(x.ShapeArray);
+        var om = M(o);
         StaticParallel.For(rows, d * 4L, (r0, r1) =>
         {
             var src = xm.AsSpan<float>(); var dst = om.AsSpan<float>();
@@ -508,7 +538,7 @@ public sealed class CpuBackend(Device device) : IBackend
             for (int r = r0; r < r1; r++)
             {
                 int ti = r % t;
-                RowKernels.Rope(src.Slice(xo + r * d, d), cf.Slice(ti * d, d), sf.Slice(ti * d, d), dst.Slice(r * d, d), transpose);
+                RowKernels.Rope(src.Slice(rowStart(r), d), cf.Slice(ti * d, d), sf.Slice(ti * d, d), dst.Slice(r * d, d), transpose);
             }
         });
         return o;
@@ -551,7 +581,7 @@ public sealed class CpuBackend(Device device) : IBackend
     public Tensor UnaryBackward(UnaryOp op, Tensor x, Tensor y, Tensor g)
     {
         var xs = x; Floats(ref xs); var ys = y; Floats(ref ys); var gs = g; Floats(ref gs);
-        var o = New(x.ShapeArray);
+        var o = Out(x.ShapeArray);
         var xm = M(xs); var ym = M(ys); var gm = M(gs); var om = M(o);
         int xo = xs.Offset, yo = ys.Offset, go = gs.Offset;
         ForChunks(x.Count, 16, (a, e) => BackwardKernels.Unary(op, xm.AsSpan<float>().Slice(xo + a, e - a), ym.AsSpan<float>().Slice(yo + a, e - a),
@@ -561,21 +591,22 @@ public sealed class CpuBackend(Device device) : IBackend
 
     public (Tensor dx, Tensor? dw) RmsNormBackward(Tensor x, Tensor? weight, float eps, Tensor g)
     {
-        var xs = x; Floats(ref xs); var gs = g; Floats(ref gs);
+        var xs = x; Floats(ref xs);
+        var (gm, gRow) = Rows(g); // the gradient often arrives as a permuted view
         int d = x.Shape[^1], rows = x.Count / Math.Max(1, d);
-        var dx = New(x.ShapeArray);
+        var dx = Out(x.ShapeArray);
         var w = weight?.Contiguous();
         int threads = StaticParallel.Threads(rows, d * 6L);
         // per-thread partial dw, summed in thread order afterwards (deterministic for a given thread count)
         var partial = w is null ? null : new float[threads * d];
-        var xm = M(xs); var gm = M(gs); var dm = M(dx); int xo = xs.Offset, go = gs.Offset;
-        System.Threading.Tasks.Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+        var xm = M(xs); var dm = M(dx); int xo = xs.Offset;
+        StaticParallel.ForEachThread(threads, t =>
         {
             var (r0, r1) = StaticParallel.Chunk(rows, threads, t);
             var wf = w is null ? ReadOnlySpan<float>.Empty : M(w).AsSpan<float>().Slice(w.Offset, d);
             var dw = partial is null ? Span<float>.Empty : partial.AsSpan(t * d, d);
             for (int r = r0; r < r1; r++)
-                BackwardKernels.RmsNorm(xm.AsSpan<float>().Slice(xo + r * d, d), wf, eps, gm.AsSpan<float>().Slice(go + r * d, d), dm.AsSpan<float>().Slice(r * d, d), dw);
+                BackwardKernels.RmsNorm(xm.AsSpan<float>().Slice(xo + r * d, d), wf, eps, gm.AsSpan<float>().Slice(gRow(r), d), dm.AsSpan<float>().Slice(r * d, d), dw);
         });
         Tensor? dwt = null;
         if (partial is not null)
@@ -591,7 +622,7 @@ public sealed class CpuBackend(Device device) : IBackend
     {
         var xs = x; Floats(ref xs);
         int d = x.Shape[^1], rows = x.Count / Math.Max(1, d);
-        var o = New(x.Shape[..^1].ToArray());
+        var o = Out(x.Shape[..^1].ToArray());
         var xm = M(xs); var om = M(o); int xo = xs.Offset;
         StaticParallel.For(rows, d * 4L, (r0, r1) =>
         {
@@ -606,7 +637,7 @@ public sealed class CpuBackend(Device device) : IBackend
         int n = logits.Shape[0], c = logits.Shape[1];
         var t = (targets.DType == DType.Int64 ? targets : targets.To(DType.Int64)).ToArray<long>();
         var l = lse.Contiguous().ToArray<float>();
-        var o = New([n, c]);
+        var o = Out([n, c]);
         var xm = M(xs); var om = M(o); int xo = xs.Offset;
         StaticParallel.For(n, c * 4L, (r0, r1) =>
         {
@@ -618,5 +649,48 @@ public sealed class CpuBackend(Device device) : IBackend
             }
         });
         return o;
+    }
+
+    public (Tensor lse, Tensor grad) CrossEntropyWithGrad(Tensor logits, Tensor targets, long ignoreIndex, float scale)
+    {
+        var xs = logits; Floats(ref xs);
+        int n = logits.Shape[0], c = logits.Shape[1];
+        var t = (targets.DType == DType.Int64 ? targets : targets.To(DType.Int64)).ToArray<long>();
+        var lse = New([n]);
+        var o = Out([n, c]);
+        var xm = M(xs); var om = M(o); var lm = M(lse); int xo = xs.Offset;
+        StaticParallel.For(n, c * 4L, (r0, r1) =>
+        {
+            for (int r = r0; r < r1; r++)
+            {
+                var x = xm.AsSpan<float>().Slice(xo + r * c, c);
+                var g = om.AsSpan<float>().Slice(r * c, c);
+                if (t[r] == ignoreIndex) { lm.AsSpan<float>()[r] = BackwardKernels.LogSumExp(x); g.Clear(); continue; }
+                lm.AsSpan<float>()[r] = BackwardKernels.LogSumExpAndCrossEntropyGrad(x, (int)t[r], scale, g);
+            }
+        });
+        return (lse, o);
+    }
+
+    public Tensor SwiGlu(Tensor gate, Tensor up)
+    {
+        RequireFloat(gate, "swiglu"); RequireFloat(up, "swiglu");
+        if (!gate.Shape.SequenceEqual(up.Shape)) throw new ArgumentException($"swiglu: gate {Tensor.ShapeString(gate.Shape)} and up {Tensor.ShapeString(up.Shape)} differ in shape");
+        var gs = gate; Floats(ref gs); var us = up; Floats(ref us);
+        var o = Out(gate.ShapeArray);
+        var gm = M(gs); var um = M(us); var om = M(o); int go = gs.Offset, uo = us.Offset;
+        ForChunks(o.Count, 8, (s, e) => BackwardKernels.SwiGlu(gm.AsSpan<float>().Slice(go + s, e - s), um.AsSpan<float>().Slice(uo + s, e - s), om.AsSpan<float>().Slice(s, e - s)));
+        return o;
+    }
+
+    public (Tensor dgate, Tensor dup) SwiGluBackward(Tensor gate, Tensor up, Tensor g)
+    {
+        var gs = gate; Floats(ref gs); var us = up; Floats(ref us); var ds = g; Floats(ref ds);
+        var dgate = Out(gate.ShapeArray); var dup = Out(gate.ShapeArray);
+        var gm = M(gs); var um = M(us); var dm = M(ds); var am = M(dgate); var bm = M(dup);
+        int go = gs.Offset, uo = us.Offset, doff = ds.Offset;
+        ForChunks(gate.Count, 16, (s, e) => BackwardKernels.SwiGluBackward(gm.AsSpan<float>().Slice(go + s, e - s), um.AsSpan<float>().Slice(uo + s, e - s),
+            dm.AsSpan<float>().Slice(doff + s, e - s), am.AsSpan<float>().Slice(s, e - s), bm.AsSpan<float>().Slice(s, e - s)));
+        return (dgate, dup);
     }
 }

@@ -71,4 +71,22 @@ public interface IBackend
     /// <summary>Gradient of cross-entropy on logits [N, C]: scale·(softmax − onehot(target)) per row, zero rows where the
     /// target is ignoreIndex. lse are the rows' log-sum-exp; targets are Int64 [N].</summary>
     Tensor CrossEntropyBackward(Tensor logits, Tensor lse, Tensor targets, long ignoreIndex, float scale);
+
+    /// <summary>SwiGLU: silu(gate)·up for two tensors of one shape.</summary>
+    Tensor SwiGlu(Tensor gate, Tensor up) => Binary(BinaryOp.Mul, Unary(UnaryOp.Silu, gate), up);
+
+    /// <summary>SwiGLU backward for two tensors of one shape: (g·up·silu′(gate), g·silu(gate)).</summary>
+    (Tensor dgate, Tensor dup) SwiGluBackward(Tensor gate, Tensor up, Tensor g)
+    {
+        var silu = Unary(UnaryOp.Silu, gate);
+        return (UnaryBackward(UnaryOp.Silu, gate, silu, Binary(BinaryOp.Mul, g, up)), Binary(BinaryOp.Mul, g, silu));
+    }
+
+    /// <summary>The rows' log-sum-exp and the cross-entropy gradient of <see cref="CrossEntropyBackward"/> in one pass (the
+    /// forward of a loss that will be differentiated). Targets are Int64 [N].</summary>
+    (Tensor lse, Tensor grad) CrossEntropyWithGrad(Tensor logits, Tensor targets, long ignoreIndex, float scale)
+    {
+        var lse = LogSumExp(logits);
+        return (lse, CrossEntropyBackward(logits, lse, targets, ignoreIndex, scale));
+    }
 }

@@ -33,6 +33,18 @@ public sealed partial class Tensor
         return new Tensor(device.Backend.Allocate(dtype, (int)n), shape);
     }
 
+    /// <summary>A contiguous tensor whose every element the caller is about to overwrite: on the CPU inside a
+    /// <see cref="TensorScope"/> a reused pool buffer is not cleared first (its contents are arbitrary); elsewhere as
+    /// <see cref="Empty(int[], DType, Device?)"/>.</summary>
+    public static Tensor Uninitialized(int[] shape, DType dtype = DType.Float32, Device? device = null)
+    {
+        device ??= Device.Default;
+        if (device.Backend is not CpuBackend) return Empty(shape, dtype, device);
+        long n = 1; foreach (var d in shape) n *= d;
+        if (n > int.MaxValue || n < 0) throw new ArgumentException($"shape {ShapeString(shape)} is too large");
+        return new Tensor(TensorScope.Allocate(dtype, (int)n, device, clear: false), shape);
+    }
+
     /// <summary>A zero-filled float32 tensor.</summary>
     public static Tensor Zeros(params int[] shape) => Zeros(shape, DType.Float32, null);
     /// <summary>A float32 tensor of ones.</summary>

@@ -192,7 +192,7 @@ public sealed partial class Tensor
     /// <summary>A contiguous copy on the same device.</summary>
     public Tensor Clone()
     {
-        var t = Empty(_shape, DType, Device);
+        var t = Count == 0 ? Empty(_shape, DType, Device) : Uninitialized(_shape, DType, Device); // the copy writes every element
         Backend.Copy(this, t);
         return t;
     }

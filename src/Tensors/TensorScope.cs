@@ -83,15 +83,29 @@ public sealed class TensorScope : IDisposable
         public void Dispose() => _current = saved;
     }
 
-    internal static ManagedStorage Allocate(DType dtype, int length, Device device)
+    /// <summary>A buffer from the pool when a scope is active (zero-filled unless <paramref name="clear"/> is false: the
+    /// caller then overwrites every element, so a reused buffer is not cleared first), else a fresh zero-filled array.</summary>
+    internal static ManagedStorage Allocate(DType dtype, int length, Device device, bool clear = true)
     {
         var scope = _current;
         if (scope is null || length < 1024) return ManagedStorage.Allocate(dtype, length, device);
         var arr = BufferPool.Rent(dtype, length, out bool fresh);
-        if (!fresh) Array.Clear(arr);
+        if (!fresh && clear) Array.Clear(arr);
+        else if (!fresh && PoisonUninitialized) PoisonArray(arr);
         var s = new ManagedStorage(arr, dtype, length, device);
         scope._owned.Add(s);
         return s;
+    }
+
+    /// <summary>Tests: fill reused buffers handed out without clearing with NaN (floats) or a byte pattern, so an op that
+    /// claims to overwrite its whole output but does not is caught.</summary>
+    internal static bool PoisonUninitialized { get; set; }
+
+    private static void PoisonArray(Array a)
+    {
+        if (a is float[] f) f.AsSpan().Fill(float.NaN);
+        else System.Runtime.InteropServices.MemoryMarshal.CreateSpan(
+            ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(a), System.Buffer.ByteLength(a)).Fill(0xA5);
     }
 
     /// <summary>Keeps a tensor's storage alive past this scope (it will not return to the pool).</summary>

@@ -28,8 +28,8 @@ internal sealed class AttentionFn(AttentionShape shape, Tensor q, Tensor k, Tens
         bool inPlace = !save && RowBlocks(k.Value) && RowBlocks(v.Value) && k.Value.Stride(0) == v.Value.Stride(0) && k.Value.Stride(1) == v.Value.Stride(1);
         var kc = inPlace ? k.Value : k.Value.Contiguous(); var vc = inPlace ? v.Value : v.Value.Contiguous();
         var m = keyPaddingMask?.To(DType.Float32).Contiguous().ToArray<float>();
-        var o = Tensor.Empty([B, H, T, D], DType.Float32, qc.Device);
-        var lse = Tensor.Empty([B, H, T], DType.Float32, qc.Device);
+        var o = Tensor.Uninitialized([B, H, T, D], DType.Float32, qc.Device);
+        var lse = Tensor.Uninitialized([B, H, T], DType.Float32, qc.Device);
         var (qa, qo) = Arr(qc); var (ka, ko) = Arr(kc); var (va, vo) = Arr(vc); var (oa, oo) = Arr(o); var (la, lo) = Arr(lse);
         AttentionKernels.Forward(shape, qa, qo, ka, ko, va, vo, m, oa, oo, la, lo, kc.Stride(0), kc.Stride(1));
         var mt = m is null ? null : Tensor.FromArray(m, [B, S], qc.Device);
@@ -44,9 +44,9 @@ internal sealed class AttentionFn(AttentionShape shape, Tensor q, Tensor k, Tens
     protected internal override Tensor?[] Backward(Tensor g, bool[] needs)
     {
         var gc = g.Contiguous();
-        var dq = Tensor.Empty(_q!.ShapeArray, DType.Float32, g.Device);
-        var dk = Tensor.Empty(_k!.ShapeArray, DType.Float32, g.Device);
-        var dv = Tensor.Empty(_v!.ShapeArray, DType.Float32, g.Device);
+        var dq = Tensor.Uninitialized(_q!.ShapeArray, DType.Float32, g.Device);
+        var dk = Tensor.Uninitialized(_k!.ShapeArray, DType.Float32, g.Device);
+        var dv = Tensor.Uninitialized(_v!.ShapeArray, DType.Float32, g.Device);
         var (qa, qo) = Arr(_q); var (ka, ko) = Arr(_k); var (va, vo) = Arr(_v); var (oa, oo) = Arr(_o!); var (la, lo) = Arr(_lse!);
         var (ga, go) = Arr(gc);
         var m = mask?.ToArray<float>();

@@ -3,11 +3,12 @@ using BitDistill.Tensors;
 namespace BitDistill.Autograd.Ops;
 
 /// <summary>Cross-entropy of logits [N, C] against Int64 targets [N], mean over targets ≠ ignoreIndex, fused with
-/// log-softmax. Only the logits and the per-row log-sum-exp are kept: dlogits = (softmax − onehot)/n_valid.</summary>
+/// log-softmax. The forward forms dlogits = (softmax − onehot)/n_valid in the same pass as the log-sum-exp and keeps only
+/// that; the backward scales it by the output gradient.</summary>
 [Op("cross_entropy")]
-internal sealed class CrossEntropyFn(Tensor logits, Tensor lse, long[] targets, long ignoreIndex, int valid) : Function
+internal sealed class CrossEntropyFn(Tensor? grad) : Function
 {
-    private Tensor? _logits = logits, _lse = lse;
+    private Tensor? _grad = grad;
 
     public static Variable Apply(Variable logits, Tensor targets, long ignoreIndex)
     {
@@ -15,32 +16,38 @@ internal sealed class CrossEntropyFn(Tensor logits, Tensor lse, long[] targets, 
         int n = logits.Size(0), c = logits.Size(1);
         if (targets.Count != n) throw new ArgumentException($"cross_entropy: {targets.Count} targets for {n} rows of logits");
         var t = (targets.DType == DType.Int64 ? targets : targets.To(DType.Int64)).ToArray<long>();
-        var lse = LogSumExp(logits.Value);
-        var l = lse.ToArray<float>();
-        var x = logits.Value.Contiguous();
-        var xs = x.AsSpan<float>();
-        double sum = 0; int valid = 0;
+        int valid = 0;
         for (int i = 0; i < n; i++)
         {
             if (t[i] == ignoreIndex) continue;
             if ((ulong)t[i] >= (ulong)c) throw new ArgumentOutOfRangeException(nameof(targets), $"target {t[i]} at row {i} is outside [0, {c}) and is not the ignore index {ignoreIndex}");
-            sum += l[i] - xs[i * c + (int)t[i]];
             valid++;
         }
+        var x = logits.Value.Contiguous();
+        bool recording = Recording(logits);
+        // Recording: the gradient for an output gradient of 1 is formed now, with the same exp pass as the log-sum-exp, and
+        // kept instead of the logits (backward only rescales it if the output gradient is not 1).
+        Tensor lse; Tensor? grad = null;
+        if (recording) (lse, grad) = x.Backend.CrossEntropyWithGrad(x, Tensor.FromArray(t, [n], x.Device), ignoreIndex, 1f / Math.Max(1, valid));
+        else lse = LogSumExp(x);
+        var l = lse.ToArray<float>();
+        var xs = x.AsSpan<float>();
+        double sum = 0;
+        for (int i = 0; i < n; i++)
+            if (t[i] != ignoreIndex) sum += l[i] - xs[i * c + (int)t[i]];
         float loss = valid == 0 ? float.NaN : (float)(sum / valid);
-        return Record(new CrossEntropyFn(x, lse, t, ignoreIndex, valid), Tensor.Scalar(loss, logits.Value.Device), logits);
+        return Record(new CrossEntropyFn(grad), Tensor.Scalar(loss, logits.Value.Device), logits);
     }
 
     internal static Tensor LogSumExp(Tensor x) => x.Backend.LogSumExp(x);
 
     protected internal override Tensor?[] Backward(Tensor g, bool[] needs)
     {
-        float scale = g.Item() / Math.Max(1, valid);
-        var t = Tensor.FromArray(targets, [targets.Length], g.Device);
-        return [_logits!.Backend.CrossEntropyBackward(_logits!, _lse!, t, ignoreIndex, scale)];
+        float go = g.Item();
+        return [go == 1f ? _grad! : _grad! * go];
     }
 
-    protected override void ReleaseSaved() { _logits = _lse = null; }
+    protected override void ReleaseSaved() { _grad = null; }
 }
 
 /// <summary>Tempered distillation loss τ²·KL(softmax(z_T/τ) ‖ softmax(z_S/τ)), summed over the vocabulary and averaged over

@@ -153,7 +153,7 @@ public sealed class QwenMlp : Module
     /// <summary>[..., hidden] → [..., hidden].</summary>
     public Variable Forward(Variable x)
     {
-        var h = GateProj.Forward(x).Silu() * UpProj.Forward(x);
+        var h = F.SwiGlu(GateProj.Forward(x), UpProj.Forward(x));
         if (FfnSubNorm is not null) h = FfnSubNorm.Forward(h);
         return DownProj.Forward(h);
     }
@@ -350,10 +350,15 @@ public sealed class QwenModel : Module
             throw new ArgumentException($"labels must be [{b}, {t}], got {Tensor.ShapeString(labels.Shape)}");
         if (t < 2) throw new ArgumentException("the causal LM loss needs at least two positions");
         var l = labels.To(DType.Int64).Contiguous().ToArray<long>();
-        var targets = new long[b * (t - 1)];
-        for (int r = 0; r < b; r++) Array.Copy(l, r * t + 1, targets, r * (t - 1), t - 1);
-        var shifted = logits.Narrow(1, 0, t - 1).Reshape(b * (t - 1), v);
-        return F.CrossEntropy(shifted, Tensor.FromArray(targets, [targets.Length], logits.Value.Device), ignoreIndex: -100);
+        // Row r·t + i of the flattened logits predicts label i + 1; the last position of each row has no label and is ignored.
+        // Same loss as slicing logits[:, :-1] (same rows, same order), without copying the [B, T−1, V] slice.
+        var targets = new long[b * t];
+        for (int r = 0; r < b; r++)
+        {
+            Array.Copy(l, r * t + 1, targets, r * t, t - 1);
+            targets[r * t + t - 1] = -100;
+        }
+        return F.CrossEntropy(logits.Reshape(b * t, v), Tensor.FromArray(targets, [targets.Length], logits.Value.Device), ignoreIndex: -100);
     }
 
     /// <summary>ids as Int64 labels with −100 where the mask is 0.</summary>

@@ -64,6 +64,7 @@ public class GradCheckTests
             ["tanh"] = (v => v[0].Tanh(), [R(28, 3, 5)], null),
             ["sigmoid"] = (v => v[0].Sigmoid(), [R(29, 3, 5)], null),
             ["silu"] = (v => v[0].Silu(), [R(30, 3, 5)], null),
+            ["swiglu"] = (v => F.SwiGlu(v[0], v[1]), [R(31, 3, 5), R(32, 3, 5)], null),
             ["gelu_tanh"] = (v => v[0].GeluTanh(), [R(31, 3, 5)], null),
             ["gelu_erf"] = (v => v[0].Gelu(), [R(32, 3, 5)], null),
             ["relu"] = (v => v[0].Relu(), [AwayFromZero(33, 3, 5)], null),

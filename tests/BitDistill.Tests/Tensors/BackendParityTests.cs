@@ -139,6 +139,13 @@ public class BackendParityTests
         }
         var (x, xr) = Pair([9, 13], 43); var (w, wr) = Pair([11, 13], 44); var (y, yr) = Pair([9, 11], 45);
         TestUtil.AssertClose(x.MatMul(w.T), xr.MatMul(wr.T), 1e-5, "x·wᵀ");
+        // one row (the GEMV path), alone and with batch dims folded into the rows; and [B, T, K]·Wᵀ as one product
+        var (w2, w2r) = Pair([67, 131], 48);
+        foreach (var shape in new[] { new[] { 1, 131 }, [1, 1, 131], [3, 5, 131] })
+        {
+            var (v, vr) = Pair(shape, 49);
+            TestUtil.AssertClose(v.MatMul(w2.T), vr.MatMul(w2r.T), 1e-5, $"{Tensor.ShapeString(shape)}·wᵀ");
+        }
         TestUtil.AssertClose(x.T.MatMul(y), xr.T.MatMul(yr), 1e-5, "xᵀ·y");
         TestUtil.AssertClose(y.T.MatMul(x.Narrow(1, 2, 5)), yr.T.MatMul(xr.Narrow(1, 2, 5)), 1e-5, "narrowed");
         var (q, qr) = Pair([2, 3, 7, 8], 46); var (k, kr) = Pair([2, 3, 7, 8], 47);
@@ -228,6 +235,10 @@ public class BackendParityTests
         TestUtil.AssertClose(dx, dxr, 5e-6, "rms dx"); TestUtil.AssertClose(dw!, dwr!, 5e-6, "rms dw");
         var (nx, _) = a.Backend.RmsNormBackward(a, null, 1e-6f, gg);
         TestUtil.AssertClose(nx, ar.Backend.RmsNormBackward(ar, null, 1e-6f, ggr).dx, 5e-6, "rms dx no weight");
+        var (gp, gpr) = Pair([3, 5, 33], 97); // a gradient arriving as a permuted view (rows contiguous, outer dims swapped)
+        var (px, pw) = a.Backend.RmsNormBackward(a, w, 1e-6f, gp.Transpose(0, 1));
+        var (pxr, pwr) = ar.Backend.RmsNormBackward(ar, wr, 1e-6f, gpr.Transpose(0, 1));
+        TestUtil.AssertClose(px, pxr, 5e-6, "rms dx, permuted g"); TestUtil.AssertClose(pw!, pwr!, 5e-6, "rms dw, permuted g");
         var (l, lr) = Pair([9, 4099], 96, -20, 20);
         var lse = l.Backend.LogSumExp(l);
         TestUtil.AssertClose(lse, lr.Backend.LogSumExp(lr), 1e-6, "lse");
