@@ -1,4 +1,6 @@
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace BitDistill.Kernels;
 
@@ -64,6 +66,7 @@ public static class AttentionKernels
         StaticParallel.For(s.Batch * s.KvHeads, (long)s.Group * T * S * D * 2, (p0, p1) =>
         {
             var scores = new float[T * S];
+            var inv = new float[QueryBlock];
             for (int p = p0; p < p1; p++)
             {
                 int b = p / s.KvHeads, g = p % s.KvHeads;
@@ -82,18 +85,20 @@ public static class AttentionKernels
                             continue;
                         }
                         Scores(s, q, qOff + qo, k, kOff + kvo, keyMask, b, i0, i1, cols, scores);
+                        // Unnormalised probabilities exp(x − max) in one pass; each output row is divided by its sum after
+                        // the P·V product (D multiplies per row instead of one per visible key).
                         for (int i = i0; i < i1; i++)
                         {
                             var row = scores.AsSpan(i * S, cols);
                             float m = TensorPrimitives.Max(row);
-                            if (float.IsNegativeInfinity(m)) { row.Clear(); lse[lseOff + (b * s.Heads + h) * T + i] = float.NegativeInfinity; continue; }
-                            TensorPrimitives.Subtract(row, m, row);
-                            TensorPrimitives.Exp(row, row);
-                            float sum = TensorPrimitives.Sum(row);
-                            TensorPrimitives.Multiply(row, 1f / sum, row);
+                            if (float.IsNegativeInfinity(m)) { row.Clear(); inv[i - i0] = 0f; lse[lseOff + (b * s.Heads + h) * T + i] = float.NegativeInfinity; continue; }
+                            float sum = SoftmaxRows.ExpShiftSum(row, m);
+                            inv[i - i0] = 1f / sum;
                             lse[lseOff + (b * s.Heads + h) * T + i] = m + MathF.Log(sum);
                         }
-                        Sgemm.Multiply(false, false, i1 - i0, D, cols, 1f, scores.AsSpan(i0 * S), S, v.AsSpan(vOff + kvo, cols * D), D, 0f, o.AsSpan(oOff + qo + i0 * D, (i1 - i0) * D), D);
+                        var ob = o.AsSpan(oOff + qo + i0 * D, (i1 - i0) * D);
+                        Sgemm.Multiply(false, false, i1 - i0, D, cols, 1f, scores.AsSpan(i0 * S), S, v.AsSpan(vOff + kvo, cols * D), D, 0f, ob, D);
+                        for (int i = 0; i < i1 - i0; i++) TensorPrimitives.Multiply(ob.Slice(i * D, D), inv[i], ob.Slice(i * D, D));
                     }
                 }
             }
@@ -133,8 +138,7 @@ public static class AttentionKernels
                             var row = p.AsSpan(i * S, cols);
                             float l = lse[lseOff + (b * s.Heads + h) * T + i];
                             if (float.IsNegativeInfinity(l)) { row.Clear(); di[i] = 0; continue; }
-                            TensorPrimitives.Subtract(row, l, row);
-                            TensorPrimitives.Exp(row, row);
+                            SoftmaxRows.ExpShift(row, l);
                             di[i] = TensorPrimitives.Dot(dout.AsSpan(dOff + qo + i * D, D), o.AsSpan(oOff + qo + i * D, D));
                         }
                         var pb = p.AsSpan(i0 * S); var dpb = dp.AsSpan(i0 * S);
@@ -145,9 +149,7 @@ public static class AttentionKernels
                         Sgemm.Multiply(false, true, rows, cols, D, 1f, dob, D, v.AsSpan(vOff + kvo, cols * D), D, 0f, dpb, S);
                         for (int i = i0; i < i1; i++)
                         {
-                            var prow = p.AsSpan(i * S, cols); var drow = dp.AsSpan(i * S, cols);
-                            TensorPrimitives.Subtract(drow, di[i], drow);
-                            TensorPrimitives.Multiply(drow, prow, drow);
+                            SoftmaxRows.SubtractMultiply(dp.AsSpan(i * S, cols), di[i], p.AsSpan(i * S, cols));
                         }
                         // dQ = dS·K·scale ; dK += dSᵀ·Q·scale
                         Sgemm.Multiply(false, false, rows, D, cols, s.Scale, dpb, S, k.AsSpan(kOff + kvo, cols * D), D, 0f, dq.AsSpan(qo + i0 * D, rows * D), D);
@@ -188,5 +190,112 @@ public static class AttentionKernels
                     }
                 }
             }
+    }
+}
+
+/// <summary>One-pass row kernels of the attention softmax (SIMD at the current <see cref="KernelSettings.Simd"/> level, with
+/// scalar definitions used below <see cref="SimdLevel.Vector128"/>).</summary>
+public static class SoftmaxRows
+{
+    /// <summary>row[j] = exp(row[j] − shift); returns Σ row[j].</summary>
+    public static float ExpShiftSum(Span<float> row, float shift) => ExpShiftSum(row, shift, row);
+
+    /// <summary>y[j] = exp(x[j] − shift); returns Σ y[j] (x and y may be the same span).</summary>
+    public static float ExpShiftSum(ReadOnlySpan<float> x, float shift, Span<float> y)
+    {
+        if (y.Length != x.Length) throw new ArgumentException("ExpShiftSum: length mismatch");
+        int j = 0, n = x.Length;
+        float sum = 0;
+        ref float rx = ref MemoryMarshal.GetReference(x);
+        ref float ry = ref MemoryMarshal.GetReference(y);
+        if (KernelSettings.Use512 && n >= Vector512<float>.Count)
+        {
+            var acc = Vector512<float>.Zero; var sh = Vector512.Create(shift);
+            for (; j <= n - Vector512<float>.Count; j += Vector512<float>.Count)
+            {
+                var e = Vector512.Exp(Vector512.LoadUnsafe(ref rx, (nuint)j) - sh);
+                e.StoreUnsafe(ref ry, (nuint)j);
+                acc += e;
+            }
+            sum = Vector512.Sum(acc);
+        }
+        else if (KernelSettings.Use256 && n >= Vector256<float>.Count)
+        {
+            var acc = Vector256<float>.Zero; var sh = Vector256.Create(shift);
+            for (; j <= n - Vector256<float>.Count; j += Vector256<float>.Count)
+            {
+                var e = Vector256.Exp(Vector256.LoadUnsafe(ref rx, (nuint)j) - sh);
+                e.StoreUnsafe(ref ry, (nuint)j);
+                acc += e;
+            }
+            sum = Vector256.Sum(acc);
+        }
+        else if (KernelSettings.Use128 && n >= Vector128<float>.Count)
+        {
+            var acc = Vector128<float>.Zero; var sh = Vector128.Create(shift);
+            for (; j <= n - Vector128<float>.Count; j += Vector128<float>.Count)
+            {
+                var e = Vector128.Exp(Vector128.LoadUnsafe(ref rx, (nuint)j) - sh);
+                e.StoreUnsafe(ref ry, (nuint)j);
+                acc += e;
+            }
+            sum = Vector128.Sum(acc);
+        }
+        for (; j < n; j++) { float e = MathF.Exp(x[j] - shift); y[j] = e; sum += e; }
+        return sum;
+    }
+
+    /// <summary>row[j] = exp(row[j] − shift).</summary>
+    public static void ExpShift(Span<float> row, float shift)
+    {
+        int j = 0, n = row.Length;
+        ref float r = ref MemoryMarshal.GetReference(row);
+        if (KernelSettings.Use512)
+        {
+            var sh = Vector512.Create(shift);
+            for (; j <= n - Vector512<float>.Count; j += Vector512<float>.Count)
+                Vector512.Exp(Vector512.LoadUnsafe(ref r, (nuint)j) - sh).StoreUnsafe(ref r, (nuint)j);
+        }
+        if (KernelSettings.Use256)
+        {
+            var sh = Vector256.Create(shift);
+            for (; j <= n - Vector256<float>.Count; j += Vector256<float>.Count)
+                Vector256.Exp(Vector256.LoadUnsafe(ref r, (nuint)j) - sh).StoreUnsafe(ref r, (nuint)j);
+        }
+        if (KernelSettings.Use128)
+        {
+            var sh = Vector128.Create(shift);
+            for (; j <= n - Vector128<float>.Count; j += Vector128<float>.Count)
+                Vector128.Exp(Vector128.LoadUnsafe(ref r, (nuint)j) - sh).StoreUnsafe(ref r, (nuint)j);
+        }
+        for (; j < n; j++) row[j] = MathF.Exp(row[j] - shift);
+    }
+
+    /// <summary>d[j] = (d[j] − c)·p[j].</summary>
+    public static void SubtractMultiply(Span<float> d, float c, ReadOnlySpan<float> p)
+    {
+        if (p.Length != d.Length) throw new ArgumentException("SubtractMultiply: length mismatch");
+        int j = 0, n = d.Length;
+        ref float rd = ref MemoryMarshal.GetReference(d);
+        ref float rp = ref MemoryMarshal.GetReference(p);
+        if (KernelSettings.Use512)
+        {
+            var cv = Vector512.Create(c);
+            for (; j <= n - Vector512<float>.Count; j += Vector512<float>.Count)
+                ((Vector512.LoadUnsafe(ref rd, (nuint)j) - cv) * Vector512.LoadUnsafe(ref rp, (nuint)j)).StoreUnsafe(ref rd, (nuint)j);
+        }
+        if (KernelSettings.Use256)
+        {
+            var cv = Vector256.Create(c);
+            for (; j <= n - Vector256<float>.Count; j += Vector256<float>.Count)
+                ((Vector256.LoadUnsafe(ref rd, (nuint)j) - cv) * Vector256.LoadUnsafe(ref rp, (nuint)j)).StoreUnsafe(ref rd, (nuint)j);
+        }
+        if (KernelSettings.Use128)
+        {
+            var cv = Vector128.Create(c);
+            for (; j <= n - Vector128<float>.Count; j += Vector128<float>.Count)
+                ((Vector128.LoadUnsafe(ref rd, (nuint)j) - cv) * Vector128.LoadUnsafe(ref rp, (nuint)j)).StoreUnsafe(ref rd, (nuint)j);
+        }
+        for (; j < n; j++) d[j] = (d[j] - c) * p[j];
     }
 }

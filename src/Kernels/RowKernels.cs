@@ -166,9 +166,7 @@ public static class BackwardKernels
         }
         float max = TensorPrimitives.Max(x);
         if (float.IsNegativeInfinity(max)) { SoftmaxCrossEntropyGrad(x, max, target, scale, g); return max; }
-        TensorPrimitives.Subtract(x, max, g);
-        TensorPrimitives.Exp(g, g);
-        float sum = TensorPrimitives.Sum(g);
+        float sum = SoftmaxRows.ExpShiftSum(x, max, g);
         TensorPrimitives.Multiply(g, scale / sum, g);
         g[target] -= scale;
         return max + MathF.Log(sum);
