@@ -111,6 +111,9 @@ public static class F
         => AttentionFn.Apply(q, k, v, causal, keyPaddingMask, scale);
     /// <summary>Mean cross-entropy of logits [N, C] against Int64 targets [N], skipping targets equal to ignoreIndex.</summary>
     public static Variable CrossEntropy(Variable logits, Tensor targets, long ignoreIndex = -100) => CrossEntropyFn.Apply(logits, targets, ignoreIndex);
+    /// <summary>CrossEntropy(Linear(hidden, weight), targets) for hidden [N, K] and a bias-free weight [C, K], fused in row blocks
+    /// so the [N, C] logits and their gradient are never materialised (a language model's training loss).</summary>
+    public static Variable LinearCrossEntropy(Variable hidden, Variable weight, Tensor targets, long ignoreIndex = -100) => LinearCrossEntropyFn.Apply(hidden, weight, targets, ignoreIndex);
     /// <summary>τ²·KL(softmax(teacher/τ) ‖ softmax(student/τ)), batchmean over rows (or over rows where rowMask is 1).</summary>
     public static Variable KlDivWithTemperature(Variable studentLogits, Variable teacherLogits, float tau, Tensor? rowMask = null)
         => KlDivFn.Apply(studentLogits, teacherLogits, tau, rowMask);

@@ -1,3 +1,4 @@
+using BitDistill.Kernels;
 using BitDistill.Tensors;
 
 namespace BitDistill.Autograd.Ops;
@@ -99,4 +100,88 @@ internal sealed class KlDivFn(float tau, Tensor logPs, Tensor logPt, Tensor? row
     }
 
     protected override void ReleaseSaved() { _logPs = _logPt = null; }
+}
+
+/// <summary>Mean cross-entropy of the logits h·Wᵀ (h [N, K], W [C, K] as an nn.Linear weight without bias) against Int64
+/// targets [N], skipping ignoreIndex, without materialising the [N, C] logits: for each block of
+/// <see cref="RowBlock"/> rows it forms the logits block (SGEMM), the rows' log-sum-exp and, when recording, the logits
+/// gradient (softmax − onehot)/n_valid in place, then at once dh = G·W for those rows and dW += Gᵀ·h (blocks in order, so
+/// the sum is deterministic). The forward keeps only dh and dW; the backward scales them by the output gradient. The same
+/// loss as <c>CrossEntropy(Linear(h, W), targets)</c> up to float rounding of dW's block sums. Off the CPU device, or for
+/// non-float32 operands, it is that composite.</summary>
+[Op("linear_cross_entropy")]
+internal sealed class LinearCrossEntropyFn(Tensor? dh, Tensor? dw) : Function
+{
+    /// <summary>Rows per block: the logits block is RowBlock × C floats (8 MB at C = 8192), reused for every block.</summary>
+    internal const int RowBlock = 256;
+
+    private Tensor? _dh = dh, _dw = dw;
+
+    private static float[] Arr(Tensor t) => (float[])((ManagedStorage)t.Storage).Array;
+
+    public static Variable Apply(Variable hidden, Variable weight, Tensor targets, long ignoreIndex)
+    {
+        if (hidden.Rank != 2 || weight.Rank != 2 || hidden.Size(1) != weight.Size(1))
+            throw new ArgumentException($"linear_cross_entropy expects hidden [N, K] and weight [C, K], got {Tensor.ShapeString(hidden.Shape)} and {Tensor.ShapeString(weight.Shape)}");
+        int n = hidden.Size(0), k = hidden.Size(1), c = weight.Size(0);
+        if (targets.Count != n) throw new ArgumentException($"linear_cross_entropy: {targets.Count} targets for {n} rows");
+        var hv = hidden.Value; var wv = weight.Value;
+        if (hv.DType != DType.Float32 || wv.DType != DType.Float32 || hv.Device.Kind != DeviceKind.Cpu || wv.Device.Kind != DeviceKind.Cpu || n == 0 || k == 0)
+            return CrossEntropyFn.Apply(hidden.MatMul(weight.T), targets, ignoreIndex);
+        var t = (targets.DType == DType.Int64 ? targets : targets.To(DType.Int64)).ToArray<long>();
+        int valid = 0;
+        for (int i = 0; i < n; i++)
+        {
+            if (t[i] == ignoreIndex) continue;
+            if ((ulong)t[i] >= (ulong)c) throw new ArgumentOutOfRangeException(nameof(targets), $"target {t[i]} at row {i} is outside [0, {c}) and is not the ignore index {ignoreIndex}");
+            valid++;
+        }
+        var h = hv.Contiguous(); var w = wv.Contiguous();
+        if (h.Storage is not ManagedStorage || w.Storage is not ManagedStorage)
+            return CrossEntropyFn.Apply(hidden.MatMul(weight.T), targets, ignoreIndex);
+        bool recording = Recording(hidden, weight);
+        float scale = 1f / Math.Max(1, valid);
+        int nb = Math.Min(RowBlock, n);
+        var blockT = Tensor.Uninitialized([nb, c], DType.Float32, h.Device);
+        var buf = Arr(blockT); int bo = blockT.Offset;
+        var ha = Arr(h); int ho = h.Offset; var wa = Arr(w); int wo = w.Offset;
+        Tensor? dh = recording ? Tensor.Uninitialized([n, k], DType.Float32, h.Device) : null;
+        Tensor? dw = recording ? Tensor.Uninitialized([c, k], DType.Float32, h.Device) : null;
+        var lse = new float[nb]; var xt = new float[nb];
+        double sum = 0;
+        for (int r0 = 0; r0 < n; r0 += nb)
+        {
+            int rows = Math.Min(nb, n - r0);
+            var hb = ha.AsSpan(ho + r0 * k, rows * k);
+            Sgemm.Multiply(false, true, rows, c, k, 1f, hb, k, wa.AsSpan(wo, c * k), k, 0f, buf.AsSpan(bo, rows * c), c);
+            StaticParallel.For(rows, c * 4L, (a0, a1) =>
+            {
+                for (int i = a0; i < a1; i++)
+                {
+                    var row = buf.AsSpan(bo + i * c, c);
+                    long tg = t[r0 + i];
+                    if (tg == ignoreIndex) { if (recording) row.Clear(); continue; }
+                    xt[i] = row[(int)tg];
+                    lse[i] = recording ? BackwardKernels.LogSumExpAndCrossEntropyGrad(row, (int)tg, scale, row) : BackwardKernels.LogSumExp(row);
+                }
+            });
+            for (int i = 0; i < rows; i++)
+                if (t[r0 + i] != ignoreIndex) sum += lse[i] - xt[i];
+            if (!recording) continue;
+            var g = buf.AsSpan(bo, rows * c);
+            Sgemm.Multiply(false, false, rows, k, c, 1f, g, c, wa.AsSpan(wo, c * k), k, 0f, Arr(dh!).AsSpan(dh!.Offset + r0 * k, rows * k), k);
+            Sgemm.Multiply(true, false, c, k, rows, 1f, g, c, hb, k, r0 == 0 ? 0f : 1f, Arr(dw!).AsSpan(dw!.Offset, c * k), k);
+        }
+        float loss = valid == 0 ? float.NaN : (float)(sum / valid);
+        var result = Tensor.Scalar(loss, h.Device);
+        return Record(new LinearCrossEntropyFn(dh, dw), result, hidden, weight);
+    }
+
+    protected internal override Tensor?[] Backward(Tensor g, bool[] needs)
+    {
+        float go = g.Item();
+        return [needs[0] ? (go == 1f ? _dh! : _dh! * go) : null, needs[1] ? (go == 1f ? _dw! : _dw! * go) : null];
+    }
+
+    protected override void ReleaseSaved() { _dh = _dw = null; }
 }

@@ -93,7 +93,7 @@ public static class CausalLmTrainer
                 for (int micro = 0; micro < o.GradAccumulation; micro++)
                 {
                     var (x, y) = train.RandomBatch(o.BatchSize, o.SeqLen, o.Seed, step * o.GradAccumulation + micro);
-                    var l = F.CrossEntropy(model.Forward(x).Reshape(-1, model.Config.VocabSize), y.Reshape(-1));
+                    var l = model.TokenLoss(x, y);
                     loss += l.Item() / o.GradAccumulation;
                     (o.GradAccumulation == 1 ? l : l * (1f / o.GradAccumulation)).Backward();
                 }
@@ -140,7 +140,7 @@ public static class CausalLmTrainer
             foreach (var (x, y) in data.Windows(batch, seqLen, maxWindows))
             {
                 using var scope = TensorScope.Begin();
-                var l = F.CrossEntropy(model.Forward(x).Reshape(-1, model.Config.VocabSize), y.Reshape(-1));
+                var l = model.TokenLoss(x, y);
                 nll += l.Item() * y.Count; n += y.Count;
             }
         return Math.Exp(nll / n);

@@ -338,9 +338,28 @@ public sealed class QwenModel : Module
     /// <paramref name="labels"/>, the ids are the labels with padding (mask 0) ignored.</summary>
     public Variable Loss(Tensor inputIds, Tensor? attentionMask = null, Tensor? labels = null, QwenCapture? capture = null)
     {
-        var logits = Forward(inputIds, attentionMask, capture);
-        return CausalLmLoss(logits, labels ?? LabelsFromIds(inputIds, attentionMask));
+        var h = Model.Forward(inputIds, attentionMask, capture);
+        var l = labels ?? LabelsFromIds(inputIds, attentionMask);
+        int b = h.Size(0), t = h.Size(1);
+        if (!FusedHead) return CausalLmLoss(Head(h), l);
+        if (l.Rank != 2 || l.Shape[0] != b || l.Shape[1] != t) throw new ArgumentException($"labels must be [{b}, {t}], got {Tensor.ShapeString(l.Shape)}");
+        if (t < 2) throw new ArgumentException("the causal LM loss needs at least two positions");
+        return F.LinearCrossEntropy(h.Reshape(b * t, h.Size(2)), OutputWeight, Tensor.FromArray(ShiftedTargets(l), [b * t], h.Value.Device), ignoreIndex: -100);
     }
+
+    /// <summary>Mean cross-entropy of the logits at every position of ids [B, T] against targets [B, T] (−100 ignored; no shift:
+    /// target t is the label of position t), the same as CrossEntropy(Forward(ids).Reshape(−1, V), targets.Reshape(−1)) but
+    /// through the fused lm_head + cross-entropy (the [B·T, V] logits are never materialised) when the head is a plain
+    /// bias-free Linear or the tied embeddings.</summary>
+    public Variable TokenLoss(Tensor inputIds, Tensor targets, Tensor? attentionMask = null)
+    {
+        var h = Model.Forward(inputIds, attentionMask);
+        if (!FusedHead) return F.CrossEntropy(Head(h).Reshape(-1, Config.VocabSize), targets.Reshape(-1));
+        return F.LinearCrossEntropy(h.Reshape(-1, h.Size(-1)), OutputWeight, targets.Reshape(-1));
+    }
+
+    // The fused loss computes x·Wᵀ itself, so it applies only when the head is exactly that (a subclass may quantise or adapt W).
+    private bool FusedHead => LmHead is null || (LmHead.GetType() == typeof(Linear) && LmHead.Bias is null);
 
     /// <summary>Mean cross-entropy of logits [B, T, V] at t against labels [B, T] at t+1 (−100 ignored), as Hugging Face's ForCausalLMLoss.</summary>
     public static Variable CausalLmLoss(Variable logits, Tensor labels)
@@ -349,16 +368,23 @@ public sealed class QwenModel : Module
         if (labels.Rank != 2 || labels.Shape[0] != b || labels.Shape[1] != t)
             throw new ArgumentException($"labels must be [{b}, {t}], got {Tensor.ShapeString(labels.Shape)}");
         if (t < 2) throw new ArgumentException("the causal LM loss needs at least two positions");
+        var targets = ShiftedTargets(labels);
+        return F.CrossEntropy(logits.Reshape(b * t, v), Tensor.FromArray(targets, [targets.Length], logits.Value.Device), ignoreIndex: -100);
+    }
+
+    // Row r·t + i of the flattened logits predicts label i + 1; the last position of each row has no label and is ignored.
+    // Same loss as slicing logits[:, :-1] (same rows, same order), without copying the [B, T−1, V] slice.
+    private static long[] ShiftedTargets(Tensor labels)
+    {
+        int b = labels.Shape[0], t = labels.Shape[1];
         var l = labels.To(DType.Int64).Contiguous().ToArray<long>();
-        // Row r·t + i of the flattened logits predicts label i + 1; the last position of each row has no label and is ignored.
-        // Same loss as slicing logits[:, :-1] (same rows, same order), without copying the [B, T−1, V] slice.
         var targets = new long[b * t];
         for (int r = 0; r < b; r++)
         {
             Array.Copy(l, r * t + 1, targets, r * t, t - 1);
             targets[r * t + t - 1] = -100;
         }
-        return F.CrossEntropy(logits.Reshape(b * t, v), Tensor.FromArray(targets, [targets.Length], logits.Value.Device), ignoreIndex: -100);
+        return targets;
     }
 
     /// <summary>ids as Int64 labels with −100 where the mask is 0.</summary>

@@ -90,6 +90,7 @@ public class GradCheckTests
             ["rope"] = (v => F.Rope(v[0], cos, sin), [R(58, 2, 3, 5, 6)], null),
             ["l2_normalize"] = (v => F.L2Normalize(v[0]), [R(59, 3, 7)], null),
             ["cross_entropy"] = (v => F.CrossEntropy(v[0], targets), [R(60, 5, 7)], null),
+            ["linear_cross_entropy"] = (v => F.LinearCrossEntropy(v[0], v[1], targets), [R(66, 5, 4), R(67, 7, 4)], null),
             ["kl_div_temp"] = (v => F.KlDivWithTemperature(v[0], v[1], 2f), [R(61, 4, 9), R(62, 4, 9)], null),
             ["sdpa"] = (v => F.Attention(v[0], v[1], v[2], causal: true, keyPaddingMask: pad), [R(63, 2, 4, 5, 3), R(64, 2, 2, 5, 3), R(65, 2, 2, 5, 3)], null),
         };
