@@ -112,8 +112,8 @@ internal sealed class KlDivFn(float tau, Tensor logPs, Tensor logPt, Tensor? row
 [Op("linear_cross_entropy")]
 internal sealed class LinearCrossEntropyFn(Tensor? dh, Tensor? dw) : Function
 {
-    /// <summary>Rows per block: the logits block is RowBlock × C floats (8 MB at C = 8192), reused for every block.</summary>
-    internal const int RowBlock = 256;
+    /// <summary>Rows per block: the logits block is RowBlock × C floats (16 MB at C = 8192; 512 measured faster than 256 and 128 at the qwen-train shape), reused for every block.</summary>
+    internal const int RowBlock = 512;
 
     private Tensor? _dh = dh, _dw = dw;
 
