@@ -213,7 +213,7 @@ public static class SoftmaxRows
             var acc = Vector512<float>.Zero; var sh = Vector512.Create(shift);
             for (; j <= n - Vector512<float>.Count; j += Vector512<float>.Count)
             {
-                var e = Vector512.Exp(Vector512.LoadUnsafe(ref rx, (nuint)j) - sh);
+                var e = FastExp.Exp(Vector512.LoadUnsafe(ref rx, (nuint)j) - sh);
                 e.StoreUnsafe(ref ry, (nuint)j);
                 acc += e;
             }
@@ -254,7 +254,7 @@ public static class SoftmaxRows
         {
             var sh = Vector512.Create(shift);
             for (; j <= n - Vector512<float>.Count; j += Vector512<float>.Count)
-                Vector512.Exp(Vector512.LoadUnsafe(ref r, (nuint)j) - sh).StoreUnsafe(ref r, (nuint)j);
+                FastExp.Exp(Vector512.LoadUnsafe(ref r, (nuint)j) - sh).StoreUnsafe(ref r, (nuint)j);
         }
         if (KernelSettings.Use256)
         {

@@ -201,7 +201,7 @@ public static class BackwardKernels
         for (; i <= n - W; i += W)
         {
             var a = Vector512.LoadUnsafe(ref ra, (nuint)i);
-            var sig = one / (one + Vector512.Exp(-a));
+            var sig = one / (one + FastExp.Exp(-a));
             (a * sig * Vector512.LoadUnsafe(ref ru, (nuint)i)).StoreUnsafe(ref ry, (nuint)i);
         }
         for (; i < n; i++) { float a = gate[i]; y[i] = a / (1f + MathF.Exp(-a)) * up[i]; }
@@ -220,7 +220,7 @@ public static class BackwardKernels
         for (; i <= n - W; i += W)
         {
             var a = Vector512.LoadUnsafe(ref ra, (nuint)i);
-            var sig = one / (one + Vector512.Exp(-a));
+            var sig = one / (one + FastExp.Exp(-a));
             var gs = Vector512.LoadUnsafe(ref rg, (nuint)i) * sig;
             (gs * (one + a * (one - sig)) * Vector512.LoadUnsafe(ref ru, (nuint)i)).StoreUnsafe(ref rda, (nuint)i);
             (gs * a).StoreUnsafe(ref rdu, (nuint)i);
