@@ -79,6 +79,7 @@ public static class RowKernels
     {
         int h = x.Length / 2;
         if (!KernelSettings.Use128 || h == 0 || h > 1024) { RopeReference(x, cos, sin, y, transpose); return; }
+        if (KernelSettings.Use512 && h % Vector512<float>.Count == 0) { Rope512(x, cos, sin, y, transpose); return; }
         Span<float> t = stackalloc float[h], u = stackalloc float[h];
         var x1 = x[..h]; var x2 = x[h..];
         // cross terms first so y may alias x
@@ -89,6 +90,34 @@ public static class RowKernels
         TensorPrimitives.Multiply(x2, cos[h..], y2);
         if (transpose) { TensorPrimitives.Add(y1, t, y1); TensorPrimitives.Subtract(y2, u, y2); }
         else { TensorPrimitives.Subtract(y1, t, y1); TensorPrimitives.Add(y2, u, y2); }
+    }
+
+    // Half-widths that are whole 512-bit vectors (head_dim 64, 128): both halves of each lane block are loaded before either
+    // is stored, so y may alias x.
+    private static void Rope512(ReadOnlySpan<float> x, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin, Span<float> y, bool transpose)
+    {
+        int h = x.Length / 2;
+        ref float rx = ref MemoryMarshal.GetReference(x);
+        ref float rc = ref MemoryMarshal.GetReference(cos);
+        ref float rs = ref MemoryMarshal.GetReference(sin);
+        ref float ry = ref MemoryMarshal.GetReference(y);
+        for (int j = 0; j < h; j += Vector512<float>.Count)
+        {
+            nuint a = (nuint)j, b = (nuint)(j + h);
+            var x1 = Vector512.LoadUnsafe(ref rx, a); var x2 = Vector512.LoadUnsafe(ref rx, b);
+            var c1 = Vector512.LoadUnsafe(ref rc, a); var c2 = Vector512.LoadUnsafe(ref rc, b);
+            var s1 = Vector512.LoadUnsafe(ref rs, a); var s2 = Vector512.LoadUnsafe(ref rs, b);
+            if (transpose)
+            {
+                (x1 * c1 + x2 * s2).StoreUnsafe(ref ry, a);
+                (x2 * c2 - x1 * s1).StoreUnsafe(ref ry, b);
+            }
+            else
+            {
+                (x1 * c1 - x2 * s1).StoreUnsafe(ref ry, a);
+                (x2 * c2 + x1 * s2).StoreUnsafe(ref ry, b);
+            }
+        }
     }
 
     /// <summary>Scalar RoPE.</summary>
