@@ -31,6 +31,10 @@ public static class AttentionKernels
     // Keys visible to query rows [i0, i1): all S, or with a causal mask up to the last row's diagonal.
     private static int VisibleKeys(in AttentionShape s, int i1) => s.Causal ? Math.Min(s.KeyLen, i1 + s.KeyLen - s.QueryLen) : s.KeyLen;
 
+    // Columns [0, vis) of row i that the causal mask lets through (of the block's cols); the rest is −∞ and gets probability 0
+    // without an exp.
+    private static int Visible(in AttentionShape s, int i, int cols) => s.Causal ? Math.Clamp(i + s.KeyLen - s.QueryLen + 1, 0, cols) : cols;
+
     // Fills scores rows [i0, i1) × columns [0, cols) (row stride S) with q·kᵀ·scale and the masks.
     private static void Scores(in AttentionShape s, float[] q, int qOff, float[] k, int kOff, float[]? keyMask, int b, int i0, int i1, int cols, Span<float> scores)
     {
@@ -89,8 +93,10 @@ public static class AttentionKernels
                         // the P·V product (D multiplies per row instead of one per visible key).
                         for (int i = i0; i < i1; i++)
                         {
-                            var row = scores.AsSpan(i * S, cols);
-                            float m = TensorPrimitives.Max(row);
+                            int vis = Visible(s, i, cols);
+                            scores.AsSpan(i * S + vis, cols - vis).Clear(); // causally masked tail: probability 0
+                            var row = scores.AsSpan(i * S, vis);
+                            float m = vis == 0 ? float.NegativeInfinity : TensorPrimitives.Max(row);
                             if (float.IsNegativeInfinity(m)) { row.Clear(); inv[i - i0] = 0f; lse[lseOff + (b * s.Heads + h) * T + i] = float.NegativeInfinity; continue; }
                             float sum = SoftmaxRows.ExpShiftSum(row, m);
                             inv[i - i0] = 1f / sum;
@@ -135,7 +141,9 @@ public static class AttentionKernels
                         Scores(s, q, qOff + qo, k, kOff + kvo, keyMask, b, i0, i1, cols, p);
                         for (int i = i0; i < i1; i++)
                         {
-                            var row = p.AsSpan(i * S, cols);
+                            int vis = Visible(s, i, cols);
+                            p.AsSpan(i * S + vis, cols - vis).Clear();
+                            var row = p.AsSpan(i * S, vis);
                             float l = lse[lseOff + (b * s.Heads + h) * T + i];
                             if (float.IsNegativeInfinity(l)) { row.Clear(); di[i] = 0; continue; }
                             SoftmaxRows.ExpShift(row, l);
@@ -149,7 +157,9 @@ public static class AttentionKernels
                         Sgemm.Multiply(false, true, rows, cols, D, 1f, dob, D, v.AsSpan(vOff + kvo, cols * D), D, 0f, dpb, S);
                         for (int i = i0; i < i1; i++)
                         {
-                            SoftmaxRows.SubtractMultiply(dp.AsSpan(i * S, cols), di[i], p.AsSpan(i * S, cols));
+                            int vis = Visible(s, i, cols);
+                            SoftmaxRows.SubtractMultiply(dp.AsSpan(i * S, vis), di[i], p.AsSpan(i * S, vis));
+                            dp.AsSpan(i * S + vis, cols - vis).Clear();
                         }
                         // dQ = dS·K·scale ; dK += dSᵀ·Q·scale
                         Sgemm.Multiply(false, false, rows, D, cols, s.Scale, dpb, S, k.AsSpan(kOff + kvo, cols * D), D, 0f, dq.AsSpan(qo + i0 * D, rows * D), D);
