@@ -5,13 +5,13 @@ using BitDistill.Tensors;
 
 namespace BitDistill.Bench;
 
-/// <summary>`lce`: one thread, lm_head + cross-entropy forward and backward at the qwen-train shape (2048 × 256 → 8192),
+/// <summary>`lce [threads]`: one thread by default, lm_head + cross-entropy forward and backward at the qwen-train shape (2048 × 256 → 8192),
 /// composite (Linear then CrossEntropy) against the fused LinearCrossEntropy; best of 9.</summary>
 internal static class LceBench
 {
     public static int Run(string[] args)
     {
-        using var _ = KernelSettings.Override(degreeOfParallelism: 1);
+        using var _ = KernelSettings.Override(degreeOfParallelism: args.Length > 0 ? int.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture) : 1);
         var gen = new Generator(1);
         var h = new Variable(Tensor.Normal([2048, 256], gen), requiresGrad: true);
         var w = new Variable(Tensor.Normal([8192, 256], gen, 0, 0.02f), requiresGrad: true);
