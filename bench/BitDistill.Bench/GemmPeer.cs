@@ -11,25 +11,8 @@ public static partial class GemmPeer
     /// <summary>The shapes, M×K×N (the order torch_gemm.py prints).</summary>
     public static readonly (int M, int K, int N)[] Shapes = [(1024, 1024, 1024), (2048, 256, 768), (2048, 768, 256)];
 
-    /// <summary>Median GFLOP/s of <paramref name="runs"/> timed runs of <paramref name="reps"/> products each, after warm-up.</summary>
-    public static double MeasureSgemm(int m, int k, int n, int threads, int runs = 7, int reps = 10)
-    {
-        var rng = new Random(42);
-        var a = new float[m * k]; var b = new float[k * n]; var c = new float[m * n];
-        for (int i = 0; i < a.Length; i++) a[i] = (float)rng.NextDouble() - 0.5f;
-        for (int i = 0; i < b.Length; i++) b[i] = (float)rng.NextDouble() - 0.5f;
-        using var _ = KernelSettings.Override(degreeOfParallelism: threads);
-        for (int i = 0; i < 3; i++) Sgemm.Multiply(false, false, m, n, k, 1f, a, k, b, n, 0f, c, n);
-        var times = new double[runs];
-        for (int r = 0; r < runs; r++)
-        {
-            long t0 = Stopwatch.GetTimestamp();
-            for (int i = 0; i < reps; i++) Sgemm.Multiply(false, false, m, n, k, 1f, a, k, b, n, 0f, c, n);
-            times[r] = Stopwatch.GetElapsedTime(t0).TotalSeconds / reps;
-        }
-        Array.Sort(times);
-        return 2.0 * m * n * k / times[runs / 2] / 1e9;
-    }
+    /// <summary>Median GFLOP/s of our SGEMM (see <see cref="SgemmThroughput"/>).</summary>
+    public static double MeasureSgemm(int m, int k, int n, int threads, int runs = 7, int reps = 10) => SgemmThroughput.Measure(m, k, n, threads, runs, reps);
 
     /// <summary>Runs the comparison and prints the table.</summary>
     public static int Run(int[] threadCounts)

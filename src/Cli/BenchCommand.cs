@@ -48,7 +48,7 @@ public static class BenchCommand
         var peak = new Dictionary<int, double>();
         foreach (int t in threadCounts)
         {
-            peak[t] = FmaPeak.Measure(t, quick ? 2 : 5);
+            peak[t] = FmaPeak.Measure(t, quick ? 4 : 8); // best of several rounds: a 2-thread round is easily disturbed by another process
             output.WriteLine($"FP32 FMA peak, {t} thread(s): {peak[t]:F1} GFLOP/s");
         }
         output.WriteLine();
@@ -57,30 +57,11 @@ public static class BenchCommand
         foreach (int t in threadCounts)
             foreach (var (m, k, n) in Shapes)
             {
-                double g = MeasureSgemm(m, k, n, t, runs, reps);
+                double g = SgemmThroughput.Measure(m, k, n, t, runs, reps);
                 output.WriteLine($"| {m}×{k}×{n} | {t} | {g:F1} | {100 * g / peak[t]:F0}% |");
             }
         output.WriteLine();
         output.WriteLine($"(median of {runs} runs of {reps} products after warm-up; {total.Elapsed.TotalSeconds:F1} s)");
         return 0;
-    }
-
-    private static double MeasureSgemm(int m, int k, int n, int threads, int runs, int reps)
-    {
-        var rng = new Random(42);
-        var a = new float[m * k]; var b = new float[k * n]; var c = new float[m * n];
-        for (int i = 0; i < a.Length; i++) a[i] = (float)rng.NextDouble() - 0.5f;
-        for (int i = 0; i < b.Length; i++) b[i] = (float)rng.NextDouble() - 0.5f;
-        using var _ = KernelSettings.Override(degreeOfParallelism: threads);
-        for (int i = 0; i < 3; i++) Sgemm.Multiply(false, false, m, n, k, 1f, a, k, b, n, 0f, c, n);
-        var times = new double[runs];
-        for (int r = 0; r < runs; r++)
-        {
-            long t0 = Stopwatch.GetTimestamp();
-            for (int i = 0; i < reps; i++) Sgemm.Multiply(false, false, m, n, k, 1f, a, k, b, n, 0f, c, n);
-            times[r] = Stopwatch.GetElapsedTime(t0).TotalSeconds / reps;
-        }
-        Array.Sort(times);
-        return 2.0 * m * n * k / times[runs / 2] / 1e9;
     }
 }
