@@ -11,11 +11,12 @@ namespace BitDistill.Kernels;
 /// |c·x| pairs ≤ 2·2·128 = 512 never saturate), int16 partial sums flushed into int32 before they can overflow, and vpmaddwd
 /// (or AVX-VNNI vpdpbusd) into int32. Paths, chosen from <see cref="KernelSettings.Simd"/> at run time: AVX-512BW (tiles of
 /// 4 rows × up to 4 tokens over activations permuted once per call to the packed order, shift + mask decode, linear prefetch of
-/// the next tile), AVX2 (+GFNI / AVX-VNNI), SSSE3 or portable Vector128 (ARM), scalar reference — all bit-identical.
+/// the next tile), AVX2 (the same 4-row tiles × up to 2 tokens on natural-order activations, + AVX-VNNI), SSSE3 or portable Vector128 (ARM), scalar reference — all bit-identical.
 /// Multithreaded over tiles of output rows with <see cref="StaticParallel"/>.</summary>
 public static unsafe class TernaryGemm
 {
-    /// <summary>Use GFNI (one vgf2p8affineqb instead of shift + mask) to decode codes where the CPU has it (tests switch it off).</summary>
+    /// <summary>Formerly chose GFNI decode on the 256-bit path; every path now decodes with shift + mask (vpsrlw + vpand, which
+    /// run beside vpmaddubsw where GFNI competes with it), so this no longer changes a kernel (kept for the tests' path variants).</summary>
     internal static bool UseGfni = Gfni.IsSupported && Environment.GetEnvironmentVariable("BITDISTILL_TERNARY_GFNI") != "0";
     /// <summary>Use AVX-VNNI on the 256-bit path where the CPU has it.</summary>
     internal static bool UseAvxVnni = AvxVnni.IsSupported;
@@ -28,7 +29,7 @@ public static unsafe class TernaryGemm
     public static string PathName => KernelSettings.Simd switch
     {
         SimdLevel.Vector512 => "AVX-512BW (4-row tiles, permuted activations, prefetch)",
-        SimdLevel.Vector256 => (UseGfni && Gfni.V256.IsSupported ? "AVX2 + GFNI" : "AVX2") + (UseAvxVnni && AvxVnni.IsSupported ? " + AVX-VNNI (GEMV)" : ""),
+        SimdLevel.Vector256 => "AVX2 (4-row tiles, prefetch)" + (UseAvxVnni && AvxVnni.IsSupported ? " + AVX-VNNI" : ""),
         SimdLevel.Vector128 => Ssse3.IsSupported && !ForcePortable128 ? "SSSE3" : "portable Vector128",
         _ => "scalar",
     };
@@ -140,26 +141,18 @@ public static unsafe class TernaryGemm
     {
         var level = KernelSettings.Simd;
         if (level == SimdLevel.Vector512) { Rows512(x, xSum, m, w, acc, y, xScale, r0, r1); return; }
+        if (level == SimdLevel.Vector256) { Rows256(x, xSum, m, w, acc, y, xScale, r0, r1); return; }
         int kp = w.PaddedCols, blocks = kp / PackedTernaryMatrix.BlockSize, n = w.Rows;
-        int* d = stackalloc int[TokenTile];
         for (int r = r0; r < r1; r++)
         {
             byte* wr = w.Pointer + (long)r * w.RowBytes;
             float ws = w.Scale(r);
-            for (int t = 0; t < m; t += TokenTile)
+            for (int t = 0; t < m; t++)
             {
-                int tokens = Math.Min(TokenTile, m - t);
-                sbyte* xt = x + (long)t * kp;
-                if (tokens == TokenTile && level >= SimdLevel.Vector256) Dot256x4(wr, xt, kp, blocks, d);
-                else
-                    for (int i = 0; i < tokens; i++) d[i] = Dot(level, wr, xt + (long)i * kp, blocks);
-                for (int i = 0; i < tokens; i++)
-                {
-                    int v = d[i] - xSum[t + i];
-                    long o = (long)(t + i) * n + r;
-                    if (acc != null) acc[o] = v;
-                    else y[o] = Epilogue(v, xScale[t + i], ws);
-                }
+                int v = Dot(level, wr, x + (long)t * kp, blocks) - xSum[t];
+                long o = (long)t * n + r;
+                if (acc != null) acc[o] = v;
+                else y[o] = Epilogue(v, xScale[t], ws);
             }
         }
     }
@@ -167,7 +160,6 @@ public static unsafe class TernaryGemm
     /// <summary>Σ c·x over one packed row (codes c = q + 1), one token.</summary>
     private static int Dot(SimdLevel level, byte* w, sbyte* x, int blocks) => level switch
     {
-        SimdLevel.Vector256 => UseAvxVnni && AvxVnni.IsSupported ? Dot256Vnni(w, x, blocks) : Dot256(w, x, blocks),
         SimdLevel.Vector128 => Ssse3.IsSupported && !ForcePortable128 ? Dot128(w, x, blocks) : Dot128Portable(w, x, blocks),
         _ => DotScalar(w, x, blocks),
     };
@@ -183,10 +175,6 @@ public static unsafe class TernaryGemm
             }
         return s;
     }
-
-    // GFNI affine matrix (one per 64-bit lane) that moves bits s, s+1 of every byte to bits 0, 1 and clears the rest:
-    // output bit i = parity(matrix byte (7 − i) & input).
-    private static ulong Extract(int s) => ((ulong)(1u << s) << 56) | ((ulong)(1u << (s + 1)) << 48);
 
     // ---------------------------------------------------------------- 512-bit
 
@@ -368,101 +356,151 @@ public static unsafe class TernaryGemm
 
     // ---------------------------------------------------------------- 256-bit
 
-    // One block = one 32-byte load; codes of weights 32s … 32s+31 are bits 2s, 2s+1 of every byte. 4 vpmaddubsw per int16 lane
-    // per block (≤ 2048) → flush every 16 blocks. (The 128-bit paths: 8 products of ≤ 512 per lane per block → every 8.)
+    // One 32-byte load is one block: bit pair s of byte j is weight 32s + j, so plane s of the codes, (w >> 2s) & 3 (vpsrlw +
+    // vpand), lines up with the plain 32-byte activation load at 32s — the natural order, no permutation needed. Tiles of
+    // 4 rows × up to 2 tokens (16 ymm registers: 4·2 int16 partials + 4 code planes + mask + activations), each activation load
+    // shared by the 4 rows, each decoded code vector by the tokens; larger batches run token pairs over the same (cached) tile.
+    // Per int16 lane a block adds 4 vpmaddubsw results of magnitude ≤ 512, so 16 blocks stay within [−32768, 32512]: flush then.
+    // AVX-VNNI (vpdpbusd) accumulates straight into int32 where present. The next tile is prefetched as one linear stream,
+    // 128 bytes (4 rows × 32) per block, like the 512-bit path.
+    // (The 128-bit paths: 8 products of ≤ 512 per lane per block → flush every 8.)
     private const int Flush256 = 16, Flush128 = 8;
-    /// <summary>Decodes 256-bit code vectors; built once per row pass so its constants stay in registers.</summary>
-    private readonly struct Decoder256
-    {
-        private readonly Vector256<byte> _k1, _k2, _k3, _mask;
-        private readonly bool _gfni;
+    /// <summary>Tokens that share each decoded code vector in the 256-bit kernel.</summary>
+    private const int TokenTile256 = 2;
 
-        public Decoder256(bool unused)
+    /// <summary>One token's partial sums for the 4 rows of a 256-bit tile (int16 with vpmaddubsw, or int32 with AVX-VNNI).</summary>
+    private interface IPartial256
+    {
+        void Add(Vector256<byte> c0, Vector256<byte> c1, Vector256<byte> c2, Vector256<byte> c3, sbyte* x);
+        void FlushInto(Vector256<int>* acc, Vector256<short> ones);
+    }
+
+    private struct Partial256 : IPartial256
+    {
+        public Vector256<short> R0, R1, R2, R3;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Add(Vector256<byte> c0, Vector256<byte> c1, Vector256<byte> c2, Vector256<byte> c3, sbyte* x)
         {
-            _gfni = UseGfni && Gfni.V256.IsSupported;
-            _mask = Vector256.Create((byte)3);
-            _k1 = Vector256.Create(Extract(2)).AsByte();
-            _k2 = Vector256.Create(Extract(4)).AsByte();
-            _k3 = Vector256.Create(Extract(6)).AsByte();
+            var v = Vector256.Load(x);
+            R0 += Avx2.MultiplyAddAdjacent(c0, v);
+            R1 += Avx2.MultiplyAddAdjacent(c1, v);
+            R2 += Avx2.MultiplyAddAdjacent(c2, v);
+            R3 += Avx2.MultiplyAddAdjacent(c3, v);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public (Vector256<byte>, Vector256<byte>, Vector256<byte>, Vector256<byte>) Decode(byte* w)
+        public void FlushInto(Vector256<int>* acc, Vector256<short> ones)
         {
-            var v = Vector256.Load(w);
-            if (_gfni)
-                return (v & _mask, Gfni.V256.GaloisFieldAffineTransform(v, _k1, 0),
-                        Gfni.V256.GaloisFieldAffineTransform(v, _k2, 0), Gfni.V256.GaloisFieldAffineTransform(v, _k3, 0));
-            var u = v.AsUInt16();
-            return (v & _mask, (u >> 2).AsByte() & _mask, (u >> 4).AsByte() & _mask, (u >> 6).AsByte() & _mask);
+            acc[0] += Avx2.MultiplyAddAdjacent(R0, ones);
+            acc[1] += Avx2.MultiplyAddAdjacent(R1, ones);
+            acc[2] += Avx2.MultiplyAddAdjacent(R2, ones);
+            acc[3] += Avx2.MultiplyAddAdjacent(R3, ones);
+            this = default;
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<short> Block256(Vector256<byte> c0, Vector256<byte> c1, Vector256<byte> c2, Vector256<byte> c3, sbyte* xb) =>
-        (Avx2.MultiplyAddAdjacent(c0, Vector256.Load(xb)) + Avx2.MultiplyAddAdjacent(c1, Vector256.Load(xb + 32)))
-        + (Avx2.MultiplyAddAdjacent(c2, Vector256.Load(xb + 64)) + Avx2.MultiplyAddAdjacent(c3, Vector256.Load(xb + 96)));
-
-    private static int Dot256(byte* w, sbyte* x, int blocks)
+    private struct PartialVnni256 : IPartial256
     {
+        public Vector256<int> R0, R1, R2, R3;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Add(Vector256<byte> c0, Vector256<byte> c1, Vector256<byte> c2, Vector256<byte> c3, sbyte* x)
+        {
+            var v = Vector256.Load(x);
+            R0 = AvxVnni.MultiplyWideningAndAdd(R0, c0, v);
+            R1 = AvxVnni.MultiplyWideningAndAdd(R1, c1, v);
+            R2 = AvxVnni.MultiplyWideningAndAdd(R2, c2, v);
+            R3 = AvxVnni.MultiplyWideningAndAdd(R3, c3, v);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void FlushInto(Vector256<int>* acc, Vector256<short> ones)
+        {
+            acc[0] += R0; acc[1] += R1; acc[2] += R2; acc[3] += R3;
+            this = default;
+        }
+    }
+
+    /// <summary>Σ c·x for 4 rows (w0 … w3, each <paramref name="blocks"/> blocks) × TT.Count ≤ 2 tokens (x, x + kp): d[t·4 + r].
+    /// <paramref name="pf"/> is the start of the next tile, prefetched as one linear stream (into L1 if <paramref name="pfL1"/>).</summary>
+    private static void Tile256<TT, TP>(byte* w0, byte* w1, byte* w2, byte* w3, byte* pf, bool pfL1, sbyte* x, int kp, int blocks, int* d)
+        where TT : struct, ITokenCount where TP : struct, IPartial256
+    {
+        int tokens = TT.Count;
+        var mask = Vector256.Create((byte)3);
         var ones = Vector256.Create((short)1);
-        var dec = new Decoder256(true);
-        var acc = Vector256<int>.Zero;
+        Vector256<int>* acc = stackalloc Vector256<int>[4 * TokenTile256];
+        for (int i = 0; i < 4 * TokenTile256; i++) acc[i] = default;
+        sbyte* x1 = x + kp;
+        TP p0 = default, p1 = default;
         for (int b = 0; b < blocks;)
         {
             int end = Math.Min(blocks, b + Flush256);
-            var s = Vector256<short>.Zero;
             for (; b < end; b++)
             {
-                var (c0, c1, c2, c3) = dec.Decode(w + b * 32);
-                s += Block256(c0, c1, c2, c3, x + b * 128);
+                byte* f = pf + b * 128;
+                if (pfL1) { Sse.Prefetch0(f); Sse.Prefetch0(f + 64); }
+                else { Sse.Prefetch1(f); Sse.Prefetch1(f + 64); }
+                int o = b * 32;
+                var v0 = Vector256.Load(w0 + o).AsUInt16();
+                var v1 = Vector256.Load(w1 + o).AsUInt16();
+                var v2 = Vector256.Load(w2 + o).AsUInt16();
+                var v3 = Vector256.Load(w3 + o).AsUInt16();
+                int xo = b * 128;
+                var c0 = v0.AsByte() & mask; var c1 = v1.AsByte() & mask; var c2 = v2.AsByte() & mask; var c3 = v3.AsByte() & mask;
+                p0.Add(c0, c1, c2, c3, x + xo);
+                if (tokens > 1) p1.Add(c0, c1, c2, c3, x1 + xo);
+                c0 = (v0 >> 2).AsByte() & mask; c1 = (v1 >> 2).AsByte() & mask; c2 = (v2 >> 2).AsByte() & mask; c3 = (v3 >> 2).AsByte() & mask;
+                p0.Add(c0, c1, c2, c3, x + xo + 32);
+                if (tokens > 1) p1.Add(c0, c1, c2, c3, x1 + xo + 32);
+                c0 = (v0 >> 4).AsByte() & mask; c1 = (v1 >> 4).AsByte() & mask; c2 = (v2 >> 4).AsByte() & mask; c3 = (v3 >> 4).AsByte() & mask;
+                p0.Add(c0, c1, c2, c3, x + xo + 64);
+                if (tokens > 1) p1.Add(c0, c1, c2, c3, x1 + xo + 64);
+                c0 = (v0 >> 6).AsByte() & mask; c1 = (v1 >> 6).AsByte() & mask; c2 = (v2 >> 6).AsByte() & mask; c3 = (v3 >> 6).AsByte() & mask;
+                p0.Add(c0, c1, c2, c3, x + xo + 96);
+                if (tokens > 1) p1.Add(c0, c1, c2, c3, x1 + xo + 96);
             }
-            acc += Avx2.MultiplyAddAdjacent(s, ones);
+            p0.FlushInto(acc, ones);
+            if (tokens > 1) p1.FlushInto(acc + 4, ones);
         }
-        return Vector256.Sum(acc);
+        for (int i = 0; i < 4 * tokens; i++) d[i] = Vector256.Sum(acc[i]);
     }
 
-    private static int Dot256Vnni(byte* w, sbyte* x, int blocks)
+    /// <summary>Rows [r0, r1) on the 256-bit path: tiles of 4 rows (a short last tile repeats its last row) × up to 2 tokens.</summary>
+    private static void Rows256(sbyte* x, int* xSum, int m, PackedTernaryMatrix w, int* acc, float* y, float* xScale, int r0, int r1)
     {
-        var dec = new Decoder256(true);
-        var acc = Vector256<int>.Zero;
-        for (int b = 0; b < blocks; b++)
+        int kp = w.PaddedCols, blocks = kp / PackedTernaryMatrix.BlockSize, n = w.Rows;
+        long rb = w.RowBytes;
+        bool pfL1 = RowTile * rb <= PrefetchL1TileBytes, vnni = UseAvxVnni && AvxVnni.IsSupported;
+        int* d = stackalloc int[RowTile * TokenTile256];
+        for (int r = r0; r < r1; r += RowTile)
         {
-            var (c0, c1, c2, c3) = dec.Decode(w + b * 32);
-            sbyte* xb = x + b * 128;
-            acc = AvxVnni.MultiplyWideningAndAdd(acc, c0, Vector256.Load(xb));
-            acc = AvxVnni.MultiplyWideningAndAdd(acc, c1, Vector256.Load(xb + 32));
-            acc = AvxVnni.MultiplyWideningAndAdd(acc, c2, Vector256.Load(xb + 64));
-            acc = AvxVnni.MultiplyWideningAndAdd(acc, c3, Vector256.Load(xb + 96));
-        }
-        return Vector256.Sum(acc);
-    }
-
-    private static void Dot256x4(byte* w, sbyte* x, int kp, int blocks, int* d)
-    {
-        var ones = Vector256.Create((short)1);
-        var dec = new Decoder256(true);
-        Vector256<int> a0 = default, a1 = default, a2 = default, a3 = default;
-        sbyte* x1 = x + kp, x2 = x1 + kp, x3 = x2 + kp;
-        for (int b = 0; b < blocks;)
-        {
-            int end = Math.Min(blocks, b + Flush256);
-            Vector256<short> s0 = default, s1 = default, s2 = default, s3 = default;
-            for (; b < end; b++)
+            int rows = Math.Min(RowTile, r1 - r);
+            byte* w0 = w.Pointer + r * rb;
+            byte* w1 = rows > 1 ? w0 + rb : w0, w2 = rows > 2 ? w0 + 2 * rb : w1, w3 = rows > 3 ? w0 + 3 * rb : w2;
+            byte* pf = w0 + RowTile * rb;
+            for (int t = 0; t < m; t += TokenTile256)
             {
-                var (c0, c1, c2, c3) = dec.Decode(w + b * 32);
-                int o = b * 128;
-                s0 += Block256(c0, c1, c2, c3, x + o);
-                s1 += Block256(c0, c1, c2, c3, x1 + o);
-                s2 += Block256(c0, c1, c2, c3, x2 + o);
-                s3 += Block256(c0, c1, c2, c3, x3 + o);
+                int tokens = Math.Min(TokenTile256, m - t);
+                sbyte* xt = x + (long)t * kp;
+                if (vnni)
+                {
+                    if (tokens == 1) Tile256<Tokens1, PartialVnni256>(w0, w1, w2, w3, pf, pfL1, xt, kp, blocks, d);
+                    else Tile256<Tokens2, PartialVnni256>(w0, w1, w2, w3, pf, pfL1, xt, kp, blocks, d);
+                }
+                else if (tokens == 1) Tile256<Tokens1, Partial256>(w0, w1, w2, w3, pf, pfL1, xt, kp, blocks, d);
+                else Tile256<Tokens2, Partial256>(w0, w1, w2, w3, pf, pfL1, xt, kp, blocks, d);
+                for (int i = 0; i < tokens; i++)
+                    for (int j = 0; j < rows; j++)
+                    {
+                        int v = d[i * RowTile + j] - xSum[t + i];
+                        long o = (long)(t + i) * n + r + j;
+                        if (acc != null) acc[o] = v;
+                        else y[o] = Epilogue(v, xScale[t + i], w.Scale(r + j));
+                    }
             }
-            a0 += Avx2.MultiplyAddAdjacent(s0, ones);
-            a1 += Avx2.MultiplyAddAdjacent(s1, ones);
-            a2 += Avx2.MultiplyAddAdjacent(s2, ones);
-            a3 += Avx2.MultiplyAddAdjacent(s3, ones);
         }
-        d[0] = Vector256.Sum(a0); d[1] = Vector256.Sum(a1); d[2] = Vector256.Sum(a2); d[3] = Vector256.Sum(a3);
     }
 
     // ---------------------------------------------------------------- 128-bit
