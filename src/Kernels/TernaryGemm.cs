@@ -30,7 +30,7 @@ public static unsafe class TernaryGemm
     {
         SimdLevel.Vector512 => "AVX-512BW (4-row tiles, permuted activations, prefetch)",
         SimdLevel.Vector256 => "AVX2 (4-row tiles, prefetch)" + (UseAvxVnni && AvxVnni.IsSupported ? " + AVX-VNNI" : ""),
-        SimdLevel.Vector128 => Ssse3.IsSupported && !ForcePortable128 ? "SSSE3" : "portable Vector128",
+        SimdLevel.Vector128 => (Ssse3.IsSupported && !ForcePortable128 ? "SSSE3" : "portable Vector128") + " (4-row tiles)",
         _ => "scalar",
     };
 
@@ -141,7 +141,7 @@ public static unsafe class TernaryGemm
     {
         var level = KernelSettings.Simd;
         if (level == SimdLevel.Vector512) { Rows512(x, xSum, m, w, acc, y, xScale, r0, r1); return; }
-        if (level == SimdLevel.Vector256) { Rows256(x, xSum, m, w, acc, y, xScale, r0, r1); return; }
+        if (level >= SimdLevel.Vector128) { RowsTiled(level, x, xSum, m, w, acc, y, xScale, r0, r1); return; }
         int kp = w.PaddedCols, blocks = kp / PackedTernaryMatrix.BlockSize, n = w.Rows;
         for (int r = r0; r < r1; r++)
         {
@@ -149,7 +149,7 @@ public static unsafe class TernaryGemm
             float ws = w.Scale(r);
             for (int t = 0; t < m; t++)
             {
-                int v = Dot(level, wr, x + (long)t * kp, blocks) - xSum[t];
+                int v = DotScalar(wr, x + (long)t * kp, blocks) - xSum[t];
                 long o = (long)t * n + r;
                 if (acc != null) acc[o] = v;
                 else y[o] = Epilogue(v, xScale[t], ws);
@@ -157,13 +157,7 @@ public static unsafe class TernaryGemm
         }
     }
 
-    /// <summary>Σ c·x over one packed row (codes c = q + 1), one token.</summary>
-    private static int Dot(SimdLevel level, byte* w, sbyte* x, int blocks) => level switch
-    {
-        SimdLevel.Vector128 => Ssse3.IsSupported && !ForcePortable128 ? Dot128(w, x, blocks) : Dot128Portable(w, x, blocks),
-        _ => DotScalar(w, x, blocks),
-    };
-
+    /// <summary>Σ c·x over one packed row (codes c = q + 1), one token: the scalar path.</summary>
     private static int DotScalar(byte* w, sbyte* x, int blocks)
     {
         int s = 0;
@@ -467,12 +461,13 @@ public static unsafe class TernaryGemm
         for (int i = 0; i < 4 * tokens; i++) d[i] = Vector256.Sum(acc[i]);
     }
 
-    /// <summary>Rows [r0, r1) on the 256-bit path: tiles of 4 rows (a short last tile repeats its last row) × up to 2 tokens.</summary>
-    private static void Rows256(sbyte* x, int* xSum, int m, PackedTernaryMatrix w, int* acc, float* y, float* xScale, int r0, int r1)
+    /// <summary>Rows [r0, r1) on the 256- or 128-bit path: tiles of 4 rows (a short last tile repeats its last row) × up to 2 tokens.</summary>
+    private static void RowsTiled(SimdLevel level, sbyte* x, int* xSum, int m, PackedTernaryMatrix w, int* acc, float* y, float* xScale, int r0, int r1)
     {
         int kp = w.PaddedCols, blocks = kp / PackedTernaryMatrix.BlockSize, n = w.Rows;
         long rb = w.RowBytes;
-        bool pfL1 = RowTile * rb <= PrefetchL1TileBytes, vnni = UseAvxVnni && AvxVnni.IsSupported;
+        bool pfL1 = RowTile * rb <= PrefetchL1TileBytes;
+        int kind = level == SimdLevel.Vector256 ? (UseAvxVnni && AvxVnni.IsSupported ? 1 : 0) : Ssse3.IsSupported && !ForcePortable128 ? 2 : 3;
         int* d = stackalloc int[RowTile * TokenTile256];
         for (int r = r0; r < r1; r += RowTile)
         {
@@ -484,13 +479,17 @@ public static unsafe class TernaryGemm
             {
                 int tokens = Math.Min(TokenTile256, m - t);
                 sbyte* xt = x + (long)t * kp;
-                if (vnni)
+                switch (kind * 2 + tokens - 1)
                 {
-                    if (tokens == 1) Tile256<Tokens1, PartialVnni256>(w0, w1, w2, w3, pf, pfL1, xt, kp, blocks, d);
-                    else Tile256<Tokens2, PartialVnni256>(w0, w1, w2, w3, pf, pfL1, xt, kp, blocks, d);
+                    case 0: Tile256<Tokens1, Partial256>(w0, w1, w2, w3, pf, pfL1, xt, kp, blocks, d); break;
+                    case 1: Tile256<Tokens2, Partial256>(w0, w1, w2, w3, pf, pfL1, xt, kp, blocks, d); break;
+                    case 2: Tile256<Tokens1, PartialVnni256>(w0, w1, w2, w3, pf, pfL1, xt, kp, blocks, d); break;
+                    case 3: Tile256<Tokens2, PartialVnni256>(w0, w1, w2, w3, pf, pfL1, xt, kp, blocks, d); break;
+                    case 4: Tile128<Tokens1, PartialSsse3>(w0, w1, w2, w3, pf, pfL1, xt, kp, blocks, d); break;
+                    case 5: Tile128<Tokens2, PartialSsse3>(w0, w1, w2, w3, pf, pfL1, xt, kp, blocks, d); break;
+                    case 6: Tile128<Tokens1, PartialPortable128>(w0, w1, w2, w3, pf, pfL1, xt, kp, blocks, d); break;
+                    default: Tile128<Tokens2, PartialPortable128>(w0, w1, w2, w3, pf, pfL1, xt, kp, blocks, d); break;
                 }
-                else if (tokens == 1) Tile256<Tokens1, Partial256>(w0, w1, w2, w3, pf, pfL1, xt, kp, blocks, d);
-                else Tile256<Tokens2, Partial256>(w0, w1, w2, w3, pf, pfL1, xt, kp, blocks, d);
                 for (int i = 0; i < tokens; i++)
                     for (int j = 0; j < rows; j++)
                     {
@@ -505,56 +504,122 @@ public static unsafe class TernaryGemm
 
     // ---------------------------------------------------------------- 128-bit
 
-    // A block is two 16-byte halves h; half h holds weights 16h + 32s + (0…15) in bits 2s, 2s+1. 8 products of ≤ 512 per int16
-    // lane per block → flush every 8 blocks.
-    private static int Dot128(byte* w, sbyte* x, int blocks)
+    // A block is two 16-byte halves h; half h holds weights 16h + 32s + (0…15) in bits 2s, 2s+1, so plane s of a half lines up with
+    // the natural-order activations at 32s + 16h. The same tiles as the 256-bit path (4 rows × up to 2 tokens: 8 partials + 4 code
+    // planes + mask + activations in 16 xmm registers). 8 products of ≤ 512 per int16 lane per block → flush every 8 blocks.
+
+    /// <summary>One token's partial sums for the 4 rows of a 128-bit tile.</summary>
+    private interface IPartial128
     {
-        var ones = Vector128.Create((short)1);
-        var mask = Vector128.Create((byte)3);
-        var acc = Vector128<int>.Zero;
-        for (int b = 0; b < blocks;)
+        void Add(Vector128<byte> c0, Vector128<byte> c1, Vector128<byte> c2, Vector128<byte> c3, sbyte* x);
+        void FlushInto(Vector128<int>* acc);
+    }
+
+    /// <summary>SSSE3: pmaddubsw into int16, pmaddwd into int32.</summary>
+    private struct PartialSsse3 : IPartial128
+    {
+        public Vector128<short> R0, R1, R2, R3;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Add(Vector128<byte> c0, Vector128<byte> c1, Vector128<byte> c2, Vector128<byte> c3, sbyte* x)
         {
-            int end = Math.Min(blocks, b + Flush128);
-            var s = Vector128<short>.Zero;
-            for (; b < end; b++)
-                for (int h = 0; h < 2; h++)
-                {
-                    var v = Vector128.Load(w + b * 32 + h * 16);
-                    var u = v.AsUInt16();
-                    sbyte* xb = x + b * 128 + h * 16;
-                    s += Ssse3.MultiplyAddAdjacent(v & mask, Vector128.Load(xb))
-                       + Ssse3.MultiplyAddAdjacent((u >> 2).AsByte() & mask, Vector128.Load(xb + 32))
-                       + Ssse3.MultiplyAddAdjacent((u >> 4).AsByte() & mask, Vector128.Load(xb + 64))
-                       + Ssse3.MultiplyAddAdjacent((u >> 6).AsByte() & mask, Vector128.Load(xb + 96));
-                }
-            acc += Sse2.MultiplyAddAdjacent(s, ones);
+            var v = Vector128.Load(x);
+            R0 += Ssse3.MultiplyAddAdjacent(c0, v);
+            R1 += Ssse3.MultiplyAddAdjacent(c1, v);
+            R2 += Ssse3.MultiplyAddAdjacent(c2, v);
+            R3 += Ssse3.MultiplyAddAdjacent(c3, v);
         }
-        return Vector128.Sum(acc);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void FlushInto(Vector128<int>* acc)
+        {
+            var ones = Vector128.Create((short)1);
+            acc[0] += Sse2.MultiplyAddAdjacent(R0, ones);
+            acc[1] += Sse2.MultiplyAddAdjacent(R1, ones);
+            acc[2] += Sse2.MultiplyAddAdjacent(R2, ones);
+            acc[3] += Sse2.MultiplyAddAdjacent(R3, ones);
+            this = default;
+        }
     }
 
     /// <summary>Portable Vector128 (ARM NEON and any other 128-bit target): widen codes and activations to int16 and multiply;
-    /// each pair of products has the same ≤ 512 bound as vpmaddubsw, so the same int16 flush interval holds.</summary>
-    private static int Dot128Portable(byte* w, sbyte* x, int blocks)
+    /// each pair of products has the same ≤ 512 bound as pmaddubsw, so the same int16 flush interval holds.</summary>
+    private struct PartialPortable128 : IPartial128
     {
+        public Vector128<short> R0, R1, R2, R3;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Add(Vector128<byte> c0, Vector128<byte> c1, Vector128<byte> c2, Vector128<byte> c3, sbyte* x)
+        {
+            var v = Vector128.Load(x);
+            R0 += MulPairs(c0, v);
+            R1 += MulPairs(c1, v);
+            R2 += MulPairs(c2, v);
+            R3 += MulPairs(c3, v);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void FlushInto(Vector128<int>* acc)
+        {
+            acc[0] += Widened(R0); acc[1] += Widened(R1); acc[2] += Widened(R2); acc[3] += Widened(R3);
+            this = default;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector128<int> Widened(Vector128<short> s)
+        {
+            var (lo, hi) = Vector128.Widen(s);
+            return lo + hi;
+        }
+    }
+
+    /// <summary>Σ c·x for 4 rows × TT.Count ≤ 2 tokens on 128-bit vectors: d[t·4 + r]; prefetch as in <see cref="Tile256"/> (x86 only).</summary>
+    private static void Tile128<TT, TP>(byte* w0, byte* w1, byte* w2, byte* w3, byte* pf, bool pfL1, sbyte* x, int kp, int blocks, int* d)
+        where TT : struct, ITokenCount where TP : struct, IPartial128
+    {
+        int tokens = TT.Count;
         var mask = Vector128.Create((byte)3);
-        var acc = Vector128<int>.Zero;
+        Vector128<int>* acc = stackalloc Vector128<int>[4 * TokenTile256];
+        for (int i = 0; i < 4 * TokenTile256; i++) acc[i] = default;
+        sbyte* x1 = x + kp;
+        TP p0 = default, p1 = default;
         for (int b = 0; b < blocks;)
         {
             int end = Math.Min(blocks, b + Flush128);
-            var s = Vector128<short>.Zero;
             for (; b < end; b++)
+            {
+                if (Sse.IsSupported)
+                {
+                    byte* f = pf + b * 128;
+                    if (pfL1) { Sse.Prefetch0(f); Sse.Prefetch0(f + 64); }
+                    else { Sse.Prefetch1(f); Sse.Prefetch1(f + 64); }
+                }
                 for (int h = 0; h < 2; h++)
                 {
-                    var v = Vector128.Load(w + b * 32 + h * 16);
-                    var u = v.AsUInt16();
-                    sbyte* xb = x + b * 128 + h * 16;
-                    s += MulPairs(v & mask, Vector128.Load(xb)) + MulPairs((u >> 2).AsByte() & mask, Vector128.Load(xb + 32))
-                       + MulPairs((u >> 4).AsByte() & mask, Vector128.Load(xb + 64)) + MulPairs((u >> 6).AsByte() & mask, Vector128.Load(xb + 96));
+                    int o = b * 32 + h * 16;
+                    var v0 = Vector128.Load(w0 + o).AsUInt16();
+                    var v1 = Vector128.Load(w1 + o).AsUInt16();
+                    var v2 = Vector128.Load(w2 + o).AsUInt16();
+                    var v3 = Vector128.Load(w3 + o).AsUInt16();
+                    int xo = b * 128 + h * 16;
+                    var c0 = v0.AsByte() & mask; var c1 = v1.AsByte() & mask; var c2 = v2.AsByte() & mask; var c3 = v3.AsByte() & mask;
+                    p0.Add(c0, c1, c2, c3, x + xo);
+                    if (tokens > 1) p1.Add(c0, c1, c2, c3, x1 + xo);
+                    c0 = (v0 >> 2).AsByte() & mask; c1 = (v1 >> 2).AsByte() & mask; c2 = (v2 >> 2).AsByte() & mask; c3 = (v3 >> 2).AsByte() & mask;
+                    p0.Add(c0, c1, c2, c3, x + xo + 32);
+                    if (tokens > 1) p1.Add(c0, c1, c2, c3, x1 + xo + 32);
+                    c0 = (v0 >> 4).AsByte() & mask; c1 = (v1 >> 4).AsByte() & mask; c2 = (v2 >> 4).AsByte() & mask; c3 = (v3 >> 4).AsByte() & mask;
+                    p0.Add(c0, c1, c2, c3, x + xo + 64);
+                    if (tokens > 1) p1.Add(c0, c1, c2, c3, x1 + xo + 64);
+                    c0 = (v0 >> 6).AsByte() & mask; c1 = (v1 >> 6).AsByte() & mask; c2 = (v2 >> 6).AsByte() & mask; c3 = (v3 >> 6).AsByte() & mask;
+                    p0.Add(c0, c1, c2, c3, x + xo + 96);
+                    if (tokens > 1) p1.Add(c0, c1, c2, c3, x1 + xo + 96);
                 }
-            var (lo, hi) = Vector128.Widen(s);
-            acc += lo + hi;
+            }
+            p0.FlushInto(acc);
+            if (tokens > 1) p1.FlushInto(acc + 4);
         }
-        return Vector128.Sum(acc);
+        for (int i = 0; i < 4 * tokens; i++) d[i] = Vector128.Sum(acc[i]);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
