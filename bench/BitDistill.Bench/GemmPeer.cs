@@ -55,40 +55,7 @@ public static partial class GemmPeer
 
     private static string RuntimeInfo() => $".NET {Environment.Version}";
 
-    private static (bool ok, string output) RunTorch(int threads)
-    {
-        const string python = "/usr/bin/python3";
-        string script = FindScript();
-        if (!File.Exists(python)) return (false, $"{python} not found");
-        if (script.Length == 0) return (false, "bench/peers/torch_gemm.py not found");
-        // Exactly: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=N /usr/bin/python3 bench/peers/torch_gemm.py N
-        var psi = new ProcessStartInfo("env") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in new[] { "-u", "OPENBLAS_CORETYPE", "-u", "OPENBLAS_L2_SIZE", $"OPENBLAS_NUM_THREADS={threads}", python, script, threads.ToString(CultureInfo.InvariantCulture) })
-            psi.ArgumentList.Add(arg);
-        Console.WriteLine($"running: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS={threads} {python} {script} {threads}");
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        string output = stdout.Result;
-        Console.Write(output);
-        if (p.ExitCode != 0)
-        {
-            var lastLine = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries).LastOrDefault() ?? $"exit code {p.ExitCode}";
-            return (false, lastLine.Trim());
-        }
-        return (true, output);
-    }
-
-    private static string FindScript()
-    {
-        for (var dir = new DirectoryInfo(Directory.GetCurrentDirectory()); dir != null; dir = dir.Parent)
-        {
-            var candidate = Path.Combine(dir.FullName, "bench", "peers", "torch_gemm.py");
-            if (File.Exists(candidate)) return Path.GetRelativePath(Directory.GetCurrentDirectory(), candidate);
-        }
-        return "";
-    }
+    private static (bool ok, string output) RunTorch(int threads) => TorchPeer.Run("torch_gemm.py", threads);
 
     [GeneratedRegex(@"threads=(\d+) (\d+)x(\d+)x(\d+): ([0-9.]+) GFLOP/s")]
     private static partial Regex TorchLine();

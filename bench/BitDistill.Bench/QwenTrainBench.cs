@@ -205,42 +205,16 @@ public static partial class QwenTrainBench
 
     private static Result? RunTorch(int threads)
     {
-        const string python = "/usr/bin/python3";
-        string script = FindScript();
-        if (!File.Exists(python) || script.Length == 0)
-        {
-            Console.WriteLine($"PyTorch peer unavailable ({(script.Length == 0 ? "bench/peers/torch_qwen_train.py not found" : python + " not found")})");
-            return null;
-        }
-        var psi = new ProcessStartInfo("env") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         // OMP_WAIT_POLICY=PASSIVE: torch's OpenMP pool and OpenBLAS's pthread pool otherwise spin against each other on the same
         // cores; measured here, the 2-thread step went from ~1360 ms (slower than 1 thread) to ~740 ms with it. This is torch's best
         // configuration on this machine, so it is the fair peer.
-        foreach (var arg in new[] { "-u", "OPENBLAS_CORETYPE", "-u", "OPENBLAS_L2_SIZE", $"OPENBLAS_NUM_THREADS={threads}", "OMP_WAIT_POLICY=PASSIVE", python, script, threads.ToString(CultureInfo.InvariantCulture) })
-            psi.ArgumentList.Add(arg);
-        Console.WriteLine($"running: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS={threads} OMP_WAIT_POLICY=PASSIVE {python} {script} {threads}");
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        string output = stdout.Result;
-        Console.Write(output);
-        if (p.ExitCode != 0)
+        var (ok, output) = TorchPeer.Run("torch_qwen_train.py", threads, "OMP_WAIT_POLICY=PASSIVE");
+        if (!ok)
         {
-            Console.WriteLine($"PyTorch peer failed: {stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries).LastOrDefault()}");
+            Console.WriteLine($"PyTorch peer unavailable or failed: {output}");
             return null;
         }
         double Get(string key) => double.Parse(Regex.Match(output, key + @"=([0-9.]+)").Groups[1].Value, CultureInfo.InvariantCulture);
         return new Result(Get("train_ms"), Get("train_min_ms"), Get("train_cpu_ms"), Get("prefill_tok_s"), Get("decode_tok_s"));
-    }
-
-    private static string FindScript()
-    {
-        for (var dir = new DirectoryInfo(Directory.GetCurrentDirectory()); dir != null; dir = dir.Parent)
-        {
-            var candidate = Path.Combine(dir.FullName, "bench", "peers", "torch_qwen_train.py");
-            if (File.Exists(candidate)) return Path.GetRelativePath(Directory.GetCurrentDirectory(), candidate);
-        }
-        return "";
     }
 }
