@@ -35,15 +35,17 @@ public static class GradCheck
         {
             if (!differentiable[k]) continue;
             var analytic = vars[k].Grad?.ToFloatArray() ?? new float[vars[k].Count];
-            var x = vars[k].Value.AsSpan<float>().ToArray();
+            var x = vars[k].Value.ToArray<float>();
+            var flat = vars[k].Value.Reshape(-1); // a view: the clone is contiguous
             var numeric = new double[x.Length];
             for (int i = 0; i < x.Length; i++)
             {
                 float orig = x[i];
                 float xp = (float)(orig + h), xm = (float)(orig - h);
-                vars[k].Value.AsSpan<float>()[i] = xp; double lp = Loss();
-                vars[k].Value.AsSpan<float>()[i] = xm; double lm = Loss();
-                vars[k].Value.AsSpan<float>()[i] = orig;
+                var element = flat.Narrow(0, i, 1);
+                element.Fill(xp); double lp = Loss();
+                element.Fill(xm); double lm = Loss();
+                element.Fill(orig);
                 numeric[i] = (lp - lm) / ((double)xp - xm);
             }
             double maxNum = numeric.Max(Math.Abs), maxDiff = 0;

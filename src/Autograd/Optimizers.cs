@@ -1,4 +1,3 @@
-using BitDistill.Kernels;
 using BitDistill.Tensors;
 using BitDistill.Tensors.SafeTensors;
 
@@ -57,33 +56,20 @@ public abstract class Optimizer
         RestoreState(f.Names.ToDictionary(n => n, n => f.Load(n)), path);
     }
 
-    protected static Span<float> Span(Tensor t)
-    {
-        if (!t.IsContiguous || t.DType != DType.Float32) throw new InvalidOperationException("optimizer tensors must be contiguous float32");
-        return t.AsSpan<float>();
-    }
-
     /// <summary>Scales all gradients so their global L2 norm is at most maxNorm (as torch.nn.utils.clip_grad_norm_).
     /// Returns the norm before clipping.</summary>
     public static double ClipGradNorm(IEnumerable<Variable> parameters, double maxNorm)
     {
         var ps = parameters.Where(p => p.Grad is not null).ToArray();
         double total = 0;
-        foreach (var p in ps)
-        {
-            var g = p.Grad!.Contiguous().AsSpan<float>();
-            double s = 0;
-            foreach (var v in g) s += (double)v * v;
-            total += s;
-        }
+        foreach (var p in ps) total += p.Grad!.Backend.SumOfSquares(p.Grad);
         total = Math.Sqrt(total);
         double coef = maxNorm / (total + 1e-6);
         if (coef < 1)
             foreach (var p in ps)
             {
                 if (!p.Grad!.IsContiguous) p.Grad = p.Grad.Contiguous();
-                var g = p.Grad.AsSpan<float>();
-                Elementwise.BinaryRight(BinaryOp.Mul, g, (float)coef, g);
+                p.Grad.Backend.ScaleInPlace(p.Grad, (float)coef);
             }
         return total;
     }
@@ -119,8 +105,8 @@ public sealed class AdamW : Optimizer
                 if (p.Grad is null) continue;
                 if (!_state.TryGetValue(p, out var st))
                     using (TensorScope.Suspend())
-                        _state[p] = st = (Tensor.Zeros(p.Value.ShapeArray), Tensor.Zeros(p.Value.ShapeArray));
-                OptimKernels.AdamW(Span(p.Value), Span(p.Grad.Contiguous()), Span(st.m), Span(st.v), lr, Beta1, Beta2, Eps, wd, (float)bc1, (float)Math.Sqrt(bc2));
+                        _state[p] = st = (Tensor.Zeros(p.Value.ShapeArray, DType.Float32, p.Value.Device), Tensor.Zeros(p.Value.ShapeArray, DType.Float32, p.Value.Device));
+                p.Value.Backend.AdamWUpdate(p.Value, p.Grad, st.m, st.v, new AdamWStep(lr, Beta1, Beta2, Eps, wd, (float)bc1, (float)Math.Sqrt(bc2)));
                 p.MarkChanged();
             }
         }
@@ -170,20 +156,14 @@ public sealed class Sgd : Optimizer
         foreach (var p in Params)
         {
             if (p.Grad is null) continue;
-            var w = Span(p.Value); var g = p.Grad.Contiguous().ToArray<float>();
-            for (int i = 0; i < g.Length; i++) g[i] += WeightDecay * w[i];
+            Tensor? b = null;
+            bool fresh = false;
             if (Momentum != 0)
             {
-                bool fresh = !_buf.TryGetValue(p, out var b);
-                if (fresh) using (TensorScope.Suspend()) _buf[p] = b = Tensor.Zeros(p.Value.ShapeArray);
-                var bs = Span(b!);
-                for (int i = 0; i < g.Length; i++)
-                {
-                    bs[i] = fresh ? g[i] : Momentum * bs[i] + g[i];
-                    g[i] = Nesterov ? g[i] + Momentum * bs[i] : bs[i];
-                }
+                fresh = !_buf.TryGetValue(p, out b);
+                if (fresh) using (TensorScope.Suspend()) _buf[p] = b = Tensor.Zeros(p.Value.ShapeArray, DType.Float32, p.Value.Device);
             }
-            for (int i = 0; i < g.Length; i++) w[i] -= Lr * g[i];
+            p.Value.Backend.SgdUpdate(p.Value, p.Grad, b, new SgdStep(Lr, Momentum, WeightDecay, Nesterov), fresh);
             p.MarkChanged();
         }
     }

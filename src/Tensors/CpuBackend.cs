@@ -5,7 +5,7 @@ using BitDistill.Kernels;
 namespace BitDistill.Tensors;
 
 /// <summary>The fast CPU backend: SIMD kernels from BitDistill.Kernels, multithreaded with static partitioning.</summary>
-public sealed class CpuBackend(Device device) : IBackend
+public sealed partial class CpuBackend(Device device) : IBackend
 {
     public Device Device { get; } = device;
 

@@ -5,7 +5,7 @@ namespace BitDistill.Tensors;
 /// <summary>The operations a device must implement. Inputs may be arbitrary strided views (including
 /// broadcast views with zero strides); outputs are new contiguous tensors unless stated otherwise.
 /// Float ops take Float32 tensors.</summary>
-public interface IBackend
+public partial interface IBackend
 {
     /// <summary>The device this backend runs on.</summary>
     Device Device { get; }

@@ -39,10 +39,9 @@ public sealed partial class Tensor
     public static Tensor Uninitialized(int[] shape, DType dtype = DType.Float32, Device? device = null)
     {
         device ??= Device.Default;
-        if (device.Backend is not CpuBackend) return Empty(shape, dtype, device);
         long n = 1; foreach (var d in shape) n *= d;
         if (n > int.MaxValue || n < 0) throw new ArgumentException($"shape {ShapeString(shape)} is too large");
-        return new Tensor(TensorScope.Allocate(dtype, (int)n, device, clear: false), shape);
+        return new Tensor(device.Backend.AllocateUninitialized(dtype, (int)n), shape);
     }
 
     /// <summary>A zero-filled float32 tensor.</summary>
@@ -85,7 +84,7 @@ public sealed partial class Tensor
     {
         var t = Empty(shape, DTypeInfo.Of<T>(), device);
         if (t.Count != data.Length) throw new ArgumentException($"{data.Length} values do not fill shape {ShapeString(shape)} ({t.Count} elements)");
-        data.AsSpan().CopyTo(((ManagedStorage)t.Storage).AsSpan<T>());
+        t.Backend.CopyFromHost(System.Runtime.InteropServices.MemoryMarshal.AsBytes(data.AsSpan()), t);
         return t;
     }
 
@@ -135,9 +134,18 @@ public sealed partial class Tensor
     /// <summary>The elements in row-major order as a new array (T must match the dtype's storage type).</summary>
     public T[] ToArray<T>() where T : unmanaged
     {
-        var c = Device.Kind == DeviceKind.Gpu ? To(Device.Cpu) : Contiguous();
-        if (c.Storage is not ManagedStorage ms) throw new NotSupportedException($"cannot read {Device} memory");
-        return ms.AsSpan<T>().Slice(c.Offset, Count).ToArray();
+        var result = new T[Count];
+        CopyToHost<T>(result);
+        return result;
+    }
+
+    /// <summary>Copies the elements in row-major order into host memory (T must match the dtype's storage type).</summary>
+    public void CopyToHost<T>(Span<T> destination) where T : unmanaged
+    {
+        if (typeof(T) != DType.ClrType()) throw new InvalidOperationException($"a {DType} tensor read as {typeof(T).Name}");
+        if (destination.Length != Count) throw new ArgumentException($"host buffer of {destination.Length} elements for a tensor of {Count}");
+        var c = Contiguous();
+        c.Backend.CopyToHost(c, System.Runtime.InteropServices.MemoryMarshal.AsBytes(destination));
     }
 
     /// <summary>The elements as float32, converting from any dtype.</summary>

@@ -212,13 +212,10 @@ public sealed partial class Tensor
         if (device == Device) return this;
         var src = Contiguous();
         var t = Empty(_shape, DType, device);
-        if (src.Storage is ManagedStorage ms && t.Storage is ManagedStorage md)
-        {
-            int sz = DType.SizeOf();
-            ms.AsBytes().Slice(src.Offset * sz, Count * sz).CopyTo(md.AsBytes());
-            return t;
-        }
-        throw new NotSupportedException($"copy from {Device} to {device} is not supported");
+        var host = new byte[(long)Count * DType.SizeOf()];
+        src.Backend.CopyToHost(src, host);
+        t.Backend.CopyFromHost(host, t);
+        return t;
     }
 
     /// <summary>Copies the values of src (broadcast to this shape, any dtype) into this view in place.</summary>

@@ -3,14 +3,12 @@ using BitDistill.Tensors;
 
 namespace BitDistill.Autograd.Ops;
 
-/// <summary>Causal scaled-dot-product attention with grouped-query heads and an optional key padding mask, fused
-/// (see <see cref="AttentionKernels"/>): saves q, k, v, the output and one log-sum-exp per row, never the probabilities.</summary>
+/// <summary>Causal scaled-dot-product attention with grouped-query heads and an optional key padding mask, fused by the
+/// backend (<see cref="IBackend.Attention"/>): saves q, k, v, the output and one log-sum-exp per row, never the probabilities.</summary>
 [Op("sdpa")]
 internal sealed class AttentionFn(AttentionShape shape, Tensor q, Tensor k, Tensor v, Tensor? mask, Tensor o, Tensor lse) : Function
 {
     private Tensor? _q = q, _k = k, _v = v, _o = o, _lse = lse;
-
-    private static (float[] a, int off) Arr(Tensor t) => ((float[])((ManagedStorage)t.Storage).Array, t.Offset);
 
     public static Variable Apply(Variable q, Variable k, Variable v, bool causal, Tensor? keyPaddingMask, float? scale)
     {
@@ -23,35 +21,17 @@ internal sealed class AttentionFn(AttentionShape shape, Tensor q, Tensor k, Tens
         var shape = new AttentionShape(B, H, Hkv, T, S, D, scale ?? 1f / MathF.Sqrt(D), causal);
         bool save = Recording(q, k, v);
         var qc = q.Value.Contiguous();
-        // Inference reads K/V in place when each (batch, head) block is a run of contiguous rows, as in the filled prefix
-        // of a preallocated KV cache [B, Hkv, capacity, D]; the backward needs contiguous copies.
-        bool inPlace = !save && RowBlocks(k.Value) && RowBlocks(v.Value) && k.Value.Stride(0) == v.Value.Stride(0) && k.Value.Stride(1) == v.Value.Stride(1);
-        var kc = inPlace ? k.Value : k.Value.Contiguous(); var vc = inPlace ? v.Value : v.Value.Contiguous();
-        var m = keyPaddingMask?.To(DType.Float32).Contiguous().ToArray<float>();
-        var o = Tensor.Uninitialized([B, H, T, D], DType.Float32, qc.Device);
-        var lse = Tensor.Uninitialized([B, H, T], DType.Float32, qc.Device);
-        var (qa, qo) = Arr(qc); var (ka, ko) = Arr(kc); var (va, vo) = Arr(vc); var (oa, oo) = Arr(o); var (la, lo) = Arr(lse);
-        AttentionKernels.Forward(shape, qa, qo, ka, ko, va, vo, m, oa, oo, la, lo, kc.Stride(0), kc.Stride(1));
-        var mt = m is null ? null : Tensor.FromArray(m, [B, S], qc.Device);
+        // Recording keeps contiguous copies for the backward; inference lets the backend read K/V views (a KV cache's
+        // filled prefix) in place.
+        var kc = save ? k.Value.Contiguous() : k.Value; var vc = save ? v.Value.Contiguous() : v.Value;
+        var mt = keyPaddingMask?.To(DType.Float32).Contiguous();
+        var (o, lse) = qc.Backend.Attention(shape, qc, kc, vc, mt);
         return Record(new AttentionFn(shape, save ? qc : null!, save ? kc : null!, save ? vc : null!, mt, o, save ? lse : null!), o, q, k, v);
     }
 
-    // [B, Hkv, S, D] with contiguous rows of D, rows of one head adjacent, and heads not overlapping.
-    private static bool RowBlocks(Tensor t) =>
-        t.Storage is ManagedStorage && t.Stride(3) == 1 && t.Stride(2) == t.Size(3) && t.Stride(1) >= t.Size(2) * t.Size(3)
-        && (t.Size(0) == 1 || t.Stride(0) >= t.Size(1) * t.Stride(1));
-
     protected internal override Tensor?[] Backward(Tensor g, bool[] needs)
     {
-        var gc = g.Contiguous();
-        var dq = Tensor.Uninitialized(_q!.ShapeArray, DType.Float32, g.Device);
-        var dk = Tensor.Uninitialized(_k!.ShapeArray, DType.Float32, g.Device);
-        var dv = Tensor.Uninitialized(_v!.ShapeArray, DType.Float32, g.Device);
-        var (qa, qo) = Arr(_q); var (ka, ko) = Arr(_k); var (va, vo) = Arr(_v); var (oa, oo) = Arr(_o!); var (la, lo) = Arr(_lse!);
-        var (ga, go) = Arr(gc);
-        var m = mask?.ToArray<float>();
-        AttentionKernels.Backward(shape, qa, qo, ka, ko, va, vo, m, oa, oo, la, lo, ga, go,
-            (float[])((ManagedStorage)dq.Storage).Array, (float[])((ManagedStorage)dk.Storage).Array, (float[])((ManagedStorage)dv.Storage).Array);
+        var (dq, dk, dv) = g.Backend.AttentionBackward(shape, _q!, _k!, _v!, mask, _o!, _lse!, g);
         return [dq, dk, dv];
     }
 

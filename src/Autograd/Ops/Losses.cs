@@ -1,4 +1,3 @@
-using BitDistill.Kernels;
 using BitDistill.Tensors;
 
 namespace BitDistill.Autograd.Ops;
@@ -28,19 +27,13 @@ internal sealed class CrossEntropyFn(Tensor? grad) : Function
         bool recording = Recording(logits);
         // Recording: the gradient for an output gradient of 1 is formed now, with the same exp pass as the log-sum-exp, and
         // kept instead of the logits (backward only rescales it if the output gradient is not 1).
+        var tt = Tensor.FromArray(t, [n], x.Device);
         Tensor lse; Tensor? grad = null;
-        if (recording) (lse, grad) = x.Backend.CrossEntropyWithGrad(x, Tensor.FromArray(t, [n], x.Device), ignoreIndex, 1f / Math.Max(1, valid));
-        else lse = LogSumExp(x);
-        var l = lse.ToArray<float>();
-        var xs = x.AsSpan<float>();
-        double sum = 0;
-        for (int i = 0; i < n; i++)
-            if (t[i] != ignoreIndex) sum += l[i] - xs[i * c + (int)t[i]];
-        float loss = valid == 0 ? float.NaN : (float)(sum / valid);
+        if (recording) (lse, grad) = x.Backend.CrossEntropyWithGrad(x, tt, ignoreIndex, 1f / Math.Max(1, valid));
+        else lse = x.Backend.LogSumExp(x);
+        float loss = x.Backend.CrossEntropyMeanLoss(x, lse, tt, ignoreIndex, valid);
         return Record(new CrossEntropyFn(grad), Tensor.Scalar(loss, logits.Value.Device), logits);
     }
-
-    internal static Tensor LogSumExp(Tensor x) => x.Backend.LogSumExp(x);
 
     protected internal override Tensor?[] Backward(Tensor g, bool[] needs)
     {
@@ -103,21 +96,14 @@ internal sealed class KlDivFn(float tau, Tensor logPs, Tensor logPt, Tensor? row
 }
 
 /// <summary>Mean cross-entropy of the logits h·Wᵀ (h [N, K], W [C, K] as an nn.Linear weight without bias) against Int64
-/// targets [N], skipping ignoreIndex, without materialising the [N, C] logits: for each block of
-/// <see cref="RowBlock"/> rows it forms the logits block (SGEMM), the rows' log-sum-exp and, when recording, the logits
-/// gradient (softmax − onehot)/n_valid in place, then at once dh = G·W for those rows and dW += Gᵀ·h (blocks in order, so
-/// the sum is deterministic). The forward keeps only dh and dW; the backward scales them by the output gradient. The same
-/// loss as <c>CrossEntropy(Linear(h, W), targets)</c> up to float rounding of dW's block sums. Off the CPU device, or for
-/// non-float32 operands, it is that composite.</summary>
+/// targets [N], skipping ignoreIndex, fused by the backend (<see cref="IBackend.LinearCrossEntropy"/>: on the CPU the [N, C]
+/// logits are never materialised). The forward keeps only dh and dW; the backward scales them by the output gradient. The
+/// same loss as <c>CrossEntropy(Linear(h, W), targets)</c> up to float rounding of dW's block sums. For non-float32
+/// operands it is that composite.</summary>
 [Op("linear_cross_entropy")]
 internal sealed class LinearCrossEntropyFn(Tensor? dh, Tensor? dw) : Function
 {
-    /// <summary>Rows per block: the logits block is RowBlock × C floats (16 MB at C = 8192; 512 measured faster than 256 and 128 at the qwen-train shape), reused for every block.</summary>
-    internal const int RowBlock = 512;
-
     private Tensor? _dh = dh, _dw = dw;
-
-    private static float[] Arr(Tensor t) => (float[])((ManagedStorage)t.Storage).Array;
 
     public static Variable Apply(Variable hidden, Variable weight, Tensor targets, long ignoreIndex)
     {
@@ -126,7 +112,7 @@ internal sealed class LinearCrossEntropyFn(Tensor? dh, Tensor? dw) : Function
         int n = hidden.Size(0), k = hidden.Size(1), c = weight.Size(0);
         if (targets.Count != n) throw new ArgumentException($"linear_cross_entropy: {targets.Count} targets for {n} rows");
         var hv = hidden.Value; var wv = weight.Value;
-        if (hv.DType != DType.Float32 || wv.DType != DType.Float32 || hv.Device.Kind != DeviceKind.Cpu || wv.Device.Kind != DeviceKind.Cpu || n == 0 || k == 0)
+        if (hv.DType != DType.Float32 || wv.DType != DType.Float32 || n == 0 || k == 0)
             return CrossEntropyFn.Apply(hidden.MatMul(weight.T), targets, ignoreIndex);
         var t = (targets.DType == DType.Int64 ? targets : targets.To(DType.Int64)).ToArray<long>();
         int valid = 0;
@@ -136,45 +122,9 @@ internal sealed class LinearCrossEntropyFn(Tensor? dh, Tensor? dw) : Function
             if ((ulong)t[i] >= (ulong)c) throw new ArgumentOutOfRangeException(nameof(targets), $"target {t[i]} at row {i} is outside [0, {c}) and is not the ignore index {ignoreIndex}");
             valid++;
         }
-        var h = hv.Contiguous(); var w = wv.Contiguous();
-        if (h.Storage is not ManagedStorage || w.Storage is not ManagedStorage)
-            return CrossEntropyFn.Apply(hidden.MatMul(weight.T), targets, ignoreIndex);
         bool recording = Recording(hidden, weight);
-        float scale = 1f / Math.Max(1, valid);
-        int nb = Math.Min(RowBlock, n);
-        var blockT = Tensor.Uninitialized([nb, c], DType.Float32, h.Device);
-        var buf = Arr(blockT); int bo = blockT.Offset;
-        var ha = Arr(h); int ho = h.Offset; var wa = Arr(w); int wo = w.Offset;
-        Tensor? dh = recording ? Tensor.Uninitialized([n, k], DType.Float32, h.Device) : null;
-        Tensor? dw = recording ? Tensor.Uninitialized([c, k], DType.Float32, h.Device) : null;
-        var lse = new float[nb]; var xt = new float[nb];
-        double sum = 0;
-        for (int r0 = 0; r0 < n; r0 += nb)
-        {
-            int rows = Math.Min(nb, n - r0);
-            var hb = ha.AsSpan(ho + r0 * k, rows * k);
-            Sgemm.Multiply(false, true, rows, c, k, 1f, hb, k, wa.AsSpan(wo, c * k), k, 0f, buf.AsSpan(bo, rows * c), c);
-            StaticParallel.For(rows, c * 4L, (a0, a1) =>
-            {
-                for (int i = a0; i < a1; i++)
-                {
-                    var row = buf.AsSpan(bo + i * c, c);
-                    long tg = t[r0 + i];
-                    if (tg == ignoreIndex) { if (recording) row.Clear(); continue; }
-                    xt[i] = row[(int)tg];
-                    lse[i] = recording ? BackwardKernels.LogSumExpAndCrossEntropyGrad(row, (int)tg, scale, row) : BackwardKernels.LogSumExp(row);
-                }
-            });
-            for (int i = 0; i < rows; i++)
-                if (t[r0 + i] != ignoreIndex) sum += lse[i] - xt[i];
-            if (!recording) continue;
-            var g = buf.AsSpan(bo, rows * c);
-            Sgemm.Multiply(false, false, rows, k, c, 1f, g, c, wa.AsSpan(wo, c * k), k, 0f, Arr(dh!).AsSpan(dh!.Offset + r0 * k, rows * k), k);
-            Sgemm.Multiply(true, false, c, k, rows, 1f, g, c, hb, k, r0 == 0 ? 0f : 1f, Arr(dw!).AsSpan(dw!.Offset, c * k), k);
-        }
-        float loss = valid == 0 ? float.NaN : (float)(sum / valid);
-        var result = Tensor.Scalar(loss, h.Device);
-        return Record(new LinearCrossEntropyFn(dh, dw), result, hidden, weight);
+        var r = hv.Backend.LinearCrossEntropy(hv, wv, Tensor.FromArray(t, [n], hv.Device), ignoreIndex, valid, recording);
+        return Record(new LinearCrossEntropyFn(r.HiddenGrad, r.WeightGrad), Tensor.Scalar(r.Loss, hv.Device), hidden, weight);
     }
 
     protected internal override Tensor?[] Backward(Tensor g, bool[] needs)

@@ -25,7 +25,8 @@ public enum WeightScaleMode
 public sealed class BitLinear : Linear
 {
     private PackedTernaryMatrix? _packed;
-    private float[]? _wHat;          // dequantised ternary weights [out, in] (backward of the STE, and the float path)
+    private float[]? _wHat;          // dequantised ternary weights [out, in] on the host (diagnostics)
+    private Tensor? _wHatTensor;     // the same on the weight's device (backward of the STE, and the float path)
     private sbyte[]? _codes;         // current ternary codes, for diagnostics
     private sbyte[]? _snapshot;      // codes at the last diagnostics snapshot
     private long _version = -1;
@@ -127,7 +128,7 @@ public sealed class BitLinear : Linear
     public void Refresh()
     {
         if (_version == Weight.Version && _wHat is not null) return;
-        var w = Weight.Value.Contiguous().AsSpan<float>();
+        var w = Weight.Value.ToArray<float>(); // a host copy: the quantisers below run on the host
         int n = OutFeatures, k = InFeatures;
         foreach (var v in w) if (!float.IsFinite(v)) throw new InvalidOperationException($"BitLinear weight of [{n}, {k}] contains {v}; training diverged?");
         var codes = new sbyte[n * k];
@@ -164,6 +165,7 @@ public sealed class BitLinear : Linear
             : ScaleMode == WeightScaleMode.PerGroup ? null
             : PackedTernaryMatrix.FromCodes(codes, n, k, ScaleMode == WeightScaleMode.PerTensor ? TernaryScaleMode.PerTensor : TernaryScaleMode.PerRow, scales);
         _wHat = wHat;
+        using (TensorScope.Suspend()) _wHatTensor = Tensor.FromArray(wHat, [n, k], Weight.Value.Device);
         _codes = codes;
         _version = Weight.Version;
     }
@@ -194,7 +196,7 @@ public sealed class BitLinear : Linear
         Refresh();
         if (_packed is not null) return _packed.Scales.ToArray();
         if (_fixedScales is not null) return (float[])_fixedScales.Clone();
-        var w = Weight.Value.Contiguous().AsSpan<float>();
+        var w = Weight.Value.ToArray<float>();
         var s = new float[OutFeatures * TernaryQuantizer.GroupCount(InFeatures, GroupSize)];
         TernaryQuantizer.QuantizePerGroup(w, OutFeatures, InFeatures, GroupSize, new sbyte[w.Length], s);
         return s;
@@ -215,17 +217,17 @@ public sealed class BitLinear : Linear
         return rate;
     }
 
-    internal float[] WHat => _wHat!;
+    internal Tensor WHat => _wHatTensor!;
 }
 
-/// <summary>BitLinear's product with the straight-through estimator: forward = ternary×INT8 kernel (or, during
-/// quantisation warm-up or per-group scales, the fake-quantised float product); backward: dx = g·Ŵ, dW = gᵀ·X̂ — the
-/// gradient of the identity path through both quantisers.</summary>
+/// <summary>BitLinear's product with the straight-through estimator: forward = the backend's activation quantiser and
+/// ternary×INT8 product (or, during quantisation warm-up or with per-group scales, the fake-quantised float product);
+/// backward: dx = g·Ŵ, dW = gᵀ·X̂ — the gradient of the identity path through both quantisers.</summary>
 [Op("bitlinear")]
-internal sealed class BitLinearFn(BitLinear layer, sbyte[]? xq, float[]? xScale, float[]? xEff, float[] wEff, int m, int[] inShape) : Function
+internal sealed class BitLinearFn(BitLinear layer, QuantizedActivations? xq, Tensor? xEff, Tensor wEff, int[] inShape) : Function
 {
-    private sbyte[]? _xq = xq;
-    private float[]? _xScale = xScale, _xEff = xEff, _wEff = wEff;
+    private QuantizedActivations? _xq = xq;
+    private Tensor? _xEff = xEff, _wEff = wEff;
 
     public static Variable Apply(BitLinear layer, Variable x)
     {
@@ -234,57 +236,43 @@ internal sealed class BitLinearFn(BitLinear layer, sbyte[]? xq, float[]? xScale,
         var xs = x.Value.Contiguous();
         int m = xs.Count / k;
         var outShape = x.Value.ShapeArray; outShape[^1] = n;
-        var y = Tensor.Empty(outShape, DType.Float32, xs.Device);
-        var xq = new sbyte[m * k]; var scale = new float[m]; var sums = new int[m];
-        ActivationQuantizer.QuantizePerToken(xs.AsSpan<float>(), m, k, xq, scale, sums);
+        var x2 = xs.Reshape(m, k);
+        var backend = xs.Backend;
+        var xq = backend.QuantizeActivations(x2);
         float lambda = layer.QuantizationStrength;
         bool exact = lambda >= 1f && (layer.ScaleMode != WeightScaleMode.PerGroup || layer.Calibration is not null);
-        float[]? xEff = null; float[] wEff = layer.WHat;
-        if (exact)
-            TernaryGemm.Multiply(xq, scale, m, layer.Packed, y.AsSpan<float>());
+        Tensor? xEff = null; Tensor wEff = layer.WHat;
+        Tensor y;
+        if (exact) y = backend.TernaryMatMul(xq, layer.Packed);
         else
         {
             // x_eff = x + λ(x̂ − x), w_eff = w + λ(ŵ − w), y = x_eff·w_effᵀ
-            var xf = xs.AsSpan<float>();
-            xEff = new float[m * k];
-            for (int r = 0; r < m; r++)
-                for (int c = 0; c < k; c++) { float v = xf[r * k + c]; xEff[r * k + c] = v + lambda * (xq[r * k + c] / scale[r] - v); }
+            xEff = x2 + (backend.DequantizeActivations(xq) - x2) * lambda;
             if (lambda < 1f)
             {
-                var w = layer.Weight.Value.Contiguous().AsSpan<float>();
-                wEff = new float[n * k];
-                for (int i = 0; i < wEff.Length; i++) wEff[i] = w[i] + lambda * (layer.WHat[i] - w[i]);
+                var w = layer.Weight.Value;
+                wEff = w + (layer.WHat - w) * lambda;
             }
-            Sgemm.Multiply(false, true, m, n, k, 1f, xEff, k, wEff, k, 0f, y.AsSpan<float>(), n);
+            y = xEff.MatMul(wEff.T);
         }
         bool save = Recording(x, layer.Weight);
-        return Record(new BitLinearFn(layer, save && xEff is null ? xq : null, save && xEff is null ? scale : null, save ? xEff : null, wEff, m, x.Value.ShapeArray),
-            y, x, layer.Weight);
+        return Record(new BitLinearFn(layer, save && xEff is null ? xq : null, save ? xEff : null, wEff, x.Value.ShapeArray),
+            y.Reshape(outShape), x, layer.Weight);
     }
 
     protected override Tensor?[] Backward(Tensor g, bool[] needs)
     {
-        int k = layer.InFeatures, n = layer.OutFeatures;
-        var gs = g.Contiguous().AsSpan<float>();
+        int n = layer.OutFeatures;
+        var g2 = g.Contiguous().Reshape(-1, n);
         Tensor? dx = null, dw = null;
-        if (needs[0])
-        {
-            dx = Tensor.Empty(inShape, DType.Float32, g.Device);
-            Sgemm.Multiply(false, false, m, k, n, 1f, gs, n, _wEff, k, 0f, dx.AsSpan<float>(), k);
-        }
+        if (needs[0]) dx = g2.MatMul(_wEff!).Reshape(inShape);
         if (needs[1])
         {
-            var xHat = _xEff;
-            if (xHat is null)
-            {
-                xHat = new float[m * k];
-                for (int r = 0; r < m; r++) { float inv = 1f / _xScale![r]; for (int c = 0; c < k; c++) xHat[r * k + c] = _xq![r * k + c] * inv; }
-            }
-            dw = Tensor.Empty([n, k], DType.Float32, g.Device);
-            Sgemm.Multiply(true, false, n, k, m, 1f, gs, n, xHat, k, 0f, dw.AsSpan<float>(), k);
+            var xHat = _xEff ?? g.Backend.DequantizeActivations(_xq!);
+            dw = g2.T.MatMul(xHat);
         }
         return [dx, dw];
     }
 
-    protected override void ReleaseSaved() { _xq = null; _xScale = null; _xEff = null; _wEff = null; }
+    protected override void ReleaseSaved() { _xq = null; _xEff = null; _wEff = null; }
 }

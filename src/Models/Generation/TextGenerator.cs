@@ -166,7 +166,7 @@ public sealed class TextGenerator
         using var scope = TensorScope.Begin();
         var h = Model.Model.Forward(Tensor.FromArray(ids, [1, ids.Length]), null, null, cache);
         var last = Model.Head(h.Narrow(1, ids.Length - 1, 1)).Value.Contiguous();
-        last.AsSpan<float>().CopyTo(logits);
+        last.CopyToHost<float>(logits);
     }
 
     /// <summary>The <paramref name="k"/> largest values of <paramref name="logits"/>, largest first (ties: lower id first).</summary>

@@ -5,7 +5,7 @@ using BitDistill.Tensors;
 namespace BitDistill.Tests.Autograd;
 
 /// <summary>The fused linear + cross-entropy loss against the composite CrossEntropy(Linear(h, W)) over several row blocks
-/// (N &gt; <see cref="BitDistill.Autograd.Ops.LinearCrossEntropyFn.RowBlock"/>, not a multiple of it), with ignored rows, odd
+/// (N &gt; <see cref="BitDistill.Tensors.CpuBackend.LinearCrossEntropyRowBlock"/>, not a multiple of it), with ignored rows, odd
 /// sizes and every SIMD level, with and without recording.</summary>
 public class LinearCrossEntropyTests
 {

@@ -1,0 +1,68 @@
+using BitDistill.Kernels;
+
+namespace BitDistill.Tensors;
+
+// The fused operations: each has ONE definition here. The default implementation is the plain composite (or host-side
+// scalar) reference, so the reference backend and any new device backend get a correct version for free; the CPU backend
+// overrides each with its fused SIMD kernel (candle's CustomOp: cpu_fwd / cuda_fwd / bwd on one trait), and a device
+// backend overrides what it can run on the device.
+public partial interface IBackend
+{
+    /// <summary>A new storage whose contents the caller will overwrite completely (may be a reused, uncleared buffer).</summary>
+    Storage AllocateUninitialized(DType dtype, int length) => Allocate(dtype, length);
+
+    /// <summary>Copies the contiguous tensor <paramref name="src"/> (of this device) to host memory, byte for byte.</summary>
+    void CopyToHost(Tensor src, Span<byte> dst) => HostCopies.ToHost(src, dst);
+
+    /// <summary>Copies host bytes into the contiguous tensor <paramref name="dst"/> (of this device).</summary>
+    void CopyFromHost(ReadOnlySpan<byte> src, Tensor dst) => HostCopies.FromHost(src, dst);
+
+    /// <summary>Causal / padded scaled-dot-product attention with grouped-query heads: q [B, H, T, D], k and v
+    /// [B, Hkv, S, D] (query i sits at key position i + S − T), keyMask [B, S] float (1 = attend, 0 = padding) or null.
+    /// Returns the output [B, H, T, D] and each row's log-sum-exp [B, H, T] (−∞ for a fully masked row, whose output is 0).</summary>
+    (Tensor output, Tensor lse) Attention(in AttentionShape shape, Tensor q, Tensor k, Tensor v, Tensor? keyMask) =>
+        AttentionReference.Forward(shape, q, k, v, keyMask);
+
+    /// <summary>Gradients of <see cref="Attention"/> from the output gradient, recomputing the probabilities from q, k and lse.</summary>
+    (Tensor dq, Tensor dk, Tensor dv) AttentionBackward(in AttentionShape shape, Tensor q, Tensor k, Tensor v, Tensor? keyMask,
+        Tensor output, Tensor lse, Tensor gradOutput) =>
+        AttentionReference.Backward(shape, q, k, v, keyMask, output, lse, gradOutput);
+
+    /// <summary>Mean cross-entropy of the logits hidden·weightᵀ (hidden [N, K], weight [C, K]) against Int64 targets [N],
+    /// skipping <paramref name="ignoreIndex"/>; <paramref name="validCount"/> is the number of targets ≠ ignoreIndex (all
+    /// checked to lie in [0, C) by the caller). With <paramref name="withGrad"/> also the gradients for an output gradient
+    /// of 1. The fused CPU version never materialises the [N, C] logits.</summary>
+    LinearCrossEntropyResult LinearCrossEntropy(Tensor hidden, Tensor weight, Tensor targets, long ignoreIndex, int validCount, bool withGrad) =>
+        LinearCrossEntropyReference.Compute(hidden, weight, targets, ignoreIndex, validCount, withGrad);
+
+    /// <summary>Mean over the <paramref name="validCount"/> rows whose target ≠ ignoreIndex of lse − logits[row, target]
+    /// (the cross-entropy loss from logits [N, C], their rows' log-sum-exp [N] and Int64 targets [N]); NaN when none is valid.</summary>
+    float CrossEntropyMeanLoss(Tensor logits, Tensor lse, Tensor targets, long ignoreIndex, int validCount) =>
+        LinearCrossEntropyReference.MeanLoss(logits, lse, targets, ignoreIndex, validCount);
+
+    /// <summary>Per-token absmax INT8 quantisation of x [M, K]: codes = clamp(round(x·127/max|x_row|), −128, 127) and the
+    /// per-row scales 127/max(max|x_row|, 1e-5) (BitNet b1.58's activation quantiser).</summary>
+    QuantizedActivations QuantizeActivations(Tensor x) => TernaryReference.QuantizeActivations(x);
+
+    /// <summary>The exact ternary×INT8 product y [M, N] = (Σ_k codes[m, k]·w[n, k]) / scale[m] · wScale(n).</summary>
+    Tensor TernaryMatMul(QuantizedActivations x, PackedTernaryMatrix weight) => TernaryReference.MatMul(x, weight);
+
+    /// <summary>The dequantised activations codes / scale as float32 [M, K].</summary>
+    Tensor DequantizeActivations(QuantizedActivations x) =>
+        x.Codes.To(DType.Float32) / x.Scales.Reshape(x.Scales.Count, 1);
+
+    /// <summary>One torch.optim.AdamW update of a parameter in place (p, m and v contiguous float32 of one shape).</summary>
+    void AdamWUpdate(Tensor param, Tensor grad, Tensor expAvg, Tensor expAvgSq, in AdamWStep step) =>
+        OptimizerReference.AdamW(param, grad, expAvg, expAvgSq, step);
+
+    /// <summary>One torch.optim.SGD update in place; <paramref name="momentumBuffer"/> (null without momentum) is
+    /// initialised from the gradient when <paramref name="firstStep"/>.</summary>
+    void SgdUpdate(Tensor param, Tensor grad, Tensor? momentumBuffer, in SgdStep step, bool firstStep) =>
+        OptimizerReference.Sgd(param, grad, momentumBuffer, step, firstStep);
+
+    /// <summary>Σ x² over all elements, accumulated in double (the squared L2 norm used by gradient clipping).</summary>
+    double SumOfSquares(Tensor x) => OptimizerReference.SumOfSquares(x);
+
+    /// <summary>x ← x·factor in place (a contiguous float32 tensor).</summary>
+    void ScaleInPlace(Tensor x, float factor) => x.CopyFrom(x * factor);
+}
