@@ -32,6 +32,18 @@ public abstract class Module
         return module;
     }
 
+    /// <summary>Registers an extra child from outside, just before the child named <paramref name="before"/> (so parameter
+    /// order stays that of a model built with it), for model transformations that add modules (e.g. SubLN). The module's
+    /// own forward does not call it; the transformation wires it where it acts.</summary>
+    public T InsertChild<T>(string name, T module, string before) where T : Module
+    {
+        if (_children.Any(c => c.name == name)) throw new ArgumentException($"{GetType().Name} already has a child named '{name}'");
+        int i = _children.FindIndex(c => c.name == before);
+        if (i < 0) throw new KeyNotFoundException($"no child module named '{before}' in {GetType().Name}");
+        _children.Insert(i, (name, module));
+        return module;
+    }
+
     /// <summary>Replaces a registered child (used by model surgery such as Linear → BitLinear).</summary>
     public void ReplaceChild(string name, Module module)
     {

@@ -1,0 +1,11 @@
+using BitDistill.Autograd;
+using BitDistill.Tensors;
+
+namespace BitDistill.Models.Layers;
+
+/// <summary>A layer y = f(x) on variables.</summary>
+public interface ILayer
+{
+    /// <summary>Applies the layer.</summary>
+    Variable Forward(Variable x);
+}

@@ -1,0 +1,55 @@
+using System.Globalization;
+using BitDistill.Autograd;
+using BitDistill.Models.Layers;
+using BitDistill.Tensors;
+using BitDistill.Tensors.SafeTensors;
+
+namespace BitDistill.Models.Qwen;
+
+/// <summary>SwiGLU MLP: down_proj(silu(gate_proj(x)) · up_proj(x)).</summary>
+public sealed class QwenMlp : Module
+{
+    /// <summary>Builds the projections; weights from <paramref name="gen"/> (N(0, initializer_range)) or zeros.</summary>
+    public QwenMlp(QwenConfig config, Generator? gen = null)
+    {
+        int e = config.HiddenSize, i = config.IntermediateSize; float std = (float)config.InitializerRange;
+        var bn = BitNet.BitNetConfig.From(config);
+        GateProj = Child("gate_proj", BitNet.BitNetConfig.Projection(bn, e, i, false, gen, std));
+        UpProj = Child("up_proj", BitNet.BitNetConfig.Projection(bn, e, i, false, gen, std));
+        if (bn?.SubLn == BitNet.SubLnPlacement.Paper)
+            FfnSubNorm = Child("ffn_sub_norm", new RmsNorm(i, (float)bn.SubLnEps));
+        DownProj = Child("down_proj", BitNet.BitNetConfig.Projection(bn, i, e, false, gen, std));
+    }
+
+    /// <summary>gate_proj: hidden → intermediate.</summary>
+    public ILayer GateProj { get; private set; }
+    /// <summary>up_proj: hidden → intermediate.</summary>
+    public ILayer UpProj { get; private set; }
+    /// <summary>down_proj: intermediate → hidden.</summary>
+    public ILayer DownProj { get; private set; }
+
+    /// <summary>SubLN on the input of down_proj (ternary models with the paper's placement), else null.</summary>
+    public ILayer? FfnSubNorm { get; private set; }
+
+    /// <summary>[..., hidden] → [..., hidden].</summary>
+    public Variable Forward(Variable x)
+    {
+        var h = F.SwiGlu(GateProj.Forward(x), UpProj.Forward(x));
+        if (FfnSubNorm is not null) h = FfnSubNorm.Forward(h);
+        return DownProj.Forward(h);
+    }
+
+    /// <inheritdoc/>
+    protected override void OnChildReplaced(string name, Module module)
+    {
+        var layer = module as ILayer ?? throw new ArgumentException($"mlp.{name} must implement ILayer, got {module.GetType().Name}");
+        switch (name)
+        {
+            case "gate_proj": GateProj = layer; break;
+            case "up_proj": UpProj = layer; break;
+            case "down_proj": DownProj = layer; break;
+            case "ffn_sub_norm": FfnSubNorm = layer; break;
+            default: base.OnChildReplaced(name, module); break;
+        }
+    }
+}
