@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
 using BitDistill.Autograd;
+using BitDistill.Distill.Objectives;
 using BitDistill.Kernels;
 using BitDistill.Models.Layers;
 using BitDistill.Models.Qwen;
@@ -79,7 +80,7 @@ public static partial class QwenTrainBench
     {
         using var scope = TensorScope.Begin();
         opt.ZeroGrad();
-        var loss = model.Loss(ids);
+        var loss = CausalLmObjective.Loss(model, ids);
         loss.Backward();
         opt.Step();
         return loss.Item();
@@ -170,7 +171,7 @@ public static partial class QwenTrainBench
             opt.ZeroGrad();
             long t1 = Stopwatch.GetTimestamp();
             OpProfiler.Mark();
-            var loss = model.Loss(ids);
+            var loss = CausalLmObjective.Loss(model, ids);
             long t2 = Stopwatch.GetTimestamp();
             loss.Backward();
             long t3 = Stopwatch.GetTimestamp();

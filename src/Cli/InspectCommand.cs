@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using BitDistill.Models;
+using BitDistill.Models.Checkpoints;
 using BitDistill.Models.Qwen;
 using BitDistill.Tensors.SafeTensors;
 
@@ -59,11 +60,11 @@ public static class InspectCommand
         w.WriteLine($"rms eps       {config.RmsNormEps.ToString("R", inv)}");
         w.WriteLine($"biases        q/k/v {(config.QkvBias ? "yes" : "no")}, o {(config.OutputProjectionBias ? "yes" : "no")}; qk-norm {(config.QkNorm ? "yes" : "no")}");
 
-        var shapes = QwenModel.ParameterShapes(config);
+        var shapes = ModelRegistry.ParameterShapes(config); // from the model built on the shape-only meta device
         var groups = new[] { "embeddings", "attention", "mlp", "norms", "lm_head" };
         var counts = groups.ToDictionary(g => g, _ => 0L);
         foreach (var (name, shape) in shapes)
-            counts[QwenModel.ParameterGroup(name)] += shape.Aggregate(1L, (a, b) => a * b);
+            counts[CausalLanguageModel.ParameterGroup(name)] += shape.Aggregate(1L, (a, b) => a * b);
         long total = counts.Values.Sum();
         w.WriteLine("parameters");
         foreach (var g in groups)
@@ -80,7 +81,7 @@ public static class InspectCommand
         if (!isConfigFile && hasWeights)
         {
             using var st = ShardedSafeTensors.OpenFolder(folder);
-            QwenModel.CheckCheckpoint(config, st);
+            PretrainedCheckpoint.Check(config, shapes, st);
             var byDType = st.Names.GroupBy(n => SafeTensorsDTypes.ToName(st.Entry(n).DType))
                 .Select(g => $"{g.Key} ({g.Count()} tensors, {Human(g.Sum(n => st.Entry(n).ByteLength), 1024, "B")})");
             w.WriteLine($"checkpoint    {Path.GetFileName(st.Source)}: {string.Join(", ", byDType)}; matches config.json");

@@ -3,6 +3,7 @@ using BitDistill.Autograd;
 using BitDistill.Distill.Data;
 using BitDistill.Distill.Training;
 using BitDistill.Kernels;
+using BitDistill.Models;
 using BitDistill.Models.BitNet;
 using BitDistill.Models.Qwen;
 using BitDistill.Tensors;
@@ -14,7 +15,7 @@ namespace BitDistill.Distill.Quantization;
 public sealed record LayerCalibration(string Layer, int Rows, int Cols, double AbsmeanError, double CalibratedError, double? Alpha);
 
 /// <summary>The outcome of post-training calibration of a ternary model.</summary>
-public sealed record CalibrationReport(string Method, IReadOnlyList<LayerCalibration> Layers, double PerplexityBefore, double PerplexityAfter, QwenModel Model);
+public sealed record CalibrationReport(string Method, IReadOnlyList<LayerCalibration> Layers, double PerplexityBefore, double PerplexityAfter, CausalLanguageModel Model);
 
 /// <summary>Applies GPTQ- or AWQ-style ternary calibration (BitDistill.Kernels.TernaryCalibration) post-training to a finished
 /// ternary model: collects each BitLinear's input activations on calibration text, re-ternarises every layer, and reports
@@ -22,7 +23,7 @@ public sealed record CalibrationReport(string Method, IReadOnlyList<LayerCalibra
 public static class PostTrainingQuantizer
 {
     /// <summary>Runs the calibration; the input model is not modified (a calibrated copy is returned in the report).</summary>
-    public static CalibrationReport Run(QwenModel student, string method, TokenDataset calibration, TokenDataset heldOut,
+    public static CalibrationReport Run(CausalLanguageModel student, string method, TokenDataset calibration, TokenDataset heldOut,
         int seqLen = 64, int maxRows = 2048, int evalWindows = 64, TextWriter? log = null)
     {
         if (method is not ("gptq" or "awq")) throw new ArgumentException($"unknown method '{method}' (expected gptq or awq)");
@@ -33,8 +34,8 @@ public static class PostTrainingQuantizer
         var held = Collect(student, layers, heldOut, seqLen, maxRows);
         double before = CausalLmTrainer.Perplexity(student, heldOut, seqLen, evalWindows);
 
-        var config = student.Config.With(BitNetConfig.Field, (bitnet with { Calibration = method }).ToJson());
-        var result = new QwenModel(config);
+        var config = student.Config.WithField(BitNetConfig.Field, (bitnet with { Calibration = method }).ToJson());
+        var result = ModelRegistry.Create(config);
         result.LoadStateDict(student.StateDict(), strict: false, source: "calibration");
         var target = Refiner.BitLinears(result).ToDictionary(x => x.Name, x => x.Layer);
         var rows = new List<LayerCalibration>();
@@ -58,7 +59,7 @@ public static class PostTrainingQuantizer
     }
 
     // Inputs of every BitLinear (after SubLN), up to maxRows token rows each, from consecutive windows of the data.
-    private static Dictionary<string, (float[] x, int m)> Collect(QwenModel model, (string Name, BitLinear Layer)[] layers, TokenDataset data, int seqLen, int maxRows)
+    private static Dictionary<string, (float[] x, int m)> Collect(CausalLanguageModel model, (string Name, BitLinear Layer)[] layers, TokenDataset data, int seqLen, int maxRows)
     {
         var rows = layers.ToDictionary(l => l.Name, _ => new List<float>());
         var counts = layers.ToDictionary(l => l.Name, _ => 0);

@@ -3,7 +3,8 @@ using System.Globalization;
 using System.Text.Json;
 using BitDistill.Autograd;
 using BitDistill.Distill.Data;
-using BitDistill.Models.Qwen;
+using BitDistill.Distill.Objectives;
+using BitDistill.Models;
 using BitDistill.Tensors;
 
 namespace BitDistill.Distill.Training;
@@ -68,17 +69,18 @@ public static class CausalLmTrainer
     }
 
     /// <summary>Runs (or resumes) training for <see cref="TrainingOptions.Steps"/> optimizer steps.</summary>
-    public static TrainingHistory Train(QwenModel model, TokenDataset train, TokenDataset? valid, TrainingOptions o)
+    public static TrainingHistory Train(CausalLanguageModel model, TokenDataset train, TokenDataset? valid, TrainingOptions o, ITrainingObjective? objective = null)
     {
         if (o.Steps <= 0) throw new ArgumentOutOfRangeException(nameof(o), o.Steps, "Steps must be positive");
+        objective ??= new CausalLmObjective();
         var opt = new AdamW(DecayGroups(model, o.WeightDecay), lr: o.LearningRate, weightDecay: o.WeightDecay);
         var schedule = new LrSchedule.WarmupCosine(o.WarmupSteps, o.Steps, o.MinLrRatio);
         var history = new TrainingHistory();
         long start = 0;
-        if (o.CheckpointDir is not null && TryResume(o.CheckpointDir, model, opt, history, out start))
+        if (o.CheckpointDir is not null && TrainingCheckpoint.TryResume(o.CheckpointDir, model, opt, history, out start))
         {
             history.Resumed = true;
-            o.Log?.WriteLine($"[{o.Name}] resumed from {Path.Combine(o.CheckpointDir, CheckpointName)} at step {start}");
+            o.Log?.WriteLine($"[{o.Name}] resumed from {Path.Combine(o.CheckpointDir, TrainingCheckpoint.FolderName)} at step {start}");
         }
         long tokensPerStep = (long)o.BatchSize * o.SeqLen * o.GradAccumulation;
         var sw = Stopwatch.StartNew();
@@ -93,7 +95,7 @@ public static class CausalLmTrainer
                 for (int micro = 0; micro < o.GradAccumulation; micro++)
                 {
                     var (x, y) = train.RandomBatch(o.BatchSize, o.SeqLen, o.Seed, step * o.GradAccumulation + micro);
-                    var l = model.TokenLoss(x, y);
+                    var l = objective.Compute(model, new TrainingBatch(x, y)).Loss;
                     loss += l.Item() / o.GradAccumulation;
                     (o.GradAccumulation == 1 ? l : l * (1f / o.GradAccumulation)).Backward();
                 }
@@ -116,14 +118,14 @@ public static class CausalLmTrainer
             if (valid is not null && o.EvalEvery > 0 && (step + 1) % o.EvalEvery == 0 && step + 1 < o.Steps)
                 Evaluate(model, valid, o, history, step + 1);
             if (o.CheckpointDir is not null && ((step + 1) % o.CheckpointEvery == 0 || step + 1 == o.Steps))
-                SaveCheckpoint(o.CheckpointDir, model, opt, history, step + 1);
+                TrainingCheckpoint.Save(o.CheckpointDir, model, opt, history, step + 1);
         }
         history.StepsDone = o.Steps;
         if (valid is not null && (history.Validation.Count == 0 || history.Validation[^1].Step != o.Steps)) Evaluate(model, valid, o, history, o.Steps);
         return history;
     }
 
-    private static void Evaluate(QwenModel model, TokenDataset valid, TrainingOptions o, TrainingHistory h, long step)
+    private static void Evaluate(CausalLanguageModel model, TokenDataset valid, TrainingOptions o, TrainingHistory h, long step)
     {
         double ppl = Perplexity(model, valid, o.SeqLen, o.EvalWindows, o.BatchSize);
         h.Validation.Add((step, ppl));
@@ -132,7 +134,7 @@ public static class CausalLmTrainer
     }
 
     /// <summary>exp(mean next-token cross-entropy) over up to <paramref name="maxWindows"/> consecutive windows.</summary>
-    public static double Perplexity(QwenModel model, TokenDataset data, int seqLen, int maxWindows = int.MaxValue, int batch = 8)
+    public static double Perplexity(CausalLanguageModel model, TokenDataset data, int seqLen, int maxWindows = int.MaxValue, int batch = 8)
     {
         model.Eval();
         double nll = 0; long n = 0;
@@ -140,55 +142,9 @@ public static class CausalLmTrainer
             foreach (var (x, y) in data.Windows(batch, seqLen, maxWindows))
             {
                 using var scope = TensorScope.Begin();
-                var l = model.TokenLoss(x, y);
+                var l = CausalLmObjective.TokenLoss(model, x, y);
                 nll += l.Item() * y.Count; n += y.Count;
             }
         return Math.Exp(nll / n);
-    }
-
-    private const string CheckpointName = "checkpoint";
-
-    private static void SaveCheckpoint(string dir, QwenModel model, Optimizer opt, TrainingHistory h, long step)
-    {
-        Directory.CreateDirectory(dir);
-        var final = Path.Combine(dir, CheckpointName);
-        var tmp = Path.Combine(dir, CheckpointName + ".tmp");
-        if (Directory.Exists(tmp)) Directory.Delete(tmp, true);
-        Directory.CreateDirectory(tmp);
-        model.SavePretrained(tmp);
-        opt.Save(Path.Combine(tmp, "optimizer.safetensors"));
-        var state = new CheckpointState(step, h.Loss.Select(l => new[] { l.Step, l.Loss }).ToArray(), h.Validation.Select(v => new[] { v.Step, v.Perplexity }).ToArray());
-        File.WriteAllText(Path.Combine(tmp, "trainer.json"), JsonSerializer.Serialize(state));
-        // swap in: the old checkpoint is removed only after the new one is complete
-        var old = Path.Combine(dir, CheckpointName + ".old");
-        if (Directory.Exists(old)) Directory.Delete(old, true);
-        if (Directory.Exists(final)) Directory.Move(final, old);
-        Directory.Move(tmp, final);
-        if (Directory.Exists(old)) Directory.Delete(old, true);
-    }
-
-    private sealed record CheckpointState(long Step, double[][] Loss, double[][] Validation);
-
-    private static bool TryResume(string dir, QwenModel model, Optimizer opt, TrainingHistory h, out long step)
-    {
-        step = 0;
-        var path = Path.Combine(dir, CheckpointName);
-        if (!Directory.Exists(path))
-        {
-            // a crash between the two moves leaves only the .old copy, which is complete
-            var old = Path.Combine(dir, CheckpointName + ".old");
-            if (!Directory.Exists(old)) return false;
-            Directory.Move(old, path);
-        }
-        var statePath = Path.Combine(path, "trainer.json");
-        var state = JsonSerializer.Deserialize<CheckpointState>(File.ReadAllText(statePath))
-            ?? throw new InvalidDataException($"{statePath}: empty trainer state");
-        var saved = QwenModel.FromPretrained(path);
-        model.LoadStateDict(saved.StateDict(), strict: true, source: path);
-        opt.Load(Path.Combine(path, "optimizer.safetensors"));
-        h.Loss.AddRange(state.Loss.Select(a => ((long)a[0], a[1])));
-        h.Validation.AddRange(state.Validation.Select(a => ((long)a[0], a[1])));
-        step = state.Step;
-        return true;
     }
 }

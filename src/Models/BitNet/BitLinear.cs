@@ -87,9 +87,9 @@ public sealed class BitLinear : Linear
     public Action<Tensor>? InputObserver { get; set; }
 
     /// <summary>A BitLinear that takes over a Linear's weights (and bias); the Linear is not modified.</summary>
-    public static BitLinear FromLinear(Linear src, WeightScaleMode scaleMode = WeightScaleMode.PerTensor, int groupSize = 128)
+    public static BitLinear FromLinear(Linear src, WeightScaleMode scaleMode = WeightScaleMode.PerTensor, int groupSize = 128, string? calibration = null)
     {
-        var b = new BitLinear(src.InFeatures, src.OutFeatures, src.Bias is not null, null, 0.02f, scaleMode, groupSize);
+        var b = new BitLinear(src.InFeatures, src.OutFeatures, src.Bias is not null, null, 0.02f, scaleMode, groupSize, calibration);
         b.Weight.Value.CopyFrom(src.Weight.Value); b.Weight.MarkChanged();
         if (src.Bias is not null) b.Bias!.Value.CopyFrom(src.Bias.Value);
         return b;

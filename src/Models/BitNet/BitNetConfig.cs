@@ -1,7 +1,4 @@
 using System.Text.Json.Nodes;
-using BitDistill.Models.Layers;
-using BitDistill.Models.Qwen;
-using BitDistill.Tensors;
 
 namespace BitDistill.Models.BitNet;
 
@@ -33,7 +30,7 @@ public sealed record BitNetConfig
     public string? Calibration { get; init; }
 
     /// <summary>The BitNet settings of a model config, or null for a full-precision model.</summary>
-    public static BitNetConfig? From(QwenConfig config)
+    public static BitNetConfig? From(IModelConfig config)
     {
         if (config.Get(Field) is not JsonNode node) return null;
         if (node is not JsonObject o) throw new ModelConfigException(config.Source, Field, "expected an object");
@@ -87,14 +84,4 @@ public sealed record BitNetConfig
         ["subln_eps"] = SubLnEps,
         ["calibration"] = Calibration,
     };
-
-    /// <summary>A projection for a model with these settings: a BitLinear (with its own SubLN in "all" placement),
-    /// or a plain Linear when <paramref name="bitnet"/> is null.</summary>
-    public static Linear Projection(BitNetConfig? bitnet, int inFeatures, int outFeatures, bool bias, Generator? gen, float std)
-    {
-        if (bitnet is null) return new Linear(inFeatures, outFeatures, bias, gen, std);
-        var b = new BitLinear(inFeatures, outFeatures, bias, gen, std, bitnet.WeightScale, bitnet.GroupSize, bitnet.Calibration);
-        if (bitnet.SubLn == SubLnPlacement.All) b.AddOwnedInputNorm((float)bitnet.SubLnEps);
-        return b;
-    }
 }

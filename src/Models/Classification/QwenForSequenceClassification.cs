@@ -107,7 +107,7 @@ public sealed class QwenForSequenceClassification : Module
 
     /// <summary>Writes config.json (with architectures, num_labels, id2label, label2id) and the weights (model.* and score.weight,
     /// no lm_head) in <paramref name="dtype"/>, each file through a temporary name.</summary>
-    public void SavePretrained(string folder, DType dtype = DType.Float32, long maxShardBytes = QwenModel.DefaultMaxShardBytes)
+    public void SavePretrained(string folder, DType dtype = DType.Float32, long maxShardBytes = CausalLanguageModel.DefaultMaxShardBytes)
     {
         string dtypeName = dtype switch
         {
@@ -136,8 +136,7 @@ public sealed class QwenForSequenceClassification : Module
             throw new CheckpointException(st.Source, "score.weight", "missing: the folder holds no classification head; pass the labels to start a new one");
         var m = new QwenForSequenceClassification(config, names, gen);
         device ??= Device.Default;
-        var shapes = QwenModel.ParameterShapes(config).ToDictionary(x => x.Name, x => x.Shape);
-        shapes["score.weight"] = [names.Length, config.HiddenSize];
+        var shapes = m.NamedParameters().ToDictionary(x => x.Name, x => x.Param.Value.ShapeArray); // expected: the model's own
         foreach (var (name, p) in m.NamedParameters())
         {
             if (name == "score.weight" && !hasHead) continue;

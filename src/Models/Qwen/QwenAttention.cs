@@ -14,13 +14,10 @@ public sealed class QwenAttention : Module
     {
         NumHeads = config.NumAttentionHeads; NumKeyValueHeads = config.NumKeyValueHeads; HeadDim = config.HeadDim;
         int e = config.HiddenSize; float std = (float)config.InitializerRange;
-        var bn = BitNet.BitNetConfig.From(config);
-        QProj = Child("q_proj", BitNet.BitNetConfig.Projection(bn, e, NumHeads * HeadDim, config.QkvBias, gen, std));
-        KProj = Child("k_proj", BitNet.BitNetConfig.Projection(bn, e, NumKeyValueHeads * HeadDim, config.QkvBias, gen, std));
-        VProj = Child("v_proj", BitNet.BitNetConfig.Projection(bn, e, NumKeyValueHeads * HeadDim, config.QkvBias, gen, std));
-        if (bn?.SubLn == BitNet.SubLnPlacement.Paper)
-            AttnSubNorm = Child("attn_sub_norm", new RmsNorm(NumHeads * HeadDim, (float)bn.SubLnEps));
-        OProj = Child("o_proj", BitNet.BitNetConfig.Projection(bn, NumHeads * HeadDim, e, config.OutputProjectionBias, gen, std));
+        QProj = Child("q_proj", new Linear(e, NumHeads * HeadDim, config.QkvBias, gen, std));
+        KProj = Child("k_proj", new Linear(e, NumKeyValueHeads * HeadDim, config.QkvBias, gen, std));
+        VProj = Child("v_proj", new Linear(e, NumKeyValueHeads * HeadDim, config.QkvBias, gen, std));
+        OProj = Child("o_proj", new Linear(NumHeads * HeadDim, e, config.OutputProjectionBias, gen, std));
         if (config.QkNorm)
         {
             QNorm = Child("q_norm", new RmsNorm(HeadDim, (float)config.RmsNormEps));
@@ -44,8 +41,6 @@ public sealed class QwenAttention : Module
     public ILayer OProj { get; private set; }
     /// <summary>Qwen3's RMSNorm over each query head (null for Qwen2).</summary>
     public ILayer? QNorm { get; private set; }
-    /// <summary>SubLN on the input of o_proj (ternary models with the paper's placement), else null.</summary>
-    public ILayer? AttnSubNorm { get; private set; }
     /// <summary>Qwen3's RMSNorm over each key head (null for Qwen2).</summary>
     public ILayer? KNorm { get; private set; }
 
@@ -66,7 +61,6 @@ public sealed class QwenAttention : Module
         capture?.Invoke(new AttentionCapture(q, k, v));
         var o = F.Attention(q, k, v, causal: true, keyPaddingMask: keyMask);
         var merged = o.Permute(0, 2, 1, 3).Reshape(b, t, NumHeads * HeadDim);
-        if (AttnSubNorm is not null) merged = AttnSubNorm.Forward(merged);
         return OProj.Forward(merged);
     }
 
@@ -82,7 +76,6 @@ public sealed class QwenAttention : Module
             case "o_proj": OProj = layer; break;
             case "q_norm": QNorm = layer; break;
             case "k_norm": KNorm = layer; break;
-            case "attn_sub_norm": AttnSubNorm = layer; break;
             default: base.OnChildReplaced(name, module); break;
         }
     }

@@ -19,7 +19,7 @@ public enum QwenArchitecture
 /// by <see cref="Save"/>; the fields that shape the computation are validated and exposed as typed properties, and anything else
 /// (extensions such as quantisation settings) is read through <see cref="GetInt(string, int)"/>, <see cref="GetString"/>, … and
 /// changed with <see cref="With"/>. Defaults follow transformers' Qwen3Config / Qwen2Config.</summary>
-public sealed class QwenConfig
+public sealed class QwenConfig : IModelConfig
 {
     private readonly JsonObject _raw;
 
@@ -155,6 +155,9 @@ public sealed class QwenConfig
 
     /// <summary>A copy of every field, in file order.</summary>
     public JsonObject ToJsonObject() => (JsonObject)_raw.DeepClone();
+
+    /// <inheritdoc/>
+    IModelConfig IModelConfig.WithField(string field, JsonNode? value, bool remove) => With(field, value, remove);
 
     /// <summary>A new config with <paramref name="field"/> set (null value: JSON null) or removed (<paramref name="remove"/>), re-validated.</summary>
     public QwenConfig With(string field, JsonNode? value, bool remove = false)

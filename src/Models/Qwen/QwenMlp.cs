@@ -13,12 +13,9 @@ public sealed class QwenMlp : Module
     public QwenMlp(QwenConfig config, Generator? gen = null)
     {
         int e = config.HiddenSize, i = config.IntermediateSize; float std = (float)config.InitializerRange;
-        var bn = BitNet.BitNetConfig.From(config);
-        GateProj = Child("gate_proj", BitNet.BitNetConfig.Projection(bn, e, i, false, gen, std));
-        UpProj = Child("up_proj", BitNet.BitNetConfig.Projection(bn, e, i, false, gen, std));
-        if (bn?.SubLn == BitNet.SubLnPlacement.Paper)
-            FfnSubNorm = Child("ffn_sub_norm", new RmsNorm(i, (float)bn.SubLnEps));
-        DownProj = Child("down_proj", BitNet.BitNetConfig.Projection(bn, i, e, false, gen, std));
+        GateProj = Child("gate_proj", new Linear(e, i, false, gen, std));
+        UpProj = Child("up_proj", new Linear(e, i, false, gen, std));
+        DownProj = Child("down_proj", new Linear(i, e, false, gen, std));
     }
 
     /// <summary>gate_proj: hidden → intermediate.</summary>
@@ -28,15 +25,10 @@ public sealed class QwenMlp : Module
     /// <summary>down_proj: intermediate → hidden.</summary>
     public ILayer DownProj { get; private set; }
 
-    /// <summary>SubLN on the input of down_proj (ternary models with the paper's placement), else null.</summary>
-    public ILayer? FfnSubNorm { get; private set; }
-
     /// <summary>[..., hidden] → [..., hidden].</summary>
     public Variable Forward(Variable x)
     {
-        var h = F.SwiGlu(GateProj.Forward(x), UpProj.Forward(x));
-        if (FfnSubNorm is not null) h = FfnSubNorm.Forward(h);
-        return DownProj.Forward(h);
+        return DownProj.Forward(F.SwiGlu(GateProj.Forward(x), UpProj.Forward(x)));
     }
 
     /// <inheritdoc/>
@@ -48,7 +40,6 @@ public sealed class QwenMlp : Module
             case "gate_proj": GateProj = layer; break;
             case "up_proj": UpProj = layer; break;
             case "down_proj": DownProj = layer; break;
-            case "ffn_sub_norm": FfnSubNorm = layer; break;
             default: base.OnChildReplaced(name, module); break;
         }
     }

@@ -30,7 +30,7 @@ public sealed class QwenTransformer : Module
     /// <summary>Final normed hidden states [B, T, hidden] for ids [B, T] (Int64/Int32) and an optional mask [B, S] (1 = token,
     /// 0 = padding, either side; S = cached + T). Positions are 0..T−1 (after any cached ones) without a mask; with one they are the
     /// count of real tokens before each token (padding gets position 1), as Hugging Face derives position_ids from the mask.</summary>
-    public Variable Forward(Tensor inputIds, Tensor? attentionMask = null, QwenCapture? capture = null, KvCache? cache = null)
+    public Variable Forward(Tensor inputIds, Tensor? attentionMask = null, ForwardCapture? capture = null, KvCache? cache = null)
     {
         if (inputIds.Rank != 2) throw new ArgumentException($"input ids must be [batch, time], got {Tensor.ShapeString(inputIds.Shape)}");
         int b = inputIds.Shape[0], t = inputIds.Shape[1], past = cache?.Length ?? 0;

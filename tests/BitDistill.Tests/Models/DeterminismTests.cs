@@ -1,3 +1,4 @@
+using BitDistill.Distill.Objectives;
 using BitDistill.Autograd;
 using BitDistill.Kernels;
 using BitDistill.Models.Qwen;
@@ -24,7 +25,7 @@ public class DeterminismTests
         {
             using var scope = TensorScope.Begin();
             opt.ZeroGrad();
-            model.Loss(ids).Backward();
+            CausalLmObjective.Loss(model, ids).Backward();
             opt.Step();
         }
         return model.NamedParameters().SelectMany(p => p.Param.Value.ToArray<float>()).ToArray();

@@ -1,3 +1,4 @@
+using BitDistill.Distill.Objectives;
 using BitDistill.Autograd;
 using BitDistill.Kernels;
 using BitDistill.Models.Qwen;
@@ -36,7 +37,7 @@ public class PooledTrainingTests
             {
                 using var scope = TensorScope.Begin();
                 opt.ZeroGrad();
-                var loss = model.Loss(ids, mask);
+                var loss = CausalLmObjective.Loss(model, ids, mask);
                 loss.Backward();
                 opt.Step();
                 losses.Add(loss.Item());

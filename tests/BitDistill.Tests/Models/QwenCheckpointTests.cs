@@ -29,7 +29,7 @@ public sealed class QwenCheckpointTests : IDisposable
         Assert.Equal(headDim, c.HeadDim);
         Assert.Equal(151936, c.VocabSize);
         Assert.Equal(1_000_000.0, c.RopeTheta);
-        var shapes = QwenModel.ParameterShapes(c);
+        var shapes = ModelRegistry.ParameterShapes(c);
         Assert.Equal(tensors, shapes.Count);
         Assert.Equal(total, shapes.Sum(s => s.Shape.Aggregate(1L, (a, b) => a * b)));
         Assert.DoesNotContain(shapes, s => s.Name == "lm_head.weight");
@@ -59,7 +59,7 @@ public sealed class QwenCheckpointTests : IDisposable
             var c = QwenConfig.Load(FixturePath("qwen", dir, "config.json"));
             var m = new QwenModel(c, new Generator(7));
             var actual = m.NamedParameters().Select(p => (p.Name, Shape: p.Param.Value.ShapeArray)).ToList();
-            var expected = QwenModel.ParameterShapes(c);
+            var expected = ModelRegistry.ParameterShapes(c);
             Assert.Equal(expected.Select(e => e.Name), actual.Select(a => a.Name));
             for (int i = 0; i < actual.Count; i++) Assert.Equal(expected[i].Shape, actual[i].Shape);
         }

@@ -1,3 +1,5 @@
+using BitDistill.Models;
+using BitDistill.Distill.Objectives;
 using BitDistill.Autograd;
 using BitDistill.Models.Layers;
 using BitDistill.Models.Qwen;
@@ -35,7 +37,7 @@ public sealed class QwenParityTests(ITestOutputHelper output)
 
         var logits = model.Forward(ids, mask);
         double logitsErr = RelErr(logits.Value.ToFloatArray(), reference.Load($"{variant}/logits").ToFloatArray());
-        var loss = QwenModel.CausalLmLoss(logits, labels);
+        var loss = CausalLmObjective.FromLogits(logits, labels);
         double lossErr = Math.Abs(loss.Item() - reference.Load($"{variant}/loss").Item()) / Math.Abs(reference.Load($"{variant}/loss").Item());
         loss.Backward();
 
@@ -55,7 +57,7 @@ public sealed class QwenParityTests(ITestOutputHelper output)
         Assert.True(lossErr <= 1e-4, $"loss relative error {lossErr:E3}");
 
         // the default labels (ids, padding ignored) are the reference's labels
-        Assert.Equal(labels.ToArray<long>(), QwenModel.LabelsFromIds(ids, mask).ToArray<long>());
+        Assert.Equal(labels.ToArray<long>(), CausalLmObjective.LabelsFromIds(ids, mask).ToArray<long>());
     }
 
     [Fact]
@@ -67,7 +69,7 @@ public sealed class QwenParityTests(ITestOutputHelper output)
         Assert.DoesNotContain(tied.NamedParameters(), p => p.Name == "lm_head.weight");
         var untied = QwenModel.FromPretrained(FixturePath("qwen", "qwen3-untied-bias"));
         Assert.NotNull(untied.LmHead);
-        Assert.Equal(QwenModel.ParameterShapes(untied.Config).Select(s => s.Name), untied.NamedParameters().Select(p => p.Name));
+        Assert.Equal(ModelRegistry.ParameterShapes(untied.Config).Select(s => s.Name), untied.NamedParameters().Select(p => p.Name));
         using var st = SafeTensorsFile.Open(FixturePath("qwen", "qwen3-untied-bias", "model.safetensors"));
         foreach (var (n, p) in untied.NamedParameters())
             Assert.Equal(st.Load(n).To(DType.Float32).ToArray<float>(), p.Value.ToArray<float>());
@@ -79,7 +81,7 @@ public sealed class QwenParityTests(ITestOutputHelper output)
         var model = QwenModel.FromPretrained(FixturePath("qwen", "qwen3-tied"));
         using var reference = SafeTensorsFile.Open(FixturePath("qwen", "qwen3-tied", "reference.safetensors"));
         var ids = reference.Load("nomask/input_ids");
-        var cap = new QwenCapture(hiddenStates: true, 1);
+        var cap = new ForwardCapture(hiddenStates: true, 1);
         var logits = model.Forward(ids, null, cap);
         Assert.Equal(model.Config.NumHiddenLayers + 1, cap.HiddenStates.Count);
         Assert.Equal([2, 9, 48], cap.HiddenStates[^1].Shape.ToArray());

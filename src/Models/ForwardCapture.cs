@@ -4,13 +4,13 @@ using BitDistill.Models.Layers;
 using BitDistill.Tensors;
 using BitDistill.Tensors.SafeTensors;
 
-namespace BitDistill.Models.Qwen;
+namespace BitDistill.Models;
 
 /// <summary>What a forward pass should record besides the logits: hidden states and, for chosen layers, Q/K/V.</summary>
-public sealed class QwenCapture
+public sealed class ForwardCapture
 {
     /// <summary>Records hidden states if <paramref name="hiddenStates"/>, and Q/K/V at the given layer indices.</summary>
-    public QwenCapture(bool hiddenStates = false, params int[] qkvLayers)
+    public ForwardCapture(bool hiddenStates = false, params int[] qkvLayers)
     {
         CaptureHiddenStates = hiddenStates;
         QkvLayers = qkvLayers.ToHashSet();

@@ -4,7 +4,7 @@ using BitDistill.Models.Layers;
 using BitDistill.Tensors;
 using BitDistill.Tensors.SafeTensors;
 
-namespace BitDistill.Models.Qwen;
+namespace BitDistill.Models;
 
 /// <summary>One layer's attention inputs: Q [B, H, T, D] and K [B, Hkv, S, D] after q_norm/k_norm and RoPE, V [B, Hkv, S, D].</summary>
 public sealed record AttentionCapture(Variable Query, Variable Key, Variable Value);

@@ -1,4 +1,3 @@
-using BitDistill.Models.Qwen;
 
 namespace BitDistill.Models.BitNet;
 
@@ -6,13 +5,17 @@ namespace BitDistill.Models.BitNet;
 /// Linear except lm_head by BitLinear. Embeddings and norms stay full precision; the new SubLN weights start at 1.</summary>
 public static class Refiner
 {
-    /// <summary>A ternary copy of <paramref name="fp"/> (the original is untouched). Its config carries the "bitnet" field,
-    /// so SavePretrained/FromPretrained round-trip the structure.</summary>
-    public static QwenModel Refine(QwenModel fp, BitNetConfig settings)
+    /// <summary>A ternary copy of <paramref name="fp"/> (the original is untouched): a fresh model of the same architecture
+    /// with <see cref="BitNetTransform"/> applied, loaded with fp's weights. Its config carries the "bitnet" field, so
+    /// SavePretrained/FromPretrained round-trip the structure.</summary>
+    public static TModel Refine<TModel>(TModel fp, BitNetConfig settings) where TModel : CausalLanguageModel => (TModel)Refine((CausalLanguageModel)fp, settings);
+
+    /// <summary>A ternary copy of <paramref name="fp"/> (see the generic overload).</summary>
+    public static CausalLanguageModel Refine(CausalLanguageModel fp, BitNetConfig settings)
     {
         if (BitNetConfig.From(fp.Config) is not null) throw new InvalidOperationException("the model is already ternary (its config has a 'bitnet' field)");
-        var config = fp.Config.With(BitNetConfig.Field, settings.ToJson());
-        var student = new QwenModel(config);
+        var config = fp.Config.WithField(BitNetConfig.Field, settings.ToJson());
+        var student = ModelRegistry.Create(config);
         var state = fp.StateDict();
         var expected = student.StateDict();
         var missing = expected.Keys.Where(k => !state.ContainsKey(k)).ToArray();
@@ -37,19 +40,4 @@ public static class Refiner
 
     /// <summary>λ for step s of a warm-up that rises linearly from 0 to 1 over <paramref name="warmupSteps"/> steps.</summary>
     public static float WarmupLambda(long step, long warmupSteps) => warmupSteps <= 0 ? 1f : (float)Math.Min(1.0, (double)step / warmupSteps);
-}
-
-/// <summary>One layer's ternary statistics.</summary>
-public sealed record TernaryLayerStats(string Name, double Minus, double Zero, double Plus, float[] Scales, double FlipRate);
-
-/// <summary>Diagnostics over a ternary model: per layer, the share of −1/0/+1 weights, the scale(s), and the flip rate since the
-/// previous snapshot (the paper argues that continued pre-training makes weights flip more easily).</summary>
-public static class TernaryDiagnostics
-{
-    /// <summary>Statistics of every BitLinear; each call also takes a new flip-rate snapshot.</summary>
-    public static IReadOnlyList<TernaryLayerStats> Snapshot(Autograd.Module model) => Refiner.BitLinears(model).Select(x =>
-    {
-        var (m, z, p) = x.Layer.TernaryShares();
-        return new TernaryLayerStats(x.Name, m, z, p, x.Layer.Scales(), x.Layer.FlipRateSinceSnapshot());
-    }).ToArray();
 }

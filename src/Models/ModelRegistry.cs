@@ -1,0 +1,87 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using BitDistill.Models.BitNet;
+using BitDistill.Models.Qwen;
+using BitDistill.Tensors;
+
+namespace BitDistill.Models;
+
+/// <summary>Maps a Hugging Face config's model_type to an architecture family: how to read its config.json and how to build
+/// the model. A new family registers here (one line) and lives in its own folder, Models/&lt;Family&gt;/.</summary>
+public static class ModelRegistry
+{
+    /// <summary>One architecture family: its config reader and its constructor (weights from the generator, or zeros).</summary>
+    public sealed record Family(string Name, Func<JsonObject, string, IModelConfig> ParseConfig, Func<IModelConfig, Generator?, CausalLanguageModel> Create);
+
+    private static readonly Dictionary<string, Family> Families = new(StringComparer.Ordinal);
+
+    static ModelRegistry()
+    {
+        var qwen = new Family("Qwen", (o, src) => QwenConfig.FromJson(o, src), (c, g) => new QwenModel((QwenConfig)c, g));
+        Register("qwen3", qwen);
+        Register("qwen2", qwen);
+    }
+
+    /// <summary>Adds (or replaces) the family of a model_type.</summary>
+    public static void Register(string modelType, Family family) { lock (Families) Families[modelType] = family; }
+
+    /// <summary>The model_types that can be loaded.</summary>
+    public static IReadOnlyCollection<string> ModelTypes { get { lock (Families) return Families.Keys.Order(StringComparer.Ordinal).ToArray(); } }
+
+    /// <summary>Reads a config.json and dispatches on its model_type; errors name the file and field.</summary>
+    public static IModelConfig LoadConfig(string path)
+    {
+        if (!File.Exists(path)) throw new ModelConfigException(path, null, "file not found");
+        JsonNode? node;
+        try { node = JsonNode.Parse(File.ReadAllText(path)); }
+        catch (JsonException e) { throw new ModelConfigException(path, null, $"not valid JSON: {e.Message}", e); }
+        if (node is not JsonObject o) throw new ModelConfigException(path, null, "expected a JSON object");
+        return ParseConfig(o, path);
+    }
+
+    /// <summary>Parses a config object by its model_type.</summary>
+    public static IModelConfig ParseConfig(JsonObject o, string source)
+    {
+        string? type;
+        try { type = o["model_type"]?.GetValue<string>(); }
+        catch (Exception e) when (e is InvalidOperationException or FormatException) { throw new ModelConfigException(source, "model_type", "expected a string", e); }
+        if (type is null) throw new ModelConfigException(source, "model_type", "missing");
+        Family? f;
+        lock (Families) Families.TryGetValue(type, out f);
+        if (f is null) throw new ModelConfigException(source, "model_type", $"'{type}' is not supported (supported: {string.Join(", ", ModelTypes)})");
+        return f.ParseConfig(o, source);
+    }
+
+    /// <summary>A model of <paramref name="config"/>'s architecture; when the config has a "bitnet" field the BitNet
+    /// transformation is applied (BitLinear projections, SubLN), so the structure matches a saved ternary model.</summary>
+    public static CausalLanguageModel Create(IModelConfig config, Generator? gen = null)
+    {
+        Family? f;
+        lock (Families) Families.TryGetValue(config.ModelType, out f);
+        if (f is null) throw new ModelConfigException(config.Source, "model_type", $"'{config.ModelType}' is not supported (supported: {string.Join(", ", ModelTypes)})");
+        var model = f.Create(config, gen);
+        if (BitNetConfig.From(config) is { } bitnet) BitNetTransform.Apply(model, bitnet);
+        return model;
+    }
+
+    /// <summary>Every parameter's and buffer's name and shape for <paramref name="config"/>, from the model itself built on
+    /// the shape-only <see cref="Device.Meta"/> (nothing is allocated, whatever the size); a tied lm_head is not listed.</summary>
+    public static IReadOnlyList<(string Name, int[] Shape)> ParameterShapes(IModelConfig config)
+    {
+        using var _ = Device.UseDefault(Device.Meta);
+        var model = Create(config);
+        return model.NamedParameters().Select(p => (p.Name, p.Param.Value.ShapeArray))
+            .Concat(model.NamedBuffers().Select(b => (b.Name, b.Value.ShapeArray))).ToArray();
+    }
+
+    /// <summary>Loads a Hugging Face model folder (config.json + model.safetensors or shards with an index) of any
+    /// registered architecture; weights become float32 on <paramref name="device"/>.</summary>
+    public static CausalLanguageModel FromPretrained(string folder, Device? device = null)
+    {
+        if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"model folder '{folder}' does not exist");
+        var config = LoadConfig(Path.Combine(folder, "config.json"));
+        var model = Create(config);
+        Checkpoints.PretrainedCheckpoint.Load(model, folder, device ?? Device.Default);
+        return model;
+    }
+}
