@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using BitDistill.Distill.Data;
+using BitDistill.Distill.Evaluation;
 using BitDistill.Distill.Reports;
 using BitDistill.Distill.Training;
 using BitDistill.Models;

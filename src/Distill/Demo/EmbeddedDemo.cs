@@ -1,8 +1,12 @@
 using System.Globalization;
 using System.Text.Json;
 using BitDistill.Distill.Data;
+using BitDistill.Distill.Evaluation;
+using BitDistill.Distill.Recipes;
 using BitDistill.Distill.Reports;
+using BitDistill.Distill.Stages;
 using BitDistill.Distill.Training;
+using BitDistill.Models;
 using BitDistill.Models.BitNet;
 using BitDistill.Models.Qwen;
 using BitDistill.Models.Tokenization;
@@ -68,20 +72,22 @@ public static class EmbeddedDemo
         // the fair full-precision comparison: the teacher trained for the same extra steps as the students
         {
             o.Log.WriteLine($"== FP teacher, continued for {studentSteps} more steps (same schedule as the students)");
-            var fp = QwenModel.FromPretrained(Path.Combine(o.OutputDir, "teacher"));
+            var fp = ModelRegistry.FromPretrained(Path.Combine(o.OutputDir, "teacher"));
             var fh = CausalLmTrainer.Train(fp, train, valid, baseOpts with { Steps = studentSteps, LearningRate = 2e-3f, WarmupSteps = studentSteps / 10, Name = "fp-continued", Seed = o.Seed + 1, CheckpointDir = Path.Combine(o.OutputDir, RunDir("fp-continued", o)) });
             rows.Add(new("Qwen3 FP32, continued", fp.ParameterCount(), fh.Validation[^1].Perplexity, fh.TokensPerSecond, fp.ParameterCount() * 4 / 1e6));
             curves.Add(("FP continued", fh.Loss.Select(l => (double)(l.Step + teacherSteps)).ToArray(), fh.Loss.Select(l => l.Loss).ToArray()));
         }
 
-        foreach (var (name, subln) in new[] { ("ternary, no SubLN", SubLnPlacement.None), ("ternary + SubLN (stages 1-2)", SubLnPlacement.Paper) })
+        // stages 1-2 of two recipes (stage 3, distillation on a task, joins with the task pipeline)
+        foreach (var (name, recipe) in new[] { ("ternary, no SubLN", KnownRecipes.NoSubLn), ("ternary + SubLN (stages 1-2)", KnownRecipes.BitDistill) })
         {
             o.Log.WriteLine($"== {name}: refine the teacher, then {studentSteps} steps of continued training");
-            var student = Refiner.Refine(teacher, new BitNetConfig { SubLn = subln });
-            double atRefine = CausalLmTrainer.Perplexity(student, valid, seq, evalWindows);
+            var student = new RefineStage(recipe.BitNet!).Run(teacher).Model;
+            double atRefine = Perplexity.Compute(student, valid, seq, evalWindows);
             o.Log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"   perplexity right after refine (no training): {atRefine:F1}"));
-            var tag = subln == SubLnPlacement.None ? "ternary-nosubln" : "ternary-subln";
-            var sh = CausalLmTrainer.Train(student, train, valid, baseOpts with { Steps = studentSteps, LearningRate = 2e-3f, WarmupSteps = studentSteps / 10, Name = tag, Seed = o.Seed + 1, CheckpointDir = Path.Combine(o.OutputDir, RunDir(tag, o)) });
+            var tag = recipe.BitNet!.SubLn == SubLnPlacement.None ? "ternary-nosubln" : "ternary-subln";
+            var sh = new ContinuedPretrainingStage(train, valid, baseOpts with { Steps = studentSteps, LearningRate = 2e-3f, WarmupSteps = studentSteps / 10, Name = tag, Seed = o.Seed + 1, CheckpointDir = Path.Combine(o.OutputDir, RunDir(tag, o)) })
+                .Run(student).History!;
             student.SavePretrained(Path.Combine(o.OutputDir, tag));
             ModelFolders.CopyTokenizer(Path.Combine(o.DataDir, "tokenizer"), Path.Combine(o.OutputDir, tag));
             long ternaryWeights = Refiner.BitLinears(student).Sum(b => (long)b.Layer.InFeatures * b.Layer.OutFeatures);

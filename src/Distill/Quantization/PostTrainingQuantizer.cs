@@ -1,6 +1,7 @@
 using System.Globalization;
 using BitDistill.Autograd;
 using BitDistill.Distill.Data;
+using BitDistill.Distill.Evaluation;
 using BitDistill.Distill.Training;
 using BitDistill.Kernels;
 using BitDistill.Models;
@@ -32,7 +33,7 @@ public static class PostTrainingQuantizer
         if (layers.Length == 0) throw new InvalidOperationException("the model has no BitLinear layers");
         var calib = Collect(student, layers, calibration, seqLen, maxRows);
         var held = Collect(student, layers, heldOut, seqLen, maxRows);
-        double before = CausalLmTrainer.Perplexity(student, heldOut, seqLen, evalWindows);
+        double before = Perplexity.Compute(student, heldOut, seqLen, evalWindows);
 
         var config = student.Config.WithField(BitNetConfig.Field, (bitnet with { Calibration = method }).ToJson());
         var result = ModelRegistry.Create(config);
@@ -54,7 +55,7 @@ public static class PostTrainingQuantizer
             rows.Add(new LayerCalibration(name, n, k, e0, e1, alpha));
             log?.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {name,-40} [{n}×{k}]  output error absmean {e0:F4} → {method} {e1:F4}{(alpha is { } al ? $" (α = {al:F2})" : "")}"));
         }
-        double after = CausalLmTrainer.Perplexity(result, heldOut, seqLen, evalWindows);
+        double after = Perplexity.Compute(result, heldOut, seqLen, evalWindows);
         return new CalibrationReport(method, rows, before, after, result);
     }
 

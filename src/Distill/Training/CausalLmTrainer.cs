@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using BitDistill.Autograd;
 using BitDistill.Distill.Data;
+using BitDistill.Distill.Evaluation;
 using BitDistill.Distill.Objectives;
 using BitDistill.Models;
 using BitDistill.Tensors;
@@ -127,24 +128,10 @@ public static class CausalLmTrainer
 
     private static void Evaluate(CausalLanguageModel model, TokenDataset valid, TrainingOptions o, TrainingHistory h, long step)
     {
-        double ppl = Perplexity(model, valid, o.SeqLen, o.EvalWindows, o.BatchSize);
+        double ppl = Perplexity.Compute(model, valid, o.SeqLen, o.EvalWindows, o.BatchSize);
         h.Validation.Add((step, ppl));
         o.Log?.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{o.Name}] step {step}: validation perplexity {ppl:F2}"));
         model.Train();
     }
 
-    /// <summary>exp(mean next-token cross-entropy) over up to <paramref name="maxWindows"/> consecutive windows.</summary>
-    public static double Perplexity(CausalLanguageModel model, TokenDataset data, int seqLen, int maxWindows = int.MaxValue, int batch = 8)
-    {
-        model.Eval();
-        double nll = 0; long n = 0;
-        using (GradMode.NoGrad())
-            foreach (var (x, y) in data.Windows(batch, seqLen, maxWindows))
-            {
-                using var scope = TensorScope.Begin();
-                var l = CausalLmObjective.TokenLoss(model, x, y);
-                nll += l.Item() * y.Count; n += y.Count;
-            }
-        return Math.Exp(nll / n);
-    }
 }

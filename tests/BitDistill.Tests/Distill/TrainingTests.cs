@@ -1,5 +1,6 @@
 using BitDistill.Autograd;
 using BitDistill.Distill.Data;
+using BitDistill.Distill.Evaluation;
 using BitDistill.Distill.Training;
 using BitDistill.Models.BitNet;
 using BitDistill.Models.Qwen;
@@ -64,7 +65,7 @@ public class TrainingTests(AustenFixture f, ITestOutputHelper output) : IClassFi
     public void RefinedTernaryModelAlsoBeatsTheUnigramBaseline()
     {
         var student = Refiner.Refine(f.Model, new BitNetConfig { SubLn = SubLnPlacement.Paper });
-        double before = CausalLmTrainer.Perplexity(student, f.Valid, 64, 48);
+        double before = Perplexity.Compute(student, f.Valid, 64, 48);
         var h = CausalLmTrainer.Train(student, f.Train, f.Valid, AustenFixture.Options with { Steps = 200, LearningRate = 2e-3f, WarmupSteps = 20, Seed = 4 });
         double after = h.Validation[^1].Perplexity;
         output.WriteLine($"ternary: perplexity right after refine {before:F2}, after 200 steps {after:F2}; FP teacher {f.History.Validation[^1].Perplexity:F2}; unigram {f.Unigram:F2}");
