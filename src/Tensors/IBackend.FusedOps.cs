@@ -47,9 +47,10 @@ public partial interface IBackend
     /// <summary>The exact ternary×INT8 product y [M, N] = (Σ_k codes[m, k]·w[n, k]) / scale[m] · wScale(n).</summary>
     Tensor TernaryMatMul(QuantizedActivations x, PackedTernaryMatrix weight) => TernaryReference.MatMul(x, weight);
 
-    /// <summary>The dequantised activations codes / scale as float32 [M, K].</summary>
+    /// <summary>The dequantised activations codes · (1/scale) as float32 [M, K] (the reciprocal in float, as the STE's
+    /// backward has always formed X̂).</summary>
     Tensor DequantizeActivations(QuantizedActivations x) =>
-        x.Codes.To(DType.Float32) / x.Scales.Reshape(x.Scales.Count, 1);
+        x.Codes.To(DType.Float32) * (1f / x.Scales.Reshape(x.Scales.Count, 1));
 
     /// <summary>One torch.optim.AdamW update of a parameter in place (p, m and v contiguous float32 of one shape).</summary>
     void AdamWUpdate(Tensor param, Tensor grad, Tensor expAvg, Tensor expAvgSq, in AdamWStep step) =>
