@@ -54,7 +54,7 @@ public static class PretrainCommand
                      "tie_word_embeddings": true, "max_position_embeddings": {{Math.Max(512, p.GetValue(seq))}}, "hidden_act": "silu",
                      "initializer_range": 0.02, "eos_token_id": {{eos}}, "torch_dtype": "float32"}
                     """), "pretrain options");
-                var model = new QwenModel(config, new Generator(p.GetValue(seed)));
+                var model = ModelRegistry.Create(config, new Generator(p.GetValue(seed)));
                 string outDir = p.GetValue(output)!;
                 Console.WriteLine(string.Create(inv, $"pretraining a {config.NumHiddenLayers}-layer Qwen3 ({model.ParameterCount():N0} parameters) on {train.Count:N0} tokens"));
                 if (val is not null)

@@ -29,7 +29,7 @@ public static class QuantizeCommand
             {
                 string dir = p.GetValue(model)!, m = p.GetValue(method)!.ToLowerInvariant();
                 if (m is not ("gptq" or "awq")) throw new ArgumentException($"--method must be gptq or awq, got '{m}'");
-                var student = QwenModel.FromPretrained(dir);
+                var student = ModelRegistry.FromPretrained(dir);
                 var tokPath = p.GetValue(tokenizer) ?? (File.Exists(Path.Combine(dir, "tokenizer.json")) ? dir : Path.Combine(DemoCommand.EmbeddedDataDir, "tokenizer"));
                 var tok = TextTokenizer.Load(tokPath);
                 int eos = tok.EosId ?? tok.TokenToId("<|endoftext|>") ?? throw new InvalidDataException($"{tokPath}: no end-of-text token");

@@ -135,6 +135,20 @@ public sealed partial class CpuBackend
         OptimizerReference.SgdRange(Params(param, "param", param), g, b, s, firstStep);
     }
 
+    public void AddInPlace(Tensor dst, Tensor src, float alpha)
+    {
+        if (dst.DType == DType.Float32 && src.DType == DType.Float32 && dst.IsContiguous && src.IsContiguous && src.Count == dst.Count
+            && src.Shape.SequenceEqual(dst.Shape))
+        {
+            var d = M(dst).AsSpan<float>().Slice(dst.Offset, dst.Count);
+            var s = M(src).AsSpan<float>().Slice(src.Offset, src.Count);
+            if (alpha == 1) Elementwise.Binary(BinaryOp.Add, d, s, d);
+            else for (int i = 0; i < d.Length; i++) d[i] += alpha * s[i];
+            return;
+        }
+        dst.CopyFrom(dst + (alpha == 1 ? src : src * alpha));
+    }
+
     public double SumOfSquares(Tensor x)
     {
         var xs = x; var span = Floats(ref xs);

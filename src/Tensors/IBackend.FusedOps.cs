@@ -61,6 +61,9 @@ public partial interface IBackend
     void SgdUpdate(Tensor param, Tensor grad, Tensor? momentumBuffer, in SgdStep step, bool firstStep) =>
         OptimizerReference.Sgd(param, grad, momentumBuffer, step, firstStep);
 
+    /// <summary>dst += alpha·src in place (src broadcast to dst's shape): gradient accumulation.</summary>
+    void AddInPlace(Tensor dst, Tensor src, float alpha) => dst.CopyFrom(dst + (alpha == 1 ? src : src * alpha));
+
     /// <summary>Σ x² over all elements, accumulated in double (the squared L2 norm used by gradient clipping).</summary>
     double SumOfSquares(Tensor x) => OptimizerReference.SumOfSquares(x);
 

@@ -181,16 +181,8 @@ public sealed partial class Tensor
     /// <summary>this += alpha·other in place (other broadcast to this shape).</summary>
     public void AddInPlace(Tensor other, float alpha = 1)
     {
-        if (DType == DType.Float32 && other.DType == DType.Float32 && IsContiguous && other.IsContiguous && other.Count == Count
-            && Storage is ManagedStorage a && other.Storage is ManagedStorage b)
-        {
-            var dst = a.AsSpan<float>().Slice(Offset, Count);
-            var src = b.AsSpan<float>().Slice(other.Offset, Count);
-            if (alpha == 1) BitDistill.Kernels.Elementwise.Binary(BitDistill.Kernels.BinaryOp.Add, dst, src, dst);
-            else for (int i = 0; i < dst.Length; i++) dst[i] += alpha * src[i];
-            return;
-        }
-        CopyFrom(this + (alpha == 1 ? other : other * alpha));
+        SameDevice(this, other);
+        Backend.AddInPlace(this, other, alpha);
     }
 
     /// <summary>Reduces a broadcast gradient back to <paramref name="shape"/> by summing the broadcast dims.</summary>

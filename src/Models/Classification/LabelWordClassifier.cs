@@ -1,5 +1,4 @@
 using BitDistill.Autograd;
-using BitDistill.Models.Qwen;
 using BitDistill.Models.Tokenization;
 using BitDistill.Tensors;
 
@@ -12,7 +11,7 @@ namespace BitDistill.Models.Classification;
 public sealed class LabelWordClassifier
 {
     /// <summary>Classes given by their label token ids (class i ↔ <paramref name="labelTokenIds"/>[i]; distinct, inside the vocabulary).</summary>
-    public LabelWordClassifier(QwenModel model, IReadOnlyList<int> labelTokenIds)
+    public LabelWordClassifier(CausalLanguageModel model, IReadOnlyList<int> labelTokenIds)
     {
         Model = model ?? throw new ArgumentNullException(nameof(model));
         if (labelTokenIds.Count < 2) throw new ArgumentException($"label words need at least two classes, got {labelTokenIds.Count}", nameof(labelTokenIds));
@@ -27,13 +26,13 @@ public sealed class LabelWordClassifier
 
     /// <summary>Classes given by label words: each word's first token (encoded without special tokens, as it follows the prompt;
     /// include a leading space in the word if the prompt ends before one).</summary>
-    public LabelWordClassifier(QwenModel model, TextTokenizer tokenizer, IReadOnlyList<string> labelWords)
+    public LabelWordClassifier(CausalLanguageModel model, TextTokenizer tokenizer, IReadOnlyList<string> labelWords)
         : this(model, FirstTokens(tokenizer, labelWords)) { LabelWords = labelWords.ToArray(); }
 
     private readonly Tensor _labelIndex;
 
     /// <summary>The language model.</summary>
-    public QwenModel Model { get; }
+    public CausalLanguageModel Model { get; }
     /// <summary>The token id standing for each class.</summary>
     public IReadOnlyList<int> LabelTokenIds { get; }
     /// <summary>The label words, when built from words.</summary>
@@ -50,7 +49,7 @@ public sealed class LabelWordClassifier
     /// <summary>Next-token logits [B, vocab] at each row's last real position (see <see cref="LastTokenPooling"/>); only those
     /// positions go through the LM head.</summary>
     public Variable NextTokenLogits(Tensor inputIds, Tensor? attentionMask = null) =>
-        Model.Head(LastTokenPooling.Pool(Model.Model.Forward(inputIds, attentionMask), attentionMask));
+        Model.Head(LastTokenPooling.Pool(Model.Hidden(inputIds, attentionMask), attentionMask));
 
     /// <summary>Per-class scores [B, classes]: the logits of the label tokens at the last real position.</summary>
     public Variable Scores(Tensor inputIds, Tensor? attentionMask = null) => Restrict(NextTokenLogits(inputIds, attentionMask));
