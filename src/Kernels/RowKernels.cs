@@ -11,7 +11,8 @@ public static class RowKernels
     /// <summary>Numerically stable softmax of one row (max subtracted first). NaN anywhere gives a NaN row.</summary>
     public static void Softmax(ReadOnlySpan<float> x, Span<float> y)
     {
-        if (!KernelSettings.Use128) { SoftmaxReference(x, y); return; }
+        var level = KernelContext.Current.Simd;
+        if (level < SimdLevel.Vector128) { SoftmaxReference(x, y); return; }
         float max = TensorPrimitives.Max(x);
         TensorPrimitives.Subtract(x, max, y);
         TensorPrimitives.Exp(y, y);
@@ -33,7 +34,8 @@ public static class RowKernels
     /// <summary>Numerically stable log-softmax of one row: x − max − log Σ exp(x − max).</summary>
     public static void LogSoftmax(ReadOnlySpan<float> x, Span<float> y)
     {
-        if (!KernelSettings.Use128) { LogSoftmaxReference(x, y); return; }
+        var level = KernelContext.Current.Simd;
+        if (level < SimdLevel.Vector128) { LogSoftmaxReference(x, y); return; }
         float max = TensorPrimitives.Max(x);
         TensorPrimitives.Subtract(x, max, y);
         TensorPrimitives.Exp(y, y);
@@ -55,7 +57,8 @@ public static class RowKernels
     /// <summary>y = x / sqrt(mean(x²) + eps) · w (w empty: no weight). Returns the inverse RMS (kept for backward).</summary>
     public static float RmsNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> w, float eps, Span<float> y)
     {
-        if (!KernelSettings.Use128) return RmsNormReference(x, w, eps, y);
+        var level = KernelContext.Current.Simd;
+        if (level < SimdLevel.Vector128) return RmsNormReference(x, w, eps, y);
         float ss = TensorPrimitives.SumOfSquares(x);
         float r = 1f / MathF.Sqrt(ss / x.Length + eps);
         TensorPrimitives.Multiply(x, r, y);
@@ -77,9 +80,10 @@ public static class RowKernels
     /// it applies the transposed map (the backward): y₁ = x₁c₁ + x₂s₂, y₂ = x₂c₂ − x₁s₁. y may alias x.</summary>
     public static void Rope(ReadOnlySpan<float> x, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin, Span<float> y, bool transpose = false)
     {
+        var level = KernelContext.Current.Simd;
         int h = x.Length / 2;
-        if (!KernelSettings.Use128 || h == 0 || h > 1024) { RopeReference(x, cos, sin, y, transpose); return; }
-        if (KernelSettings.Use512 && h % Vector512<float>.Count == 0) { Rope512(x, cos, sin, y, transpose); return; }
+        if (level < SimdLevel.Vector128 || h == 0 || h > 1024) { RopeReference(x, cos, sin, y, transpose); return; }
+        if (level >= SimdLevel.Vector512 && h % Vector512<float>.Count == 0) { Rope512(x, cos, sin, y, transpose); return; }
         Span<float> t = stackalloc float[h], u = stackalloc float[h];
         var x1 = x[..h]; var x2 = x[h..];
         // cross terms first so y may alias x
@@ -140,7 +144,8 @@ public static class BackwardKernels
     /// <summary>log Σ exp(x) of one row (max-shifted).</summary>
     public static float LogSumExp(ReadOnlySpan<float> x)
     {
-        if (!KernelSettings.Use128)
+        var level = KernelContext.Current.Simd;
+        if (level < SimdLevel.Vector128)
         {
             float m = float.NegativeInfinity;
             foreach (var v in x) m = float.IsNaN(v) || float.IsNaN(m) ? float.NaN : MathF.Max(m, v);
@@ -166,7 +171,8 @@ public static class BackwardKernels
     /// <summary>Gradient of mean cross-entropy for one row: g = scale·(softmax(x) − onehot(target)), softmax = exp(x − lse).</summary>
     public static void SoftmaxCrossEntropyGrad(ReadOnlySpan<float> x, float lse, int target, float scale, Span<float> g)
     {
-        if (!KernelSettings.Use128)
+        var level = KernelContext.Current.Simd;
+        if (level < SimdLevel.Vector128)
         {
             for (int i = 0; i < x.Length; i++) g[i] = scale * MathF.Exp(x[i] - lse);
         }
@@ -183,7 +189,8 @@ public static class BackwardKernels
     /// computed as scale·exp(x − max)/Σ; returns the row's log-sum-exp.</summary>
     public static float LogSumExpAndCrossEntropyGrad(ReadOnlySpan<float> x, int target, float scale, Span<float> g)
     {
-        if (!KernelSettings.Use128)
+        var level = KernelContext.Current.Simd;
+        if (level < SimdLevel.Vector128)
         {
             float m = float.NegativeInfinity;
             foreach (var v in x) m = float.IsNaN(v) || float.IsNaN(m) ? float.NaN : MathF.Max(m, v);
@@ -206,9 +213,10 @@ public static class BackwardKernels
     /// <summary>SwiGLU forward: y = silu(gate)·up = gate·σ(gate)·up.</summary>
     public static void SwiGlu(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> y)
     {
+        var level = KernelContext.Current.Simd;
         if (gate.Length != up.Length || y.Length != gate.Length) throw new ArgumentException("SwiGLU: length mismatch");
-        if (!KernelSettings.Use128) { SwiGluReference(gate, up, y); return; }
-        if (KernelSettings.Use512) { SwiGlu512(gate, up, y); return; }
+        if (level < SimdLevel.Vector128) { SwiGluReference(gate, up, y); return; }
+        if (level >= SimdLevel.Vector512) { SwiGlu512(gate, up, y); return; }
         for (int i = 0; i < y.Length; i += 2048) // chunks that stay in L1 between the passes
         {
             int n = Math.Min(2048, y.Length - i);
@@ -271,10 +279,11 @@ public static class BackwardKernels
     /// <summary>SwiGLU backward, one pass: with s = σ(gate), dgate = g·up·s·(1 + gate·(1 − s)) and dup = g·gate·s.</summary>
     public static void SwiGluBackward(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, ReadOnlySpan<float> g, Span<float> dgate, Span<float> dup)
     {
+        var level = KernelContext.Current.Simd;
         if (gate.Length != up.Length || g.Length != gate.Length || dgate.Length != gate.Length || dup.Length != gate.Length)
             throw new ArgumentException("SwiGLU backward: length mismatch");
-        if (!KernelSettings.Use128) { SwiGluBackwardReference(gate, up, g, dgate, dup); return; }
-        if (KernelSettings.Use512) { SwiGluBackward512(gate, up, g, dgate, dup); return; }
+        if (level < SimdLevel.Vector128) { SwiGluBackwardReference(gate, up, g, dgate, dup); return; }
+        if (level >= SimdLevel.Vector512) { SwiGluBackward512(gate, up, g, dgate, dup); return; }
         Span<float> t = stackalloc float[Math.Min(gate.Length, 1024)];
         for (int i = 0; i < gate.Length; i += t.Length)
         {
@@ -306,7 +315,8 @@ public static class BackwardKernels
     /// derivative is cheaper from it (exp, tanh, sigmoid, sqrt, rsqrt), else ignored.</summary>
     public static void Unary(UnaryOp op, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> g, Span<float> dx)
     {
-        if (!KernelSettings.Use128 || op is not (UnaryOp.Silu or UnaryOp.Sigmoid or UnaryOp.Tanh or UnaryOp.Exp or UnaryOp.Relu or UnaryOp.ReluSquared or UnaryOp.Square))
+        var level = KernelContext.Current.Simd;
+        if (level < SimdLevel.Vector128 || op is not (UnaryOp.Silu or UnaryOp.Sigmoid or UnaryOp.Tanh or UnaryOp.Exp or UnaryOp.Relu or UnaryOp.ReluSquared or UnaryOp.Square))
         {
             UnaryReference(op, x, y, g, dx);
             return;
@@ -399,8 +409,9 @@ public static class BackwardKernels
     /// when dw is not empty.</summary>
     public static void RmsNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> w, float eps, ReadOnlySpan<float> g, Span<float> dx, Span<float> dw)
     {
+        var level = KernelContext.Current.Simd;
         int d = x.Length;
-        if (!KernelSettings.Use128)
+        if (level < SimdLevel.Vector128)
         {
             double ss = 0; foreach (var v in x) ss += (double)v * v;
             float r = (float)(1.0 / Math.Sqrt(ss / d + eps));
@@ -415,7 +426,7 @@ public static class BackwardKernels
             }
             return;
         }
-        if (KernelSettings.Use512 && d >= Vector512<float>.Count) { RmsNorm512(x, w, eps, g, dx, dw); return; }
+        if (level >= SimdLevel.Vector512 && d >= Vector512<float>.Count) { RmsNorm512(x, w, eps, g, dx, dw); return; }
         float rr = 1f / MathF.Sqrt(TensorPrimitives.SumOfSquares(x) / d + eps);
         // dx ← g·w (temporarily), mean = Σ (g·w)·x·r / d
         if (w.IsEmpty) g.CopyTo(dx); else TensorPrimitives.Multiply(g, w, dx);

@@ -34,7 +34,7 @@ public static class TernaryQuantizer
     {
         CheckLength(q.Length, w.Length, nameof(q));
         float scale = AbsMeanScale(w);
-        Round(w, 1f / scale, q);
+        Round(w, 1f / scale, q, KernelContext.Current.Simd);
         return scale;
     }
 
@@ -51,6 +51,7 @@ public static class TernaryQuantizer
         CheckLength(q.Length, w.Length, nameof(q));
         int groups = GroupCount(k, groupSize);
         CheckLength(scales.Length, n * groups, nameof(scales));
+        var level = KernelContext.Current.Simd;
         for (int r = 0; r < n; r++)
             for (int g = 0; g < groups; g++)
             {
@@ -58,7 +59,7 @@ public static class TernaryQuantizer
                 var src = w.Slice(r * k + c0, len);
                 float scale = AbsMeanScale(src, cols: -1, r, c0);
                 scales[r * groups + g] = scale;
-                Round(src, 1f / scale, q.Slice(r * k + c0, len));
+                Round(src, 1f / scale, q.Slice(r * k + c0, len), level);
             }
     }
 
@@ -85,12 +86,12 @@ public static class TernaryQuantizer
     private static sbyte RoundOne(float w, float inv) => (sbyte)Math.Clamp(MathF.Round(w * inv, MidpointRounding.ToEven), -1f, 1f);
 
     /// <summary>q = clamp(round_half_even(w·inv), −1, 1), SIMD where allowed (Vector*.Round rounds half to even, like the scalar path).</summary>
-    private static void Round(ReadOnlySpan<float> w, float inv, Span<sbyte> q)
+    private static void Round(ReadOnlySpan<float> w, float inv, Span<sbyte> q, SimdLevel level)
     {
         int n = w.Length, i = 0;
         ref float src = ref MemoryMarshal.GetReference(w);
         ref sbyte dst = ref MemoryMarshal.GetReference(q);
-        if (KernelSettings.Use512)
+        if (level >= SimdLevel.Vector512)
         {
             var vi = Vector512.Create(inv);
             for (; i <= n - 64; i += 64)
@@ -102,7 +103,7 @@ public static class TernaryQuantizer
                 Vector512.Narrow(Vector512.Narrow(a, b), Vector512.Narrow(c, d)).StoreUnsafe(ref dst, (nuint)i);
             }
         }
-        if (KernelSettings.Use128)
+        if (level >= SimdLevel.Vector128)
         {
             var vi = Vector128.Create(inv);
             for (; i <= n - 16; i += 16)
@@ -155,12 +156,13 @@ public static class ActivationQuantizer
         TernaryQuantizer.CheckLength(q.Length, x.Length, nameof(q));
         TernaryQuantizer.CheckLength(scales.Length, m, nameof(scales));
         TernaryQuantizer.CheckLength(rowSums.Length, m, nameof(rowSums));
+        var level = KernelContext.Current.Simd;
         for (int r = 0; r < m; r++)
         {
             var row = x.Slice(r * k, k);
-            float scale = 127f / Math.Max(AbsMax(row, r), TernaryQuantizer.Epsilon);
+            float scale = 127f / Math.Max(AbsMax(row, r, level), TernaryQuantizer.Epsilon);
             scales[r] = scale;
-            rowSums[r] = Quantize(row, scale, q.Slice(r * k, k));
+            rowSums[r] = Quantize(row, scale, q.Slice(r * k, k), level);
         }
     }
 
@@ -189,13 +191,13 @@ public static class ActivationQuantizer
     private static sbyte QuantizeOne(float x, float scale) => (sbyte)Math.Clamp(MathF.Round(x * scale, MidpointRounding.ToEven), -128f, 127f);
 
     /// <summary>max|x| over a row; non-finite values are found with an (x &lt; ∞) test folded into the same pass.</summary>
-    private static float AbsMax(ReadOnlySpan<float> x, int row)
+    private static float AbsMax(ReadOnlySpan<float> x, int row, SimdLevel level)
     {
         int n = x.Length, i = 0;
         ref float src = ref MemoryMarshal.GetReference(x);
         float max = 0;
         bool bad = false;
-        if (KernelSettings.Use512 && n >= 16)
+        if (level >= SimdLevel.Vector512 && n >= 16)
         {
             var m0 = Vector512<float>.Zero; var ok = Vector512<float>.AllBitsSet.AsInt32();
             for (; i <= n - 16; i += 16)
@@ -207,7 +209,7 @@ public static class ActivationQuantizer
             bad = ok != Vector512<int>.AllBitsSet;
             max = HMax(Vector256.MaxNative(m0.GetLower(), m0.GetUpper()));
         }
-        else if (KernelSettings.Use256 && n >= 8)
+        else if (level >= SimdLevel.Vector256 && n >= 8)
         {
             var m0 = Vector256<float>.Zero; var ok = Vector256<float>.AllBitsSet.AsInt32();
             for (; i <= n - 8; i += 8)
@@ -219,7 +221,7 @@ public static class ActivationQuantizer
             bad = ok != Vector256<int>.AllBitsSet;
             max = HMax(m0);
         }
-        else if (KernelSettings.Use128 && n >= 4)
+        else if (level >= SimdLevel.Vector128 && n >= 4)
         {
             var m0 = Vector128<float>.Zero; var ok = Vector128<float>.AllBitsSet.AsInt32();
             for (; i <= n - 4; i += 4)
@@ -252,12 +254,12 @@ public static class ActivationQuantizer
     }
 
     /// <summary>q = clamp(round_half_even(x·scale), −128, 127); returns Σ q (exact int32).</summary>
-    private static int Quantize(ReadOnlySpan<float> x, float scale, Span<sbyte> q)
+    private static int Quantize(ReadOnlySpan<float> x, float scale, Span<sbyte> q, SimdLevel level)
     {
         int n = x.Length, i = 0, sum = 0;
         ref float src = ref MemoryMarshal.GetReference(x);
         ref sbyte dst = ref MemoryMarshal.GetReference(q);
-        if (KernelSettings.Use512)
+        if (level >= SimdLevel.Vector512)
         {
             var vs = Vector512.Create(scale); var acc = Vector512<int>.Zero;
             for (; i <= n - 64; i += 64)
@@ -271,7 +273,7 @@ public static class ActivationQuantizer
             }
             sum += Vector512.Sum(acc);
         }
-        if (KernelSettings.Use256)
+        if (level >= SimdLevel.Vector256)
         {
             var vs = Vector256.Create(scale); var acc = Vector256<int>.Zero;
             for (; i <= n - 32; i += 32)
@@ -285,7 +287,7 @@ public static class ActivationQuantizer
             }
             sum += Vector256.Sum(acc);
         }
-        if (KernelSettings.Use128)
+        if (level >= SimdLevel.Vector128)
         {
             var vs = Vector128.Create(scale); var acc = Vector128<int>.Zero;
             for (; i <= n - 16; i += 16)

@@ -49,7 +49,7 @@ public class PooledTrainingTests
     [Theory, InlineData(false), InlineData(true)]
     public void PoisonedPoolBuffersDoNotChangeTraining(bool withMask)
     {
-        using var _ = KernelSettings.Override(degreeOfParallelism: 1);
+        using var _ = KernelContext.Override(degreeOfParallelism: 1);
         var clean = Train(false, withMask);
         var poisoned = Train(true, withMask);
         Assert.All(clean.losses, l => Assert.True(float.IsFinite(l)));
