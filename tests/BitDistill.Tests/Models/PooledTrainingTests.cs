@@ -8,6 +8,8 @@ namespace BitDistill.Tests;
 /// <summary>Ops write into pool buffers that are not cleared first; with reused buffers poisoned (NaN), Qwen3 training steps
 /// inside TensorScopes (with and without padding) give bitwise the same losses and weights as with clean buffers, so every
 /// such op overwrites its whole output.</summary>
+// Serial: sets the process-wide TensorScope.PoisonUninitialized.
+[Collection(SerialCollection.Name)]
 public class PooledTrainingTests
 {
     private const string Config = """
