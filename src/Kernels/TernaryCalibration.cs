@@ -13,48 +13,6 @@ public sealed record TernaryQuantization(int Rows, int Cols, sbyte[] Codes, floa
     public float ScaleOf(int row) => Scales.Length == 1 ? Scales[0] : Scales[row];
 }
 
-/// <summary>Options of the GPTQ-style ternary quantiser.</summary>
-public sealed record GptqOptions
-{
-    /// <summary>Damping λ: λ·mean(diag H) is added to the diagonal of H (GPTQ's percdamp).</summary>
-    public double Damping { get; init; } = 0.01;
-
-    /// <summary>Columns per lazy-batch block (GPTQ's blocksize); the result does not depend on it.</summary>
-    public int BlockSize { get; init; } = 128;
-
-    /// <summary>One absmean scale per output row (default) instead of one per tensor.</summary>
-    public bool PerRowScale { get; init; } = true;
-
-    /// <summary>After quantisation (default on), replace each scale by the least-squares one for the fixed codes:
-    /// s = argmin ‖X(w − s·q)‖² = qᵀGw / qᵀGq with G = XᵀX (numerator and denominator summed over rows for a per-tensor
-    /// scale). Off: the absmean scale of the original W is kept.</summary>
-    public bool RefitScale { get; init; } = true;
-
-    /// <summary>Process columns in order of decreasing diag H (GPTQ's act_order / "desc_act").</summary>
-    public bool ActOrder { get; init; }
-}
-
-/// <summary>Options of the AWQ-style ternary quantiser.</summary>
-public sealed record AwqOptions
-{
-    /// <summary>Number of α values searched, evenly spaced over [0, 1] (21: 0, 0.05, …, 1). α = 0 leaves the input unscaled.</summary>
-    public int GridPoints { get; init; } = 21;
-
-    /// <summary>One absmean scale per output row (default) instead of one per tensor.</summary>
-    public bool PerRowScale { get; init; } = true;
-
-    /// <summary>For every α, replace the absmean scale of W' by the least-squares one for its codes (as
-    /// <see cref="GptqOptions.RefitScale"/>, on the effective weight codes/s), before scoring α. Default on.</summary>
-    public bool RefitScale { get; init; } = true;
-}
-
-/// <summary>Result of <see cref="TernaryCalibration.Gptq"/>: the weights and their relative output error on the calibration rows.</summary>
-public sealed record GptqResult(TernaryQuantization Weights, double CalibrationError);
-
-/// <summary>Result of <see cref="TernaryCalibration.Awq"/>: the weights, the chosen α, its relative output error on the
-/// calibration rows, and the relative error of every α on the grid (α_g = g / (GridPoints − 1)).</summary>
-public sealed record AwqResult(TernaryQuantization Weights, double Alpha, double CalibrationError, double[] GridErrors);
-
 /// <summary>Post-training ternary quantisers that use calibration activations: GPTQ-style error feedback and AWQ-style
 /// activation-aware input scaling, next to the plain absmean quantiser of the paper they improve on.
 /// Weights W are [n, k] row-major (n outputs, k inputs); activations X are [m, k] row-major (rows are tokens).</summary>
