@@ -1,18 +1,5 @@
 namespace BitDistill.Kernels;
 
-/// <summary>Ternary weights from a quantiser: codes in {−1, 0, 1} [Rows, Cols], one scale (per tensor) or one per row,
-/// optional per-input-channel scales (AWQ: the layer input is divided by them first), and the effective dequantised weight
-/// (what multiplies the raw input: codes·scale, divided column-wise by the input scales when present). The scales are part of
-/// the result: after a refit they are not the absmean of the weights, so a consumer stores them instead of recomputing.</summary>
-public sealed record TernaryQuantization(int Rows, int Cols, sbyte[] Codes, float[] Scales, float[]? InputScales, float[] Dequantized)
-{
-    /// <summary>True when there is one scale per output row (false: one per-tensor scale).</summary>
-    public bool PerRowScale => Scales.Length == Rows && Scales.Length != 1;
-
-    /// <summary>The weight scale that applies to a row.</summary>
-    public float ScaleOf(int row) => Scales.Length == 1 ? Scales[0] : Scales[row];
-}
-
 /// <summary>Post-training ternary quantisers that use calibration activations: GPTQ-style error feedback and AWQ-style
 /// activation-aware input scaling, next to the plain absmean quantiser of the paper they improve on.
 /// Weights W are [n, k] row-major (n outputs, k inputs); activations X are [m, k] row-major (rows are tokens).</summary>
