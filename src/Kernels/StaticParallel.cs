@@ -64,8 +64,9 @@ public static class StaticParallel
     /// <summary>How many threads <see cref="For"/> would use.</summary>
     public static int Threads(int count, long workPerItem)
     {
+        if (count <= 1 || _inWorker) return 1;
         int dop = KernelContext.Current.DegreeOfParallelism;
-        if (dop <= 1 || count <= 1 || _inWorker) return 1;
+        if (dop <= 1) return 1;
         long total = (long)count * Math.Max(1, workPerItem);
         long byWork = Math.Max(1, total / MinWorkPerThread);
         return (int)Math.Min(Math.Min(dop, count), byWork);
