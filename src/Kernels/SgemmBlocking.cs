@@ -2,7 +2,8 @@ namespace BitDistill.Kernels;
 
 /// <summary>Cache blocking of <see cref="Sgemm"/>'s packed path at one SIMD level: KC (depth of a packed panel), MC (rows of A
 /// packed at once), NC (columns of B packed at once). The register tile MR×NR is fixed by the level's micro-kernel.</summary>
-/// <remarks>KC decides where K is cut into partial sums, so changing it can change results in the last bit; MC and NC do not.</remarks>
+/// <remarks>KC decides where K is cut into partial sums, so changing it can change results in the last bit (as can an MC or NC
+/// that is not a multiple of the register tile, <see cref="Sgemm.RegisterTile"/>, which moves tiles onto the edge path).</remarks>
 public readonly record struct SgemmBlocking
 {
     private readonly int _kc, _mc, _nc;
