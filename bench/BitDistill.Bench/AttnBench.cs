@@ -8,7 +8,7 @@ internal static class AttnBench
 {
     public static int Run(string[] args)
     {
-        using var _ = KernelSettings.Override(degreeOfParallelism: 1);
+        using var _ = KernelContext.Override(degreeOfParallelism: 1);
         var s = new AttentionShape(8, 4, 2, 256, 256, 64, 0.125f, true);
         var rng = new Random(1);
         float[] R(int n) { var a = new float[n]; for (int i = 0; i < n; i++) a[i] = (float)(rng.NextDouble() * 2 - 1); return a; }

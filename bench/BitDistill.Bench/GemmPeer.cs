@@ -17,7 +17,7 @@ public static partial class GemmPeer
     /// <summary>Runs the comparison and prints the table.</summary>
     public static int Run(int[] threadCounts)
     {
-        Console.WriteLine($"SIMD {KernelSettings.Simd}, {Environment.ProcessorCount} logical cores, {RuntimeInfo()}");
+        Console.WriteLine($"SIMD {KernelContext.Current.Simd}, {Environment.ProcessorCount} logical cores, {RuntimeInfo()}");
         var peak = threadCounts.ToDictionary(t => t, t => FmaPeak.Measure(t));
         foreach (var (t, p) in peak) Console.WriteLine($"FMA peak, {t} thread(s): {p:F1} GFLOP/s");
 

@@ -11,7 +11,7 @@ internal static class LceBench
 {
     public static int Run(string[] args)
     {
-        using var _ = KernelSettings.Override(degreeOfParallelism: args.Length > 0 ? int.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture) : 1);
+        using var _ = KernelContext.Override(degreeOfParallelism: args.Length > 0 ? int.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture) : 1);
         var gen = new Generator(1);
         var h = new Variable(Tensor.Normal([2048, 256], gen), requiresGrad: true);
         var w = new Variable(Tensor.Normal([8192, 256], gen, 0, 0.02f), requiresGrad: true);

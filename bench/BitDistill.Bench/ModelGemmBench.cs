@@ -8,7 +8,7 @@ internal static class ModelGemmBench
 {
     public static int Run(string[] args)
     {
-        using var _ = KernelSettings.Override(degreeOfParallelism: 1);
+        using var _ = KernelContext.Override(degreeOfParallelism: 1);
         const int rows = 2048;
         foreach (var (inF, outF) in new[] { (256, 8192), (256, 768), (768, 256), (256, 256), (256, 128) })
         {

@@ -7,8 +7,8 @@ if (args.Length > 0 && args[0] == "gemm-peer")
 }
 if (args.Length > 0 && args[0] == "fma-peak")
 {
-    foreach (var level in Enum.GetValues<BitDistill.Kernels.SimdLevel>().Where(l => l <= BitDistill.Kernels.KernelSettings.HardwareSimd))
-        using (BitDistill.Kernels.KernelSettings.Override(simd: level))
+    foreach (var level in Enum.GetValues<BitDistill.Kernels.SimdLevel>().Where(l => l <= BitDistill.Kernels.KernelContext.HardwareSimd))
+        using (BitDistill.Kernels.KernelContext.Override(simd: level))
             Console.WriteLine($"{level}: 1 thread {BitDistill.Kernels.FmaPeak.Measure(1):F1}  2 threads {BitDistill.Kernels.FmaPeak.Measure(2):F1} GFLOP/s");
     return 0;
 }

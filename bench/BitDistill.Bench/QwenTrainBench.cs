@@ -38,7 +38,7 @@ public static partial class QwenTrainBench
             if (args[i] == "--threads") threads = args[i + 1].Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
             if (args[i] == "--steps") steps = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
         }
-        Console.WriteLine($"SIMD {KernelSettings.Simd}, {Environment.ProcessorCount} logical cores, .NET {Environment.Version}, load {LoadAverage()}");
+        Console.WriteLine($"SIMD {KernelContext.Current.Simd}, {Environment.ProcessorCount} logical cores, .NET {Environment.Version}, load {LoadAverage()}");
         if (profile)
         {
             foreach (var t in threads) Profile(t, steps);
@@ -91,7 +91,7 @@ public static partial class QwenTrainBench
     /// <summary>Median step time, prefill and decode throughput of our implementation at <paramref name="threads"/>.</summary>
     public static Result MeasureOurs(int threads, int steps)
     {
-        using var _ = KernelSettings.Override(degreeOfParallelism: threads);
+        using var _ = KernelContext.Override(degreeOfParallelism: threads);
         var model = Build();
         var opt = new AdamW(model.Parameters(), lr: 1e-4f, weightDecay: 0.01f);
         var ids = RandomIds(Batch, Seq, 7);
@@ -154,7 +154,7 @@ public static partial class QwenTrainBench
     /// <summary>Times forward / backward / optimizer phases and the top ops of a training step.</summary>
     public static void Profile(int threads, int steps)
     {
-        using var _ = KernelSettings.Override(degreeOfParallelism: threads);
+        using var _ = KernelContext.Override(degreeOfParallelism: threads);
         var model = Build();
         var opt = new AdamW(model.Parameters(), lr: 1e-4f, weightDecay: 0.01f);
         var ids = RandomIds(Batch, Seq, 7);

@@ -29,7 +29,7 @@ public class SgemmBench
         _a = Enumerable.Range(0, _m * _k).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
         _b = Enumerable.Range(0, _k * _n).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
         _c = new float[_m * _n];
-        KernelSettings.DegreeOfParallelism = Threads;
+        KernelContext.Default = KernelContext.Default with { DegreeOfParallelism = Threads };
     }
 
     /// <summary>C = A·B.</summary>

@@ -71,7 +71,7 @@ public static unsafe class TernaryBench
     /// <summary>The lowest of <paramref name="repeat"/> medians at <paramref name="threads"/> threads (other users share the CPU).</summary>
     private static double Quietest(int repeat, int threads, Action call, bool quick)
     {
-        using var _ = KernelSettings.Override(degreeOfParallelism: threads);
+        using var _ = KernelContext.Override(degreeOfParallelism: threads);
         double best = double.MaxValue;
         for (int i = 0; i < repeat; i++) best = Math.Min(best, TimeUs(call, quick));
         return best;
@@ -158,7 +158,7 @@ public static unsafe class TernaryBench
     /// (copies well above L3), and small batches (M = 4, 16) streamed.</summary>
     private static void CpuTime(int repeat)
     {
-        using var _ = KernelSettings.Override(degreeOfParallelism: 1);
+        using var _ = KernelContext.Override(degreeOfParallelism: 1);
         Console.WriteLine($"Ternary path {TernaryGemm.PathName}; CPU µs per call, 1 thread, lowest of {repeat} passes");
         Console.WriteLine();
         Console.WriteLine("| N×K | M | weights | CPU µs / call | CPU µs / token | weight GB per CPU-s |");

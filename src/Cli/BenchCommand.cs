@@ -44,7 +44,7 @@ public static class BenchCommand
     {
         int runs = quick ? 3 : 7, reps = quick ? 3 : 10;
         var total = Stopwatch.StartNew();
-        output.WriteLine($"SIMD {KernelSettings.Simd} (hardware {KernelSettings.HardwareSimd}), {Environment.ProcessorCount} logical cores, .NET {Environment.Version}");
+        output.WriteLine($"SIMD {KernelContext.Current.Simd} (hardware {KernelContext.HardwareSimd}), {Environment.ProcessorCount} logical cores, .NET {Environment.Version}");
         var peak = new Dictionary<int, double>();
         foreach (int t in threadCounts)
         {

@@ -9,8 +9,9 @@ public static class Elementwise
     /// <summary>y = op(x).</summary>
     public static void Unary(UnaryOp op, ReadOnlySpan<float> x, Span<float> y)
     {
+        var level = KernelContext.Current.Simd;
         if (x.Length != y.Length) throw new ArgumentException("length mismatch");
-        if (!KernelSettings.Use128) { UnaryReference(op, x, y); return; }
+        if (level < SimdLevel.Vector128) { UnaryReference(op, x, y); return; }
         switch (op)
         {
             case UnaryOp.Neg: TensorPrimitives.Negate(x, y); break;
@@ -73,7 +74,8 @@ public static class Elementwise
     /// <summary>y = a op b (same length).</summary>
     public static void Binary(BinaryOp op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y)
     {
-        if (!KernelSettings.Use128) { for (int i = 0; i < y.Length; i++) y[i] = BinaryScalar(op, a[i], b[i]); return; }
+        var level = KernelContext.Current.Simd;
+        if (level < SimdLevel.Vector128) { for (int i = 0; i < y.Length; i++) y[i] = BinaryScalar(op, a[i], b[i]); return; }
         switch (op)
         {
             case BinaryOp.Add: TensorPrimitives.Add(a, b, y); break;
@@ -90,7 +92,8 @@ public static class Elementwise
     /// <summary>y = a op s.</summary>
     public static void BinaryRight(BinaryOp op, ReadOnlySpan<float> a, float s, Span<float> y)
     {
-        if (!KernelSettings.Use128) { for (int i = 0; i < y.Length; i++) y[i] = BinaryScalar(op, a[i], s); return; }
+        var level = KernelContext.Current.Simd;
+        if (level < SimdLevel.Vector128) { for (int i = 0; i < y.Length; i++) y[i] = BinaryScalar(op, a[i], s); return; }
         switch (op)
         {
             case BinaryOp.Add: TensorPrimitives.Add(a, s, y); break;
@@ -107,7 +110,8 @@ public static class Elementwise
     /// <summary>y = s op b.</summary>
     public static void BinaryLeft(BinaryOp op, float s, ReadOnlySpan<float> b, Span<float> y)
     {
-        if (!KernelSettings.Use128) { for (int i = 0; i < y.Length; i++) y[i] = BinaryScalar(op, s, b[i]); return; }
+        var level = KernelContext.Current.Simd;
+        if (level < SimdLevel.Vector128) { for (int i = 0; i < y.Length; i++) y[i] = BinaryScalar(op, s, b[i]); return; }
         switch (op)
         {
             case BinaryOp.Add: TensorPrimitives.Add(b, s, y); break;

@@ -12,12 +12,12 @@ public static class FmaPeak
     private const long Iterations = 1 << 20;
 
     /// <summary>Measures the peak with <paramref name="threads"/> threads running at once (best of
-    /// <paramref name="repeats"/> rounds); uses the widest vectors <see cref="KernelSettings.Simd"/> allows.</summary>
+    /// <paramref name="repeats"/> rounds); uses the widest vectors the current <see cref="KernelContext.Simd"/> allows.</summary>
     public static double Measure(int threads = 1, int repeats = 5)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(repeats, 1);
-        var level = KernelSettings.Simd;
+        var level = KernelContext.Current.Simd;
         int lanes = level switch
         {
             SimdLevel.Vector512 => 16,
@@ -160,29 +160,5 @@ public static class FmaPeak
             ae = MathF.FusedMultiplyAdd(ae, m, d); af = MathF.FusedMultiplyAdd(af, m, d);
         }
         return a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + aa + ab + ac + ad + ae + af;
-    }
-}
-
-/// <summary>Measures <see cref="Sgemm"/> throughput (used by the `bench` verb and the peer comparison, so both time it the same way).</summary>
-public static class SgemmThroughput
-{
-    /// <summary>Median GFLOP/s of <paramref name="runs"/> timed runs of <paramref name="reps"/> products C = A·B (A m×k, B k×n) each,
-    /// after warm-up, at the given degree of parallelism.</summary>
-    public static double Measure(int m, int k, int n, int threads, int runs = 7, int reps = 10)
-    {
-        var a = new float[m * k]; var b = new float[k * n]; var c = new float[m * n];
-        Philox.Uniform(a, 42, 0, -0.5f, 0.5f);
-        Philox.Uniform(b, 43, 0, -0.5f, 0.5f);
-        using var _ = KernelSettings.Override(degreeOfParallelism: threads);
-        for (int i = 0; i < 3; i++) Sgemm.Multiply(false, false, m, n, k, 1f, a, k, b, n, 0f, c, n);
-        var times = new double[runs];
-        for (int r = 0; r < runs; r++)
-        {
-            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
-            for (int i = 0; i < reps; i++) Sgemm.Multiply(false, false, m, n, k, 1f, a, k, b, n, 0f, c, n);
-            times[r] = System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalSeconds / reps;
-        }
-        Array.Sort(times);
-        return 2.0 * m * n * k / times[runs / 2] / 1e9;
     }
 }

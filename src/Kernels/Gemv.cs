@@ -5,7 +5,7 @@ namespace BitDistill.Kernels;
 
 /// <summary>Float matrix–vector products y[n] = Σ_k W[n, k]·x[k] with W row-major [N, K], stored as float32 or as IEEE half
 /// (converted to float on the fly with exact integer bit manipulation, subnormals/Inf/NaN included): the full-precision
-/// baselines the ternary kernels are measured against. SIMD per <see cref="KernelSettings.Simd"/>, multithreaded over rows.</summary>
+/// baselines the ternary kernels are measured against. SIMD per <see cref="KernelContext.Simd"/>, multithreaded over rows.</summary>
 public static unsafe class Gemv
 {
     /// <summary>y = W·x, W float32 [n, k].</summary>
@@ -14,13 +14,14 @@ public static unsafe class Gemv
         Check(w.Length, n, k, x.Length, y.Length);
         fixed (float* pw = w) fixed (float* px = x) fixed (float* py = y)
         {
-            if (StaticParallel.Threads(n, k) <= 1) RowsF32(pw, k, px, py, 0, n);
-            else ParallelF32(pw, n, k, px, py);
+            var level = KernelContext.Current.Simd;
+            if (StaticParallel.Threads(n, k) <= 1) RowsF32(level, pw, k, px, py, 0, n);
+            else ParallelF32(level, pw, n, k, px, py);
         }
     }
 
-    private static void ParallelF32(float* w, int n, int k, float* x, float* y) =>
-        StaticParallel.For(n, k, (s, e) => RowsF32(w, k, x, y, s, e));
+    private static void ParallelF32(SimdLevel level, float* w, int n, int k, float* x, float* y) =>
+        StaticParallel.For(n, k, (s, e) => RowsF32(level, w, k, x, y, s, e));
 
     /// <summary>y = W·x, W IEEE half [n, k] (each weight converted exactly to float).</summary>
     public static void MultiplyF16(ReadOnlySpan<Half> w, int n, int k, ReadOnlySpan<float> x, Span<float> y)
@@ -28,13 +29,14 @@ public static unsafe class Gemv
         Check(w.Length, n, k, x.Length, y.Length);
         fixed (Half* pw = w) fixed (float* px = x) fixed (float* py = y)
         {
-            if (StaticParallel.Threads(n, k) <= 1) RowsF16((ushort*)pw, k, px, py, 0, n);
-            else ParallelF16((ushort*)pw, n, k, px, py);
+            var level = KernelContext.Current.Simd;
+            if (StaticParallel.Threads(n, k) <= 1) RowsF16(level, (ushort*)pw, k, px, py, 0, n);
+            else ParallelF16(level, (ushort*)pw, n, k, px, py);
         }
     }
 
-    private static void ParallelF16(ushort* w, int n, int k, float* x, float* y) =>
-        StaticParallel.For(n, k, (s, e) => RowsF16(w, k, x, y, s, e));
+    private static void ParallelF16(SimdLevel level, ushort* w, int n, int k, float* x, float* y) =>
+        StaticParallel.For(n, k, (s, e) => RowsF16(level, w, k, x, y, s, e));
 
     /// <summary>Scalar oracle of <see cref="MultiplyF32"/> (double accumulation).</summary>
     public static void MultiplyF32Reference(ReadOnlySpan<float> w, int n, int k, ReadOnlySpan<float> x, Span<float> y)
@@ -67,14 +69,14 @@ public static unsafe class Gemv
         TernaryQuantizer.CheckLength(yLength, n, "y");
     }
 
-    private static void RowsF32(float* w, int k, float* x, float* y, int r0, int r1)
+    private static void RowsF32(SimdLevel level, float* w, int k, float* x, float* y, int r0, int r1)
     {
         for (int r = r0; r < r1; r++)
         {
             float* wr = w + (long)r * k;
             int i = 0;
             float s = 0;
-            if (KernelSettings.Use512)
+            if (level >= SimdLevel.Vector512)
             {
                 Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
                 for (; i <= k - 64; i += 64)
@@ -87,7 +89,7 @@ public static unsafe class Gemv
                 for (; i <= k - 16; i += 16) a0 = Vector512.FusedMultiplyAdd(Vector512.Load(wr + i), Vector512.Load(x + i), a0);
                 s = Vector512.Sum((a0 + a1) + (a2 + a3));
             }
-            else if (KernelSettings.Use256)
+            else if (level >= SimdLevel.Vector256)
             {
                 Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
                 for (; i <= k - 32; i += 32)
@@ -100,7 +102,7 @@ public static unsafe class Gemv
                 for (; i <= k - 8; i += 8) a0 = Vector256.FusedMultiplyAdd(Vector256.Load(wr + i), Vector256.Load(x + i), a0);
                 s = Vector256.Sum((a0 + a1) + (a2 + a3));
             }
-            else if (KernelSettings.Use128)
+            else if (level >= SimdLevel.Vector128)
             {
                 Vector128<float> a0 = default, a1 = default;
                 for (; i <= k - 8; i += 8)
@@ -115,14 +117,14 @@ public static unsafe class Gemv
         }
     }
 
-    private static void RowsF16(ushort* w, int k, float* x, float* y, int r0, int r1)
+    private static void RowsF16(SimdLevel level, ushort* w, int k, float* x, float* y, int r0, int r1)
     {
         for (int r = r0; r < r1; r++)
         {
             ushort* wr = w + (long)r * k;
             int i = 0;
             float s = 0;
-            if (KernelSettings.Use512)
+            if (level >= SimdLevel.Vector512)
             {
                 Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
                 for (; i <= k - 64; i += 64)
@@ -136,7 +138,7 @@ public static unsafe class Gemv
                 }
                 s = Vector512.Sum((a0 + a1) + (a2 + a3));
             }
-            else if (KernelSettings.Use256)
+            else if (level >= SimdLevel.Vector256)
             {
                 Vector256<float> a0 = default, a1 = default;
                 for (; i <= k - 16; i += 16)
@@ -147,7 +149,7 @@ public static unsafe class Gemv
                 }
                 s = Vector256.Sum(a0 + a1);
             }
-            else if (KernelSettings.Use128)
+            else if (level >= SimdLevel.Vector128)
             {
                 Vector128<float> a0 = default, a1 = default;
                 for (; i <= k - 8; i += 8)

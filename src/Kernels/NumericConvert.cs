@@ -5,7 +5,7 @@ using System.Runtime.Intrinsics;
 namespace BitDistill.Kernels;
 
 /// <summary>Bulk conversions between float32 and the 16-bit storage formats (bfloat16 as raw <see cref="ushort"/> bits,
-/// IEEE binary16 as <see cref="Half"/>), SIMD on Vector512/256/128 chosen by <see cref="KernelSettings.Simd"/>.</summary>
+/// IEEE binary16 as <see cref="Half"/>), SIMD on Vector512/256/128 chosen by <see cref="KernelContext.Simd"/>.</summary>
 /// <remarks>
 /// All fast paths work on the integer bit patterns: float multiplies by powers of two (the usual trick) are slow on
 /// denormal data on some CPUs, and <c>TensorPrimitives.ConvertToSingle(Half)</c> measured ~3× slower than this.
@@ -22,11 +22,12 @@ public static class NumericConvert
     /// <summary>bfloat16 bits → float32 (exact: the bits are the top half of the float).</summary>
     public static void BFloat16ToSingle(ReadOnlySpan<ushort> src, Span<float> dst)
     {
+        var level = KernelContext.Current.Simd;
         CheckLengths(src.Length, dst.Length);
         int n = src.Length, i = 0;
         ref ushort s = ref MemoryMarshal.GetReference(src);
         ref uint d = ref Unsafe.As<float, uint>(ref MemoryMarshal.GetReference(dst));
-        if (KernelSettings.Use512)
+        if (level >= SimdLevel.Vector512)
         {
             for (; i <= n - Vector512<ushort>.Count; i += Vector512<ushort>.Count)
             {
@@ -35,7 +36,7 @@ public static class NumericConvert
                 (Vector512.WidenUpper(v) << 16).StoreUnsafe(ref d, (nuint)(i + Vector512<uint>.Count));
             }
         }
-        if (KernelSettings.Use256)
+        if (level >= SimdLevel.Vector256)
         {
             for (; i <= n - Vector256<ushort>.Count; i += Vector256<ushort>.Count)
             {
@@ -44,7 +45,7 @@ public static class NumericConvert
                 (Vector256.WidenUpper(v) << 16).StoreUnsafe(ref d, (nuint)(i + Vector256<uint>.Count));
             }
         }
-        if (KernelSettings.Use128)
+        if (level >= SimdLevel.Vector128)
         {
             for (; i <= n - Vector128<ushort>.Count; i += Vector128<ushort>.Count)
             {
@@ -69,11 +70,12 @@ public static class NumericConvert
     /// (as PyTorch does), NaN stays a quiet NaN.</summary>
     public static void SingleToBFloat16(ReadOnlySpan<float> src, Span<ushort> dst)
     {
+        var level = KernelContext.Current.Simd;
         CheckLengths(src.Length, dst.Length);
         int n = src.Length, i = 0;
         ref uint s = ref Unsafe.As<float, uint>(ref MemoryMarshal.GetReference(src));
         ref ushort d = ref MemoryMarshal.GetReference(dst);
-        if (KernelSettings.Use512)
+        if (level >= SimdLevel.Vector512)
         {
             for (; i <= n - Vector512<ushort>.Count; i += Vector512<ushort>.Count)
             {
@@ -82,7 +84,7 @@ public static class NumericConvert
                 Vector512.Narrow(lo, hi).StoreUnsafe(ref d, (nuint)i);
             }
         }
-        if (KernelSettings.Use256)
+        if (level >= SimdLevel.Vector256)
         {
             for (; i <= n - Vector256<ushort>.Count; i += Vector256<ushort>.Count)
             {
@@ -91,7 +93,7 @@ public static class NumericConvert
                 Vector256.Narrow(lo, hi).StoreUnsafe(ref d, (nuint)i);
             }
         }
-        if (KernelSettings.Use128)
+        if (level >= SimdLevel.Vector128)
         {
             for (; i <= n - Vector128<ushort>.Count; i += Vector128<ushort>.Count)
             {
@@ -160,11 +162,12 @@ public static class NumericConvert
     /// <summary>IEEE half → float32 (exact for every number, subnormals included; a NaN keeps sign and payload and comes out quiet).</summary>
     public static void HalfToSingle(ReadOnlySpan<Half> src, Span<float> dst)
     {
+        var level = KernelContext.Current.Simd;
         CheckLengths(src.Length, dst.Length);
         int n = src.Length, i = 0;
         ref ushort s = ref Unsafe.As<Half, ushort>(ref MemoryMarshal.GetReference(src));
         ref uint d = ref Unsafe.As<float, uint>(ref MemoryMarshal.GetReference(dst));
-        if (KernelSettings.Use512)
+        if (level >= SimdLevel.Vector512)
         {
             for (; i <= n - Vector512<ushort>.Count; i += Vector512<ushort>.Count)
             {
@@ -173,7 +176,7 @@ public static class NumericConvert
                 FromHalf(Vector512.WidenUpper(v)).StoreUnsafe(ref d, (nuint)(i + Vector512<uint>.Count));
             }
         }
-        if (KernelSettings.Use256)
+        if (level >= SimdLevel.Vector256)
         {
             for (; i <= n - Vector256<ushort>.Count; i += Vector256<ushort>.Count)
             {
@@ -182,7 +185,7 @@ public static class NumericConvert
                 FromHalf(Vector256.WidenUpper(v)).StoreUnsafe(ref d, (nuint)(i + Vector256<uint>.Count));
             }
         }
-        if (KernelSettings.Use128)
+        if (level >= SimdLevel.Vector128)
         {
             for (; i <= n - Vector128<ushort>.Count; i += Vector128<ushort>.Count)
             {
@@ -270,11 +273,12 @@ public static class NumericConvert
     /// <summary>float32 → IEEE half, round to nearest even (subnormals included); overflow → ±Inf, NaN stays a quiet NaN.</summary>
     public static void SingleToHalf(ReadOnlySpan<float> src, Span<Half> dst)
     {
+        var level = KernelContext.Current.Simd;
         CheckLengths(src.Length, dst.Length);
         int n = src.Length, i = 0;
         ref uint s = ref Unsafe.As<float, uint>(ref MemoryMarshal.GetReference(src));
         ref ushort d = ref Unsafe.As<Half, ushort>(ref MemoryMarshal.GetReference(dst));
-        if (KernelSettings.Use512)
+        if (level >= SimdLevel.Vector512)
         {
             for (; i <= n - Vector512<ushort>.Count; i += Vector512<ushort>.Count)
             {
@@ -283,7 +287,7 @@ public static class NumericConvert
                 Vector512.Narrow(lo, hi).StoreUnsafe(ref d, (nuint)i);
             }
         }
-        if (KernelSettings.Use256)
+        if (level >= SimdLevel.Vector256)
         {
             for (; i <= n - Vector256<ushort>.Count; i += Vector256<ushort>.Count)
             {
@@ -292,7 +296,7 @@ public static class NumericConvert
                 Vector256.Narrow(lo, hi).StoreUnsafe(ref d, (nuint)i);
             }
         }
-        if (KernelSettings.Use128)
+        if (level >= SimdLevel.Vector128)
         {
             for (; i <= n - Vector128<ushort>.Count; i += Vector128<ushort>.Count)
             {

@@ -8,7 +8,7 @@ namespace BitDistill.Kernels;
 public static class OptimKernels
 {
     /// <summary>torch.optim.AdamW's update for one tensor. bc1 = 1 − β₁ᵗ, bc2Sqrt = √(1 − β₂ᵗ). Vectorised at the
-    /// <see cref="KernelSettings.Simd"/> level and split over threads; every element gets exactly the operations of
+    /// <see cref="KernelContext.Simd"/> level and split over threads; every element gets exactly the operations of
     /// <see cref="AdamWReference"/> (no fused multiply-adds), so the result is bitwise the reference's at every level.</summary>
     public static unsafe void AdamW(Span<float> p, ReadOnlySpan<float> g, Span<float> m, Span<float> v,
         float lr, float beta1, float beta2, float eps, float weightDecay, float bc1, float bc2Sqrt)
@@ -17,13 +17,14 @@ public static class OptimKernels
         var c = AdamConstants.From(lr, beta1, beta2, eps, weightDecay, bc1, bc2Sqrt);
         int n = p.Length;
         const int Block = 4096;
+        var level = KernelContext.Current.Simd;
         fixed (float* pp = p, pg = g, pm = m, pv = v)
         {
             nint ip = (nint)pp, ig = (nint)pg, im = (nint)pm, iv = (nint)pv;
             StaticParallel.For((n + Block - 1) / Block, Block * 8L, (b0, b1) =>
             {
                 int s = b0 * Block, e = Math.Min(n, b1 * Block);
-                AdamWRange((float*)ip + s, (float*)ig + s, (float*)im + s, (float*)iv + s, e - s, c);
+                AdamWRange(level, (float*)ip + s, (float*)ig + s, (float*)im + s, (float*)iv + s, e - s, c);
             });
         }
     }
@@ -34,10 +35,10 @@ public static class OptimKernels
             => new(1 - beta1, beta2, 1 - beta2, eps, 1 - lr * weightDecay, lr / bc1, 1f / bc2Sqrt);
     }
 
-    private static unsafe void AdamWRange(float* p, float* g, float* m, float* v, int n, in AdamConstants c)
+    private static unsafe void AdamWRange(SimdLevel level, float* p, float* g, float* m, float* v, int n, in AdamConstants c)
     {
         int i = 0;
-        if (KernelSettings.Use512 && Vector512.IsHardwareAccelerated)
+        if (level >= SimdLevel.Vector512 && Vector512.IsHardwareAccelerated)
         {
             var b1c = Vector512.Create(c.B1c); var b2 = Vector512.Create(c.B2); var b2c = Vector512.Create(c.B2c); var eps = Vector512.Create(c.Eps);
             var decay = Vector512.Create(c.Decay); var step = Vector512.Create(c.StepSize); var inv = Vector512.Create(c.Inv);
@@ -50,7 +51,7 @@ public static class OptimKernels
                 (Vector512.Load(p + i) * decay - step * mi / (Vector512.Sqrt(vi) * inv + eps)).Store(p + i);
             }
         }
-        if (KernelSettings.Use256 && Vector256.IsHardwareAccelerated)
+        if (level >= SimdLevel.Vector256 && Vector256.IsHardwareAccelerated)
         {
             var b1c = Vector256.Create(c.B1c); var b2 = Vector256.Create(c.B2); var b2c = Vector256.Create(c.B2c); var eps = Vector256.Create(c.Eps);
             var decay = Vector256.Create(c.Decay); var step = Vector256.Create(c.StepSize); var inv = Vector256.Create(c.Inv);
@@ -63,7 +64,7 @@ public static class OptimKernels
                 (Vector256.Load(p + i) * decay - step * mi / (Vector256.Sqrt(vi) * inv + eps)).Store(p + i);
             }
         }
-        if (KernelSettings.Use128 && Vector128.IsHardwareAccelerated)
+        if (level >= SimdLevel.Vector128 && Vector128.IsHardwareAccelerated)
         {
             var b1c = Vector128.Create(c.B1c); var b2 = Vector128.Create(c.B2); var b2c = Vector128.Create(c.B2c); var eps = Vector128.Create(c.Eps);
             var decay = Vector128.Create(c.Decay); var step = Vector128.Create(c.StepSize); var inv = Vector128.Create(c.Inv);

@@ -20,14 +20,17 @@ public static unsafe class Sgemm
     /// <summary>Multiply-adds one extra thread must get before it is worth waking (~10 µs of work at full speed).</summary>
     internal const long ParallelGrain = 1L << 20;
 
-    /// <summary>The fast path (SIMD, packed, multithreaded over <see cref="KernelSettings.DegreeOfParallelism"/>).</summary>
+    /// <summary>The fast path (SIMD, packed, multithreaded over <see cref="KernelContext.DegreeOfParallelism"/>), under
+    /// <see cref="KernelContext.Current"/>.</summary>
     public static void Multiply(bool transA, bool transB, int m, int n, int k, float alpha,
         ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
     {
         Validate(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);
         if (m == 0 || n == 0) return;
+        var ctx = KernelContext.Current;
+        var plan = Plan.From(ctx);
         fixed (float* pa = a, pb = b, pc = c)
-            Run(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, StaticParallel.InWorker ? 1 : KernelSettings.DegreeOfParallelism);
+            Run(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, StaticParallel.InWorker ? 1 : ctx.DegreeOfParallelism, plan);
     }
 
     /// <summary>A batch of independent products; matrix i starts at i·strideA / i·strideB / i·strideC.
@@ -43,7 +46,9 @@ public static unsafe class Sgemm
         long last = batch - 1;
         Validate(transA, transB, m, n, k, a.Length - last * strideA, lda, b.Length - last * strideB, ldb, c.Length - last * strideC, ldc);
 
-        int dop = StaticParallel.InWorker ? 1 : KernelSettings.DegreeOfParallelism;
+        var ctx = KernelContext.Current;
+        var plan = Plan.From(ctx);
+        int dop = StaticParallel.InWorker ? 1 : ctx.DegreeOfParallelism;
         long work = (long)m * n * Math.Max(k, 1);
         fixed (float* pa0 = a, pb0 = b, pc0 = c)
         {
@@ -52,7 +57,7 @@ public static unsafe class Sgemm
             if (!acrossBatch)
             {
                 for (int i = 0; i < batch; i++)
-                    Run(transA, transB, m, n, k, alpha, pa0 + i * strideA, lda, pb0 + i * strideB, ldb, beta, pc0 + i * strideC, ldc, dop);
+                    Run(transA, transB, m, n, k, alpha, pa0 + i * strideA, lda, pb0 + i * strideB, ldb, beta, pc0 + i * strideC, ldc, dop, plan);
                 return;
             }
             int threads = (int)Math.Min(dop, Math.Max(1, batch * work / ParallelGrain));
@@ -60,7 +65,7 @@ public static unsafe class Sgemm
             {
                 TransA = transA, TransB = transB, M = m, N = n, K = k, Alpha = alpha, Beta = beta,
                 A = pa0, Lda = lda, B = pb0, Ldb = ldb, C = pc0, Ldc = ldc, Threads = threads,
-                Batch = batch, StrideA = strideA, StrideB = strideB, StrideC = strideC,
+                Batch = batch, StrideA = strideA, StrideB = strideB, StrideC = strideC, Plan = plan,
             };
             ThreadTeam.Run(threads, &BatchChunk, &job);
         }
@@ -72,7 +77,7 @@ public static unsafe class Sgemm
         var (s, e) = StaticParallel.Chunk(j.Batch, j.Threads, t);
         for (int i = s; i < e; i++)
             Run(j.TransA, j.TransB, j.M, j.N, j.K, j.Alpha, j.A + i * j.StrideA, j.Lda, j.B + i * j.StrideB, j.Ldb,
-                j.Beta, j.C + i * j.StrideC, j.Ldc, 1);
+                j.Beta, j.C + i * j.StrideC, j.Ldc, 1, j.Plan);
     }
 
     /// <summary>Everything a worker needs, passed by pointer from the caller's stack (no allocation per call).</summary>
@@ -85,6 +90,7 @@ public static unsafe class Sgemm
         public long StrideA, StrideB, StrideC;
         public SimdLevel Level;
         public Blocking Blocking;
+        public Plan Plan;
         public float* SharedB;
         public int BarrierCount, BarrierGeneration;
     }
@@ -131,29 +137,53 @@ public static unsafe class Sgemm
     internal readonly record struct Blocking(int MR, int NR, int KC, int MC, int NC);
 
     // MR×NR = 8×32 (16 zmm accumulators): 12×32 and 14×32 ran no faster on Zen 4, where a 512-bit FMA issues once per cycle.
-    // KC/MC/NC: B micro-panel (KC×NR, 64 KB) streams from L2, A block (MC×KC, 192 KB) sits in L2, B block in L2/L3.
-    // Mutable only so the bench's gemm-tune can try other blockings.
-    internal static Blocking Blocking512 = new(8, 32, 512, 96, 1536);
-    internal static Blocking Blocking256 = new(6, 16, 256, 96, 512);
-    internal static Blocking Blocking128 = new(6, 8, 256, 96, 512);
+    // KC/MC/NC come from the context (KernelContext.SgemmBlocking512 etc.); the defaults there, for 8×32: B micro-panel
+    // (KC×NR, 64 KB) streams from L2, A block (MC×KC, 192 KB) sits in L2, B block in L2/L3.
 
-    internal static Blocking? BlockingFor(SimdLevel level) => level switch
+    /// <summary>The register tile (MR rows × NR columns of C) of a SIMD level's micro-kernel; (1, 1) at the scalar level.</summary>
+    public static (int MR, int NR) RegisterTile(SimdLevel level) => level switch
     {
-        SimdLevel.Vector512 => Blocking512,
-        SimdLevel.Vector256 => Blocking256,
-        SimdLevel.Vector128 => Blocking128,
-        _ => null,
+        SimdLevel.Vector512 => (8, 32),
+        SimdLevel.Vector256 => (6, 16),
+        SimdLevel.Vector128 => (6, 8),
+        _ => (1, 1),
     };
 
+    internal static Blocking? BlockingFor(KernelContext ctx, SimdLevel level)
+    {
+        if (ctx.SgemmBlockingFor(level) is not { } cache) return null;
+        var (mr, nr) = RegisterTile(level);
+        return new Blocking(mr, nr, cache.KC, cache.MC, cache.NC);
+    }
+
+    /// <summary>What one call takes from its <see cref="KernelContext"/>, read once at entry and handed to every worker.</summary>
+    private readonly struct Plan
+    {
+        public readonly SimdLevel Level;
+        public readonly Blocking Blocking;
+        public readonly bool Packed, SharedPacking;
+
+        private Plan(SimdLevel level, Blocking? blocking, bool sharedPacking)
+        {
+            Level = level;
+            Packed = blocking.HasValue;
+            Blocking = blocking.GetValueOrDefault();
+            SharedPacking = sharedPacking;
+        }
+
+        public static Plan From(KernelContext ctx) => new(ctx.Simd, BlockingFor(ctx, ctx.Simd), ctx.SgemmSharedPacking);
+    }
+
     private static void Run(bool transA, bool transB, int m, int n, int k, float alpha,
-        float* a, int lda, float* b, int ldb, float beta, float* c, int ldc, int dop)
+        float* a, int lda, float* b, int ldb, float beta, float* c, int ldc, int dop, in Plan plan)
     {
         if (k == 0 || alpha == 0) { ScaleC(m, n, beta, c, ldc); return; }
-        var level = KernelSettings.Simd;
+        var level = plan.Level;
         long work = (long)m * n * k;
         if (work < SmallProblem) { Direct(transA, transB, 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, level); return; }
 
-        if (BlockingFor(level) is not { } bl)
+        var bl = plan.Blocking;
+        if (!plan.Packed)
         {
             // Scalar level: the direct loop, rows split statically (each element's arithmetic does not depend on the split).
             int threadsS = (int)Math.Clamp(work / (ParallelGrain / 8), 1, Math.Min(dop, m));
@@ -185,7 +215,7 @@ public static unsafe class Sgemm
             A = a, Lda = lda, B = b, Ldb = ldb, C = c, Ldc = ldc, Threads = threads, Level = level, Blocking = bl,
             SplitM = splitM, Tiles = splitM ? mTiles : nTiles, Tile = splitM ? bl.MR : bl.NR,
         };
-        if (splitM && SharedPacking)
+        if (splitM && plan.SharedPacking)
         {
             job.SharedB = (t_buffers ??= new PackBuffers()).B(KcFor(bl, k) * Math.Min(bl.NC, RoundUp(n, bl.NR)));
             if (ThreadTeam.TryRun(threads, &SharedChunk, &job)) return;
@@ -203,9 +233,6 @@ public static unsafe class Sgemm
     }
 
     private static void SharedChunk(int t, void* ctx) => BlockedShared(ref *(Job*)ctx, t);
-
-    /// <summary>Whether a team splitting M packs B once, together (otherwise each thread packs all of B itself).</summary>
-    internal static bool SharedPacking = true;
 
     private static void BlockedChunk(int t, void* ctx)
     {

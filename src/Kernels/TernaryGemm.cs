@@ -9,30 +9,33 @@ namespace BitDistill.Kernels;
 /// the float result is y = acc / xScale[m] · wScale(n). The weights are a <see cref="PackedTernaryMatrix"/> (2-bit codes c = q + 1);
 /// the kernels use the bitnet.cpp I2_S offset trick Σ q·x = Σ c·x − Σ x with vpmaddubsw (unsigned codes × signed activations;
 /// |c·x| pairs ≤ 2·2·128 = 512 never saturate), int16 partial sums flushed into int32 before they can overflow, and vpmaddwd
-/// (or AVX-VNNI vpdpbusd) into int32. Paths, chosen from <see cref="KernelSettings.Simd"/> at run time: AVX-512BW (tiles of
+/// (or AVX-VNNI vpdpbusd) into int32. Paths, chosen from <see cref="KernelContext.Simd"/> at run time: AVX-512BW (tiles of
 /// 4 rows × up to 4 tokens over activations permuted once per call to the packed order, shift + mask decode, linear prefetch of
 /// the next tile), AVX2 (the same 4-row tiles × up to 2 tokens on natural-order activations, + AVX-VNNI), SSSE3 or portable Vector128 (ARM), scalar reference — all bit-identical.
 /// Multithreaded over tiles of output rows with <see cref="StaticParallel"/>.</summary>
 public static unsafe class TernaryGemm
 {
-    /// <summary>Formerly chose GFNI decode on the 256-bit path; every path now decodes with shift + mask (vpsrlw + vpand, which
-    /// run beside vpmaddubsw where GFNI competes with it), so this no longer changes a kernel (kept for the tests' path variants).</summary>
-    internal static bool UseGfni = Gfni.IsSupported && Environment.GetEnvironmentVariable("BITDISTILL_TERNARY_GFNI") != "0";
-    /// <summary>Use AVX-VNNI on the 256-bit path where the CPU has it.</summary>
-    internal static bool UseAvxVnni = AvxVnni.IsSupported;
-    /// <summary>Force the portable Vector128 path (what a CPU without SSSE3, e.g. ARM, runs) instead of SSSE3.</summary>
-    internal static bool ForcePortable128;
-
     private const int TokenTile = 4;
 
-    /// <summary>The kernel path the current <see cref="KernelSettings.Simd"/> selects, in words (for logs and benchmarks).</summary>
-    public static string PathName => KernelSettings.Simd switch
+    /// <summary>The kernel path <see cref="KernelContext.Current"/> selects, in words (for logs and benchmarks).</summary>
+    public static string PathName
     {
-        SimdLevel.Vector512 => "AVX-512BW (4-row tiles, permuted activations, prefetch)",
-        SimdLevel.Vector256 => "AVX2 (4-row tiles, prefetch)" + (UseAvxVnni && AvxVnni.IsSupported ? " + AVX-VNNI" : ""),
-        SimdLevel.Vector128 => (Ssse3.IsSupported && !ForcePortable128 ? "SSSE3" : "portable Vector128") + " (4-row tiles)",
-        _ => "scalar",
-    };
+        get
+        {
+            var ctx = KernelContext.Current;
+            return ctx.Simd switch
+            {
+                SimdLevel.Vector512 => "AVX-512BW (4-row tiles, permuted activations, prefetch)",
+                SimdLevel.Vector256 => "AVX2 (4-row tiles, prefetch)" + (TileKind(ctx, SimdLevel.Vector256) == 1 ? " + AVX-VNNI" : ""),
+                SimdLevel.Vector128 => (TileKind(ctx, SimdLevel.Vector128) == 2 ? "SSSE3" : "portable Vector128") + " (4-row tiles)",
+                _ => "scalar",
+            };
+        }
+    }
+
+    /// <summary>Which tiled kernel the 256/128-bit path runs: 0 AVX2, 1 AVX2 + AVX-VNNI, 2 SSSE3, 3 portable Vector128.</summary>
+    private static int TileKind(KernelContext ctx, SimdLevel level) =>
+        level == SimdLevel.Vector256 ? (ctx.TernaryAvxVnni && AvxVnni.IsSupported ? 1 : 0) : Ssse3.IsSupported && !ctx.TernaryPortable128 ? 2 : 3;
 
     /// <summary>Float product: <paramref name="y"/>[m, N] = (Σ_k xq[m, k]·q[n, k]) / xScale[m] · wScale(n), xq row-major [m, K].</summary>
     public static void Multiply(ReadOnlySpan<sbyte> xq, ReadOnlySpan<float> xScale, int m, PackedTernaryMatrix w, Span<float> y)
@@ -80,6 +83,7 @@ public static unsafe class TernaryGemm
     /// <summary>Copies the activations into a zero-padded [m, PaddedCols] scratch (unless already aligned), sums each row, and runs the kernel.</summary>
     private static void Run(ReadOnlySpan<sbyte> xq, int m, PackedTernaryMatrix w, int* acc, float* y, float* xScale)
     {
+        var ctx = KernelContext.Current;
         int k = w.Cols, kp = w.PaddedCols;
         TernaryQuantizer.CheckLength(xq.Length, m * k, nameof(xq));
         if (m == 0 || w.Rows == 0) return;
@@ -94,9 +98,9 @@ public static unsafe class TernaryGemm
                     padded.AsSpan(t * kp + k, kp - k).Clear();
                 }
             ReadOnlySpan<sbyte> x = padded != null ? padded.AsSpan(0, m * kp) : xq;
-            for (int t = 0; t < m; t++) sums[t] = RowSum(x.Slice(t * kp, kp));
+            for (int t = 0; t < m; t++) sums[t] = RowSum(x.Slice(t * kp, kp), ctx.Simd);
             fixed (sbyte* px = x) fixed (int* ps = sums)
-                Compute(px, ps, m, w, acc, y, xScale);
+                Compute(ctx, px, ps, m, w, acc, y, xScale);
         }
         finally
         {
@@ -106,9 +110,11 @@ public static unsafe class TernaryGemm
     }
 
     /// <summary>The kernel on padded activations x [m, PaddedCols] with row sums <paramref name="xSum"/>; writes int32 or float output.</summary>
-    internal static void Compute(sbyte* x, int* xSum, int m, PackedTernaryMatrix w, int* acc, float* y, float* xScale)
+    internal static void Compute(KernelContext ctx, sbyte* x, int* xSum, int m, PackedTernaryMatrix w, int* acc, float* y, float* xScale)
     {
-        if (KernelSettings.Simd != SimdLevel.Vector512) { ComputeRows(x, xSum, m, w, acc, y, xScale); return; }
+        var level = ctx.Simd;
+        int kind = level is SimdLevel.Vector256 or SimdLevel.Vector128 ? TileKind(ctx, level) : -1;
+        if (level != SimdLevel.Vector512) { ComputeRows(level, kind, x, xSum, m, w, acc, y, xScale); return; }
         // the 512-bit kernel reads the activations in pair-permuted order: permute each token once (K bytes) per call
         int kp = w.PaddedCols;
         var buffer = ArrayPool<sbyte>.Shared.Rent(m * kp + 64);
@@ -118,30 +124,29 @@ public static unsafe class TernaryGemm
             {
                 var xp = (sbyte*)(((nint)pb + 63) & ~(nint)63);
                 for (int t = 0; t < m; t++) PermuteActivations512(x + (long)t * kp, xp + (long)t * kp, kp);
-                ComputeRows(xp, xSum, m, w, acc, y, xScale);
+                ComputeRows(level, kind, xp, xSum, m, w, acc, y, xScale);
             }
         }
         finally { ArrayPool<sbyte>.Shared.Return(buffer); }
     }
 
     // Threads get whole tiles of RowTile rows (the split never changes a result: every output is computed exactly).
-    private static void ComputeRows(sbyte* x, int* xSum, int m, PackedTernaryMatrix w, int* acc, float* y, float* xScale)
+    private static void ComputeRows(SimdLevel level, int kind, sbyte* x, int* xSum, int m, PackedTernaryMatrix w, int* acc, float* y, float* xScale)
     {
         int tiles = (w.Rows + RowTile - 1) / RowTile;
         long work = (long)w.PaddedCols * m * RowTile / 4 + 1;
-        if (StaticParallel.Threads(tiles, work) <= 1) Rows(x, xSum, m, w, acc, y, xScale, 0, w.Rows);
-        else ComputeParallel(x, xSum, m, w, acc, y, xScale, tiles, work);
+        if (StaticParallel.Threads(tiles, work) <= 1) Rows(level, kind, x, xSum, m, w, acc, y, xScale, 0, w.Rows);
+        else ComputeParallel(level, kind, x, xSum, m, w, acc, y, xScale, tiles, work);
     }
 
     // Separate method so the closure is only allocated when threads are used.
-    private static void ComputeParallel(sbyte* x, int* xSum, int m, PackedTernaryMatrix w, int* acc, float* y, float* xScale, int tiles, long work) =>
-        StaticParallel.For(tiles, work, (s, e) => Rows(x, xSum, m, w, acc, y, xScale, s * RowTile, Math.Min(w.Rows, e * RowTile)));
+    private static void ComputeParallel(SimdLevel level, int kind, sbyte* x, int* xSum, int m, PackedTernaryMatrix w, int* acc, float* y, float* xScale, int tiles, long work) =>
+        StaticParallel.For(tiles, work, (s, e) => Rows(level, kind, x, xSum, m, w, acc, y, xScale, s * RowTile, Math.Min(w.Rows, e * RowTile)));
 
-    private static void Rows(sbyte* x, int* xSum, int m, PackedTernaryMatrix w, int* acc, float* y, float* xScale, int r0, int r1)
+    private static void Rows(SimdLevel level, int kind, sbyte* x, int* xSum, int m, PackedTernaryMatrix w, int* acc, float* y, float* xScale, int r0, int r1)
     {
-        var level = KernelSettings.Simd;
         if (level == SimdLevel.Vector512) { Rows512(x, xSum, m, w, acc, y, xScale, r0, r1); return; }
-        if (level >= SimdLevel.Vector128) { RowsTiled(level, x, xSum, m, w, acc, y, xScale, r0, r1); return; }
+        if (level >= SimdLevel.Vector128) { RowsTiled(kind, x, xSum, m, w, acc, y, xScale, r0, r1); return; }
         int kp = w.PaddedCols, blocks = kp / PackedTernaryMatrix.BlockSize, n = w.Rows;
         for (int r = r0; r < r1; r++)
         {
@@ -462,12 +467,11 @@ public static unsafe class TernaryGemm
     }
 
     /// <summary>Rows [r0, r1) on the 256- or 128-bit path: tiles of 4 rows (a short last tile repeats its last row) × up to 2 tokens.</summary>
-    private static void RowsTiled(SimdLevel level, sbyte* x, int* xSum, int m, PackedTernaryMatrix w, int* acc, float* y, float* xScale, int r0, int r1)
+    private static void RowsTiled(int kind, sbyte* x, int* xSum, int m, PackedTernaryMatrix w, int* acc, float* y, float* xScale, int r0, int r1)
     {
         int kp = w.PaddedCols, blocks = kp / PackedTernaryMatrix.BlockSize, n = w.Rows;
         long rb = w.RowBytes;
         bool pfL1 = RowTile * rb <= PrefetchL1TileBytes;
-        int kind = level == SimdLevel.Vector256 ? (UseAvxVnni && AvxVnni.IsSupported ? 1 : 0) : Ssse3.IsSupported && !ForcePortable128 ? 2 : 3;
         int* d = stackalloc int[RowTile * TokenTile256];
         for (int r = r0; r < r1; r += RowTile)
         {
@@ -633,10 +637,10 @@ public static unsafe class TernaryGemm
     // ---------------------------------------------------------------- helpers
 
     /// <summary>Σ x over a span of int8 (exact).</summary>
-    internal static int RowSum(ReadOnlySpan<sbyte> x)
+    internal static int RowSum(ReadOnlySpan<sbyte> x, SimdLevel level)
     {
         int i = 0, s = 0;
-        if (KernelSettings.Use128 && x.Length >= 16)
+        if (level >= SimdLevel.Vector128 && x.Length >= 16)
         {
             // int16 lanes gain at most 2·128 per step: flush into int32 every 64 steps.
             var acc = Vector128<int>.Zero;
@@ -655,38 +659,5 @@ public static unsafe class TernaryGemm
         }
         for (; i < x.Length; i++) s += x[i];
         return s;
-    }
-}
-
-/// <summary>A ternary linear layer's forward on float activations: per-token absmax INT8 quantisation (<see cref="ActivationQuantizer"/>)
-/// followed by <see cref="TernaryGemm"/>; y [m, N] = x [m, K] · Wᵀ with W the packed ternary matrix. Allocation-free in steady state.</summary>
-public static unsafe class TernaryLinear
-{
-    /// <summary>y[m, N] = dequant(quant(x)) · dequant(W)ᵀ computed as exact int32 products and one float epilogue per output.</summary>
-    public static void Forward(ReadOnlySpan<float> x, int m, PackedTernaryMatrix w, Span<float> y)
-    {
-        int k = w.Cols, kp = w.PaddedCols;
-        TernaryQuantizer.CheckLength(x.Length, m * k, nameof(x));
-        TernaryQuantizer.CheckLength(y.Length, m * w.Rows, nameof(y));
-        if (m == 0 || w.Rows == 0) return;
-        var xq = ArrayPool<sbyte>.Shared.Rent(m * kp);
-        var scales = ArrayPool<float>.Shared.Rent(m);
-        var sums = ArrayPool<int>.Shared.Rent(m);
-        try
-        {
-            for (int t = 0; t < m; t++)
-            {
-                ActivationQuantizer.QuantizePerToken(x.Slice(t * k, k), 1, k, xq.AsSpan(t * kp, k), scales.AsSpan(t, 1), sums.AsSpan(t, 1));
-                xq.AsSpan(t * kp + k, kp - k).Clear();
-            }
-            fixed (sbyte* px = xq) fixed (int* ps = sums) fixed (float* pscale = scales) fixed (float* py = y)
-                TernaryGemm.Compute(px, ps, m, w, null, py, pscale);
-        }
-        finally
-        {
-            ArrayPool<sbyte>.Shared.Return(xq);
-            ArrayPool<float>.Shared.Return(scales);
-            ArrayPool<int>.Shared.Return(sums);
-        }
     }
 }

@@ -2,7 +2,8 @@ namespace BitDistill.Kernels;
 
 /// <summary>A small team of persistent worker threads for kernels that split work statically: chunk t always goes to
 /// the same logical index, so results do not depend on scheduling. Dispatch allocates nothing (a function pointer and
-/// a context pointer), and wake-up is a short spin then a block, which is cheaper than a thread-pool hand-off.</summary>
+/// a context pointer), and wake-up is a short spin then a block, which is cheaper than a thread-pool hand-off. Workers run each
+/// job under the dispatching thread's <see cref="KernelContext.Current"/>, so a thread's override reaches every chunk.</summary>
 internal static unsafe class ThreadTeam
 {
     private sealed class Worker
@@ -16,6 +17,7 @@ internal static unsafe class ThreadTeam
     private static readonly ManualResetEventSlim Done = new(false, spinCount: 200);
     private static delegate*<int, void*, void> _body;
     private static void* _context;
+    private static KernelContext? _kernelContext;
     private static int _pending;
     private static Exception? _error;
     [ThreadStatic] private static bool t_inTeam;
@@ -37,6 +39,7 @@ internal static unsafe class ThreadTeam
         {
             while (Workers.Count < threads - 1) Start(Workers.Count + 1);
             _body = body; _context = context; _error = null;
+            _kernelContext = KernelContext.Current;
             Done.Reset();
             Volatile.Write(ref _pending, threads - 1);
             for (int i = 0; i < threads - 1; i++) Workers[i].Go.Set();
@@ -46,6 +49,7 @@ internal static unsafe class ThreadTeam
             {
                 t_inTeam = false;
                 Done.Wait();
+                _kernelContext = null;
             }
             if (_error is { } e) throw new AggregateException("A kernel worker thread failed.", e);
             return true;
@@ -68,8 +72,10 @@ internal static unsafe class ThreadTeam
         {
             w.Go.Wait();
             w.Go.Reset();
+            var outer = KernelContext.Exchange(_kernelContext);
             try { _body(w.Index, _context); }
             catch (Exception e) { _error = e; }
+            finally { KernelContext.Exchange(outer); }
             if (Interlocked.Decrement(ref _pending) == 0) Done.Set();
         }
     }

@@ -316,13 +316,13 @@ public sealed partial class CpuBackend(Device device) : IBackend
 
     private static float SumRow(ReadOnlySpan<float> row)
     {
-        if (KernelSettings.Use128) return TensorPrimitives.Sum(row);
+        if (KernelContext.Current.Use128) return TensorPrimitives.Sum(row);
         float s = 0; foreach (var v in row) s += v; return s;
     }
 
     private static float MaxRow(ReadOnlySpan<float> row, bool max)
     {
-        if (KernelSettings.Use128) return max ? TensorPrimitives.Max(row) : TensorPrimitives.Min(row);
+        if (KernelContext.Current.Use128) return max ? TensorPrimitives.Max(row) : TensorPrimitives.Min(row);
         float m = row[0];
         foreach (var v in row) m = float.IsNaN(m) || float.IsNaN(v) ? float.NaN : max ? MathF.Max(m, v) : MathF.Min(m, v);
         return m;

@@ -44,7 +44,7 @@ internal static class TestUtil
 
     /// <summary>SIMD levels this machine can run, widest first.</summary>
     public static IEnumerable<SimdLevel> SimdLevels() =>
-        Enum.GetValues<SimdLevel>().Where(l => l <= KernelSettings.HardwareSimd).OrderDescending();
+        Enum.GetValues<SimdLevel>().Where(l => l <= KernelContext.HardwareSimd).OrderDescending();
 
     public static string FixturePath(params string[] parts) => Path.Combine([AppContext.BaseDirectory, "Fixtures", .. parts]);
 }

@@ -14,7 +14,7 @@ public class LinearCrossEntropyTests
     [Theory, MemberData(nameof(Levels))]
     public void MatchesTheComposite(SimdLevel level)
     {
-        using var _ = KernelSettings.Override(simd: level);
+        using var _ = KernelContext.Override(simd: level);
         const int n = 1100, k = 19, c = 37;
         var gen = new Generator(7);
         var hv = Tensor.Normal([n, k], gen); var wv = Tensor.Normal([c, k], gen, 0, 0.5f);

@@ -8,7 +8,7 @@ namespace BitDistill.Tests;
 public class AttentionKernelTests
 {
     public static IEnumerable<object[]> Cases() =>
-        from level in Enum.GetValues<SimdLevel>().Where(l => l <= KernelSettings.HardwareSimd)
+        from level in Enum.GetValues<SimdLevel>().Where(l => l <= KernelContext.HardwareSimd)
         from c in new (int T, int S, bool causal, bool mask)[] { (150, 150, true, false), (70, 203, true, true), (131, 131, true, true), (67, 90, false, true), (1, 97, true, false) }
         select new object[] { level, c.T, c.S, c.causal, c.mask };
 
@@ -30,7 +30,7 @@ public class AttentionKernelTests
         }
         var o = new float[q.Length]; var lse = new float[B * H * T];
         var dq = new float[q.Length]; var dk = new float[k.Length]; var dv = new float[v.Length];
-        using (KernelSettings.Override(simd: level))
+        using (KernelContext.Override(simd: level))
         {
             AttentionKernels.Forward(s, q, 0, k, 0, v, 0, mask, o, 0, lse, 0);
             AttentionKernels.Backward(s, q, 0, k, 0, v, 0, mask, o, 0, lse, 0, dout, 0, dq, dk, dv);

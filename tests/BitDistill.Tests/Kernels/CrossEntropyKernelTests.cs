@@ -7,7 +7,7 @@ namespace BitDistill.Tests;
 public class CrossEntropyKernelTests
 {
     public static IEnumerable<object[]> Cases() =>
-        from level in Enum.GetValues<SimdLevel>().Where(l => l <= KernelSettings.HardwareSimd)
+        from level in Enum.GetValues<SimdLevel>().Where(l => l <= KernelContext.HardwareSimd)
         from n in new[] { 1, 5, 17, 31, 257, 3001, 8192 }
         select new object[] { level, n };
 
@@ -20,7 +20,7 @@ public class CrossEntropyKernelTests
         int target = n / 3; float scale = 0.37f;
         var g = new float[n];
         float lse;
-        using (KernelSettings.Override(simd: level)) lse = BackwardKernels.LogSumExpAndCrossEntropyGrad(x, target, scale, g);
+        using (KernelContext.Override(simd: level)) lse = BackwardKernels.LogSumExpAndCrossEntropyGrad(x, target, scale, g);
         double m = x.Max(), s = x.Sum(v => Math.Exp(v - m)), refLse = m + Math.Log(s);
         Assert.True(Math.Abs(lse - refLse) <= 1e-5 * Math.Max(1, Math.Abs(refLse)), $"lse {lse} vs {refLse}");
         for (int i = 0; i < n; i++)

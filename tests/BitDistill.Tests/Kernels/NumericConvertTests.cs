@@ -11,7 +11,7 @@ public class NumericConvertTests
     public static TheoryData<SimdLevel> Levels()
     {
         var d = new TheoryData<SimdLevel>();
-        foreach (var l in Enum.GetValues<SimdLevel>()) if (l <= KernelSettings.HardwareSimd) d.Add(l);
+        foreach (var l in Enum.GetValues<SimdLevel>()) if (l <= KernelContext.HardwareSimd) d.Add(l);
         return d;
     }
 
@@ -65,7 +65,7 @@ public class NumericConvertTests
     [Theory, MemberData(nameof(Levels))]
     public void BFloat16ToSingle_AllPatterns_MatchReference(SimdLevel level)
     {
-        using var _ = KernelSettings.Override(simd: level);
+        using var _ = KernelContext.Override(simd: level);
         var src = AllPatterns();
         var fast = new float[src.Length]; var reference = new float[src.Length];
         NumericConvert.BFloat16ToSingle(src, fast);
@@ -80,7 +80,7 @@ public class NumericConvertTests
     [Theory, MemberData(nameof(Levels))]
     public void HalfToSingle_AllPatterns_MatchClrCast(SimdLevel level)
     {
-        using var _ = KernelSettings.Override(simd: level);
+        using var _ = KernelContext.Override(simd: level);
         var src = AllPatterns().Select(BitConverter.UInt16BitsToHalf).ToArray();
         var fast = new float[src.Length]; var reference = new float[src.Length];
         NumericConvert.HalfToSingle(src, fast);
@@ -93,7 +93,7 @@ public class NumericConvertTests
     [Theory, MemberData(nameof(Levels))]
     public void SingleToBFloat16_EdgeAndRandom_MatchReference(SimdLevel level)
     {
-        using var _ = KernelSettings.Override(simd: level);
+        using var _ = KernelContext.Override(simd: level);
         var src = EdgeFloats().Concat(RandomFloats(20000, 1)).ToArray();
         var fast = new ushort[src.Length]; var reference = new ushort[src.Length];
         NumericConvert.SingleToBFloat16(src, fast);
@@ -121,7 +121,7 @@ public class NumericConvertTests
     [Theory, MemberData(nameof(Levels))]
     public void SingleToHalf_EdgeAndRandom_MatchClrCast(SimdLevel level)
     {
-        using var _ = KernelSettings.Override(simd: level);
+        using var _ = KernelContext.Override(simd: level);
         var src = EdgeFloats().Concat(RandomFloats(20000, 2)).ToArray();
         var fast = new Half[src.Length]; var reference = new Half[src.Length];
         NumericConvert.SingleToHalf(src, fast);
@@ -152,7 +152,7 @@ public class NumericConvertTests
     [Theory, MemberData(nameof(Levels))]
     public void OddLengths_AllConversions_MatchReference(SimdLevel level)
     {
-        using var _ = KernelSettings.Override(simd: level);
+        using var _ = KernelContext.Override(simd: level);
         foreach (int n in OddLengths)
         {
             var f = RandomFloats(n, n);

@@ -7,7 +7,7 @@ namespace BitDistill.Tests;
 public class OptimKernelTests
 {
     public static IEnumerable<object[]> Cases() =>
-        from level in Enum.GetValues<SimdLevel>().Where(l => l <= KernelSettings.HardwareSimd)
+        from level in Enum.GetValues<SimdLevel>().Where(l => l <= KernelContext.HardwareSimd)
         from n in new[] { 1, 3, 7, 15, 17, 33, 1000, 12289 }
         from threads in new[] { 1, 2 }
         select new object[] { level, n, threads };
@@ -24,7 +24,7 @@ public class OptimKernelTests
         {
             var g = R(step);
             float bc1 = 1 - MathF.Pow(0.9f, step), bc2 = MathF.Sqrt(1 - MathF.Pow(0.999f, step));
-            using (KernelSettings.Override(simd: level, degreeOfParallelism: threads))
+            using (KernelContext.Override(simd: level, degreeOfParallelism: threads))
                 OptimKernels.AdamW(p, g, m, v, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, bc1, bc2);
             OptimKernels.AdamWReference(p2, g, m2, v2, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, bc1, bc2);
         }

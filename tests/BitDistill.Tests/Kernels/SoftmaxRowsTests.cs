@@ -6,7 +6,7 @@ namespace BitDistill.Tests;
 public class SoftmaxRowsTests
 {
     public static IEnumerable<object[]> Cases() =>
-        from level in Enum.GetValues<SimdLevel>().Where(l => l <= KernelSettings.HardwareSimd)
+        from level in Enum.GetValues<SimdLevel>().Where(l => l <= KernelContext.HardwareSimd)
         from n in new[] { 1, 3, 7, 15, 17, 33, 100, 257 }
         select new object[] { level, n };
 
@@ -18,7 +18,7 @@ public class SoftmaxRowsTests
         for (int i = 0; i < n; i++) { x[i] = (float)(r.NextDouble() * 20 - 10); p[i] = (float)r.NextDouble(); }
         if (n > 2) x[1] = float.NegativeInfinity;
         float shift = x.Max();
-        using var _ = KernelSettings.Override(simd: level);
+        using var _ = KernelContext.Override(simd: level);
 
         var y = new float[n];
         float sum = SoftmaxRows.ExpShiftSum(x, shift, y);
@@ -48,7 +48,7 @@ public class SoftmaxRowsTests
 public class RopeRowTests
 {
     public static IEnumerable<object[]> Cases() =>
-        from level in Enum.GetValues<SimdLevel>().Where(l => l <= KernelSettings.HardwareSimd)
+        from level in Enum.GetValues<SimdLevel>().Where(l => l <= KernelContext.HardwareSimd)
         from d in new[] { 2, 10, 32, 64, 96, 128 }
         from transpose in new[] { false, true }
         select new object[] { level, d, transpose };
@@ -62,7 +62,7 @@ public class RopeRowTests
         var expected = new float[d];
         RowKernels.RopeReference(x, cos, sin, expected, transpose);
         var y = new float[d]; var inPlace = (float[])x.Clone();
-        using (KernelSettings.Override(simd: level))
+        using (KernelContext.Override(simd: level))
         {
             RowKernels.Rope(x, cos, sin, y, transpose);
             RowKernels.Rope(inPlace, cos, sin, inPlace, transpose);

@@ -7,7 +7,7 @@ namespace BitDistill.Tests;
 public class SwiGluKernelTests
 {
     public static IEnumerable<object[]> Cases() =>
-        from level in Enum.GetValues<SimdLevel>().Where(l => l <= KernelSettings.HardwareSimd)
+        from level in Enum.GetValues<SimdLevel>().Where(l => l <= KernelContext.HardwareSimd)
         from n in new[] { 1, 3, 7, 15, 17, 33, 1023, 1025, 5000 }
         select new object[] { level, n };
 
@@ -19,7 +19,7 @@ public class SwiGluKernelTests
         var gate = R(); var up = R(); var g = R();
         var y = new float[n]; var da = new float[n]; var du = new float[n];
         var ry = new float[n]; var rda = new float[n]; var rdu = new float[n];
-        using (KernelSettings.Override(simd: level))
+        using (KernelContext.Override(simd: level))
         {
             BackwardKernels.SwiGlu(gate, up, y);
             BackwardKernels.SwiGluBackward(gate, up, g, da, du);

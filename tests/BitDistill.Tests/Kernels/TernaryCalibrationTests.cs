@@ -290,7 +290,7 @@ public class TernaryCalibrationTests(ITestOutputHelper output)
             Assert.Equal(a.Weights.Dequantized, c.Weights.Dequantized);
         }
         var awq1 = TernaryCalibration.Awq(w, N, K, calib, CalibRows);
-        using (KernelSettings.Override(degreeOfParallelism: 1))
+        using (KernelContext.Override(degreeOfParallelism: 1))
         {
             var serial = TernaryCalibration.Gptq(w, N, K, calib, CalibRows);
             Assert.Equal(a.Weights.Codes, serial.Weights.Codes);

@@ -12,9 +12,9 @@ public class TernaryTests
         var d = new TheoryData<SimdLevel, string>();
         foreach (var l in Enum.GetValues<SimdLevel>())
         {
-            if (l > KernelSettings.HardwareSimd) continue;
+            if (l > KernelContext.HardwareSimd) continue;
             d.Add(l, "default");
-            if (l >= SimdLevel.Vector256 && TernaryGemm.UseGfni) d.Add(l, "no-gfni");
+            if (l >= SimdLevel.Vector256 && KernelContext.Default.TernaryGfni) d.Add(l, "no-gfni");
             if (l == SimdLevel.Vector128) d.Add(l, "portable128");
         }
         return d;
@@ -24,23 +24,21 @@ public class TernaryTests
     public static TheoryData<SimdLevel> Levels()
     {
         var d = new TheoryData<SimdLevel>();
-        foreach (var l in Enum.GetValues<SimdLevel>()) if (l <= KernelSettings.HardwareSimd) d.Add(l);
+        foreach (var l in Enum.GetValues<SimdLevel>()) if (l <= KernelContext.HardwareSimd) d.Add(l);
         return d;
     }
 
-    private sealed class PathScope : IDisposable
+    private sealed class PathScope(SimdLevel level, string variant, int dop) : IDisposable
     {
-        private readonly IDisposable _settings;
-        private readonly bool _gfni = TernaryGemm.UseGfni, _portable = TernaryGemm.ForcePortable128;
-
-        public PathScope(SimdLevel level, string variant, int dop)
+        private readonly KernelContext.Scope _scope = KernelContext.Use(KernelContext.Current with
         {
-            _settings = KernelSettings.Override(level, dop);
-            if (variant == "no-gfni") TernaryGemm.UseGfni = false;
-            if (variant == "portable128") TernaryGemm.ForcePortable128 = true;
-        }
+            Simd = level,
+            DegreeOfParallelism = dop,
+            TernaryGfni = KernelContext.Current.TernaryGfni && variant != "no-gfni",
+            TernaryPortable128 = KernelContext.Current.TernaryPortable128 || variant == "portable128",
+        });
 
-        public void Dispose() { TernaryGemm.UseGfni = _gfni; TernaryGemm.ForcePortable128 = _portable; _settings.Dispose(); }
+        public void Dispose() => _scope.Dispose();
     }
 
     private static float[] RandomFloats(int n, int seed, float scale = 1f)
@@ -72,7 +70,7 @@ public class TernaryTests
     [Theory, MemberData(nameof(Levels))]
     public void WeightQuantizer_RoundsHalfToEvenAndClamps(SimdLevel level)
     {
-        using var _ = KernelSettings.Override(level);
+        using var _ = KernelContext.Override(level);
         // mean|W| = 1 exactly, so W/s is W: 0.5 → 0, 1.5 → 2 → 1, −0.5 → 0, −1.5 → −1, 2.5 → 2 → 1, −0.49 → 0, 0.51 → 1.
         float[] pattern = [0.5f, 1.5f, -0.5f, -1.5f, 2.5f, -0.49f, 0.51f, 0f, -1f, 1.5f];
         sbyte[] expected = [0, 1, 0, -1, 1, 0, 1, 0, -1, 1];
@@ -121,7 +119,7 @@ public class TernaryTests
     [Theory, MemberData(nameof(Levels))]
     public void WeightQuantizer_PerRowAndPerGroup_MatchPerTensorOnSlices(SimdLevel level)
     {
-        using var _ = KernelSettings.Override(level);
+        using var _ = KernelContext.Override(level);
         int n = 5, k = 203, g = 64, groups = 4;
         var w = RandomFloats(n * k, 2, 0.05f);
         var q = new sbyte[n * k]; var scales = new float[n * groups];
@@ -153,7 +151,7 @@ public class TernaryTests
     [Theory, MemberData(nameof(Levels))]
     public void ActivationQuantizer_MatchesReferenceAndTies(SimdLevel level)
     {
-        using var _ = KernelSettings.Override(level);
+        using var _ = KernelContext.Override(level);
         foreach (int k in new[] { 1, 3, 17, 33, 127, 129, 1000 })
         {
             int m = 3;
@@ -185,7 +183,7 @@ public class TernaryTests
     [Theory, MemberData(nameof(Levels))]
     public void ActivationQuantizer_RejectsNonFiniteNamingPosition(SimdLevel level)
     {
-        using var _ = KernelSettings.Override(level);
+        using var _ = KernelContext.Override(level);
         var x = RandomFloats(2 * 100, 3);
         x[100 + 77] = float.NaN;
         var ex = Assert.Throws<ArgumentException>(() => ActivationQuantizer.QuantizePerToken(x, 2, 100, new sbyte[200], new float[2], new int[2]));
@@ -382,7 +380,7 @@ public class TernaryTests
         // K spans an odd block count (tail block), an even one, and more than one int16 flush interval (> 16 block pairs).
         foreach (int dop in new[] { 1, 2 })
         {
-            using var _ = KernelSettings.Override(level, dop);
+            using var _ = KernelContext.Override(level, dop);
             foreach (int k in new[] { 300, 512, 4352 })
                 for (int m = 1; m <= 9; m += 1)
                     foreach (int n in new[] { 1, 6, 9 })
@@ -413,7 +411,7 @@ public class TernaryTests
     {
         foreach (int dop in new[] { 1, 2 })
         {
-            using var _ = KernelSettings.Override(level, dop);
+            using var _ = KernelContext.Override(level, dop);
             foreach (var (n, k) in new[] { (1, 1), (3, 17), (7, 33), (5, 127), (9, 129), (33, 1000), (65, 1030) })
             {
                 var w = RandomFloats(n * k, n + k);
@@ -445,7 +443,7 @@ public class TernaryTests
     [Theory, MemberData(nameof(Levels))]
     public void Gemv_F16_ConvertsEveryBitPatternExactly(SimdLevel level)
     {
-        using var _ = KernelSettings.Override(level, 1);
+        using var _ = KernelContext.Override(level, 1);
         // row r holds bit pattern r at column r % 64 and zeros elsewhere; x = ones, so y[r] is exactly that weight as float
         int n = 65536, k = 64;
         var h = new Half[n * k];

@@ -12,7 +12,7 @@ public class DeterminismTests
 {
     private static float[] Run(int dop)
     {
-        using var _ = KernelSettings.Override(degreeOfParallelism: dop);
+        using var _ = KernelContext.Override(degreeOfParallelism: dop);
         var cfg = QwenConfig.Parse("""
             {"model_type": "qwen3", "vocab_size": 301, "hidden_size": 96, "intermediate_size": 160, "num_hidden_layers": 2,
              "num_attention_heads": 6, "num_key_value_heads": 2, "head_dim": 16, "rms_norm_eps": 1e-6, "rope_theta": 10000,

@@ -5,6 +5,8 @@ using static BitDistill.Tests.TestUtil;
 namespace BitDistill.Tests.Models;
 
 /// <summary>`bitdistill generate`: the scripted --json interface (one object, nothing else on stdout), streamed text, and one-line errors.</summary>
+// Serial: one test runs Program.Main, which writes to the process-wide Console.Error.
+[Collection(SerialCollection.Name)]
 public sealed class GenerateCommandTests
 {
     private static (int Code, string Out, string Err) Run(GenerateCommand.Args a)

@@ -9,6 +9,8 @@ namespace BitDistill.Tests;
 /// <summary>Ops write into pool buffers that are not cleared first; with reused buffers poisoned (NaN), Qwen3 training steps
 /// inside TensorScopes (with and without padding) give bitwise the same losses and weights as with clean buffers, so every
 /// such op overwrites its whole output.</summary>
+// Serial: sets the process-wide TensorScope.PoisonUninitialized.
+[Collection(SerialCollection.Name)]
 public class PooledTrainingTests
 {
     private const string Config = """
@@ -50,7 +52,7 @@ public class PooledTrainingTests
     [Theory, InlineData(false), InlineData(true)]
     public void PoisonedPoolBuffersDoNotChangeTraining(bool withMask)
     {
-        using var _ = KernelSettings.Override(degreeOfParallelism: 1);
+        using var _ = KernelContext.Override(degreeOfParallelism: 1);
         var clean = Train(false, withMask);
         var poisoned = Train(true, withMask);
         Assert.All(clean.losses, l => Assert.True(float.IsFinite(l)));

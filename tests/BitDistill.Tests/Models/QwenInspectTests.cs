@@ -4,6 +4,8 @@ using static BitDistill.Tests.TestUtil;
 namespace BitDistill.Tests.Models;
 
 /// <summary>`bitdistill inspect` on the Qwen fixtures and the published configs.</summary>
+// Serial: swaps the process-wide Console.Error.
+[Collection(SerialCollection.Name)]
 public sealed class QwenInspectTests
 {
     [Fact]

@@ -21,7 +21,7 @@ public class BackendParityTests
     [Theory, MemberData(nameof(Levels))]
     public void UnaryOps(SimdLevel level)
     {
-        using var _ = KernelSettings.Override(simd: level);
+        using var _ = KernelContext.Override(simd: level);
         foreach (var shape in new[] { new[] { 1 }, new[] { 3 }, new[] { 17 }, new[] { 5, 33 }, new[] { 3, 127 } })
             foreach (var op in Enum.GetValues<UnaryOp>())
             {
@@ -36,7 +36,7 @@ public class BackendParityTests
     [Theory, MemberData(nameof(Levels))]
     public void UnaryNanAndInf(SimdLevel level)
     {
-        using var _ = KernelSettings.Override(simd: level);
+        using var _ = KernelContext.Override(simd: level);
         var vals = new[] { float.NaN, float.PositiveInfinity, float.NegativeInfinity, 0f, -0f, 1f, -1f, 88f, -88f, 1e-30f, 3f };
         foreach (var op in new[] { UnaryOp.Neg, UnaryOp.Abs, UnaryOp.Exp, UnaryOp.Tanh, UnaryOp.Sigmoid, UnaryOp.Relu, UnaryOp.Square, UnaryOp.ReluSquared, UnaryOp.Silu })
         {
@@ -54,7 +54,7 @@ public class BackendParityTests
     [Theory, MemberData(nameof(Levels))]
     public void BinaryOpsWithBroadcasting(SimdLevel level)
     {
-        using var _ = KernelSettings.Override(simd: level);
+        using var _ = KernelContext.Override(simd: level);
         var shapes = new (int[] a, int[] b)[]
         {
             ([17], [17]), ([3, 1, 5], [4, 5]), ([1], [33]), ([7, 3], [3]), ([2, 3, 1], [1, 1, 9]), ([127, 5], [127, 1]), ([5, 1], []),
@@ -79,7 +79,7 @@ public class BackendParityTests
     [Theory, MemberData(nameof(Levels))]
     public void Reductions(SimdLevel level)
     {
-        using var _ = KernelSettings.Override(simd: level);
+        using var _ = KernelContext.Override(simd: level);
         var (c, r) = Pair([3, 17, 5], 21);
         foreach (var axes in new[] { new[] { 0 }, new[] { 1 }, new[] { 2 }, new[] { 0, 2 }, new[] { 0, 1 }, new[] { 0, 1, 2 } })
             foreach (var keep in new[] { false, true })
@@ -108,7 +108,7 @@ public class BackendParityTests
     [Theory, MemberData(nameof(Levels))]
     public void SoftmaxAndLogSoftmax(SimdLevel level)
     {
-        using var _ = KernelSettings.Override(simd: level);
+        using var _ = KernelContext.Override(simd: level);
         foreach (var shape in new[] { new[] { 1, 1 }, new[] { 3, 17 }, new[] { 4, 127 }, new[] { 2, 5, 33 } })
         {
             var (c, r) = Pair(shape, 31, -30, 30); // large logits: needs the max subtraction
@@ -127,7 +127,7 @@ public class BackendParityTests
     [Theory, MemberData(nameof(Levels))]
     public void MatMulShapesAndTransposedViews(SimdLevel level)
     {
-        using var _ = KernelSettings.Override(simd: level);
+        using var _ = KernelContext.Override(simd: level);
         var cases = new (int[] a, int[] b)[]
         {
             ([5, 7], [7, 3]), ([1, 1], [1, 1]), ([17, 33], [33, 3]), ([2, 5, 7], [2, 7, 3]), ([2, 1, 5, 7], [3, 7, 4]), ([7], [7, 3]), ([5, 7], [7]),
@@ -177,7 +177,7 @@ public class BackendParityTests
     [Theory, MemberData(nameof(Levels))]
     public void RmsNormAndRope(SimdLevel level)
     {
-        using var _ = KernelSettings.Override(simd: level);
+        using var _ = KernelContext.Override(simd: level);
         var (x, xr) = Pair([3, 5, 17], 61);
         var (w, wr) = Pair([17], 62);
         TestUtil.AssertClose(x.RmsNorm(w, 1e-6f), xr.RmsNorm(wr, 1e-6f), 2e-6, "rms_norm");
@@ -221,7 +221,7 @@ public class BackendParityTests
     [Theory, MemberData(nameof(Levels))]
     public void FusedBackwardKernels(SimdLevel level)
     {
-        using var _ = KernelSettings.Override(simd: level);
+        using var _ = KernelContext.Override(simd: level);
         foreach (var op in new[] { UnaryOp.Silu, UnaryOp.Sigmoid, UnaryOp.Tanh, UnaryOp.Exp, UnaryOp.Relu, UnaryOp.ReluSquared, UnaryOp.Square, UnaryOp.GeluTanh, UnaryOp.GeluErf, UnaryOp.Log, UnaryOp.Sqrt, UnaryOp.Rsqrt, UnaryOp.Abs, UnaryOp.Neg })
         {
             bool positive = op is UnaryOp.Log or UnaryOp.Sqrt or UnaryOp.Rsqrt;

@@ -400,9 +400,9 @@ public sealed class SafeTensorsTests : IDisposable
         Assert.Equal(Bits(f.Load("f16.as_f32").ToArray<float>()), Bits(h.ToArray<float>()));
 
         // Our float → bf16 / f16 rounding equals torch's, bit for bit (ties, subnormals, overflow included).
-        foreach (var level in Enum.GetValues<SimdLevel>().Where(l => l <= KernelSettings.HardwareSimd))
+        foreach (var level in Enum.GetValues<SimdLevel>().Where(l => l <= KernelContext.HardwareSimd))
         {
-            using var _ = KernelSettings.Override(simd: level);
+            using var _ = KernelContext.Override(simd: level);
             Assert.Equal(f.Load("round.bf16").ToArray<ushort>(), f.Load("round.src", DType.BFloat16).ToArray<ushort>());
             Assert.Equal(f.Load("round.f16").ToArray<Half>().Select(BitConverter.HalfToUInt16Bits),
                          f.Load("round.src", DType.Float16).ToArray<Half>().Select(BitConverter.HalfToUInt16Bits));

@@ -70,7 +70,7 @@ public class TensorCoreTests
     {
         float[] Draw(int dop)
         {
-            using var _ = KernelSettings.Override(degreeOfParallelism: dop);
+            using var _ = KernelContext.Override(degreeOfParallelism: dop);
             var g = new Generator(1234);
             return [.. Tensor.Normal([1001], g).ToArray<float>(), .. Tensor.Uniform([33], g).ToArray<float>(), .. Tensor.TruncatedNormal([17], g, 0, 0.02f).ToArray<float>()];
         }

@@ -2,7 +2,8 @@ using System.Runtime.InteropServices;
 
 namespace BitDistill.Kernels;
 
-/// <summary>Static work partitioning over <see cref="KernelSettings.DegreeOfParallelism"/> threads.
+/// <summary>Static work partitioning over <see cref="KernelContext.DegreeOfParallelism"/> threads
+/// (of <see cref="KernelContext.Current"/>; the chunks on worker threads run under the caller's context).
 /// Each worker always receives the same contiguous range for the same (count, degree), so
 /// results are deterministic.</summary>
 public static class StaticParallel
@@ -63,8 +64,9 @@ public static class StaticParallel
     /// <summary>How many threads <see cref="For"/> would use.</summary>
     public static int Threads(int count, long workPerItem)
     {
-        int dop = KernelSettings.DegreeOfParallelism;
-        if (dop <= 1 || count <= 1 || _inWorker) return 1;
+        if (count <= 1 || _inWorker) return 1;
+        int dop = KernelContext.Current.DegreeOfParallelism;
+        if (dop <= 1) return 1;
         long total = (long)count * Math.Max(1, workPerItem);
         long byWork = Math.Max(1, total / MinWorkPerThread);
         return (int)Math.Min(Math.Min(dop, count), byWork);

@@ -1,16 +1,6 @@
 using System.Numerics.Tensors;
-using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
 
 namespace BitDistill.Kernels;
-
-/// <summary>Shapes of one attention call: q [B, H, T, D], k and v [B, Hkv, S, D], o [B, H, T, D], log-sum-exp [B, H, T].
-/// Query i sits at key position i + (S − T), so a KV cache (S &gt; T) and causal masking compose.</summary>
-public readonly record struct AttentionShape(int Batch, int Heads, int KvHeads, int QueryLen, int KeyLen, int HeadDim, float Scale, bool Causal)
-{
-    /// <summary>Query heads per key/value head (grouped-query attention).</summary>
-    public int Group => Heads / KvHeads;
-}
 
 /// <summary>Fused scaled-dot-product attention with causal and key-padding masks and grouped-query heads. The forward keeps
 /// only the output and the per-row log-sum-exp; the backward recomputes the probabilities (as FlashAttention does), so no
@@ -67,6 +57,7 @@ public static class AttentionKernels
         int T = s.QueryLen, S = s.KeyLen, D = s.HeadDim;
         if (kvHeadStride < S * D || (s.Batch > 1 && kvBatchStride < s.KvHeads * kvHeadStride))
             throw new ArgumentException($"kv strides ({kvBatchStride}, {kvHeadStride}) overlap blocks of {S}×{D}");
+        var level = KernelContext.Current.Simd;
         StaticParallel.For(s.Batch * s.KvHeads, (long)s.Group * T * S * D * 2, (p0, p1) =>
         {
             var scores = new float[T * S];
@@ -98,7 +89,7 @@ public static class AttentionKernels
                             var row = scores.AsSpan(i * S, vis);
                             float m = vis == 0 ? float.NegativeInfinity : TensorPrimitives.Max(row);
                             if (float.IsNegativeInfinity(m)) { row.Clear(); inv[i - i0] = 0f; lse[lseOff + (b * s.Heads + h) * T + i] = float.NegativeInfinity; continue; }
-                            float sum = SoftmaxRows.ExpShiftSum(row, m);
+                            float sum = SoftmaxRows.ExpShiftSum(row, m, row, level);
                             inv[i - i0] = 1f / sum;
                             lse[lseOff + (b * s.Heads + h) * T + i] = m + MathF.Log(sum);
                         }
@@ -119,6 +110,7 @@ public static class AttentionKernels
     {
         var s = shape; Validate(s);
         int T = s.QueryLen, S = s.KeyLen, D = s.HeadDim;
+        var level = KernelContext.Current.Simd;
         StaticParallel.For(s.Batch * s.KvHeads, (long)s.Group * T * S * D * 5, (p0, p1) =>
         {
             var p = new float[T * S];
@@ -146,7 +138,7 @@ public static class AttentionKernels
                             var row = p.AsSpan(i * S, vis);
                             float l = lse[lseOff + (b * s.Heads + h) * T + i];
                             if (float.IsNegativeInfinity(l)) { row.Clear(); di[i] = 0; continue; }
-                            SoftmaxRows.ExpShift(row, l);
+                            SoftmaxRows.ExpShift(row, l, level);
                             di[i] = TensorPrimitives.Dot(dout.AsSpan(dOff + qo + i * D, D), o.AsSpan(oOff + qo + i * D, D));
                         }
                         var pb = p.AsSpan(i0 * S); var dpb = dp.AsSpan(i0 * S);
@@ -158,7 +150,7 @@ public static class AttentionKernels
                         for (int i = i0; i < i1; i++)
                         {
                             int vis = Visible(s, i, cols);
-                            SoftmaxRows.SubtractMultiply(dp.AsSpan(i * S, vis), di[i], p.AsSpan(i * S, vis));
+                            SoftmaxRows.SubtractMultiply(dp.AsSpan(i * S, vis), di[i], p.AsSpan(i * S, vis), level);
                             dp.AsSpan(i * S + vis, cols - vis).Clear();
                         }
                         // dQ = dS·K·scale ; dK += dSᵀ·Q·scale
@@ -200,112 +192,5 @@ public static class AttentionKernels
                     }
                 }
             }
-    }
-}
-
-/// <summary>One-pass row kernels of the attention softmax (SIMD at the current <see cref="KernelSettings.Simd"/> level, with
-/// scalar definitions used below <see cref="SimdLevel.Vector128"/>).</summary>
-public static class SoftmaxRows
-{
-    /// <summary>row[j] = exp(row[j] − shift); returns Σ row[j].</summary>
-    public static float ExpShiftSum(Span<float> row, float shift) => ExpShiftSum(row, shift, row);
-
-    /// <summary>y[j] = exp(x[j] − shift); returns Σ y[j] (x and y may be the same span).</summary>
-    public static float ExpShiftSum(ReadOnlySpan<float> x, float shift, Span<float> y)
-    {
-        if (y.Length != x.Length) throw new ArgumentException("ExpShiftSum: length mismatch");
-        int j = 0, n = x.Length;
-        float sum = 0;
-        ref float rx = ref MemoryMarshal.GetReference(x);
-        ref float ry = ref MemoryMarshal.GetReference(y);
-        if (KernelSettings.Use512 && n >= Vector512<float>.Count)
-        {
-            var acc = Vector512<float>.Zero; var sh = Vector512.Create(shift);
-            for (; j <= n - Vector512<float>.Count; j += Vector512<float>.Count)
-            {
-                var e = FastExp.Exp(Vector512.LoadUnsafe(ref rx, (nuint)j) - sh);
-                e.StoreUnsafe(ref ry, (nuint)j);
-                acc += e;
-            }
-            sum = Vector512.Sum(acc);
-        }
-        else if (KernelSettings.Use256 && n >= Vector256<float>.Count)
-        {
-            var acc = Vector256<float>.Zero; var sh = Vector256.Create(shift);
-            for (; j <= n - Vector256<float>.Count; j += Vector256<float>.Count)
-            {
-                var e = Vector256.Exp(Vector256.LoadUnsafe(ref rx, (nuint)j) - sh);
-                e.StoreUnsafe(ref ry, (nuint)j);
-                acc += e;
-            }
-            sum = Vector256.Sum(acc);
-        }
-        else if (KernelSettings.Use128 && n >= Vector128<float>.Count)
-        {
-            var acc = Vector128<float>.Zero; var sh = Vector128.Create(shift);
-            for (; j <= n - Vector128<float>.Count; j += Vector128<float>.Count)
-            {
-                var e = Vector128.Exp(Vector128.LoadUnsafe(ref rx, (nuint)j) - sh);
-                e.StoreUnsafe(ref ry, (nuint)j);
-                acc += e;
-            }
-            sum = Vector128.Sum(acc);
-        }
-        for (; j < n; j++) { float e = MathF.Exp(x[j] - shift); y[j] = e; sum += e; }
-        return sum;
-    }
-
-    /// <summary>row[j] = exp(row[j] − shift).</summary>
-    public static void ExpShift(Span<float> row, float shift)
-    {
-        int j = 0, n = row.Length;
-        ref float r = ref MemoryMarshal.GetReference(row);
-        if (KernelSettings.Use512)
-        {
-            var sh = Vector512.Create(shift);
-            for (; j <= n - Vector512<float>.Count; j += Vector512<float>.Count)
-                FastExp.Exp(Vector512.LoadUnsafe(ref r, (nuint)j) - sh).StoreUnsafe(ref r, (nuint)j);
-        }
-        if (KernelSettings.Use256)
-        {
-            var sh = Vector256.Create(shift);
-            for (; j <= n - Vector256<float>.Count; j += Vector256<float>.Count)
-                Vector256.Exp(Vector256.LoadUnsafe(ref r, (nuint)j) - sh).StoreUnsafe(ref r, (nuint)j);
-        }
-        if (KernelSettings.Use128)
-        {
-            var sh = Vector128.Create(shift);
-            for (; j <= n - Vector128<float>.Count; j += Vector128<float>.Count)
-                Vector128.Exp(Vector128.LoadUnsafe(ref r, (nuint)j) - sh).StoreUnsafe(ref r, (nuint)j);
-        }
-        for (; j < n; j++) row[j] = MathF.Exp(row[j] - shift);
-    }
-
-    /// <summary>d[j] = (d[j] − c)·p[j].</summary>
-    public static void SubtractMultiply(Span<float> d, float c, ReadOnlySpan<float> p)
-    {
-        if (p.Length != d.Length) throw new ArgumentException("SubtractMultiply: length mismatch");
-        int j = 0, n = d.Length;
-        ref float rd = ref MemoryMarshal.GetReference(d);
-        ref float rp = ref MemoryMarshal.GetReference(p);
-        if (KernelSettings.Use512)
-        {
-            var cv = Vector512.Create(c);
-            for (; j <= n - Vector512<float>.Count; j += Vector512<float>.Count)
-                ((Vector512.LoadUnsafe(ref rd, (nuint)j) - cv) * Vector512.LoadUnsafe(ref rp, (nuint)j)).StoreUnsafe(ref rd, (nuint)j);
-        }
-        if (KernelSettings.Use256)
-        {
-            var cv = Vector256.Create(c);
-            for (; j <= n - Vector256<float>.Count; j += Vector256<float>.Count)
-                ((Vector256.LoadUnsafe(ref rd, (nuint)j) - cv) * Vector256.LoadUnsafe(ref rp, (nuint)j)).StoreUnsafe(ref rd, (nuint)j);
-        }
-        if (KernelSettings.Use128)
-        {
-            var cv = Vector128.Create(c);
-            for (; j <= n - Vector128<float>.Count; j += Vector128<float>.Count)
-                ((Vector128.LoadUnsafe(ref rd, (nuint)j) - cv) * Vector128.LoadUnsafe(ref rp, (nuint)j)).StoreUnsafe(ref rd, (nuint)j);
-        }
-        for (; j < n; j++) d[j] = (d[j] - c) * p[j];
     }
 }
