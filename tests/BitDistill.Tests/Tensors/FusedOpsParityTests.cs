@@ -36,7 +36,7 @@ public class FusedOpsParityTests
     [Theory, MemberData(nameof(Levels))]
     public void AttentionMatchesReference(SimdLevel level)
     {
-        using var _ = KernelSettings.Override(simd: level);
+        using var _ = KernelContext.Override(simd: level);
         // GQA (4 query heads on 2 kv heads), a KV cache longer than the queries, key padding in the second sequence
         float[] pad = [1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1];
         AttentionCase(new AttentionShape(2, 4, 2, 5, 7, 3, 0.6f, true), pad, 11, "gqa causal cache+mask");
@@ -52,7 +52,7 @@ public class FusedOpsParityTests
     [Theory, MemberData(nameof(Levels))]
     public void LinearCrossEntropyMatchesReference(SimdLevel level)
     {
-        using var _ = KernelSettings.Override(simd: level);
+        using var _ = KernelContext.Override(simd: level);
         int n = CpuBackend.LinearCrossEntropyRowBlock * 2 + 9, k = 17, c = 29;
         var h = Cpu([n, k], 5); var w = Cpu([c, k], 6);
         var t = new long[n];
@@ -77,7 +77,7 @@ public class FusedOpsParityTests
     [Theory, MemberData(nameof(Levels))]
     public void TernaryProductMatchesReferenceExactly(SimdLevel level)
     {
-        using var _ = KernelSettings.Override(simd: level);
+        using var _ = KernelContext.Override(simd: level);
         foreach (var (m, k, n) in new[] { (1, 131, 7), (5, 257, 33), (3, 1, 4) })
         {
             var xs = Cpu([m, k], (ulong)(m * k), -3, 3).ToArray<float>();
@@ -101,7 +101,7 @@ public class FusedOpsParityTests
     [Theory, MemberData(nameof(Levels))]
     public void OptimizerUpdatesMatchReferenceBitwise(SimdLevel level)
     {
-        using var _ = KernelSettings.Override(simd: level);
+        using var _ = KernelContext.Override(simd: level);
         int[] shape = [31, 33];
         var R = Device.Reference;
         Tensor[] Fresh(Device d) => [Cpu(shape, 7).To(d), Cpu(shape, 8).To(d), Cpu(shape, 9, -0.1f, 0.1f).To(d), Cpu(shape, 10, 0, 0.01f).To(d)];
