@@ -10,7 +10,7 @@ public sealed class TokenSampler
     // Reused across tokens: no vocabulary-sized allocation per draw. _marked tells which ids the repetition penalty has already
     // touched in this call (each distinct seen id is penalised once, as a set would).
     private float[] _probs = [], _sorted = [];
-    private int[] _idx = [];
+    private long[] _keys = [];
     private bool[] _marked = [];
 
     /// <summary>A sampler for <paramref name="settings"/> (validated).</summary>
@@ -49,15 +49,18 @@ public sealed class TokenSampler
         if (_o.TopP < 1f)
         {
             // HF TopPLogitsWarper: sort ascending, drop tokens whose cumulative probability is ≤ 1 − p (keep at least one);
-            // ties ordered by descending id, a total order, so any sort gives the same permutation
-            var idx = Buffer(ref _idx, n).AsSpan();
-            for (int i = 0; i < n; i++) idx[i] = i;
-            idx.Sort(new AscendingProbabilityThenDescendingId(probs));
+            // ties ordered by descending id, a total order, so any sort gives the same permutation. The order is packed into
+            // one long per token (a non-negative float's bits order as the float does; n − 1 − id breaks ties), so a primitive
+            // sort does it: a comparer would be boxed by Span.Sort, an allocation per token.
+            var keys = Buffer(ref _keys, n).AsSpan();
+            for (int i = 0; i < n; i++) keys[i] = ((long)BitConverter.SingleToInt32Bits(probs[i]) << 32) | (uint)(n - 1 - i);
+            keys.Sort();
             double cum = 0;
             for (int r = 0; r < n - 1; r++)
             {
-                cum += probs[idx[r]];
-                if (cum <= 1 - _o.TopP) probs[idx[r]] = 0; else break;
+                int id = n - 1 - (int)(uint)keys[r];
+                cum += probs[id];
+                if (cum <= 1 - _o.TopP) probs[id] = 0; else break;
             }
             double z = 0;
             for (int i = 0; i < n; i++) z += probs[i];
@@ -99,10 +102,4 @@ public sealed class TokenSampler
     }
 
     private static T[] Buffer<T>(ref T[] b, int n) => b.Length == n ? b : b = new T[n];
-
-    // A struct comparer: Span.Sort with it neither boxes nor allocates a delegate.
-    private readonly struct AscendingProbabilityThenDescendingId(float[] p) : IComparer<int>
-    {
-        public int Compare(int a, int b) => p[a] != p[b] ? p[a].CompareTo(p[b]) : b.CompareTo(a);
-    }
 }
