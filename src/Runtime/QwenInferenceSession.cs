@@ -1,4 +1,3 @@
-using BitDistill.Kernels;
 using BitDistill.Tensors;
 
 namespace BitDistill.Runtime;
@@ -40,7 +39,8 @@ public sealed class QwenInferenceSession
         _q = Buffer(chunk, c.NumAttentionHeads * d); _att = Buffer(chunk, c.NumAttentionHeads * d);
         _k = Buffer(chunk, c.NumKeyValueHeads * d); _v = Buffer(chunk, c.NumKeyValueHeads * d);
         _gate = Buffer(chunk, c.IntermediateSize); _up = Buffer(chunk, c.IntermediateSize);
-        _scores = Buffer(Math.Max(1, KernelSettings.DegreeOfParallelism), maxSequenceLength);
+        // one score row per core: the attention kernel never splits over more threads than it has rows for
+        _scores = Buffer(Math.Max(1, Environment.ProcessorCount), maxSequenceLength);
         Logits = Tensor.Zeros([c.VocabSize], DType.Float32, Device.Cpu);
     }
 

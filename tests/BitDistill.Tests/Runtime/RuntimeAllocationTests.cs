@@ -21,7 +21,7 @@ public sealed class RuntimeAllocationTests(ITestOutputHelper output)
     [MemberData(nameof(Cases))]
     public void DecodeStepsAllocateNothing(string which, bool greedy)
     {
-        // two threads at least, so the team dispatch of the GEMV and of attention is what is measured
+        // two threads at least, so the team dispatch of the GEMV (and, given two cores, of attention) is what is measured
         using var threads = KernelSettings.Override(degreeOfParallelism: Math.Max(2, KernelSettings.DegreeOfParallelism));
         string dir = which == "fixture" ? FixturePath("qwen", "qwen3-untied-bias") : WideModel();
         try

@@ -39,6 +39,29 @@ public sealed class RuntimeLoadTests
         finally { Directory.Delete(dir, recursive: true); }
     }
 
+    [Theory]
+    [InlineData(DType.Float16)]
+    [InlineData(DType.Float32)]
+    public void LoadsShardedCheckpointsOfAnyFloatTypeAsTheModelDoes(DType dtype)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), $"bitdistill-runtime-shards-{Guid.NewGuid():N}");
+        try
+        {
+            BitDistill.Models.Qwen.QwenModel.FromPretrained(FixturePath("qwen", "qwen2-tied")).SavePretrained(dir, dtype, maxShardBytes: 20_000);
+            Assert.True(File.Exists(Path.Combine(dir, ShardedSafeTensors.IndexFileName)));
+            var model = BitDistill.Models.Qwen.QwenModel.FromPretrained(dir);
+            int[] ids = [3, 1, 4, 1, 5, 9, 2, 6];
+            float[] expected;
+            using (BitDistill.Autograd.GradMode.NoGrad())
+                expected = model.Forward(Tensor.FromArray(ids.Select(x => (long)x).ToArray(), [1, ids.Length])).Value.ToFloatArray();
+            var session = QwenRuntimeModel.Load(dir).CreateSession(16);
+            var all = Tensor.Zeros([ids.Length, 97]);
+            session.Append(ids, all);
+            Assert.True(RelErr(all.ToFloatArray(), expected) <= 1e-5);
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
+    }
+
     [Fact]
     public void RefusesATernaryModel()
     {
