@@ -20,14 +20,8 @@ public sealed record SamplingOptions
     /// <summary>Seed of the counter-based generator used for sampling.</summary>
     public ulong Seed { get; init; }
 
-    /// <summary>Throws on out-of-range values, naming the field.</summary>
-    public void Validate()
-    {
-        if (!(Temperature > 0)) throw new ArgumentOutOfRangeException(nameof(Temperature), Temperature, "temperature must be > 0");
-        if (TopK < 0) throw new ArgumentOutOfRangeException(nameof(TopK), TopK, "top-k must be ≥ 0");
-        if (!(TopP > 0 && TopP <= 1)) throw new ArgumentOutOfRangeException(nameof(TopP), TopP, "top-p must be in (0, 1]");
-        if (!(RepetitionPenalty > 0)) throw new ArgumentOutOfRangeException(nameof(RepetitionPenalty), RepetitionPenalty, "repetition penalty must be > 0");
-    }
+    /// <summary>Throws on out-of-range values, naming the field (the kernels' checks: one definition of the valid ranges).</summary>
+    public void Validate() => ToSettings().Validate();
 
     /// <summary>The same settings as the kernels' <see cref="SamplerSettings"/> (what <see cref="TokenSampler"/> and the runtime take).</summary>
     public SamplerSettings ToSettings() => new()
