@@ -7,6 +7,7 @@ using BitDistill.Models;
 using BitDistill.Models.Generation;
 using BitDistill.Models.Qwen;
 using BitDistill.Models.Tokenization;
+using BitDistill.Runtime;
 using BitDistill.Tensors.SafeTensors;
 
 namespace BitDistill.Cli;
@@ -86,7 +87,7 @@ public static class GenerateCommand
         {
             return Generate(a, stdout, stderr);
         }
-        catch (Exception e) when (e is CliError or ModelConfigException or CheckpointException or TokenizerFormatException or IOException
+        catch (Exception e) when (e is CliError or ModelConfigException or CheckpointException or RuntimeModelException or TokenizerFormatException or IOException
                                      or UnauthorizedAccessException or ArgumentException or JsonException or InvalidDataException)
         {
             stdout.Flush();
@@ -120,20 +121,21 @@ public static class GenerateCommand
         if (ids.FirstOrDefault(id => id >= config.VocabSize, -1) is int bad and >= 0)
             throw new CliError($"the tokenizer {tokenizer!.Source} gives id {bad} for the prompt, outside the model's vocabulary (vocab_size {config.VocabSize} in {configPath}); do the tokenizer and the model belong together?");
 
-        var model = QwenModel.FromPretrained(a.Model);
-        var generator = new TextGenerator(model, tokenizer);
         bool stream = !a.Json;
         if (stream) TrySetUtf8();
-        var options = new GenerationOptions
+        var sampling = new SamplingOptions
         {
-            MaxNewTokens = a.MaxNewTokens,
-            Sampling = new SamplingOptions
-            {
-                Greedy = a.Greedy, Temperature = a.Temperature, TopK = a.TopK, TopP = a.TopP, RepetitionPenalty = a.RepetitionPenalty, Seed = a.Seed,
-            },
-            OnToken = stream ? t => { if (t.Text.Length > 0) { stdout.Write(t.Text); stdout.Flush(); } } : null,
+            Greedy = a.Greedy, Temperature = a.Temperature, TopK = a.TopK, TopP = a.TopP, RepetitionPenalty = a.RepetitionPenalty, Seed = a.Seed,
         };
-        var r = generator.Generate(ids, options);
+        Action<string> write = piece => { if (piece.Length > 0) { stdout.Write(piece); stdout.Flush(); } };
+        // Full-precision models run on the inference runtime (no autograd graph, nothing allocated per token); ternary
+        // (quantisation-aware) models, which the runtime does not load yet, on the training library's model.
+        var r = config.Has(BitDistill.Models.BitNet.BitNetConfig.Field)
+            ? new TextGenerator(QwenModel.FromPretrained(a.Model), tokenizer).Generate(ids, new GenerationOptions
+            {
+                MaxNewTokens = a.MaxNewTokens, Sampling = sampling, OnToken = stream ? t => write(t.Text) : null,
+            })
+            : GenerateOnRuntime(a.Model, config, tokenizer, ids, a.MaxNewTokens, sampling, stream ? write : null);
         if (stream)
         {
             stdout.WriteLine();
@@ -145,6 +147,41 @@ public static class GenerateCommand
         }
         WriteJson(stdout, r, tokenizer is not null);
         return 0;
+    }
+
+    // The runtime's generator with the library generator's text handling: the same stop tokens (config eos ids and the
+    // tokenizer's EOS), text streamed piece by piece through the incremental decoder, and its result in the same record.
+    static GenerationResult GenerateOnRuntime(string folder, QwenConfig config, TextTokenizer? tokenizer, int[] ids, int maxNewTokens,
+        SamplingOptions sampling, Action<string>? write)
+    {
+        var stops = new HashSet<int>(config.EosTokenIds);
+        if (tokenizer?.EosId is int eos) stops.Add(eos);
+        var decoder = tokenizer is null ? null : new IncrementalDecoder(tokenizer);
+        var text = new StringBuilder();
+        var generator = new RuntimeGenerator(QwenRuntimeModel.Load(folder));
+        var r = generator.Generate(ids, new RuntimeGenerationOptions
+        {
+            MaxNewTokens = maxNewTokens,
+            Sampling = sampling.ToSettings(),
+            StopTokenIds = stops,
+            OnToken = decoder is null ? null : id =>
+            {
+                string piece = decoder.Push(id);
+                text.Append(piece);
+                write?.Invoke(piece);
+            },
+        });
+        if (decoder is not null) text.Append(decoder.Flush());
+        return new GenerationResult
+        {
+            PromptIds = r.PromptIds,
+            GeneratedIds = r.GeneratedIds,
+            StopReason = r.StoppedAtStopToken ? StopReason.StopToken : StopReason.MaxNewTokens,
+            Text = text.ToString(),
+            PromptLastLogits = r.PromptLastLogits,
+            PrefillTime = r.PrefillTime,
+            DecodeTime = r.DecodeTime,
+        };
     }
 
     /// <summary>Writes the --json object (see the option's help) as one line.</summary>

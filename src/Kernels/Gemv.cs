@@ -20,8 +20,35 @@ public static unsafe class Gemv
         }
     }
 
-    private static void ParallelF32(SimdLevel level, float* w, int n, int k, float* x, float* y) =>
-        StaticParallel.For(n, k, (s, e) => RowsF32(level, w, k, x, y, s, e));
+    // Rows split as StaticParallel.For splits them, dispatched through a function pointer and a context on the stack: a
+    // lambda over the pointers would allocate a closure and a delegate per call, and decoding calls this per projection.
+    private static void ParallelF32(SimdLevel level, float* w, int n, int k, float* x, float* y)
+    {
+        var job = new Job { W = w, X = x, Y = y, N = n, K = k, Threads = StaticParallel.Threads(n, k), Level = level };
+        ThreadTeam.Run(job.Threads, &ChunkF32, &job);
+    }
+
+    private struct Job
+    {
+        public void* W;
+        public float* X, Y;
+        public int N, K, Threads;
+        public SimdLevel Level; // the caller's, read once per call
+    }
+
+    private static void ChunkF32(int t, void* ctx)
+    {
+        ref var j = ref *(Job*)ctx;
+        var (s, e) = StaticParallel.Chunk(j.N, j.Threads, t);
+        RowsF32(j.Level, (float*)j.W, j.K, j.X, j.Y, s, e);
+    }
+
+    private static void ChunkF16(int t, void* ctx)
+    {
+        ref var j = ref *(Job*)ctx;
+        var (s, e) = StaticParallel.Chunk(j.N, j.Threads, t);
+        RowsF16(j.Level, (ushort*)j.W, j.K, j.X, j.Y, s, e);
+    }
 
     /// <summary>y = W·x, W IEEE half [n, k] (each weight converted exactly to float).</summary>
     public static void MultiplyF16(ReadOnlySpan<Half> w, int n, int k, ReadOnlySpan<float> x, Span<float> y)
@@ -35,8 +62,11 @@ public static unsafe class Gemv
         }
     }
 
-    private static void ParallelF16(SimdLevel level, ushort* w, int n, int k, float* x, float* y) =>
-        StaticParallel.For(n, k, (s, e) => RowsF16(level, w, k, x, y, s, e));
+    private static void ParallelF16(SimdLevel level, ushort* w, int n, int k, float* x, float* y)
+    {
+        var job = new Job { W = w, X = x, Y = y, N = n, K = k, Threads = StaticParallel.Threads(n, k), Level = level };
+        ThreadTeam.Run(job.Threads, &ChunkF16, &job);
+    }
 
     /// <summary>Scalar oracle of <see cref="MultiplyF32"/> (double accumulation).</summary>
     public static void MultiplyF32Reference(ReadOnlySpan<float> w, int n, int k, ReadOnlySpan<float> x, Span<float> y)

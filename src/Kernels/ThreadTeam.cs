@@ -14,7 +14,10 @@ internal static unsafe class ThreadTeam
 
     private static readonly object Gate = new();
     private static readonly List<Worker> Workers = new();
-    private static readonly ManualResetEventSlim Done = new(false, spinCount: 200);
+    // The caller waits for the workers by spinning, then on a monitor: ManualResetEventSlim allocates on the first wait that
+    // blocks (its lock object and wait state, about 2 KB), which could land in any later call, e.g. a decode step.
+    private static readonly object DoneGate = new();
+    private const int DoneSpins = 200;
     private static delegate*<int, void*, void> _body;
     private static void* _context;
     private static KernelContext? _kernelContext;
@@ -40,7 +43,6 @@ internal static unsafe class ThreadTeam
             while (Workers.Count < threads - 1) Start(Workers.Count + 1);
             _body = body; _context = context; _error = null;
             _kernelContext = KernelContext.Current;
-            Done.Reset();
             Volatile.Write(ref _pending, threads - 1);
             for (int i = 0; i < threads - 1; i++) Workers[i].Go.Set();
             t_inTeam = true;
@@ -48,13 +50,23 @@ internal static unsafe class ThreadTeam
             finally
             {
                 t_inTeam = false;
-                Done.Wait();
+                WaitForWorkers();
                 _kernelContext = null;
             }
             if (_error is { } e) throw new AggregateException("A kernel worker thread failed.", e);
             return true;
         }
         finally { Monitor.Exit(Gate); }
+    }
+
+    // The last worker decrements _pending and then pulses under DoneGate; the caller re-checks _pending under DoneGate before
+    // each wait, so a pulse is never missed.
+    private static void WaitForWorkers()
+    {
+        var spin = new SpinWait();
+        for (int i = 0; i < DoneSpins && Volatile.Read(ref _pending) != 0; i++) spin.SpinOnce(sleep1Threshold: -1);
+        if (Volatile.Read(ref _pending) == 0) return;
+        lock (DoneGate) while (Volatile.Read(ref _pending) != 0) Monitor.Wait(DoneGate);
     }
 
     private static void Start(int index)
@@ -76,7 +88,7 @@ internal static unsafe class ThreadTeam
             try { _body(w.Index, _context); }
             catch (Exception e) { _error = e; }
             finally { KernelContext.Exchange(outer); }
-            if (Interlocked.Decrement(ref _pending) == 0) Done.Set();
+            if (Interlocked.Decrement(ref _pending) == 0) lock (DoneGate) Monitor.PulseAll(DoneGate);
         }
     }
 }

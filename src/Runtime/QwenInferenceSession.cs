@@ -1,0 +1,144 @@
+using BitDistill.Tensors;
+
+namespace BitDistill.Runtime;
+
+/// <summary>One sequence being run through a <see cref="QwenRuntimeModel"/>: its KV cache, RoPE tables and every activation buffer,
+/// all allocated when the session is created, so feeding tokens (<see cref="Append"/>, <see cref="Decode"/>) allocates nothing.
+/// Not thread-safe: one session per sequence.</summary>
+public sealed class QwenInferenceSession
+{
+    /// <summary>Prompt tokens processed per forward pass by default (one GEMM per projection per chunk).</summary>
+    public const int DefaultPrefillChunk = 128;
+
+    private readonly QwenRuntimeModel _model;
+    private readonly Tensor[] _keys, _values;     // per layer [Hkv, capacity, D]
+    private readonly Tensor _cos, _sin;           // [capacity, D]
+    private readonly Tensor _h, _x, _q, _k, _v, _att, _gate, _up; // [chunk, width]
+    private readonly Tensor _scores;              // [threads, capacity]: one attention score row per kernel thread
+    private readonly int[] _oneId = new int[1];
+
+    internal QwenInferenceSession(QwenRuntimeModel model, int maxSequenceLength, int prefillChunk)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxSequenceLength, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(prefillChunk, 1);
+        _model = model;
+        var c = model.Config;
+        MaxSequenceLength = maxSequenceLength;
+        PrefillChunk = Math.Min(prefillChunk, maxSequenceLength);
+        int d = c.HeadDim, chunk = PrefillChunk;
+        // long-lived: these must not come from (or go back to) the pool of a caller's TensorScope
+        using var _ = TensorScope.Suspend();
+        _keys = new Tensor[c.NumHiddenLayers]; _values = new Tensor[c.NumHiddenLayers];
+        for (int i = 0; i < _keys.Length; i++)
+        {
+            _keys[i] = Tensor.Zeros([c.NumKeyValueHeads, maxSequenceLength, d], DType.Float32, Device.Cpu);
+            _values[i] = Tensor.Zeros([c.NumKeyValueHeads, maxSequenceLength, d], DType.Float32, Device.Cpu);
+        }
+        (_cos, _sin) = RopeTables(maxSequenceLength, d, c.RopeTheta);
+        _h = Buffer(chunk, c.HiddenSize); _x = Buffer(chunk, c.HiddenSize);
+        _q = Buffer(chunk, c.NumAttentionHeads * d); _att = Buffer(chunk, c.NumAttentionHeads * d);
+        _k = Buffer(chunk, c.NumKeyValueHeads * d); _v = Buffer(chunk, c.NumKeyValueHeads * d);
+        _gate = Buffer(chunk, c.IntermediateSize); _up = Buffer(chunk, c.IntermediateSize);
+        // one score row per core: the attention kernel never splits over more threads than it has rows for
+        _scores = Buffer(Math.Max(1, Environment.ProcessorCount), maxSequenceLength);
+        Logits = Tensor.Zeros([c.VocabSize], DType.Float32, Device.Cpu);
+    }
+
+    /// <summary>The model this session runs.</summary>
+    public QwenRuntimeModel Model => _model;
+    /// <summary>Most positions (prompt and generated) the cache holds.</summary>
+    public int MaxSequenceLength { get; }
+    /// <summary>Tokens processed per forward pass of a prompt.</summary>
+    public int PrefillChunk { get; }
+    /// <summary>Positions cached so far.</summary>
+    public int Length { get; private set; }
+    /// <summary>Logits [vocab] after the last token fed (overwritten by the next call; samplers modify them in place).</summary>
+    public Tensor Logits { get; }
+
+    /// <summary>Forgets the cached positions (buffers are kept).</summary>
+    public void Reset() => Length = 0;
+
+    /// <summary>Feeds one token (a decode step): its logits land in <see cref="Logits"/>.</summary>
+    public void Decode(int id)
+    {
+        _oneId[0] = id;
+        Append(_oneId, null);
+    }
+
+    /// <summary>Feeds tokens after the cached ones (a prompt, all at once through GEMMs, in chunks of <see cref="PrefillChunk"/>);
+    /// the last one's logits land in <see cref="Logits"/>, and with <paramref name="allLogits"/> [≥ ids, vocab] every token's
+    /// logits land in its rows (for checks).</summary>
+    public void Append(ReadOnlySpan<int> ids, Tensor? allLogits = null)
+    {
+        var c = _model.Config;
+        if (ids.Length == 0) throw new ArgumentException("no token ids to process", nameof(ids));
+        if (Length + ids.Length > MaxSequenceLength)
+            throw new InvalidOperationException($"{Length} cached + {ids.Length} new positions exceed the session's maximum sequence length {MaxSequenceLength}; create the session with a larger one");
+        for (int i = 0; i < ids.Length; i++)
+            if ((uint)ids[i] >= (uint)c.VocabSize)
+                throw new ArgumentOutOfRangeException(nameof(ids), ids[i], $"token id {ids[i]} at index {i} is outside the vocabulary [0, {c.VocabSize})");
+        for (int start = 0; start < ids.Length; start += PrefillChunk)
+        {
+            int n = Math.Min(PrefillChunk, ids.Length - start);
+            Forward(ids.Slice(start, n));
+            if (allLogits is not null) InferenceOps.Linear(_x, 0, n, _model.OutputWeight, null, allLogits, start);
+            if (start + n == ids.Length) InferenceOps.Linear(_x, n - 1, 1, _model.OutputWeight, null, Logits, 0);
+        }
+    }
+
+    // One chunk of n tokens at positions Length.. : the decoder stack, leaving the final normed hidden states in _x.
+    private void Forward(ReadOnlySpan<int> ids)
+    {
+        var c = _model.Config;
+        int n = ids.Length, pos = Length;
+        float eps = (float)c.RmsNormEps;
+        InferenceOps.Embedding(_model.EmbedTokens, ids, _h);
+        for (int l = 0; l < _model.Layers.Length; l++)
+        {
+            var w = _model.Layers[l];
+            // h += o_proj(attention(rope(q_norm(q_proj(x))), rope(k_norm(k_proj(x))), v_proj(x)))  with x = input_layernorm(h)
+            InferenceOps.RmsNorm(_h, n, w.InputNorm, eps, _x);
+            InferenceOps.Linear(_x, n, w.Wq, w.Bq, _q);
+            InferenceOps.Linear(_x, n, w.Wk, w.Bk, _k);
+            InferenceOps.Linear(_x, n, w.Wv, w.Bv, _v);
+            if (w.QNorm is not null) InferenceOps.RmsNorm(_q, n, w.QNorm, eps, _q);
+            if (w.KNorm is not null) InferenceOps.RmsNorm(_k, n, w.KNorm, eps, _k);
+            InferenceOps.Rope(_q, n, _cos, _sin, pos);
+            InferenceOps.Rope(_k, n, _cos, _sin, pos);
+            InferenceOps.WriteKeyValue(_k, _v, n, _keys[l], _values[l], pos);
+            InferenceOps.CachedAttention(_q, n, _keys[l], _values[l], pos, _att, _scores);
+            InferenceOps.Linear(_att, n, w.Wo, w.Bo, _x);
+            InferenceOps.AddInPlace(_h, _x, n);
+            // h += down_proj(silu(gate_proj(x)) · up_proj(x))  with x = post_attention_layernorm(h)
+            InferenceOps.RmsNorm(_h, n, w.PostNorm, eps, _x);
+            InferenceOps.Linear(_x, n, w.Gate, null, _gate);
+            InferenceOps.Linear(_x, n, w.Up, null, _up);
+            InferenceOps.SwiGlu(_gate, _up, n, _gate);
+            InferenceOps.Linear(_gate, n, w.Down, null, _x);
+            InferenceOps.AddInPlace(_h, _x, n);
+        }
+        InferenceOps.RmsNorm(_h, n, _model.Norm, eps, _x);
+        Length = pos + n;
+    }
+
+    private static Tensor Buffer(int rows, int width) => Tensor.Zeros([rows, width], DType.Float32, Device.Cpu);
+
+    // As Models' RotaryEmbedding (rotate-half): inv_freq_i = 1/θ^(2i/d), angle = p·inv_freq_i in double, cos/sin rounded once to
+    // float and repeated over both halves, so the tables equal the training model's bit for bit.
+    private static (Tensor Cos, Tensor Sin) RopeTables(int positions, int d, double theta)
+    {
+        int h = d / 2;
+        var invFreq = new double[h];
+        for (int i = 0; i < h; i++) invFreq[i] = 1.0 / Math.Pow(theta, 2.0 * i / d);
+        var cos = new float[positions * d];
+        var sin = new float[positions * d];
+        for (int p = 0; p < positions; p++)
+            for (int i = 0; i < h; i++)
+            {
+                double a = p * invFreq[i];
+                cos[p * d + i] = cos[p * d + i + h] = (float)Math.Cos(a);
+                sin[p * d + i] = sin[p * d + i + h] = (float)Math.Sin(a);
+            }
+        return (Tensor.FromArray(cos, [positions, d], Device.Cpu), Tensor.FromArray(sin, [positions, d], Device.Cpu));
+    }
+}

@@ -1,0 +1,177 @@
+using System.Numerics.Tensors;
+using BitDistill.Kernels;
+
+namespace BitDistill.Tensors;
+
+/// <summary>Destination-taking operations on preallocated contiguous Float32 tensors for inference (the runtime's forward pass):
+/// each writes into a buffer the caller owns and works on the first <c>rows</c> rows of it, so a decode step creates no tensor,
+/// no view and no array. They dispatch to the SIMD kernels; shapes are checked with messages naming the tensor.</summary>
+public static class InferenceOps
+{
+    /// <summary>Copies the embedding rows of <paramref name="ids"/> from <paramref name="table"/> [V, E] into rows 0.. of
+    /// <paramref name="output"/> [≥ ids, E].</summary>
+    public static void Embedding(Tensor table, ReadOnlySpan<int> ids, Tensor output)
+    {
+        var (v, e) = Matrix(table, nameof(table));
+        var src = Floats(table, nameof(table));
+        var dst = Rows(output, nameof(output), ids.Length, e);
+        for (int i = 0; i < ids.Length; i++)
+        {
+            if ((uint)ids[i] >= (uint)v) throw new ArgumentOutOfRangeException(nameof(ids), ids[i], $"token id {ids[i]} at index {i} is outside the embedding table [0, {v})");
+            src.Slice(ids[i] * e, e).CopyTo(dst.Slice(i * e, e));
+        }
+    }
+
+    /// <summary>output[r] = input[r]·weightᵀ (+ bias) for r &lt; <paramref name="rows"/>; input [≥ rows, K], weight [N, K],
+    /// bias [N], output [≥ rows, N]. One row goes through the GEMV (weights streamed once), more through the SGEMM.</summary>
+    public static void Linear(Tensor input, int rows, Tensor weight, Tensor? bias, Tensor output) =>
+        Linear(input, 0, rows, weight, bias, output, 0);
+
+    /// <summary>As <see cref="Linear(Tensor, int, Tensor, Tensor?, Tensor)"/> on input rows [inputRow, inputRow + rows) into output
+    /// rows [outputRow, outputRow + rows) (the logits of the last prompt position, or of every position into a larger buffer).</summary>
+    public static void Linear(Tensor input, int inputRow, int rows, Tensor weight, Tensor? bias, Tensor output, int outputRow)
+    {
+        var (n, k) = Matrix(weight, nameof(weight));
+        var x = Rows(input, nameof(input), inputRow + rows, k).Slice(inputRow * k, rows * k);
+        var y = Rows(output, nameof(output), outputRow + rows, n).Slice(outputRow * n, rows * n);
+        var w = Floats(weight, nameof(weight));
+        if (rows == 0) return;
+        if (rows == 1) Gemv.MultiplyF32(w, n, k, x, y);
+        else Sgemm.Multiply(false, true, rows, n, k, 1f, x, k, w, k, 0f, y, n);
+        if (bias is null) return;
+        if (bias.Count != n) throw new ArgumentException($"bias has {bias.Count} elements; the weight {Tensor.ShapeString(weight.Shape)} has {n} output features", nameof(bias));
+        var b = Floats(bias, nameof(bias));
+        for (int r = 0; r < rows; r++) TensorPrimitives.Add(y.Slice(r * n, n), b, y.Slice(r * n, n));
+    }
+
+    /// <summary>RMSNorm of every group of <c>weight.Count</c> features in rows 0..<paramref name="rows"/> of input [≥ rows, W]
+    /// (W a multiple of the weight's length: one group per row, or one per head for q_norm/k_norm) into output of the same
+    /// shape; output may be input.</summary>
+    public static void RmsNorm(Tensor input, int rows, Tensor weight, float eps, Tensor output)
+    {
+        int d = weight.Count;
+        int width = input.Rank == 0 ? 0 : input.Shape[^1];
+        if (d == 0 || width % d != 0) throw new ArgumentException($"RMSNorm weight of {d} elements does not divide the rows of {nameof(input)} {Tensor.ShapeString(input.Shape)}", nameof(weight));
+        var x = Rows(input, nameof(input), rows, width);
+        var y = Rows(output, nameof(output), rows, width);
+        var w = Floats(weight, nameof(weight));
+        for (int g = 0; g < rows * width; g += d) RowKernels.RmsNorm(x.Slice(g, d), w, eps, y.Slice(g, d));
+    }
+
+    /// <summary>Rotate-half RoPE in place on every head of width <c>cos.Shape[1]</c> in rows 0..<paramref name="rows"/> of x
+    /// [≥ rows, H·D]; row r is at position <paramref name="position"/> + r of the tables cos, sin [≥ positions, D].</summary>
+    public static void Rope(Tensor x, int rows, Tensor cos, Tensor sin, int position)
+    {
+        var (positions, d) = Matrix(cos, nameof(cos));
+        if (!sin.Shape.SequenceEqual(cos.Shape)) throw new ArgumentException($"rope tables differ in shape: cos {Tensor.ShapeString(cos.Shape)}, sin {Tensor.ShapeString(sin.Shape)}", nameof(sin));
+        if (position < 0 || position + rows > positions) throw new ArgumentOutOfRangeException(nameof(position), position, $"positions {position}..{position + rows - 1} are beyond the rope tables of {positions} positions");
+        int width = x.Rank == 0 ? 0 : x.Shape[^1];
+        if (width % d != 0) throw new ArgumentException($"rows of {nameof(x)} {Tensor.ShapeString(x.Shape)} are not whole heads of {d}", nameof(x));
+        var v = Rows(x, nameof(x), rows, width);
+        var c = Floats(cos, nameof(cos)); var s = Floats(sin, nameof(sin));
+        for (int r = 0; r < rows; r++)
+        {
+            var cr = c.Slice((position + r) * d, d); var sr = s.Slice((position + r) * d, d);
+            for (int h = 0; h < width; h += d) RowKernels.Rope(v.Slice(r * width + h, d), cr, sr, v.Slice(r * width + h, d));
+        }
+    }
+
+    /// <summary>Writes rows 0..<paramref name="rows"/> of keys and values [≥ rows, Hkv·D] into the caches [Hkv, capacity, D] at
+    /// positions <paramref name="position"/>.. .</summary>
+    public static void WriteKeyValue(Tensor keys, Tensor values, int rows, Tensor keyCache, Tensor valueCache, int position)
+    {
+        var (hkv, capacity, d) = Cache(keyCache, nameof(keyCache));
+        if (!valueCache.Shape.SequenceEqual(keyCache.Shape)) throw new ArgumentException($"value cache {Tensor.ShapeString(valueCache.Shape)} differs from the key cache {Tensor.ShapeString(keyCache.Shape)}", nameof(valueCache));
+        if (position < 0 || position + rows > capacity) throw new InvalidOperationException($"positions {position}..{position + rows - 1} do not fit the KV cache of capacity {capacity}");
+        var k = Rows(keys, nameof(keys), rows, hkv * d); var v = Rows(values, nameof(values), rows, hkv * d);
+        var kc = Floats(keyCache, nameof(keyCache)); var vc = Floats(valueCache, nameof(valueCache));
+        for (int r = 0; r < rows; r++)
+            for (int g = 0; g < hkv; g++)
+            {
+                int src = r * hkv * d + g * d, dst = (g * capacity + position + r) * d;
+                k.Slice(src, d).CopyTo(kc.Slice(dst, d));
+                v.Slice(src, d).CopyTo(vc.Slice(dst, d));
+            }
+    }
+
+    /// <summary>Causal attention of query rows 0..<paramref name="rows"/> of q [≥ rows, H·D] at positions
+    /// <paramref name="position"/>.. over the caches [Hkv, capacity, D] (filled up to position + rows) into output [≥ rows, H·D];
+    /// scratch [threads, capacity] holds one score row per thread (fewer rows: fewer threads).</summary>
+    public static void CachedAttention(Tensor q, int rows, Tensor keyCache, Tensor valueCache, int position, Tensor output, Tensor scratch)
+    {
+        var (hkv, capacity, d) = Cache(keyCache, nameof(keyCache));
+        if (!valueCache.Shape.SequenceEqual(keyCache.Shape)) throw new ArgumentException($"value cache {Tensor.ShapeString(valueCache.Shape)} differs from the key cache {Tensor.ShapeString(keyCache.Shape)}", nameof(valueCache));
+        int width = q.Rank == 0 ? 0 : q.Shape[^1];
+        if (width % d != 0) throw new ArgumentException($"rows of {nameof(q)} {Tensor.ShapeString(q.Shape)} are not whole heads of {d}", nameof(q));
+        Kernels.CachedAttention.Forward(width / d, hkv, d, capacity, position, rows,
+            Rows(q, nameof(q), rows, width), Floats(keyCache, nameof(keyCache)), Floats(valueCache, nameof(valueCache)),
+            Rows(output, nameof(output), rows, width), Floats(scratch, nameof(scratch)));
+    }
+
+    /// <summary>output = silu(gate)·up on rows 0..<paramref name="rows"/> of three tensors [≥ rows, I]; output may be gate or up.</summary>
+    public static void SwiGlu(Tensor gate, Tensor up, int rows, Tensor output)
+    {
+        int width = gate.Rank == 0 ? 0 : gate.Shape[^1];
+        var g = Rows(gate, nameof(gate), rows, width); var u = Rows(up, nameof(up), rows, width); var y = Rows(output, nameof(output), rows, width);
+        BackwardKernels.SwiGlu(g, u, y);
+    }
+
+    /// <summary>x += y on rows 0..<paramref name="rows"/> of two tensors [≥ rows, E] (the residual stream).</summary>
+    public static void AddInPlace(Tensor x, Tensor y, int rows)
+    {
+        int width = x.Rank == 0 ? 0 : x.Shape[^1];
+        var a = Rows(x, nameof(x), rows, width);
+        TensorPrimitives.Add(a, Rows(y, nameof(y), rows, width), a);
+    }
+
+    /// <summary>Chooses the next token from <paramref name="logits"/> (all its elements: one row) with <paramref name="sampler"/>;
+    /// the logits are modified in place (penalties, masking).</summary>
+    public static int Sample(TokenSampler sampler, Tensor logits, ReadOnlySpan<int> seen)
+    {
+        ArgumentNullException.ThrowIfNull(sampler);
+        return sampler.Next(Floats(logits, nameof(logits)), seen);
+    }
+
+    /// <summary>Copies all elements of <paramref name="source"/> into <paramref name="destination"/> (of the same count).</summary>
+    public static void CopyTo(Tensor source, Span<float> destination)
+    {
+        var s = Floats(source, nameof(source));
+        if (destination.Length != s.Length) throw new ArgumentException($"destination holds {destination.Length} floats, {nameof(source)} {Tensor.ShapeString(source.Shape)} has {s.Length}", nameof(destination));
+        s.CopyTo(destination);
+    }
+
+    // ---- checks: every tensor is contiguous Float32 in managed memory; errors name the parameter and the shapes
+
+    private static Span<float> Floats(Tensor t, string name)
+    {
+        ArgumentNullException.ThrowIfNull(t, name);
+        if (t.DType != DType.Float32) throw new ArgumentException($"{name} must be Float32, got {t.DType}", name);
+        if (!t.IsContiguous) throw new ArgumentException($"{name} {Tensor.ShapeString(t.Shape)} must be contiguous", name);
+        if (t.Storage is not ManagedStorage m) throw new NotSupportedException($"{name}: inference ops run on CPU memory, not {t.Device}");
+        return m.AsSpan<float>().Slice(t.Offset, t.Count);
+    }
+
+    // The first `rows` rows of a [R, width] (or [width] when rows ≤ 1) tensor.
+    private static Span<float> Rows(Tensor t, string name, int rows, int width)
+    {
+        var s = Floats(t, name);
+        int w = t.Rank == 0 ? 1 : t.Shape[^1];
+        if (w != width) throw new ArgumentException($"{name} {Tensor.ShapeString(t.Shape)} must have rows of {width}", name);
+        if (rows < 0 || (long)rows * width > s.Length) throw new ArgumentException($"{name} {Tensor.ShapeString(t.Shape)} has fewer than {rows} rows of {width}", name);
+        return s[..(rows * width)];
+    }
+
+    private static (int Rows, int Cols) Matrix(Tensor t, string name)
+    {
+        ArgumentNullException.ThrowIfNull(t, name);
+        if (t.Rank != 2) throw new ArgumentException($"{name} must be a matrix, got shape {Tensor.ShapeString(t.Shape)}", name);
+        return (t.Shape[0], t.Shape[1]);
+    }
+
+    private static (int Heads, int Capacity, int HeadDim) Cache(Tensor t, string name)
+    {
+        ArgumentNullException.ThrowIfNull(t, name);
+        if (t.Rank != 3) throw new ArgumentException($"{name} must be [kv heads, capacity, head dim], got shape {Tensor.ShapeString(t.Shape)}", name);
+        return (t.Shape[0], t.Shape[1], t.Shape[2]);
+    }
+}

@@ -1,0 +1,53 @@
+using BitDistill.Kernels;
+using static BitDistill.Tests.TestUtil;
+
+namespace BitDistill.Tests.Kernels;
+
+/// <summary>The runtime's attention over a KV cache against its double-precision reference and against the training kernel
+/// (<see cref="AttentionKernels"/>) on the same numbers, at every SIMD level, odd sizes, with one and two threads.</summary>
+public sealed class CachedAttentionTests
+{
+    [Theory]
+    [InlineData(4, 2, 16, 0, 7)]    // a prompt, causal within itself
+    [InlineData(6, 3, 24, 13, 1)]   // one decode step after 13 cached positions
+    [InlineData(8, 8, 64, 40, 5)]   // a later prefill chunk, no grouping
+    [InlineData(2, 1, 33, 100, 1)]  // odd head dim
+    public void MatchesTheReferenceAndTheTrainingKernel(int heads, int kvHeads, int d, int past, int queries)
+    {
+        int capacity = past + queries + 3, width = heads * d, s = past + queries;
+        var q = Rand([queries * width], 1).ToFloatArray();
+        var k = Rand([kvHeads * capacity * d], 2).ToFloatArray();
+        var v = Rand([kvHeads * capacity * d], 3).ToFloatArray();
+        var expected = new float[queries * width];
+        CachedAttention.ForwardReference(heads, kvHeads, d, capacity, past, queries, q, k, v, expected);
+
+        // the training kernel on [1, H, T, D] queries and [1, Hkv, S, D] keys gives the same answer
+        var qt = new float[heads * queries * d];
+        for (int i = 0; i < queries; i++) for (int h = 0; h < heads; h++) Array.Copy(q, i * width + h * d, qt, (h * queries + i) * d, d);
+        var ot = new float[qt.Length];
+        AttentionKernels.Forward(new AttentionShape(1, heads, kvHeads, queries, s, d, 1f / MathF.Sqrt(d), true), qt, 0, k, 0, v, 0, null,
+            ot, 0, new float[heads * queries], 0, kvHeads * capacity * d, capacity * d);
+        var training = new float[expected.Length];
+        for (int i = 0; i < queries; i++) for (int h = 0; h < heads; h++) Array.Copy(ot, (h * queries + i) * d, training, i * width + h * d, d);
+        Assert.True(RelErr(training, expected) <= 1e-5, "training kernel vs reference");
+
+        foreach (var level in SimdLevels())
+            foreach (int threads in new[] { 1, 2 })
+            {
+                using var _ = KernelContext.Override(level, threads);
+                var o = new float[expected.Length];
+                CachedAttention.Forward(heads, kvHeads, d, capacity, past, queries, q, k, v, o, new float[threads * capacity]);
+                double e = RelErr(o, expected);
+                Assert.True(e <= 1e-5, $"{level}, {threads} threads: relative error {e:E3}");
+            }
+    }
+
+    [Fact]
+    public void RejectsPositionsBeyondTheCacheAndTooLittleScratch()
+    {
+        var buf = new float[1024];
+        Assert.Throws<ArgumentException>(() => CachedAttention.Forward(2, 1, 8, 10, 8, 3, buf, buf, buf, buf, buf));
+        Assert.Throws<ArgumentException>(() => CachedAttention.Forward(2, 1, 8, 10, 0, 3, buf, buf, buf, buf, new float[9]));
+        Assert.Throws<ArgumentException>(() => CachedAttention.Forward(3, 2, 8, 10, 0, 3, buf, buf, buf, buf, buf));
+    }
+}

@@ -1,0 +1,69 @@
+using BitDistill.Kernels;
+using BitDistill.Models.Qwen;
+using BitDistill.Runtime;
+using BitDistill.Tensors;
+using Xunit.Abstractions;
+using static BitDistill.Tests.TestUtil;
+
+namespace BitDistill.Tests.Runtime;
+
+/// <summary>After warm-up, a decode step of the runtime (forward, logits and sampling) allocates nothing: measured with
+/// GC.GetAllocatedBytesForCurrentThread over 32 steps, on the fixture model (single-threaded kernels) and on a wider random
+/// model whose GEMVs and attention are split over the kernel thread team.</summary>
+public sealed class RuntimeAllocationTests(ITestOutputHelper output)
+{
+    public static TheoryData<string, bool> Cases() => new()
+    {
+        { "fixture", true }, { "fixture", false }, { "wide", true }, { "wide", false },
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void DecodeStepsAllocateNothing(string which, bool greedy)
+    {
+        // two threads at least, so the team dispatch of the GEMV (and, given two cores, of attention) is what is measured
+        using var threads = KernelContext.Override(degreeOfParallelism: Math.Max(2, KernelContext.Current.DegreeOfParallelism));
+        string dir = which == "fixture" ? FixturePath("qwen", "qwen3-untied-bias") : WideModel();
+        try
+        {
+            var model = QwenRuntimeModel.Load(dir);
+            const int steps = 32, warmup = 4;
+            int promptLength = which == "fixture" ? 9 : 300;
+            var seen = new int[promptLength + warmup + steps + 1];
+            for (int i = 0; i < promptLength; i++) seen[i] = (i * 7 + 3) % model.Config.VocabSize;
+            var session = model.CreateSession(seen.Length);
+            var sampler = new TokenSampler(greedy ? new SamplerSettings { Greedy = true }
+                : new SamplerSettings { Temperature = 0.8f, TopK = 40, TopP = 0.9f, RepetitionPenalty = 1.2f, Seed = 5 });
+            session.Append(seen.AsSpan(0, promptLength));
+            int n = promptLength;
+            void Step()
+            {
+                int next = InferenceOps.Sample(sampler, session.Logits, seen.AsSpan(0, n));
+                seen[n++] = next;
+                session.Decode(next);
+            }
+            for (int i = 0; i < warmup; i++) Step();
+
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < steps; i++) Step();
+            long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            output.WriteLine($"{which}, {(greedy ? "greedy" : "top-p")}: {allocated} bytes over {steps} decode steps at positions {promptLength + warmup}..{n - 1}");
+            Assert.Equal(0, allocated);
+        }
+        finally { if (which != "fixture") Directory.Delete(dir, recursive: true); }
+    }
+
+    // A random Qwen3 wide enough that every projection and the lm_head GEMV use two threads (rows·cols ≥ 2·32768), with 4 heads
+    // of 64 so attention over 300+ cached positions does too.
+    private static string WideModel()
+    {
+        var config = QwenConfig.Parse("""
+            { "model_type": "qwen3", "vocab_size": 2048, "hidden_size": 256, "intermediate_size": 768, "num_hidden_layers": 2,
+              "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 64, "max_position_embeddings": 1024,
+              "tie_word_embeddings": false, "eos_token_id": 2 }
+            """);
+        var dir = Path.Combine(Path.GetTempPath(), $"bitdistill-runtime-alloc-{Guid.NewGuid():N}");
+        new QwenModel(config, new Generator(42)).SavePretrained(dir);
+        return dir;
+    }
+}

@@ -1,0 +1,54 @@
+using BitDistill.Tensors;
+using static BitDistill.Tests.TestUtil;
+
+namespace BitDistill.Tests.Tensors;
+
+/// <summary>The destination-taking inference ops equal the allocating tensor ops on the rows they are asked for, leave the other
+/// rows alone, and refuse mismatched buffers naming the parameter.</summary>
+public sealed class InferenceOpsTests
+{
+    [Theory]
+    [InlineData(1)]
+    [InlineData(5)]
+    public void LinearMatchesMatMulPlusBiasOnTheFirstRows(int rows)
+    {
+        var x = Rand([8, 40], 1); var w = Rand([24, 40], 2); var b = Rand([24], 3);
+        var y = Tensor.Full([8, 24], 7.0);
+        InferenceOps.Linear(x, rows, w, b, y);
+        AssertClose(y.Narrow(0, 0, rows), x.Narrow(0, 0, rows).MatMul(w.T) + b, 1e-6, "linear");
+        Assert.All(y.Narrow(0, rows, 8 - rows).ToFloatArray(), v => Assert.Equal(7f, v));
+
+        // one input row into a chosen output row (the logits of the last prompt position)
+        var logits = Tensor.Zeros([3, 24]);
+        InferenceOps.Linear(x, rows - 1, 1, w, null, logits, 2);
+        AssertClose(logits.Narrow(0, 2, 1), x.Narrow(0, rows - 1, 1).MatMul(w.T), 1e-6, "row");
+    }
+
+    [Fact]
+    public void RmsNormPerHeadAndRopeAtAPositionMatchTheTensorOps()
+    {
+        var x = Rand([3, 4 * 8], 4); var w = Rand([8], 5, 0.5f, 1.5f);
+        var y = Tensor.Zeros([3, 32]);
+        InferenceOps.RmsNorm(x, 2, w, 1e-6f, y);
+        AssertClose(y.Narrow(0, 0, 2), x.Narrow(0, 0, 2).Reshape(2, 4, 8).RmsNorm(w, 1e-6f).Reshape(2, 32), 1e-6, "rms_norm");
+
+        var cos = Rand([10, 8], 6); var sin = Rand([10, 8], 7);
+        var r = x.Contiguous().Clone();
+        InferenceOps.Rope(r, 3, cos, sin, 4);
+        var expected = x.Reshape(3, 4, 8).Permute(1, 0, 2).Rope(cos.Narrow(0, 4, 3), sin.Narrow(0, 4, 3)).Permute(1, 0, 2).Reshape(3, 32);
+        AssertClose(r, expected, 1e-6, "rope");
+    }
+
+    [Fact]
+    public void MismatchedBuffersAreRefusedNamingTheParameter()
+    {
+        var x = Tensor.Zeros([2, 40]); var w = Tensor.Zeros([24, 40]);
+        Assert.Contains("output [2, 23] must have rows of 24", Assert.Throws<ArgumentException>(() => InferenceOps.Linear(x, 2, w, null, Tensor.Zeros([2, 23]))).Message);
+        Assert.Contains("input [2, 40] has fewer than 3 rows", Assert.Throws<ArgumentException>(() => InferenceOps.Linear(x, 3, w, null, Tensor.Zeros([3, 24]))).Message);
+        Assert.Contains("bias has 5 elements", Assert.Throws<ArgumentException>(() => InferenceOps.Linear(x, 2, w, Tensor.Zeros([5]), Tensor.Zeros([2, 24]))).Message);
+        Assert.Contains("input [2, 40] must be contiguous", Assert.Throws<ArgumentException>(() => InferenceOps.Linear(Tensor.Zeros([40, 2]).T, 2, w, null, Tensor.Zeros([2, 24]))).Message);
+        Assert.Contains("token id 9", Assert.Throws<ArgumentOutOfRangeException>(() => InferenceOps.Embedding(Tensor.Zeros([9, 4]), [1, 9], Tensor.Zeros([2, 4]))).Message);
+        Assert.Contains("do not fit the KV cache of capacity 4", Assert.Throws<InvalidOperationException>(() =>
+            InferenceOps.WriteKeyValue(Tensor.Zeros([2, 8]), Tensor.Zeros([2, 8]), 2, Tensor.Zeros([2, 4, 4]), Tensor.Zeros([2, 4, 4]), 3)).Message);
+    }
+}
