@@ -20,22 +20,19 @@ public static class BenchCommand
         };
         var quick = new Option<bool>("--quick") { Description = "Fewer, shorter runs (a few seconds)." };
         var command = new Command("bench", "Measure the FP32 FMA peak and SGEMM GFLOP/s of this machine.") { threads, quick };
-        command.SetAction(parse =>
+        command.SetAction(parse => ErrorPolicy.Run("bench", parse, () =>
         {
             int[] counts;
             try
             {
                 counts = parse.GetValue(threads)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                     .Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
-                if (counts.Length == 0 || counts.Any(c => c < 1)) throw new FormatException();
             }
-            catch (FormatException)
-            {
-                Console.Error.WriteLine($"--threads expects positive integers separated by commas, got '{parse.GetValue(threads)}'.");
-                return 2;
-            }
+            catch (FormatException) { counts = []; }
+            if (counts.Length == 0 || counts.Any(c => c < 1))
+                throw new UsageException($"--threads expects positive integers separated by commas, got '{parse.GetValue(threads)}'");
             return Run(counts, parse.GetValue(quick), Console.Out);
-        });
+        }));
         return command;
     }
 

@@ -17,19 +17,11 @@ public static class DemoCommand
         var seed = new Option<ulong>("--seed") { Description = "random seed", DefaultValueFactory = _ => 1UL };
         var cmd = new Command("demo", "Pretrain a small Qwen3 on the embedded Jane Austen corpus, refine it to 1.58 bits (with and without SubLN), continue training, and compare held-out perplexities.");
         cmd.Options.Add(quick); cmd.Options.Add(output); cmd.Options.Add(seed);
-        cmd.SetAction(p =>
+        cmd.SetAction(p => ErrorPolicy.Run("demo", p, () =>
         {
-            try
-            {
-                EmbeddedDemo.Run(new DemoOptions { DataDir = EmbeddedDataDir, OutputDir = p.GetValue(output)!, Quick = p.GetValue(quick), Seed = p.GetValue(seed) });
-                return 0;
-            }
-            catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or FormatException)
-            {
-                Console.Error.WriteLine($"bitdistill demo: {e.Message.ReplaceLineEndings(" ")}");
-                return 1;
-            }
-        });
+            EmbeddedDemo.Run(new DemoOptions { DataDir = EmbeddedDataDir, OutputDir = p.GetValue(output)!, Quick = p.GetValue(quick), Seed = p.GetValue(seed) });
+            return 0;
+        }));
         return cmd;
     }
 }

@@ -5,7 +5,6 @@ using System.Text.Encodings.Web;
 using System.Text.Json;
 using BitDistill.Models;
 using BitDistill.Models.Generation;
-using BitDistill.Models.Qwen;
 using BitDistill.Models.Tokenization;
 using BitDistill.Runtime;
 using BitDistill.Tensors.SafeTensors;
@@ -15,9 +14,6 @@ namespace BitDistill.Cli;
 /// <summary>The `generate` verb: text generation with a KV cache, streamed to stdout, or one JSON object for scripts.</summary>
 public static class GenerateCommand
 {
-    /// <summary>A user-facing error: printed as one line on stderr, exit code 1.</summary>
-    sealed class CliError(string message) : Exception(message);
-
     /// <summary>The parsed command line of `generate`.</summary>
     public sealed record Args
     {
@@ -45,6 +41,8 @@ public static class GenerateCommand
         public ulong Seed { get; init; }
         /// <summary>Print one JSON object instead of streaming text.</summary>
         public bool Json { get; init; }
+        /// <summary>Print the stack trace of an error.</summary>
+        public bool Verbose { get; init; }
     }
 
     private const string JsonHelp =
@@ -75,38 +73,26 @@ public static class GenerateCommand
         {
             Model = parse.GetValue(model)!, Prompt = parse.GetValue(prompt), PromptIds = parse.GetValue(promptIds), Tokenizer = parse.GetValue(tokenizer),
             MaxNewTokens = parse.GetValue(maxNew), Greedy = parse.GetValue(greedy), Temperature = parse.GetValue(temperature), TopK = parse.GetValue(topK),
-            TopP = parse.GetValue(topP), RepetitionPenalty = parse.GetValue(penalty), Seed = parse.GetValue(seed), Json = parse.GetValue(json),
+            TopP = parse.GetValue(topP), RepetitionPenalty = parse.GetValue(penalty), Seed = parse.GetValue(seed), Json = parse.GetValue(json), Verbose = parse.GetValue(ErrorPolicy.Verbose),
         }, Console.Out, Console.Error));
         return cmd;
     }
 
-    /// <summary>Runs the verb; returns the exit code (0, or 1 after one line on <paramref name="stderr"/>).</summary>
-    public static int Run(Args a, TextWriter stdout, TextWriter stderr)
-    {
-        try
-        {
-            return Generate(a, stdout, stderr);
-        }
-        catch (Exception e) when (e is CliError or ModelConfigException or CheckpointException or RuntimeModelException or TokenizerFormatException or IOException
-                                     or UnauthorizedAccessException or ArgumentException or JsonException or InvalidDataException)
-        {
-            stdout.Flush();
-            stderr.WriteLine($"bitdistill generate: {e.Message.ReplaceLineEndings(" ")}");
-            return 1;
-        }
-    }
+    /// <summary>Runs the verb under <see cref="ErrorPolicy"/>; returns the exit code (0; 2 for bad input, 1 for a failure, after one line on <paramref name="stderr"/>).</summary>
+    public static int Run(Args a, TextWriter stdout, TextWriter stderr) =>
+        ErrorPolicy.Run("generate", () => Generate(a, stdout, stderr), stdout, stderr, a.Verbose);
 
     static int Generate(Args a, TextWriter stdout, TextWriter stderr)
     {
-        if ((a.Prompt is null) == (a.PromptIds is null)) throw new CliError("give exactly one of --prompt TEXT and --prompt-ids IDS");
-        if (a.MaxNewTokens < 0) throw new CliError($"--max-new-tokens must be ≥ 0, got {a.MaxNewTokens}");
-        if (!(a.Temperature > 0)) throw new CliError($"--temperature must be > 0, got {a.Temperature.ToString(CultureInfo.InvariantCulture)}");
-        if (a.TopK < 0) throw new CliError($"--top-k must be ≥ 0, got {a.TopK}");
-        if (!(a.TopP > 0 && a.TopP <= 1)) throw new CliError($"--top-p must be in (0, 1], got {a.TopP.ToString(CultureInfo.InvariantCulture)}");
-        if (!(a.RepetitionPenalty > 0)) throw new CliError($"--repetition-penalty must be > 0, got {a.RepetitionPenalty.ToString(CultureInfo.InvariantCulture)}");
-        if (!Directory.Exists(a.Model)) throw new CliError($"model folder '{a.Model}' does not exist");
+        if ((a.Prompt is null) == (a.PromptIds is null)) throw new UsageException("give exactly one of --prompt TEXT and --prompt-ids IDS");
+        if (a.MaxNewTokens < 0) throw new UsageException($"--max-new-tokens must be ≥ 0, got {a.MaxNewTokens}");
+        if (!(a.Temperature > 0)) throw new UsageException($"--temperature must be > 0, got {a.Temperature.ToString(CultureInfo.InvariantCulture)}");
+        if (a.TopK < 0) throw new UsageException($"--top-k must be ≥ 0, got {a.TopK}");
+        if (!(a.TopP > 0 && a.TopP <= 1)) throw new UsageException($"--top-p must be in (0, 1], got {a.TopP.ToString(CultureInfo.InvariantCulture)}");
+        if (!(a.RepetitionPenalty > 0)) throw new UsageException($"--repetition-penalty must be > 0, got {a.RepetitionPenalty.ToString(CultureInfo.InvariantCulture)}");
+        if (!Directory.Exists(a.Model)) throw new UsageException($"model folder '{a.Model}' does not exist");
         string configPath = Path.Combine(a.Model, "config.json");
-        var config = QwenConfig.Load(configPath);
+        var config = ModelRegistry.LoadConfig(configPath);
 
         // The tokenizer: needed for a text prompt and for streamed text; with --prompt-ids --json only when asked for.
         TextTokenizer? tokenizer = null;
@@ -114,12 +100,12 @@ public static class GenerateCommand
         {
             string path = a.Tokenizer ?? a.Model;
             try { tokenizer = TextTokenizer.Load(path); }
-            catch (FileNotFoundException e) { throw new CliError($"{e.Message}; give the tokenizer with --tokenizer PATH"); }
+            catch (FileNotFoundException e) { throw new UsageException($"{e.Message}; give the tokenizer with --tokenizer PATH"); }
         }
         int[] ids = a.PromptIds is not null ? ParseIds(a.PromptIds, config, configPath) : tokenizer!.Encode(a.Prompt!);
-        if (ids.Length == 0) throw new CliError("the prompt encodes to no tokens");
+        if (ids.Length == 0) throw new UsageException("the prompt encodes to no tokens");
         if (ids.FirstOrDefault(id => id >= config.VocabSize, -1) is int bad and >= 0)
-            throw new CliError($"the tokenizer {tokenizer!.Source} gives id {bad} for the prompt, outside the model's vocabulary (vocab_size {config.VocabSize} in {configPath}); do the tokenizer and the model belong together?");
+            throw new UsageException($"the tokenizer {tokenizer!.Source} gives id {bad} for the prompt, outside the model's vocabulary (vocab_size {config.VocabSize} in {configPath}); do the tokenizer and the model belong together?");
 
         bool stream = !a.Json;
         if (stream) TrySetUtf8();
@@ -131,7 +117,7 @@ public static class GenerateCommand
         // Full-precision models run on the inference runtime (no autograd graph, nothing allocated per token); ternary
         // (quantisation-aware) models, which the runtime does not load yet, on the training library's model.
         var r = config.Has(BitDistill.Models.BitNet.BitNetConfig.Field)
-            ? new TextGenerator(QwenModel.FromPretrained(a.Model), tokenizer).Generate(ids, new GenerationOptions
+            ? new TextGenerator(ModelRegistry.FromPretrained(a.Model), tokenizer).Generate(ids, new GenerationOptions
             {
                 MaxNewTokens = a.MaxNewTokens, Sampling = sampling, OnToken = stream ? t => write(t.Text) : null,
             })
@@ -151,7 +137,7 @@ public static class GenerateCommand
 
     // The runtime's generator with the library generator's text handling: the same stop tokens (config eos ids and the
     // tokenizer's EOS), text streamed piece by piece through the incremental decoder, and its result in the same record.
-    static GenerationResult GenerateOnRuntime(string folder, QwenConfig config, TextTokenizer? tokenizer, int[] ids, int maxNewTokens,
+    static GenerationResult GenerateOnRuntime(string folder, IModelConfig config, TextTokenizer? tokenizer, int[] ids, int maxNewTokens,
         SamplingOptions sampling, Action<string>? write)
     {
         var stops = new HashSet<int>(config.EosTokenIds);
@@ -206,16 +192,16 @@ public static class GenerateCommand
         stdout.Flush();
     }
 
-    static int[] ParseIds(string text, QwenConfig config, string configPath)
+    static int[] ParseIds(string text, IModelConfig config, string configPath)
     {
         var parts = text.Split(',', StringSplitOptions.TrimEntries);
         var ids = new int[parts.Length];
         for (int i = 0; i < parts.Length; i++)
         {
             if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out ids[i]))
-                throw new CliError($"--prompt-ids: '{parts[i]}' (item {i + 1}) is not a token id; expected comma-separated non-negative integers");
+                throw new UsageException($"--prompt-ids: '{parts[i]}' (item {i + 1}) is not a token id; expected comma-separated non-negative integers");
             if (ids[i] >= config.VocabSize)
-                throw new CliError($"--prompt-ids: id {ids[i]} (item {i + 1}) is outside the vocabulary: vocab_size is {config.VocabSize} in {configPath}");
+                throw new UsageException($"--prompt-ids: id {ids[i]} (item {i + 1}) is outside the vocabulary: vocab_size is {config.VocabSize} in {configPath}");
         }
         return ids;
     }

@@ -17,24 +17,8 @@ public static class InspectCommand
         var dirArg = new Argument<string>("model-dir") { Description = "a Hugging Face model folder (config.json + *.safetensors), or a config.json alone" };
         var cmd = new Command("inspect", "Print a model's architecture, parameter counts by group, the dtypes in its checkpoint and its file sizes.");
         cmd.Arguments.Add(dirArg);
-        cmd.SetAction(parse => Run(parse.GetValue(dirArg)!));
+        cmd.SetAction(parse => ErrorPolicy.Run("inspect", parse, () => { Inspect(parse.GetValue(dirArg)!, Console.Out); return 0; }));
         return cmd;
-    }
-
-    static int Run(string path)
-    {
-        try
-        {
-            Inspect(path, Console.Out);
-            return 0;
-        }
-        catch (Exception e) when (e is ModelConfigException or CheckpointException or FormatException or IOException
-                                     or UnauthorizedAccessException or ArgumentException or JsonException or KeyNotFoundException)
-        {
-            Console.Out.Flush();
-            Console.Error.WriteLine($"bitdistill inspect: {e.Message.ReplaceLineEndings(" ")}");
-            return 1;
-        }
     }
 
     /// <summary>Writes the report for a model folder (or a lone config.json) to <paramref name="w"/>.</summary>

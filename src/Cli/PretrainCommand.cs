@@ -34,50 +34,42 @@ public static class PretrainCommand
         var seed = new Option<ulong>("--seed") { DefaultValueFactory = _ => 1UL };
         var cmd = new Command("pretrain", "Train a full-precision Qwen3 causal LM from scratch; shows progress, checkpoints and resumes, writes the model, tokenizer and loss.png.");
         foreach (var o in new Option[] { output, corpus, valid, tokenizer, steps, batch, seq, lr, hidden, layers, heads, kvHeads, headDim, inter, seed }) cmd.Options.Add(o);
-        cmd.SetAction(p =>
+        cmd.SetAction(p => ErrorPolicy.Run("pretrain", p, () =>
         {
-            try
+            var data = DemoCommand.EmbeddedDataDir;
+            var tokPath = p.GetValue(tokenizer) ?? Path.Combine(data, "tokenizer");
+            var tok = TextTokenizer.Load(tokPath);
+            int eos = tok.TokenToId("<|endoftext|>") ?? tok.EosId ?? throw new InvalidDataException($"{tokPath}: no end-of-text token");
+            var files = p.GetValue(corpus) is { Length: > 0 } c ? c : [Path.Combine(data, "corpus", "austen.train.txt.gz")];
+            var validPath = p.GetValue(valid) ?? (p.GetValue(corpus) is { Length: > 0 } ? null : Path.Combine(data, "corpus", "austen.valid.txt.gz"));
+            var train = TokenDataset.FromFiles(files, tok, eos);
+            var val = validPath is null ? null : TokenDataset.FromFiles([validPath], tok, eos);
+            var inv = CultureInfo.InvariantCulture;
+            var config = QwenConfig.Parse(string.Create(inv, $$"""
+                {"model_type": "qwen3", "architectures": ["Qwen3ForCausalLM"], "vocab_size": {{tok.VocabSize}}, "hidden_size": {{p.GetValue(hidden)}},
+                 "intermediate_size": {{p.GetValue(inter)}}, "num_hidden_layers": {{p.GetValue(layers)}}, "num_attention_heads": {{p.GetValue(heads)}},
+                 "num_key_value_heads": {{p.GetValue(kvHeads)}}, "head_dim": {{p.GetValue(headDim)}}, "rms_norm_eps": 1e-6, "rope_theta": 10000,
+                 "tie_word_embeddings": true, "max_position_embeddings": {{Math.Max(512, p.GetValue(seq))}}, "hidden_act": "silu",
+                 "initializer_range": 0.02, "eos_token_id": {{eos}}, "torch_dtype": "float32"}
+                """), "pretrain options");
+            var model = ModelRegistry.Create(config, new Generator(p.GetValue(seed)));
+            string outDir = p.GetValue(output)!;
+            Console.WriteLine(string.Create(inv, $"pretraining a {config.NumHiddenLayers}-layer Qwen3 ({model.ParameterCount():N0} parameters) on {train.Count:N0} tokens"));
+            if (val is not null)
+                Console.WriteLine(string.Create(inv, $"unigram baseline perplexity on the held-out text: {UnigramBaseline.Perplexity(train.Tokens, val.Tokens, tok.VocabSize):F2}"));
+            var h = CausalLmTrainer.Train(model, train, val, new TrainingOptions
             {
-                var data = DemoCommand.EmbeddedDataDir;
-                var tokPath = p.GetValue(tokenizer) ?? Path.Combine(data, "tokenizer");
-                var tok = TextTokenizer.Load(tokPath);
-                int eos = tok.TokenToId("<|endoftext|>") ?? tok.EosId ?? throw new InvalidDataException($"{tokPath}: no end-of-text token");
-                var files = p.GetValue(corpus) is { Length: > 0 } c ? c : [Path.Combine(data, "corpus", "austen.train.txt.gz")];
-                var validPath = p.GetValue(valid) ?? (p.GetValue(corpus) is { Length: > 0 } ? null : Path.Combine(data, "corpus", "austen.valid.txt.gz"));
-                var train = TokenDataset.FromFiles(files, tok, eos);
-                var val = validPath is null ? null : TokenDataset.FromFiles([validPath], tok, eos);
-                var inv = CultureInfo.InvariantCulture;
-                var config = QwenConfig.Parse(string.Create(inv, $$"""
-                    {"model_type": "qwen3", "architectures": ["Qwen3ForCausalLM"], "vocab_size": {{tok.VocabSize}}, "hidden_size": {{p.GetValue(hidden)}},
-                     "intermediate_size": {{p.GetValue(inter)}}, "num_hidden_layers": {{p.GetValue(layers)}}, "num_attention_heads": {{p.GetValue(heads)}},
-                     "num_key_value_heads": {{p.GetValue(kvHeads)}}, "head_dim": {{p.GetValue(headDim)}}, "rms_norm_eps": 1e-6, "rope_theta": 10000,
-                     "tie_word_embeddings": true, "max_position_embeddings": {{Math.Max(512, p.GetValue(seq))}}, "hidden_act": "silu",
-                     "initializer_range": 0.02, "eos_token_id": {{eos}}, "torch_dtype": "float32"}
-                    """), "pretrain options");
-                var model = ModelRegistry.Create(config, new Generator(p.GetValue(seed)));
-                string outDir = p.GetValue(output)!;
-                Console.WriteLine(string.Create(inv, $"pretraining a {config.NumHiddenLayers}-layer Qwen3 ({model.ParameterCount():N0} parameters) on {train.Count:N0} tokens"));
-                if (val is not null)
-                    Console.WriteLine(string.Create(inv, $"unigram baseline perplexity on the held-out text: {UnigramBaseline.Perplexity(train.Tokens, val.Tokens, tok.VocabSize):F2}"));
-                var h = CausalLmTrainer.Train(model, train, val, new TrainingOptions
-                {
-                    Steps = p.GetValue(steps), BatchSize = p.GetValue(batch), SeqLen = p.GetValue(seq), LearningRate = p.GetValue(lr),
-                    WarmupSteps = Math.Max(1, p.GetValue(steps) / 20), Seed = p.GetValue(seed), CheckpointDir = Path.Combine(outDir, "run"),
-                    Log = Console.Out, Name = "pretrain", EvalEvery = Math.Max(100, p.GetValue(steps) / 5),
-                });
-                model.SavePretrained(outDir);
-                ModelFolders.CopyTokenizer(tokPath, outDir);
-                Plots.Lines(Path.Combine(outDir, "loss.png"), "Pretraining loss", "step", "cross-entropy",
-                    [("train", h.Loss.Select(l => (double)l.Step).ToArray(), h.Loss.Select(l => l.Loss).ToArray())]);
-                Console.WriteLine($"wrote {outDir} (model, tokenizer, loss.png)");
-                return 0;
-            }
-            catch (Exception e) when (e is IOException or InvalidDataException or FormatException or ArgumentException or InvalidOperationException or UnauthorizedAccessException)
-            {
-                Console.Error.WriteLine($"bitdistill pretrain: {e.Message.ReplaceLineEndings(" ")}");
-                return 1;
-            }
-        });
+                Steps = p.GetValue(steps), BatchSize = p.GetValue(batch), SeqLen = p.GetValue(seq), LearningRate = p.GetValue(lr),
+                WarmupSteps = Math.Max(1, p.GetValue(steps) / 20), Seed = p.GetValue(seed), CheckpointDir = Path.Combine(outDir, "run"),
+                Log = Console.Out, Name = "pretrain", EvalEvery = Math.Max(100, p.GetValue(steps) / 5),
+            });
+            model.SavePretrained(outDir);
+            ModelFolders.CopyTokenizer(tokPath, outDir);
+            Plots.Lines(Path.Combine(outDir, "loss.png"), "Pretraining loss", "step", "cross-entropy",
+                [("train", h.Loss.Select(l => (double)l.Step).ToArray(), h.Loss.Select(l => l.Loss).ToArray())]);
+            Console.WriteLine($"wrote {outDir} (model, tokenizer, loss.png)");
+            return 0;
+        }));
         return cmd;
     }
 }

@@ -3,6 +3,7 @@ using System.Globalization;
 using BitDistill.Distill.Data;
 using BitDistill.Distill.Quantization;
 using BitDistill.Models;
+using BitDistill.Models.BitNet;
 using BitDistill.Models.Qwen;
 using BitDistill.Models.Tokenization;
 
@@ -23,33 +24,25 @@ public static class QuantizeCommand
         var rows = new Option<int>("--calibration-tokens") { Description = "activation rows collected per layer", DefaultValueFactory = _ => 2048 };
         var cmd = new Command("quantize", "Re-ternarise a trained ternary model with GPTQ- or AWQ-style calibration; reports per-layer output error and perplexity before/after.");
         foreach (var o in new Option[] { model, method, calib, eval, output, tokenizer, rows }) cmd.Options.Add(o);
-        cmd.SetAction(p =>
+        cmd.SetAction(p => ErrorPolicy.Run("quantize", p, () =>
         {
-            try
-            {
-                string dir = p.GetValue(model)!, m = p.GetValue(method)!.ToLowerInvariant();
-                if (m is not ("gptq" or "awq")) throw new ArgumentException($"--method must be gptq or awq, got '{m}'");
-                var student = ModelRegistry.FromPretrained(dir);
-                var tokPath = p.GetValue(tokenizer) ?? (File.Exists(Path.Combine(dir, "tokenizer.json")) ? dir : Path.Combine(DemoCommand.EmbeddedDataDir, "tokenizer"));
-                var tok = TextTokenizer.Load(tokPath);
-                int eos = tok.EosId ?? tok.TokenToId("<|endoftext|>") ?? throw new InvalidDataException($"{tokPath}: no end-of-text token");
-                var cal = TokenDataset.FromFiles([p.GetValue(calib)!], tok, eos);
-                var held = p.GetValue(eval) is { } e ? TokenDataset.FromFiles([e], tok, eos) : cal;
-                Console.WriteLine($"calibrating {dir} with {m} on {cal.Count:N0} tokens");
-                var report = PostTrainingQuantizer.Run(student, m, cal, held, maxRows: p.GetValue(rows), log: Console.Out);
-                var outDir = p.GetValue(output) ?? dir.TrimEnd('/') + "-" + m;
-                report.Model.SavePretrained(outDir);
-                double e0 = report.Layers.Average(l => l.AbsmeanError), e1 = report.Layers.Average(l => l.CalibratedError);
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"mean relative output error (held-out activations): absmean {e0:F4} → {m} {e1:F4}; perplexity {report.PerplexityBefore:F2} → {report.PerplexityAfter:F2}; wrote {outDir}"));
-                return 0;
-            }
-            catch (Exception e) when (e is IOException or InvalidDataException or FormatException or ArgumentException or InvalidOperationException or UnauthorizedAccessException)
-            {
-                Console.Error.WriteLine($"bitdistill quantize: {e.Message.ReplaceLineEndings(" ")}");
-                return 1;
-            }
-        });
+            string dir = p.GetValue(model)!, m = p.GetValue(method)!.ToLowerInvariant();
+            var kind = m switch { "gptq" => CalibrationKind.Gptq, "awq" => CalibrationKind.Awq, _ => throw new UsageException($"--method must be gptq or awq, got '{m}'") };
+            var student = ModelRegistry.FromPretrained(dir);
+            var tokPath = p.GetValue(tokenizer) ?? (File.Exists(Path.Combine(dir, "tokenizer.json")) ? dir : Path.Combine(DemoCommand.EmbeddedDataDir, "tokenizer"));
+            var tok = TextTokenizer.Load(tokPath);
+            int eos = tok.EosId ?? tok.TokenToId("<|endoftext|>") ?? throw new InvalidDataException($"{tokPath}: no end-of-text token");
+            var cal = TokenDataset.FromFiles([p.GetValue(calib)!], tok, eos);
+            var held = p.GetValue(eval) is { } e ? TokenDataset.FromFiles([e], tok, eos) : cal;
+            Console.WriteLine($"calibrating {dir} with {m} on {cal.Count:N0} tokens");
+            var report = PostTrainingQuantizer.Run(student, kind, cal, held, maxRows: p.GetValue(rows), log: Console.Out);
+            var outDir = p.GetValue(output) ?? dir.TrimEnd('/') + "-" + m;
+            report.Model.SavePretrained(outDir);
+            double e0 = report.Layers.Average(l => l.AbsmeanError), e1 = report.Layers.Average(l => l.CalibratedError);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"mean relative output error (held-out activations): absmean {e0:F4} → {m} {e1:F4}; perplexity {report.PerplexityBefore:F2} → {report.PerplexityAfter:F2}; wrote {outDir}"));
+            return 0;
+        }));
         return cmd;
     }
 }

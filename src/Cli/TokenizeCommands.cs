@@ -12,9 +12,6 @@ namespace BitDistill.Cli;
 /// <summary>The `tokenize` and `tokenizer train` verbs.</summary>
 public static class TokenizeCommands
 {
-    /// <summary>A user-facing error: printed as one line on stderr, exit code 1.</summary>
-    sealed class CliError(string message) : Exception(message);
-
     /// <summary>`bitdistill tokenize --tokenizer PATH --jsonl FILE`: prints {"text", "ids"} per input line, no special tokens added.</summary>
     public static Command Tokenize()
     {
@@ -23,7 +20,7 @@ public static class TokenizeCommands
         var cmd = new Command("tokenize", "Tokenize the \"text\" of each JSONL line; prints {\"text\": ..., \"ids\": [...]} per line (no special tokens added).");
         cmd.Options.Add(tokenizerOpt);
         cmd.Options.Add(jsonlOpt);
-        cmd.SetAction(parse => Run("tokenize", () => RunTokenize(parse.GetValue(tokenizerOpt)!, parse.GetValue(jsonlOpt)!)));
+        cmd.SetAction(parse => ErrorPolicy.Run("tokenize", parse, () => RunTokenize(parse.GetValue(tokenizerOpt)!, parse.GetValue(jsonlOpt)!)));
         return cmd;
     }
 
@@ -39,25 +36,11 @@ public static class TokenizeCommands
         train.Options.Add(outOpt);
         train.Options.Add(minFreqOpt);
         train.Arguments.Add(filesArg);
-        train.SetAction(parse => Run("tokenizer train", () =>
+        train.SetAction(parse => ErrorPolicy.Run("tokenizer train", parse, () =>
             RunTrain(parse.GetValue(vocabOpt), parse.GetValue(outOpt)!, parse.GetValue(minFreqOpt), parse.GetValue(filesArg)!)));
         var cmd = new Command("tokenizer", "Tokenizer tools.");
         cmd.Subcommands.Add(train);
         return cmd;
-    }
-
-    static int Run(string verb, Func<int> body)
-    {
-        try
-        {
-            return body();
-        }
-        catch (Exception e) when (e is CliError or TokenizerFormatException or IOException or UnauthorizedAccessException or ArgumentException or JsonException or InvalidDataException)
-        {
-            Console.Out.Flush();
-            Console.Error.WriteLine($"bitdistill {verb}: {OneLine(e.Message)}");
-            return 1;
-        }
     }
 
     static string OneLine(string s) => s.ReplaceLineEndings(" ");
@@ -105,14 +88,14 @@ public static class TokenizeCommands
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
-            throw new CliError($"{file}:{lineNo}: malformed JSON line ({OneLine(e.Message)})");
+            throw new UsageException($"{file}:{lineNo}: malformed JSON line ({OneLine(e.Message)})");
         }
-        throw new CliError($"{file}:{lineNo}: expected a JSON object with a string field \"text\"");
+        throw new UsageException($"{file}:{lineNo}: expected a JSON object with a string field \"text\"");
     }
 
     static StreamReader OpenText(string path)
     {
-        if (!File.Exists(path)) throw new CliError($"{path}: file not found");
+        if (!File.Exists(path)) throw new UsageException($"{path}: file not found");
         Stream s = File.OpenRead(path);
         if (path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase)) s = new GZipStream(s, CompressionMode.Decompress);
         return new StreamReader(s, Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
@@ -121,9 +104,9 @@ public static class TokenizeCommands
     static int RunTrain(int vocabSize, string output, int minFrequency, string[] files)
     {
         const int maxVocab = 1 << 22;
-        if (vocabSize < 259 || vocabSize > maxVocab) throw new CliError($"--vocab-size: {vocabSize} is out of range (259 .. {maxVocab}: 256 bytes + 3 special tokens at least)");
-        if (minFrequency < 1) throw new CliError($"--min-frequency: {minFrequency} must be at least 1");
-        foreach (var f in files) if (!File.Exists(f)) throw new CliError($"{f}: file not found");
+        if (vocabSize < 259 || vocabSize > maxVocab) throw new UsageException($"--vocab-size: {vocabSize} is out of range (259 .. {maxVocab}: 256 bytes + 3 special tokens at least)");
+        if (minFrequency < 1) throw new UsageException($"--min-frequency: {minFrequency} must be at least 1");
+        foreach (var f in files) if (!File.Exists(f)) throw new UsageException($"{f}: file not found");
         var sw = Stopwatch.StartNew();
         var options = new BpeTrainerOptions { MinFrequency = minFrequency, Progress = new SyncProgress(m => Console.Error.WriteLine(m)) };
         var result = BpeTrainer.Train(ReadCorpus(files), vocabSize, options);
@@ -166,7 +149,7 @@ public static class TokenizeCommands
     static string? ReadLineChecked(StreamReader reader, string file)
     {
         try { return reader.ReadLine(); }
-        catch (InvalidDataException e) { throw new CliError($"{file}: cannot decompress ({OneLine(e.Message)})"); }
+        catch (InvalidDataException e) { throw new UsageException($"{file}: cannot decompress ({OneLine(e.Message)})"); }
     }
 
     /// <summary>Reports on the calling thread (Progress&lt;T&gt; would post to the thread pool and reorder lines).</summary>

@@ -46,7 +46,7 @@ public static class AttentionKernels
         float[]? keyMask, float[] o, int oOff, float[] lse, int lseOff) =>
         Forward(shape, q, qOff, k, kOff, v, vOff, keyMask, o, oOff, lse, lseOff, shape.KvHeads * shape.KeyLen * shape.HeadDim, shape.KeyLen * shape.HeadDim);
 
-    /// <summary>As <see cref="Forward(in AttentionShape, float[], int, float[], int, float[], int, float[], int, float[], int, float[], int)"/>
+    /// <summary>As <see cref="Forward(in AttentionShape, float[], int, float[], int, float[], int, float[], float[], int, float[], int)"/>
     /// with k and v laid out as rows of D contiguous floats per (batch, kv head) block that starts at
     /// <paramref name="kvBatchStride"/>·b + <paramref name="kvHeadStride"/>·g: the filled prefix of a preallocated KV cache
     /// [B, Hkv, capacity, D] is read in place (kvHeadStride = capacity·D) without copying it out.</summary>

@@ -85,6 +85,50 @@ public static class TernaryQuantizer
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static sbyte RoundOne(float w, float inv) => (sbyte)Math.Clamp(MathF.Round(w * inv, MidpointRounding.ToEven), -1f, 1f);
 
+    /// <summary>One weight's ternary code: clamp(round_half_even(w · inverseScale), −1, 1) (the one rounding rule of every
+    /// absmean-based quantiser here: BitLinear, GPTQ, AWQ).</summary>
+    public static sbyte Ternarize(float w, float inverseScale) => RoundOne(w, inverseScale);
+
+    /// <summary>Codes of a row-major [n, k] matrix under given per-row scales (fixed scales, e.g. from calibration).</summary>
+    public static void QuantizeWithRowScales(ReadOnlySpan<float> w, int n, int k, ReadOnlySpan<float> scales, Span<sbyte> q)
+    {
+        CheckShape(w.Length, n, k);
+        CheckLength(q.Length, w.Length, nameof(q));
+        CheckLength(scales.Length, n, nameof(scales));
+        var level = KernelContext.Current.Simd;
+        for (int r = 0; r < n; r++) Round(w.Slice(r * k, k), 1f / scales[r], q.Slice(r * k, k), level);
+    }
+
+    /// <summary>Absmean ternarisation of a row-major [n, k] matrix as a <see cref="TernaryQuantization"/> (codes, scales and
+    /// the dequantised weights), per tensor (the paper's) or per output row.</summary>
+    public static TernaryQuantization Absmean(ReadOnlySpan<float> w, int n, int k, bool perRowScale = false)
+    {
+        if (n < 0 || k < 0 || (long)n * k != w.Length) throw new ArgumentException($"w has {w.Length} values; expected n·k = {n}·{k}", nameof(w));
+        var scales = AbsmeanScales(w, n, k, perRowScale);
+        var codes = new sbyte[w.Length];
+        var deq = new float[w.Length];
+        for (int r = 0; r < n; r++)
+        {
+            float s = scales.Length == 1 ? scales[0] : scales[r], inv = 1f / s;
+            for (int c = 0; c < k; c++)
+            {
+                int i = r * k + c;
+                codes[i] = RoundOne(w[i], inv);
+                deq[i] = codes[i] * s;
+            }
+        }
+        return new TernaryQuantization(n, k, codes, scales, null, deq);
+    }
+
+    /// <summary>The absmean scale of the whole matrix ([1]) or of each row ([n]).</summary>
+    public static float[] AbsmeanScales(ReadOnlySpan<float> w, int n, int k, bool perRow)
+    {
+        if (!perRow) return [AbsMeanScale(w)];
+        var s = new float[n];
+        for (int r = 0; r < n; r++) s[r] = AbsMeanScale(w.Slice(r * k, k), k, r, 0);
+        return s;
+    }
+
     /// <summary>q = clamp(round_half_even(w·inv), −1, 1), SIMD where allowed (Vector*.Round rounds half to even, like the scalar path).</summary>
     private static void Round(ReadOnlySpan<float> w, float inv, Span<sbyte> q, SimdLevel level)
     {

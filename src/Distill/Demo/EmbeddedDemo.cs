@@ -14,22 +14,6 @@ using BitDistill.Tensors;
 
 namespace BitDistill.Distill.Demo;
 
-/// <summary>Settings of the embedded demo.</summary>
-public sealed record DemoOptions
-{
-    /// <summary>Folder with corpus/ and tokenizer/ (the repository's data/ folder, copied next to the binaries).</summary>
-    public required string DataDir { get; init; }
-    /// <summary>Where models, plots and results.json go.</summary>
-    public required string OutputDir { get; init; }
-    /// <summary>A shorter run (about a minute on two cores).</summary>
-    public bool Quick { get; init; }
-    public ulong Seed { get; init; } = 1;
-    public TextWriter Log { get; init; } = Console.Out;
-}
-
-/// <summary>One row of the demo's table.</summary>
-public sealed record DemoRow(string Model, long Parameters, double Perplexity, double TokensPerSecond, double WeightMegabytes);
-
 /// <summary>What exists of the recipe today, end to end on the embedded data: pretrain a small full-precision Qwen3 teacher on
 /// Jane Austen, refine copies of it into 1.58-bit models (stage 1, with and without SubLN), continue training them (stage 2),
 /// and compare held-out perplexities against the unigram baseline. Distillation (stage 3) comes with the pipeline issue.</summary>

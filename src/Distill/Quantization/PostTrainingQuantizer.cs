@@ -11,23 +11,16 @@ using BitDistill.Tensors;
 
 namespace BitDistill.Distill.Quantization;
 
-/// <summary>One layer's result: relative output error ‖XWᵀ − XŴᵀ‖/‖XWᵀ‖ on held-out activations, for the absmean
-/// ternarisation the layer used before and for the calibrated one.</summary>
-public sealed record LayerCalibration(string Layer, int Rows, int Cols, double AbsmeanError, double CalibratedError, double? Alpha);
-
-/// <summary>The outcome of post-training calibration of a ternary model.</summary>
-public sealed record CalibrationReport(string Method, IReadOnlyList<LayerCalibration> Layers, double PerplexityBefore, double PerplexityAfter, CausalLanguageModel Model);
-
 /// <summary>Applies GPTQ- or AWQ-style ternary calibration (BitDistill.Kernels.TernaryCalibration) post-training to a finished
 /// ternary model: collects each BitLinear's input activations on calibration text, re-ternarises every layer, and reports
 /// the output error on held-out activations and the perplexity before and after.</summary>
 public static class PostTrainingQuantizer
 {
     /// <summary>Runs the calibration; the input model is not modified (a calibrated copy is returned in the report).</summary>
-    public static CalibrationReport Run(CausalLanguageModel student, string method, TokenDataset calibration, TokenDataset heldOut,
+    public static CalibrationReport Run(CausalLanguageModel student, CalibrationKind method, TokenDataset calibration, TokenDataset heldOut,
         int seqLen = 64, int maxRows = 2048, int evalWindows = 64, TextWriter? log = null)
     {
-        if (method is not ("gptq" or "awq")) throw new ArgumentException($"unknown method '{method}' (expected gptq or awq)");
+        if (method is not (CalibrationKind.Gptq or CalibrationKind.Awq)) throw new ArgumentException($"calibration method must be GPTQ or AWQ, got {method}");
         var bitnet = BitNetConfig.From(student.Config) ?? throw new InvalidOperationException("the model is not ternary (config.json has no 'bitnet' field); refine it first");
         var layers = Refiner.BitLinears(student).ToArray();
         if (layers.Length == 0) throw new InvalidOperationException("the model has no BitLinear layers");
@@ -47,7 +40,7 @@ public static class PostTrainingQuantizer
             var (xc, mc) = calib[name]; var (xh, mh) = held[name];
             var baseline = layer.DequantizedWeight.ToArray();
             TernaryQuantization q; double? alpha = null;
-            if (method == "gptq") q = TernaryCalibration.Gptq(w, n, k, xc, mc).Weights;
+            if (method == CalibrationKind.Gptq) q = TernaryCalibration.Gptq(w, n, k, xc, mc).Weights;
             else { var a = TernaryCalibration.Awq(w, n, k, xc, mc); q = a.Weights; alpha = a.Alpha; }
             double e0 = TernaryCalibration.OutputError(xh, mh, w, baseline, n, k);
             double e1 = TernaryCalibration.OutputError(xh, mh, w, q.Dequantized, n, k);

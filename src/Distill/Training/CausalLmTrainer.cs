@@ -10,49 +10,6 @@ using BitDistill.Tensors;
 
 namespace BitDistill.Distill.Training;
 
-/// <summary>Settings of a causal-LM training run.</summary>
-public sealed record TrainingOptions
-{
-    public int Steps { get; init; } = 1000;
-    public int BatchSize { get; init; } = 8;
-    public int SeqLen { get; init; } = 128;
-    /// <summary>Micro-batches per optimizer step (gradients are accumulated; each micro-batch has BatchSize rows).</summary>
-    public int GradAccumulation { get; init; } = 1;
-    public float LearningRate { get; init; } = 3e-3f;
-    /// <summary>Linear warm-up steps before the cosine decay.</summary>
-    public int WarmupSteps { get; init; } = 50;
-    /// <summary>Cosine decays to this fraction of the peak rate.</summary>
-    public double MinLrRatio { get; init; } = 0.1;
-    public float WeightDecay { get; init; } = 0.1f;
-    public double ClipNorm { get; init; } = 1.0;
-    public ulong Seed { get; init; } = 1;
-    /// <summary>Evaluate validation perplexity every N steps (0 = only at the end).</summary>
-    public int EvalEvery { get; init; } = 100;
-    /// <summary>Validation windows per evaluation.</summary>
-    public int EvalWindows { get; init; } = 64;
-    /// <summary>Folder for checkpoints (null = none). An existing checkpoint there is resumed.</summary>
-    public string? CheckpointDir { get; init; }
-    public int CheckpointEvery { get; init; } = 200;
-    /// <summary>Print a progress line every N steps.</summary>
-    public int LogEvery { get; init; } = 10;
-    /// <summary>Where progress goes (null = silent).</summary>
-    public TextWriter? Log { get; init; }
-    /// <summary>A label for log lines.</summary>
-    public string Name { get; init; } = "train";
-    /// <summary>Called after each optimizer step with the step number (e.g. quantisation warm-up, diagnostics).</summary>
-    public Action<long>? OnStep { get; init; }
-}
-
-/// <summary>What a run produced: the loss curve, validation perplexities and throughput.</summary>
-public sealed class TrainingHistory
-{
-    public List<(long Step, double Loss)> Loss { get; init; } = new();
-    public List<(long Step, double Perplexity)> Validation { get; init; } = new();
-    public double TokensPerSecond { get; set; }
-    public long StepsDone { get; set; }
-    public bool Resumed { get; set; }
-}
-
 /// <summary>Trains a causal LM with AdamW (no decay on norms, biases and embeddings), warm-up + cosine schedule, global-norm
 /// clipping and gradient accumulation; shows progress (loss, tokens/s, ETA); evaluates validation perplexity; writes
 /// checkpoints atomically and resumes from the last one, ending with the same weights as an uninterrupted run.</summary>

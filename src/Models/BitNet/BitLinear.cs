@@ -5,17 +5,6 @@ using BitDistill.Tensors;
 
 namespace BitDistill.Models.BitNet;
 
-/// <summary>How BitLinear scales its ternary weights.</summary>
-public enum WeightScaleMode
-{
-    /// <summary>One absmean scale per tensor (the paper, bitnet.cpp I2_S).</summary>
-    PerTensor,
-    /// <summary>One absmean scale per output channel.</summary>
-    PerChannel,
-    /// <summary>One absmean scale per group of consecutive input weights in each row (fake-quantised float path).</summary>
-    PerGroup,
-}
-
 /// <summary>A drop-in replacement for <see cref="Linear"/> with 1.58-bit weights and 8-bit activations (BitNet b1.58):
 /// W_q = clamp(round(W / mean|W|), −1, 1)·mean|W| (absmean, round half to even), per-token absmax INT8 activations, and the
 /// straight-through estimator for both. The forward runs the shared ternary×INT8 kernels of BitDistill.Kernels
@@ -34,22 +23,22 @@ public sealed class BitLinear : Linear
     private float[]? _fixedScales;   // post-training calibration (GPTQ/AWQ): per-row scales that absmean must not recompute
     private float[]? _inputScale;    // AWQ: the layer computes on x / s
 
-    /// <summary>A BitLinear with fresh weights. With <paramref name="calibration"/> ("gptq" or "awq") the layer holds fixed
+    /// <summary>A BitLinear with fresh weights. With a <paramref name="calibration"/> (GPTQ or AWQ) the layer holds fixed
     /// per-row scales (buffer weight_scale [out]) and, for AWQ, input scales (buffer input_scale [in]), as written by
     /// <see cref="ApplyCalibration"/>.</summary>
     public BitLinear(int inFeatures, int outFeatures, bool bias, Generator? gen = null, float std = 0.02f,
-        WeightScaleMode scaleMode = WeightScaleMode.PerTensor, int groupSize = 128, string? calibration = null)
+        WeightScaleMode scaleMode = WeightScaleMode.PerTensor, int groupSize = 128, CalibrationKind calibration = CalibrationKind.None)
         : base(inFeatures, outFeatures, bias, gen, std)
     {
         ScaleMode = scaleMode;
         GroupSize = groupSize;
         Calibration = calibration;
-        if (calibration is not null)
+        if (calibration != CalibrationKind.None)
         {
-            if (calibration is not ("gptq" or "awq")) throw new ArgumentException($"unknown calibration '{calibration}' (expected gptq or awq)");
+            if (!Enum.IsDefined(calibration)) throw new ArgumentOutOfRangeException(nameof(calibration), calibration, "unknown calibration kind");
             _fixedScales = Enumerable.Repeat(1f, outFeatures).ToArray();
             Buffer("weight_scale", () => Tensor.FromArray(_fixedScales!, [outFeatures]), t => { _fixedScales = CheckVector(t, outFeatures, "weight_scale"); Weight.MarkChanged(); });
-            if (calibration == "awq")
+            if (calibration == CalibrationKind.Awq)
             {
                 _inputScale = Enumerable.Repeat(1f, inFeatures).ToArray();
                 Buffer("input_scale", () => Tensor.FromArray(_inputScale!, [inFeatures]), t => _inputScale = CheckVector(t, inFeatures, "input_scale"));
@@ -63,16 +52,16 @@ public sealed class BitLinear : Linear
         return t.ToFloatArray();
     }
 
-    /// <summary>The post-training calibration method whose fixed scales this layer uses ("gptq", "awq"), or null (absmean, recomputed).</summary>
-    public string? Calibration { get; }
+    /// <summary>The post-training calibration whose fixed scales this layer uses, or <see cref="CalibrationKind.None"/> (absmean, recomputed).</summary>
+    public CalibrationKind Calibration { get; }
 
     /// <summary>Installs a calibrated ternarisation (from GPTQ or AWQ): the latent weight becomes codes·scale, the per-row
     /// scales are fixed, and AWQ's input scales divide the input. The layer must have been built with the same calibration.</summary>
     public void ApplyCalibration(TernaryQuantization q)
     {
-        if (Calibration is null) throw new InvalidOperationException("this BitLinear was not built for calibrated scales (construct it with calibration: \"gptq\" or \"awq\")");
+        if (Calibration == CalibrationKind.None) throw new InvalidOperationException("this BitLinear was not built for calibrated scales (construct it with a CalibrationKind)");
         if (q.Rows != OutFeatures || q.Cols != InFeatures) throw new ArgumentException($"calibration result [{q.Rows}, {q.Cols}] does not fit BitLinear [{OutFeatures}, {InFeatures}]");
-        if ((q.InputScales is not null) != (Calibration == "awq")) throw new ArgumentException($"a {(q.InputScales is null ? "GPTQ" : "AWQ")} result cannot be applied to a layer built for {Calibration}");
+        if ((q.InputScales is not null) != (Calibration == CalibrationKind.Awq)) throw new ArgumentException($"a {(q.InputScales is null ? "GPTQ" : "AWQ")} result cannot be applied to a layer built for {Calibration}");
         var scales = new float[OutFeatures];
         for (int r = 0; r < OutFeatures; r++) scales[r] = q.ScaleOf(r);
         var w = new float[OutFeatures * InFeatures];
@@ -87,7 +76,7 @@ public sealed class BitLinear : Linear
     public Action<Tensor>? InputObserver { get; set; }
 
     /// <summary>A BitLinear that takes over a Linear's weights (and bias); the Linear is not modified.</summary>
-    public static BitLinear FromLinear(Linear src, WeightScaleMode scaleMode = WeightScaleMode.PerTensor, int groupSize = 128, string? calibration = null)
+    public static BitLinear FromLinear(Linear src, WeightScaleMode scaleMode = WeightScaleMode.PerTensor, int groupSize = 128, CalibrationKind calibration = CalibrationKind.None)
     {
         var b = new BitLinear(src.InFeatures, src.OutFeatures, src.Bias is not null, null, 0.02f, scaleMode, groupSize, calibration);
         b.Weight.Value.CopyFrom(src.Weight.Value); b.Weight.MarkChanged();
@@ -136,11 +125,7 @@ public sealed class BitLinear : Linear
         if (_fixedScales is not null)
         {
             scales = _fixedScales;
-            for (int r = 0; r < n; r++)
-            {
-                float inv = 1f / scales[r];
-                for (int c = 0; c < k; c++) codes[r * k + c] = (sbyte)Math.Clamp(MathF.Round(w[r * k + c] * inv, MidpointRounding.ToEven), -1, 1);
-            }
+            TernaryQuantizer.QuantizeWithRowScales(w, n, k, scales, codes);
         }
         else switch (ScaleMode)
         {
@@ -218,61 +203,4 @@ public sealed class BitLinear : Linear
     }
 
     internal Tensor WHat => _wHatTensor!;
-}
-
-/// <summary>BitLinear's product with the straight-through estimator: forward = the backend's activation quantiser and
-/// ternary×INT8 product (or, during quantisation warm-up or with per-group scales, the fake-quantised float product);
-/// backward: dx = g·Ŵ, dW = gᵀ·X̂ — the gradient of the identity path through both quantisers.</summary>
-[Op("bitlinear")]
-internal sealed class BitLinearFn(BitLinear layer, QuantizedActivations? xq, Tensor? xEff, Tensor wEff, int[] inShape) : Function
-{
-    private QuantizedActivations? _xq = xq;
-    private Tensor? _xEff = xEff, _wEff = wEff;
-
-    public static Variable Apply(BitLinear layer, Variable x)
-    {
-        int k = layer.InFeatures, n = layer.OutFeatures;
-        if (x.Shape[^1] != k) throw new ArgumentException($"BitLinear expects inputs [..., {k}], got {Tensor.ShapeString(x.Shape)}");
-        var xs = x.Value.Contiguous();
-        int m = xs.Count / k;
-        var outShape = x.Value.ShapeArray; outShape[^1] = n;
-        var x2 = xs.Reshape(m, k);
-        var backend = xs.Backend;
-        var xq = backend.QuantizeActivations(x2);
-        float lambda = layer.QuantizationStrength;
-        bool exact = lambda >= 1f && (layer.ScaleMode != WeightScaleMode.PerGroup || layer.Calibration is not null);
-        Tensor? xEff = null; Tensor wEff = layer.WHat;
-        Tensor y;
-        if (exact) y = backend.TernaryMatMul(xq, layer.Packed);
-        else
-        {
-            // x_eff = x + λ(x̂ − x), w_eff = w + λ(ŵ − w), y = x_eff·w_effᵀ
-            xEff = x2 + (backend.DequantizeActivations(xq) - x2) * lambda;
-            if (lambda < 1f)
-            {
-                var w = layer.Weight.Value;
-                wEff = w + (layer.WHat - w) * lambda;
-            }
-            y = xEff.MatMul(wEff.T);
-        }
-        bool save = Recording(x, layer.Weight);
-        return Record(new BitLinearFn(layer, save && xEff is null ? xq : null, save ? xEff : null, wEff, x.Value.ShapeArray),
-            y.Reshape(outShape), x, layer.Weight);
-    }
-
-    protected override Tensor?[] Backward(Tensor g, bool[] needs)
-    {
-        int n = layer.OutFeatures;
-        var g2 = g.Contiguous().Reshape(-1, n);
-        Tensor? dx = null, dw = null;
-        if (needs[0]) dx = g2.MatMul(_wEff!).Reshape(inShape);
-        if (needs[1])
-        {
-            var xHat = _xEff ?? g.Backend.DequantizeActivations(_xq!);
-            dw = g2.T.MatMul(xHat);
-        }
-        return [dx, dw];
-    }
-
-    protected override void ReleaseSaved() { _xq = null; _xEff = null; _wEff = null; }
 }

@@ -2,17 +2,6 @@ using System.Text.Json.Nodes;
 
 namespace BitDistill.Models.BitNet;
 
-/// <summary>Where SubLN (an extra RMSNorm) sits in a ternary model.</summary>
-public enum SubLnPlacement
-{
-    /// <summary>No SubLN (the "no SubLN" ablation and BitNet-SFT).</summary>
-    None,
-    /// <summary>On the input of o_proj and down_proj (the paper's text; names self_attn.attn_sub_norm, mlp.ffn_sub_norm).</summary>
-    Paper,
-    /// <summary>Before every projection, each BitLinear owning its norm (the released "allnorm" configs; name *_proj.sub_norm).</summary>
-    All,
-}
-
 /// <summary>The "bitnet" field of config.json: says the model is ternary, which quantiser it uses and where SubLN sits.
 /// Example: {"weight_quant": "absmean", "weight_scale": "per_tensor", "group_size": 128, "activation_quant": "absmax_int8_per_token",
 /// "subln": "paper", "subln_eps": 1e-8}.</summary>
@@ -26,8 +15,8 @@ public sealed record BitNetConfig
     public SubLnPlacement SubLn { get; init; } = SubLnPlacement.Paper;
     /// <summary>SubLN epsilon (the official code uses 1e-8).</summary>
     public double SubLnEps { get; init; } = 1e-8;
-    /// <summary>Post-training calibration whose fixed scales the BitLinears hold ("gptq", "awq"), or null.</summary>
-    public string? Calibration { get; init; }
+    /// <summary>Post-training calibration whose fixed scales the BitLinears hold (JSON "gptq", "awq"; absent or null = none).</summary>
+    public CalibrationKind Calibration { get; init; }
 
     /// <summary>The BitNet settings of a model config, or null for a full-precision model.</summary>
     public static BitNetConfig? From(IModelConfig config)
@@ -68,8 +57,13 @@ public sealed record BitNetConfig
         catch (Exception e) when (e is InvalidOperationException or FormatException) { throw new ModelConfigException(config.Source, Field, "group_size must be an integer and subln_eps a number", e); }
         if (group <= 0) throw new ModelConfigException(config.Source, $"{Field}.group_size", $"must be positive, got {group}");
         if (!(eps > 0)) throw new ModelConfigException(config.Source, $"{Field}.subln_eps", $"must be positive, got {eps}");
-        var calib = o["calibration"] is null ? null : Str("calibration", "");
-        if (calib is not (null or "gptq" or "awq")) throw new ModelConfigException(config.Source, $"{Field}.calibration", $"'{calib}' is not one of gptq, awq");
+        var calib = (o["calibration"] is null ? null : Str("calibration", "")) switch
+        {
+            null => CalibrationKind.None,
+            "gptq" => CalibrationKind.Gptq,
+            "awq" => CalibrationKind.Awq,
+            var c => throw new ModelConfigException(config.Source, $"{Field}.calibration", $"'{c}' is not one of gptq, awq"),
+        };
         return new BitNetConfig { WeightScale = scale, GroupSize = group, SubLn = subln, SubLnEps = eps, Calibration = calib };
     }
 
@@ -82,6 +76,6 @@ public sealed record BitNetConfig
         ["activation_quant"] = "absmax_int8_per_token",
         ["subln"] = SubLn.ToString().ToLowerInvariant(),
         ["subln_eps"] = SubLnEps,
-        ["calibration"] = Calibration,
+        ["calibration"] = Calibration switch { CalibrationKind.Gptq => "gptq", CalibrationKind.Awq => "awq", _ => null },
     };
 }

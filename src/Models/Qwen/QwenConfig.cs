@@ -6,15 +6,6 @@ using System.Text.Json.Nodes;
 
 namespace BitDistill.Models.Qwen;
 
-/// <summary>The Qwen architecture variant (Hugging Face <c>model_type</c>).</summary>
-public enum QwenArchitecture
-{
-    /// <summary>Qwen2 / Qwen2.5: q/k/v projections with bias, o_proj without, no QK-norm, head_dim = hidden / heads.</summary>
-    Qwen2,
-    /// <summary>Qwen3: RMSNorm on each query and key head (q_norm, k_norm) before RoPE; biases iff attention_bias; explicit head_dim.</summary>
-    Qwen3,
-}
-
 /// <summary>A Hugging Face config.json of a Qwen2/Qwen2.5/Qwen3 causal LM. Every field of the file is kept (in order) and written back
 /// by <see cref="Save"/>; the fields that shape the computation are validated and exposed as typed properties, and anything else
 /// (extensions such as quantisation settings) is read through <see cref="GetInt(string, int)"/>, <see cref="GetString"/>, … and

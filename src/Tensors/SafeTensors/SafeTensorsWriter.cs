@@ -7,7 +7,7 @@ using System.Text.Json;
 namespace BitDistill.Tensors.SafeTensors;
 
 /// <summary>Writes safetensors files: tensors sorted by name (ordinal), header padded with spaces to 8-byte alignment,
-/// written to <c>path + ".tmp"</c> and renamed over <paramref name="path"/> only when complete.</summary>
+/// written to <c>path + ".tmp"</c> and renamed over the target path only when complete.</summary>
 /// <remarks>The Python writer orders tensors by dtype alignment, then name; any order is valid for readers, and
 /// plain name order keeps files byte-identical for identical input.</remarks>
 public static class SafeTensorsWriter

@@ -10,43 +10,6 @@ using Xunit.Abstractions;
 
 namespace BitDistill.Tests.Distill;
 
-/// <summary>The embedded corpus, its tokenizer and a small Qwen3 trained on it once for the tests of this class.</summary>
-public sealed class AustenFixture
-{
-    public AustenFixture()
-    {
-        var dir = Path.Combine(AppContext.BaseDirectory, "data");
-        Tokenizer = TextTokenizer.Load(Path.Combine(dir, "tokenizer"));
-        int eos = Tokenizer.TokenToId("<|endoftext|>") ?? throw new InvalidDataException("tokenizer lacks <|endoftext|>");
-        Train = TokenDataset.FromFiles([Path.Combine(dir, "corpus", "austen.train.txt.gz")], Tokenizer, eos);
-        Valid = TokenDataset.FromFiles([Path.Combine(dir, "corpus", "austen.valid.txt.gz")], Tokenizer, eos);
-        Unigram = UnigramBaseline.Perplexity(Train.Tokens, Valid.Tokens[..(64 * 48 + 1)], Tokenizer.VocabSize);
-        Model = new QwenModel(Config(Tokenizer.VocabSize), new Generator(1));
-        var log = new StringWriter();
-        History = CausalLmTrainer.Train(Model, Train, Valid, Options with { Log = log });
-        Log = log.ToString();
-    }
-
-    public static QwenConfig Config(int vocab) => QwenConfig.Parse($$"""
-        {"model_type": "qwen3", "vocab_size": {{vocab}}, "hidden_size": 128, "intermediate_size": 384, "num_hidden_layers": 2,
-         "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 32, "rms_norm_eps": 1e-6, "rope_theta": 10000,
-         "tie_word_embeddings": true, "max_position_embeddings": 512, "hidden_act": "silu", "initializer_range": 0.02}
-        """);
-
-    public static readonly TrainingOptions Options = new()
-    {
-        Steps = 300, BatchSize = 8, SeqLen = 64, LearningRate = 3e-3f, WarmupSteps = 30, EvalEvery = 0, EvalWindows = 48, LogEvery = 50, Seed = 3,
-    };
-
-    public TextTokenizer Tokenizer { get; }
-    public TokenDataset Train { get; }
-    public TokenDataset Valid { get; }
-    public double Unigram { get; }
-    public QwenModel Model { get; }
-    public TrainingHistory History { get; }
-    public string Log { get; }
-}
-
 /// <summary>Training on real text: a small Qwen3 learns context (beats the unigram model), overfits one batch, resumes
 /// bit-exactly, and a refined ternary copy also beats the unigram baseline.</summary>
 public class TrainingTests(AustenFixture f, ITestOutputHelper output) : IClassFixture<AustenFixture>
@@ -79,7 +42,7 @@ public class TrainingTests(AustenFixture f, ITestOutputHelper output) : IClassFi
         var student = Refiner.Refine(f.Model, new BitNetConfig { SubLn = SubLnPlacement.Paper });
         CausalLmTrainer.Train(student, f.Train, null, AustenFixture.Options with { Steps = 40, WarmupSteps = 5, LearningRate = 2e-3f });
         var calib = new TokenDataset(f.Train.Tokens[..20000], "calibration");
-        foreach (var method in new[] { "gptq", "awq" })
+        foreach (var method in new[] { CalibrationKind.Gptq, CalibrationKind.Awq })
         {
             var r = BitDistill.Distill.Quantization.PostTrainingQuantizer.Run(student, method, calib, f.Valid, maxRows: 1024, evalWindows: 32);
             double e0 = r.Layers.Average(l => l.AbsmeanError), e1 = r.Layers.Average(l => l.CalibratedError);

@@ -29,7 +29,7 @@ public class KernelContextTests
     }
 
     [Fact]
-    public void ConcurrentOverrides_AreEachSeenByTheirOwnThreadAndItsWorkers()
+    public void ConcurrentOverridesAreEachSeenByTheirOwnThreadAndItsWorkers()
     {
         var scalar = KernelContext.Default with { Simd = SimdLevel.Scalar, DegreeOfParallelism = 2, TernaryPortable128 = true };
         var widest = KernelContext.Default with { Simd = KernelContext.HardwareSimd, DegreeOfParallelism = 3 };
@@ -68,7 +68,7 @@ public class KernelContextTests
     }
 
     [Fact]
-    public void ForcedLevel_ReachesTheWorkerThreads()
+    public void ForcedLevelReachesTheWorkerThreads()
     {
         foreach (var level in TestUtil.SimdLevels())
         {
@@ -87,7 +87,7 @@ public class KernelContextTests
     }
 
     [Fact]
-    public void ConcurrentSgemmAtDifferentLevels_EachMatchesItsOwnLevel()
+    public void ConcurrentSgemmAtDifferentLevelsEachMatchesItsOwnLevel()
     {
         // Large enough for the blocked, team-split path; at different SIMD levels the results differ in the last bits, so a
         // level leaking from one thread to the other (or to its workers) shows up as a mismatch.
@@ -118,7 +118,7 @@ public class KernelContextTests
     }
 
     [Fact]
-    public void Scopes_NestAndRestore_WithoutTouchingDefault()
+    public void ScopesNestAndRestoreWithoutTouchingDefault()
     {
         var before = KernelContext.Default;
         using (KernelContext.Override(simd: SimdLevel.Scalar))
@@ -136,7 +136,7 @@ public class KernelContextTests
     }
 
     [Fact]
-    public void Values_AreValidated()
+    public void ValuesAreValidated()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => KernelContext.Default with { DegreeOfParallelism = 0 });
         Assert.Throws<ArgumentException>(() => KernelContext.Default with { SgemmBlocking512 = default });
@@ -145,7 +145,7 @@ public class KernelContextTests
     }
 
     [Fact]
-    public void AScope_DisposedOnAnotherThread_Throws()
+    public void AScopeDisposedOnAnotherThreadThrows()
     {
         var scope = KernelContext.Override(simd: SimdLevel.Scalar);
         try

@@ -63,7 +63,7 @@ public class NumericConvertTests
     }
 
     [Theory, MemberData(nameof(Levels))]
-    public void BFloat16ToSingle_AllPatterns_MatchReference(SimdLevel level)
+    public void BFloat16ToSingleAllPatternsMatchReference(SimdLevel level)
     {
         using var _ = KernelContext.Override(simd: level);
         var src = AllPatterns();
@@ -78,7 +78,7 @@ public class NumericConvertTests
     }
 
     [Theory, MemberData(nameof(Levels))]
-    public void HalfToSingle_AllPatterns_MatchClrCast(SimdLevel level)
+    public void HalfToSingleAllPatternsMatchClrCast(SimdLevel level)
     {
         using var _ = KernelContext.Override(simd: level);
         var src = AllPatterns().Select(BitConverter.UInt16BitsToHalf).ToArray();
@@ -91,7 +91,7 @@ public class NumericConvertTests
     }
 
     [Theory, MemberData(nameof(Levels))]
-    public void SingleToBFloat16_EdgeAndRandom_MatchReference(SimdLevel level)
+    public void SingleToBFloat16EdgeAndRandomMatchReference(SimdLevel level)
     {
         using var _ = KernelContext.Override(simd: level);
         var src = EdgeFloats().Concat(RandomFloats(20000, 1)).ToArray();
@@ -103,7 +103,7 @@ public class NumericConvertTests
     }
 
     [Fact]
-    public void SingleToBFloat16Reference_KnownValues()
+    public void SingleToBFloat16ReferenceKnownValues()
     {
         ushort Bf(uint bits) { var d = new ushort[1]; NumericConvert.SingleToBFloat16Reference([BitConverter.UInt32BitsToSingle(bits)], d); return d[0]; }
         Assert.Equal(0x3F80, Bf(0x3F80_8000));   // tie, even below → down
@@ -119,7 +119,7 @@ public class NumericConvertTests
     }
 
     [Theory, MemberData(nameof(Levels))]
-    public void SingleToHalf_EdgeAndRandom_MatchClrCast(SimdLevel level)
+    public void SingleToHalfEdgeAndRandomMatchClrCast(SimdLevel level)
     {
         using var _ = KernelContext.Override(simd: level);
         var src = EdgeFloats().Concat(RandomFloats(20000, 2)).ToArray();
@@ -134,7 +134,7 @@ public class NumericConvertTests
     }
 
     [Fact]
-    public void SingleToHalf_KnownValues()
+    public void SingleToHalfKnownValues()
     {
         ushort H(float f) { var d = new Half[1]; NumericConvert.SingleToHalf([f], d); return BitConverter.HalfToUInt16Bits(d[0]); }
         Assert.Equal(0x7BFF, H(65504f));
@@ -150,7 +150,7 @@ public class NumericConvertTests
     }
 
     [Theory, MemberData(nameof(Levels))]
-    public void OddLengths_AllConversions_MatchReference(SimdLevel level)
+    public void OddLengthsAllConversionsMatchReference(SimdLevel level)
     {
         using var _ = KernelContext.Override(simd: level);
         foreach (int n in OddLengths)
@@ -175,7 +175,7 @@ public class NumericConvertTests
     }
 
     [Fact]
-    public void LengthMismatch_Throws()
+    public void LengthMismatchThrows()
     {
         Assert.Throws<ArgumentException>(() => NumericConvert.SingleToBFloat16(new float[3], new ushort[2]));
         Assert.Throws<ArgumentException>(() => NumericConvert.HalfToSingle(new Half[3], new float[4]));

@@ -10,7 +10,7 @@ public class SgemmAllocationTests
     [Theory]
     [InlineData(1)]
     [InlineData(2)]
-    public void SteadyStateCalls_DoNotAllocate(int dop)
+    public void SteadyStateCallsDoNotAllocate(int dop)
     {
         using var _ = KernelContext.Override(degreeOfParallelism: dop);
         int m = 160, n = 144, k = 300;   // blocked path, two threads at dop 2

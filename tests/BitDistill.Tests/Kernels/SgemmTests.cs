@@ -46,7 +46,7 @@ public class SgemmTests
 
     [Theory]
     [MemberData(nameof(Levels))]
-    public void MatchesReference_OddSizes_AllTransposes(SimdLevel level)
+    public void MatchesReferenceOddSizesAllTransposes(SimdLevel level)
     {
         using var _ = KernelContext.Override(level, 2);
         int[] sizes = [1, 3, 17, 33];
@@ -60,7 +60,7 @@ public class SgemmTests
 
     [Theory]
     [MemberData(nameof(Levels))]
-    public void MatchesReference_BlockedPath_EdgesStridesAlphaBeta(SimdLevel level)
+    public void MatchesReferenceBlockedPathEdgesStridesAlphaBeta(SimdLevel level)
     {
         using var _ = KernelContext.Override(level, 2);
         foreach (bool ta in new[] { false, true })
@@ -76,7 +76,7 @@ public class SgemmTests
     }
 
     [Fact]
-    public void KZero_ScalesC_AlphaZero_DoesNotReadAB()
+    public void KZeroScalesCAlphaZeroDoesNotReadAB()
     {
         var c = new float[] { 1, 2, 3, 4 };
         Sgemm.Multiply(false, false, 2, 2, 0, 1f, ReadOnlySpan<float>.Empty, 0, ReadOnlySpan<float>.Empty, 2, 3f, c, 2);
@@ -91,7 +91,7 @@ public class SgemmTests
 
     [Theory]
     [MemberData(nameof(Levels))]
-    public void BetaZero_IgnoresNaNInC_AndNaNInfPropagate(SimdLevel level)
+    public void BetaZeroIgnoresNaNInCAndNaNInfPropagate(SimdLevel level)
     {
         using var _ = KernelContext.Override(level, 2);
         foreach (var (m, n, k) in new[] { (5, 7, 3), (67, 70, 40) })   // direct loop and blocked path
@@ -113,7 +113,7 @@ public class SgemmTests
 
     [Theory]
     [MemberData(nameof(Levels))]
-    public void BitwiseIdentical_AcrossRuns_AndThreadCounts(SimdLevel level)
+    public void BitwiseIdenticalAcrossRunsAndThreadCounts(SimdLevel level)
     {
         int m = 150, n = 210, k = 300;
         var a = Random(m * k, 3); var b = Random(n * k, 4);
@@ -138,7 +138,7 @@ public class SgemmTests
     [Theory]
     [InlineData(1)]
     [InlineData(2)]
-    public void Batched_MatchesPerProduct_WithSharedOperand(int dop)
+    public void BatchedMatchesPerProductWithSharedOperand(int dop)
     {
         using var _ = KernelContext.Override(degreeOfParallelism: dop);
         foreach (var (batch, m, n, k) in new[] { (5, 9, 13, 17), (3, 70, 40, 50), (6, 70, 64, 130) })
@@ -154,7 +154,7 @@ public class SgemmTests
     }
 
     [Fact]
-    public void ConcurrentCallers_GetTheSameResults()
+    public void ConcurrentCallersGetTheSameResults()
     {
         using var _ = KernelContext.Override(degreeOfParallelism: 2);
         int m = 130, n = 100, k = 90;
@@ -176,7 +176,7 @@ public class SgemmTests
     }
 
     [Fact]
-    public void FmaPeak_IsPositive()
+    public void FmaPeakIsPositive()
     {
         double single = FmaPeak.Measure(1, 1);
         Assert.True(single > 0.1 && double.IsFinite(single), $"peak {single}");
@@ -189,20 +189,5 @@ public class SgemmTests
         var x = new float[8];
         Assert.Throws<ArgumentException>(() => Sgemm.Multiply(false, false, 3, 3, 3, 1f, x, 3, new float[9], 3, 0f, new float[9], 3));
         Assert.Throws<ArgumentException>(() => Sgemm.Multiply(false, false, 3, 3, 3, 1f, new float[9], 2, new float[9], 3, 0f, new float[9], 3));
-    }
-}
-
-/// <summary>The `bitdistill bench` verb: name and options parse.</summary>
-public class BenchCommandTests
-{
-    [Fact]
-    public void Bench_OptionsParse()
-    {
-        var cmd = BitDistill.Cli.BenchCommand.Create();
-        Assert.Equal("bench", cmd.Name);
-        Assert.Contains(cmd.Options, o => o.Name == "--threads");
-        Assert.Contains(cmd.Options, o => o.Name == "--quick");
-        var parse = cmd.Parse("--threads 1,2 --quick");
-        Assert.Empty(parse.Errors);
     }
 }

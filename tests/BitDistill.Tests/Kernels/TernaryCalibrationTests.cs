@@ -42,7 +42,7 @@ public class TernaryCalibrationTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Cholesky_factor_inverse_and_solve_match_MathNet_on_odd_sizes()
+    public void CholeskyfactorinverseandsolvematchMathNetonoddsizes()
     {
         foreach (int n in OddSizes)
         {
@@ -81,7 +81,7 @@ public class TernaryCalibrationTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Cholesky_rejects_a_matrix_that_is_not_positive_definite()
+    public void Choleskyrejectsamatrixthatisnotpositivedefinite()
     {
         double[] a = [1, 2, 2, 1];
         var ex = Assert.Throws<InvalidOperationException>(() => DoubleCholesky.Factor(a, 2));
@@ -89,7 +89,7 @@ public class TernaryCalibrationTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Gptq_on_identity_calibration_data_is_plain_absmean_and_zeroes_dead_inputs()
+    public void Gptqonidentitycalibrationdataisplainabsmeanandzeroesdeadinputs()
     {
         const int n = 24, k = 37;
         var w = Normal(n * k, 1, 0.05f);
@@ -97,7 +97,7 @@ public class TernaryCalibrationTests(ITestOutputHelper output)
         var x = new float[k * k];
         for (int i = 0; i < k; i++) x[i * k + i] = 3f;
         var gptq = TernaryCalibration.Gptq(w, n, k, x, k, new GptqOptions { RefitScale = false });
-        var rtn = TernaryCalibration.Absmean(w, n, k, perRowScale: true);
+        var rtn = TernaryQuantizer.Absmean(w, n, k, perRowScale: true);
         Assert.Equal(rtn.Codes, TernaryCalibration.Gptq(w, n, k, x, k).Weights.Codes); // the refit changes scales, never codes
         Assert.Equal(rtn.Codes, gptq.Weights.Codes);
         Assert.Equal(rtn.Scales, gptq.Weights.Scales);
@@ -148,7 +148,7 @@ public class TernaryCalibrationTests(ITestOutputHelper output)
     private static string Row(string name, double heldOut, double calib) => $"  {name,-34} {heldOut:F4}   (calibration {calib:F4})";
 
     [Fact]
-    public void Gptq_and_Awq_beat_absmean_on_held_out_activations()
+    public void GptqandAwqbeatabsmeanonheldoutactivations()
     {
         var model = ActivationModel();
         var calib = Activations(CalibRows, 21, model);
@@ -157,8 +157,8 @@ public class TernaryCalibrationTests(ITestOutputHelper output)
 
         double Err(float[] wHat) => TernaryCalibration.OutputError(heldOut, HeldOutRows, w, wHat, N, K);
         double Cal(float[] wHat) => TernaryCalibration.OutputError(calib, CalibRows, w, wHat, N, K);
-        var absT = TernaryCalibration.Absmean(w, N, K).Dequantized;
-        var absR = TernaryCalibration.Absmean(w, N, K, perRowScale: true).Dequantized;
+        var absT = TernaryQuantizer.Absmean(w, N, K).Dequantized;
+        var absR = TernaryQuantizer.Absmean(w, N, K, perRowScale: true).Dequantized;
         var gptq = TernaryCalibration.Gptq(w, N, K, calib, CalibRows);
         var gptqNoRefit = TernaryCalibration.Gptq(w, N, K, calib, CalibRows, new GptqOptions { RefitScale = false });
         var gptqAct = TernaryCalibration.Gptq(w, N, K, calib, CalibRows, new GptqOptions { ActOrder = true });
@@ -194,7 +194,7 @@ public class TernaryCalibrationTests(ITestOutputHelper output)
     /// have small weights); absmean then zeroes whole small-weight columns even where the activations are large. Here AWQ's
     /// activation-aware input scaling itself (α > 0, not just the scale refit) must pay off on held-out data.</summary>
     [Fact]
-    public void Awq_input_scaling_pays_off_when_weight_columns_differ_in_magnitude()
+    public void Awqinputscalingpaysoffwhenweightcolumnsdifferinmagnitude()
     {
         var model = ActivationModel();
         var calib = Activations(CalibRows, 81, model);
@@ -207,7 +207,7 @@ public class TernaryCalibrationTests(ITestOutputHelper output)
             for (int r = 0; r < N; r++) w[r * K + c] *= omega;
         }
         double Err(float[] wHat) => TernaryCalibration.OutputError(heldOut, HeldOutRows, w, wHat, N, K);
-        double absR = Err(TernaryCalibration.Absmean(w, N, K, perRowScale: true).Dequantized);
+        double absR = Err(TernaryQuantizer.Absmean(w, N, K, perRowScale: true).Dequantized);
         var awq = TernaryCalibration.Awq(w, N, K, calib, CalibRows);
         var awqNoRefit = TernaryCalibration.Awq(w, N, K, calib, CalibRows, new AwqOptions { RefitScale = false });
         var alpha0 = TernaryCalibration.Awq(w, N, K, calib, CalibRows, new AwqOptions { GridPoints = 1 });
@@ -222,13 +222,13 @@ public class TernaryCalibrationTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Awq_alpha_zero_is_absmean_and_input_scales_are_normalised()
+    public void Awqalphazeroisabsmeanandinputscalesarenormalised()
     {
         var model = ActivationModel();
         var calib = Activations(CalibRows, 31, model);
         var w = Normal(N * K, 32, 0.02f);
         var awq = TernaryCalibration.Awq(w, N, K, calib, CalibRows, new AwqOptions { RefitScale = false });
-        double absRow = TernaryCalibration.OutputError(calib, CalibRows, w, TernaryCalibration.Absmean(w, N, K, true).Dequantized, N, K);
+        double absRow = TernaryCalibration.OutputError(calib, CalibRows, w, TernaryQuantizer.Absmean(w, N, K, true).Dequantized, N, K);
         Assert.Equal(21, awq.GridErrors.Length);
         Assert.Equal(absRow, awq.GridErrors[0], 1e-6);
         Assert.Equal(awq.GridErrors.Min(), awq.CalibrationError, 1e-6);
@@ -247,7 +247,7 @@ public class TernaryCalibrationTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Per_row_scales_fit_rows_of_different_magnitude_better_than_one_per_tensor_scale()
+    public void Perrowscalesfitrowsofdifferentmagnitudebetterthanonepertensorscale()
     {
         var model = ActivationModel();
         var calib = Activations(CalibRows, 41, model);
@@ -256,16 +256,16 @@ public class TernaryCalibrationTests(ITestOutputHelper output)
             for (int c = 0; c < K; c++) w[r * K + c] *= MathF.Pow(4f, (float)r / N * 2 - 1); // rows span 1/4 … 4
         double Err(float[] wHat) => TernaryCalibration.OutputError(calib, CalibRows, w, wHat, N, K);
 
-        var rowAbs = TernaryCalibration.Absmean(w, N, K, true);
-        var tensorAbs = TernaryCalibration.Absmean(w, N, K, false);
+        var rowAbs = TernaryQuantizer.Absmean(w, N, K, true);
+        var tensorAbs = TernaryQuantizer.Absmean(w, N, K, false);
         var rowGptq = TernaryCalibration.Gptq(w, N, K, calib, CalibRows, new GptqOptions { RefitScale = false });
         var tensorGptq = TernaryCalibration.Gptq(w, N, K, calib, CalibRows, new GptqOptions { PerRowScale = false, RefitScale = false });
         Assert.Equal(N, rowAbs.Scales.Length);
         Assert.True(rowAbs.PerRowScale);
         Assert.Single(tensorAbs.Scales);
         Assert.False(tensorGptq.Weights.PerRowScale);
-        Assert.Equal(TernaryCalibration.AbsmeanScale(w), tensorAbs.Scales[0]);
-        for (int r = 0; r < N; r++) Assert.Equal(TernaryCalibration.AbsmeanScale(w.AsSpan(r * K, K)), rowGptq.Weights.Scales[r]);
+        Assert.Equal(TernaryQuantizer.AbsMeanScale(w), tensorAbs.Scales[0]);
+        for (int r = 0; r < N; r++) Assert.Equal(TernaryQuantizer.AbsMeanScale(w.AsSpan(r * K, K)), rowGptq.Weights.Scales[r]);
         output.WriteLine($"absmean row {Err(rowAbs.Dequantized):F4} tensor {Err(tensorAbs.Dequantized):F4}; " +
                          $"GPTQ row {rowGptq.CalibrationError:F4} tensor {tensorGptq.CalibrationError:F4}");
         Assert.True(Err(rowAbs.Dequantized) < Err(tensorAbs.Dequantized));
@@ -273,7 +273,7 @@ public class TernaryCalibrationTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Results_are_deterministic_and_independent_of_threads_and_block_size()
+    public void Resultsaredeterministicandindependentofthreadsandblocksize()
     {
         var model = ActivationModel();
         var calib = Activations(CalibRows, 51, model);
@@ -302,7 +302,7 @@ public class TernaryCalibrationTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Non_finite_weights_or_activations_are_rejected_naming_the_input()
+    public void Nonfiniteweightsoractivationsarerejectednamingtheinput()
     {
         const int n = 4, k = 6, m = 8;
         var w = Normal(n * k, 61);
@@ -316,7 +316,7 @@ public class TernaryCalibrationTests(ITestOutputHelper output)
         Assert.Equal("x", Assert.Throws<ArgumentException>(() => TernaryCalibration.Gptq(w, n, k, badX, m)).ParamName);
         Assert.Equal("w", Assert.Throws<ArgumentException>(() => TernaryCalibration.Awq(badW, n, k, x, m)).ParamName);
         Assert.Equal("x", Assert.Throws<ArgumentException>(() => TernaryCalibration.Awq(w, n, k, badX, m)).ParamName);
-        Assert.Equal("w", Assert.Throws<ArgumentException>(() => TernaryCalibration.Absmean(badW, n, k)).ParamName);
+        Assert.Equal("w", Assert.Throws<ArgumentException>(() => TernaryQuantizer.Absmean(badW, n, k)).ParamName);
         Assert.Equal("x", Assert.Throws<ArgumentException>(() => TernaryCalibration.OutputError(badX, m, w, w, n, k)).ParamName);
         var ex = Assert.Throws<ArgumentException>(() => TernaryCalibration.Gptq(badW, n, k, x, m));
         Assert.Contains("row 1, column 3", ex.Message);
@@ -324,7 +324,7 @@ public class TernaryCalibrationTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void OutputError_matches_a_direct_computation()
+    public void OutputErrormatchesadirectcomputation()
     {
         const int n = 5, k = 7, m = 9;
         var w = Normal(n * k, 71);

@@ -68,7 +68,7 @@ public class TernaryTests
     // ---------------------------------------------------------------- weight quantiser
 
     [Theory, MemberData(nameof(Levels))]
-    public void WeightQuantizer_RoundsHalfToEvenAndClamps(SimdLevel level)
+    public void WeightQuantizerRoundsHalfToEvenAndClamps(SimdLevel level)
     {
         using var _ = KernelContext.Override(level);
         // mean|W| = 1 exactly, so W/s is W: 0.5 → 0, 1.5 → 2 → 1, −0.5 → 0, −1.5 → −1, 2.5 → 2 → 1, −0.49 → 0, 0.51 → 1.
@@ -86,7 +86,7 @@ public class TernaryTests
     }
 
     [Fact]
-    public void WeightQuantizer_ZerosEqualAndTinyValues()
+    public void WeightQuantizerZerosEqualAndTinyValues()
     {
         var q = new sbyte[70];
         Assert.Equal(TernaryQuantizer.Epsilon, TernaryQuantizer.QuantizePerTensor(new float[70], q));
@@ -103,7 +103,7 @@ public class TernaryTests
     }
 
     [Fact]
-    public void WeightQuantizer_RejectsNaNNamingPosition()
+    public void WeightQuantizerRejectsNaNNamingPosition()
     {
         var w = RandomFloats(6 * 9, 1);
         w[3 * 9 + 5] = float.NaN;
@@ -117,7 +117,7 @@ public class TernaryTests
     }
 
     [Theory, MemberData(nameof(Levels))]
-    public void WeightQuantizer_PerRowAndPerGroup_MatchPerTensorOnSlices(SimdLevel level)
+    public void WeightQuantizerPerRowAndPerGroupMatchPerTensorOnSlices(SimdLevel level)
     {
         using var _ = KernelContext.Override(level);
         int n = 5, k = 203, g = 64, groups = 4;
@@ -149,7 +149,7 @@ public class TernaryTests
     // ---------------------------------------------------------------- activation quantiser
 
     [Theory, MemberData(nameof(Levels))]
-    public void ActivationQuantizer_MatchesReferenceAndTies(SimdLevel level)
+    public void ActivationQuantizerMatchesReferenceAndTies(SimdLevel level)
     {
         using var _ = KernelContext.Override(level);
         foreach (int k in new[] { 1, 3, 17, 33, 127, 129, 1000 })
@@ -181,7 +181,7 @@ public class TernaryTests
     }
 
     [Theory, MemberData(nameof(Levels))]
-    public void ActivationQuantizer_RejectsNonFiniteNamingPosition(SimdLevel level)
+    public void ActivationQuantizerRejectsNonFiniteNamingPosition(SimdLevel level)
     {
         using var _ = KernelContext.Override(level);
         var x = RandomFloats(2 * 100, 3);
@@ -195,7 +195,7 @@ public class TernaryTests
     // ---------------------------------------------------------------- packing
 
     [Fact]
-    public void Packing_BitLayoutIsDocumented()
+    public void PackingBitLayoutIsDocumented()
     {
         var q = new sbyte[2 * 130]; // K = 130: two blocks per row, the second padded
         q[0] = 1; q[32] = -1; q[64] = 1; q[96] = 0; q[128] = -1; q[130 + 33] = 1;
@@ -211,7 +211,7 @@ public class TernaryTests
     }
 
     [Fact]
-    public void Packing_RoundTripsOnOddShapes()
+    public void PackingRoundTripsOnOddShapes()
     {
         foreach (var (n, k) in new[] { (1, 1), (3, 3), (5, 17), (7, 127), (2, 129), (3, 1000) })
         {
@@ -243,7 +243,7 @@ public class TernaryTests
     }
 
     [Fact]
-    public void Base3_RoundTripsAndRejectsBadBytes()
+    public void Base3RoundTripsAndRejectsBadBytes()
     {
         for (int len = 0; len <= 23; len++)
         {
@@ -281,7 +281,7 @@ public class TernaryTests
         [(1, 7, 1), (1, 5, 3), (3, 9, 17), (5, 7, 33), (1, 11, 127), (4, 3, 129), (6, 13, 1000), (9, 65, 1000), (1, 129, 4100)];
 
     [Theory, MemberData(nameof(Paths))]
-    public void Gemm_Int32_BitExactWithReference(SimdLevel level, string variant)
+    public void GemmInt32BitExactWithReference(SimdLevel level, string variant)
     {
         foreach (int dop in new[] { 1, 2 })
         {
@@ -299,7 +299,7 @@ public class TernaryTests
     }
 
     [Theory, MemberData(nameof(Paths))]
-    public void Gemm_Int32_ExtremesDoNotSaturate(SimdLevel level, string variant)
+    public void GemmInt32ExtremesDoNotSaturate(SimdLevel level, string variant)
     {
         // 8192 = 64 blocks: every int16 partial sum reaches exactly its flush bound (−32768) with x = −128 and q = +1.
         using var _ = new PathScope(level, variant, 1);
@@ -317,7 +317,7 @@ public class TernaryTests
     }
 
     [Theory, MemberData(nameof(Paths))]
-    public void Gemm_Float_MatchesReferenceAndFakeQuantisedProduct(SimdLevel level, string variant)
+    public void GemmFloatMatchesReferenceAndFakeQuantisedProduct(SimdLevel level, string variant)
     {
         foreach (int dop in new[] { 1, 2 })
             foreach (var mode in new[] { TernaryScaleMode.PerTensor, TernaryScaleMode.PerRow })
@@ -374,7 +374,7 @@ public class TernaryTests
     }
 
     [Theory, MemberData(nameof(Levels))]
-    public void Gemm_Int32_EveryTokenAndRowTileRemainder(SimdLevel level)
+    public void GemmInt32EveryTokenAndRowTileRemainder(SimdLevel level)
     {
         // M = 1 … 9 covers token tiles of 1, 2, 3 and 4 plus remainders; N = 1 … 9 the short last row tile on each thread;
         // K spans an odd block count (tail block), an even one, and more than one int16 flush interval (> 16 block pairs).
@@ -396,7 +396,7 @@ public class TernaryTests
     }
 
     [Fact]
-    public void Gemm_RejectsBadLengths()
+    public void GemmRejectsBadLengths()
     {
         var w = PackedTernaryMatrix.FromCodes(new sbyte[6], 2, 3, TernaryScaleMode.PerTensor, [1f]);
         Assert.Throws<ArgumentException>(() => TernaryGemm.MultiplyInt32(new sbyte[5], 2, w, new int[4]));
@@ -407,7 +407,7 @@ public class TernaryTests
     // ---------------------------------------------------------------- float baselines
 
     [Theory, MemberData(nameof(Levels))]
-    public void Gemv_F32AndF16_MatchReferences(SimdLevel level)
+    public void GemvF32AndF16MatchReferences(SimdLevel level)
     {
         foreach (int dop in new[] { 1, 2 })
         {
@@ -441,7 +441,7 @@ public class TernaryTests
     }
 
     [Theory, MemberData(nameof(Levels))]
-    public void Gemv_F16_ConvertsEveryBitPatternExactly(SimdLevel level)
+    public void GemvF16ConvertsEveryBitPatternExactly(SimdLevel level)
     {
         using var _ = KernelContext.Override(level, 1);
         // row r holds bit pattern r at column r % 64 and zeros elsewhere; x = ones, so y[r] is exactly that weight as float

@@ -70,7 +70,7 @@ public sealed class GenerateCommandTests
     public void BadInputFailsWithOneLineNamingTheProblem(string? prompt, string? ids, string expected)
     {
         var (code, stdout, stderr) = Run(new() { Model = Model, Prompt = prompt, PromptIds = ids, Json = true });
-        Assert.Equal(1, code);
+        Assert.Equal(ErrorPolicy.BadInput, code);
         Assert.Equal("", stdout);
         Assert.Contains(expected, stderr);
         Assert.StartsWith("bitdistill generate: ", stderr);
@@ -81,11 +81,11 @@ public sealed class GenerateCommandTests
     public void MissingModelFolderAndBadSamplingValuesFail()
     {
         var (code, _, stderr) = Run(new() { Model = "/nonexistent/model", PromptIds = "1", Json = true });
-        Assert.Equal(1, code);
+        Assert.Equal(ErrorPolicy.BadInput, code);
         Assert.Equal("bitdistill generate: model folder '/nonexistent/model' does not exist", stderr.Trim());
         (code, _, stderr) = Run(new() { Model = Model, PromptIds = "1", Json = true, TopP = 0 });
-        Assert.Equal(1, code);
+        Assert.Equal(ErrorPolicy.BadInput, code);
         Assert.Contains("--top-p", stderr);
-        Assert.Equal(1, Program.Main(["generate", "--model", Model, "--prompt-ids", "1", "--max-new-tokens", "-1", "--json"]));
+        Assert.Equal(ErrorPolicy.BadInput, Program.Main(["generate", "--model", Model, "--prompt-ids", "1", "--max-new-tokens", "-1", "--json"]));
     }
 }

@@ -40,7 +40,7 @@ public sealed class QwenInspectTests
         var err = new StringWriter();
         var old = Console.Error;
         Console.SetError(err);
-        try { Assert.Equal(1, Program.Main(["inspect", "/nonexistent/model"])); }
+        try { Assert.Equal(ErrorPolicy.BadInput, Program.Main(["inspect", "/nonexistent/model"])); }
         finally { Console.SetError(old); }
         Assert.StartsWith("bitdistill inspect: model folder '/nonexistent/model' does not exist", err.ToString());
     }

@@ -29,7 +29,7 @@ public class TokenizerCliTests(TokenizerFixture fx) : IClassFixture<TokenizerFix
     }
 
     [Fact]
-    public void Cli_Tokenize_PrintsExpectedIds()
+    public void CliTokenizePrintsExpectedIds()
     {
         var lines = fx.Expected.Select(x => JsonSerializer.Serialize(new { text = x.Text }));
         string input = TokenizerTests.WriteTemp("in.jsonl", string.Join("\n", lines) + "\n");
@@ -47,7 +47,7 @@ public class TokenizerCliTests(TokenizerFixture fx) : IClassFixture<TokenizerFix
     }
 
     [Fact]
-    public void Cli_Errors_AreOneLineWithNonZeroExit()
+    public void CliErrorsAreOneLineWithNonZeroExit()
     {
         string qwen = Path.Combine(TokenizerFixture.Dir, "qwen3");
         string bad = TokenizerTests.WriteTemp("bad.jsonl", "{\"text\": \"ok\"}\n{\"text\": 5}\n");
@@ -67,7 +67,7 @@ public class TokenizerCliTests(TokenizerFixture fx) : IClassFixture<TokenizerFix
     }
 
     [Fact]
-    public void Cli_TokenizerTrain_WritesLoadableTokenizer()
+    public void CliTokenizerTrainWritesLoadableTokenizer()
     {
         string text = TokenizerTests.WriteTemp("corpus.txt", string.Join("\n", fx.Expected.Select(e => e.Text)));
         string jsonl = TokenizerTests.WriteTemp("corpus.jsonl.gz", "");

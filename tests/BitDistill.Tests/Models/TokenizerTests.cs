@@ -4,31 +4,11 @@ using BitDistill.Models.Tokenization;
 
 namespace BitDistill.Tests;
 
-/// <summary>Shared tokenizers loaded once (the Qwen3 file is 5 MB).</summary>
-public sealed class TokenizerFixture
-{
-    /// <summary>Folder of the tokenizer fixtures in the test output.</summary>
-    public static string Dir => Path.Combine(AppContext.BaseDirectory, "Fixtures", "tokenizers");
-
-    /// <summary>The real Qwen3 tokenizer.</summary>
-    public TextTokenizer Qwen3 { get; } = TextTokenizer.Load(Path.Combine(Dir, "qwen3"));
-
-    /// <summary>GPT-2 from encoder.json + vocab.bpe.</summary>
-    public TextTokenizer Gpt2 { get; } = TextTokenizer.Load(Path.Combine(Dir, "gpt2"));
-
-    /// <summary>The lines of expected.jsonl.</summary>
-    public IReadOnlyList<(string Text, int[] Ids)> Expected { get; } = File.ReadLines(Path.Combine(Dir, "qwen3", "expected.jsonl"))
-        .Where(l => l.Length > 0)
-        .Select(l => JsonDocument.Parse(l).RootElement)
-        .Select(e => (e.GetProperty("text").GetString()!, e.GetProperty("ids").EnumerateArray().Select(x => x.GetInt32()).ToArray()))
-        .ToList();
-}
-
 /// <summary>Tokenizer parity with Hugging Face semantics, trainer round trips and file errors (the CLI verbs: <see cref="TokenizerCliTests"/>).</summary>
 public class TokenizerTests(TokenizerFixture fx) : IClassFixture<TokenizerFixture>
 {
     [Fact]
-    public void Qwen3_MatchesEveryExpectedLine()
+    public void Qwen3MatchesEveryExpectedLine()
     {
         Assert.Equal(309, fx.Expected.Count);
         var failures = new List<string>();
@@ -42,14 +22,14 @@ public class TokenizerTests(TokenizerFixture fx) : IClassFixture<TokenizerFixtur
     }
 
     [Fact]
-    public void Qwen3_DecodeRoundTripsExpectedLines()
+    public void Qwen3DecodeRoundTripsExpectedLines()
     {
         foreach (var (text, ids) in fx.Expected)
             Assert.Equal(UnicodeNormalizer.Normalize(text, NormalizationKind.Nfc), fx.Qwen3.Decode(ids));
     }
 
     [Fact]
-    public void Qwen3_SpecialTokensAndConfig()
+    public void Qwen3SpecialTokensAndConfig()
     {
         var t = fx.Qwen3;
         Assert.Equal(151669, t.VocabSize);
@@ -77,7 +57,7 @@ public class TokenizerTests(TokenizerFixture fx) : IClassFixture<TokenizerFixtur
     }
 
     [Fact]
-    public void Qwen3_AstralLettersAreLettersAndNfcApplies()
+    public void Qwen3AstralLettersAreLettersAndNfcApplies()
     {
         var t = fx.Qwen3;
         // U+1D400 MATHEMATICAL BOLD CAPITAL A is a letter: it joins the following word (one pre-token), so the
@@ -88,7 +68,7 @@ public class TokenizerTests(TokenizerFixture fx) : IClassFixture<TokenizerFixtur
     }
 
     [Fact]
-    public void UnicodeNormalizer_MatchesPythonUnicodedata()
+    public void UnicodeNormalizerMatchesPythonUnicodedata()
     {
         int n = 0;
         foreach (var line in File.ReadLines(Path.Combine(AppContext.BaseDirectory, "Fixtures", "unicode", "normalization.jsonl")))
@@ -110,14 +90,14 @@ public class TokenizerTests(TokenizerFixture fx) : IClassFixture<TokenizerFixtur
     [InlineData(" the", new[] { 262 })]
     [InlineData("The", new[] { 464 })]
     [InlineData("<|endoftext|>", new[] { 50256 })]
-    public void Gpt2_KnownIds(string text, int[] expected)
+    public void Gpt2KnownIds(string text, int[] expected)
     {
         Assert.Equal(expected, fx.Gpt2.Encode(text));
         Assert.Equal(text, fx.Gpt2.Decode(expected));
     }
 
     [Fact]
-    public void Gpt2_MatchesMicrosoftMLTokenizersOnEveryFixtureSentence()
+    public void Gpt2MatchesMicrosoftMLTokenizersOnEveryFixtureSentence()
     {
         // Independent oracle: Microsoft.ML.Tokenizers with byte-level BPE and GPT-2's split regex (see DESIGN.md).
         string dir = Path.Combine(TokenizerFixture.Dir, "gpt2");
@@ -143,7 +123,7 @@ public class TokenizerTests(TokenizerFixture fx) : IClassFixture<TokenizerFixtur
     }
 
     [Fact]
-    public void Gpt2_VocabAndSpecials()
+    public void Gpt2VocabAndSpecials()
     {
         Assert.Equal(50257, fx.Gpt2.VocabSize);
         Assert.Equal(50000, fx.Gpt2.MergeCount);
@@ -172,7 +152,7 @@ public class TokenizerTests(TokenizerFixture fx) : IClassFixture<TokenizerFixtur
     List<string> TrainingTexts() => fx.Expected.Select(e => e.Text).Concat(Enumerable.Range(0, 50).Select(i => RandomUnicode(new Random(i), 200))).ToList();
 
     [Fact]
-    public void Trainer_RespectsVocabSizeAndRoundTripsUnicode()
+    public void TrainerRespectsVocabSizeAndRoundTripsUnicode()
     {
         var result = BpeTrainer.Train(TrainingTexts(), 600);
         Assert.Equal(600, result.VocabSize);
@@ -199,7 +179,7 @@ public class TokenizerTests(TokenizerFixture fx) : IClassFixture<TokenizerFixtur
     }
 
     [Fact]
-    public void Trainer_StopsWhenNoPairIsFrequentEnough()
+    public void TrainerStopsWhenNoPairIsFrequentEnough()
     {
         var result = BpeTrainer.Train(["ab ab ab"], 10_000);
         Assert.True(result.VocabSize < 10_000);
@@ -208,7 +188,7 @@ public class TokenizerTests(TokenizerFixture fx) : IClassFixture<TokenizerFixtur
     }
 
     [Fact]
-    public void Trainer_IsDeterministicAndIndependentOfTextOrder()
+    public void TrainerIsDeterministicAndIndependentOfTextOrder()
     {
         var texts = TrainingTexts();
         string a = BpeTrainer.Train(texts, 500).ToTokenizerJson();
@@ -221,7 +201,7 @@ public class TokenizerTests(TokenizerFixture fx) : IClassFixture<TokenizerFixtur
     }
 
     [Fact]
-    public void Trainer_SavedFilesReloadToTheSameTokenizer()
+    public void TrainerSavedFilesReloadToTheSameTokenizer()
     {
         var result = BpeTrainer.Train(TrainingTexts(), 700);
         string dir = Path.Combine(Path.GetTempPath(), "bitdistill-tok-" + Guid.NewGuid().ToString("N"));
@@ -274,7 +254,7 @@ public class TokenizerTests(TokenizerFixture fx) : IClassFixture<TokenizerFixtur
     [InlineData("""{"model": TINY, "pre_tokenizer": {"type": "ByteLevel"}, "added_tokens": [{"content": "<x>"}]}""", "added_tokens[0].id")]
     [InlineData("""{"model": TINY, "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "(unclosed"}, "behavior": "Isolated"}, "decoder": {"type": "ByteLevel"}}""", "pre_tokenizer.pattern")]
     [InlineData("""{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [], "byte_fallback": true}}""", "model.byte_fallback")]
-    public void MalformedTokenizerJson_NamesFileAndField(string json, string field)
+    public void MalformedTokenizerJsonNamesFileAndField(string json, string field)
     {
         string path = WriteTemp("tokenizer.json", json.Replace("TINY", TinyModel));
         var e = Assert.Throws<TokenizerFormatException>(() => TextTokenizer.Load(path));
@@ -283,7 +263,7 @@ public class TokenizerTests(TokenizerFixture fx) : IClassFixture<TokenizerFixtur
     }
 
     [Fact]
-    public void TruncatedTokenizerJson_IsAFormatError()
+    public void TruncatedTokenizerJsonIsAFormatError()
     {
         string full = File.ReadAllText(Path.Combine(TokenizerFixture.Dir, "qwen3", "tokenizer.json"));
         string path = WriteTemp("tokenizer.json", full[..(full.Length / 2)]);
@@ -293,7 +273,7 @@ public class TokenizerTests(TokenizerFixture fx) : IClassFixture<TokenizerFixtur
     }
 
     [Fact]
-    public void MissingFilesAndBadConfig_AreReported()
+    public void MissingFilesAndBadConfigAreReported()
     {
         string missing = Path.Combine(Path.GetTempPath(), "no-such-tokenizer-" + Guid.NewGuid().ToString("N"), "tokenizer.json");
         var e = Assert.Throws<FileNotFoundException>(() => TextTokenizer.Load(missing));

@@ -92,7 +92,7 @@ public sealed class SafeTensorsTests : IDisposable
     public static TheoryData<DType> AllDTypes() => new(Enum.GetValues<DType>());
 
     [Theory, MemberData(nameof(AllDTypes))]
-    public void RoundTrip_EveryDType_BitExact(DType dtype)
+    public void RoundTripEveryDTypeBitExact(DType dtype)
     {
         var a = Sample(dtype, [3, 5, 7]);
         var b = Sample(dtype, [1]);
@@ -123,7 +123,7 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Fact]
-    public void RoundTrip_IsDeterministic_SortedByName()
+    public void RoundTripIsDeterministicSortedByName()
     {
         var x = Sample(DType.Float32, [4]); var y = Sample(DType.Int64, [2]);
         var p1 = PathIn("d1.safetensors"); var p2 = PathIn("d2.safetensors");
@@ -135,7 +135,7 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Fact]
-    public void Metadata_RoundTrips()
+    public void MetadataRoundTrips()
     {
         var meta = new Dictionary<string, string> { ["format"] = "pt", ["note"] = "ünïcødé \"quoted\" +<>&", ["empty"] = "" };
         var path = PathIn("meta.safetensors");
@@ -150,7 +150,7 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Fact]
-    public void NonContiguousInputs_AreWrittenRowMajor()
+    public void NonContiguousInputsAreWrittenRowMajor()
     {
         var data = Enumerable.Range(0, 24).Select(i => (float)i).ToArray();
         var baseT = Tensor.Wrap(data, [2, 3, 4]);
@@ -180,7 +180,7 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Fact]
-    public void Load_ConvertsBetweenFloatTypes()
+    public void LoadConvertsBetweenFloatTypes()
     {
         var values = new float[] { 1f, -0.1f, 65504f, 1e-6f, float.PositiveInfinity, 3.3e38f, 1.00390625f, 1.01171875f };
         var bf = new ushort[values.Length]; NumericConvert.SingleToBFloat16Reference(values, bf);
@@ -207,7 +207,7 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Fact]
-    public void Load_BoolBytesOtherThanOne_BecomeTrue()
+    public void LoadBoolBytesOtherThanOneBecomeTrue()
     {
         var path = Craft("bools.safetensors", Header("\"b\": {\"dtype\": \"BOOL\", \"shape\": [3], \"data_offsets\": [0, 3]}", padTo: 8), [0, 5, 1]);
         using var f = SafeTensorsFile.Open(path);
@@ -217,7 +217,7 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Fact]
-    public void Load_ToReferenceDevice()
+    public void LoadToReferenceDevice()
     {
         var path = PathIn("dev.safetensors");
         SafeTensorsWriter.Write(path, [new("x", Tensor.FromArray(new[] { 1f, 2f, 3f }, [3]))]);
@@ -228,7 +228,7 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Fact]
-    public void RawSpan_IsZeroCopyView_AndDisposeInvalidatesAccess()
+    public void RawSpanIsZeroCopyViewAndDisposeInvalidatesAccess()
     {
         var path = PathIn("span.safetensors");
         SafeTensorsWriter.Write(path, [new("x", Tensor.FromArray(new[] { 1, 2, 3 }, [3]))]);
@@ -239,7 +239,7 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Fact]
-    public void Write_RejectsBadNames_AndLeavesNoTempFile()
+    public void WriteRejectsBadNamesAndLeavesNoTempFile()
     {
         var path = PathIn("bad.safetensors");
         var t = Tensor.FromArray(1f, 2f);
@@ -251,7 +251,7 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Fact]
-    public void Write_OverwritesExistingFileAtomically()
+    public void WriteOverwritesExistingFileAtomically()
     {
         var path = PathIn("over.safetensors");
         SafeTensorsWriter.Write(path, [new("a", Tensor.FromArray(1f))]);
@@ -275,7 +275,7 @@ public sealed class SafeTensorsTests : IDisposable
     };
 
     [Fact]
-    public void Sharded_RoundTrip()
+    public void ShardedRoundTrip()
     {
         var model = Model();
         var written = ShardedSafeTensorsWriter.Write(_dir, model, maxShardBytes: 300, new Dictionary<string, string> { ["format"] = "pt" });
@@ -315,7 +315,7 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Fact]
-    public void Sharded_SingleShard_WritesModelSafetensors_AndRemovesStaleIndex()
+    public void ShardedSingleShardWritesModelSafetensorsAndRemovesStaleIndex()
     {
         var model = Model();
         ShardedSafeTensorsWriter.Write(_dir, model, maxShardBytes: 300);
@@ -331,7 +331,7 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Fact]
-    public void Sharded_OpenFolder_WithSingleFile_AndMetadata()
+    public void ShardedOpenFolderWithSingleFileAndMetadata()
     {
         SafeTensorsWriter.Write(Path.Combine(_dir, "model.safetensors"), [new("w", Tensor.FromArray(1f, 2f))], new Dictionary<string, string> { ["k"] = "v" });
         using var st = ShardedSafeTensors.OpenFolder(_dir);
@@ -341,7 +341,7 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Fact]
-    public void Sharded_MissingShard_NamesShardFile()
+    public void ShardedMissingShardNamesShardFile()
     {
         var written = ShardedSafeTensorsWriter.Write(_dir, Model(), maxShardBytes: 300);
         var gone = written[1];
@@ -353,7 +353,7 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Fact]
-    public void Sharded_IndexPointsToShardWithoutTensor_NamesTensor()
+    public void ShardedIndexPointsToShardWithoutTensorNamesTensor()
     {
         SafeTensorsWriter.Write(Path.Combine(_dir, "a.safetensors"), [new("x", Tensor.FromArray(1f))]);
         var index = Path.Combine(_dir, ShardedSafeTensors.IndexFileName);
@@ -372,7 +372,7 @@ public sealed class SafeTensorsTests : IDisposable
     [InlineData("""{"weight_map": {"x": "../outside.safetensors"}}""")]
     [InlineData("""{"weight_map": {"x": "a.safetensors", "x": "a.safetensors"}}""")]
     [InlineData("""{"weight_map": {""")]
-    public void Sharded_MalformedIndex_Throws(string json)
+    public void ShardedMalformedIndexThrows(string json)
     {
         SafeTensorsWriter.Write(Path.Combine(_dir, "a.safetensors"), [new("x", Tensor.FromArray(1f))]);
         var index = Path.Combine(_dir, ShardedSafeTensors.IndexFileName);
@@ -384,7 +384,7 @@ public sealed class SafeTensorsTests : IDisposable
     // ------------------------------------------------------------------ a file written by PyTorch
 
     [Fact]
-    public void TorchFixture_ValuesMatchTorch()
+    public void TorchFixtureValuesMatchTorch()
     {
         var path = Path.Combine(AppContext.BaseDirectory, "Fixtures", "safetensors", "torch_fixture.safetensors");
         using var f = SafeTensorsFile.Open(path);
@@ -433,7 +433,7 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Fact]
-    public void Malformed_ShorterThan8Bytes()
+    public void MalformedShorterThan8Bytes()
     {
         var path = PathIn("short.safetensors");
         File.WriteAllBytes(path, [1, 2, 3]);
@@ -443,7 +443,7 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Fact]
-    public void Malformed_HeaderLengthBeyondFile()
+    public void MalformedHeaderLengthBeyondFile()
     {
         AssertMalformed(Craft("beyond.safetensors", "{}", headerLength: 3));
         AssertMalformed(Craft("beyond2.safetensors", "{}", headerLength: 100));
@@ -452,7 +452,7 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Fact]
-    public void Malformed_HeaderLengthAbsurd_InSparseLargeFile()
+    public void MalformedHeaderLengthAbsurdInSparseLargeFile()
     {
         // A 200 MB (sparse) file claiming a 150 MB header: within the file, but over the cap; nothing that size is read.
         var path = Craft("absurd.safetensors", "{}", headerLength: 150_000_000);
@@ -466,17 +466,17 @@ public sealed class SafeTensorsTests : IDisposable
     [InlineData("{\"a\": {\"dtype\": \"F32\", ")]
     [InlineData("{\"a\": 1,}")]
     [InlineData("\0\0\0\0\0\0\0\0")]
-    public void Malformed_InvalidJson(string header) => AssertMalformed(Craft("json.safetensors", header));
+    public void MalformedInvalidJson(string header) => AssertMalformed(Craft("json.safetensors", header));
 
     [Fact]
-    public void Malformed_InvalidUtf8() =>
+    public void MalformedInvalidUtf8() =>
         AssertMalformed(Craft("utf8.safetensors", [.. "{\""u8, 0xFF, 0xFE, .. "\": {}}"u8]));
 
     [Theory]
     [InlineData("[]")]
     [InlineData("\"text\"")]
     [InlineData("42")]
-    public void Malformed_HeaderNotAnObject(string header) => AssertMalformed(Craft("shape.safetensors", header));
+    public void MalformedHeaderNotAnObject(string header) => AssertMalformed(Craft("shape.safetensors", header));
 
     [Theory]
     [InlineData("\"w\": 5")]
@@ -491,7 +491,7 @@ public sealed class SafeTensorsTests : IDisposable
     [InlineData("\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [\"0\", 4]}")]
     [InlineData("\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [-4, 4]}")]
     [InlineData("\"w\": {\"dtype\": \"F32\", \"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}")]
-    public void Malformed_WrongEntryShape_NamesTensor(string entries) =>
+    public void MalformedWrongEntryShapeNamesTensor(string entries) =>
         AssertMalformed(Craft("entry.safetensors", Header(entries), new byte[4]), "w");
 
     [Theory]
@@ -499,14 +499,14 @@ public sealed class SafeTensorsTests : IDisposable
     [InlineData("\"__metadata__\": {\"a\": 1}")]
     [InlineData("\"__metadata__\": {\"a\": \"x\", \"a\": \"y\"}")]
     [InlineData("\"__metadata__\": {}, \"__metadata__\": {}")]
-    public void Malformed_Metadata(string entries) => AssertMalformed(Craft("meta.safetensors", Header(entries)));
+    public void MalformedMetadata(string entries) => AssertMalformed(Craft("meta.safetensors", Header(entries)));
 
     [Theory]
     [InlineData("F64")]
     [InlineData("Q4_0")]
     [InlineData("f32")]
     [InlineData("")]
-    public void Malformed_UnknownDType_NamesTensor(string dtype)
+    public void MalformedUnknownDTypeNamesTensor(string dtype)
     {
         var ex = AssertMalformed(Craft("dtype.safetensors", Header($"\"w\": {{\"dtype\": \"{dtype}\", \"shape\": [1], \"data_offsets\": [0, 4]}}"), new byte[4]), "w");
         Assert.Contains($"\"{dtype}\"", ex.Message);
@@ -521,21 +521,21 @@ public sealed class SafeTensorsTests : IDisposable
     [InlineData("[\"1\"]")]
     [InlineData("[null]")]
     [InlineData("[18446744073709551616]")]
-    public void Malformed_BadShapeDims_NamesTensor(string shape) =>
+    public void MalformedBadShapeDimsNamesTensor(string shape) =>
         AssertMalformed(Craft("dims.safetensors", Header($"\"w\": {{\"dtype\": \"F32\", \"shape\": {shape}, \"data_offsets\": [0, 4]}}"), new byte[4]), "w");
 
     [Theory]
     [InlineData("[1099511627776, 1099511627776]")]              // 2^80 elements
     [InlineData("[4611686018427387904]")]                       // 2^62 elements × 4 bytes overflows 64 bits
     [InlineData("[9223372036854775807, 9223372036854775807]")]
-    public void Malformed_HostileShape_NoOverflowNoAllocation(string shape)
+    public void MalformedHostileShapeNoOverflowNoAllocation(string shape)
     {
         var ex = AssertMalformed(Craft("hostile.safetensors", Header($"\"w\": {{\"dtype\": \"F32\", \"shape\": {shape}, \"data_offsets\": [0, 4]}}"), new byte[4]), "w");
         Assert.Contains("64 bits", ex.Message);
     }
 
     [Fact]
-    public void HugeDimTimesZero_IsAValidEmptyTensor()
+    public void HugeDimTimesZeroIsAValidEmptyTensor()
     {
         var path = Craft("zero.safetensors", Header("\"w\": {\"dtype\": \"F32\", \"shape\": [1099511627776, 1099511627776, 0], \"data_offsets\": [0, 0]}"));
         using var f = SafeTensorsFile.Open(path);
@@ -544,22 +544,22 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Fact]
-    public void Malformed_ByteCountMismatch_NamesTensor()
+    public void MalformedByteCountMismatchNamesTensor()
     {
         var ex = AssertMalformed(Craft("count.safetensors", Header("\"w\": {\"dtype\": \"F32\", \"shape\": [3], \"data_offsets\": [0, 8]}"), new byte[8]), "w");
         Assert.Contains("12 bytes", ex.Message);
     }
 
     [Fact]
-    public void Malformed_OffsetsOutOfRange_NamesTensor() =>
+    public void MalformedOffsetsOutOfRangeNamesTensor() =>
         AssertMalformed(Craft("range.safetensors", Header("\"w\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]}"), new byte[4]), "w");
 
     [Fact]
-    public void Malformed_OffsetsReversed_NamesTensor() =>
+    public void MalformedOffsetsReversedNamesTensor() =>
         AssertMalformed(Craft("rev.safetensors", Header("\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [4, 0]}"), new byte[4]), "w");
 
     [Fact]
-    public void Malformed_OffsetsOverlap_NamesTensors()
+    public void MalformedOffsetsOverlapNamesTensors()
     {
         var ex = AssertMalformed(Craft("overlap.safetensors", Header(
             "\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]}, " +
@@ -572,30 +572,30 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Fact]
-    public void Malformed_GapBetweenTensors_NamesTensor() =>
+    public void MalformedGapBetweenTensorsNamesTensor() =>
         AssertMalformed(Craft("gap.safetensors", Header(
             "\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}, " +
             "\"b\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [8, 12]}"), new byte[12]), "b");
 
     [Fact]
-    public void Malformed_GapAtStart_NamesTensor() =>
+    public void MalformedGapAtStartNamesTensor() =>
         AssertMalformed(Craft("gap0.safetensors", Header("\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [4, 8]}"), new byte[8]), "a");
 
     [Fact]
-    public void Malformed_TrailingUncoveredBytes()
+    public void MalformedTrailingUncoveredBytes()
     {
         var ex = AssertMalformed(Craft("trail.safetensors", Header("\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}"), new byte[6]));
         Assert.Contains("2 trailing bytes", ex.Message);
     }
 
     [Fact]
-    public void Malformed_DuplicateTensorNames_NamesTensor() =>
+    public void MalformedDuplicateTensorNamesNamesTensor() =>
         AssertMalformed(Craft("dup.safetensors", Header(
             "\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}, " +
             "\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [4, 8]}"), new byte[8]), "a");
 
     [Fact]
-    public void Malformed_TruncatedFile()
+    public void MalformedTruncatedFile()
     {
         var path = PathIn("trunc.safetensors");
         SafeTensorsWriter.Write(path, [new("a", Sample(DType.Float32, [10])), new("b", Sample(DType.Int64, [10]))]);
@@ -609,7 +609,7 @@ public sealed class SafeTensorsTests : IDisposable
 
     /// <summary>Random corruption of a valid file yields a valid file or a SafeTensorsFormatException — never another exception.</summary>
     [Fact]
-    public void Fuzz_CorruptedFiles_OnlyFormatExceptions()
+    public void FuzzCorruptedFilesOnlyFormatExceptions()
     {
         var good = PathIn("good.safetensors");
         SafeTensorsWriter.Write(good, [new("a", Sample(DType.Float32, [3, 2])), new("b", Sample(DType.BFloat16, [5])), new("c", Sample(DType.Bool, [2]))],

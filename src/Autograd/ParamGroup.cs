@@ -1,0 +1,7 @@
+using BitDistill.Tensors;
+using BitDistill.Tensors.SafeTensors;
+
+namespace BitDistill.Autograd;
+
+/// <summary>A set of parameters sharing hyper-parameters (null = the optimizer's default).</summary>
+public sealed record ParamGroup(IReadOnlyList<Variable> Params, float? WeightDecay = null, float? LrScale = null);

@@ -1,0 +1,17 @@
+using System.Diagnostics;
+using System.Text;
+using BitDistill.Autograd;
+using BitDistill.Models.Layers;
+using BitDistill.Models.Tokenization;
+using BitDistill.Tensors;
+
+namespace BitDistill.Models.Generation;
+
+/// <summary>Why generation ended.</summary>
+public enum StopReason
+{
+    /// <summary>A stop token was generated.</summary>
+    StopToken,
+    /// <summary><see cref="GenerationOptions.MaxNewTokens"/> tokens were generated.</summary>
+    MaxNewTokens,
+}
