@@ -1,5 +1,4 @@
 using BitDistill.Autograd.Ops;
-using BitDistill.Kernels;
 using BitDistill.Tensors;
 
 namespace BitDistill.Autograd;

@@ -1,5 +1,3 @@
-using BitDistill.Tensors;
-
 namespace BitDistill.Autograd;
 
 /// <summary>Switches gradient recording off for the current thread while the returned object is alive.</summary>

@@ -1,6 +1,3 @@
-using BitDistill.Tensors;
-using BitDistill.Tensors.SafeTensors;
-
 namespace BitDistill.Autograd;
 
 /// <summary>Learning-rate schedules as multipliers of the base rate at a 0-based step (LambdaLR semantics: step s is the

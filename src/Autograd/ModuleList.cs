@@ -1,6 +1,3 @@
-using BitDistill.Tensors;
-using BitDistill.Tensors.SafeTensors;
-
 namespace BitDistill.Autograd;
 
 /// <summary>An indexed list of modules named 0, 1, 2, … (as nn.ModuleList).</summary>

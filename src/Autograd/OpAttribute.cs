@@ -1,5 +1,3 @@
-using BitDistill.Tensors;
-
 namespace BitDistill.Autograd;
 
 /// <summary>Marks a <see cref="Function"/> subclass as a registered differentiable op (the registry the gradient-check test walks).</summary>

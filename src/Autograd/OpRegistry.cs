@@ -1,7 +1,3 @@
-using BitDistill.Autograd.Ops;
-using BitDistill.Kernels;
-using BitDistill.Tensors;
-
 namespace BitDistill.Autograd;
 
 /// <summary>The list of registered differentiable ops (from the [Op] attributes on Function subclasses).</summary>

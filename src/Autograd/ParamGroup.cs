@@ -1,6 +1,3 @@
-using BitDistill.Tensors;
-using BitDistill.Tensors.SafeTensors;
-
 namespace BitDistill.Autograd;
 
 /// <summary>A set of parameters sharing hyper-parameters (null = the optimizer's default).</summary>

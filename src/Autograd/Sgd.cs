@@ -1,5 +1,4 @@
 using BitDistill.Tensors;
-using BitDistill.Tensors.SafeTensors;
 
 namespace BitDistill.Autograd;
 

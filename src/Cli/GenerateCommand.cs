@@ -7,7 +7,6 @@ using BitDistill.Models;
 using BitDistill.Models.Generation;
 using BitDistill.Models.Tokenization;
 using BitDistill.Runtime;
-using BitDistill.Tensors.SafeTensors;
 
 namespace BitDistill.Cli;
 

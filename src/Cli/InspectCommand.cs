@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using BitDistill.Models;
 using BitDistill.Models.Checkpoints;
 using BitDistill.Models.Qwen;

@@ -4,7 +4,6 @@ using BitDistill.Distill.Data;
 using BitDistill.Distill.Quantization;
 using BitDistill.Models;
 using BitDistill.Models.BitNet;
-using BitDistill.Models.Qwen;
 using BitDistill.Models.Tokenization;
 
 namespace BitDistill.Cli;

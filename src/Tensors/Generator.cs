@@ -1,5 +1,3 @@
-using BitDistill.Kernels;
-
 namespace BitDistill.Tensors;
 
 /// <summary>A seeded source of random tensors on the counter-based Philox generator. Each draw advances an offset,

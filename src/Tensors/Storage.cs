@@ -1,6 +1,3 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
-
 namespace BitDistill.Tensors;
 
 /// <summary>A flat buffer of elements on one device. Tensors are views (shape, strides, offset) over a storage.</summary>

@@ -1,4 +1,3 @@
-using BitDistill.Kernels;
 using BitDistill.Tensors;
 
 namespace BitDistill.Autograd.Ops;

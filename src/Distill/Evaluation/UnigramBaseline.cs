@@ -1,7 +1,3 @@
-using BitDistill.Kernels;
-using BitDistill.Models.Tokenization;
-using BitDistill.Tensors;
-
 namespace BitDistill.Distill.Evaluation;
 
 /// <summary>The unigram language model baseline: token frequencies from training data with add-one smoothing.</summary>

@@ -2,11 +2,9 @@ using System.Globalization;
 using BitDistill.Autograd;
 using BitDistill.Distill.Data;
 using BitDistill.Distill.Evaluation;
-using BitDistill.Distill.Training;
 using BitDistill.Kernels;
 using BitDistill.Models;
 using BitDistill.Models.BitNet;
-using BitDistill.Models.Qwen;
 using BitDistill.Tensors;
 
 namespace BitDistill.Distill.Quantization;

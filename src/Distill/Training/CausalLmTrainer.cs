@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json;
 using BitDistill.Autograd;
 using BitDistill.Distill.Data;
 using BitDistill.Distill.Evaluation;

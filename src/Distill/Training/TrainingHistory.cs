@@ -1,13 +1,3 @@
-using System.Diagnostics;
-using System.Globalization;
-using System.Text.Json;
-using BitDistill.Autograd;
-using BitDistill.Distill.Data;
-using BitDistill.Distill.Evaluation;
-using BitDistill.Distill.Objectives;
-using BitDistill.Models;
-using BitDistill.Tensors;
-
 namespace BitDistill.Distill.Training;
 
 /// <summary>What a run produced: the loss curve, validation perplexities and throughput.</summary>

@@ -1,13 +1,3 @@
-using System.Diagnostics;
-using System.Globalization;
-using System.Text.Json;
-using BitDistill.Autograd;
-using BitDistill.Distill.Data;
-using BitDistill.Distill.Evaluation;
-using BitDistill.Distill.Objectives;
-using BitDistill.Models;
-using BitDistill.Tensors;
-
 namespace BitDistill.Distill.Training;
 
 /// <summary>Settings of a causal-LM training run.</summary>

@@ -1,6 +1,4 @@
 using BitDistill.Autograd;
-using BitDistill.Kernels;
-using BitDistill.Models.Layers;
 using BitDistill.Tensors;
 
 namespace BitDistill.Models.BitNet;

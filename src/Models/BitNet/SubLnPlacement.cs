@@ -1,5 +1,3 @@
-using System.Text.Json.Nodes;
-
 namespace BitDistill.Models.BitNet;
 
 /// <summary>Where SubLN (an extra RMSNorm) sits in a ternary model.</summary>

@@ -1,8 +1,3 @@
-using BitDistill.Autograd;
-using BitDistill.Kernels;
-using BitDistill.Models.Layers;
-using BitDistill.Tensors;
-
 namespace BitDistill.Models.BitNet;
 
 /// <summary>How BitLinear scales its ternary weights.</summary>

@@ -1,10 +1,3 @@
-using System.Diagnostics;
-using System.Text;
-using BitDistill.Autograd;
-using BitDistill.Models.Layers;
-using BitDistill.Models.Tokenization;
-using BitDistill.Tensors;
-
 namespace BitDistill.Models.Generation;
 
 /// <summary>One generated token as streamed: its index among the new tokens, its id, the text it completes (empty while a

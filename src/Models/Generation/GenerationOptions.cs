@@ -1,10 +1,3 @@
-using System.Diagnostics;
-using System.Text;
-using BitDistill.Autograd;
-using BitDistill.Models.Layers;
-using BitDistill.Models.Tokenization;
-using BitDistill.Tensors;
-
 namespace BitDistill.Models.Generation;
 
 /// <summary>What <see cref="TextGenerator.Generate(int[], GenerationOptions?)"/> does: how many tokens, how each is chosen, when to stop,

@@ -1,9 +1,5 @@
-using System.Diagnostics;
 using System.Text;
-using BitDistill.Autograd;
-using BitDistill.Models.Layers;
 using BitDistill.Models.Tokenization;
-using BitDistill.Tensors;
 
 namespace BitDistill.Models.Generation;
 

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using BitDistill.Kernels;
 
 namespace BitDistill.Models.Generation;

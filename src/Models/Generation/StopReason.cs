@@ -1,10 +1,3 @@
-using System.Diagnostics;
-using System.Text;
-using BitDistill.Autograd;
-using BitDistill.Models.Layers;
-using BitDistill.Models.Tokenization;
-using BitDistill.Tensors;
-
 namespace BitDistill.Models.Generation;
 
 /// <summary>Why generation ended.</summary>

@@ -1,5 +1,4 @@
 using BitDistill.Autograd;
-using BitDistill.Tensors;
 
 namespace BitDistill.Models.Layers;
 

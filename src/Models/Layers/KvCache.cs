@@ -1,6 +1,3 @@
-using BitDistill.Autograd;
-using BitDistill.Tensors;
-
 namespace BitDistill.Models.Layers;
 
 /// <summary>One <see cref="LayerKvCache"/> per decoder layer.</summary>

@@ -1,4 +1,3 @@
-using BitDistill.Autograd;
 using BitDistill.Tensors;
 
 namespace BitDistill.Models.Layers;

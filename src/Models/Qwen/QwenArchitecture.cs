@@ -1,9 +1,3 @@
-using System.Globalization;
-using System.Text;
-using System.Text.Encodings.Web;
-using System.Text.Json;
-using System.Text.Json.Nodes;
-
 namespace BitDistill.Models.Qwen;
 
 /// <summary>The Qwen architecture variant (Hugging Face <c>model_type</c>).</summary>

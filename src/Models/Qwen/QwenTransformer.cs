@@ -1,8 +1,6 @@
-using System.Globalization;
 using BitDistill.Autograd;
 using BitDistill.Models.Layers;
 using BitDistill.Tensors;
-using BitDistill.Tensors.SafeTensors;
 
 namespace BitDistill.Models.Qwen;
 

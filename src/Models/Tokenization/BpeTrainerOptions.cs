@@ -1,9 +1,3 @@
-using System.Diagnostics;
-using System.Text;
-using System.Text.Encodings.Web;
-using System.Text.Json;
-using System.Text.RegularExpressions;
-
 namespace BitDistill.Models.Tokenization;
 
 /// <summary>Settings for <see cref="BpeTrainer.Train"/>.</summary>

@@ -1,6 +1,3 @@
-using System.Reflection;
-using System.Text;
-
 namespace BitDistill.Models.Tokenization;
 
 /// <summary>The four Unicode normalization forms a tokenizer.json normalizer can ask for.</summary>

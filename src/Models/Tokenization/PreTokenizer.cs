@@ -1,7 +1,3 @@
-using System.Globalization;
-using System.Text;
-using System.Text.RegularExpressions;
-
 namespace BitDistill.Models.Tokenization;
 
 /// <summary>A pipeline of pre-tokenization steps (tokenizer.json "pre_tokenizer").</summary>

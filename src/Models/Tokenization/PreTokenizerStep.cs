@@ -1,7 +1,3 @@
-using System.Globalization;
-using System.Text;
-using System.Text.RegularExpressions;
-
 namespace BitDistill.Models.Tokenization;
 
 /// <summary>One pre-tokenization step: turns each piece into smaller pieces.</summary>

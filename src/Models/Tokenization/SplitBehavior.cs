@@ -1,7 +1,3 @@
-using System.Globalization;
-using System.Text;
-using System.Text.RegularExpressions;
-
 namespace BitDistill.Models.Tokenization;
 
 /// <summary>How a Split pre-tokenizer treats the regex matches (Hugging Face SplitDelimiterBehavior).</summary>

@@ -1,7 +1,6 @@
 using BitDistill.Autograd;
 using BitDistill.Kernels;
 using BitDistill.Models.BitNet;
-using BitDistill.Models.Layers;
 using BitDistill.Tensors;
 
 namespace BitDistill.Tests.BitNet;

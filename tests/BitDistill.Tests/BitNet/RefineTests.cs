@@ -1,5 +1,4 @@
 using BitDistill.Models;
-using BitDistill.Autograd;
 using BitDistill.Models.BitNet;
 using BitDistill.Models.Qwen;
 using BitDistill.Tensors;

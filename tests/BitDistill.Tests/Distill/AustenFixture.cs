@@ -1,12 +1,9 @@
-using BitDistill.Autograd;
 using BitDistill.Distill.Data;
 using BitDistill.Distill.Evaluation;
 using BitDistill.Distill.Training;
-using BitDistill.Models.BitNet;
 using BitDistill.Models.Qwen;
 using BitDistill.Models.Tokenization;
 using BitDistill.Tensors;
-using Xunit.Abstractions;
 
 namespace BitDistill.Tests.Distill;
 

@@ -4,7 +4,6 @@ using BitDistill.Distill.Evaluation;
 using BitDistill.Distill.Training;
 using BitDistill.Models.BitNet;
 using BitDistill.Models.Qwen;
-using BitDistill.Models.Tokenization;
 using BitDistill.Tensors;
 using Xunit.Abstractions;
 

@@ -1,5 +1,3 @@
-using BitDistill.Kernels;
-
 namespace BitDistill.Tests;
 
 /// <summary>The `bitdistill bench` verb: name and options parse.</summary>

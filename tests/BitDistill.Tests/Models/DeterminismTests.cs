@@ -1,5 +1,5 @@
-using BitDistill.Distill.Objectives;
 using BitDistill.Autograd;
+using BitDistill.Distill.Objectives;
 using BitDistill.Kernels;
 using BitDistill.Models.Qwen;
 using BitDistill.Tensors;

@@ -1,6 +1,6 @@
-using BitDistill.Models;
-using BitDistill.Distill.Objectives;
 using BitDistill.Autograd;
+using BitDistill.Distill.Objectives;
+using BitDistill.Models;
 using BitDistill.Models.Layers;
 using BitDistill.Models.Qwen;
 using BitDistill.Tensors;
