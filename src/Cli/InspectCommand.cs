@@ -26,7 +26,7 @@ public static class InspectCommand
         bool isConfigFile = File.Exists(path);
         string folder = isConfigFile ? Path.GetDirectoryName(Path.GetFullPath(path))! : path;
         if (!isConfigFile && !Directory.Exists(folder)) throw new DirectoryNotFoundException($"model folder '{path}' does not exist");
-        var config = QwenConfig.Load(isConfigFile ? path : Path.Combine(folder, "config.json"));
+        var config = ModelRegistry.LoadConfig(isConfigFile ? path : Path.Combine(folder, "config.json"));
         var inv = CultureInfo.InvariantCulture;
 
         w.WriteLine($"model         {Path.GetFullPath(path)}");
@@ -36,12 +36,18 @@ public static class InspectCommand
         w.WriteLine($"hidden        {config.HiddenSize}");
         w.WriteLine($"heads         {config.NumAttentionHeads} query / {config.NumKeyValueHeads} key-value, head_dim {config.HeadDim}"
                     + (config.HeadDim * config.NumAttentionHeads != config.HiddenSize ? $" (heads·head_dim {config.HeadDim * config.NumAttentionHeads} ≠ hidden)" : ""));
-        w.WriteLine($"intermediate  {config.IntermediateSize} (SwiGLU, {config.GetString("hidden_act") ?? "silu"})");
+        if (config is QwenConfig q)
+            w.WriteLine($"intermediate  {q.IntermediateSize} (SwiGLU, {q.GetString("hidden_act") ?? "silu"})");
         w.WriteLine($"vocab         {config.VocabSize}");
         w.WriteLine($"tied          {(config.TieWordEmbeddings ? "yes (lm_head = embed_tokens)" : "no")}");
-        w.WriteLine($"rope theta    {config.RopeTheta.ToString("R", inv)}, max positions {config.MaxPositionEmbeddings}");
-        w.WriteLine($"rms eps       {config.RmsNormEps.ToString("R", inv)}");
-        w.WriteLine($"biases        q/k/v {(config.QkvBias ? "yes" : "no")}, o {(config.OutputProjectionBias ? "yes" : "no")}; qk-norm {(config.QkNorm ? "yes" : "no")}");
+        if (config is QwenConfig qc)
+        {
+            // family-specific lines: each family's config knows its own fields
+            w.WriteLine($"rope theta    {qc.RopeTheta.ToString("R", inv)}, max positions {qc.MaxPositionEmbeddings}");
+            w.WriteLine($"rms eps       {qc.RmsNormEps.ToString("R", inv)}");
+            w.WriteLine($"biases        q/k/v {(qc.QkvBias ? "yes" : "no")}, o {(qc.OutputProjectionBias ? "yes" : "no")}; qk-norm {(qc.QkNorm ? "yes" : "no")}");
+        }
+        else w.WriteLine($"max positions {config.MaxPositionEmbeddings}");
 
         var shapes = ModelRegistry.ParameterShapes(config); // from the model built on the shape-only meta device
         var groups = new[] { "embeddings", "attention", "mlp", "norms", "lm_head" };

@@ -46,7 +46,7 @@ public static class EmbeddedDemo
         var curves = new List<(string, IReadOnlyList<double>, IReadOnlyList<double>)>();
 
         o.Log.WriteLine($"== full-precision teacher: {config.NumHiddenLayers} layers, hidden {config.HiddenSize}, {teacherSteps} steps");
-        var teacher = new QwenModel(config, new Generator(o.Seed));
+        var teacher = ModelRegistry.Create(config, new Generator(o.Seed));
         var th = CausalLmTrainer.Train(teacher, train, valid, baseOpts with { Steps = teacherSteps, LearningRate = 3e-3f, WarmupSteps = teacherSteps / 10, Name = "teacher", CheckpointDir = Path.Combine(o.OutputDir, RunDir("teacher", o)) });
         teacher.SavePretrained(Path.Combine(o.OutputDir, "teacher"));
         ModelFolders.CopyTokenizer(Path.Combine(o.DataDir, "tokenizer"), Path.Combine(o.OutputDir, "teacher"));
