@@ -32,10 +32,16 @@ public static class PretrainCommand
         var headDim = new Option<int>("--head-dim") { DefaultValueFactory = _ => 64 };
         var inter = new Option<int>("--intermediate") { DefaultValueFactory = _ => 768 };
         var seed = new Option<ulong>("--seed") { DefaultValueFactory = _ => 1UL };
+        var checkpointEvery = new Option<int>("--checkpoint-every") { DefaultValueFactory = _ => 200, Description = "steps between checkpoints (an interrupted run resumes from the last)" };
         var cmd = new Command("pretrain", "Train a full-precision Qwen3 causal LM from scratch; shows progress, checkpoints and resumes, writes the model, tokenizer and loss.png.");
-        foreach (var o in new Option[] { output, corpus, valid, tokenizer, steps, batch, seq, lr, hidden, layers, heads, kvHeads, headDim, inter, seed }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { output, corpus, valid, tokenizer, steps, batch, seq, lr, hidden, layers, heads, kvHeads, headDim, inter, seed, checkpointEvery }) cmd.Options.Add(o);
         cmd.SetAction(p => ErrorPolicy.Run("pretrain", p, () =>
         {
+            foreach (var (name, value) in new[] { ("--steps", p.GetValue(steps)), ("--batch", p.GetValue(batch)), ("--seq-len", p.GetValue(seq)), ("--hidden", p.GetValue(hidden)),
+                         ("--layers", p.GetValue(layers)), ("--heads", p.GetValue(heads)), ("--kv-heads", p.GetValue(kvHeads)), ("--head-dim", p.GetValue(headDim)),
+                         ("--intermediate", p.GetValue(inter)), ("--checkpoint-every", p.GetValue(checkpointEvery)) })
+                if (value <= 0) throw new UsageException($"{name} must be positive, got {value}");
+            if (!(p.GetValue(lr) > 0)) throw new UsageException($"--lr must be positive, got {p.GetValue(lr).ToString(CultureInfo.InvariantCulture)}");
             var data = DemoCommand.EmbeddedDataDir;
             var tokPath = p.GetValue(tokenizer) ?? Path.Combine(data, "tokenizer");
             var tok = TextTokenizer.Load(tokPath);
@@ -61,7 +67,7 @@ public static class PretrainCommand
             {
                 Steps = p.GetValue(steps), BatchSize = p.GetValue(batch), SeqLen = p.GetValue(seq), LearningRate = p.GetValue(lr),
                 WarmupSteps = Math.Max(1, p.GetValue(steps) / 20), Seed = p.GetValue(seed), CheckpointDir = Path.Combine(outDir, "run"),
-                Log = Console.Out, Name = "pretrain", EvalEvery = Math.Max(100, p.GetValue(steps) / 5),
+                Log = Console.Out, Name = "pretrain", EvalEvery = Math.Max(100, p.GetValue(steps) / 5), CheckpointEvery = p.GetValue(checkpointEvery),
             });
             model.SavePretrained(outDir);
             ModelFolders.CopyTokenizer(tokPath, outDir);

@@ -1,0 +1,165 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using BitDistill.Autograd;
+using BitDistill.Distill.Objectives;
+using BitDistill.Distill.Reports;
+using BitDistill.Models;
+using BitDistill.Tensors;
+
+namespace BitDistill.Distill.Training;
+
+/// <summary>The training loop every stage uses: an objective over deterministic batches with AdamW (no decay on norms,
+/// biases and embeddings), warm-up + cosine schedule, global-norm clipping and gradient accumulation. It shows progress
+/// (each loss term, tokens/s, ETA), writes metrics as JSONL and the loss terms as a PNG, validates every N steps and keeps
+/// the best model, writes checkpoints atomically and resumes from the last one to the same weights as an uninterrupted run
+/// (refusing to resume with different settings), and stops on a NaN/infinite loss before applying it.</summary>
+public static class Trainer
+{
+    /// <summary>Runs (or resumes) training for <see cref="TrainingOptions.Steps"/> optimizer steps.</summary>
+    public static TrainingHistory Train(CausalLanguageModel model, IBatchSource data, ITrainingObjective objective, TrainingOptions o,
+        Func<CausalLanguageModel, ValidationResult>? validate = null)
+    {
+        if (o.Steps <= 0) throw new ArgumentOutOfRangeException(nameof(o), o.Steps, "Steps must be positive");
+        if (o.GradAccumulation <= 0) throw new ArgumentOutOfRangeException(nameof(o), o.GradAccumulation, "GradAccumulation must be positive");
+        var opt = new AdamW(CausalLmTrainer.DecayGroups(model, o.WeightDecay), lr: o.LearningRate, weightDecay: o.WeightDecay);
+        var schedule = new LrSchedule.WarmupCosine(o.WarmupSteps, o.Steps, o.MinLrRatio);
+        var history = new TrainingHistory();
+        var settings = Settings(o, data, objective, model);
+        long start = 0;
+        if (o.CheckpointDir is not null && TrainingCheckpoint.TryResume(o.CheckpointDir, model, opt, history, settings, o.Log, out start))
+        {
+            history.Resumed = true;
+            o.Log?.WriteLine($"[{o.Name}] resumed from {Path.Combine(o.CheckpointDir, TrainingCheckpoint.FolderName)} at step {start}");
+        }
+        var metrics = o.CheckpointDir is null ? null : new MetricsLog(Path.Combine(o.CheckpointDir, "metrics.jsonl"), start);
+        long tokensPerStep = data.TokensPerBatch * o.GradAccumulation;
+        var sw = Stopwatch.StartNew();
+        long stepsTimed = 0;
+        model.Train();
+        for (long step = start; step < o.Steps; step++)
+        {
+            double loss = 0;
+            var terms = new SortedDictionary<string, double>(StringComparer.Ordinal);
+            using (TensorScope.Begin())
+            {
+                opt.ZeroGrad();
+                for (int micro = 0; micro < o.GradAccumulation; micro++)
+                {
+                    var r = objective.Compute(model, data.Get(step * o.GradAccumulation + micro));
+                    double l = r.Loss.Item();
+                    loss += l / o.GradAccumulation;
+                    foreach (var (k, v) in r.Terms) terms[k] = terms.GetValueOrDefault(k) + v / o.GradAccumulation;
+                    if (!double.IsFinite(l)) break;
+                    (o.GradAccumulation == 1 ? r.Loss : r.Loss * (1f / o.GradAccumulation)).Backward();
+                }
+                // checked before the update: a diverged step never reaches the weights or a checkpoint
+                if (!double.IsFinite(loss)) throw Diverged(o, step + 1, loss, terms);
+                Optimizer.ClipGradNorm(opt.Params, o.ClipNorm);
+                opt.Lr = (float)(o.LearningRate * schedule.Factor(step));
+                opt.Step();
+            }
+            history.Loss.Add((step + 1, loss));
+            history.Terms.Add((step + 1, terms));
+            stepsTimed++;
+            o.OnStep?.Invoke(step + 1);
+            double tps = tokensPerStep * stepsTimed / sw.Elapsed.TotalSeconds;
+            history.TokensPerSecond = tps;
+            metrics?.Step(step + 1, loss, opt.Lr, tps, terms);
+            if (o.Log is not null && ((step + 1) % o.LogEvery == 0 || step + 1 == o.Steps || step == start))
+            {
+                var eta = TimeSpan.FromSeconds((o.Steps - step - 1) * tokensPerStep / Math.Max(1, tps));
+                string termText = terms.Count == 0 ? "" : " (" + string.Join(", ", terms.Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Key} {t.Value:F4}"))) + ")";
+                o.Log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"[{o.Name}] step {step + 1}/{o.Steps} | loss {loss:F4}{termText} | lr {opt.Lr:E2} | {tps / 1000:F1}k tok/s | ETA {eta:hh\\:mm\\:ss}"));
+            }
+            bool last = step + 1 == o.Steps;
+            if (validate is not null && ((o.EvalEvery > 0 && (step + 1) % o.EvalEvery == 0) || last))
+                Validate(model, validate, o, history, metrics, step + 1);
+            if (o.CheckpointDir is not null && ((step + 1) % o.CheckpointEvery == 0 || last))
+                TrainingCheckpoint.Save(o.CheckpointDir, model, opt, history, step + 1, settings);
+        }
+        history.StepsDone = o.Steps;
+        if (o.CheckpointDir is not null && history.Terms.Count > 0 && history.Terms[0].Terms.Count > 0)
+            Plots.Lines(Path.Combine(o.CheckpointDir, "loss-terms.png"), $"Loss terms ({o.Name})", "step", "loss",
+                history.Terms[0].Terms.Keys.Select(k => (k, (IReadOnlyList<double>)history.Terms.Select(t => (double)t.Step).ToArray(),
+                    (IReadOnlyList<double>)history.Terms.Select(t => t.Terms.GetValueOrDefault(k, double.NaN)).ToArray())).ToArray());
+        return history;
+    }
+
+    private static TrainingDivergedException Diverged(TrainingOptions o, long step, double loss, IReadOnlyDictionary<string, double> terms)
+    {
+        string termText = terms.Count == 0 ? "" : " (" + string.Join(", ", terms.Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Key} {t.Value}"))) + ")";
+        string kept = o.CheckpointDir is null ? "" : $"; the last good checkpoint is kept in {Path.Combine(o.CheckpointDir, TrainingCheckpoint.FolderName)}";
+        return new TrainingDivergedException(string.Create(CultureInfo.InvariantCulture,
+            $"[{o.Name}] the loss became {loss} at step {step}{termText}; the step was not applied{kept}; lower the learning rate"));
+    }
+
+    private static void Validate(CausalLanguageModel model, Func<CausalLanguageModel, ValidationResult> validate, TrainingOptions o,
+        TrainingHistory h, MetricsLog? metrics, long step)
+    {
+        ValidationResult r;
+        using (GradMode.NoGrad()) r = validate(model);
+        model.Train();
+        h.Validations.Add((step, r));
+        if (r.Metric == "perplexity") h.Validation.Add((step, r.Value));
+        bool best = r.IsBetterThan(h.Best?.Result);
+        if (best)
+        {
+            h.Best = (step, r);
+            if (o.CheckpointDir is not null) TrainingCheckpoint.SaveBest(o.CheckpointDir, model, step, r);
+        }
+        metrics?.Validation(step, r, best);
+        o.Log?.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{o.Name}] step {step}: validation {r.Metric} {r.Value:F4}{(best ? " (best so far)" : "")}"));
+    }
+
+    // What a resumed run must share with the run it continues (Steps may grow: the schedule then follows the new length).
+    private static Dictionary<string, string> Settings(TrainingOptions o, IBatchSource data, ITrainingObjective objective, CausalLanguageModel model)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        return new Dictionary<string, string>
+        {
+            ["objective"] = objective.Name,
+            ["data"] = data.Fingerprint,
+            ["grad_accumulation"] = o.GradAccumulation.ToString(inv),
+            ["learning_rate"] = o.LearningRate.ToString("R", inv),
+            ["warmup_steps"] = o.WarmupSteps.ToString(inv),
+            ["min_lr_ratio"] = o.MinLrRatio.ToString("R", inv),
+            ["weight_decay"] = o.WeightDecay.ToString("R", inv),
+            ["clip_norm"] = o.ClipNorm.ToString("R", inv),
+            ["seed"] = o.Seed.ToString(inv),
+            ["model"] = $"{model.Config.ModelType}, {model.ParameterCount().ToString(inv)} parameters in {model.NamedParameters().Count()} tensors",
+        };
+    }
+
+    /// <summary>metrics.jsonl: one JSON object per step and per validation; on resume, lines past the checkpoint are dropped.</summary>
+    private sealed class MetricsLog
+    {
+        private readonly string _path;
+
+        public MetricsLog(string path, long resumedAt)
+        {
+            _path = path;
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            if (resumedAt == 0) { File.WriteAllText(path, ""); return; }
+            if (!File.Exists(path)) return;
+            var keep = File.ReadAllLines(path).Where(l =>
+            {
+                try { using var d = JsonDocument.Parse(l); return d.RootElement.GetProperty("step").GetInt64() <= resumedAt; }
+                catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException) { return false; }
+            });
+            File.WriteAllLines(path, keep);
+        }
+
+        public void Step(long step, double loss, float lr, double tps, IReadOnlyDictionary<string, double> terms) =>
+            Append(new Dictionary<string, object> { ["step"] = step, ["loss"] = loss, ["lr"] = lr, ["tokens_per_second"] = Math.Round(tps, 1), ["terms"] = terms });
+
+        public void Validation(long step, ValidationResult r, bool best) =>
+            Append(new Dictionary<string, object> { ["step"] = step, ["validation"] = new Dictionary<string, object> { ["metric"] = r.Metric, ["value"] = r.Value, ["best"] = best } });
+
+        private void Append(Dictionary<string, object> line) =>
+            File.AppendAllText(_path, JsonSerializer.Serialize(line, Options) + "\n");
+
+        private static readonly JsonSerializerOptions Options = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+    }
+}
