@@ -32,9 +32,10 @@ public static class PretrainCommand
         var headDim = new Option<int>("--head-dim") { DefaultValueFactory = _ => 64 };
         var inter = new Option<int>("--intermediate") { DefaultValueFactory = _ => 768 };
         var seed = new Option<ulong>("--seed") { DefaultValueFactory = _ => 1UL };
+        var overwrite = new Option<bool>("--overwrite") { Description = "write into a non-empty --output folder that another verb wrote" };
         var checkpointEvery = new Option<int>("--checkpoint-every") { DefaultValueFactory = _ => 200, Description = "steps between checkpoints (an interrupted run resumes from the last)" };
         var cmd = new Command("pretrain", "Train a full-precision Qwen3 causal LM from scratch; shows progress, checkpoints and resumes, writes the model, tokenizer and loss.png.");
-        foreach (var o in new Option[] { output, corpus, valid, tokenizer, steps, batch, seq, lr, hidden, layers, heads, kvHeads, headDim, inter, seed, checkpointEvery }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { output, corpus, valid, tokenizer, steps, batch, seq, lr, hidden, layers, heads, kvHeads, headDim, inter, seed, checkpointEvery, overwrite }) cmd.Options.Add(o);
         cmd.SetAction(p => ErrorPolicy.Run("pretrain", p, () =>
         {
             foreach (var (name, value) in new[] { ("--steps", p.GetValue(steps)), ("--batch", p.GetValue(batch)), ("--seq-len", p.GetValue(seq)), ("--hidden", p.GetValue(hidden)),
@@ -45,6 +46,7 @@ public static class PretrainCommand
             var data = DemoCommand.EmbeddedDataDir;
             var tokPath = p.GetValue(tokenizer) ?? Path.Combine(data, "tokenizer");
             var tok = TextTokenizer.Load(tokPath);
+            using var claimed = OutputFolder.Claim("pretrain", p.GetValue(output)!, p.GetValue(overwrite), p.GetValue(tokenizer), p.GetValue(valid));
             int eos = tok.TokenToId("<|endoftext|>") ?? tok.EosId ?? throw new InvalidDataException($"{tokPath}: no end-of-text token");
             var files = p.GetValue(corpus) is { Length: > 0 } c ? c : [Path.Combine(data, "corpus", "austen.train.txt.gz")];
             var validPath = p.GetValue(valid) ?? (p.GetValue(corpus) is { Length: > 0 } ? null : Path.Combine(data, "corpus", "austen.valid.txt.gz"));
@@ -59,7 +61,7 @@ public static class PretrainCommand
                  "initializer_range": 0.02, "eos_token_id": {{eos}}, "torch_dtype": "float32"}
                 """), "pretrain options");
             var model = ModelRegistry.Create(config, new Generator(p.GetValue(seed)));
-            string outDir = p.GetValue(output)!;
+            string outDir = claimed.Path;
             Console.WriteLine(string.Create(inv, $"pretraining a {config.NumHiddenLayers}-layer Qwen3 ({model.ParameterCount():N0} parameters) on {train.Count:N0} tokens"));
             if (val is not null)
                 Console.WriteLine(string.Create(inv, $"unigram baseline perplexity on the held-out text: {UnigramBaseline.Perplexity(train.Tokens, val.Tokens, tok.VocabSize):F2}"));

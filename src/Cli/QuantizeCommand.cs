@@ -20,26 +20,31 @@ public static class QuantizeCommand
         var eval = new Option<string?>("--eval") { Description = "held-out text for the output error and perplexity (default: the calibration file)" };
         var output = new Option<string?>("--output") { Description = "where to write the calibrated model (default: MODEL-METHOD)" };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "tokenizer.json or folder (default: the model folder, else the embedded one)" };
+        var overwrite = new Option<bool>("--overwrite") { Description = "write into a non-empty --output folder that another verb wrote" };
         var rows = new Option<int>("--calibration-tokens") { Description = "activation rows collected per layer", DefaultValueFactory = _ => 2048 };
         var cmd = new Command("quantize", "Re-ternarise a trained ternary model with GPTQ- or AWQ-style calibration; reports per-layer output error and perplexity before/after.");
-        foreach (var o in new Option[] { model, method, calib, eval, output, tokenizer, rows }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { model, method, calib, eval, output, tokenizer, rows, overwrite }) cmd.Options.Add(o);
         cmd.SetAction(p => ErrorPolicy.Run("quantize", p, () =>
         {
             string dir = p.GetValue(model)!, m = p.GetValue(method)!.ToLowerInvariant();
             var kind = m switch { "gptq" => CalibrationKind.Gptq, "awq" => CalibrationKind.Awq, _ => throw new UsageException($"--method must be gptq or awq, got '{m}'") };
+            if (p.GetValue(rows) <= 0) throw new UsageException($"--calibration-tokens must be positive, got {p.GetValue(rows)}");
+            using var claimed = OutputFolder.Claim("quantize", p.GetValue(output) ?? dir.TrimEnd('/') + "-" + m, p.GetValue(overwrite), dir, p.GetValue(calib), p.GetValue(eval));
             var student = ModelRegistry.FromPretrained(dir);
             var tokPath = p.GetValue(tokenizer) ?? (File.Exists(Path.Combine(dir, "tokenizer.json")) ? dir : Path.Combine(DemoCommand.EmbeddedDataDir, "tokenizer"));
             var tok = TextTokenizer.Load(tokPath);
             int eos = tok.EosId ?? tok.TokenToId("<|endoftext|>") ?? throw new InvalidDataException($"{tokPath}: no end-of-text token");
             var cal = TokenDataset.FromFiles([p.GetValue(calib)!], tok, eos);
             var held = p.GetValue(eval) is { } e ? TokenDataset.FromFiles([e], tok, eos) : cal;
+            if (p.GetValue(eval) is null) Console.WriteLine("note: no --eval file: output error and perplexity are measured on the calibration text itself");
             Console.WriteLine($"calibrating {dir} with {m} on {cal.Count:N0} tokens");
             var report = PostTrainingQuantizer.Run(student, kind, cal, held, maxRows: p.GetValue(rows), log: Console.Out);
-            var outDir = p.GetValue(output) ?? dir.TrimEnd('/') + "-" + m;
+            var outDir = claimed.Path;
             report.Model.SavePretrained(outDir);
+            ModelFolders.CopyTokenizer(tokPath, outDir);
             double e0 = report.Layers.Average(l => l.AbsmeanError), e1 = report.Layers.Average(l => l.CalibratedError);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"mean relative output error (held-out activations): absmean {e0:F4} → {m} {e1:F4}; perplexity {report.PerplexityBefore:F2} → {report.PerplexityAfter:F2}; wrote {outDir}"));
+                $"{(report.PerplexityAfter > report.PerplexityBefore ? "warning: calibration raised the held-out perplexity; keep the input model unless output error is what you need. " : "")}mean relative output error (held-out activations): absmean {e0:F4} → {m} {e1:F4}; perplexity {report.PerplexityBefore:F2} → {report.PerplexityAfter:F2}; wrote {outDir}"));
             return 0;
         }));
         return cmd;
