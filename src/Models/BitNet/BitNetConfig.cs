@@ -19,34 +19,38 @@ public sealed record BitNetConfig
     public CalibrationKind Calibration { get; init; }
 
     /// <summary>The BitNet settings of a model config, or null for a full-precision model.</summary>
-    public static BitNetConfig? From(IModelConfig config)
+    public static BitNetConfig? From(IModelConfig config) =>
+        config.Get(Field) is JsonNode node ? Parse(node, config.Source, Field) : null;
+
+    /// <summary>Parses the settings object <paramref name="node"/> (from <paramref name="source"/>, at <paramref name="field"/>);
+    /// errors name the file and the field.</summary>
+    public static BitNetConfig Parse(JsonNode node, string source, string field = Field)
     {
-        if (config.Get(Field) is not JsonNode node) return null;
-        if (node is not JsonObject o) throw new ModelConfigException(config.Source, Field, "expected an object");
+        if (node is not JsonObject o) throw new ModelConfigException(source, field, "expected an object");
         string Str(string key, string dflt)
         {
             var v = o[key];
             if (v is null) return dflt;
             try { return v.GetValue<string>(); }
-            catch (Exception e) when (e is InvalidOperationException or FormatException) { throw new ModelConfigException(config.Source, $"{Field}.{key}", "expected a string", e); }
+            catch (Exception e) when (e is InvalidOperationException or FormatException) { throw new ModelConfigException(source, $"{field}.{key}", "expected a string", e); }
         }
         var wq = Str("weight_quant", "absmean");
-        if (wq != "absmean") throw new ModelConfigException(config.Source, $"{Field}.weight_quant", $"'{wq}' is not supported (expected 'absmean')");
+        if (wq != "absmean") throw new ModelConfigException(source, $"{field}.weight_quant", $"'{wq}' is not supported (expected 'absmean')");
         var aq = Str("activation_quant", "absmax_int8_per_token");
-        if (aq != "absmax_int8_per_token") throw new ModelConfigException(config.Source, $"{Field}.activation_quant", $"'{aq}' is not supported (expected 'absmax_int8_per_token')");
+        if (aq != "absmax_int8_per_token") throw new ModelConfigException(source, $"{field}.activation_quant", $"'{aq}' is not supported (expected 'absmax_int8_per_token')");
         var scale = Str("weight_scale", "per_tensor") switch
         {
             "per_tensor" => WeightScaleMode.PerTensor,
             "per_channel" => WeightScaleMode.PerChannel,
             "per_group" => WeightScaleMode.PerGroup,
-            var s => throw new ModelConfigException(config.Source, $"{Field}.weight_scale", $"'{s}' is not one of per_tensor, per_channel, per_group"),
+            var s => throw new ModelConfigException(source, $"{field}.weight_scale", $"'{s}' is not one of per_tensor, per_channel, per_group"),
         };
         var subln = Str("subln", "paper") switch
         {
             "none" => SubLnPlacement.None,
             "paper" => SubLnPlacement.Paper,
             "all" => SubLnPlacement.All,
-            var s => throw new ModelConfigException(config.Source, $"{Field}.subln", $"'{s}' is not one of none, paper, all"),
+            var s => throw new ModelConfigException(source, $"{field}.subln", $"'{s}' is not one of none, paper, all"),
         };
         int group = 128; double eps = 1e-8;
         try
@@ -54,15 +58,15 @@ public sealed record BitNetConfig
             if (o["group_size"] is { } g) group = g.GetValue<int>();
             if (o["subln_eps"] is { } e) eps = e.GetValue<double>();
         }
-        catch (Exception e) when (e is InvalidOperationException or FormatException) { throw new ModelConfigException(config.Source, Field, "group_size must be an integer and subln_eps a number", e); }
-        if (group <= 0) throw new ModelConfigException(config.Source, $"{Field}.group_size", $"must be positive, got {group}");
-        if (!(eps > 0)) throw new ModelConfigException(config.Source, $"{Field}.subln_eps", $"must be positive, got {eps}");
+        catch (Exception e) when (e is InvalidOperationException or FormatException) { throw new ModelConfigException(source, field, "group_size must be an integer and subln_eps a number", e); }
+        if (group <= 0) throw new ModelConfigException(source, $"{field}.group_size", $"must be positive, got {group}");
+        if (!(eps > 0)) throw new ModelConfigException(source, $"{field}.subln_eps", $"must be positive, got {eps}");
         var calib = (o["calibration"] is null ? null : Str("calibration", "")) switch
         {
             null => CalibrationKind.None,
             "gptq" => CalibrationKind.Gptq,
             "awq" => CalibrationKind.Awq,
-            var c => throw new ModelConfigException(config.Source, $"{Field}.calibration", $"'{c}' is not one of gptq, awq"),
+            var c => throw new ModelConfigException(source, $"{field}.calibration", $"'{c}' is not one of gptq, awq"),
         };
         return new BitNetConfig { WeightScale = scale, GroupSize = group, SubLn = subln, SubLnEps = eps, Calibration = calib };
     }

@@ -34,4 +34,37 @@ public class RecipeTests
         Assert.Contains("unknown recipe", Assert.Throws<ArgumentException>(() => KnownRecipes.ByName("magic")).Message);
         Assert.Same(KnownRecipes.BitDistill, KnownRecipes.ByName("bitdistill"));
     }
+
+    [Fact]
+    public void RecipeFilesRoundTripAndChangeABaseFieldByField()
+    {
+        var dir = Directory.CreateTempSubdirectory("bitdistill-recipe").FullName;
+        try
+        {
+            var path = Path.Combine(dir, "r.json");
+            File.WriteAllText(path, """{"base": "bitdistill", "bitnet": {"subln": "all"}, "logits_distillation_weight": 5, "attention_layer": 3}""");
+            var r = RecipeFile.Load(path);
+            Assert.Equal(SubLnPlacement.All, r.BitNet!.SubLn);
+            Assert.Equal((5.0, 1e5, 3), (r.LogitsDistillationWeight, r.AttentionDistillationWeight, r.AttentionLayer));
+            Assert.True(r.ContinuedPretraining);
+            var saved = Path.Combine(dir, RecipeFile.FileName);
+            RecipeFile.Save(r, saved);
+            Assert.Equal(r, RecipeFile.Load(saved));
+            Assert.Equal(KnownRecipes.FpSft, RecipeFile.Parse(RecipeFile.ToJson(KnownRecipes.FpSft), "x"));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Theory]
+    [InlineData("""{"base": "magic"}""", "base")]
+    [InlineData("""{"base": "bitdistill", "temprature": 2}""", "temprature")]
+    [InlineData("""{"base": "bitdistill", "temperature": "hot"}""", "temperature")]
+    [InlineData("""{"base": "bitdistill", "bitnet": {"subln": "sideways"}}""", "bitnet.subln")]
+    [InlineData("""{"base": "fp-sft", "continued_pretraining": true}""", "stage 2")]
+    public void BadRecipeFilesNameTheField(string json, string field)
+    {
+        var e = Assert.Throws<BitDistill.Models.ModelConfigException>(() => RecipeFile.Parse((System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(json)!, "r.json"));
+        Assert.Contains(field, e.Message);
+        Assert.Contains("r.json", e.Message);
+    }
 }
