@@ -41,8 +41,8 @@ public static class ErrorPolicy
         }
     }
 
-    /// <summary>2 for the exceptions that describe bad input, 1 for the rest.</summary>
-    public static int ExitCode(Exception e) => e is UsageException or ModelConfigException or CheckpointException or RuntimeModelException
+    /// <summary>2 for the exceptions that describe bad input, 130 for an interruption (as shells report SIGINT), 1 for the rest.</summary>
+    public static int ExitCode(Exception e) => e is OperationCanceledException ? 130 : e is UsageException or ModelConfigException or CheckpointException or RuntimeModelException
         or SafeTensorsFormatException or TokenizerFormatException or FileNotFoundException or DirectoryNotFoundException
         or InvalidDataException or JsonException or FormatException or ArgumentException
         ? BadInput : Failure;

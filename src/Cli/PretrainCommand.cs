@@ -65,8 +65,10 @@ public static class PretrainCommand
             Console.WriteLine(string.Create(inv, $"pretraining a {config.NumHiddenLayers}-layer Qwen3 ({model.ParameterCount():N0} parameters) on {train.Count:N0} tokens"));
             if (val is not null)
                 Console.WriteLine(string.Create(inv, $"unigram baseline perplexity on the held-out text: {UnigramBaseline.Perplexity(train.Tokens, val.Tokens, tok.VocabSize):F2}"));
+            using var interrupt = new Interruption();
             var h = CausalLmTrainer.Train(model, train, val, new TrainingOptions
             {
+                Cancellation = interrupt.Token,
                 Steps = p.GetValue(steps), BatchSize = p.GetValue(batch), SeqLen = p.GetValue(seq), LearningRate = p.GetValue(lr),
                 WarmupSteps = Math.Max(1, p.GetValue(steps) / 20), Seed = p.GetValue(seed), CheckpointDir = Path.Combine(outDir, "run"),
                 Log = Console.Out, Name = "pretrain", EvalEvery = Math.Max(100, p.GetValue(steps) / 5), CheckpointEvery = p.GetValue(checkpointEvery),

@@ -76,8 +76,14 @@ public static class Trainer
             bool last = step + 1 == o.Steps;
             if (validate is not null && ((o.EvalEvery > 0 && (step + 1) % o.EvalEvery == 0) || last))
                 Validate(model, validate, o, history, metrics, step + 1);
-            if (o.CheckpointDir is not null && ((step + 1) % o.CheckpointEvery == 0 || last))
+            bool stop = o.Cancellation.IsCancellationRequested && !last;
+            if (o.CheckpointDir is not null && ((step + 1) % o.CheckpointEvery == 0 || last || stop))
                 TrainingCheckpoint.Save(o.CheckpointDir, model, opt, history, step + 1, settings);
+            if (stop)
+            {
+                o.Log?.WriteLine($"[{o.Name}] interrupted after step {step + 1}" + (o.CheckpointDir is null ? "" : $"; checkpoint written, run the same command to resume"));
+                throw new OperationCanceledException($"[{o.Name}] interrupted after step {step + 1}", o.Cancellation);
+            }
         }
         history.StepsDone = o.Steps;
         if (o.CheckpointDir is not null && history.Terms.Count > 0 && history.Terms[0].Terms.Count > 0)

@@ -29,6 +29,9 @@ public sealed record TrainingOptions
     public TextWriter? Log { get; init; }
     /// <summary>A label for log lines.</summary>
     public string Name { get; init; } = "train";
+    /// <summary>Cancelled by Ctrl-C / SIGTERM: the run writes a checkpoint at the next step boundary and stops with
+    /// <see cref="OperationCanceledException"/> (resume continues from there).</summary>
+    public CancellationToken Cancellation { get; init; }
     /// <summary>Called after each optimizer step with the step number (e.g. quantisation warm-up, diagnostics).</summary>
     public Action<long>? OnStep { get; init; }
 }

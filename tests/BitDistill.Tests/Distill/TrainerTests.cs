@@ -123,5 +123,22 @@ public sealed class TrainerTests : IDisposable
         Assert.False(File.Exists(Path.Combine(b, "model.safetensors")), "the run finished before it was killed; the test proves nothing");
         RunToEnd(b);
         Assert.Equal(File.ReadAllBytes(Path.Combine(a, "model.safetensors")), File.ReadAllBytes(Path.Combine(b, "model.safetensors")));
+
+        // SIGTERM (as Ctrl-C): a checkpoint at the next step boundary, a clean exit (130), and the same weights on resume
+        string c = Path.Combine(_dir, "terminated");
+        using (var p = Start(c))
+        {
+            string? line;
+            while ((line = p.StandardOutput.ReadLine()) is not null && !line.Contains("step 30/", StringComparison.Ordinal)) { }
+            Process.Start("kill", ["-TERM", p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
+            string rest = p.StandardOutput.ReadToEnd();
+            p.WaitForExit();
+            Assert.True(p.ExitCode == 130, $"exit code {p.ExitCode}: {rest}");
+            Assert.Contains("interrupted after step", rest);
+        }
+        var state = JsonDocument.Parse(File.ReadAllText(Path.Combine(c, "run", TrainingCheckpoint.FolderName, "trainer.json"))).RootElement;
+        Assert.True(state.GetProperty("Step").GetInt64() is >= 30 and < 400);
+        RunToEnd(c);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(a, "model.safetensors")), File.ReadAllBytes(Path.Combine(c, "model.safetensors")));
     }
 }
