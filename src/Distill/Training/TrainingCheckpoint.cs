@@ -93,9 +93,16 @@ public static class TrainingCheckpoint
                 if (state.Settings.TryGetValue(k, out var was) && was != v)
                     throw new InvalidDataException($"{statePath}: this run was started with {k} = {was}, not {v}; resume with the same settings or write to a new folder");
         if (settings is not null && state.Settings is null) log?.WriteLine($"note: {statePath} records no settings (written by an older version); resuming without checking them");
-        var saved = ModelRegistry.FromPretrained(path);
-        model.LoadStateDict(saved.StateDict(), strict: true, source: path);
-        opt.Load(Path.Combine(path, "optimizer.safetensors"));
+        try
+        {
+            var saved = ModelRegistry.FromPretrained(path);
+            model.LoadStateDict(saved.StateDict(), strict: true, source: path);
+            opt.Load(Path.Combine(path, "optimizer.safetensors"));
+        }
+        catch (Exception e) when (e is FormatException or IOException or ArgumentException or KeyNotFoundException or InvalidOperationException)
+        {
+            throw new InvalidDataException($"{path}: the checkpoint is damaged ({e.Message.ReplaceLineEndings(" ")}); delete {path} to start this run again", e);
+        }
         h.Loss.AddRange(state.Loss.Select(a => ((long)a[0], a[1])));
         h.Validation.AddRange(state.Validation.Select(a => ((long)a[0], a[1])));
         if (state.Terms is not null) h.Terms.AddRange(state.Terms.Select(t => (t.Step, (IReadOnlyDictionary<string, double>)t.Terms)));

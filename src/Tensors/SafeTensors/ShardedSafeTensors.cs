@@ -33,7 +33,8 @@ public sealed class ShardedSafeTensors : IDisposable
         if (File.Exists(index)) return OpenIndex(index);
         var single = Path.Combine(folder, SingleFileName);
         if (File.Exists(single)) return OpenFile(single);
-        var any = Directory.GetFiles(folder, "*.safetensors");
+        // a lone weights file under another name counts, but never a trainer's optimizer state beside the model
+        var any = Directory.GetFiles(folder, "*.safetensors").Where(f => !Path.GetFileName(f).StartsWith("optimizer", StringComparison.Ordinal)).ToArray();
         if (any.Length == 1) return OpenFile(any[0]);
         throw new FileNotFoundException(any.Length == 0
             ? $"model folder '{folder}' has neither {IndexFileName} nor any *.safetensors file"

@@ -74,6 +74,20 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
+    public void ADamagedCheckpointIsReportedNotLoadedAsSomethingElse()
+    {
+        Trainer.Train(Tiny(), new CorpusBatches(Data(), 2, 12, 1), new CausalLmObjective(), Options(2));
+        var ckpt = Path.Combine(_dir, TrainingCheckpoint.FolderName);
+        File.Delete(Path.Combine(ckpt, "model.safetensors")); // only optimizer.safetensors is left: it must not pass for the model
+        var e = Assert.Throws<InvalidDataException>(() => Trainer.Train(Tiny(), new CorpusBatches(Data(), 2, 12, 1), new CausalLmObjective(), Options(4)));
+        Assert.Contains("damaged", e.Message); Assert.Contains("delete", e.Message);
+        File.WriteAllText(Path.Combine(ckpt, "trainer.json"), "{\"Step\": -5, \"Loss\": [], \"Validation\": []}");
+        Assert.Contains("'Step' is -5", Assert.Throws<InvalidDataException>(() => Trainer.Train(Tiny(), new CorpusBatches(Data(), 2, 12, 1), new CausalLmObjective(), Options(4))).Message);
+        File.WriteAllText(Path.Combine(ckpt, "trainer.json"), "{not json");
+        Assert.Contains("trainer.json", Assert.Throws<InvalidDataException>(() => Trainer.Train(Tiny(), new CorpusBatches(Data(), 2, 12, 1), new CausalLmObjective(), Options(4))).Message);
+    }
+
+    [Fact]
     public void TheBestValidationIsKeptAndMetricsAreWrittenAsJsonl()
     {
         var values = new Queue<double>([0.50, 0.75, 0.60, 0.70]);
