@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.CommandLine;
 using System.Diagnostics;
-using System.IO.Compression;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
@@ -96,8 +95,7 @@ public static class TokenizeCommands
     static StreamReader OpenText(string path)
     {
         if (!File.Exists(path)) throw new UsageException($"{path}: file not found");
-        Stream s = File.OpenRead(path);
-        if (path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase)) s = new GZipStream(s, CompressionMode.Decompress);
+        Stream s = path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? BitDistill.Distill.Data.VerifiedGzipStream.Open(path) : File.OpenRead(path);
         return new StreamReader(s, Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
     }
 

@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using System.Text;
 using System.Text.Json;
 
@@ -19,8 +18,7 @@ public static class TextCorpus
 
     private static TextReader Open(string path, bool gz)
     {
-        Stream s = File.OpenRead(path);
-        if (gz) s = new GZipStream(s, CompressionMode.Decompress);
+        Stream s = gz ? VerifiedGzipStream.Open(path) : File.OpenRead(path);
         return new StreamReader(s, Encoding.UTF8);
     }
 
