@@ -97,6 +97,19 @@ public sealed class TextTokenizer
     public int[] Encode(string text, bool addSpecialTokens = false)
     {
         ArgumentNullException.ThrowIfNull(text);
+        try { return EncodeCore(text, addSpecialTokens); }
+        catch (RegexMatchTimeoutException e)
+        {
+            throw new TokenizerFormatException(Source, "pre_tokenizer", $"the pattern {e.Pattern} took longer than {PatternTimeout.TotalSeconds:0} s on one piece of text (catastrophic backtracking?); fix or remove it", e);
+        }
+    }
+
+    /// <summary>The longest one match of a pattern read from a tokenizer file may take: a hostile or broken pattern fails
+    /// with a message instead of hanging.</summary>
+    public static readonly TimeSpan PatternTimeout = TimeSpan.FromSeconds(2);
+
+    private int[] EncodeCore(string text, bool addSpecialTokens)
+    {
         var ids = new List<int>(text.Length / 3 + 4);
         var words = new List<string>();
         foreach (var seg in _rawMatcher.IsEmpty ? [new AddedTokenMatcher.Segment(0, text.Length, -1)] : _rawMatcher.Split(text))
@@ -412,9 +425,9 @@ public sealed class TextTokenizer
         try
         {
             if (el.TryGetProperty("Regex", out var r) && r.ValueKind == JsonValueKind.String)
-                return new Regex(r.GetString()!, RegexOptions.Compiled | RegexOptions.CultureInvariant);
+                return new Regex(r.GetString()!, RegexOptions.Compiled | RegexOptions.CultureInvariant, PatternTimeout);
             if (el.TryGetProperty("String", out var s) && s.ValueKind == JsonValueKind.String)
-                return new Regex(Regex.Escape(s.GetString()!), RegexOptions.CultureInvariant);
+                return new Regex(Regex.Escape(s.GetString()!), RegexOptions.CultureInvariant, PatternTimeout);
         }
         catch (ArgumentException e)
         {
