@@ -78,6 +78,20 @@ public class BatchedGenerationTests
     }
 
     [Fact]
+    public void EachStepIsOneForwardPassForTheWholeBatch()
+    {
+        var model = new CountingModel(Load("tiny-random"));
+        var prompts = Prompts(model.Config.VocabSize, 5, 1, 9, 3, 9, 2, 6);
+        new BatchedGenerator(model).Generate(prompts, new BatchedGenerationOptions { MaxNewTokens = 10, BatchSize = 16, StopTokenIds = [] });
+        // the prefill of all 7 rows padded to 9, then 9 single-token steps (the 10th token needs no forward)
+        Assert.Equal([(7, 9), .. Enumerable.Repeat((7, 1), 9)], model.Calls);
+        model.Calls.Clear();
+        new BatchedGenerator(model).Generate(prompts, new BatchedGenerationOptions { MaxNewTokens = 4, BatchSize = 3, StopTokenIds = [] });
+        // sorted by length: [9, 9, 6], [5, 3, 2], [1]: three batches, each a prefill padded to its longest prompt (9, 5, 1) and 3 steps
+        Assert.Equal([(3, 9), (3, 1), (3, 1), (3, 1), (3, 5), (3, 1), (3, 1), (3, 1), (1, 1), (1, 1), (1, 1), (1, 1)], model.Calls);
+    }
+
+    [Fact]
     public void BadInputIsRefusedAndZeroNewTokensGivesEmptyRows()
     {
         var model = Load("tiny-random");
