@@ -45,7 +45,7 @@ public static partial class Bleu
     {
         ArgumentNullException.ThrowIfNull(text);
         var o = options ?? new BleuOptions();
-        if (o.Lowercase) text = text.ToLowerInvariant();
+        if (o.Lowercase) text = PythonText.Lower(text);
         text = RightStrip(text);
         return o.Tokenizer == BleuTokenizer.Mteval13a ? Tokenize13a(text) : SplitWhitespace(text);
     }
@@ -182,7 +182,7 @@ public static partial class Bleu
         int start = -1;
         for (int i = 0; i <= s.Length; i++)
         {
-            bool space = i == s.Length || IsPythonSpace(s[i]);
+            bool space = i == s.Length || PythonText.IsSpace(s[i]);
             if (!space) { if (start < 0) start = i; }
             else if (start >= 0) { tokens.Add(s[start..i]); start = -1; }
         }
@@ -192,10 +192,7 @@ public static partial class Bleu
     private static string RightStrip(string s)
     {
         int end = s.Length;
-        while (end > 0 && IsPythonSpace(s[end - 1])) end--;
+        while (end > 0 && PythonText.IsSpace(s[end - 1])) end--;
         return s[..end];
     }
-
-    // Python's str.isspace() for one UTF-16 unit: .NET's white space plus the information separators U+001C–U+001F.
-    private static bool IsPythonSpace(char ch) => char.IsWhiteSpace(ch) || ch is >= '\u001c' and <= '\u001f';
 }

@@ -12,7 +12,7 @@ public static class Rouge
     {
         ArgumentNullException.ThrowIfNull(text);
         var tokens = new List<string>();
-        var lower = text.ToLowerInvariant();
+        var lower = PythonText.Lower(text);
         int start = -1;
         for (int i = 0; i <= lower.Length; i++)
         {

@@ -114,5 +114,8 @@ public class BleuTests
         Assert.Empty(Bleu.Tokenize13a("   "));
         // lowercasing is an option; trailing white space is stripped before tokenising
         Assert.Equal(["the", "dog", "."], Bleu.Tokenize("The DOG.\n\t ", new BleuOptions { Lowercase = true }));
+        // Python's lower() and split(): İ becomes i + U+0307; U+001F and U+3000 separate tokens, U+200B does not
+        Assert.Equal(["i\u0307s"], Bleu.Tokenize("İS", new BleuOptions { Lowercase = true }));
+        Assert.Equal(["a", "b", "c\u200bd"], Bleu.Tokenize("a\u001fb\u3000c\u200bd", new BleuOptions { Tokenizer = BleuTokenizer.None }));
     }
 }

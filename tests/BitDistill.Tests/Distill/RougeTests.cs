@@ -85,6 +85,8 @@ public class RougeTests
         Assert.Equal(["caf", "d", "j", "vu"], Rouge.Tokenize("Café déjà-vu"));
         Assert.Empty(Rouge.Tokenize("Привет, 世界 — …"));
         Assert.Empty(Rouge.Tokenize(""));
+        // Python's str.lower() turns İ into i + U+0307 (full case mapping), so rouge-score sees "i" and "stanbul"
+        Assert.Equal(["i", "stanbul", "k"], Rouge.Tokenize("İSTANBUL \u212A"));
         // a prediction with no surviving token scores zero; identical texts score one
         Assert.Equal(RougeScore.Zero, Rouge.Score("w1 w2", "/").RougeL);
         var same = Rouge.Score("Grüße aus Köln, 2024!", "grüße AUS köln 2024");
