@@ -1,6 +1,7 @@
 using BitDistill.Models;
 using BitDistill.Models.Generation;
 using BitDistill.Models.Qwen;
+using BitDistill.Models.Tokenization;
 using BitDistill.Tensors;
 using static BitDistill.Tests.TestUtil;
 
@@ -10,8 +11,8 @@ namespace BitDistill.Tests.Models;
 /// row exactly the tokens <see cref="TextGenerator"/> gives that prompt alone, stop per row, and come back in input order.</summary>
 public class BatchedGenerationTests
 {
-    private static QwenConfig Tiny(string eos = "null") => QwenConfig.Parse($$"""
-        {"model_type": "qwen3", "vocab_size": 61, "hidden_size": 32, "intermediate_size": 48, "num_hidden_layers": 2,
+    private static QwenConfig Tiny(string eos = "null", int vocab = 61) => QwenConfig.Parse($$"""
+        {"model_type": "qwen3", "vocab_size": {{vocab}}, "hidden_size": 32, "intermediate_size": 48, "num_hidden_layers": 2,
          "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 12, "rms_norm_eps": 1e-6, "rope_theta": 10000,
          "tie_word_embeddings": false, "max_position_embeddings": 128, "hidden_act": "silu", "eos_token_id": {{eos}}}
         """);
@@ -75,6 +76,25 @@ public class BatchedGenerationTests
         var eosModel = ModelRegistry.Create(Tiny(stop.ToString(System.Globalization.CultureInfo.InvariantCulture)), new Generator(3));
         var byDefault = new BatchedGenerator(eosModel).Generate(prompts, new BatchedGenerationOptions { MaxNewTokens = maxNew });
         Assert.Equal(rows.Select(r => r.GeneratedIds), byDefault.Select(r => r.GeneratedIds));
+    }
+
+    [Fact]
+    public void TextPromptsGiveTheTextOfGeneratingEachAlone()
+    {
+        var tok = TextTokenizer.Load(Path.Combine(AppContext.BaseDirectory, "data", "tokenizer"));
+        var model = ModelRegistry.Create(Tiny(vocab: tok.VocabSize), new Generator(5));
+        string[] prompts = ["It is a truth universally acknowledged", "Emma", "Summarize: the quick brown fox jumps over the lazy dog. Summary:"];
+        var rows = new BatchedGenerator(model, tok).Generate(prompts, new BatchedGenerationOptions { MaxNewTokens = 8 });
+        // the tokenizer's EOS is a default stop token and its pad token fills the padding
+        Assert.Contains(tok.EosId!.Value, new BatchedGenerator(model, tok).DefaultStopTokenIds);
+        for (int i = 0; i < prompts.Length; i++)
+        {
+            var alone = new TextGenerator(model, tok).Generate(prompts[i], new GenerationOptions { MaxNewTokens = 8, Sampling = new SamplingOptions { Greedy = true } });
+            Assert.Equal(alone.GeneratedIds, rows[i].GeneratedIds);
+            Assert.Equal(alone.Text, rows[i].Text);
+            Assert.Equal(tok.Encode(prompts[i], addSpecialTokens: false), rows[i].PromptIds);
+        }
+        Assert.Contains(rows, r => r.Text.Length > 0);
     }
 
     [Fact]
