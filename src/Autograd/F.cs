@@ -33,4 +33,9 @@ public static class F
     /// <summary>τ²·KL(softmax(teacher/τ) ‖ softmax(student/τ)), batchmean over rows (or over rows where rowMask is 1).</summary>
     public static Variable KlDivWithTemperature(Variable studentLogits, Variable teacherLogits, float tau, Tensor? rowMask = null)
         => KlDivFn.Apply(studentLogits, teacherLogits, tau, rowMask);
+    /// <summary>τ²·KL(softmax(teacherHidden·teacherWeightᵀ/τ) ‖ softmax(studentHidden·studentWeightᵀ/τ)), batchmean over the
+    /// rows rowMask [N] keeps (null: all), fused with both LM heads in row blocks so neither [N, V] logits tensor is
+    /// materialised; the teacher operands are constants.</summary>
+    public static Variable LinearKlDistillation(Variable studentHidden, Variable studentWeight, Tensor teacherHidden, Tensor teacherWeight, float tau, Tensor? rowMask = null)
+        => LinearKlDistillationFn.Apply(studentHidden, studentWeight, teacherHidden, teacherWeight, tau, rowMask);
 }
