@@ -1,3 +1,5 @@
+using BitDistill.Distill.Recipes;
+
 namespace BitDistill.Distill.Objectives;
 
 /// <summary>Settings of stage 3's loss CE + λ·LD + γ·AD: the logits-distillation weight λ and temperature τ, the
@@ -24,6 +26,17 @@ public sealed record DistillationOptions
 
     /// <summary>The layer at the official code's relative depth (22 of 28) for a model of <paramref name="layers"/> layers.</summary>
     public static int DefaultLayer(int layers) => Math.Clamp((int)Math.Round(22.0 * layers / 28), 0, Math.Max(0, layers - 1));
+
+    /// <summary>The stage-3 settings a recipe names (λ, τ, γ; its attention layer for both student and teacher, which
+    /// share a depth when the student is refined from the teacher's base); the rest keep their defaults.</summary>
+    public static DistillationOptions From(Recipe recipe) => new()
+    {
+        LogitsWeight = recipe.LogitsDistillationWeight,
+        Temperature = recipe.Temperature,
+        AttentionWeight = recipe.AttentionDistillationWeight,
+        StudentLayer = recipe.AttentionLayer,
+        TeacherLayer = recipe.AttentionLayer,
+    };
 
     /// <summary>Throws on settings that cannot run, naming the field.</summary>
     public void Validate()

@@ -1,5 +1,6 @@
 using BitDistill.Autograd;
 using BitDistill.Distill.Objectives;
+using BitDistill.Distill.Recipes;
 using BitDistill.Models;
 using BitDistill.Models.BitNet;
 using BitDistill.Models.Qwen;
@@ -148,5 +149,18 @@ public class DistillationObjectiveTests
         Assert.Contains("TeacherLayer", Assert.Throws<ArgumentException>(() => new DistillationObjective(teacher, new DistillationOptions { TeacherLayer = 3 })).Message);
         Assert.Contains("Temperature", Assert.Throws<ArgumentException>(() => new DistillationObjective(teacher, new DistillationOptions { Temperature = 0 })).Message);
         Assert.Equal(22, DistillationOptions.DefaultLayer(28));
+    }
+
+    [Fact]
+    public void OptionsTakeTheRecipesWeights()
+    {
+        var o = DistillationOptions.From(KnownRecipes.AttentionOnly with { AttentionLayer = 1 });
+        Assert.Equal(0, o.LogitsWeight);
+        Assert.Equal(KnownRecipes.BitDistill.AttentionDistillationWeight, o.AttentionWeight);
+        Assert.Equal(KnownRecipes.BitDistill.Temperature, o.Temperature);
+        Assert.Equal(1, o.StudentLayer); Assert.Equal(1, o.TeacherLayer);
+        var (teacher, student) = Models();
+        var r = new DistillationObjective(teacher, o with { RelationHeads = 8 }).Compute(student, Batch());
+        Assert.Equal(["ce", "ad"], r.Terms.Keys);
     }
 }
