@@ -7,14 +7,16 @@ namespace BitDistill.Autograd.Ops;
 /// vectors A_T [B, R, T, d_T] (a constant; d_T may differ from d_S), relations R = softmax(scale·A·Aᵀ) over the T keys,
 /// and Σ KL(R_T ‖ R_S) over the relation heads and the query rows a token mask [B, T] keeps (null: all), divided by
 /// R × kept rows (the mean over relation heads and valid tokens). Padded positions are excluded as keys too (their
-/// scores are −1e30 before the softmax). Backward: dS = (P_S − P_T)·g/(R·N) on kept rows, dA_S = scale·(dS + dSᵀ)·A_S.</summary>
+/// scores are −1e30 before the softmax). Gradient: dS = (P_S − P_T)/(R·N) on kept rows, dA_S = scale·(dS + dSᵀ)·A_S,
+/// formed in the forward when recording (as linear_cross_entropy does), so only dA_S [B, R, T, d] is kept, never the
+/// [B, R, T, T] relations; the backward scales it by the output gradient.</summary>
 [Op("attention_relation_kl")]
-internal sealed class AttentionRelationKlFn(float studentScale, float divisor) : Function
+internal sealed class AttentionRelationKlFn(Tensor? grad) : Function
 {
     // A padded key's score: finite, so a row that is all padding stays NaN-free (it is not counted anyway).
     private const float MaskedScore = -1e30f;
 
-    private Tensor? _a, _ps, _pt, _rows;
+    private Tensor? _grad = grad;
 
     public static Variable Apply(Variable student, Tensor teacher, Tensor? tokenMask, float studentScale, float teacherScale)
     {
@@ -40,8 +42,14 @@ internal sealed class AttentionRelationKlFn(float studentScale, float divisor) :
         if (rows is not null) terms = terms * rows;
         float divisor = (float)r * kept;
         float loss = kept == 0 ? 0f : (float)(terms.Sum().Item() / divisor);
-        var fn = new AttentionRelationKlFn(studentScale, Math.Max(1f, divisor)) { _a = a, _ps = logPs.Exp(), _pt = pt, _rows = rows };
-        return Record(fn, Tensor.Scalar(loss, a.Device), student);
+        Tensor? grad = null;
+        if (Recording(student))
+        {
+            var ds = logPs.Exp() - pt;
+            if (rows is not null) ds = ds * rows;
+            grad = (ds + ds.T).MatMul(a) * (studentScale / Math.Max(1f, divisor));
+        }
+        return Record(new AttentionRelationKlFn(grad), Tensor.Scalar(loss, a.Device), student);
     }
 
     // log softmax(scale·A·Aᵀ) over the keys, padded keys excluded
@@ -54,10 +62,9 @@ internal sealed class AttentionRelationKlFn(float studentScale, float divisor) :
 
     protected internal override Tensor?[] Backward(Tensor g, bool[] needs)
     {
-        var ds = (_ps! - _pt!) * (g.Item() / divisor);
-        if (_rows is not null) ds = ds * _rows;
-        return [(ds + ds.T).MatMul(_a!) * studentScale];
+        float go = g.Item();
+        return [go == 1f ? _grad! : _grad! * go];
     }
 
-    protected override void ReleaseSaved() { _a = _ps = _pt = _rows = null; }
+    protected override void ReleaseSaved() { _grad = null; }
 }
