@@ -33,4 +33,14 @@ public static class F
     /// <summary>τ²·KL(softmax(teacher/τ) ‖ softmax(student/τ)), batchmean over rows (or over rows where rowMask is 1).</summary>
     public static Variable KlDivWithTemperature(Variable studentLogits, Variable teacherLogits, float tau, Tensor? rowMask = null)
         => KlDivFn.Apply(studentLogits, teacherLogits, tau, rowMask);
+    /// <summary>τ²·KL(softmax(teacherHidden·teacherWeightᵀ/τ) ‖ softmax(studentHidden·studentWeightᵀ/τ)), batchmean over the
+    /// rows rowMask [N] keeps (null: all), fused with both LM heads in row blocks so neither [N, V] logits tensor is
+    /// materialised; the teacher operands are constants.</summary>
+    public static Variable LinearKlDistillation(Variable studentHidden, Variable studentWeight, Tensor teacherHidden, Tensor teacherWeight, float tau, Tensor? rowMask = null)
+        => LinearKlDistillationFn.Apply(studentHidden, studentWeight, teacherHidden, teacherWeight, tau, rowMask);
+    /// <summary>MiniLM relation KL of one of Q/K/V: student [B, R, T, d] and constant teacher [B, R, T, d'] vectors, relations
+    /// softmax(scale·A·Aᵀ) over the unpadded keys, Σ KL(R_T ‖ R_S) over relation heads and the query rows tokenMask [B, T]
+    /// keeps, divided by R × kept rows.</summary>
+    public static Variable AttentionRelationKl(Variable student, Tensor teacher, Tensor? tokenMask, float studentScale, float teacherScale)
+        => AttentionRelationKlFn.Apply(student, teacher, tokenMask, studentScale, teacherScale);
 }

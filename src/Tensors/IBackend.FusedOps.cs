@@ -35,6 +35,15 @@ public partial interface IBackend
     LinearCrossEntropyResult LinearCrossEntropy(Tensor hidden, Tensor weight, Tensor targets, long ignoreIndex, int validCount, bool withGrad) =>
         LinearCrossEntropyReference.Compute(hidden, weight, targets, ignoreIndex, validCount, withGrad);
 
+    /// <summary>Logits distillation fused with both LM heads: τ²·KL(softmax(z_T/τ) ‖ softmax(z_S/τ)) with z_S = studentHidden·
+    /// studentWeightᵀ (studentHidden [N, K], studentWeight [V, K]) and z_T = teacherHidden·teacherWeightᵀ (teacherHidden
+    /// [N, K'], teacherWeight [V, K']), averaged over the rows <paramref name="rowMask"/> [N] keeps (≠ 0; null: all rows).
+    /// The teacher is constant; with <paramref name="withGrad"/> also the student's gradients for an output gradient of 1.
+    /// The fused CPU version materialises neither [N, V] logits tensor, only row blocks of both.</summary>
+    LinearKlDistillationResult LinearKlDistillation(Tensor studentHidden, Tensor studentWeight, Tensor teacherHidden, Tensor teacherWeight,
+        Tensor? rowMask, float tau, bool withGrad) =>
+        LinearKlDistillationReference.Compute(studentHidden, studentWeight, teacherHidden, teacherWeight, rowMask, tau, withGrad);
+
     /// <summary>Mean over the <paramref name="validCount"/> rows whose target ≠ ignoreIndex of lse − logits[row, target]
     /// (the cross-entropy loss from logits [N, C], their rows' log-sum-exp [N] and Int64 targets [N]); NaN when none is valid.</summary>
     float CrossEntropyMeanLoss(Tensor logits, Tensor lse, Tensor targets, long ignoreIndex, int validCount) =>

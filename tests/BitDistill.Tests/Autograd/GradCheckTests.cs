@@ -39,6 +39,9 @@ public class GradCheckTests
         var targets = Tensor.FromArray(new long[] { 2, -100, 0, 6, 4 }, [5]);
         var mask = R(90, 3, 5).Compare(CompareOp.Gt, 0.2f);
         var pad = Tensor.FromArray(new float[] { 1, 1, 1, 1, 1, 1, 1, 1, 0, 0 }, [2, 5]);
+        var ldTeacherHidden = R(73, 5, 6); var ldTeacherWeight = R(74, 7, 6);
+        var ldRows = Tensor.FromArray(new float[] { 1, 0, 1, 1, 0 }, [5]);
+        var adTeacher = R(76, 2, 3, 5, 6);
         var c = new Dictionary<string, (Func<Variable[], Variable>, Tensor[], bool[]?)>
         {
             ["add"] = (v => v[0] + v[1], [R(1, 3, 1, 5), R(2, 4, 5)], null),
@@ -91,6 +94,8 @@ public class GradCheckTests
             ["l2_normalize"] = (v => F.L2Normalize(v[0]), [R(59, 3, 7)], null),
             ["cross_entropy"] = (v => F.CrossEntropy(v[0], targets), [R(60, 5, 7)], null),
             ["linear_cross_entropy"] = (v => F.LinearCrossEntropy(v[0], v[1], targets), [R(66, 5, 4), R(67, 7, 4)], null),
+            ["linear_kl_distillation"] = (v => F.LinearKlDistillation(v[0], v[1], ldTeacherHidden, ldTeacherWeight, 2f, ldRows), [R(71, 5, 4), R(72, 7, 4)], null),
+            ["attention_relation_kl"] = (v => F.AttentionRelationKl(v[0], adTeacher, pad, 0.5f, 0.4f), [R(75, 2, 3, 5, 4)], null),
             ["kl_div_temp"] = (v => F.KlDivWithTemperature(v[0], v[1], 2f), [R(61, 4, 9), R(62, 4, 9)], null),
             ["sdpa"] = (v => F.Attention(v[0], v[1], v[2], causal: true, keyPaddingMask: pad), [R(63, 2, 4, 5, 3), R(64, 2, 2, 5, 3), R(65, 2, 2, 5, 3)], null),
         };
