@@ -25,7 +25,7 @@ public sealed class JsonArrayTableReader : TableReader
     public override IEnumerable<TableRow> ReadRows()
     {
         using var r = OpenText(Path);
-        using var e = JsonSerializer.DeserializeAsyncEnumerable<JsonElement>(r.BaseStream).ToBlockingEnumerable().GetEnumerator();
+        using var e = JsonSerializer.DeserializeAsyncEnumerable(r.BaseStream, TaskJsonContext.Default.JsonElement).ToBlockingEnumerable().GetEnumerator();
         long i = 0;
         while (true)
         {
