@@ -38,24 +38,24 @@ public sealed class ParquetTableReader : TableReader
         var reader = Wrap(() => ParquetReader.CreateAsync(fs).GetAwaiter().GetResult(), "opening");
         try
         {
-        long row = 0;
-        for (int g = 0; g < reader.RowGroupCount; g++)
-        {
-            var columns = new string?[fields.Length][];
-            int count = 0;
-            using (var rg = reader.OpenRowGroupReader(g))
+            long row = 0;
+            for (int g = 0; g < reader.RowGroupCount; g++)
             {
-                count = checked((int)rg.RowCount);
-                for (int c = 0; c < fields.Length; c++)
-                    columns[c] = Wrap(() => ReadColumn(rg, fields[c], count), $"row group {g}, column '{fields[c].Name}'");
+                var columns = new string?[fields.Length][];
+                int count = 0;
+                using (var rg = reader.OpenRowGroupReader(g))
+                {
+                    count = checked((int)rg.RowCount);
+                    for (int c = 0; c < fields.Length; c++)
+                        columns[c] = Wrap(() => ReadColumn(rg, fields[c], count), $"row group {g}, column '{fields[c].Name}'");
+                }
+                for (int i = 0; i < count; i++, row++)
+                {
+                    var values = new Dictionary<string, string?>(StringComparer.Ordinal);
+                    for (int c = 0; c < fields.Length; c++) values[fields[c].Name] = columns[c][i];
+                    yield return new TableRow(values, $"{Path}: row {row}", null);
+                }
             }
-            for (int i = 0; i < count; i++, row++)
-            {
-                var values = new Dictionary<string, string?>(StringComparer.Ordinal);
-                for (int c = 0; c < fields.Length; c++) values[fields[c].Name] = columns[c][i];
-                yield return new TableRow(values, $"{Path}: row {row}", null);
-            }
-        }
         }
         finally { reader.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
     }
@@ -71,8 +71,10 @@ public sealed class ParquetTableReader : TableReader
 
     private static string?[] ReadColumn(ParquetRowGroupReader rg, DataField f, int count)
     {
+        if (f.IsArray || f.MaxRepetitionLevel > 0)
+            throw new InvalidDataException($"column '{f.Path}' is a repeated (list) column; expected a flat scalar column");
         var t = f.ClrType;
-        if (t == typeof(string))
+        if (t == typeof(string) || t == typeof(ReadOnlyMemory<char>))
         {
             var s = new string?[count];
             rg.ReadAsync(f, s.AsMemory()).GetAwaiter().GetResult();
