@@ -33,6 +33,12 @@ public sealed class TaskFile
     /// detected from the columns), at most <paramref name="maxRows"/> usable rows.</summary>
     public static TaskFile Read(string path, TaskKind kind, TaskFields? fields = null, bool skipBadRows = false, int maxRows = int.MaxValue)
     {
+        try { return ReadCore(path, kind, fields, skipBadRows, maxRows); }
+        catch (System.Text.DecoderFallbackException e) { throw new InvalidDataException($"{path}: not valid UTF-8 ({e.Message})", e); }
+    }
+
+    private static TaskFile ReadCore(string path, TaskKind kind, TaskFields? fields, bool skipBadRows, int maxRows)
+    {
         var reader = TableReader.Open(path);
         var (layout, f) = TaskFormats.Resolve(path, reader.Columns, kind, fields);
         string inputField = f.InputField(kind)!, answerField = f.AnswerField(kind)!;
@@ -42,6 +48,15 @@ public sealed class TaskFile
         var rows = new List<TaskExample>();
         var messages = new List<string>();
         int bad = 0;
+        Collect(reader, kind, inputField, pairField, answerField, skipBadRows, maxRows, rows, messages, ref bad);
+        if (rows.Count == 0)
+            throw new InvalidDataException($"{path}: no usable row" + (bad > 0 ? $" ({bad} bad rows skipped, first: {messages[0]})" : " (the file has no data rows)"));
+        return new TaskFile(path, kind, layout, f, reader.Format, rows, new BadRowReport(path, bad, messages));
+    }
+
+    private static void Collect(TableReader reader, TaskKind kind, string inputField, string? pairField, string answerField, bool skipBadRows, int maxRows,
+        List<TaskExample> rows, List<string> messages, ref int bad)
+    {
         foreach (var row in reader.ReadRows())
         {
             if (rows.Count >= maxRows) break;
@@ -63,9 +78,6 @@ public sealed class TaskFile
             }
             rows.Add(new TaskExample(input!, pair, kind == TaskKind.Classification ? answer!.Trim() : answer!, row.Origin));
         }
-        if (rows.Count == 0)
-            throw new InvalidDataException($"{path}: no usable row" + (bad > 0 ? $" ({bad} bad rows skipped, first: {messages[0]})" : " (the file has no data rows)"));
-        return new TaskFile(path, kind, layout, f, reader.Format, rows, new BadRowReport(path, bad, messages));
     }
 
     private static string? Field(TableRow row, string name, string role, ref string? problem)

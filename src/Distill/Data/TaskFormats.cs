@@ -40,14 +40,14 @@ public static class TaskFormats
         var fields = detected is { } d ? given.Or(d.Fields) : given;
         string layout = detected?.Name ?? "custom";
         var have = string.Join(", ", columns.Select(c => $"'{c}'"));
+        bool glue = columns.Contains("sentence") || columns.Contains("sentence1") || columns.Contains("question");
         void Need(string? field, string flag, string role)
         {
+            var hint = glue && (role == "label" || layout == "custom") ? " (GLUE's test files carry no labels: evaluate on the dev files)" : "";
             if (field is null)
-                throw new InvalidDataException($"{path}: no {role} field: none of the known layouts matches the columns [{have}]; name it with {flag}");
+                throw new InvalidDataException($"{path}: no {role} field: none of the known layouts matches the columns [{have}]; name it with {flag}{hint}");
             if (!columns.Contains(field))
-                throw new InvalidDataException(
-                    $"{path}: the {role} field '{field}' is missing (columns: [{have}])" +
-                    (layout == "GLUE MNLI" && field == "gold_label" || field == "label" ? "; GLUE's test files carry no labels, use the dev files" : ""));
+                throw new InvalidDataException($"{path}: the {role} field '{field}' is missing (columns: [{have}]){hint}");
         }
         Need(fields.InputField(kind), kind == TaskKind.Classification ? "--text-field" : "--document-field", kind == TaskKind.Classification ? "text" : "document");
         Need(fields.AnswerField(kind), kind == TaskKind.Classification ? "--label-field" : "--summary-field", kind == TaskKind.Classification ? "label" : "summary");

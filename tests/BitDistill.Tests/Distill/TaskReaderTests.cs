@@ -41,6 +41,23 @@ public sealed class TaskReaderTests
     }
 
     [Fact]
+    public void AGlueTestFileWithoutLabelsIsAnErrorThatSaysSo()
+    {
+        var dir = Directory.CreateTempSubdirectory();
+        try
+        {
+            var path = Path.Combine(dir.FullName, "test_matched.tsv");
+            File.WriteAllText(path, "index\tpromptID\tpairID\tgenre\tsentence1\tsentence2\n0\t1\t1n\tslate\tA premise.\tA hypothesis.\n");
+            var e = Assert.Throws<InvalidDataException>(() => TaskFile.Read(path, TaskKind.Classification));
+            Assert.Contains("test_matched.tsv: no text field", e.Message);
+            Assert.Contains("GLUE's test files carry no labels", e.Message);
+            var named = Assert.Throws<InvalidDataException>(() => TaskFile.Read(path, TaskKind.Classification, new TaskFields("sentence1", "sentence2", "gold_label")));
+            Assert.Contains("the label field 'gold_label' is missing", named.Message);
+        }
+        finally { dir.Delete(true); }
+    }
+
+    [Fact]
     public void GlueQnliIsReadAsQuestionSentencePairs()
     {
         var f = TaskFile.Read(Fixture("qnli_dev.tsv"), TaskKind.Classification);
@@ -132,6 +149,9 @@ public sealed class TaskReaderTests
             Assert.Contains("empty.csv: no usable row (1 bad rows skipped", e.Message);
             File.WriteAllText(path, "text,label\n");
             Assert.Contains("no data rows", Assert.Throws<InvalidDataException>(() => TaskFile.Read(path, TaskKind.Classification)).Message);
+            File.WriteAllBytes(path, [.. "text,label\nok,1\n"u8, 0xC3, 0x28, (byte)',', (byte)'0', (byte)'\n']);
+            Assert.Contains("empty.csv: not valid UTF-8", Assert.Throws<InvalidDataException>(() => TaskFile.Read(path, TaskKind.Classification)).Message);
+            Assert.Single(TaskFile.Read(Fixture("sst2.tsv"), TaskKind.Classification, maxRows: 1).Rows);
         }
         finally { dir.Delete(true); }
     }
