@@ -1,0 +1,115 @@
+using BitDistill.Models.Tokenization;
+
+namespace BitDistill.Distill.Data;
+
+/// <summary>Turns <see cref="TaskExample"/>s into <see cref="EncodedExample"/>s with a tokenizer and a
+/// <see cref="PromptTemplate"/>: prompt tokens, answer tokens (classification: the label word's tokens after the answer
+/// prefix; summarization: the summary's tokens and end-of-text), and truncation of the text (longest slot first, from the
+/// end) so prompt + answer fit <see cref="MaxLength"/>, never the answer. For classification the label words' first tokens
+/// (<see cref="LabelTokenIds"/>, what <c>LabelWordClassifier</c> scores) must be distinct; a collision is an error naming
+/// the labels.</summary>
+public sealed class TaskEncoder
+{
+    /// <summary>An encoder for <paramref name="kind"/>; classification needs <paramref name="labelWords"/>.</summary>
+    public TaskEncoder(TextTokenizer tokenizer, TaskKind kind, int maxLength, LabelWords? labelWords = null, PromptTemplate? template = null)
+    {
+        Tokenizer = tokenizer ?? throw new ArgumentNullException(nameof(tokenizer));
+        if (maxLength < 2) throw new ArgumentOutOfRangeException(nameof(maxLength), maxLength, "the maximum length must be at least 2 tokens");
+        Kind = kind; MaxLength = maxLength; Template = template ?? PromptTemplate.Default;
+        EosId = tokenizer.EosId ?? tokenizer.TokenToId("<|endoftext|>")
+            ?? throw new ArgumentException($"tokenizer {tokenizer.Source} has no end-of-text token (eos_token or <|endoftext|>)", nameof(tokenizer));
+        PadId = tokenizer.PadId ?? EosId;
+        if (kind == TaskKind.Classification)
+        {
+            LabelWords = labelWords ?? throw new ArgumentException("classification needs label words (LabelWords.Default(labels) for the label strings)", nameof(labelWords));
+            _labelIndex = LabelWords.Labels.Select((l, i) => (l, i)).ToDictionary(p => p.l, p => p.i, StringComparer.Ordinal);
+            var answers = LabelWords.Words.Select((w, i) =>
+            {
+                var ids = tokenizer.Encode(Template.AnswerPrefix + w);
+                return ids.Length > 0 ? ids : throw new ArgumentException($"label word \"{w}\" of label '{LabelWords.Labels[i]}' encodes to no tokens");
+            }).ToArray();
+            var collisions = Enumerable.Range(0, answers.Length).GroupBy(i => answers[i][0]).Where(g => g.Count() > 1).ToArray();
+            if (collisions.Length > 0)
+                throw new ArgumentException("label words must start with distinct tokens: " + string.Join("; ", collisions.Select(g =>
+                    $"labels {string.Join(" and ", g.Select(i => $"'{LabelWords.Labels[i]}' (\"{LabelWords.Words[i]}\")"))} all start with token " +
+                    $"{g.Key} \"{tokenizer.Decode([g.Key])}\"")) + "; choose other words with --label-words label=word,...");
+            LabelAnswers = answers;
+            LabelTokenIds = answers.Select(a => a[0]).ToArray();
+        }
+        else
+        {
+            LabelAnswers = [];
+            LabelTokenIds = [];
+        }
+    }
+
+    private readonly Dictionary<string, int> _labelIndex = [];
+    private readonly Dictionary<string, int[]> _literalCache = new(StringComparer.Ordinal);
+
+    /// <summary>The tokenizer.</summary>
+    public TextTokenizer Tokenizer { get; }
+    /// <summary>The task kind.</summary>
+    public TaskKind Kind { get; }
+    /// <summary>The longest prompt + answer, in tokens.</summary>
+    public int MaxLength { get; }
+    /// <summary>The template.</summary>
+    public PromptTemplate Template { get; }
+    /// <summary>The label words (classification).</summary>
+    public LabelWords? LabelWords { get; }
+    /// <summary>Each class's answer tokens (classification).</summary>
+    public IReadOnlyList<int[]> LabelAnswers { get; }
+    /// <summary>Each class's first answer token: distinct, the token <c>LabelWordClassifier</c> scores.</summary>
+    public IReadOnlyList<int> LabelTokenIds { get; }
+    /// <summary>End-of-text id (closes summaries).</summary>
+    public int EosId { get; }
+    /// <summary>Padding id (the tokenizer's pad token, else end-of-text).</summary>
+    public int PadId { get; }
+
+    /// <summary>For a loaded task: label words parsed from <paramref name="labelWordsSpec"/> (null = the label strings).</summary>
+    public static TaskEncoder For(TaskData task, TextTokenizer tokenizer, int maxLength, string? labelWordsSpec = null, PromptTemplate? template = null) =>
+        new(tokenizer, task.Kind, maxLength, task.Kind == TaskKind.Classification ? LabelWords.Parse(labelWordsSpec, task.Labels) : null, template);
+
+    /// <summary>The class index of a label string (classification).</summary>
+    public int LabelIndex(string label) => _labelIndex.TryGetValue(label, out var i) ? i
+        : throw new InvalidDataException($"label '{label}' has no label word (labels: {string.Join(", ", LabelWords?.Labels ?? [])})");
+
+    /// <summary>Encodes one row; a row whose answer and template leave no room for its text is an error naming the row.</summary>
+    public EncodedExample Encode(TaskExample row)
+    {
+        bool pair = Kind == TaskKind.Classification && row.TextPair is not null;
+        int label = -1;
+        int[] answer;
+        if (Kind == TaskKind.Classification)
+        {
+            label = LabelIndex(row.Answer);
+            answer = LabelAnswers[label];
+        }
+        else answer = [.. Tokenizer.Encode(Template.AnswerPrefix + row.Answer.Trim()), EosId];
+        var parts = PromptTemplate.Parse(Template.FormatFor(Kind, pair), pair);
+        var slots = new[] { Tokenizer.Encode(row.Text), pair ? Tokenizer.Encode(row.TextPair!) : [] };
+        int literal = 0;
+        var literals = new int[parts.Count][];
+        for (int i = 0; i < parts.Count; i++)
+            if (parts[i].Literal is { } lit)
+            {
+                if (!_literalCache.TryGetValue(lit, out var ids)) _literalCache[lit] = ids = Tokenizer.Encode(lit);
+                literals[i] = ids;
+                literal += ids.Length;
+            }
+        int budget = MaxLength - literal - answer.Length, nSlots = pair ? 2 : 1;
+        if (budget < nSlots)
+            throw new InvalidDataException($"{row.Origin}: the template ({literal} tokens) and the answer ({answer.Length} tokens) leave no room " +
+                $"for the text within the maximum length {MaxLength}; raise the maximum length" + (Kind == TaskKind.Summarization ? " or shorten the summary" : ""));
+        int t = slots[0].Length, p = slots[1].Length;
+        bool truncated = t + p > budget;
+        while (t + p > budget) { if (t >= p) t--; else p--; }
+        var prompt = new List<int>(literal + t + p);
+        for (int i = 0; i < parts.Count; i++)
+            if (parts[i].Literal is not null) prompt.AddRange(literals[i]);
+            else prompt.AddRange(parts[i].Slot == 0 ? slots[0].AsSpan(0, t) : slots[1].AsSpan(0, p));
+        return new EncodedExample([.. prompt], answer, label, row, truncated);
+    }
+
+    /// <summary>Encodes rows in order.</summary>
+    public EncodedTask EncodeAll(IReadOnlyList<TaskExample> rows) => new(rows.Select(Encode).ToArray(), Kind, PadId);
+}
