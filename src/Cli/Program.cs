@@ -17,6 +17,10 @@ public static class Program
         root.Subcommands.Add(InspectCommand.Create());
         root.Subcommands.Add(GenerateCommand.Create());
         root.Subcommands.Add(QuantizeCommand.Create());
+        root.Subcommands.Add(FinetuneCommand.Create());
+        root.Subcommands.Add(DistillCommand.Create());
+        root.Subcommands.Add(EvaluateCommand.Create());
+        root.Subcommands.Add(ClassifyCommand.Create());
         return root.Parse(args).Invoke();
     }
 }

@@ -1,5 +1,5 @@
-using BitDistill.Models.BitNet;
 using BitDistill.Models;
+using BitDistill.Models.BitNet;
 
 namespace BitDistill.Distill.Training;
 

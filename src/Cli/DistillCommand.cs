@@ -1,0 +1,106 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using BitDistill.Distill.Data;
+using BitDistill.Distill.Objectives;
+using BitDistill.Distill.Recipes;
+using BitDistill.Distill.Tasks;
+using BitDistill.Models;
+using BitDistill.Models.BitNet;
+
+namespace BitDistill.Cli;
+
+/// <summary>The `distill` verb: BitDistill — stage 1 refines the base model into a ternary student (SubLN), stage 2 continues
+/// pre-training it on a corpus, stage 3 fine-tunes it on the task with CE + λ·LD + γ·AD against the fine-tuned teacher.
+/// Each part can be switched off for the paper's ablations; a recipe file can describe the run and flags override it.</summary>
+public static class DistillCommand
+{
+    /// <summary>`bitdistill distill --teacher DIR [--base DIR] --train FILE [data flags] --corpus FILE... --output DIR [ablations]`.</summary>
+    public static Command Create()
+    {
+        var teacher = new Option<string>("--teacher") { Description = "the full-precision model fine-tuned on the task (bitdistill finetune output, with task.json)", Required = true };
+        var baseDir = new Option<string?>("--base") { Description = "the model the student starts from (default: the teacher's base model, as the paper does; a smaller model is allowed)" };
+        var output = new Option<string>("--output") { Description = "folder for the ternary student", Required = true };
+        var corpus = new Option<string[]>("--corpus") { Description = "general text for stage 2 (.txt / .jsonl / .parquet, optionally .gz)", AllowMultipleArgumentsPerToken = true };
+        var stage2Tokens = new Option<long>("--stage2-tokens") { Description = "tokens of continued pre-training (stage 2)", DefaultValueFactory = _ => 100_000 };
+        var stage2Seq = new Option<int>("--stage2-seq-len") { Description = "sequence length in stage 2", DefaultValueFactory = _ => 128 };
+        var stage2Lr = new Option<float?>("--stage2-lr") { Description = "peak learning rate of stage 2 (default: --lr)" };
+        var recipeFile = new Option<string?>("--recipe") { Description = "a recipe JSON file (e.g. {\"base\": \"bitdistill\", \"bitnet\": {\"subln\": \"all\"}}); flags override it" };
+        var subln = new Option<string?>("--subln") { Description = "SubLN placement: paper (inputs of o_proj and down_proj), all (before every projection), none" };
+        var noStage2 = new Option<bool>("--no-stage2") { Description = "ablation: skip continued pre-training" };
+        var noLd = new Option<bool>("--no-ld") { Description = "ablation: no logits distillation" };
+        var noAd = new Option<bool>("--no-ad") { Description = "ablation: no attention-relation distillation" };
+        var lambda = new Option<double?>("--lambda") { Description = "weight λ of the logits distillation (paper: 10 for classification, 1 for summarization)" };
+        var gamma = new Option<double?>("--gamma") { Description = "weight γ of the attention-relation distillation (paper: 1e5 classification, 1e3 summarization)" };
+        var tau = new Option<double?>("--tau") { Description = "distillation temperature τ (paper: 5)" };
+        var adLayer = new Option<int?>("--ad-layer") { Description = "student layer whose Q/K/V relations are distilled (default: layer 22 of 28 scaled to the depth)" };
+        var teacherLayer = new Option<int?>("--teacher-ad-layer") { Description = "teacher layer for the relations (default: the same relative depth)" };
+        var relationHeads = new Option<int>("--relation-heads") { Description = "relation heads the Q/K/V widths are split into", DefaultValueFactory = _ => 32 };
+        var relation = new Option<string>("--relation") { Description = "relation scores: paper (softmax(A·Aᵀ/√d_r)) or l2norm (the official code: L2-normalised A)", DefaultValueFactory = _ => "paper" };
+        var ldAll = new Option<bool>("--ld-all-tokens") { Description = "logits distillation over all non-padding tokens (default: the answer tokens the CE covers)" };
+        var overwrite = new Option<bool>("--overwrite") { Description = "write into a non-empty --output folder that another verb wrote" };
+        var task = new TaskArguments(); var training = new TrainingArguments();
+        var cmd = new Command("distill", "Distil a fine-tuned full-precision teacher into a 1.58-bit student with BitDistill (refine + SubLN, continued pre-training, logits and attention-relation distillation).");
+        foreach (var o in new Option[] { teacher, baseDir, output, corpus, stage2Tokens, stage2Seq, stage2Lr, recipeFile, subln, noStage2, noLd, noAd, lambda, gamma, tau, adLayer, teacherLayer, relationHeads, relation, ldAll, overwrite })
+            cmd.Options.Add(o);
+        task.AddTo(cmd); training.AddTo(cmd);
+        cmd.SetAction(p => ErrorPolicy.Run("distill", p, () =>
+        {
+            string teacherDir = p.GetValue(teacher)!;
+            if (!Directory.Exists(teacherDir)) throw new UsageException($"--teacher {teacherDir}: folder not found");
+            var spec = TaskSpec.Load(teacherDir);
+            string baseModelDir = p.GetValue(baseDir) ?? BaseOf(teacherDir);
+            var recipe = p.GetValue(recipeFile) is { } rf ? RecipeFile.Load(rf)
+                : spec.Kind == TaskKind.Summarization ? KnownRecipes.ForSummarization(KnownRecipes.BitDistill) : KnownRecipes.BitDistill;
+            if (p.GetValue(subln) is { } sl)
+                recipe = recipe with { BitNet = (recipe.BitNet ?? new BitNetConfig()) with { SubLn = sl switch { "paper" => SubLnPlacement.Paper, "all" => SubLnPlacement.All, "none" => SubLnPlacement.None, _ => throw new UsageException($"--subln must be paper, all or none, got '{sl}'") } } };
+            if (p.GetValue(noStage2)) recipe = recipe with { ContinuedPretraining = false };
+            if (p.GetValue(noLd)) recipe = recipe with { LogitsDistillationWeight = 0 };
+            if (p.GetValue(noAd)) recipe = recipe with { AttentionDistillationWeight = 0 };
+            if (p.GetValue(lambda) is { } l) recipe = recipe with { LogitsDistillationWeight = l };
+            if (p.GetValue(gamma) is { } g) recipe = recipe with { AttentionDistillationWeight = g };
+            if (p.GetValue(tau) is { } t) recipe = recipe with { Temperature = t };
+            if (p.GetValue(adLayer) is { } al) recipe = recipe with { AttentionLayer = al };
+            if (recipe.BitNet is null) throw new UsageException($"recipe '{recipe.Name}' is full precision: distill makes ternary students (use finetune for FP-SFT)");
+            try { recipe.Validate(); } catch (ArgumentException e) { throw new UsageException(e.Message); }
+            var files = p.GetValue(corpus) ?? [];
+            if (recipe.ContinuedPretraining && files.Length == 0) throw new UsageException("stage 2 needs --corpus FILE... (or --no-stage2)");
+            foreach (var f in files) if (!File.Exists(f)) throw new UsageException($"--corpus {f}: file not found");
+            if (p.GetValue(stage2Tokens) <= 0 || p.GetValue(stage2Seq) < 8) throw new UsageException("--stage2-tokens must be positive and --stage2-seq-len at least 8");
+            var relationKind = p.GetValue(relation) switch { "paper" => RelationKind.ScaledDotProduct, "l2norm" => RelationKind.L2Normalized, var r => throw new UsageException($"--relation must be paper or l2norm, got '{r}'") };
+
+            var run = TaskRun.Prepare(p, task, training, baseModelDir, tokenizer: teacherDir, p.GetValue(output)!, "distill", p.GetValue(overwrite), spec);
+            using var claimed = run.Output;
+            using var interrupt = new Interruption();
+            var teacherModel = ModelRegistry.FromPretrained(teacherDir);
+            var baseModel = ModelRegistry.FromPretrained(baseModelDir);
+            TokenDataset? corpusData = null;
+            if (recipe.ContinuedPretraining)
+                corpusData = TokenDataset.FromFiles(files, run.Tokenizer, run.Encoder.EosId);
+            int seq = p.GetValue(stage2Seq);
+            int stage2Steps = (int)Math.Max(1, p.GetValue(stage2Tokens) / ((long)run.Options.BatchSize * seq));
+            var distillation = DistillationOptions.From(recipe) with
+            {
+                TeacherLayer = p.GetValue(teacherLayer), RelationHeads = p.GetValue(relationHeads), Relation = relationKind, LogitsOverAllTokens = p.GetValue(ldAll),
+            };
+            var options = run.RunOptions(interrupt.Token) with
+            {
+                Corpus = corpusData, Distillation = distillation,
+                Stage2 = run.Options with { Steps = stage2Steps, SeqLen = seq, LearningRate = p.GetValue(stage2Lr) ?? run.Options.LearningRate, WarmupSteps = Math.Max(1, stage2Steps / 20), EvalEvery = 0 },
+            };
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"teacher {teacherDir}, student from {baseModelDir}; stage 2: {(recipe.ContinuedPretraining ? $"{stage2Steps} steps × {run.Options.BatchSize} × {seq} tokens" : "skipped")}; stage 3: {run.Options.Steps} steps"));
+            var result = RecipeRunner.Run(recipe, baseModel, teacherModel, run.Train, run.Validation, run.Encoder, options);
+            run.Save(result, recipe, baseModelDir, teacherDir);
+            return 0;
+        }));
+        return cmd;
+    }
+
+    // The base model a finetune output started from (run.json), as the paper initialises the student from the teacher's base.
+    private static string BaseOf(string teacherDir)
+    {
+        var runJson = Path.Combine(teacherDir, "run.json");
+        if (File.Exists(runJson) && JsonNode.Parse(File.ReadAllText(runJson))?["base_model"]?.GetValue<string>() is { } b && Directory.Exists(b)) return b;
+        throw new UsageException($"--base is required: {teacherDir} records no base model that exists (run.json)");
+    }
+}

@@ -1,0 +1,62 @@
+using BitDistill.Distill.Data;
+using BitDistill.Distill.Objectives;
+using BitDistill.Distill.Stages;
+using BitDistill.Distill.Training;
+using BitDistill.Models;
+
+namespace BitDistill.Distill.Recipes;
+
+/// <summary>Runs one recipe end to end on a task: the student from the base model (a copy for full precision; stage 1's
+/// refinement for ternary), stage 2 on the corpus when the recipe continues pre-training, then task fine-tuning with the
+/// answer-token cross-entropy or, when the recipe distils, CE + λ·LD + γ·AD against the teacher. Flip rates are sampled in
+/// stages 2 and 3. The best validation model is the result.</summary>
+public static class RecipeRunner
+{
+    /// <summary>Runs <paramref name="recipe"/>; <paramref name="teacher"/> is needed when the recipe distils, a corpus when it
+    /// continues pre-training.</summary>
+    public static RecipeResult Run(Recipe recipe, CausalLanguageModel baseModel, CausalLanguageModel? teacher, EncodedTask train,
+        IReadOnlyList<EncodedExample> validation, TaskEncoder encoder, RecipeRunOptions o)
+    {
+        recipe.Validate();
+        if (recipe.UsesTeacher && teacher is null) throw new ArgumentException($"recipe '{recipe.Name}' distils: give a teacher (a model fine-tuned on the task)");
+        if (recipe.ContinuedPretraining && o.Corpus is null) throw new ArgumentException($"recipe '{recipe.Name}' continues pre-training (stage 2): give a corpus, or drop stage 2");
+        o.Log?.WriteLine($"== {RecipeFile.Describe(recipe)}");
+        CausalLanguageModel student;
+        if (recipe.BitNet is null)
+        {
+            student = ModelRegistry.Create(baseModel.Config);
+            student.LoadStateDict(baseModel.StateDict(), strict: true, source: "base model");
+        }
+        else student = new RefineStage(recipe.BitNet).Run(baseModel).Model;
+        var flips = new List<FlipRateTracker>();
+        TrainingHistory? stage2 = null;
+        if (recipe.ContinuedPretraining)
+        {
+            var tracker = new FlipRateTracker(student, "stage 2", o.FlipRateEvery);
+            tracker.Start();
+            flips.Add(tracker);
+            var s2 = o.Stage2 with { CheckpointDir = Sub(o.CheckpointDir, "stage2"), Name = recipe.Name + "/stage2", OnStep = tracker.OnStep, Log = o.Log, Cancellation = o.Cancellation };
+            stage2 = new ContinuedPretrainingStage(o.Corpus!, o.CorpusValidation, s2).Run(student).History;
+        }
+        ITrainingObjective objective = recipe.UsesTeacher
+            ? new DistillationObjective(teacher!, o.Distillation ?? DistillationOptions.From(recipe))
+            : new CausalLmObjective();
+        Action<long>? onStep = null;
+        if (recipe.BitNet is not null)
+        {
+            var tracker = new FlipRateTracker(student, recipe.UsesTeacher ? "stage 3" : "fine-tuning", o.FlipRateEvery);
+            tracker.Start();
+            flips.Add(tracker);
+            onStep = tracker.OnStep;
+        }
+        var taskOptions = o.Task with { CheckpointDir = Sub(o.CheckpointDir, "task"), Name = recipe.Name + "/task", OnStep = onStep, Log = o.Log, Cancellation = o.Cancellation };
+        var history = new TaskFineTuningStage(train, validation, encoder, objective, taskOptions, o.EvalBatchSize, o.MaxNewTokens).Run(student).History!;
+        // the best validation model, when one was kept
+        var best = taskOptions.CheckpointDir is null ? null : Path.Combine(taskOptions.CheckpointDir, TrainingCheckpoint.BestFolderName);
+        if (history.Best is not null && best is not null && Directory.Exists(best))
+            student.LoadStateDict(ModelRegistry.FromPretrained(best).StateDict(), strict: true, source: best);
+        return new RecipeResult(student, stage2, history, flips);
+    }
+
+    private static string? Sub(string? dir, string name) => dir is null ? null : Path.Combine(dir, name);
+}
