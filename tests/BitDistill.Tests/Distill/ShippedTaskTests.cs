@@ -4,7 +4,9 @@ using BitDistill.Models.Tokenization;
 namespace BitDistill.Tests.Distill;
 
 /// <summary>The three tasks in data/tasks load with the documented row counts and label balance, tokenise within limits, and
-/// (where ../shared/data exists) regenerate to the same rows.</summary>
+/// (where ../shared/data exists) regenerate to the same rows. Serial: these are CPU-heavy (tokenising every task, parsing
+/// 64 k Debian records) and would disturb the allocation measurements of tests that run in parallel.</summary>
+[Collection(SerialCollection.Name)]
 public sealed class ShippedTaskTests
 {
     private static readonly string DataDir = Path.Combine(AppContext.BaseDirectory, "data");
