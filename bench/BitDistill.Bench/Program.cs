@@ -18,6 +18,7 @@ if (args.Length > 0 && args[0] == "qwen-train") return QwenTrainBench.Run(args[1
 if (args.Length > 0 && args[0] == "attn") return AttnBench.Run(args[1..]);
 if (args.Length > 0 && args[0] == "model-gemm") return ModelGemmBench.Run(args[1..]);
 if (args.Length > 0 && args[0] == "lce") return LceBench.Run(args[1..]);
+if (args.Length > 0 && args[0] == "distill-step") return DistillStepBench.Run(args[1..]);
 if (args.Length > 0 && args[0] == "ternary") { TernaryBench.Run(args[1..]); return 0; }
 BenchmarkDotNet.Running.BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
 return 0;

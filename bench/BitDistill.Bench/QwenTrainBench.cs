@@ -18,7 +18,7 @@ public static partial class QwenTrainBench
 {
     private const int Batch = 8, Seq = 256, Vocab = 8192, PromptLen = 32, DecodeTokens = 64;
 
-    private const string ConfigJson = """
+    internal const string ConfigJson = """
         {"model_type": "qwen3", "vocab_size": 8192, "hidden_size": 256, "intermediate_size": 768, "num_hidden_layers": 4,
          "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 64, "rms_norm_eps": 1e-6, "rope_theta": 1000000.0,
          "tie_word_embeddings": true, "initializer_range": 0.02, "max_position_embeddings": 4096}
