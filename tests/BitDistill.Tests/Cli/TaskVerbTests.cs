@@ -118,6 +118,32 @@ public sealed class TaskVerbTests : IDisposable
         Assert.InRange(s.GetProperty("bleu").GetDouble(), 0, 100);
     }
 
+    [Fact]
+    public void CompareWritesTheReportWithEveryMethodAndSeed()
+    {
+        var baseDir = BaseModel();
+        var report = Path.Combine(_dir, "report");
+        var r = Run("compare", "--task", "classify", "--train", Data("tasks", "sentiment", "train.jsonl.gz"), "--test", SmallTest("sentiment", 16), "--base", baseDir,
+            "--methods", "fp-sft,bitnet-sft,bitdistill-no-stage2", "--seeds", "2", "--budget", "quick", "--steps", "2", "--batch", "4", "--eval-rows", "8",
+            "--max-length", "64", "--gamma", "10", "--relation-heads", "4", "--report", report);
+        Assert.True(r.Code == 0, r.Err + r.Out);
+        var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(report, "report.json"))).RootElement;
+        Assert.Equal("classify", json.GetProperty("task").GetString());
+        Assert.Equal(16, json.GetProperty("test_rows").GetInt32());
+        var results = json.GetProperty("results").EnumerateArray().ToArray();
+        Assert.Equal(6, results.Length);
+        Assert.All(results, x => Assert.InRange(x.GetProperty("accuracy").GetDouble(), 0, 1));
+        Assert.True(results.First(x => x.GetProperty("method").GetString() == "bitnet-sft").GetProperty("weights_bytes").GetInt64()
+                    < results.First(x => x.GetProperty("method").GetString() == "fp-sft").GetProperty("weights_bytes").GetInt64());
+        foreach (var s in json.GetProperty("summary").EnumerateArray())
+        {
+            var ci = s.GetProperty("accuracy_ci95").EnumerateArray().Select(v => v.GetDouble()).ToArray();
+            double mean = s.GetProperty("accuracy_mean").GetDouble();
+            Assert.True(ci[0] <= mean && mean <= ci[1], $"{s}");
+        }
+        Assert.True(File.Exists(Path.Combine(report, "report.md")) && File.Exists(Path.Combine(report, "accuracy.png")));
+    }
+
     [Theory]
     [InlineData("finetune", "--model", "{base}", "--train", "{train}", "--output", "{out}")] // no --task
     [InlineData("finetune", "--model", "{base}", "--task", "classify", "--train", "/nonexistent.jsonl", "--output", "{out}")]
