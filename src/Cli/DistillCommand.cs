@@ -38,10 +38,11 @@ public static class DistillCommand
         var relationHeads = new Option<int>("--relation-heads") { Description = "relation heads the Q/K/V widths are split into", DefaultValueFactory = _ => 32 };
         var relation = new Option<string>("--relation") { Description = "relation scores: paper (softmax(A·Aᵀ/√d_r)) or l2norm (the official code: L2-normalised A)", DefaultValueFactory = _ => "paper" };
         var ldAll = new Option<bool>("--ld-all-tokens") { Description = "logits distillation over all non-padding tokens (default: the answer tokens the CE covers)" };
+        var weightQuant = new Option<string?>("--weight-quant") { Description = "ternary weight quantiser used during training: absmean (per tensor, the paper), per-channel, group:N (absmean per group of N inputs); the official code's GPTQ-/AWQ-style variants are not offered during training (they re-fit codes to calibration activations; use `quantize` after training)" };
         var overwrite = new Option<bool>("--overwrite") { Description = "write into a non-empty --output folder that another verb wrote" };
         var task = new TaskArguments(); var training = new TrainingArguments();
         var cmd = new Command("distill", "Distil a fine-tuned full-precision teacher into a 1.58-bit student with BitDistill (refine + SubLN, continued pre-training, logits and attention-relation distillation).");
-        foreach (var o in new Option[] { teacher, baseDir, output, corpus, stage2Tokens, stage2Seq, stage2Lr, recipeFile, subln, noStage2, noLd, noAd, lambda, gamma, tau, adLayer, teacherLayer, relationHeads, relation, ldAll, overwrite })
+        foreach (var o in new Option[] { teacher, baseDir, output, corpus, stage2Tokens, stage2Seq, stage2Lr, recipeFile, subln, noStage2, noLd, noAd, lambda, gamma, tau, adLayer, teacherLayer, relationHeads, relation, ldAll, weightQuant, overwrite })
             cmd.Options.Add(o);
         task.AddTo(cmd); training.AddTo(cmd);
         cmd.SetAction(p => ErrorPolicy.Run("distill", p, () =>
@@ -54,6 +55,11 @@ public static class DistillCommand
                 : spec.Kind == TaskKind.Summarization ? KnownRecipes.ForSummarization(KnownRecipes.BitDistill) : KnownRecipes.BitDistill;
             if (p.GetValue(subln) is { } sl)
                 recipe = recipe with { BitNet = (recipe.BitNet ?? new BitNetConfig()) with { SubLn = sl switch { "paper" => SubLnPlacement.Paper, "all" => SubLnPlacement.All, "none" => SubLnPlacement.None, _ => throw new UsageException($"--subln must be paper, all or none, got '{sl}'") } } };
+            if (p.GetValue(weightQuant) is { } wq)
+            {
+                var q = WeightQuant(wq);
+                recipe = recipe with { BitNet = (recipe.BitNet ?? new BitNetConfig()) with { WeightScale = q.WeightScale, GroupSize = q.GroupSize } };
+            }
             if (p.GetValue(noStage2)) recipe = recipe with { ContinuedPretraining = false };
             if (p.GetValue(noLd)) recipe = recipe with { LogitsDistillationWeight = 0 };
             if (p.GetValue(noAd)) recipe = recipe with { AttentionDistillationWeight = 0 };
@@ -95,6 +101,17 @@ public static class DistillCommand
         }));
         return cmd;
     }
+
+    // --weight-quant absmean | per-channel | group:N
+    private static BitNetConfig WeightQuant(string spec) => spec switch
+    {
+        "absmean" => new BitNetConfig { WeightScale = WeightScaleMode.PerTensor },
+        "per-channel" => new BitNetConfig { WeightScale = WeightScaleMode.PerChannel },
+        "gptq" or "awq" => throw new UsageException($"--weight-quant {spec} is a post-training calibration here: train with absmean and run `bitdistill quantize --method {spec}` on the result"),
+        _ when spec.StartsWith("group:", StringComparison.Ordinal) && int.TryParse(spec[6..], NumberStyles.None, CultureInfo.InvariantCulture, out int g) && g > 0
+            => new BitNetConfig { WeightScale = WeightScaleMode.PerGroup, GroupSize = g },
+        _ => throw new UsageException($"--weight-quant must be absmean, per-channel or group:N, got '{spec}'"),
+    };
 
     // The base model a finetune output started from (run.json), as the paper initialises the student from the teacher's base.
     private static string BaseOf(string teacherDir)

@@ -91,13 +91,14 @@ public sealed class TaskVerbTests : IDisposable
         r = Run("evaluate", "--model", st, "--test", test, "--json");
         Assert.True(r.Code == 0, r.Err);
         var ab = Path.Combine(_dir, "ablation");
-        r = Run("distill", "--teacher", ft, "--train", Data("tasks", "sentiment", "train.jsonl.gz"), "--test", test, "--no-stage2", "--no-ad", "--subln", "none",
+        r = Run("distill", "--teacher", ft, "--train", Data("tasks", "sentiment", "train.jsonl.gz"), "--test", test, "--no-stage2", "--no-ad", "--subln", "none", "--weight-quant", "group:8",
             "--steps", "2", "--batch", "4", "--eval-rows", "8", "--output", ab);
         Assert.True(r.Code == 0, r.Err + r.Out);
         var recipe = File.ReadAllText(Path.Combine(ab, "recipe.json"));
         Assert.Contains("\"continued_pretraining\": false", recipe);
         Assert.Contains("\"attention_distillation_weight\": 0", recipe);
         Assert.Contains("\"subln\": \"none\"", recipe);
+        Assert.Contains("\"weight_scale\": \"per_group\"", recipe);
         Assert.DoesNotContain("\"ad\"", File.ReadAllText(Path.Combine(ab, "run", "task", "metrics.jsonl")));
     }
 
@@ -152,6 +153,7 @@ public sealed class TaskVerbTests : IDisposable
     [InlineData("distill", "--teacher", "{base}", "--train", "{train}", "--output", "{out}")] // no task.json
     [InlineData("evaluate", "--model", "{base}", "--test", "{train}")]
     [InlineData("classify", "--model", "{base}", "--text", "hi")]
+    [InlineData("distill", "--teacher", "{base}", "--train", "{train}", "--output", "{out}", "--weight-quant", "gptq")]
     public void BadInputIsOneLineWithExitCode2(params string[] template)
     {
         var baseDir = BaseModel();
