@@ -28,6 +28,8 @@ public interface IModelConfig
     bool TieWordEmbeddings { get; }
     /// <summary>The end-of-sequence ids (eos_token_id, one or a list).</summary>
     IReadOnlyList<int> EosTokenIds { get; }
+    /// <summary>Parameters the config implies, computed from its sizes without building the model (checked arithmetic).</summary>
+    long ParameterCount { get; }
     /// <summary>Whether the raw JSON has a non-null field.</summary>
     bool Has(string field);
     /// <summary>A copy of a raw JSON field, or null.</summary>

@@ -59,6 +59,13 @@ public static class ModelRegistry
         Family? f;
         lock (Families) Families.TryGetValue(config.ModelType, out f);
         if (f is null) throw new ModelConfigException(config.Source, "model_type", $"'{config.ModelType}' is not supported (supported: {string.Join(", ", ModelTypes)})");
+        if (Device.Default.Kind != DeviceKind.Meta)
+        {
+            // float32 weights (plus optimizer state later): refuse before allocating what the machine cannot hold
+            long need = config.ParameterCount * 4, have = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+            if (need > have)
+                throw new ModelConfigException(config.Source, null, $"the model has {config.ParameterCount:N0} parameters: {need / 1e9:F1} GB as float32, but {have / 1e9:F1} GB of memory is available");
+        }
         var model = f.Create(config, gen);
         if (BitNetConfig.From(config) is { } bitnet) BitNetTransform.Apply(model, bitnet);
         return model;

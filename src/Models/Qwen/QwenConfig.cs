@@ -55,6 +55,19 @@ public sealed class QwenConfig : IModelConfig
         PadTokenId = GetOptionalInt("pad_token_id");
         TorchDType = GetString("torch_dtype") ?? GetString("dtype");
 
+        // Sizes read from a file are checked before anything is allocated: the parameter count with checked arithmetic, and
+        // no single tensor beyond 2^31 − 1 elements.
+        try
+        {
+            long e = HiddenSize, v = VocabSize, i = IntermediateSize, q = checked((long)NumAttentionHeads * HeadDim), kv = checked((long)NumKeyValueHeads * HeadDim);
+            foreach (var (field, n) in new[] { ("vocab_size", v * e), ("intermediate_size", i * e), ("num_attention_heads·head_dim", q * e), ("num_key_value_heads·head_dim", kv * e) })
+                if (n > int.MaxValue) throw Error(field, $"makes a weight of {n:N0} elements; the limit of one tensor is {int.MaxValue:N0}");
+            long perLayer = checked(q * e * 2 + kv * e * 2 + 3 * i * e + 2 * e + (QkNorm ? 2 * HeadDim : 0) + (QkvBias ? q + 2 * kv : 0) + (OutputProjectionBias ? e : 0));
+            ParameterCount = checked(v * e * (TieWordEmbeddings ? 1 : 2) + NumHiddenLayers * perLayer + e);
+        }
+        catch (OverflowException) { throw Error("num_hidden_layers", "the sizes overflow a 64-bit parameter count"); }
+        if (NumHiddenLayers > MaxLayers) throw Error("num_hidden_layers", $"{NumHiddenLayers:N0} layers is implausible (the limit here is {MaxLayers:N0})");
+
         // Settings that would change the computation and are not implemented: refuse rather than compute something else.
         var act = GetString("hidden_act") ?? "silu";
         if (act != "silu") throw Error("hidden_act", $"\"{act}\" is not supported; expected \"silu\"");
@@ -76,6 +89,12 @@ public sealed class QwenConfig : IModelConfig
 
     /// <summary>Where the config came from (a path, or a description), used in error messages.</summary>
     public string Source { get; }
+
+    /// <summary>The most decoder layers a config may declare (real models have under 200; a larger number is a damaged file).</summary>
+    public const int MaxLayers = 4096;
+
+    /// <summary>Parameters the config implies (tied embeddings counted once), computed without allocating.</summary>
+    public long ParameterCount { get; }
     /// <summary>Qwen2 or Qwen3.</summary>
     public QwenArchitecture Architecture { get; }
     /// <summary>The model_type string as written ("qwen3" or "qwen2").</summary>

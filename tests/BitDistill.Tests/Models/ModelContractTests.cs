@@ -39,6 +39,34 @@ public class ModelContractTests
         Assert.True(allocated < 64L << 20, $"meta build allocated {allocated / 1e6:F1} MB");
     }
 
+    [Theory]
+    [InlineData("qwen3-0.6b.config.json")]
+    [InlineData("qwen2.5-0.5b.config.json")]
+    public void TheConfigsParameterCountMatchesTheBuiltModel(string file)
+    {
+        var config = QwenConfig.Load(TestUtil.FixturePath("configs", file));
+        Assert.Equal(ModelRegistry.ParameterShapes(config).Sum(s => s.Shape.Aggregate(1L, (a, b) => a * b)), config.ParameterCount);
+        foreach (var tied in new[] { true, false })
+        {
+            var small = Tiny(tied, "qwen2");
+            Assert.Equal(ModelRegistry.ParameterShapes(small).Sum(s => s.Shape.Aggregate(1L, (a, b) => a * b)), small.ParameterCount);
+        }
+    }
+
+    [Theory]
+    [InlineData("\"num_hidden_layers\": 2", "\"num_hidden_layers\": 1000000", "num_hidden_layers")]
+    [InlineData("\"vocab_size\": 61", "\"vocab_size\": 2000000000", "vocab_size")]
+    [InlineData("\"head_dim\": 12", "\"head_dim\": 1073741824", "head_dim")]
+    public void AbsurdSizesAreRefusedBeforeAnythingIsAllocated(string from, string to, string field)
+    {
+        var json = Tiny().ToJsonObject().ToJsonString().Replace(from.Replace(" ", ""), to.Replace(" ", ""));
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var e = Assert.Throws<ModelConfigException>(() => ModelRegistry.Create(QwenConfig.Parse(json, "big/config.json")));
+        Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 16 << 20);
+        Assert.Contains("big/config.json", e.Message);
+        Assert.True(e.Message.Contains(field, StringComparison.Ordinal) || e.Message.Contains("parameters", StringComparison.Ordinal), e.Message);
+    }
+
     [Fact]
     public void MetaTensorsRefuseToCompute()
     {
