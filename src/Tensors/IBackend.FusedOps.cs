@@ -49,6 +49,13 @@ public partial interface IBackend
     float CrossEntropyMeanLoss(Tensor logits, Tensor lse, Tensor targets, long ignoreIndex, int validCount) =>
         LinearCrossEntropyReference.MeanLoss(logits, lse, targets, ignoreIndex, validCount);
 
+    /// <summary>MiniLM relation KL for one of Q, K or V: Σ KL(softmax(tScale·A_T·A_Tᵀ) ‖ softmax(sScale·A_S·A_Sᵀ)) over the
+    /// relation heads and the query rows <paramref name="tokenMask"/> [B, T] keeps (padded keys excluded too), divided by
+    /// R × kept rows; student [B, R, T, d], teacher [B, R, T, d′]. With <paramref name="withGrad"/> also dA_S for an output
+    /// gradient of 1. The fused CPU version never holds more than one [T, T] block per thread.</summary>
+    (float Loss, Tensor? Grad) AttentionRelationKl(Tensor student, Tensor teacher, Tensor? tokenMask, float studentScale, float teacherScale, bool withGrad) =>
+        AttentionRelationReference.Compute(student, teacher, tokenMask, studentScale, teacherScale, withGrad);
+
     /// <summary>Per-token absmax INT8 quantisation of x [M, K]: codes = clamp(round(x·127/max|x_row|), −128, 127) and the
     /// per-row scales 127/max(max|x_row|, 1e-5) (BitNet b1.58's activation quantiser).</summary>
     QuantizedActivations QuantizeActivations(Tensor x) => TernaryReference.QuantizeActivations(x);
