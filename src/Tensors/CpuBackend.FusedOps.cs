@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using BitDistill.Kernels;
 
 namespace BitDistill.Tensors;
@@ -219,5 +220,69 @@ public sealed partial class CpuBackend
     {
         var span = Params(x, "x", x);
         Elementwise.BinaryRight(BinaryOp.Mul, span, factor, span);
+    }
+
+    public (float Loss, Tensor? Grad) AttentionRelationKl(Tensor student, Tensor teacher, Tensor? tokenMask, float studentScale, float teacherScale, bool withGrad)
+    {
+        if (student.DType != DType.Float32 || teacher.DType != DType.Float32)
+            return AttentionRelationReference.Compute(student, teacher, tokenMask, studentScale, teacherScale, withGrad);
+        int b = student.Size(0), r = student.Size(1), t = student.Size(2), ds = student.Size(3), dt = teacher.Size(3);
+        var a = student.Contiguous(); var at = teacher.Contiguous();
+        var mask = tokenMask?.To(DType.Float32).Contiguous().ToArray<float>();
+        int kept = mask is null ? b * t : mask.Count(x => x != 0);
+        float divisor = (float)r * kept;
+        var grad = withGrad ? Out([b, r, t, ds]) : null;
+        var aa = Arr(a); int ao = a.Offset; var ta = Arr(at); int to = at.Offset;
+        var ga = grad is null ? null : Arr(grad);
+        var partial = new double[b * r];
+        float gScale = studentScale / Math.Max(1f, divisor);
+        // one (batch, relation head) block per item: its [T, T] scores live in per-thread scratch only
+        StaticParallel.For(b * r, (long)t * t * (ds + dt + 8), (p0, p1) =>
+        {
+            var sS = new float[t * t]; var sT = new float[t * t]; var scratch = new float[t];
+            for (int p = p0; p < p1; p++)
+            {
+                int bi = p / r;
+                var aS = aa.AsSpan(ao + p * t * ds, t * ds); var aT = ta.AsSpan(to + p * t * dt, t * dt);
+                Sgemm.Multiply(false, true, t, t, ds, studentScale, aS, ds, aS, ds, 0f, sS, t);
+                Sgemm.Multiply(false, true, t, t, dt, teacherScale, aT, dt, aT, dt, 0f, sT, t);
+                double sum = 0;
+                for (int i = 0; i < t; i++)
+                {
+                    var rowS = sS.AsSpan(i * t, t); var rowT = sT.AsSpan(i * t, t);
+                    if (mask is not null)
+                        for (int j = 0; j < t; j++)
+                            if (mask[bi * t + j] == 0) { rowS[j] = AttentionRelationReference.MaskedScore; rowT[j] = AttentionRelationReference.MaskedScore; }
+                    if (mask is not null && mask[bi * t + i] == 0) { rowS.Clear(); continue; } // not a kept query row: no loss, no gradient
+                    sum += RelationRowKl(rowS, rowT, scratch);
+                }
+                partial[p] = sum;
+                if (ga is null) continue;
+                // dA_S = scale/divisor · (G + Gᵀ)·A_S with G = P_S − P_T (now in sS)
+                var dA = ga.AsSpan(grad!.Offset + p * t * ds, t * ds);
+                Sgemm.Multiply(false, false, t, ds, t, gScale, sS, t, aS, ds, 0f, dA, ds);
+                Sgemm.Multiply(true, false, t, ds, t, gScale, sS, t, aS, ds, 1f, dA, ds);
+            }
+        });
+        double total = 0;
+        foreach (var v in partial) total += v;
+        return (kept == 0 ? 0f : (float)(total / divisor), grad);
+    }
+
+    // KL(softmax(t) ‖ softmax(s)) of one row, in the shifted form Σ p_T·(t − s) − m_T − log Σ_T + m_S + log Σ_S (no
+    // difference of two log-softmax rows, which loses precision when they are close); exps in float SIMD, sums in double.
+    // s becomes softmax(s) − softmax(t), the gradient w.r.t. the student scores; d is scratch.
+    private static double RelationRowKl(Span<float> s, Span<float> t, Span<float> d)
+    {
+        float ms = TensorPrimitives.Max(s), mt = TensorPrimitives.Max(t);
+        TensorPrimitives.Subtract(t, s, d);
+        TensorPrimitives.Subtract(t, mt, t); TensorPrimitives.Exp(t, t);
+        TensorPrimitives.Subtract(s, ms, s); TensorPrimitives.Exp(s, s);
+        double sumT = 0, sumS = 0, cross = 0;
+        for (int j = 0; j < s.Length; j++) { sumT += t[j]; sumS += s[j]; cross += (double)t[j] * d[j]; }
+        double kl = cross / sumT - mt - Math.Log(sumT) + ms + Math.Log(sumS);
+        TensorPrimitives.Multiply(s, (float)(1 / sumS), s);
+        TensorPrimitives.MultiplyAdd(t, (float)(-1 / sumT), s, s);
+        return kl;
     }
 }

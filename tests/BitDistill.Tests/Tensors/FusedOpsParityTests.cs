@@ -133,4 +133,24 @@ public class FusedOpsParityTests
         Device.Cpu.Backend.ScaleInPlace(y, 0.37f); R.Backend.ScaleInPlace(yr, 0.37f);
         Assert.Equal(yr.ToArray<float>(), y.ToArray<float>());
     }
+
+    [Theory, MemberData(nameof(Levels))]
+    public void AttentionRelationKlMatchesReference(SimdLevel level)
+    {
+        using var _ = KernelContext.Override(simd: level);
+        var R = Device.Reference;
+        var a = Cpu([2, 3, 37, 5], 21, -2, 2); var at = Cpu([2, 3, 37, 7], 22, -2, 2);
+        var maskValues = Enumerable.Range(0, 2 * 37).Select(i => i % 37 < (i < 37 ? 37 : 29) ? 1f : 0f).ToArray(); // second sequence padded
+        foreach (var mask in new[] { null, Tensor.FromArray(maskValues, [2, 37], Device.Cpu) })
+        {
+            var (l, g) = Device.Cpu.Backend.AttentionRelationKl(a, at, mask, 0.45f, 0.38f, withGrad: true);
+            var (le, ge) = R.Backend.AttentionRelationKl(a.To(R), at.To(R), mask?.To(R), 0.45f, 0.38f, withGrad: true);
+            Assert.True(Math.Abs(l - le) <= 1e-5 * Math.Abs(le), $"loss {l} vs {le}");
+            TestUtil.AssertClose(g!, ge!, 1e-5, "dA_S");
+        }
+        // identical relations: zero loss and zero gradient
+        var (zero, gz) = Device.Cpu.Backend.AttentionRelationKl(a, a, null, 0.5f, 0.5f, withGrad: true);
+        Assert.True(Math.Abs(zero) < 1e-6, $"KL of identical relations {zero}");
+        Assert.True(gz!.ToArray<float>().All(v => Math.Abs(v) < 1e-6));
+    }
 }
