@@ -106,6 +106,8 @@ public static class GenerateCommand
         if (ids.FirstOrDefault(id => id >= config.VocabSize, -1) is int bad and >= 0)
             throw new UsageException($"the tokenizer {tokenizer!.Source} gives id {bad} for the prompt, outside the model's vocabulary (vocab_size {config.VocabSize} in {configPath}); do the tokenizer and the model belong together?");
 
+        if ((long)ids.Length + a.MaxNewTokens > config.MaxPositionEmbeddings)
+            throw new UsageException($"the prompt ({ids.Length} tokens) plus --max-new-tokens {a.MaxNewTokens} exceeds the model's max_position_embeddings {config.MaxPositionEmbeddings} ({configPath})");
         bool stream = !a.Json;
         if (stream) TrySetUtf8();
         var sampling = new SamplingOptions

@@ -27,6 +27,16 @@ public sealed class TokenSampler
     /// <summary>Random draws made so far (one per non-greedy token).</summary>
     public ulong Draws => _draws;
 
+    // NaN or +∞ (a broken model, or a temperature so small that the division overflows) would choose a meaningless token.
+    private void CheckFinite(ReadOnlySpan<float> logits, bool scaled)
+    {
+        for (int i = 0; i < logits.Length; i++)
+            if (float.IsNaN(logits[i]) || float.IsPositiveInfinity(logits[i]))
+                throw new InvalidOperationException(scaled
+                    ? $"the logits overflow at temperature {_o.Temperature} (id {i}: {logits[i]}); use --greedy or a temperature ≥ 0.001"
+                    : $"the model's logits are not finite (id {i}: {logits[i]}); its weights may be damaged");
+    }
+
     /// <summary>Picks the next token from one row of logits, given the ids seen so far (prompt and generated). The logits are
     /// modified in place (penalties, masking).</summary>
     public int Next(Span<float> logits, ReadOnlySpan<int> seen)
@@ -34,8 +44,13 @@ public sealed class TokenSampler
         int n = logits.Length;
         if (n == 0) throw new ArgumentException("cannot sample from an empty row of logits", nameof(logits));
         if (_o.RepetitionPenalty != 1f) ApplyRepetitionPenalty(logits, seen);
+        CheckFinite(logits, scaled: false);
         if (_o.Greedy) return ArgMax(logits);
-        if (_o.Temperature != 1f) for (int i = 0; i < n; i++) logits[i] /= _o.Temperature;
+        if (_o.Temperature != 1f)
+        {
+            for (int i = 0; i < n; i++) logits[i] /= _o.Temperature;
+            CheckFinite(logits, scaled: true);
+        }
         if (_o.TopK > 0 && _o.TopK < n)
         {
             var sorted = Buffer(ref _sorted, n).AsSpan();

@@ -25,8 +25,10 @@ public class ErrorPolicyTests
     [InlineData("pretrain", "--output", "/tmp/bitdistill-never", "--tokenizer", "/nonexistent/tokenizer.json")]
     [InlineData("tokenize", "--tokenizer", "/nonexistent/tokenizer.json", "--jsonl", "-")]
     [InlineData("bench", "--threads", "0,x")]
+    [InlineData("generate", "--model", "{fixture}", "--prompt-ids", "1,2", "--max-new-tokens", "2147483647", "--json")]
     public void BadInputIsOneLineWithExitCode2(params string[] args)
     {
+        args = args.Select(a => a.Replace("{fixture}", TestUtil.FixturePath("qwen", "qwen3-tied"))).ToArray();
         var (code, _, stderr) = RunMain(args);
         Assert.Equal(ErrorPolicy.BadInput, code);
         var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
