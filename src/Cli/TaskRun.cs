@@ -106,6 +106,9 @@ public sealed class TaskRun
         File.WriteAllText(Path.Combine(dir, "run.json"), runJson.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
         Plots.Lines(Path.Combine(dir, "loss.png"), $"Training loss ({recipe.Name})", "step", "loss",
             [("loss", result.Task.Loss.Select(l => (double)l.Step).ToArray(), result.Task.Loss.Select(l => l.Loss).ToArray())]);
+        if (result.Task.Validations.Count > 0)
+            Plots.Lines(Path.Combine(dir, "validation.png"), $"Validation {result.Task.Validations[0].Result.Metric} ({recipe.Name})", "step", result.Task.Validations[0].Result.Metric,
+                [(result.Task.Validations[0].Result.Metric, result.Task.Validations.Select(v => (double)v.Step).ToArray(), result.Task.Validations.Select(v => v.Result.Value).ToArray())]);
         if (result.FlipRates.Any(f => f.Samples.Count > 0))
             Plots.Lines(Path.Combine(dir, "flip-rate.png"), "Ternary weights flipped per sample", "step", "share flipped",
                 result.FlipRates.Where(f => f.Samples.Count > 0).Select(f => (f.Stage, (IReadOnlyList<double>)f.Samples.Select(s => (double)s.Step).ToArray(),

@@ -59,7 +59,7 @@ public sealed class TaskVerbTests : IDisposable
         var r = Run("finetune", "--model", baseDir, "--task", "classify", "--train", Data("tasks", "sentiment", "train.jsonl.gz"), "--test", test,
             "--steps", "4", "--batch", "4", "--eval-every", "2", "--eval-rows", "16", "--max-length", "64", "--output", ft);
         Assert.True(r.Code == 0, r.Err + r.Out);
-        foreach (var f in new[] { "model.safetensors", "tokenizer.json", "task.json", "recipe.json", "run.json", "eval.json", "loss.png" })
+        foreach (var f in new[] { "model.safetensors", "tokenizer.json", "task.json", "recipe.json", "run.json", "eval.json", "loss.png", "validation.png" })
             Assert.True(File.Exists(Path.Combine(ft, f)), f);
         var eval = JsonDocument.Parse(File.ReadAllText(Path.Combine(ft, "eval.json"))).RootElement.GetProperty("classification");
         Assert.Equal(24, eval.GetProperty("count").GetInt32());
