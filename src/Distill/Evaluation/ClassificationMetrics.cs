@@ -25,15 +25,7 @@ public static class ClassificationMetrics
     /// ordinally) in the order <see cref="LabelOrder"/> gives.</summary>
     public static ClassificationReport Compute(IReadOnlyList<string> predictions, IReadOnlyList<string> references, IEnumerable<string>? labels = null)
     {
-        ArgumentNullException.ThrowIfNull(predictions);
-        ArgumentNullException.ThrowIfNull(references);
-        if (predictions.Count != references.Count)
-            throw new ArgumentException($"{predictions.Count} predictions but {references.Count} references");
-        for (int i = 0; i < predictions.Count; i++)
-        {
-            if (predictions[i] is null) throw new ArgumentException($"prediction {i} is null", nameof(predictions));
-            if (references[i] is null) throw new ArgumentException($"reference {i} is null", nameof(references));
-        }
+        MetricInputs.Check(predictions, references);
         var order = LabelOrder(predictions, references, labels);
         var index = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < order.Count; i++) index[order[i]] = i;

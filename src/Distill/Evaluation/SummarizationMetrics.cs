@@ -8,7 +8,7 @@ public static class SummarizationMetrics
     /// <summary>Per-example ROUGE of <paramref name="predictions"/> against <paramref name="references"/> (same length).</summary>
     public static IReadOnlyList<RougeScores> RougePerExample(IReadOnlyList<string> predictions, IReadOnlyList<string> references)
     {
-        Check(predictions, references);
+        MetricInputs.Check(predictions, references);
         var scores = new RougeScores[predictions.Count];
         for (int i = 0; i < scores.Length; i++) scores[i] = Rouge.Score(references[i], predictions[i]);
         return scores;
@@ -40,16 +40,4 @@ public static class SummarizationMetrics
         };
     }
 
-    private static void Check(IReadOnlyList<string> predictions, IReadOnlyList<string> references)
-    {
-        ArgumentNullException.ThrowIfNull(predictions);
-        ArgumentNullException.ThrowIfNull(references);
-        if (predictions.Count != references.Count)
-            throw new ArgumentException($"{predictions.Count} predictions but {references.Count} references");
-        for (int i = 0; i < predictions.Count; i++)
-        {
-            if (predictions[i] is null) throw new ArgumentException($"prediction {i} is null", nameof(predictions));
-            if (references[i] is null) throw new ArgumentException($"reference {i} is null", nameof(references));
-        }
-    }
 }

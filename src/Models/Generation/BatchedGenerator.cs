@@ -17,9 +17,7 @@ public sealed class BatchedGenerator
     {
         Model = model ?? throw new ArgumentNullException(nameof(model));
         Tokenizer = tokenizer;
-        var stops = new HashSet<int>(model.Config.EosTokenIds);
-        if (tokenizer?.EosId is int eos) stops.Add(eos);
-        DefaultStopTokenIds = stops;
+        DefaultStopTokenIds = StopTokens.Default(model, tokenizer);
     }
 
     /// <summary>The language model.</summary>
