@@ -37,11 +37,12 @@ public static class CompareCommand
         var budget = new Option<string>("--budget") { Description = "quick (minutes on 2 cores: 60 task steps, 20k stage-2 tokens), default (3 epochs, 200k tokens) or paper (3 epochs, 2M tokens); --steps overrides the task steps", DefaultValueFactory = _ => "default" };
         var corpus = new Option<string[]>("--corpus") { Description = "stage-2 text (default: the embedded Austen corpus)", AllowMultipleArgumentsPerToken = true };
         var gamma = new Option<double?>("--gamma") { Description = "override γ of every distilling method (the paper's 1e5 assumes its models' relation scale)" };
+        var lrSweep = new Option<string?>("--lr-sweep") { Description = "learning rates every method is trained with, e.g. 3e-4,1e-3,3e-3; each method keeps the one with the best validation (default: --lr only)" };
         var relationHeads = new Option<int>("--relation-heads") { Description = "relation heads of the attention distillation (must divide the Q/K/V widths)", DefaultValueFactory = _ => 32 };
         var overwrite = new Option<bool>("--overwrite") { Description = "write into a non-empty --report folder that another verb wrote" };
         var task = new TaskArguments(); var training = new TrainingArguments();
         var cmd = new Command("compare", "Run FP-SFT, BitNet-SFT, BitDistill and its ablations on one task with the same budget and seeds; writes report.json, report.md and plots.");
-        foreach (var o in new Option[] { baseDir, report, methods, seeds, budget, corpus, gamma, relationHeads, overwrite }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { baseDir, report, methods, seeds, budget, corpus, gamma, lrSweep, relationHeads, overwrite }) cmd.Options.Add(o);
         task.AddTo(cmd); training.AddTo(cmd);
         cmd.SetAction(p => ErrorPolicy.Run("compare", p, () =>
         {
@@ -57,6 +58,11 @@ public static class CompareCommand
                 var b => throw new UsageException($"--budget must be quick, default or paper, got '{b}'"),
             };
             var files = p.GetValue(corpus) is { Length: > 0 } c ? c : [Path.Combine(DemoCommand.EmbeddedDataDir, "corpus", "austen.train.txt.gz")];
+            float[]? sweep = null;
+            if (p.GetValue(lrSweep) is { } ls)
+                try { sweep = ls.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(x => float.Parse(x, CultureInfo.InvariantCulture)).ToArray(); }
+                catch (FormatException) { throw new UsageException($"--lr-sweep expects learning rates separated by commas, got '{ls}'"); }
+            if (sweep is not null && (sweep.Length == 0 || sweep.Any(x => !(x > 0) || !float.IsFinite(x)))) throw new UsageException($"--lr-sweep needs positive learning rates, got '{p.GetValue(lrSweep)}'");
             foreach (var f in files) if (!File.Exists(f)) throw new UsageException($"--corpus {f}: file not found");
             var run = TaskRun.Prepare(p, task, training, p.GetValue(baseDir)!, null, p.GetValue(report)!, "compare", p.GetValue(overwrite));
             using var claimed = run.Output;
@@ -89,14 +95,21 @@ public static class CompareCommand
                     }
                     var sw = Stopwatch.StartNew();
                     var distillation = Distill.Objectives.DistillationOptions.From(recipe) with { RelationHeads = p.GetValue(relationHeads) };
-                    var result = RecipeRunner.Run(recipe, baseModel, teacher, run.Train, run.Validation, run.Encoder,
-                        opts with { CheckpointDir = Path.Combine(claimed.Path, $"seed{seed}", name), Distillation = recipe.UsesTeacher ? distillation : null });
+                    // the same learning-rate sweep for every method; the best validation wins (ties: the first rate)
+                    RecipeResult? result = null; float chosenLr = opts.Task.LearningRate;
+                    foreach (var lr in sweep ?? [opts.Task.LearningRate])
+                    {
+                        var tag = sweep is null ? name : string.Create(CultureInfo.InvariantCulture, $"{name}-lr{lr:G3}");
+                        var candidate = RecipeRunner.Run(recipe, baseModel, teacher, run.Train, run.Validation, run.Encoder,
+                            opts with { Task = opts.Task with { LearningRate = lr }, CheckpointDir = Path.Combine(claimed.Path, $"seed{seed}", tag), Distillation = recipe.UsesTeacher ? distillation : null });
+                        if (result is null || (candidate.Task.Best?.Result.IsBetterThan(result.Task.Best?.Result) ?? false)) { result = candidate; chosenLr = lr; }
+                    }
                     double seconds = sw.Elapsed.TotalSeconds;
-                    if (name == "fp-sft") teacher = result.Model;
-                    var eval = TaskEvaluator.Evaluate(result.Model, run.Encoder, (run.Test ?? throw new UsageException("compare needs test rows (--test FILE, or a split of --train)")).Rows);
+                    if (name == "fp-sft") teacher = result!.Model;
+                    var eval = TaskEvaluator.Evaluate(result!.Model, run.Encoder, (run.Test ?? throw new UsageException("compare needs test rows (--test FILE, or a split of --train)")).Rows);
                     long bytes = DeployedBytes(result.Model);
                     rows.Add((name, seed, eval, bytes, seconds));
-                    var o = new JsonObject { ["method"] = name, ["seed"] = seed, ["weights_bytes"] = bytes, ["train_seconds"] = Math.Round(seconds, 1) };
+                    var o = new JsonObject { ["method"] = name, ["seed"] = seed, ["learning_rate"] = chosenLr, ["weights_bytes"] = bytes, ["train_seconds"] = Math.Round(seconds, 1) };
                     if (eval.Classification is { } cl) { o["accuracy"] = cl.Accuracy; o["macro_f1"] = cl.MacroF1; }
                     else { var su = eval.Summarization!; o["rouge1"] = su.Rouge1; o["rouge2"] = su.Rouge2; o["rougeL"] = su.RougeL; o["bleu"] = su.Bleu; }
                     results.Add(o);

@@ -126,7 +126,7 @@ public sealed class TaskVerbTests : IDisposable
         var report = Path.Combine(_dir, "report");
         var r = Run("compare", "--task", "classify", "--train", Data("tasks", "sentiment", "train.jsonl.gz"), "--test", SmallTest("sentiment", 16), "--base", baseDir,
             "--methods", "fp-sft,bitnet-sft,bitdistill-no-stage2", "--seeds", "2", "--budget", "quick", "--steps", "2", "--batch", "4", "--eval-rows", "8",
-            "--max-length", "64", "--gamma", "10", "--relation-heads", "4", "--report", report);
+            "--max-length", "64", "--gamma", "10", "--relation-heads", "4", "--lr-sweep", "1e-3,3e-3", "--report", report);
         Assert.True(r.Code == 0, r.Err + r.Out);
         var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(report, "report.json"))).RootElement;
         Assert.Equal("classify", json.GetProperty("task").GetString());
@@ -134,6 +134,7 @@ public sealed class TaskVerbTests : IDisposable
         var results = json.GetProperty("results").EnumerateArray().ToArray();
         Assert.Equal(6, results.Length);
         Assert.All(results, x => Assert.InRange(x.GetProperty("accuracy").GetDouble(), 0, 1));
+        Assert.All(results, x => Assert.Contains(new[] { 1e-3, 3e-3 }, v => Math.Abs(x.GetProperty("learning_rate").GetDouble() - v) < 1e-9));
         Assert.True(results.First(x => x.GetProperty("method").GetString() == "bitnet-sft").GetProperty("weights_bytes").GetInt64()
                     < results.First(x => x.GetProperty("method").GetString() == "fp-sft").GetProperty("weights_bytes").GetInt64());
         foreach (var s in json.GetProperty("summary").EnumerateArray())
