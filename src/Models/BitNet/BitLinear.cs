@@ -13,10 +13,7 @@ namespace BitDistill.Models.BitNet;
 /// changed (optimizer step, load). An optional RMSNorm (SubLN) is applied to the input first.</summary>
 public sealed class BitLinear : Linear
 {
-    private PackedTernaryMatrix? _packed;
-    private float[]? _wHat;          // dequantised ternary weights [out, in] on the host (diagnostics)
-    private Tensor? _wHatTensor;     // the same on the weight's device (backward of the STE, and the float path)
-    private sbyte[]? _codes;         // current ternary codes, for diagnostics
+    private TernaryWeights? _ternary; // codes, scales, dequantised and packed weights of the current latent weight
     private sbyte[]? _snapshot;      // codes at the last diagnostics snapshot
     private long _version = -1;
 
@@ -108,50 +105,23 @@ public sealed class BitLinear : Linear
     }
 
     /// <summary>The packed ternary weights the kernels use (refreshed if the latent weight changed).</summary>
-    public PackedTernaryMatrix Packed { get { Refresh(); return _packed!; } }
+    public PackedTernaryMatrix Packed { get { Refresh(); return _ternary!.Packed!; } }
 
-    /// <summary>Dequantised ternary weights [out, in] (refreshed if needed).</summary>
-    public ReadOnlySpan<float> DequantizedWeight { get { Refresh(); return _wHat; } }
+    /// <summary>A copy of the dequantised ternary weights [out, in], row-major (refreshed if needed).</summary>
+    public float[] DequantizedWeight { get { Refresh(); return (float[])_ternary!.Dequantized.Clone(); } }
 
     /// <summary>Re-quantises the latent weights if they changed since the last call.</summary>
     public void Refresh()
     {
-        if (_version == Weight.Version && _wHat is not null) return;
-        var w = Weight.Value.ToArray<float>(); // a host copy: the quantisers below run on the host
-        int n = OutFeatures, k = InFeatures;
-        foreach (var v in w) if (!float.IsFinite(v)) throw new InvalidOperationException($"BitLinear weight of [{n}, {k}] contains {v}; training diverged?");
-        var codes = new sbyte[n * k];
-        float[] scales;
-        if (_fixedScales is not null)
-        {
-            scales = _fixedScales;
-            TernaryQuantizer.QuantizeWithRowScales(w, n, k, scales, codes);
-        }
-        else switch (ScaleMode)
-        {
-            case WeightScaleMode.PerTensor: scales = [TernaryQuantizer.QuantizePerTensor(w, codes)]; break;
-            case WeightScaleMode.PerChannel: scales = new float[n]; TernaryQuantizer.QuantizePerRow(w, n, k, codes, scales); break;
-            default: scales = new float[n * TernaryQuantizer.GroupCount(k, GroupSize)]; TernaryQuantizer.QuantizePerGroup(w, n, k, GroupSize, codes, scales); break;
-        }
-        var wHat = new float[n * k];
-        int groups = ScaleMode == WeightScaleMode.PerGroup ? TernaryQuantizer.GroupCount(k, GroupSize) : 1;
-        for (int r = 0; r < n; r++)
-            for (int c = 0; c < k; c++)
+        if (_version == Weight.Version && _ternary is not null) return;
+        var w = Weight.Value;
+        _ternary = _fixedScales is not null ? w.Backend.TernarizeWeights(w, TernaryScaleMode.PerRow, null, _fixedScales)
+            : ScaleMode switch
             {
-                float s = _fixedScales is not null ? scales[r] : ScaleMode switch
-                {
-                    WeightScaleMode.PerTensor => scales[0],
-                    WeightScaleMode.PerChannel => scales[r],
-                    _ => scales[r * groups + c / GroupSize],
-                };
-                wHat[r * k + c] = codes[r * k + c] * s;
-            }
-        _packed = _fixedScales is not null ? PackedTernaryMatrix.FromCodes(codes, n, k, TernaryScaleMode.PerRow, scales)
-            : ScaleMode == WeightScaleMode.PerGroup ? null
-            : PackedTernaryMatrix.FromCodes(codes, n, k, ScaleMode == WeightScaleMode.PerTensor ? TernaryScaleMode.PerTensor : TernaryScaleMode.PerRow, scales);
-        _wHat = wHat;
-        using (TensorScope.Suspend()) _wHatTensor = Tensor.FromArray(wHat, [n, k], Weight.Value.Device);
-        _codes = codes;
+                WeightScaleMode.PerTensor => w.Backend.TernarizeWeights(w, TernaryScaleMode.PerTensor),
+                WeightScaleMode.PerChannel => w.Backend.TernarizeWeights(w, TernaryScaleMode.PerRow),
+                _ => w.Backend.TernarizeWeights(w, TernaryScaleMode.PerRow, GroupSize),
+            };
         _version = Weight.Version;
     }
 
@@ -170,8 +140,9 @@ public sealed class BitLinear : Linear
     {
         Refresh();
         long m = 0, z = 0, p = 0;
-        foreach (var c in _codes!) { if (c < 0) m++; else if (c == 0) z++; else p++; }
-        double n = _codes!.Length;
+        var codes = _ternary!.Codes;
+        foreach (var c in codes) { if (c < 0) m++; else if (c == 0) z++; else p++; }
+        double n = codes.Length;
         return (m / n, z / n, p / n);
     }
 
@@ -179,12 +150,7 @@ public sealed class BitLinear : Linear
     public float[] Scales()
     {
         Refresh();
-        if (_packed is not null) return _packed.Scales.ToArray();
-        if (_fixedScales is not null) return (float[])_fixedScales.Clone();
-        var w = Weight.Value.ToArray<float>();
-        var s = new float[OutFeatures * TernaryQuantizer.GroupCount(InFeatures, GroupSize)];
-        TernaryQuantizer.QuantizePerGroup(w, OutFeatures, InFeatures, GroupSize, new sbyte[w.Length], s);
-        return s;
+        return (float[])_ternary!.Scales.Clone();
     }
 
     /// <summary>Share of ternary values changed since the previous call (the flip rate); 0 on the first call.</summary>
@@ -195,12 +161,13 @@ public sealed class BitLinear : Linear
         if (_snapshot is not null)
         {
             long changed = 0;
-            for (int i = 0; i < _codes!.Length; i++) if (_codes[i] != _snapshot[i]) changed++;
-            rate = (double)changed / _codes!.Length;
+            var codes = _ternary!.Codes;
+            for (int i = 0; i < codes.Length; i++) if (codes[i] != _snapshot[i]) changed++;
+            rate = (double)changed / codes.Length;
         }
-        _snapshot = (sbyte[])_codes!.Clone();
+        _snapshot = (sbyte[])_ternary!.Codes.Clone();
         return rate;
     }
 
-    internal Tensor WHat => _wHatTensor!;
+    internal Tensor WHat => _ternary!.DequantizedTensor;
 }

@@ -1,3 +1,4 @@
+using BitDistill.Kernels;
 using System.Diagnostics;
 using System.Text;
 using BitDistill.Autograd;
@@ -104,20 +105,5 @@ public sealed class TextGenerator
     }
 
     /// <summary>The <paramref name="k"/> largest values of <paramref name="logits"/>, largest first (ties: lower id first).</summary>
-    public static (int[] Ids, float[] Values) TopK(ReadOnlySpan<float> logits, int k)
-    {
-        k = Math.Min(k, logits.Length);
-        var ids = new int[k];
-        var vals = new float[k];
-        int n = 0;
-        for (int i = 0; i < logits.Length; i++)
-        {
-            float x = logits[i];
-            if (n == k && !(x > vals[k - 1])) continue;
-            int j = n < k ? n++ : k - 1;
-            while (j > 0 && x > vals[j - 1]) { ids[j] = ids[j - 1]; vals[j] = vals[j - 1]; j--; }
-            ids[j] = i; vals[j] = x;
-        }
-        return (ids, vals);
-    }
+    public static (int[] Ids, float[] Values) TopK(float[] logits, int k) => LogitsTopK.Select(logits, k);
 }

@@ -1,0 +1,45 @@
+using BitDistill.Kernels;
+
+namespace BitDistill.Tensors;
+
+/// <summary>Host-side absmean ternarisation of a weight matrix (the default of <see cref="IBackend.TernarizeWeights"/>):
+/// a host copy of the weights, the quantisers of <see cref="TernaryQuantizer"/>, dequantisation and packing.</summary>
+internal static class TernaryWeightReference
+{
+    public static TernaryWeights Compute(Tensor weight, TernaryScaleMode mode, int? groupSize, float[]? fixedRowScales)
+    {
+        if (weight.Rank != 2 || weight.DType != DType.Float32) throw new ArgumentException($"ternary weights must be a float32 matrix [out, in], got {weight.DType} {Tensor.ShapeString(weight.Shape)}");
+        int n = weight.Size(0), k = weight.Size(1);
+        var w = weight.ToArray<float>();
+        foreach (var v in w) if (!float.IsFinite(v)) throw new InvalidOperationException($"BitLinear weight of [{n}, {k}] contains {v}; training diverged?");
+        var codes = new sbyte[n * k];
+        float[] scales;
+        int groups = 1, group = k;
+        if (fixedRowScales is not null)
+        {
+            scales = fixedRowScales;
+            TernaryQuantizer.QuantizeWithRowScales(w, n, k, scales, codes);
+            mode = TernaryScaleMode.PerRow;
+        }
+        else if (groupSize is { } g)
+        {
+            group = g; groups = TernaryQuantizer.GroupCount(k, g);
+            scales = new float[n * groups];
+            TernaryQuantizer.QuantizePerGroup(w, n, k, g, codes, scales);
+        }
+        else if (mode == TernaryScaleMode.PerTensor) scales = [TernaryQuantizer.QuantizePerTensor(w, codes)];
+        else { scales = new float[n]; TernaryQuantizer.QuantizePerRow(w, n, k, codes, scales); }
+        var wHat = new float[n * k];
+        for (int r = 0; r < n; r++)
+            for (int c = 0; c < k; c++)
+            {
+                float s = groupSize is not null && fixedRowScales is null ? scales[r * groups + c / group]
+                    : mode == TernaryScaleMode.PerTensor ? scales[0] : scales[r];
+                wHat[r * k + c] = codes[r * k + c] * s;
+            }
+        var packed = groupSize is not null && fixedRowScales is null ? null : PackedTernaryMatrix.FromCodes(codes, n, k, mode, scales);
+        Tensor dequantized;
+        using (TensorScope.Suspend()) dequantized = Tensor.FromArray(wHat, [n, k], weight.Device);
+        return new TernaryWeights(codes, scales, wHat, dequantized, packed);
+    }
+}
