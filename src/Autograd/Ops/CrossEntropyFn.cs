@@ -15,14 +15,7 @@ internal sealed class CrossEntropyFn(Tensor? grad) : Function
         if (logits.Rank != 2) throw new ArgumentException($"cross_entropy expects logits [N, C], got {Tensor.ShapeString(logits.Shape)}");
         int n = logits.Size(0), c = logits.Size(1);
         if (targets.Count != n) throw new ArgumentException($"cross_entropy: {targets.Count} targets for {n} rows of logits");
-        var t = (targets.DType == DType.Int64 ? targets : targets.To(DType.Int64)).ToArray<long>();
-        int valid = 0;
-        for (int i = 0; i < n; i++)
-        {
-            if (t[i] == ignoreIndex) continue;
-            if ((ulong)t[i] >= (ulong)c) throw new ArgumentOutOfRangeException(nameof(targets), $"target {t[i]} at row {i} is outside [0, {c}) and is not the ignore index {ignoreIndex}");
-            valid++;
-        }
+        var (t, valid) = CrossEntropyTargets.Read(targets, c, ignoreIndex);
         var x = logits.Value.Contiguous();
         bool recording = Recording(logits);
         // Recording: the gradient for an output gradient of 1 is formed now, with the same exp pass as the log-sum-exp, and

@@ -21,14 +21,7 @@ internal sealed class LinearCrossEntropyFn(Tensor? dh, Tensor? dw) : Function
         var hv = hidden.Value; var wv = weight.Value;
         if (hv.DType != DType.Float32 || wv.DType != DType.Float32 || n == 0 || k == 0)
             return CrossEntropyFn.Apply(hidden.MatMul(weight.T), targets, ignoreIndex);
-        var t = (targets.DType == DType.Int64 ? targets : targets.To(DType.Int64)).ToArray<long>();
-        int valid = 0;
-        for (int i = 0; i < n; i++)
-        {
-            if (t[i] == ignoreIndex) continue;
-            if ((ulong)t[i] >= (ulong)c) throw new ArgumentOutOfRangeException(nameof(targets), $"target {t[i]} at row {i} is outside [0, {c}) and is not the ignore index {ignoreIndex}");
-            valid++;
-        }
+        var (t, valid) = CrossEntropyTargets.Read(targets, c, ignoreIndex);
         bool recording = Recording(hidden, weight);
         var r = hv.Backend.LinearCrossEntropy(hv, wv, Tensor.FromArray(t, [n], hv.Device), ignoreIndex, valid, recording);
         return Record(new LinearCrossEntropyFn(r.HiddenGrad, r.WeightGrad), Tensor.Scalar(r.Loss, hv.Device), hidden, weight);
