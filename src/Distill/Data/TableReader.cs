@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using System.Text;
 
 namespace BitDistill.Distill.Data;
@@ -76,8 +75,8 @@ public abstract class TableReader
     /// <summary>A UTF-8 reader over the file, decompressing when it ends in .gz.</summary>
     public static StreamReader OpenText(string path)
     {
-        Stream s = File.OpenRead(path);
-        if (path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase)) s = new GZipStream(s, CompressionMode.Decompress);
+        // a truncated .gz is an error naming the file, not a shorter table (VerifiedGzipStream checks the trailer)
+        Stream s = path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? VerifiedGzipStream.Open(path) : File.OpenRead(path);
         return new StreamReader(s, new UTF8Encoding(false, true), detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16);
     }
 }
