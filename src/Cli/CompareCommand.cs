@@ -1,14 +1,11 @@
 using System.CommandLine;
-using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
+using BitDistill.Distill.Comparison;
 using BitDistill.Distill.Data;
-using BitDistill.Distill.Evaluation;
 using BitDistill.Distill.Recipes;
-using BitDistill.Distill.Reports;
 using BitDistill.Models;
-using BitDistill.Models.BitNet;
 
 namespace BitDistill.Cli;
 
@@ -38,11 +35,12 @@ public static class CompareCommand
         var corpus = new Option<string[]>("--corpus") { Description = "stage-2 text (default: the embedded Austen corpus)", AllowMultipleArgumentsPerToken = true };
         var gamma = new Option<double?>("--gamma") { Description = "override γ of every distilling method (the paper's 1e5 assumes its models' relation scale)" };
         var lrSweep = new Option<string?>("--lr-sweep") { Description = "learning rates every method is trained with, e.g. 3e-4,1e-3,3e-3; each method keeps the one with the best validation (default: --lr only)" };
+        var lambda = new Option<double?>("--lambda") { Description = "override λ of every method that distils logits" };
         var relationHeads = new Option<int>("--relation-heads") { Description = "relation heads of the attention distillation (must divide the Q/K/V widths)", DefaultValueFactory = _ => 32 };
         var overwrite = new Option<bool>("--overwrite") { Description = "write into a non-empty --report folder that another verb wrote" };
         var task = new TaskArguments(); var training = new TrainingArguments();
         var cmd = new Command("compare", "Run FP-SFT, BitNet-SFT, BitDistill and its ablations on one task with the same budget and seeds; writes report.json, report.md and plots.");
-        foreach (var o in new Option[] { baseDir, report, methods, seeds, budget, corpus, gamma, lrSweep, relationHeads, overwrite }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { baseDir, report, methods, seeds, budget, corpus, gamma, lambda, lrSweep, relationHeads, overwrite }) cmd.Options.Add(o);
         task.AddTo(cmd); training.AddTo(cmd);
         cmd.SetAction(p => ErrorPolicy.Run("compare", p, () =>
         {
@@ -67,99 +65,37 @@ public static class CompareCommand
             var run = TaskRun.Prepare(p, task, training, p.GetValue(baseDir)!, null, p.GetValue(report)!, "compare", p.GetValue(overwrite));
             using var claimed = run.Output;
             using var interrupt = new Interruption();
+            var test = run.Test ?? throw new UsageException("compare needs test rows (--test FILE)");
             var baseModel = ModelRegistry.FromPretrained(run.ModelDir);
             var taskOptions = taskSteps is { } s && p.GetValue(training.Steps) is null ? run.Options with { Steps = s, WarmupSteps = Math.Max(1, s / 20) } : run.Options;
-            var corpusData = names.Any(n => Methods[n].ContinuedPretraining) ? TokenDataset.FromFiles(files, run.Tokenizer, run.Encoder.EosId) : null;
+            var recipes = names.Select(n => Methods[n] with { Name = n }).ToArray();
+            var corpusData = recipes.Any(r => r.ContinuedPretraining) ? TokenDataset.FromFiles(files, run.Tokenizer, run.Encoder.EosId) : null;
             const int Stage2Seq = 128;
             int stage2Steps = (int)Math.Max(1, stage2Tokens / ((long)taskOptions.BatchSize * Stage2Seq));
-            var results = new JsonArray();
-            var rows = new List<(string Method, ulong Seed, TaskEvaluation Eval, long Bytes, double Seconds)>();
-            for (int si = 0; si < seedCount; si++)
+            var result = MethodComparison.Run(baseModel, run.Train, run.Validation, test, run.Encoder, new ComparisonOptions
             {
-                ulong seed = taskOptions.Seed + (ulong)si;
-                var opts = new RecipeRunOptions
-                {
-                    Task = taskOptions with { Seed = seed, CheckpointDir = null }, Corpus = corpusData, Log = Console.Out, Cancellation = interrupt.Token,
-                    Stage2 = taskOptions with { Seed = seed, Steps = stage2Steps, SeqLen = Stage2Seq, WarmupSteps = Math.Max(1, stage2Steps / 20), EvalEvery = 0, CheckpointDir = null },
-                };
-                // the FP-SFT model is a method of its own and the teacher of the distilling ones
-                CausalLanguageModel? teacher = null;
-                foreach (var name in names.OrderBy(n => n == "fp-sft" ? 0 : 1))
-                {
-                    var recipe = Methods[name] with { Name = name };
-                    if (p.GetValue(gamma) is { } g && recipe.AttentionDistillationWeight > 0) recipe = recipe with { AttentionDistillationWeight = g };
-                    if (recipe.UsesTeacher && teacher is null)
-                    {
-                        Console.WriteLine($"== seed {seed}: training the FP-SFT teacher for {name}");
-                        teacher = RecipeRunner.Run(KnownRecipes.FpSft, baseModel, null, run.Train, run.Validation, run.Encoder, opts with { CheckpointDir = Path.Combine(claimed.Path, $"seed{seed}", "teacher") }).Model;
-                    }
-                    var sw = Stopwatch.StartNew();
-                    var distillation = Distill.Objectives.DistillationOptions.From(recipe) with { RelationHeads = p.GetValue(relationHeads) };
-                    // the same learning-rate sweep for every method; the best validation wins (ties: the first rate)
-                    RecipeResult? result = null; float chosenLr = opts.Task.LearningRate;
-                    foreach (var lr in sweep ?? [opts.Task.LearningRate])
-                    {
-                        var tag = sweep is null ? name : string.Create(CultureInfo.InvariantCulture, $"{name}-lr{lr:G3}");
-                        var candidate = RecipeRunner.Run(recipe, baseModel, teacher, run.Train, run.Validation, run.Encoder,
-                            opts with { Task = opts.Task with { LearningRate = lr }, CheckpointDir = Path.Combine(claimed.Path, $"seed{seed}", tag), Distillation = recipe.UsesTeacher ? distillation : null });
-                        if (result is null || (candidate.Task.Best?.Result.IsBetterThan(result.Task.Best?.Result) ?? false)) { result = candidate; chosenLr = lr; }
-                    }
-                    double seconds = sw.Elapsed.TotalSeconds;
-                    if (name == "fp-sft") teacher = result!.Model;
-                    var eval = TaskEvaluator.Evaluate(result!.Model, run.Encoder, (run.Test ?? throw new UsageException("compare needs test rows (--test FILE, or a split of --train)")).Rows);
-                    long bytes = DeployedBytes(result.Model);
-                    rows.Add((name, seed, eval, bytes, seconds));
-                    var o = new JsonObject { ["method"] = name, ["seed"] = seed, ["learning_rate"] = chosenLr, ["weights_bytes"] = bytes, ["train_seconds"] = Math.Round(seconds, 1) };
-                    if (eval.Classification is { } cl) { o["accuracy"] = cl.Accuracy; o["macro_f1"] = cl.MacroF1; }
-                    else { var su = eval.Summarization!; o["rouge1"] = su.Rouge1; o["rouge2"] = su.Rouge2; o["rougeL"] = su.RougeL; o["bleu"] = su.Bleu; }
-                    results.Add(o);
-                    Console.WriteLine($"== {name}, seed {seed}: {Headline(eval)}");
-                }
-            }
+                Methods = recipes, Seeds = seedCount, Task = taskOptions with { CheckpointDir = null }, Corpus = corpusData, LearningRates = sweep,
+                Stage2 = taskOptions with { Steps = stage2Steps, SeqLen = Stage2Seq, WarmupSteps = Math.Max(1, stage2Steps / 20), EvalEvery = 0 },
+                Gamma = p.GetValue(gamma), Lambda = p.GetValue(lambda), RelationHeads = p.GetValue(relationHeads), RunDir = claimed.Path,
+                Log = Console.Out, Cancellation = interrupt.Token,
+            });
             bool cls = run.Encoder.Kind == TaskKind.Classification;
-            var summary = new JsonArray();
+            var json = new JsonObject
+            {
+                ["task"] = cls ? "classify" : "summarize", ["train_rows"] = run.Train.Rows.Count, ["validation_rows"] = run.Validation.Count, ["test_rows"] = test.Rows.Count,
+                ["base_model"] = Path.GetFullPath(run.ModelDir), ["budget"] = p.GetValue(budget), ["task_steps"] = taskOptions.Steps, ["stage2_steps"] = stage2Steps,
+                ["seeds"] = seedCount,
+            };
+            foreach (var (k, v) in result.ToJson().ToArray()) json[k] = v?.DeepClone();
             var md = new StringBuilder();
             md.AppendLine($"# {(cls ? "classification" : "summarization")}: {Path.GetFileName(run.Data.Layouts.FirstOrDefault() ?? "")}");
             md.AppendLine();
-            md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"base {run.ModelDir}; {run.Train.Rows.Count} training rows, {run.Test!.Rows.Count} test rows; {taskOptions.Steps} task steps, {stage2Steps} stage-2 steps; seeds {seedCount}"));
+            md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"base {run.ModelDir}; {run.Train.Rows.Count} training rows, {test.Rows.Count} test rows; {taskOptions.Steps} task steps, {stage2Steps} stage-2 steps; seeds {seedCount}"));
             md.AppendLine();
-            md.AppendLine(cls ? "| method | accuracy (mean) | 95% CI | macro-F1 | weights (bytes, deployed) |" : "| method | ROUGE-1 | ROUGE-2 | ROUGE-L | BLEU | weights (bytes, deployed) |");
-            md.AppendLine(cls ? "|---|---:|---|---:|---:|" : "|---|---:|---:|---:|---:|---:|");
-            var bars = new List<(string, double)>();
-            foreach (var name in names)
-            {
-                var mine = rows.Where(r => r.Method == name).ToArray();
-                var o = new JsonObject { ["method"] = name };
-                long bytes = mine[0].Bytes;
-                if (cls)
-                {
-                    var (m, lo, hi) = MethodStatistics.MeanCi95(mine.Select(r => r.Eval.Classification!.Accuracy).ToArray());
-                    double f1 = mine.Average(r => r.Eval.Classification!.MacroF1);
-                    o["accuracy_mean"] = m; o["accuracy_ci95"] = new JsonArray(lo, hi); o["macro_f1_mean"] = f1;
-                    md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | {m * 100:F2} | [{lo * 100:F2}, {hi * 100:F2}] | {f1 * 100:F2} | {bytes:N0} |"));
-                    bars.Add((name, m * 100));
-                }
-                else
-                {
-                    foreach (var (key, get) in new (string, Func<SummarizationReport, double>)[] { ("rouge1", s => s.Rouge1), ("rouge2", s => s.Rouge2), ("rougeL", s => s.RougeL), ("bleu", s => s.Bleu) })
-                    {
-                        var (m, lo, hi) = MethodStatistics.MeanCi95(mine.Select(r => get(r.Eval.Summarization!)).ToArray());
-                        o[key + "_mean"] = m; o[key + "_ci95"] = new JsonArray(lo, hi);
-                    }
-                    md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | {(double)o["rouge1_mean"]! * 100:F2} | {(double)o["rouge2_mean"]! * 100:F2} | {(double)o["rougeL_mean"]! * 100:F2} | {(double)o["bleu_mean"]!:F2} | {bytes:N0} |"));
-                    bars.Add((name, (double)o["rougeL_mean"]! * 100));
-                }
-                summary.Add(o);
-            }
-            var json = new JsonObject
-            {
-                ["task"] = cls ? "classify" : "summarize", ["train_rows"] = run.Train.Rows.Count, ["test_rows"] = run.Test.Rows.Count,
-                ["base_model"] = Path.GetFullPath(run.ModelDir), ["budget"] = p.GetValue(budget), ["task_steps"] = taskOptions.Steps, ["stage2_steps"] = stage2Steps,
-                ["results"] = results, ["summary"] = summary,
-            };
-            File.WriteAllText(Path.Combine(claimed.Path, "report.json"), json.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
-            File.WriteAllText(Path.Combine(claimed.Path, "report.md"), md.ToString());
-            Plots.Bars(Path.Combine(claimed.Path, cls ? "accuracy.png" : "rougeL.png"), cls ? "Test accuracy by method (%)" : "Test ROUGE-L by method", cls ? "accuracy %" : "ROUGE-L", bars);
+            md.Append(result.ToMarkdown());
+            WriteAtomically(Path.Combine(claimed.Path, "report.json"), json.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
+            WriteAtomically(Path.Combine(claimed.Path, "report.md"), md.ToString());
+            result.Plot(Path.Combine(claimed.Path, cls ? "accuracy.png" : "rougeL.png"), cls ? "Test accuracy by method (%)" : "Test ROUGE-L by method");
             Console.Write(md.ToString());
             Console.WriteLine($"wrote {Path.Combine(claimed.Path, "report.json")}, report.md and the plot");
             return 0;
@@ -167,14 +103,9 @@ public static class CompareCommand
         return cmd;
     }
 
-    private static string Headline(TaskEvaluation e) => e.Classification is { } c
-        ? string.Create(CultureInfo.InvariantCulture, $"accuracy {c.Accuracy * 100:F2}%, macro-F1 {c.MacroF1 * 100:F2}")
-        : string.Create(CultureInfo.InvariantCulture, $"ROUGE-L {e.Summarization!.RougeL * 100:F2}, BLEU {e.Summarization.Bleu:F2}");
-
-    // Bytes of the deployed weights: ternary projections packed at 2 bits, everything else (embeddings, norms, FP models) at 16 bits.
-    private static long DeployedBytes(CausalLanguageModel model)
+    private static void WriteAtomically(string path, string text)
     {
-        long ternary = Refiner.BitLinears(model).Sum(b => (long)b.Layer.InFeatures * b.Layer.OutFeatures);
-        return ternary / 4 + (model.ParameterCount() - ternary) * 2;
+        File.WriteAllText(path + ".tmp", text);
+        File.Move(path + ".tmp", path, overwrite: true);
     }
 }

@@ -19,7 +19,7 @@ public static class PretrainCommand
     {
         var output = new Option<string>("--output") { Description = "model folder to write (Hugging Face layout); an interrupted run there resumes", Required = true };
         var corpus = new Option<string[]>("--corpus") { Description = "training text files (.txt paragraphs / .jsonl, optionally .gz); default: the embedded Austen corpus", AllowMultipleArgumentsPerToken = true };
-        var valid = new Option<string?>("--valid") { Description = "held-out text for perplexity (default: the embedded held-out file when the corpus is the embedded one)" };
+        var valid = new Option<string[]>("--valid") { Description = "held-out text files for perplexity, read as one set (default: the embedded held-out file when the corpus is the embedded one)", AllowMultipleArgumentsPerToken = true };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "tokenizer.json or folder (default: the embedded 2,048-token BPE)" };
         var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 1000, Description = "optimizer steps" };
         var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 8 };
@@ -46,12 +46,12 @@ public static class PretrainCommand
             var data = DemoCommand.EmbeddedDataDir;
             var tokPath = p.GetValue(tokenizer) ?? Path.Combine(data, "tokenizer");
             var tok = TextTokenizer.Load(tokPath);
-            using var claimed = OutputFolder.Claim("pretrain", p.GetValue(output)!, p.GetValue(overwrite), p.GetValue(tokenizer), p.GetValue(valid));
+            using var claimed = OutputFolder.Claim("pretrain", p.GetValue(output)!, p.GetValue(overwrite), [p.GetValue(tokenizer), .. p.GetValue(valid) ?? [], .. p.GetValue(corpus) ?? []]);
             int eos = tok.TokenToId("<|endoftext|>") ?? tok.EosId ?? throw new InvalidDataException($"{tokPath}: no end-of-text token");
             var files = p.GetValue(corpus) is { Length: > 0 } c ? c : [Path.Combine(data, "corpus", "austen.train.txt.gz")];
-            var validPath = p.GetValue(valid) ?? (p.GetValue(corpus) is { Length: > 0 } ? null : Path.Combine(data, "corpus", "austen.valid.txt.gz"));
+            string[]? validPaths = p.GetValue(valid) is { Length: > 0 } v ? v : p.GetValue(corpus) is { Length: > 0 } ? null : [Path.Combine(data, "corpus", "austen.valid.txt.gz")];
             var train = TokenDataset.FromFiles(files, tok, eos);
-            var val = validPath is null ? null : TokenDataset.FromFiles([validPath], tok, eos);
+            var val = validPaths is null ? null : TokenDataset.FromFiles(validPaths, tok, eos);
             var inv = CultureInfo.InvariantCulture;
             var config = QwenConfig.Parse(string.Create(inv, $$"""
                 {"model_type": "qwen3", "architectures": ["Qwen3ForCausalLM"], "vocab_size": {{tok.VocabSize}}, "hidden_size": {{p.GetValue(hidden)}},

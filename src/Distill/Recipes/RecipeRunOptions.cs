@@ -14,6 +14,8 @@ public sealed record RecipeRunOptions
     public TrainingOptions Stage2 { get; init; } = new() { Steps = 200 };
     /// <summary>Stage 2's corpus.</summary>
     public TokenDataset? Corpus { get; init; }
+    /// <summary>Stage-2 students shared across runs from the same base model and corpus (null: none).</summary>
+    public Stage2Cache? Stage2Cache { get; init; }
     /// <summary>Held-out corpus text for stage 2's perplexity.</summary>
     public TokenDataset? CorpusValidation { get; init; }
     /// <summary>Distillation settings (null: from the recipe, with the paper's layer and relation defaults).</summary>

@@ -32,11 +32,25 @@ public static class RecipeRunner
         TrainingHistory? stage2 = null;
         if (recipe.ContinuedPretraining)
         {
-            var tracker = new FlipRateTracker(student, "stage 2", o.FlipRateEvery);
-            tracker.Start();
-            flips.Add(tracker);
-            var s2 = o.Stage2 with { CheckpointDir = Sub(o.CheckpointDir, "stage2"), Name = recipe.Name + "/stage2", OnStep = tracker.OnStep, Log = o.Log, Cancellation = o.Cancellation };
-            stage2 = new ContinuedPretrainingStage(o.Corpus!, o.CorpusValidation, s2).Run(student).History;
+            // stage 2 does not depend on the task: a cached student from the same stage-1 and stage-2 settings is reused
+            var key = string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"{recipe.BitNet} steps={o.Stage2.Steps} batch={o.Stage2.BatchSize} seq={o.Stage2.SeqLen} lr={o.Stage2.LearningRate:R} wd={o.Stage2.WeightDecay:R} seed={o.Stage2.Seed}");
+            if (o.Stage2Cache is { } cache && cache.TryGet(key, out var weights, out var cachedHistory, out var cachedFlips))
+            {
+                student.LoadStateDict(weights, strict: true, source: "stage-2 cache");
+                stage2 = cachedHistory;
+                flips.Add(cachedFlips);
+                o.Log?.WriteLine($"== stage 2: reusing the student trained earlier in this run with the same settings");
+            }
+            else
+            {
+                var tracker = new FlipRateTracker(student, "stage 2", o.FlipRateEvery);
+                tracker.Start();
+                flips.Add(tracker);
+                var s2 = o.Stage2 with { CheckpointDir = Sub(o.CheckpointDir, "stage2"), Name = recipe.Name + "/stage2", OnStep = tracker.OnStep, Log = o.Log, Cancellation = o.Cancellation };
+                stage2 = new ContinuedPretrainingStage(o.Corpus!, o.CorpusValidation, s2).Run(student).History;
+                o.Stage2Cache?.Add(key, student.StateDict(), stage2, tracker);
+            }
         }
         ITrainingObjective objective = recipe.UsesTeacher
             ? new DistillationObjective(teacher!, o.Distillation ?? DistillationOptions.From(recipe))

@@ -1,0 +1,13 @@
+using BitDistill.Distill.Evaluation;
+
+namespace BitDistill.Distill.Comparison;
+
+/// <summary>One method trained with one seed: the learning rate the sweep chose, the test evaluation, the deployed weight
+/// bytes (ternary projections packed at 2 bits, the rest at 16 bits) and the FP16 bytes of the same model, the training
+/// time and the measured greedy decode speed.</summary>
+public sealed record ComparisonRun(string Method, ulong Seed, float LearningRate, TaskEvaluation Evaluation, long DeployedBytes, long Fp16Bytes,
+    double TrainSeconds, double DecodeTokensPerSecond)
+{
+    /// <summary>The headline metric: accuracy, or ROUGE-L F for summarization (both in [0, 1]).</summary>
+    public double Headline => Evaluation.Classification?.Accuracy ?? Evaluation.Summarization!.RougeL;
+}
