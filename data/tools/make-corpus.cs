@@ -1,7 +1,7 @@
 #:project ../../src/Distill/BitDistill.Distill.csproj
 // Derives the base model's pretraining corpus from ../shared/data, and the small samples that ship in data/corpus
 // (see data/models/README.md):
-//   dotnet run data/tools/make-corpus.cs -- ../shared/data data/tasks artifacts/corpus data/corpus
+//   dotnet run -c Release data/tools/make-corpus.cs -- ../shared/data data/tasks artifacts/corpus data/corpus
 using BitDistill.Distill.Data;
 
 if (args.Length != 4)

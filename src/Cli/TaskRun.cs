@@ -88,7 +88,7 @@ public sealed class TaskRun
         var dir = Output.Path;
         result.Model.SavePretrained(dir);
         ModelFolders.CopyTokenizer(TokenizerPath, dir);
-        new TaskSpec(Encoder.Kind, Data.Labels, LabelWords, MaxLength, Encoder.Template).Save(dir);
+        new TaskSpec(Encoder.Kind, Data.Labels, Encoder.LabelWords?.ToString(), MaxLength, Encoder.Template).Save(dir);
         RecipeFile.Save(recipe, Path.Combine(dir, RecipeFile.FileName));
         var inv = CultureInfo.InvariantCulture;
         var runJson = new JsonObject

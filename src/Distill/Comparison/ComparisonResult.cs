@@ -56,6 +56,7 @@ public sealed class ComparisonResult(TaskKind kind, IReadOnlyList<string> method
                 ["method"] = r.Method, ["seed"] = r.Seed, ["learning_rate"] = (double)r.LearningRate, ["weights_bytes"] = r.DeployedBytes,
                 ["fp16_bytes"] = r.Fp16Bytes, ["train_seconds"] = Math.Round(r.TrainSeconds, 1),
                 ["decode_tokens_per_second"] = double.IsFinite(r.DecodeTokensPerSecond) ? Math.Round(r.DecodeTokensPerSecond, 1) : null,
+                ["validation_" + HeadlineMetric] = double.IsFinite(r.Validation) ? r.Validation : null,
             };
             foreach (var m in MetricNames) o[m] = Value(r.Evaluation, m);
             results.Add(o);
@@ -103,8 +104,12 @@ public sealed class ComparisonResult(TaskKind kind, IReadOnlyList<string> method
         return sb.ToString();
     }
 
-    /// <summary>A bar plot of the headline metric's mean per method (in points).</summary>
-    public void Plot(string path, string title) =>
-        Plots.Bars(path, title, HeadlineMetric == "accuracy" ? "test accuracy (%)" : "test ROUGE-L (points)",
-            Methods.Where(m => Runs.Any(r => r.Method == m)).Select(m => (m, Summary(m, HeadlineMetric).Mean * 100)).ToArray());
+    /// <summary>A bar plot of the headline metric's mean per method (in points) with its 95 % CI as whiskers.</summary>
+    public void Plot(string path, string title)
+    {
+        var shown = Methods.Where(m => Runs.Any(r => r.Method == m)).Select(m => Summary(m, HeadlineMetric)).ToArray();
+        Plots.Bars(path, title, HeadlineMetric == "accuracy" ? "test accuracy (%); whiskers: 95% CI" : "test ROUGE-L (points); whiskers: 95% CI",
+            Methods.Where(m => Runs.Any(r => r.Method == m)).Zip(shown, (m, s) => (m, s.Mean * 100)).ToArray(),
+            shown.Select(s => (s.Hi - s.Lo) / 2 * 100).ToArray());
+    }
 }

@@ -62,19 +62,20 @@ public static class MethodComparison
                 var eval = TaskEvaluator.Evaluate(best!.Model, encoder, test.Rows, o.EvalBatchSize, o.MaxNewTokens);
                 double tps = o.DecodeTokens > 0 ? DecodeSpeed.Measure(best.Model, test.Rows[0].Prompt, o.DecodeTokens) : double.NaN;
                 var (deployed, fp16) = WeightBytes(best.Model);
-                var r = new ComparisonRun(method.Name, seed, chosen, eval, deployed, fp16, seconds, tps);
+                var r = new ComparisonRun(method.Name, seed, chosen, eval, deployed, fp16, seconds, tps, best.Task.Best?.Result.Value ?? double.NaN);
                 runs.Add(r);
-                log?.WriteLine(string.Create(CultureInfo.InvariantCulture, $"== {method.Name}, seed {seed}: {Describe(eval)} (lr {chosen:G3}, {seconds:F0} s)"));
+                log?.WriteLine(string.Create(CultureInfo.InvariantCulture, $"== {method.Name}, seed {seed}: test {Describe(eval)}; validation {r.Validation:F4} (lr {chosen:G3}, {seconds:F0} s)"));
             }
         }
         return new ComparisonResult(encoder.Kind, o.Methods.Select(m => m.Name).ToArray(), runs);
     }
 
-    /// <summary>The recipe as it runs on a task of <paramref name="kind"/>: the paper's summarization weights for
-    /// summarization, then the γ/λ overrides.</summary>
+    /// <summary>The recipe as it runs on a task of <paramref name="kind"/>: for summarization, the paper's summarization
+    /// weights replace its classification defaults (weights set to other values are kept); then the γ/λ overrides.</summary>
     public static Recipe Adjust(Recipe method, TaskKind kind, ComparisonOptions o)
     {
-        var r = kind == TaskKind.Summarization ? KnownRecipes.ForSummarization(method) : method;
+        bool paperDefaults = method.LogitsDistillationWeight is 0 or 10 && method.AttentionDistillationWeight is 0 or 1e5;
+        var r = kind == TaskKind.Summarization && paperDefaults ? KnownRecipes.ForSummarization(method) : method;
         if (o.Gamma is { } g && r.AttentionDistillationWeight > 0) r = r with { AttentionDistillationWeight = g };
         if (o.Lambda is { } l && r.LogitsDistillationWeight > 0) r = r with { LogitsDistillationWeight = l };
         return r with { Name = method.Name };

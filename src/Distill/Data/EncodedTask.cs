@@ -38,8 +38,13 @@ public sealed class EncodedTask
             long epoch = k / Rows.Count;
             batch[i] = Rows[Permutation(epoch, seed)[(int)(k % Rows.Count)]];
         }
-        return TaskBatches.Training(batch, PadId);
+        return TaskBatches.Training(batch, PadId, LongestInput);
     }
+
+    private int _longestInput = -1;
+
+    /// <summary>The longest training input (prompt + answer − 1) of any row: the bound of padded batch lengths.</summary>
+    public int LongestInput => _longestInput >= 0 ? _longestInput : _longestInput = Rows.Count == 0 ? 0 : Rows.Max(r => r.Length - 1);
 
     private long _permEpoch = -1;
     private ulong _permSeed;
@@ -64,7 +69,7 @@ public sealed class EncodedTask
     public IEnumerable<TrainingBatch> TrainingBatches(int batchSize)
     {
         for (int i = 0; i < Rows.Count; i += batchSize)
-            yield return TaskBatches.Training(Rows.Skip(i).Take(batchSize).ToArray(), PadId);
+            yield return TaskBatches.Training(Rows.Skip(i).Take(batchSize).ToArray(), PadId, LongestInput);
     }
 
     /// <summary>Left-padded prompt batches over the rows in order (for scoring and generation).</summary>

@@ -19,6 +19,14 @@ public sealed class LabelWords
     /// <summary>Each label answered by its own string.</summary>
     public static LabelWords Default(IReadOnlyList<string> labels) => new(labels.ToArray(), labels.ToArray());
 
+    /// <summary>The labels answered by the capital letters A, B, C, … in label order (at most 26): a fallback whose first
+    /// tokens are distinct in any byte-level BPE.</summary>
+    public static LabelWords Letters(IReadOnlyList<string> labels)
+    {
+        if (labels.Count > 26) throw new ArgumentException($"letters can answer at most 26 labels, the task has {labels.Count}");
+        return new(labels.ToArray(), labels.Select((_, i) => ((char)('A' + i)).ToString()).ToArray());
+    }
+
     /// <summary>Parses "label=word,label=word" for <paramref name="labels"/>: every label must be mapped once, to a non-empty
     /// word, and no unknown label may appear; null or empty <paramref name="spec"/> = <see cref="Default"/>.</summary>
     public static LabelWords Parse(string? spec, IReadOnlyList<string> labels)

@@ -12,11 +12,18 @@ public static class TaskBatches
     /// <summary>The ignore index of <see cref="TrainingBatch.Targets"/>.</summary>
     public const long IgnoreIndex = -100;
 
-    /// <summary>A right-padded training batch of <paramref name="rows"/>.</summary>
-    public static TrainingBatch Training(IReadOnlyList<EncodedExample> rows, int padId)
+    /// <summary>Training batches are padded to a multiple of this many positions (at most to <c>limit</c>): batches padded
+    /// to their longest row have a new shape almost every step, and every new shape misses the buffer pool; rounding makes
+    /// a few shapes recur. Padding is masked and carries no target, so the loss and gradients do not change.</summary>
+    public const int LengthMultiple = 8;
+
+    /// <summary>A right-padded training batch of <paramref name="rows"/>, its length rounded up to a multiple of
+    /// <see cref="LengthMultiple"/> but not beyond <paramref name="limit"/> (the longest input the task has).</summary>
+    public static TrainingBatch Training(IReadOnlyList<EncodedExample> rows, int padId, int limit = int.MaxValue)
     {
         if (rows.Count == 0) throw new ArgumentException("a batch needs at least one row", nameof(rows));
-        int b = rows.Count, t = rows.Max(r => r.Length - 1);
+        int b = rows.Count, longest = rows.Max(r => r.Length - 1);
+        int t = Math.Max(longest, Math.Min(limit, (longest + LengthMultiple - 1) / LengthMultiple * LengthMultiple));
         var ids = new long[b * t];
         var targets = new long[b * t];
         var mask = new long[b * t];

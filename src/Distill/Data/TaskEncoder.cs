@@ -65,9 +65,16 @@ public sealed class TaskEncoder
     /// <summary>Padding id (the tokenizer's pad token, else end-of-text).</summary>
     public int PadId { get; }
 
-    /// <summary>For a loaded task: label words parsed from <paramref name="labelWordsSpec"/> (null = the label strings).</summary>
-    public static TaskEncoder For(TaskData task, TextTokenizer tokenizer, int maxLength, string? labelWordsSpec = null, PromptTemplate? template = null) =>
-        new(tokenizer, task.Kind, maxLength, task.Kind == TaskKind.Classification ? LabelWords.Parse(labelWordsSpec, task.Labels) : null, template);
+    /// <summary>For a loaded task: label words parsed from <paramref name="labelWordsSpec"/>. Without one, the label strings;
+    /// when their first tokens collide under this tokenizer (e.g. "sports" and "spam"), the letters A, B, C, … instead
+    /// (<see cref="LabelWords.Letters"/>), so a run on unseen labels never stops on it; an explicit spec that collides is an error.</summary>
+    public static TaskEncoder For(TaskData task, TextTokenizer tokenizer, int maxLength, string? labelWordsSpec = null, PromptTemplate? template = null)
+    {
+        if (task.Kind != TaskKind.Classification) return new(tokenizer, task.Kind, maxLength, null, template);
+        if (!string.IsNullOrWhiteSpace(labelWordsSpec)) return new(tokenizer, task.Kind, maxLength, LabelWords.Parse(labelWordsSpec, task.Labels), template);
+        try { return new(tokenizer, task.Kind, maxLength, LabelWords.Default(task.Labels), template); }
+        catch (ArgumentException) when (task.Labels.Count <= 26) { return new(tokenizer, task.Kind, maxLength, LabelWords.Letters(task.Labels), template); }
+    }
 
     /// <summary>The class index of a label string (classification).</summary>
     public int LabelIndex(string label) => _labelIndex.TryGetValue(label, out var i) ? i

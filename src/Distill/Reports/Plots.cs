@@ -26,13 +26,20 @@ public static class Plots
         File.Move(tmp, path, overwrite: true);
     }
 
-    /// <summary>A bar chart of named values (e.g. perplexities of several models).</summary>
-    public static void Bars(string path, string title, string yLabel, IReadOnlyList<(string label, double value)> bars)
+    /// <summary>A bar chart of named values (e.g. perplexities of several models), each bar labelled with its value; an
+    /// optional symmetric error (e.g. half a confidence interval) is drawn as a whisker.</summary>
+    public static void Bars(string path, string title, string yLabel, IReadOnlyList<(string label, double value)> bars, IReadOnlyList<double>? errors = null)
     {
         var plt = new ScottPlot.Plot();
-        var values = bars.Select(b => b.value).ToArray();
-        plt.Add.Bars(values);
+        var items = bars.Select((b, i) => new ScottPlot.Bar
+        {
+            Position = i, Value = b.value, Error = errors is not null && double.IsFinite(errors[i]) ? errors[i] : 0,
+            Label = b.value.ToString(Math.Abs(b.value) >= 100 ? "F0" : "F1", System.Globalization.CultureInfo.InvariantCulture),
+        }).ToArray();
+        var bp = plt.Add.Bars(items);
+        bp.ValueLabelStyle.FontSize = 14;
         plt.Axes.Bottom.SetTicks(Enumerable.Range(0, bars.Count).Select(i => (double)i).ToArray(), bars.Select(b => b.label).ToArray());
+        plt.Axes.Margins(bottom: 0);
         plt.Title(title);
         plt.YLabel(yLabel);
         var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;

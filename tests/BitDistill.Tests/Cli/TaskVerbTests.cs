@@ -155,6 +155,9 @@ public sealed class TaskVerbTests : IDisposable
     [InlineData("evaluate", "--model", "{base}", "--test", "{train}")]
     [InlineData("classify", "--model", "{base}", "--text", "hi")]
     [InlineData("distill", "--teacher", "{base}", "--train", "{train}", "--output", "{out}", "--weight-quant", "gptq")]
+    [InlineData("compare", "--base", "{base}", "--task", "classify", "--train", "{train}", "--report", "{out}", "--gamma", "1e3,x")]
+    [InlineData("compare", "--base", "{base}", "--task", "classify", "--train", "{train}", "--report", "{out}", "--gamma", "-1")]
+    [InlineData("compare", "--base", "{base}", "--task", "classify", "--train", "{train}", "--report", "{out}", "--methods", "magic")]
     public void BadInputIsOneLineWithExitCode2(params string[] template)
     {
         var baseDir = BaseModel();

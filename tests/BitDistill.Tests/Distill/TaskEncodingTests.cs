@@ -36,6 +36,20 @@ public sealed class TaskEncodingTests
     }
 
     [Fact]
+    public void DefaultLabelStringsThatCollideFallBackToLettersButAnExplicitSpecIsAnError()
+    {
+        TaskExample Row(string label) => new("some text", null, label, "t");
+        var task = TaskData.Create(TaskKind.Classification, [Row("wonderful"), Row("wonderfully"), Row("bad")], [], []);
+        var e = TaskEncoder.For(task, Tokenizer, 64);
+        Assert.Equal(["A", "B", "C"], e.LabelWords!.Words);
+        Assert.Equal(3, e.LabelTokenIds.Distinct().Count());
+        Assert.Equal(task.Labels, e.LabelWords.Labels);
+        Assert.Throws<ArgumentException>(() => TaskEncoder.For(task, Tokenizer, 64, "wonderful=good,wonderfully=goodly,bad=bad"));
+        var plain = TaskData.Create(TaskKind.Classification, [Row("negative"), Row("positive")], [], []);
+        Assert.Equal(["negative", "positive"], TaskEncoder.For(plain, Tokenizer, 64).LabelWords!.Words);
+    }
+
+    [Fact]
     public void TruncationCutsTheLongerTextAndKeepsTheAnswer()
     {
         var enc = new TaskEncoder(Tokenizer, TaskKind.Classification, 40, LabelWords.Default(["no", "yes"]));
@@ -67,8 +81,10 @@ public sealed class TaskEncodingTests
         var rows = new[] { new TaskExample("A much longer document about many things.", null, "Many things.", "m:1"), new TaskExample("Short.", null, "S.", "m:2") };
         var encoded = rows.Select(enc.Encode).ToArray();
         var batch = TaskBatches.Training(encoded, enc.PadId);
-        int t = encoded.Max(r => r.Length) - 1;
+        // padded to a multiple of 8 positions (so batch shapes recur), never beyond the limit given
+        int longest = encoded.Max(r => r.Length) - 1, t = (longest + TaskBatches.LengthMultiple - 1) / TaskBatches.LengthMultiple * TaskBatches.LengthMultiple;
         Assert.Equal([2, t], batch.InputIds.Shape);
+        Assert.Equal([2, longest], TaskBatches.Training(encoded, enc.PadId, longest).InputIds.Shape);
         var ids = batch.InputIds.ToArray<long>();
         var targets = batch.Targets.ToArray<long>();
         var mask = batch.AttentionMask!.ToArray<long>();
