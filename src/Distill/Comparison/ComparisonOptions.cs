@@ -28,6 +28,8 @@ public sealed record ComparisonOptions
     public int RelationHeads { get; init; } = 32;
     /// <summary>Greedy tokens generated to measure decode speed per model (0: not measured).</summary>
     public int DecodeTokens { get; init; } = 32;
+    /// <summary>Steps between samples of the ternary flip rate.</summary>
+    public int FlipRateEvery { get; init; } = 10;
     /// <summary>Rows per evaluation forward.</summary>
     public int EvalBatchSize { get; init; } = 16;
     /// <summary>Longest generated summary.</summary>

@@ -104,6 +104,21 @@ public sealed class ComparisonResult(TaskKind kind, IReadOnlyList<string> method
         return sb.ToString();
     }
 
+    /// <summary>Line plot of the ternary flip rate (share of ternary weights whose code changed since the previous sample)
+    /// through each stage of each ternary method, for the first seed: stage 2 against fine-tuning without it. Returns false
+    /// (and writes nothing) when no run sampled any.</summary>
+    public bool PlotFlipRates(string path, string title)
+    {
+        var first = Runs.Select(r => r.Seed).DefaultIfEmpty().Min();
+        var series = Runs.Where(r => r.Seed == first && r.FlipRates is not null)
+            .SelectMany(r => r.FlipRates!.Where(f => f.Samples.Count > 0).Select(f => ($"{r.Method}: {f.Stage}",
+                (IReadOnlyList<double>)f.Samples.Select(x => (double)x.Step).ToArray(), (IReadOnlyList<double>)f.Samples.Select(x => x.FlipRate).ToArray())))
+            .ToArray();
+        if (series.Length == 0) return false;
+        Plots.Lines(path, title, "step within the stage", "share of ternary weights flipped", series);
+        return true;
+    }
+
     /// <summary>A bar plot of the headline metric's mean per method (in points) with its 95 % CI as whiskers.</summary>
     public void Plot(string path, string title)
     {

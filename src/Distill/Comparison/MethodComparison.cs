@@ -34,7 +34,7 @@ public static class MethodComparison
             {
                 Task = o.Task with { Seed = seed, CheckpointDir = null }, Corpus = o.Corpus, Log = log, Cancellation = o.Cancellation,
                 Stage2 = o.Stage2 with { Seed = seed, EvalEvery = 0, CheckpointDir = null }, Stage2Cache = o.Stage2Cache,
-                EvalBatchSize = o.EvalBatchSize, MaxNewTokens = o.MaxNewTokens,
+                EvalBatchSize = o.EvalBatchSize, MaxNewTokens = o.MaxNewTokens, FlipRateEvery = o.FlipRateEvery,
             };
             CausalLanguageModel? teacher = null;
             foreach (var method in order)
@@ -62,7 +62,8 @@ public static class MethodComparison
                 var eval = TaskEvaluator.Evaluate(best!.Model, encoder, test.Rows, o.EvalBatchSize, o.MaxNewTokens);
                 double tps = o.DecodeTokens > 0 ? DecodeSpeed.Measure(best.Model, test.Rows[0].Prompt, o.DecodeTokens) : double.NaN;
                 var (deployed, fp16) = WeightBytes(best.Model);
-                var r = new ComparisonRun(method.Name, seed, chosen, eval, deployed, fp16, seconds, tps, best.Task.Best?.Result.Value ?? double.NaN);
+                var flips = best.FlipRates.Select(f => (f.Stage, (IReadOnlyList<(long, double)>)f.Samples.ToArray())).ToArray();
+                var r = new ComparisonRun(method.Name, seed, chosen, eval, deployed, fp16, seconds, tps, best.Task.Best?.Result.Value ?? double.NaN, flips);
                 runs.Add(r);
                 log?.WriteLine(string.Create(CultureInfo.InvariantCulture, $"== {method.Name}, seed {seed}: test {Describe(eval)}; validation {r.Validation:F4} (lr {chosen:G3}, {seconds:F0} s)"));
             }

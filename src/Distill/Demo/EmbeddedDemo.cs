@@ -76,11 +76,12 @@ public static class EmbeddedDemo
             {
                 Methods = methods, Seeds = seeds, Task = task, Corpus = corpus, Stage2Cache = cache, DecodeTokens = budget.DecodeTokens,
                 Stage2 = task with { Steps = budget.Stage2Steps, SeqLen = budget.Stage2SeqLen, LearningRate = 1e-3f, WarmupSteps = Math.Max(1, budget.Stage2Steps / 20) },
-                RelationHeads = 32, Log = o.Log, Cancellation = o.Cancellation,
+                RelationHeads = 32, Log = o.Log, Cancellation = o.Cancellation, FlipRateEvery = o.Quick ? 2 : 5,
                 Gamma = encoder.Kind == TaskKind.Classification ? ClassificationGamma : SummarizationGamma,
             });
             results.Add((name, result));
             result.Plot(Path.Combine(o.OutputDir, name + ".png"), $"{name}: test {(result.HeadlineMetric == "accuracy" ? "accuracy (%)" : "ROUGE-L")} by method, {seeds} seed(s)");
+            result.PlotFlipRates(Path.Combine(o.OutputDir, name + "-flip-rate.png"), $"{name}: ternary weights flipped per sample, seed {o.Seed}");
             var j = result.ToJson();
             j["task"] = name; j["kind"] = encoder.Kind == TaskKind.Classification ? "classify" : "summarize";
             j["train_rows"] = train.Rows.Count; j["validation_rows"] = validation.Length; j["test_rows"] = test.Rows.Count;

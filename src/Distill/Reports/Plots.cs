@@ -18,7 +18,7 @@ public static class Plots
         plt.Title(title);
         plt.XLabel(xLabel);
         plt.YLabel(logY ? $"log10 {yLabel}" : yLabel);
-        plt.ShowLegend();
+        plt.ShowLegend(ScottPlot.Edge.Right); // outside the data area, so it never covers a curve
         var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         Directory.CreateDirectory(dir);
         var tmp = Path.Combine(dir, "." + Path.GetFileName(path) + ".tmp.png");

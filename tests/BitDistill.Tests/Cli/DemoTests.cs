@@ -42,6 +42,7 @@ public sealed class DemoTests : IDisposable
             Assert.Equal(summary["fp-sft"].GetProperty("fp16_bytes").GetInt64(), summary["fp-sft"].GetProperty("weights_bytes").GetInt64());
             Assert.True(summary["bitdistill"].GetProperty("weights_bytes").GetInt64() * 2 < summary["bitdistill"].GetProperty("fp16_bytes").GetInt64());
             Assert.True(File.Exists(Path.Combine(outDir, t.GetProperty("task").GetString() + ".png")));
+            Assert.True(File.Exists(Path.Combine(outDir, t.GetProperty("task").GetString() + "-flip-rate.png")));
         }
         var md = File.ReadAllText(Path.Combine(outDir, "report.md"));
         Assert.Contains("| bitdistill |", md);
