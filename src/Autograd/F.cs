@@ -38,6 +38,11 @@ public static class F
     /// materialised; the teacher operands are constants.</summary>
     public static Variable LinearKlDistillation(Variable studentHidden, Variable studentWeight, Tensor teacherHidden, Tensor teacherWeight, float tau, Tensor? rowMask = null)
         => LinearKlDistillationFn.Apply(studentHidden, studentWeight, teacherHidden, teacherWeight, tau, rowMask);
+    /// <summary>CrossEntropy(Linear(hidden, weight), targets) + λ·LinearKlDistillation over the rows with a target, in one
+    /// fused pass over the student's logits (stage 3's CE + λ·LD when LD covers the tokens the CE covers).</summary>
+    public static FusedDistillationLoss LinearCrossEntropyWithDistillation(Variable hidden, Variable weight, Tensor targets, Tensor teacherHidden,
+        Tensor teacherWeight, float tau, float logitsWeight, long ignoreIndex = -100)
+        => LinearCrossEntropyWithDistillationFn.Apply(hidden, weight, targets, ignoreIndex, teacherHidden, teacherWeight, tau, logitsWeight);
     /// <summary>MiniLM relation KL of one of Q/K/V: student [B, R, T, d] and constant teacher [B, R, T, d'] vectors, relations
     /// softmax(scale·A·Aᵀ) over the unpadded keys, Σ KL(R_T ‖ R_S) over relation heads and the query rows tokenMask [B, T]
     /// keeps, divided by R × kept rows.</summary>

@@ -50,4 +50,42 @@ public static class DistillationKernels
         for (int i = 0; i < n; i++) s[i] = gradScale * (s[i] * invS - t[i] * invT);
         return (float)(dot / sumT + Math.Log(sumS / sumT));
     }
+
+    /// <summary>KL(softmax(t) ‖ softmax(s)) of one row of attention-relation scores (student <paramref name="s"/>, teacher
+    /// <paramref name="t"/>, both overwritten: s receives softmax(s) − softmax(t), the gradient w.r.t. the student scores, t
+    /// is scratch; <paramref name="scratch"/> holds at least as many floats as the row). Computed in the shifted form
+    /// Σ p_T·(t − s) − m_T − log Σ_T + m_S + log Σ_S, so no log-softmax rows are subtracted. Masked entries carry a large
+    /// negative score in both rows and contribute nothing.</summary>
+    public static double RelationKlAndGrad(Span<float> s, Span<float> t, Span<float> scratch)
+    {
+        if (KernelContext.Current.Simd < SimdLevel.Vector128) return RelationKlAndGradReference(s, t, scratch);
+        var d = scratch[..s.Length];
+        float ms = TensorPrimitives.Max(s), mt = TensorPrimitives.Max(t);
+        TensorPrimitives.Subtract(t, s, d);
+        // exps and their float SIMD sums in one pass each (as the logits KL above); the row terms are combined in double
+        double sumT = SoftmaxRows.ExpShiftSum(t, mt), sumS = SoftmaxRows.ExpShiftSum(s, ms), cross = TensorPrimitives.Dot(t, d);
+        double kl = cross / sumT - mt - Math.Log(sumT) + ms + Math.Log(sumS);
+        TensorPrimitives.Multiply(s, (float)(1 / sumS), s);
+        TensorPrimitives.MultiplyAdd(t, (float)(-1 / sumT), s, s);
+        return kl;
+    }
+
+    /// <summary>The scalar definition of <see cref="RelationKlAndGrad"/>: the same shifted form with double sums.</summary>
+    public static double RelationKlAndGradReference(Span<float> s, Span<float> t, Span<float> scratch)
+    {
+        int n = s.Length;
+        float ms = float.NegativeInfinity, mt = float.NegativeInfinity;
+        for (int i = 0; i < n; i++) { ms = MathF.Max(ms, s[i]); mt = MathF.Max(mt, t[i]); }
+        double sumT = 0, sumS = 0, cross = 0;
+        for (int i = 0; i < n; i++)
+        {
+            scratch[i] = t[i] - s[i];
+            t[i] = MathF.Exp(t[i] - mt); s[i] = MathF.Exp(s[i] - ms);
+            sumT += t[i]; sumS += s[i]; cross += (double)t[i] * scratch[i];
+        }
+        double kl = cross / sumT - mt - Math.Log(sumT) + ms + Math.Log(sumS);
+        float invS = (float)(1 / sumS), invT = (float)(1 / sumT);
+        for (int i = 0; i < n; i++) s[i] = s[i] * invS - t[i] * invT;
+        return kl;
+    }
 }

@@ -62,18 +62,34 @@ public sealed partial class CpuBackend
         var t = (targets.DType == DType.Int64 ? targets : targets.To(DType.Int64)).ToArray<long>();
         var h = hidden.Contiguous(); var w = weight.Contiguous();
         float scale = 1f / Math.Max(1, validCount);
-        int nb = Math.Min(LinearCrossEntropyRowBlock, n);
+        // Only rows with a target cost logits: task fine-tuning scores a few answer tokens per sequence, and computing the
+        // [N, C] logits (and three GEMMs of that size) for every position would spend most of the step on rows whose
+        // loss and gradient are zero. Rows are gathered into blocks in their original order, so sums stay deterministic.
+        var kept = new int[n];
+        int nk = 0;
+        for (int i = 0; i < n; i++) if (t[i] != ignoreIndex) kept[nk++] = i;
+        bool gather = nk < n;
+        var ha = Arr(h); int ho = h.Offset; var wa = Arr(w); int wo = w.Offset;
+        Tensor? dh = withGrad ? (gather ? New([n, k]) : Out([n, k])) : null; // ignored rows keep a zero gradient
+        Tensor? dw = withGrad ? (nk == 0 ? New([c, k]) : Out([c, k])) : null;
+        if (nk == 0) return new LinearCrossEntropyResult(validCount == 0 ? float.NaN : 0f, dh, dw);
+        int nb = Math.Min(LinearCrossEntropyRowBlock, nk);
         var blockT = Out([nb, c]);
         var buf = Arr(blockT); int bo = blockT.Offset;
-        var ha = Arr(h); int ho = h.Offset; var wa = Arr(w); int wo = w.Offset;
-        Tensor? dh = withGrad ? Out([n, k]) : null;
-        Tensor? dw = withGrad ? Out([c, k]) : null;
+        Tensor? hbT = gather ? Out([nb, k]) : null;
         var lse = new float[nb]; var xt = new float[nb];
         double sum = 0;
-        for (int r0 = 0; r0 < n; r0 += nb)
+        for (int r0 = 0; r0 < nk; r0 += nb)
         {
-            int rows = Math.Min(nb, n - r0);
-            var hb = ha.AsSpan(ho + r0 * k, rows * k);
+            int rows = Math.Min(nb, nk - r0);
+            Span<float> hb;
+            if (gather)
+            {
+                var hba = Arr(hbT!);
+                for (int i = 0; i < rows; i++) Array.Copy(ha, ho + kept[r0 + i] * k, hba, hbT!.Offset + i * k, k);
+                hb = hba.AsSpan(hbT!.Offset, rows * k);
+            }
+            else hb = ha.AsSpan(ho + r0 * k, rows * k);
             // the logits block, then per row its log-sum-exp and (recording) the gradient (softmax − onehot)/n_valid in place
             Sgemm.Multiply(false, true, rows, c, k, 1f, hb, k, wa.AsSpan(wo, c * k), k, 0f, buf.AsSpan(bo, rows * c), c);
             StaticParallel.For(rows, c * 4L, (a0, a1) =>
@@ -81,19 +97,24 @@ public sealed partial class CpuBackend
                 for (int i = a0; i < a1; i++)
                 {
                     var row = buf.AsSpan(bo + i * c, c);
-                    long tg = t[r0 + i];
-                    if (tg == ignoreIndex) { if (withGrad) row.Clear(); continue; }
-                    xt[i] = row[(int)tg];
-                    lse[i] = withGrad ? BackwardKernels.LogSumExpAndCrossEntropyGrad(row, (int)tg, scale, row) : BackwardKernels.LogSumExp(row);
+                    int tg = (int)t[kept[r0 + i]];
+                    xt[i] = row[tg];
+                    lse[i] = withGrad ? BackwardKernels.LogSumExpAndCrossEntropyGrad(row, tg, scale, row) : BackwardKernels.LogSumExp(row);
                 }
             });
-            for (int i = 0; i < rows; i++)
-                if (t[r0 + i] != ignoreIndex) sum += lse[i] - xt[i];
+            for (int i = 0; i < rows; i++) sum += lse[i] - xt[i];
             if (!withGrad) continue;
-            // dh rows = G·W, dW += Gᵀ·h (blocks in order: the sum is deterministic)
+            // dW += Gᵀ·h (blocks in order: the sum is deterministic), then the block's dh rows G·W (scattered when gathered)
             var g = buf.AsSpan(bo, rows * c);
-            Sgemm.Multiply(false, false, rows, k, c, 1f, g, c, wa.AsSpan(wo, c * k), k, 0f, Arr(dh!).AsSpan(dh!.Offset + r0 * k, rows * k), k);
             Sgemm.Multiply(true, false, c, k, rows, 1f, g, c, hb, k, r0 == 0 ? 0f : 1f, Arr(dw!).AsSpan(dw!.Offset, c * k), k);
+            if (!gather)
+            {
+                Sgemm.Multiply(false, false, rows, k, c, 1f, g, c, wa.AsSpan(wo, c * k), k, 0f, Arr(dh!).AsSpan(dh!.Offset + r0 * k, rows * k), k);
+                continue;
+            }
+            Sgemm.Multiply(false, false, rows, k, c, 1f, g, c, wa.AsSpan(wo, c * k), k, 0f, hb, k);
+            var dha = Arr(dh!);
+            for (int i = 0; i < rows; i++) hb.Slice(i * k, k).CopyTo(dha.AsSpan(dh!.Offset + kept[r0 + i] * k, k));
         }
         float loss = validCount == 0 ? float.NaN : (float)(sum / validCount);
         return new LinearCrossEntropyResult(loss, dh, dw);
@@ -153,6 +174,73 @@ public sealed partial class CpuBackend
         }
         float loss = (float)(sum / rowsKept * tau * tau);
         return new LinearKlDistillationResult(loss, dh, dw);
+    }
+
+    public LinearCrossEntropyWithDistillationResult LinearCrossEntropyWithDistillation(Tensor hidden, Tensor weight, Tensor targets, long ignoreIndex,
+        int validCount, Tensor teacherHidden, Tensor teacherWeight, float tau, float logitsWeight, bool withGrad)
+    {
+        int n = LinearKlDistillationReference.Validate(hidden, weight, teacherHidden, teacherWeight, null, tau);
+        int k = hidden.Size(1), kt = teacherHidden.Size(1), c = weight.Size(0);
+        if (targets.Count != n) throw new ArgumentException($"linear_cross_entropy_with_distillation: {targets.Count} targets for {n} rows");
+        if (hidden.DType != DType.Float32 || weight.DType != DType.Float32 || teacherHidden.DType != DType.Float32
+            || teacherWeight.DType != DType.Float32 || k == 0 || kt == 0 || c == 0)
+            return LinearCrossEntropyWithDistillationReference.Compute(this, hidden, weight, targets, ignoreIndex, validCount, teacherHidden, teacherWeight, tau, logitsWeight, withGrad);
+        var t = (targets.DType == DType.Int64 ? targets : targets.To(DType.Int64)).ToArray<long>();
+        var kept = new int[n];
+        int nk = 0;
+        for (int i = 0; i < n; i++) if (t[i] != ignoreIndex) kept[nk++] = i;
+        Tensor? dh = withGrad ? New([n, k]) : null; // rows without a target keep a zero gradient
+        Tensor? dw = withGrad ? New([c, k]) : null;
+        if (nk == 0) return new LinearCrossEntropyWithDistillationResult(validCount == 0 ? float.NaN : 0f, 0f, dh, dw);
+        var hs = hidden.Contiguous(); var ws = weight.Contiguous();
+        var ht = teacherHidden.Contiguous(); var wt = teacherWeight.Contiguous();
+        var hsa = Arr(hs); var wsa = Arr(ws); var hta = Arr(ht); var wta = Arr(wt);
+        int nb = Math.Min(LinearKlDistillationRowBlock, nk);
+        var zsT = Out([nb, c]); var ztT = Out([nb, c]); var hsbT = Out([nb, k]); var htbT = Out([nb, kt]);
+        var zs = Arr(zsT); int zso = zsT.Offset; var zt = Arr(ztT); int zto = ztT.Offset;
+        var hsb = Arr(hsbT); int hso = hsbT.Offset; var htb = Arr(htbT); int hto = htbT.Offset;
+        float invTau = 1f / tau, ceScale = 1f / Math.Max(1, validCount), klScale = logitsWeight * tau / nk;
+        var ceRow = new double[nb]; var klRow = new float[nb];
+        double ceSum = 0, klSum = 0;
+        for (int r0 = 0; r0 < nk; r0 += nb)
+        {
+            int rows = Math.Min(nb, nk - r0);
+            for (int i = 0; i < rows; i++)
+            {
+                int row = kept[r0 + i];
+                Array.Copy(hsa, hs.Offset + row * k, hsb, hso + i * k, k);
+                Array.Copy(hta, ht.Offset + row * kt, htb, hto + i * kt, kt);
+            }
+            var hBlock = hsb.AsSpan(hso, rows * k);
+            Sgemm.Multiply(false, true, rows, c, k, 1f, hBlock, k, wsa.AsSpan(ws.Offset, c * k), k, 0f, zs.AsSpan(zso, rows * c), c);
+            Sgemm.Multiply(false, true, rows, c, kt, 1f, htb.AsSpan(hto, rows * kt), kt, wta.AsSpan(wt.Offset, c * kt), kt, 0f, zt.AsSpan(zto, rows * c), c);
+            StaticParallel.For(rows, c * 12L, (a0, a1) =>
+            {
+                var copy = new float[c]; var scratch = new float[c];
+                for (int i = a0; i < a1; i++)
+                {
+                    // the row's logits feed both losses: CE's gradient in place, the tempered KL's on a copy, then summed
+                    var z = zs.AsSpan(zso + i * c, c);
+                    int tg = (int)t[kept[r0 + i]];
+                    z.CopyTo(copy);
+                    float xt = z[tg];
+                    float lse = withGrad ? BackwardKernels.LogSumExpAndCrossEntropyGrad(z, tg, ceScale, z) : BackwardKernels.LogSumExp(z);
+                    ceRow[i] = (double)lse - xt;
+                    klRow[i] = DistillationKernels.TemperedKlAndGrad(copy, zt.AsSpan(zto + i * c, c), invTau, klScale, scratch);
+                    if (withGrad) TensorPrimitives.Add(z, copy, z);
+                }
+            });
+            for (int i = 0; i < rows; i++) { ceSum += ceRow[i]; klSum += klRow[i]; }
+            if (!withGrad) continue;
+            // G = ∂(CE + λ·LD)/∂z_S for the block: dW_S += Gᵀ·h_S (blocks in order: deterministic), then dh rows G·W_S scattered
+            var g = zs.AsSpan(zso, rows * c);
+            Sgemm.Multiply(true, false, c, k, rows, 1f, g, c, hBlock, k, 1f, Arr(dw!).AsSpan(dw!.Offset, c * k), k);
+            Sgemm.Multiply(false, false, rows, k, c, 1f, g, c, wsa.AsSpan(ws.Offset, c * k), k, 0f, hBlock, k);
+            var dha = Arr(dh!);
+            for (int i = 0; i < rows; i++) Array.Copy(hsb, hso + i * k, dha, dh!.Offset + kept[r0 + i] * k, k);
+        }
+        float ce = validCount == 0 ? float.NaN : (float)(ceSum / validCount);
+        return new LinearCrossEntropyWithDistillationResult(ce, (float)(klSum / nk * tau * tau), dh, dw);
     }
 
     public QuantizedActivations QuantizeActivations(Tensor x)
@@ -254,35 +342,26 @@ public sealed partial class CpuBackend
                         for (int j = 0; j < t; j++)
                             if (mask[bi * t + j] == 0) { rowS[j] = AttentionRelationReference.MaskedScore; rowT[j] = AttentionRelationReference.MaskedScore; }
                     if (mask is not null && mask[bi * t + i] == 0) { rowS.Clear(); continue; } // not a kept query row: no loss, no gradient
-                    sum += RelationRowKl(rowS, rowT, scratch);
+                    sum += DistillationKernels.RelationKlAndGrad(rowS, rowT, scratch);
                 }
                 partial[p] = sum;
                 if (ga is null) continue;
-                // dA_S = scale/divisor · (G + Gᵀ)·A_S with G = P_S − P_T (now in sS)
+                // dA_S = scale/divisor · (G + Gᵀ)·A_S with G = P_S − P_T (now in sS): symmetrised in place, then one product
+                for (int i = 0; i < t; i++)
+                {
+                    sS[i * t + i] *= 2;
+                    for (int j = i + 1; j < t; j++)
+                    {
+                        float sym = sS[i * t + j] + sS[j * t + i];
+                        sS[i * t + j] = sym; sS[j * t + i] = sym;
+                    }
+                }
                 var dA = ga.AsSpan(grad!.Offset + p * t * ds, t * ds);
                 Sgemm.Multiply(false, false, t, ds, t, gScale, sS, t, aS, ds, 0f, dA, ds);
-                Sgemm.Multiply(true, false, t, ds, t, gScale, sS, t, aS, ds, 1f, dA, ds);
             }
         });
         double total = 0;
         foreach (var v in partial) total += v;
         return (kept == 0 ? 0f : (float)(total / divisor), grad);
-    }
-
-    // KL(softmax(t) ‖ softmax(s)) of one row, in the shifted form Σ p_T·(t − s) − m_T − log Σ_T + m_S + log Σ_S (no
-    // difference of two log-softmax rows, which loses precision when they are close); exps in float SIMD, sums in double.
-    // s becomes softmax(s) − softmax(t), the gradient w.r.t. the student scores; d is scratch.
-    private static double RelationRowKl(Span<float> s, Span<float> t, Span<float> d)
-    {
-        float ms = TensorPrimitives.Max(s), mt = TensorPrimitives.Max(t);
-        TensorPrimitives.Subtract(t, s, d);
-        TensorPrimitives.Subtract(t, mt, t); TensorPrimitives.Exp(t, t);
-        TensorPrimitives.Subtract(s, ms, s); TensorPrimitives.Exp(s, s);
-        double sumT = 0, sumS = 0, cross = 0;
-        for (int j = 0; j < s.Length; j++) { sumT += t[j]; sumS += s[j]; cross += (double)t[j] * d[j]; }
-        double kl = cross / sumT - mt - Math.Log(sumT) + ms + Math.Log(sumS);
-        TensorPrimitives.Multiply(s, (float)(1 / sumS), s);
-        TensorPrimitives.MultiplyAdd(t, (float)(-1 / sumT), s, s);
-        return kl;
     }
 }

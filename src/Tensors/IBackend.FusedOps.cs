@@ -44,6 +44,15 @@ public partial interface IBackend
         Tensor? rowMask, float tau, bool withGrad) =>
         LinearKlDistillationReference.Compute(studentHidden, studentWeight, teacherHidden, teacherWeight, rowMask, tau, withGrad);
 
+    /// <summary>Stage 3's CE + λ·LD in one pass over the student's logits: the mean cross-entropy of hidden·weightᵀ against
+    /// Int64 targets [N] (as <see cref="LinearCrossEntropy"/>) and the logits distillation of <see cref="LinearKlDistillation"/>
+    /// over the same rows (those with a target), with the gradients of CE + <paramref name="logitsWeight"/>·LD when
+    /// <paramref name="withGrad"/>. The fused CPU version computes each block of student logits once for both losses and
+    /// multiplies the combined gradient back once, instead of twice each.</summary>
+    LinearCrossEntropyWithDistillationResult LinearCrossEntropyWithDistillation(Tensor hidden, Tensor weight, Tensor targets, long ignoreIndex,
+        int validCount, Tensor teacherHidden, Tensor teacherWeight, float tau, float logitsWeight, bool withGrad) =>
+        LinearCrossEntropyWithDistillationReference.Compute(this, hidden, weight, targets, ignoreIndex, validCount, teacherHidden, teacherWeight, tau, logitsWeight, withGrad);
+
     /// <summary>Mean over the <paramref name="validCount"/> rows whose target ≠ ignoreIndex of lse − logits[row, target]
     /// (the cross-entropy loss from logits [N, C], their rows' log-sum-exp [N] and Int64 targets [N]); NaN when none is valid.</summary>
     float CrossEntropyMeanLoss(Tensor logits, Tensor lse, Tensor targets, long ignoreIndex, int validCount) =>

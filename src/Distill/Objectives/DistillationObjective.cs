@@ -61,9 +61,36 @@ public sealed class DistillationObjective : ITrainingObjective
         var targets = batch.Targets.To(DType.Int64).Reshape(-1);
         var hFlat = h.Reshape(-1, h.Size(-1));
         Variable? logits = model.HeadIsPlainLinear ? null : model.Head(hFlat);
+        Variable loss;
+        var terms = new Dictionary<string, double>();
+        if (ld && logits is null && _teacher.HeadIsPlainLinear && !Options.LogitsOverAllTokens)
+        {
+            // LD over the tokens the CE covers: both losses from one pass over the student's logits
+            var th = teacherHidden!.Value.Reshape(-1, teacherHidden.Size(-1));
+            var fused = F.LinearCrossEntropyWithDistillation(hFlat, model.OutputWeight, targets, th, _teacher.OutputWeight.Value,
+                (float)Options.Temperature, (float)Options.LogitsWeight, CausalLmObjective.IgnoreIndex);
+            terms["ce"] = fused.CrossEntropy;
+            terms["ld"] = fused.LogitsDistillation;
+            loss = fused.Total;
+        }
+        else loss = CrossEntropyAndLogitsDistillation(model, batch, hFlat, logits, targets, teacherHidden, ld, terms);
+        if (ad)
+        {
+            var adLoss = AttentionRelationLoss.Compute(capture!.Qkv[studentLayer], teacherCapture!.Qkv[TeacherLayer], batch.AttentionMask,
+                Options.RelationHeads, Options.Relation);
+            terms["ad"] = adLoss.Value.Item();
+            loss = loss + adLoss * (float)Options.AttentionWeight;
+        }
+        return new ObjectiveResult(loss, terms);
+    }
+
+    // CE and (when on) λ·LD as separate ops: LD over all non-padding tokens, or a head that is not a plain linear map.
+    private Variable CrossEntropyAndLogitsDistillation(CausalLanguageModel model, TrainingBatch batch, Variable hFlat, Variable? logits,
+        Tensor targets, Variable? teacherHidden, bool ld, Dictionary<string, double> terms)
+    {
         var ce = logits is null ? F.LinearCrossEntropy(hFlat, model.OutputWeight, targets, CausalLmObjective.IgnoreIndex)
             : F.CrossEntropy(logits, targets, CausalLmObjective.IgnoreIndex);
-        var terms = new Dictionary<string, double> { ["ce"] = ce.Value.Item() };
+        terms["ce"] = ce.Value.Item();
         var loss = ce;
         if (ld)
         {
@@ -82,14 +109,7 @@ public sealed class DistillationObjective : ITrainingObjective
             terms["ld"] = ldLoss.Value.Item();
             loss = loss + ldLoss * (float)Options.LogitsWeight;
         }
-        if (ad)
-        {
-            var adLoss = AttentionRelationLoss.Compute(capture!.Qkv[studentLayer], teacherCapture!.Qkv[TeacherLayer], batch.AttentionMask,
-                Options.RelationHeads, Options.Relation);
-            terms["ad"] = adLoss.Value.Item();
-            loss = loss + adLoss * (float)Options.AttentionWeight;
-        }
-        return new ObjectiveResult(loss, terms);
+        return loss;
     }
 
     /// <summary>The rows [B·T] (1 = kept) LD averages over: the tokens with a target, or every non-padding token.</summary>

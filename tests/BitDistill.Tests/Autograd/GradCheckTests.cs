@@ -95,6 +95,7 @@ public class GradCheckTests
             ["cross_entropy"] = (v => F.CrossEntropy(v[0], targets), [R(60, 5, 7)], null),
             ["linear_cross_entropy"] = (v => F.LinearCrossEntropy(v[0], v[1], targets), [R(66, 5, 4), R(67, 7, 4)], null),
             ["linear_kl_distillation"] = (v => F.LinearKlDistillation(v[0], v[1], ldTeacherHidden, ldTeacherWeight, 2f, ldRows), [R(71, 5, 4), R(72, 7, 4)], null),
+            ["linear_cross_entropy_with_distillation"] = (v => F.LinearCrossEntropyWithDistillation(v[0], v[1], targets, ldTeacherHidden, ldTeacherWeight, 2f, 3f).Total, [R(76, 5, 4), R(77, 7, 4)], null),
             ["attention_relation_kl"] = (v => F.AttentionRelationKl(v[0], adTeacher, pad, 0.5f, 0.4f), [R(75, 2, 3, 5, 4)], null),
             ["kl_div_temp"] = (v => F.KlDivWithTemperature(v[0], v[1], 2f), [R(61, 4, 9), R(62, 4, 9)], null),
             ["sdpa"] = (v => F.Attention(v[0], v[1], v[2], causal: true, keyPaddingMask: pad), [R(63, 2, 4, 5, 3), R(64, 2, 2, 5, 3), R(65, 2, 2, 5, 3)], null),

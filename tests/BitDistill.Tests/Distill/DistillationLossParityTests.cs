@@ -8,7 +8,8 @@ using Xunit.Abstractions;
 namespace BitDistill.Tests.Distill;
 
 /// <summary>The stage-3 losses against PyTorch (float64 reference from the same float32 inputs, written independently by
-/// tests/fixtures/make_distill_fixtures.py): logits distillation fused with the heads (with a row mask, and over all rows;
+/// tests/fixtures/make_distill_fixtures.py): logits distillation fused with the heads (alone, and fused with the
+/// cross-entropy on the same rows) (with a row mask, and over all rows;
 /// teacher and student hidden sizes differ) and attention-relation distillation (teacher and student with different head
 /// counts, KV-head counts and head_dim; padding; both relation kinds). Bound: whole-tensor relative error ≤ 1e-4 for the
 /// loss and every student gradient.</summary>
@@ -47,6 +48,15 @@ public class DistillationLossParityTests(ITestOutputHelper output)
         var hs2 = new Variable(In(c, "hs"), requiresGrad: true); var ws2 = new Variable(In(c, "ws"), requiresGrad: true);
         var zt = new Variable(In(c, "ht").MatMul(In(c, "wt").T));
         Check(c, F.KlDivWithTemperature(hs2.MatMul(ws2.T), zt, 5f, rows), ("hs", hs2), ("ws", ws2));
+    }
+
+    [Fact]
+    public void CrossEntropyWithLogitsDistillationMatchesPyTorch()
+    {
+        const string c = "ce_ld";
+        var hs = new Variable(In(c, "hs"), requiresGrad: true); var ws = new Variable(In(c, "ws"), requiresGrad: true);
+        var targets = In(c, "targets").To(DType.Int64);
+        Check(c, F.LinearCrossEntropyWithDistillation(hs, ws, targets, In(c, "ht"), In(c, "wt"), 5f, 10f).Total, ("hs", hs), ("ws", ws));
     }
 
     [Theory]

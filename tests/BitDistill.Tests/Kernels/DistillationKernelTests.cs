@@ -2,8 +2,8 @@ using BitDistill.Kernels;
 
 namespace BitDistill.Tests;
 
-/// <summary>The tempered-KL row kernel (KL and gradient in one pass) against its definition in double, at odd widths, for
-/// close and for distant distributions, at every SIMD level.</summary>
+/// <summary>The tempered-KL and relation-KL row kernels (KL and gradient in one pass) against their definitions in double,
+/// at odd widths, for close and for distant distributions, at every SIMD level.</summary>
 public class DistillationKernelTests
 {
     public static IEnumerable<object[]> Cases() =>
@@ -37,5 +37,32 @@ public class DistillationKernelTests
         Assert.True(Math.Abs(kl - klRef) <= 1e-6 + 1e-4 * Math.Abs(klRef), $"kl {kl} vs {klRef}");
         for (int i = 0; i < n; i++)
             Assert.True(Math.Abs(s[i] - gRef[i]) <= 1e-6 * scale + 1e-4 * Math.Abs(gRef[i]), $"g[{i}] = {s[i]}, expected {gRef[i]}");
+    }
+
+    [Theory, MemberData(nameof(Cases))]
+    public void RelationKlRowMatchesTheDefinition(SimdLevel level, int n, bool close)
+    {
+        var r = new Random(n * 3 + (close ? 1 : 0));
+        var s = new float[n]; var t = new float[n];
+        for (int i = 0; i < n; i++)
+        {
+            s[i] = (float)(r.NextDouble() * 16 - 8);
+            t[i] = close ? s[i] + (float)(r.NextDouble() * 0.2 - 0.1) : (float)(r.NextDouble() * 16 - 8);
+        }
+        if (n > 4) { s[n / 2] = t[n / 2] = -1e9f; } // a masked key: no mass in either row
+        double ms = s.Max(), mt = t.Max();
+        double lseS = ms + Math.Log(s.Sum(x => Math.Exp(x - ms))), lseT = mt + Math.Log(t.Sum(x => Math.Exp(x - mt)));
+        double klRef = 0; var gRef = new double[n];
+        for (int i = 0; i < n; i++)
+        {
+            double lps = s[i] - lseS, lpt = t[i] - lseT;
+            klRef += Math.Exp(lpt) * (lpt - lps);
+            gRef[i] = Math.Exp(lps) - Math.Exp(lpt);
+        }
+        double kl;
+        using (KernelContext.Override(simd: level)) kl = DistillationKernels.RelationKlAndGrad(s, t, new float[n + 3]);
+        Assert.True(Math.Abs(kl - klRef) <= 1e-6 + 1e-4 * Math.Abs(klRef), $"kl {kl} vs {klRef}");
+        for (int i = 0; i < n; i++)
+            Assert.True(Math.Abs(s[i] - gRef[i]) <= 1e-7 + 1e-4 * Math.Abs(gRef[i]), $"g[{i}] = {s[i]}, expected {gRef[i]}");
     }
 }
