@@ -17,7 +17,7 @@ public static class DistillStepBench
     /// <summary>Runs the measurement and prints a table.</summary>
     public static int Run(string[] args)
     {
-        int threads = Environment.ProcessorCount, steps = 7;
+        int threads = Environment.ProcessorCount, steps = 11;
         bool profile = args.Contains("--profile");
         for (int i = 0; i < args.Length - 1; i++)
         {
@@ -34,6 +34,12 @@ public static class DistillStepBench
         // targets on every position (the worst case for LD: the KL covers all of them)
         var targets = Tensor.FromArray(Enumerable.Range(0, 8 * 256).Select(_ => (long)rng.Next(config.VocabSize)).ToArray(), [8, 256]);
         var batch = new TrainingBatch(ids, targets);
+        if (profile)
+        {
+            Profile("fine-tuning step (CE)", new CausalLmObjective(), student, batch, steps);
+            Profile("distillation step (CE + LD + AD)", new DistillationObjective(teacher, new DistillationOptions()), student, batch, steps);
+            return 0;
+        }
         // The three objectives take turns step by step (after two warm-up steps each), so a change of machine load during the
         // run affects all of them alike; each time is the median of its steps.
         ITrainingObjective[] objectives = [new CausalLmObjective(), new DistillationObjective(teacher, new DistillationOptions()),

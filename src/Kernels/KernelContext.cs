@@ -98,6 +98,13 @@ public sealed record KernelContext
     /// <summary>Use AVX-VNNI (vpdpbusd) on the 256-bit ternary path where the CPU has it.</summary>
     public bool TernaryAvxVnni { get; init; } = AvxVnni.IsSupported;
 
+    /// <summary>Ternary products with at least this many activation rows (training batches, prompt prefill) run as an SGEMM on
+    /// the exact integer values (int8 activations and ternary codes as floats): every partial sum is an integer below 2²⁴
+    /// (K·127 is checked), so the float result equals the int32 kernel's bit for bit, at the SGEMM's speed, which is several
+    /// times that of the int8 kernels without VNNI at these sizes. <see cref="int.MaxValue"/> keeps every product on the
+    /// int8 kernels.</summary>
+    public int TernarySgemmMinRows { get; init; } = 64;
+
     /// <summary>Run the portable Vector128 ternary path (what a CPU without SSSE3, e.g. ARM, runs) instead of SSSE3.</summary>
     public bool TernaryPortable128 { get; init; }
 

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -42,8 +43,48 @@ public static unsafe class TernaryGemm
     {
         TernaryQuantizer.CheckLength(xScale.Length, m, nameof(xScale));
         TernaryQuantizer.CheckLength(y.Length, m * w.Rows, nameof(y));
+        var ctx = KernelContext.Current;
+        if (m >= ctx.TernarySgemmMinRows && ctx.Simd >= SimdLevel.Vector128 && (long)w.Cols * 128 < 1 << 24)
+        {
+            TernaryQuantizer.CheckLength(xq.Length, m * w.Cols, nameof(xq));
+            MultiplyExactSgemm(xq, xScale, m, w, y);
+            return;
+        }
         fixed (float* ps = xScale) fixed (float* py = y)
             Run(xq, m, w, null, py, ps);
+    }
+
+    /// <summary>The many-rows path of <see cref="Multiply"/> (see <see cref="KernelContext.TernarySgemmMinRows"/>): activations
+    /// and codes converted to floats, one SGEMM whose every partial sum is an exact integer (|Σ| ≤ K·128 &lt; 2²⁴), then the same
+    /// epilogue, so the result is bit-identical to the int8 kernels'.</summary>
+    private static void MultiplyExactSgemm(ReadOnlySpan<sbyte> xq, ReadOnlySpan<float> xScale, int m, PackedTernaryMatrix w, Span<float> y)
+    {
+        int n = w.Rows, k = w.Cols;
+        if (m == 0 || n == 0) return;
+        var codes = ArrayPool<sbyte>.Shared.Rent(n * k);
+        var wf = ArrayPool<float>.Shared.Rent(n * k);
+        var xf = ArrayPool<float>.Shared.Rent(m * k);
+        try
+        {
+            w.UnpackCodes(codes.AsSpan(0, n * k));
+            TensorPrimitives.ConvertTruncating<sbyte, float>(codes.AsSpan(0, n * k), wf.AsSpan(0, n * k));
+            TensorPrimitives.ConvertTruncating<sbyte, float>(xq[..(m * k)], xf.AsSpan(0, m * k));
+            Sgemm.Multiply(false, true, m, n, k, 1f, xf.AsSpan(0, m * k), k, wf.AsSpan(0, n * k), k, 0f, y, n);
+            for (int t = 0; t < m; t++)
+            {
+                // acc / xScale · wScale, in the epilogue's order (IEEE division, then the product), vectorised
+                var row = y.Slice(t * n, n);
+                TensorPrimitives.Divide(row, xScale[t], row);
+                if (w.ScaleMode == TernaryScaleMode.PerTensor) TensorPrimitives.Multiply(row, w.Scale(0), row);
+                else TensorPrimitives.Multiply(row, w.Scales[..n], row);
+            }
+        }
+        finally
+        {
+            ArrayPool<sbyte>.Shared.Return(codes);
+            ArrayPool<float>.Shared.Return(wf);
+            ArrayPool<float>.Shared.Return(xf);
+        }
     }
 
     /// <summary>The exact int32 accumulators <paramref name="acc"/>[m, N] = Σ_k xq[m, k]·q[n, k].</summary>

@@ -356,6 +356,27 @@ public class TernaryTests
             }
     }
 
+    [Theory, MemberData(nameof(Levels))]
+    public void GemmOfManyRowsThroughSgemmIsBitIdenticalToTheInt8Kernels(SimdLevel level)
+    {
+        foreach (var mode in new[] { TernaryScaleMode.PerTensor, TernaryScaleMode.PerRow })
+            foreach (int minRows in new[] { 1, 64 })
+            {
+                int m = 71, n = 37, k = 1001;
+                var w = PackedTernaryMatrix.Pack(RandomFloats(n * k, 21, 0.02f), n, k, mode);
+                var xq = new sbyte[m * k]; var xs = new float[m];
+                var r = new Random(22);
+                for (int i = 0; i < xq.Length; i++) xq[i] = (sbyte)r.Next(-128, 128);
+                xq.AsSpan(0, k).Fill(-128); xq.AsSpan(k, k).Fill(127); // extreme rows: the largest partial sums
+                for (int t = 0; t < m; t++) xs[t] = (float)(r.NextDouble() * 50 + 0.01);
+                var y = new float[m * n]; var yr = new float[m * n];
+                using (KernelContext.Use(KernelContext.Current with { Simd = level, TernarySgemmMinRows = minRows }))
+                    TernaryGemm.Multiply(xq, xs, m, w, y);
+                TernaryGemm.MultiplyReference(xq, xs, m, w, yr);
+                Assert.Equal(yr, y);
+            }
+    }
+
     [Fact]
     public unsafe void PermuteActivations512_PairsPlanesOfTwoBlocksAndKeepsAnOddLastBlock()
     {
