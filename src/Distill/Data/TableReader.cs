@@ -29,6 +29,7 @@ public abstract class TableReader
     /// <summary>Opens <paramref name="path"/> with the reader its format needs (<paramref name="format"/> forces one).</summary>
     public static TableReader Open(string path, TableFormat? format = null)
     {
+        if (Directory.Exists(path)) throw new FileNotFoundException($"data file '{path}' is a folder; give a file", path);
         if (!File.Exists(path)) throw new FileNotFoundException($"data file '{path}' does not exist", path);
         var f = format ?? DetectFormat(path);
         return f switch

@@ -11,6 +11,7 @@ public static class TextCorpus
     /// <summary>The documents of one file, in order. Errors name the file (and line for JSONL).</summary>
     public static IEnumerable<string> ReadDocuments(string path)
     {
+        if (Directory.Exists(path)) throw new FileNotFoundException($"corpus file '{path}' is a folder; give a file", path);
         if (!File.Exists(path)) throw new FileNotFoundException($"corpus file '{path}' does not exist", path);
         bool gz = path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase);
         string inner = gz ? path[..^3] : path;

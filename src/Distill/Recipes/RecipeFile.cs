@@ -20,6 +20,7 @@ public static class RecipeFile
     /// <summary>Reads and validates a recipe file; errors name the file and the field.</summary>
     public static Recipe Load(string path)
     {
+        if (Directory.Exists(path)) throw new FileNotFoundException($"recipe file '{path}' is a folder; give a file", path);
         if (!File.Exists(path)) throw new FileNotFoundException($"recipe file '{path}' does not exist", path);
         JsonNode? node;
         try { node = JsonNode.Parse(File.ReadAllText(path)); }

@@ -38,6 +38,15 @@ public class ErrorPolicyTests
     }
 
     [Fact]
+    public void AFolderGivenAsADataFileIsNamedAsAFolder()
+    {
+        var dir = Path.GetTempPath().TrimEnd('/');
+        var (code, _, stderr) = RunMain("pretrain", "--output", "/tmp/bitdistill-never", "--corpus", dir);
+        Assert.Equal(ErrorPolicy.BadInput, code);
+        Assert.Equal($"bitdistill pretrain: corpus file '{dir}' is a folder; give a file", stderr.Trim());
+    }
+
+    [Fact]
     public void VerboseAddsTheStackTrace()
     {
         var (code, _, stderr) = RunMain("inspect", "/nonexistent/model", "--verbose");
