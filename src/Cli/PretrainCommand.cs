@@ -75,8 +75,10 @@ public static class PretrainCommand
             });
             model.SavePretrained(outDir);
             ModelFolders.CopyTokenizer(tokPath, outDir);
-            Plots.Lines(Path.Combine(outDir, "loss.png"), "Pretraining loss", "step", "cross-entropy",
-                [("train", h.Loss.Select(l => (double)l.Step).ToArray(), h.Loss.Select(l => l.Loss).ToArray())]);
+            // validation perplexity as its cross-entropy (log ppl), on the same axis as the training loss
+            Plots.TrainingCurves(Path.Combine(outDir, "loss.png"), "Pretraining loss", "step", "cross-entropy (nats/token)",
+                [("train", h.Loss.Select(l => (double)l.Step).ToArray(), h.Loss.Select(l => l.Loss).ToArray())],
+                [("validation", h.Validation.Select(v => (double)v.Step).ToArray(), h.Validation.Select(v => Math.Log(v.Perplexity)).ToArray())]);
             Console.WriteLine($"wrote {outDir} (model, tokenizer, loss.png)");
             return 0;
         }));

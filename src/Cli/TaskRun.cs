@@ -104,7 +104,7 @@ public sealed class TaskRun
             ["best_validation"] = result.Task.Best is { } b ? new JsonObject { ["step"] = b.Step, ["metric"] = b.Result.Metric, ["value"] = b.Result.Value } : null,
         };
         File.WriteAllText(Path.Combine(dir, "run.json"), runJson.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
-        Plots.Lines(Path.Combine(dir, "loss.png"), $"Training loss ({recipe.Name})", "step", "loss",
+        Plots.TrainingCurves(Path.Combine(dir, "loss.png"), $"Training loss ({recipe.Name})", "step", "loss",
             [("loss", result.Task.Loss.Select(l => (double)l.Step).ToArray(), result.Task.Loss.Select(l => l.Loss).ToArray())]);
         if (result.Task.Validations.Count > 0)
             Plots.Lines(Path.Combine(dir, "validation.png"), $"Validation {result.Task.Validations[0].Result.Metric} ({recipe.Name})", "step", result.Task.Validations[0].Result.Metric,

@@ -26,6 +26,71 @@ public static class Plots
         File.Move(tmp, path, overwrite: true);
     }
 
+    /// <summary>Training curves: each series drawn raw (faint, thin) and smoothed (<see cref="Smooth"/>, full colour, labelled
+    /// "(smoothed)"), so the trend is readable through step-to-step noise; optional <paramref name="points"/> series (e.g. the
+    /// validation loss every N steps) are drawn as marked lines on the same axes. Written as <see cref="Lines"/> does.</summary>
+    public static void TrainingCurves(string path, string title, string xLabel, string yLabel,
+        IEnumerable<(string label, IReadOnlyList<double> x, IReadOnlyList<double> y)> series,
+        IEnumerable<(string label, IReadOnlyList<double> x, IReadOnlyList<double> y)>? points = null)
+    {
+        var plt = new ScottPlot.Plot();
+        var palette = new ScottPlot.Palettes.Category10();
+        int i = 0;
+        foreach (var (label, x, y) in series)
+        {
+            if (x.Count == 0) continue;
+            var color = palette.GetColor(i++);
+            var raw = plt.Add.Scatter(x.ToArray(), y.ToArray());
+            raw.Color = color.WithAlpha(0.25);
+            raw.LineWidth = 1;
+            raw.MarkerSize = 0;
+            var smooth = plt.Add.Scatter(x.ToArray(), Smooth(y));
+            smooth.Color = color;
+            smooth.LineWidth = 2;
+            smooth.MarkerSize = 0;
+            smooth.LegendText = x.Count > 2 ? label + " (smoothed)" : label;
+        }
+        foreach (var (label, x, y) in points ?? [])
+        {
+            if (x.Count == 0) continue;
+            var s = plt.Add.Scatter(x.ToArray(), y.ToArray());
+            s.Color = palette.GetColor(i++);
+            s.MarkerSize = 6;
+            s.LineWidth = 2;
+            s.LegendText = label;
+        }
+        plt.Title(title);
+        plt.XLabel(xLabel);
+        plt.YLabel(yLabel);
+        plt.ShowLegend(ScottPlot.Edge.Right);
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        Directory.CreateDirectory(dir);
+        var tmp = Path.Combine(dir, "." + Path.GetFileName(path) + ".tmp.png");
+        plt.SavePng(tmp, 900, 500);
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    /// <summary>Exponential moving average with TensorBoard's debiasing (the first values are not pulled towards 0), its
+    /// weight chosen from the length so that about 1/20 of the curve is averaged: w = 1 − 20/n, clamped to [0, 0.98]. NaN
+    /// and infinite values are skipped (they keep the previous average).</summary>
+    public static double[] Smooth(IReadOnlyList<double> y)
+    {
+        double w = Math.Clamp(1 - 20.0 / Math.Max(1, y.Count), 0, 0.98);
+        var r = new double[y.Count];
+        double avg = 0, norm = 0, last = double.NaN;
+        for (int i = 0; i < y.Count; i++)
+        {
+            if (double.IsFinite(y[i]))
+            {
+                avg = w * avg + (1 - w) * y[i];
+                norm = w * norm + (1 - w);
+                last = avg / norm;
+            }
+            r[i] = last;
+        }
+        return r;
+    }
+
     /// <summary>A bar chart of named values (e.g. perplexities of several models), each bar labelled with its value; an
     /// optional symmetric error (e.g. half a confidence interval) is drawn as a whisker.</summary>
     public static void Bars(string path, string title, string yLabel, IReadOnlyList<(string label, double value)> bars, IReadOnlyList<double>? errors = null)

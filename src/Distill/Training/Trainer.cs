@@ -87,7 +87,7 @@ public static class Trainer
         }
         history.StepsDone = o.Steps;
         if (o.CheckpointDir is not null && history.Terms.Count > 0 && history.Terms[0].Terms.Count > 0)
-            Plots.Lines(Path.Combine(o.CheckpointDir, "loss-terms.png"), $"Loss terms ({o.Name})", "step", "loss",
+            Plots.TrainingCurves(Path.Combine(o.CheckpointDir, "loss-terms.png"), $"Loss terms ({o.Name})", "step", "loss",
                 history.Terms[0].Terms.Keys.Select(k => (k, (IReadOnlyList<double>)history.Terms.Select(t => (double)t.Step).ToArray(),
                     (IReadOnlyList<double>)history.Terms.Select(t => t.Terms.GetValueOrDefault(k, double.NaN)).ToArray())).ToArray());
         return history;
