@@ -47,7 +47,7 @@ public sealed class ClassificationTests(ITestOutputHelper output)
         foreach (bool left in new[] { false, true })
         {
             var (ids, mask) = Pad(Rows, left);
-            var scores = head.Forward(ids, mask).Value;
+            var scores = head.Scores(ids, mask).Value;
             var wordScores = words.Scores(ids, mask).Value;
             var next = words.NextTokenLogits(ids, mask).Value;
             Assert.Equal([3, 3], scores.Shape.ToArray());
@@ -56,7 +56,7 @@ public sealed class ClassificationTests(ITestOutputHelper output)
             for (int r = 0; r < Rows.Length; r++)
             {
                 string side = left ? "left" : "right";
-                AssertClose(scores.Narrow(0, r, 1).Contiguous(), head.Forward(Row(Rows[r])).Value, 1e-5, $"score head, {side} padding, row {r}");
+                AssertClose(scores.Narrow(0, r, 1).Contiguous(), head.Scores(Row(Rows[r])).Value, 1e-5, $"score head, {side} padding, row {r}");
                 var alone = lm.Forward(Row(Rows[r])).Value.Narrow(1, Rows[r].Length - 1, 1).Reshape(1, lm.Config.VocabSize).Contiguous();
                 AssertClose(next.Narrow(0, r, 1).Contiguous(), alone, 1e-5, $"label words, {side} padding, row {r}");
                 var a = alone.ToFloatArray();
@@ -170,7 +170,7 @@ public sealed class ClassificationTests(ITestOutputHelper output)
             Assert.Equal(["negative", "positive"], loaded.Labels);
             var (ids, mask) = Pad(Rows, left: false);
             using var _ = GradMode.NoGrad();
-            Assert.Equal(model.Forward(ids, mask).Value.ToFloatArray(), loaded.Forward(ids, mask).Value.ToFloatArray());
+            Assert.Equal(model.Scores(ids, mask).Value.ToFloatArray(), loaded.Scores(ids, mask).Value.ToFloatArray());
             Assert.Equal(model.Score.Weight.Value.ToFloatArray(), loaded.Score.Weight.Value.ToFloatArray());
         }
         finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
