@@ -62,7 +62,7 @@ public static class RecipeRunner
                 o.Stage2Cache?.Add(key, student.StateDict(), stage2, tracker);
             }
         }
-        if (scoreHead && student is not ISequenceClassifier) student = AttachScoreHead(student, encoder.LabelWords!.Labels, recipe.UsesTeacher ? teacher : null, o);
+        if (scoreHead && student is not ISequenceClassifier) student = AttachScoreHead(student, encoder, recipe.UsesTeacher ? teacher : null, o);
         if (scoreHead) TaskEvaluator.ScoreHeadOf(student, encoder.LabelWords!.Labels);
         if (recipe.UsesTeacher && (teacher is ISequenceClassifier) != (student is ISequenceClassifier))
             throw new ArgumentException(teacher is ISequenceClassifier
@@ -92,9 +92,11 @@ public static class RecipeRunner
     // one (a distilled student initialises its head from the fine-tuned teacher's, as it initialises everything else from
     // trained weights rather than at random; the stages before it trained a causal LM, so it has no head of its own), else a
     // new one drawn N(0, initializer_range) from the task seed, as Hugging Face starts a head on a pretrained model.
-    private static CausalLanguageModel AttachScoreHead(CausalLanguageModel student, IReadOnlyList<string> labels, CausalLanguageModel? teacher, RecipeRunOptions o)
+    // The task's pad id goes into the config, so Hugging Face pools the saved classifier at the same token.
+    private static CausalLanguageModel AttachScoreHead(CausalLanguageModel student, TaskEncoder encoder, CausalLanguageModel? teacher, RecipeRunOptions o)
     {
-        var model = ModelRegistry.WithScoreHead(student, labels, new Generator(o.Task.Seed));
+        var labels = encoder.LabelWords!.Labels;
+        var model = ModelRegistry.WithScoreHead(student, labels, new Generator(o.Task.Seed), encoder.PadId);
         if (teacher is ISequenceClassifier t)
         {
             var w = t.Score.Weight.Value;

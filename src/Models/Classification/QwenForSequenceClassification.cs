@@ -23,9 +23,12 @@ public sealed class QwenForSequenceClassification : CausalLanguageModel, ISequen
         : this(config, new QwenTransformer(config, gen), labels, gen) { }
 
     /// <summary>A score head on an existing causal LM's decoder stack (shared, not copied): the usual start of fine-tuning.
-    /// The head is drawn from <paramref name="gen"/> (N(0, initializer_range)), or zeros.</summary>
-    public QwenForSequenceClassification(QwenModel languageModel, IReadOnlyList<string> labels, Generator? gen = null)
-        : this(languageModel.Config, languageModel.Model, labels, gen) { }
+    /// The head is drawn from <paramref name="gen"/> (N(0, initializer_range)), or zeros. <paramref name="padTokenId"/>, when
+    /// the config has no pad_token_id, is written into it: Hugging Face's classifier finds a row's last token as the last one
+    /// that is not padding, and refuses batches without a pad id.</summary>
+    public QwenForSequenceClassification(QwenModel languageModel, IReadOnlyList<string> labels, Generator? gen = null, int? padTokenId = null)
+        : this(padTokenId is { } pad && languageModel.Config.PadTokenId is null ? languageModel.Config.With("pad_token_id", pad) : languageModel.Config,
+            languageModel.Model, labels, gen) { }
 
     private QwenForSequenceClassification(QwenConfig config, QwenTransformer backbone, IReadOnlyList<string> labels, Generator? gen)
     {

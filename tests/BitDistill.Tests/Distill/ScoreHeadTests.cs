@@ -161,6 +161,7 @@ public sealed class ScoreHeadTests
             Assert.Equal("positive", (string)config["id2label"]!["1"]!);
             Assert.Equal(1, (int)config["label2id"]!["positive"]!);
             Assert.Equal(method == "bitnet-sft", config["bitnet"] is not null);
+            Assert.Equal(enc.PadId, (int)config["pad_token_id"]!);  // Hugging Face pools at the last token that is not padding
             var loaded = Assert.IsType<QwenForSequenceClassification>(ModelRegistry.FromPretrained(dir));
             Assert.Equal(Labels, loaded.Labels);
             model.Eval(); loaded.Eval();

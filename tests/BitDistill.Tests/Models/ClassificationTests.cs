@@ -145,6 +145,34 @@ public sealed class ClassificationTests(ITestOutputHelper output)
         Assert.Equal(manual / labels.Length, restricted, 4);
     }
 
+    // Hugging Face's Qwen3ForSequenceClassification, written from its definition in tests/fixtures/make_score_head_fixture.py:
+    // score at every position, pooled at the rightmost token that is not pad_token_id, single-label cross-entropy, in float64
+    [Fact]
+    public void ScoreHeadMatchesHuggingFacePoolingLossAndEveryGradientInPyTorch()
+    {
+        var model = Assert.IsType<QwenForSequenceClassification>(ModelRegistry.FromPretrained(FixturePath("qwen", "qwen3-cls")));
+        Assert.Equal(["negative", "neutral", "positive"], model.Labels);
+        using var reference = SafeTensorsFile.Open(FixturePath("qwen", "qwen3-cls", "reference.safetensors"));
+        var ids = reference.Load("input_ids");
+        var mask = reference.Load("attention_mask");
+        var labels = reference.Load("labels").ToArray<long>().Select(l => (int)l).ToArray();
+        double logitsErr = RelErr(model.Scores(ids, mask).Value.ToFloatArray(), reference.Load("pooled_logits").ToFloatArray());
+        var loss = model.Loss(ids, mask, labels);
+        double lossErr = Math.Abs(loss.Item() - reference.Load("loss").Item()) / Math.Abs(reference.Load("loss").Item());
+        loss.Backward();
+        double worst = 0; int count = 0;
+        foreach (var (name, p) in model.NamedParameters())
+        {
+            double e = RelErr(p.Grad!.ToFloatArray(), reference.Load($"grad/{name}").ToFloatArray());
+            Assert.True(e <= 1e-4, $"gradient of {name}: relative error {e:E3}");
+            worst = Math.Max(worst, e); count++;
+        }
+        Assert.Equal(reference.Names.Count(n => n.StartsWith("grad/", StringComparison.Ordinal)), count);
+        output.WriteLine($"qwen3-cls: pooled logits {logitsErr:E2}, loss {lossErr:E2}, worst of {count} gradients {worst:E2}");
+        Assert.True(logitsErr <= 1e-4, $"pooled logits relative error {logitsErr:E3}");
+        Assert.True(lossErr <= 1e-4, $"loss relative error {lossErr:E3}");
+    }
+
     [Fact]
     public void ScoreHeadSavesAndLoadsWithHuggingFaceNames()
     {
