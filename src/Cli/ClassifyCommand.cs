@@ -2,10 +2,11 @@ using System.CommandLine;
 using System.Text.Json;
 using BitDistill.Autograd;
 using BitDistill.Distill.Data;
-using BitDistill.Distill.Tasks;
+using BitDistill.Distill.Evaluation;
 using BitDistill.Models;
 using BitDistill.Models.Classification;
 using BitDistill.Models.Tokenization;
+using BitDistill.Tensors;
 
 namespace BitDistill.Cli;
 
@@ -21,13 +22,14 @@ public static class ClassifyCommand
         var pair = new Option<string?>("--text-pair") { Description = "the second text of a pair" };
         var jsonl = new Option<string?>("--jsonl") { Description = "one {\"text\": …, \"text_pair\": …} per line; prints one JSON result per line" };
         var cmd = new Command("classify", "Classify a text (or text pair) with a fine-tuned model; prints the label and the label probabilities.");
-        foreach (var o in new Option[] { model, text, pair, jsonl }) cmd.Options.Add(o);
+        var task = new TaskArguments();
+        foreach (var o in new Option[] { model, text, pair, jsonl, task.Head }) cmd.Options.Add(o);
         cmd.SetAction(p => ErrorPolicy.Run("classify", p, () =>
         {
             string dir = p.GetValue(model)!;
             if (!Directory.Exists(dir)) throw new UsageException($"model folder '{dir}' does not exist");
             if ((p.GetValue(text) is null) == (p.GetValue(jsonl) is null)) throw new UsageException("give exactly one of --text TEXT and --jsonl FILE");
-            var spec = TaskSpec.Load(dir);
+            var spec = task.SpecOf(p, dir);
             if (spec.Kind != TaskKind.Classification) throw new UsageException($"{dir} was fine-tuned for summarization; use generate or evaluate");
             var inputs = new List<(string Text, string? Pair)>();
             if (p.GetValue(text) is { } t) inputs.Add((t, p.GetValue(pair)));
@@ -52,12 +54,15 @@ public static class ClassifyCommand
             }
             var encoder = spec.Encoder(TextTokenizer.Load(dir));
             var rows = inputs.Select((x, i) => encoder.Encode(new TaskExample(x.Text, x.Pair, spec.Labels[0], $"input {i + 1}"))).ToArray();
-            var clf = new LabelWordClassifier(ModelRegistry.FromPretrained(dir), encoder.LabelTokenIds);
+            var loaded = ModelRegistry.FromPretrained(dir);
+            Func<Tensor, Tensor, Variable> scores = spec.Head == ClassificationHead.Score
+                ? TaskEvaluator.ScoreHeadOf(loaded, spec.Labels).Scores
+                : new LabelWordClassifier(loaded, encoder.LabelTokenIds).Scores;
             int k = 0;
             using (GradMode.NoGrad())
                 foreach (var batch in new EncodedTask(rows, spec.Kind, encoder.PadId).PromptBatches(16))
                 {
-                    var probs = clf.Scores(batch.InputIds, batch.AttentionMask).Value.Softmax(-1).ToArray<float>();
+                    var probs = scores(batch.InputIds, batch.AttentionMask).Value.Softmax(-1).ToArray<float>();
                     int c = spec.Labels.Count;
                     for (int r = 0; r < batch.Rows.Count; r++, k++)
                     {

@@ -6,6 +6,7 @@ using BitDistill.Distill.Comparison;
 using BitDistill.Distill.Data;
 using BitDistill.Distill.Demo;
 using BitDistill.Distill.Recipes;
+using BitDistill.Distill.Tasks;
 using BitDistill.Models;
 
 namespace BitDistill.Cli;
@@ -95,6 +96,7 @@ public static class CompareCommand
                 ["base_model"] = Path.GetFullPath(run.ModelDir), ["budget"] = p.GetValue(budget), ["task_steps"] = taskOptions.Steps, ["stage2_steps"] = stage2Steps,
                 ["seeds"] = seedCount,
             };
+            if (cls) json["head"] = TaskSpec.HeadName(run.Encoder.Head);
             foreach (var (k, v) in result.ToJson().ToArray()) json[k] = v?.DeepClone();
             var md = new StringBuilder();
             md.AppendLine($"# {(cls ? "classification" : "summarization")}: {Path.GetFileName(run.Data.Layouts.FirstOrDefault() ?? "")}");

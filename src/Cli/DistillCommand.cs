@@ -41,6 +41,7 @@ public static class DistillCommand
         var weightQuant = new Option<string?>("--weight-quant") { Description = "ternary weight quantiser used during training: absmean (per tensor, the paper), per-channel, group:N (absmean per group of N inputs); the official code's GPTQ-/AWQ-style variants are not offered during training (they re-fit codes to calibration activations; use `quantize` after training)" };
         var overwrite = new Option<bool>("--overwrite") { Description = "write into a non-empty --output folder that another verb wrote" };
         var task = new TaskArguments(); var training = new TrainingArguments();
+        task.Head.Description = "how the classes are answered, as the teacher does (default: the teacher's task.json): label-words, or score (the teacher must be a score-head model; the student's score head starts from the teacher's, and LD is over the two score heads' logits)";
         var cmd = new Command("distill", "Distil a fine-tuned full-precision teacher into a 1.58-bit student with BitDistill (refine + SubLN, continued pre-training, logits and attention-relation distillation).");
         foreach (var o in new Option[] { teacher, baseDir, output, corpus, stage2Tokens, stage2Seq, stage2Lr, recipeFile, subln, noStage2, noLd, noAd, lambda, gamma, tau, adLayer, teacherLayer, relationHeads, relation, ldAll, weightQuant, overwrite })
             cmd.Options.Add(o);
@@ -50,6 +51,14 @@ public static class DistillCommand
             string teacherDir = p.GetValue(teacher)!;
             if (!Directory.Exists(teacherDir)) throw new UsageException($"--teacher {teacherDir}: folder not found");
             var spec = TaskSpec.Load(teacherDir);
+            // the head follows the teacher: a score-head student distils a score-head teacher's logits
+            bool teacherScores = ModelRegistry.IsSequenceClassifier(ModelRegistry.LoadConfig(Path.Combine(teacherDir, "config.json")));
+            if (task.HeadOf(p, spec.Kind) is { } head && (head == ClassificationHead.Score) != teacherScores)
+                throw new UsageException(head == ClassificationHead.Score
+                    ? $"--head score: the teacher {teacherDir} has no score head (config.json is a causal LM); fine-tune it with --head score"
+                    : $"--head label-words: the teacher {teacherDir} has a score head (config.json architectures *ForSequenceClassification); use --head score");
+            if (teacherScores != (spec.Head == ClassificationHead.Score))
+                throw new UsageException($"--teacher {teacherDir}: task.json says head {TaskSpec.HeadName(spec.Head)} but config.json {(teacherScores ? "has a score head" : "is a causal LM")}");
             string baseModelDir = p.GetValue(baseDir) ?? BaseOf(teacherDir);
             var recipe = p.GetValue(recipeFile) is { } rf ? RecipeFile.Load(rf)
                 : spec.Kind == TaskKind.Summarization ? KnownRecipes.ForSummarization(KnownRecipes.BitDistill) : KnownRecipes.BitDistill;

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using BitDistill.Distill.Data;
 using BitDistill.Distill.Evaluation;
-using BitDistill.Distill.Tasks;
 using BitDistill.Models;
 using BitDistill.Models.Tokenization;
 
@@ -21,7 +20,7 @@ public static class EvaluateCommand
         var task = new TaskArguments();
         var cmd = new Command("evaluate", "Evaluate a fine-tuned model on test rows: accuracy / macro-F1 / confusion matrix, or ROUGE-1/2/L and BLEU of greedy summaries.");
         foreach (var o in new Option[] { model, json, batch, maxNew }) cmd.Options.Add(o);
-        foreach (var o in new Option[] { task.Test, task.TextField, task.TextPairField, task.LabelField, task.DocumentField, task.SummaryField, task.SkipBadRows }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { task.Test, task.TextField, task.TextPairField, task.LabelField, task.DocumentField, task.SummaryField, task.SkipBadRows, task.Head }) cmd.Options.Add(o);
         cmd.SetAction(p => ErrorPolicy.Run("evaluate", p, () =>
         {
             string dir = p.GetValue(model)!;
@@ -29,7 +28,7 @@ public static class EvaluateCommand
             var testFile = p.GetValue(task.Test) ?? throw new UsageException("--test FILE is required");
             if (!File.Exists(testFile)) throw new UsageException($"--test {testFile}: file not found");
             if (p.GetValue(batch) <= 0 || p.GetValue(maxNew) <= 0) throw new UsageException("--batch and --max-new-tokens must be positive");
-            var spec = TaskSpec.Load(dir);
+            var spec = task.SpecOf(p, dir);
             var encoder = spec.Encoder(TextTokenizer.Load(dir));
             var rows = TaskData.Load(new TaskDataOptions
             {

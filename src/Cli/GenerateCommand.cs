@@ -92,6 +92,8 @@ public static class GenerateCommand
         if (!Directory.Exists(a.Model)) throw new UsageException($"model folder '{a.Model}' does not exist");
         string configPath = Path.Combine(a.Model, "config.json");
         var config = ModelRegistry.LoadConfig(configPath);
+        if (ModelRegistry.IsSequenceClassifier(config))
+            throw new UsageException($"{a.Model} is a sequence classifier (a score head, config.json architectures *ForSequenceClassification): it answers labels, not text; use classify");
 
         // The tokenizer: needed for a text prompt and for streamed text; with --prompt-ids --json only when asked for.
         TextTokenizer? tokenizer = null;

@@ -39,7 +39,9 @@ public static class InspectCommand
         if (config is QwenConfig q)
             w.WriteLine($"intermediate  {q.IntermediateSize} (SwiGLU, {q.GetString("hidden_act") ?? "silu"})");
         w.WriteLine($"vocab         {config.VocabSize}");
-        w.WriteLine($"tied          {(config.TieWordEmbeddings ? "yes (lm_head = embed_tokens)" : "no")}");
+        if (ModelRegistry.IsSequenceClassifier(config))
+            w.WriteLine($"head          score (sequence classification), labels {(config.Get("id2label") is System.Text.Json.Nodes.JsonObject m ? string.Join(", ", m.Select(x => x.Value?.ToString())) : config.Get("num_labels")?.ToString())}");
+        else w.WriteLine($"tied          {(config.TieWordEmbeddings ? "yes (lm_head = embed_tokens)" : "no")}");
         if (config is QwenConfig qc)
         {
             // family-specific lines: each family's config knows its own fields
@@ -50,13 +52,15 @@ public static class InspectCommand
         else w.WriteLine($"max positions {config.MaxPositionEmbeddings}");
 
         var shapes = ModelRegistry.ParameterShapes(config); // from the model built on the shape-only meta device
-        var groups = new[] { "embeddings", "attention", "mlp", "norms", "lm_head" };
+        var groups = new[] { "embeddings", "attention", "mlp", "norms", "lm_head", "score", "other" };
         var counts = groups.ToDictionary(g => g, _ => 0L);
         foreach (var (name, shape) in shapes)
             counts[CausalLanguageModel.ParameterGroup(name)] += shape.Aggregate(1L, (a, b) => a * b);
         long total = counts.Values.Sum();
         w.WriteLine("parameters");
-        foreach (var g in groups)
+        // a sequence classifier has a score head and no lm_head; "other" only when something falls there
+        bool classifier = ModelRegistry.IsSequenceClassifier(config);
+        foreach (var g in groups.Where(g => g switch { "lm_head" => !classifier, "score" => classifier, "other" => counts[g] > 0, _ => true }))
         {
             string note = g == "lm_head" && config.TieWordEmbeddings ? "  (tied: counted in embeddings)" : "";
             w.WriteLine($"  {g,-12}{counts[g].ToString("N0", inv),16}{note}");

@@ -29,6 +29,9 @@ public static class QuantizeCommand
             string dir = p.GetValue(model)!, m = p.GetValue(method)!.ToLowerInvariant();
             var kind = m switch { "gptq" => CalibrationKind.Gptq, "awq" => CalibrationKind.Awq, _ => throw new UsageException($"--method must be gptq or awq, got '{m}'") };
             if (p.GetValue(rows) <= 0) throw new UsageException($"--calibration-tokens must be positive, got {p.GetValue(rows)}");
+            var configPath = Path.Combine(dir, "config.json");
+            if (File.Exists(configPath) && ModelRegistry.IsSequenceClassifier(ModelRegistry.LoadConfig(configPath)))
+                throw new UsageException($"{dir} is a sequence classifier (a score head): quantize measures perplexity, which needs an LM head");
             using var claimed = OutputFolder.Claim("quantize", p.GetValue(output) ?? dir.TrimEnd('/') + "-" + m, p.GetValue(overwrite), dir, p.GetValue(calib), p.GetValue(eval));
             var student = ModelRegistry.FromPretrained(dir);
             var tokPath = p.GetValue(tokenizer) ?? (File.Exists(Path.Combine(dir, "tokenizer.json")) ? dir : Path.Combine(DemoCommand.EmbeddedDataDir, "tokenizer"));

@@ -56,6 +56,9 @@ public sealed class TaskRun
         if (!Directory.Exists(modelDir)) throw new UsageException($"model folder '{modelDir}' does not exist");
         ulong seed = p.GetValue(training.Seed);
         var dataOptions = task.Options(p, seed, spec?.Kind);
+        var head = spec?.Head ?? task.HeadOf(p, dataOptions.Kind) ?? ClassificationHead.LabelWords;
+        if (head == ClassificationHead.Score && spec is null && p.GetValue(task.LabelWords) is not null)
+            throw new UsageException("--label-words applies to --head label-words; a score head answers the labels themselves");
         var tokPath = tokenizer ?? modelDir;
         var tok = TextTokenizer.Load(tokPath);
         var claimed = OutputFolder.Claim(verb, output, overwrite, modelDir, dataOptions.Train, dataOptions.Validation, dataOptions.Test, tokenizer);
@@ -65,7 +68,7 @@ public sealed class TaskRun
             Console.WriteLine(data.Summary());
             int maxLength = spec?.MaxLength ?? p.GetValue(task.MaxLength);
             string? words = spec?.LabelWords ?? p.GetValue(task.LabelWords);
-            var encoder = spec is not null ? spec.Encoder(tok) : TaskEncoder.For(data, tok, maxLength, words);
+            var encoder = spec is not null ? spec.Encoder(tok) : TaskEncoder.For(data, tok, maxLength, words, head: head);
             var train = encoder.EncodeAll(data.Train);
             var validation = encoder.EncodeAll(data.Validation).Rows.Take(training.Rows(p)).ToArray();
             var test = data.Test.Count > 0 ? encoder.EncodeAll(data.Test) : null;
@@ -88,7 +91,8 @@ public sealed class TaskRun
         var dir = Output.Path;
         result.Model.SavePretrained(dir);
         ModelFolders.CopyTokenizer(TokenizerPath, dir);
-        new TaskSpec(Encoder.Kind, Data.Labels, Encoder.LabelWords?.ToString(), MaxLength, Encoder.Template).Save(dir);
+        bool score = Encoder.Head == ClassificationHead.Score;
+        new TaskSpec(Encoder.Kind, Data.Labels, score ? null : Encoder.LabelWords?.ToString(), MaxLength, Encoder.Template, Encoder.Head).Save(dir);
         RecipeFile.Save(recipe, Path.Combine(dir, RecipeFile.FileName));
         var inv = CultureInfo.InvariantCulture;
         var runJson = new JsonObject

@@ -42,10 +42,12 @@ public abstract class CausalLanguageModel : Module
     public Variable Forward(Tensor inputIds, Tensor? attentionMask = null, ForwardCapture? capture = null, KvCache? cache = null) =>
         Head(Hidden(inputIds, attentionMask, capture, cache));
 
-    /// <summary>The group a parameter counts in ("embeddings", "attention", "mlp", "norms", "lm_head" or "other").</summary>
+    /// <summary>The group a parameter counts in ("embeddings", "attention", "mlp", "norms", "lm_head", "score" — a sequence
+    /// classifier's head — or "other").</summary>
     public static string ParameterGroup(string name) => name switch
     {
         "lm_head.weight" => "lm_head",
+        "score.weight" => "score",
         _ when name.Contains("embed_tokens", StringComparison.Ordinal) => "embeddings",
         _ when name.EndsWith("norm.weight", StringComparison.Ordinal) => "norms",
         _ when name.Contains(".self_attn.", StringComparison.Ordinal) => "attention",

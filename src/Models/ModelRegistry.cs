@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using BitDistill.Models.BitNet;
+using BitDistill.Models.Classification;
 using BitDistill.Models.Qwen;
 using BitDistill.Tensors;
 
@@ -10,14 +11,22 @@ namespace BitDistill.Models;
 /// the model. A new family registers here (one line) and lives in its own folder, Models/&lt;Family&gt;/.</summary>
 public static class ModelRegistry
 {
-    /// <summary>One architecture family: its config reader and its constructor (weights from the generator, or zeros).</summary>
-    public sealed record Family(string Name, Func<JsonObject, string, IModelConfig> ParseConfig, Func<IModelConfig, Generator?, CausalLanguageModel> Create);
+    /// <summary>One architecture family: its config reader, its constructor (weights from the generator, or zeros; a config
+    /// whose architectures name a *ForSequenceClassification builds the score-head model) and, optionally, how a score head
+    /// goes on one of its causal LMs (sharing the decoder stack; the head from the generator, or zeros).</summary>
+    public sealed record Family(string Name, Func<JsonObject, string, IModelConfig> ParseConfig, Func<IModelConfig, Generator?, CausalLanguageModel> Create,
+        Func<CausalLanguageModel, IReadOnlyList<string>, Generator?, int?, CausalLanguageModel>? AttachScoreHead = null);
 
     private static readonly Dictionary<string, Family> Families = new(StringComparer.Ordinal);
 
     static ModelRegistry()
     {
-        var qwen = new Family("Qwen", (o, src) => QwenConfig.FromJson(o, src), (c, g) => new QwenModel((QwenConfig)c, g));
+        var qwen = new Family("Qwen", (o, src) => QwenConfig.FromJson(o, src),
+            (c, g) => IsSequenceClassifier(c)
+                ? new QwenForSequenceClassification((QwenConfig)c, QwenForSequenceClassification.LabelsOf((QwenConfig)c)
+                    ?? throw new ModelConfigException(c.Source, "id2label", "a sequence classifier needs id2label or num_labels"), g)
+                : new QwenModel((QwenConfig)c, g),
+            (m, labels, g, pad) => new QwenForSequenceClassification(m as QwenModel ?? throw new ArgumentException($"a score head goes on a causal LM, not on a {m.GetType().Name}"), labels, g, pad));
         Register("qwen3", qwen);
         Register("qwen2", qwen);
     }
@@ -69,6 +78,25 @@ public static class ModelRegistry
         var model = f.Create(config, gen);
         if (BitNetConfig.From(config) is { } bitnet) BitNetTransform.Apply(model, bitnet);
         return model;
+    }
+
+    /// <summary>Whether a config describes a sequence classifier (a score head instead of an LM head): its architectures name a
+    /// *ForSequenceClassification, as Hugging Face writes them.</summary>
+    public static bool IsSequenceClassifier(IModelConfig config) =>
+        config.Get("architectures") is JsonArray a && a.Any(n => n is JsonValue v && v.TryGetValue<string>(out var s) && s.EndsWith("ForSequenceClassification", StringComparison.Ordinal));
+
+    /// <summary>A sequence classifier on <paramref name="model"/>'s decoder stack (shared, not copied) with a score head for
+    /// <paramref name="labels"/> drawn from <paramref name="gen"/> (N(0, initializer_range), as Hugging Face starts a new
+    /// head) or zeros; the config gains architectures *ForSequenceClassification, num_labels, id2label and label2id, and keeps
+    /// its "bitnet" field, so the saved model reloads with the same structure; <paramref name="padTokenId"/> becomes its
+    /// pad_token_id when it has none (Hugging Face pools at the last token that is not padding).</summary>
+    public static CausalLanguageModel WithScoreHead(CausalLanguageModel model, IReadOnlyList<string> labels, Generator? gen = null, int? padTokenId = null)
+    {
+        if (model is ISequenceClassifier) throw new ArgumentException("the model already has a score head");
+        Family? f;
+        lock (Families) Families.TryGetValue(model.Config.ModelType, out f);
+        if (f?.AttachScoreHead is null) throw new ModelConfigException(model.Config.Source, "model_type", $"'{model.Config.ModelType}' has no score-head (sequence classification) model");
+        return f.AttachScoreHead(model, labels, gen, padTokenId);
     }
 
     /// <summary>Every parameter's and buffer's name and shape for <paramref name="config"/>, from the model itself built on

@@ -6,6 +6,7 @@ using BitDistill.Distill.Objectives;
 using BitDistill.Distill.Recipes;
 using BitDistill.Models;
 using BitDistill.Models.BitNet;
+using BitDistill.Models.Classification;
 
 namespace BitDistill.Distill.Comparison;
 
@@ -60,7 +61,7 @@ public static class MethodComparison
                 double seconds = sw.Elapsed.TotalSeconds;
                 if (ReferenceEquals(method, fp)) teacher = best!.Model;
                 var eval = TaskEvaluator.Evaluate(best!.Model, encoder, test.Rows, o.EvalBatchSize, o.MaxNewTokens);
-                double tps = o.DecodeTokens > 0 ? DecodeSpeed.Measure(best.Model, test.Rows[0].Prompt, o.DecodeTokens) : double.NaN;
+                double tps = o.DecodeTokens > 0 && best.Model is not ISequenceClassifier ? DecodeSpeed.Measure(best.Model, test.Rows[0].Prompt, o.DecodeTokens) : double.NaN;
                 var (deployed, fp16) = WeightBytes(best.Model);
                 var flips = best.FlipRates.Select(f => (f.Stage, (IReadOnlyList<(long, double)>)f.Samples.ToArray())).ToArray();
                 var r = new ComparisonRun(method.Name, seed, chosen, eval, deployed, fp16, seconds, tps, best.Task.Best?.Result.Value ?? double.NaN, flips);

@@ -7,19 +7,32 @@ namespace BitDistill.Distill.Data;
 /// prefix; summarization: the summary's tokens and end-of-text), and truncation of the text (longest slot first, from the
 /// end) so prompt + answer fit <see cref="MaxLength"/>, never the answer. For classification the label words' first tokens
 /// (<see cref="LabelTokenIds"/>, what <c>LabelWordClassifier</c> scores) must be distinct; a collision is an error naming
-/// the labels.</summary>
+/// the labels. With a score head (<see cref="ClassificationHead.Score"/>) there are no label words: the answer is the class
+/// index itself, one "token" of the score head's vocabulary (the classes), so the training target sits at the last prompt
+/// position (the last real token, where the head is read) and the prompt is all the model sees.</summary>
 public sealed class TaskEncoder
 {
-    /// <summary>An encoder for <paramref name="kind"/>; classification needs <paramref name="labelWords"/>.</summary>
-    public TaskEncoder(TextTokenizer tokenizer, TaskKind kind, int maxLength, LabelWords? labelWords = null, PromptTemplate? template = null)
+    /// <summary>An encoder for <paramref name="kind"/>; classification needs <paramref name="labelWords"/> (with a score head
+    /// only their labels are used).</summary>
+    public TaskEncoder(TextTokenizer tokenizer, TaskKind kind, int maxLength, LabelWords? labelWords = null, PromptTemplate? template = null,
+        ClassificationHead head = ClassificationHead.LabelWords)
     {
         Tokenizer = tokenizer ?? throw new ArgumentNullException(nameof(tokenizer));
         if (maxLength < 2) throw new ArgumentOutOfRangeException(nameof(maxLength), maxLength, "the maximum length must be at least 2 tokens");
-        Kind = kind; MaxLength = maxLength; Template = template ?? PromptTemplate.Default;
+        if (head == ClassificationHead.Score && kind != TaskKind.Classification)
+            throw new ArgumentException("a score head answers classification tasks only, not summarization", nameof(head));
+        Kind = kind; MaxLength = maxLength; Template = template ?? PromptTemplate.Default; Head = head;
         EosId = tokenizer.EosId ?? tokenizer.TokenToId("<|endoftext|>")
             ?? throw new ArgumentException($"tokenizer {tokenizer.Source} has no end-of-text token (eos_token or <|endoftext|>)", nameof(tokenizer));
         PadId = tokenizer.PadId ?? EosId;
-        if (kind == TaskKind.Classification)
+        if (kind == TaskKind.Classification && head == ClassificationHead.Score)
+        {
+            LabelWords = labelWords ?? throw new ArgumentException("classification needs its labels (LabelWords.Default(labels))", nameof(labelWords));
+            _labelIndex = LabelWords.Labels.Select((l, i) => (l, i)).ToDictionary(p => p.l, p => p.i, StringComparer.Ordinal);
+            LabelAnswers = LabelWords.Labels.Select((_, i) => new[] { i }).ToArray();
+            LabelTokenIds = [];
+        }
+        else if (kind == TaskKind.Classification)
         {
             LabelWords = labelWords ?? throw new ArgumentException("classification needs label words (LabelWords.Default(labels) for the label strings)", nameof(labelWords));
             _labelIndex = LabelWords.Labels.Select((l, i) => (l, i)).ToDictionary(p => p.l, p => p.i, StringComparer.Ordinal);
@@ -54,11 +67,13 @@ public sealed class TaskEncoder
     public int MaxLength { get; }
     /// <summary>The template.</summary>
     public PromptTemplate Template { get; }
-    /// <summary>The label words (classification).</summary>
+    /// <summary>How classes are answered: label words or a score head.</summary>
+    public ClassificationHead Head { get; }
+    /// <summary>The label words (classification; with a score head, the labels answered by themselves).</summary>
     public LabelWords? LabelWords { get; }
-    /// <summary>Each class's answer tokens (classification).</summary>
+    /// <summary>Each class's answer tokens (classification; with a score head, the class index alone).</summary>
     public IReadOnlyList<int[]> LabelAnswers { get; }
-    /// <summary>Each class's first answer token: distinct, the token <c>LabelWordClassifier</c> scores.</summary>
+    /// <summary>Each class's first answer token: distinct, the token <c>LabelWordClassifier</c> scores (empty with a score head).</summary>
     public IReadOnlyList<int> LabelTokenIds { get; }
     /// <summary>End-of-text id (closes summaries).</summary>
     public int EosId { get; }
@@ -67,10 +82,17 @@ public sealed class TaskEncoder
 
     /// <summary>For a loaded task: label words parsed from <paramref name="labelWordsSpec"/>. Without one, the label strings;
     /// when their first tokens collide under this tokenizer (e.g. "sports" and "spam"), the letters A, B, C, … instead
-    /// (<see cref="LabelWords.Letters"/>), so a run on unseen labels never stops on it; an explicit spec that collides is an error.</summary>
-    public static TaskEncoder For(TaskData task, TextTokenizer tokenizer, int maxLength, string? labelWordsSpec = null, PromptTemplate? template = null)
+    /// (<see cref="LabelWords.Letters"/>), so a run on unseen labels never stops on it; an explicit spec that collides is an error.
+    /// With a score head there are no words: <paramref name="labelWordsSpec"/> must be empty.</summary>
+    public static TaskEncoder For(TaskData task, TextTokenizer tokenizer, int maxLength, string? labelWordsSpec = null, PromptTemplate? template = null,
+        ClassificationHead head = ClassificationHead.LabelWords)
     {
-        if (task.Kind != TaskKind.Classification) return new(tokenizer, task.Kind, maxLength, null, template);
+        if (task.Kind != TaskKind.Classification || head == ClassificationHead.Score)
+        {
+            if (head == ClassificationHead.Score && !string.IsNullOrWhiteSpace(labelWordsSpec))
+                throw new ArgumentException("label words apply to the label-word head; a score head answers the labels themselves", nameof(labelWordsSpec));
+            return new(tokenizer, task.Kind, maxLength, task.Kind == TaskKind.Classification ? LabelWords.Default(task.Labels) : null, template, head);
+        }
         if (!string.IsNullOrWhiteSpace(labelWordsSpec)) return new(tokenizer, task.Kind, maxLength, LabelWords.Parse(labelWordsSpec, task.Labels), template);
         try { return new(tokenizer, task.Kind, maxLength, LabelWords.Default(task.Labels), template); }
         catch (ArgumentException) when (task.Labels.Count <= 26) { return new(tokenizer, task.Kind, maxLength, LabelWords.Letters(task.Labels), template); }

@@ -36,7 +36,7 @@ public sealed class CausalLmObjective : ITrainingObjective
     public static Variable TokenLoss(CausalLanguageModel model, Tensor inputIds, Tensor targets, Tensor? attentionMask = null)
     {
         var h = model.Hidden(inputIds, attentionMask);
-        if (!model.HeadIsPlainLinear) return F.CrossEntropy(model.Head(h).Reshape(-1, model.Config.VocabSize), targets.Reshape(-1));
+        if (!model.HeadIsPlainLinear) { var logits = model.Head(h); return F.CrossEntropy(logits.Reshape(-1, logits.Size(-1)), targets.Reshape(-1)); }
         return F.LinearCrossEntropy(h.Reshape(-1, h.Size(-1)), model.OutputWeight, targets.Reshape(-1));
     }
 

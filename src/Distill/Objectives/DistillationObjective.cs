@@ -8,7 +8,9 @@ namespace BitDistill.Distill.Objectives;
 /// batchmean over the tokens the CE covers (or every non-padding token), fused with both LM heads when they are plain
 /// linear maps (<see cref="F.LinearKlDistillation"/>: no [B·T, V] logits), else on materialised logits. AD =
 /// <see cref="AttentionRelationLoss"/> between the student's and the teacher's Q/K/V at one layer each, over the
-/// non-padding tokens. The teacher runs without a graph. Terms: "ce", and "ld" / "ad" when their weight is not 0.</summary>
+/// non-padding tokens. The teacher runs without a graph. Terms: "ce", and "ld" / "ad" when their weight is not 0. For
+/// score-head models (teacher and student both *ForSequenceClassification) the heads are the score heads and the one target
+/// of a row sits at its last prompt token, so CE is over the classes there and LD the τ²·KL of the two score heads' logits.</summary>
 public sealed class DistillationObjective : ITrainingObjective
 {
     private readonly CausalLanguageModel _teacher;

@@ -1,14 +1,19 @@
 using BitDistill.Distill.Data;
+using BitDistill.Distill.Evaluation;
 using BitDistill.Distill.Objectives;
 using BitDistill.Distill.Stages;
 using BitDistill.Distill.Training;
 using BitDistill.Models;
+using BitDistill.Models.Classification;
+using BitDistill.Tensors;
 
 namespace BitDistill.Distill.Recipes;
 
 /// <summary>Runs one recipe end to end on a task: the student from the base model (a copy for full precision; stage 1's
 /// refinement for ternary), stage 2 on the corpus when the recipe continues pre-training, then task fine-tuning with the
-/// answer-token cross-entropy or, when the recipe distils, CE + λ·LD + γ·AD against the teacher. Flip rates are sampled in
+/// answer-token cross-entropy or, when the recipe distils, CE + λ·LD + γ·AD against the teacher. With a score head
+/// (<see cref="ClassificationHead.Score"/>) the task stage trains the student's decoder stack with a score head (the teacher's
+/// copied when distilling, else a new one); stages 1 and 2 are unchanged. Flip rates are sampled in
 /// stages 2 and 3. The best validation model is the result.</summary>
 public static class RecipeRunner
 {
@@ -20,6 +25,11 @@ public static class RecipeRunner
         recipe.Validate();
         if (recipe.UsesTeacher && teacher is null) throw new ArgumentException($"recipe '{recipe.Name}' distils: give a teacher (a model fine-tuned on the task)");
         if (recipe.ContinuedPretraining && o.Corpus is null) throw new ArgumentException($"recipe '{recipe.Name}' continues pre-training (stage 2): give a corpus, or drop stage 2");
+        bool scoreHead = encoder.Kind == TaskKind.Classification && encoder.Head == ClassificationHead.Score;
+        if (recipe.ContinuedPretraining && baseModel is ISequenceClassifier)
+            throw new ArgumentException($"recipe '{recipe.Name}' continues pre-training (stage 2), which trains a causal LM: the base model ({baseModel.Config.Source}) has a score head instead of an LM head; start from its causal LM");
+        if (!scoreHead && baseModel is ISequenceClassifier)
+            throw new ArgumentException($"the base model ({baseModel.Config.Source}) has a score head but the task is answered by label words; use the score head");
         o.Log?.WriteLine($"== {RecipeFile.Describe(recipe)}");
         CausalLanguageModel student;
         if (recipe.BitNet is null)
@@ -52,6 +62,12 @@ public static class RecipeRunner
                 o.Stage2Cache?.Add(key, student.StateDict(), stage2, tracker);
             }
         }
+        if (scoreHead && student is not ISequenceClassifier) student = AttachScoreHead(student, encoder, recipe.UsesTeacher ? teacher : null, o);
+        if (scoreHead) TaskEvaluator.ScoreHeadOf(student, encoder.LabelWords!.Labels);
+        if (recipe.UsesTeacher && (teacher is ISequenceClassifier) != (student is ISequenceClassifier))
+            throw new ArgumentException(teacher is ISequenceClassifier
+                ? $"the teacher ({teacher!.Config.Source}) has a score head but the student answers by label words"
+                : $"the student answers by a score head, so the teacher must have one too; {teacher!.Config.Source} is a causal LM (fine-tune it with the score head)");
         ITrainingObjective objective = recipe.UsesTeacher
             ? new DistillationObjective(teacher!, o.Distillation ?? DistillationOptions.From(recipe))
             : new CausalLmObjective();
@@ -70,6 +86,32 @@ public static class RecipeRunner
         if (history.Best is not null && best is not null && Directory.Exists(best))
             student.LoadStateDict(ModelRegistry.FromPretrained(best).StateDict(), strict: true, source: best);
         return new RecipeResult(student, stage2, history, flips);
+    }
+
+    // The task stage of a score-head run starts from the student's decoder stack with a score head: the teacher's when there is
+    // one (a distilled student initialises its head from the fine-tuned teacher's, as it initialises everything else from
+    // trained weights rather than at random; the stages before it trained a causal LM, so it has no head of its own), else a
+    // new one drawn N(0, initializer_range) from the task seed, as Hugging Face starts a head on a pretrained model.
+    // The task's pad id goes into the config, so Hugging Face pools the saved classifier at the same token.
+    private static CausalLanguageModel AttachScoreHead(CausalLanguageModel student, TaskEncoder encoder, CausalLanguageModel? teacher, RecipeRunOptions o)
+    {
+        var labels = encoder.LabelWords!.Labels;
+        var model = ModelRegistry.WithScoreHead(student, labels, new Generator(o.Task.Seed), encoder.PadId);
+        if (teacher is ISequenceClassifier t)
+        {
+            var w = t.Score.Weight.Value;
+            if (!t.Labels.SequenceEqual(labels))
+                throw new ArgumentException($"the teacher's score head answers [{string.Join(", ", t.Labels)}] ({teacher.Config.Source}), the task [{string.Join(", ", labels)}]");
+            if (w.Shape.SequenceEqual(((ISequenceClassifier)model).Score.Weight.Value.Shape))
+            {
+                model.LoadStateDict(new Dictionary<string, Tensor> { [model.LmHeadName + ".weight"] = w }, strict: false, source: "the teacher's score head");
+                o.Log?.WriteLine("== score head: initialised from the teacher's");
+                return model;
+            }
+            o.Log?.WriteLine($"== score head: the teacher's is {Tensor.ShapeString(w.Shape)} (another hidden size), so the student's starts new");
+        }
+        else o.Log?.WriteLine($"== score head: new, N(0, initializer_range) from seed {o.Task.Seed}");
+        return model;
     }
 
     private static string? Sub(string? dir, string name) => dir is null ? null : Path.Combine(dir, name);

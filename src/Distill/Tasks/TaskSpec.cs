@@ -7,15 +7,28 @@ using BitDistill.Models.Tokenization;
 namespace BitDistill.Distill.Tasks;
 
 /// <summary>How a model was taught a task, saved beside it as task.json: the kind, the labels and the words that answer them,
-/// the prompt template and the length limit, so <c>evaluate</c> and <c>classify</c> ask the model exactly as it was trained.</summary>
-public sealed record TaskSpec(TaskKind Kind, IReadOnlyList<string> Labels, string? LabelWords, int MaxLength, PromptTemplate Template)
+/// the prompt template, the length limit and the head (label words or a score head), so <c>evaluate</c> and <c>classify</c>
+/// ask the model exactly as it was trained.</summary>
+public sealed record TaskSpec(TaskKind Kind, IReadOnlyList<string> Labels, string? LabelWords, int MaxLength, PromptTemplate Template,
+    ClassificationHead Head = ClassificationHead.LabelWords)
 {
+    /// <summary>The command-line and task.json name of a head: "label-words" or "score".</summary>
+    public static string HeadName(ClassificationHead head) => head == ClassificationHead.Score ? "score" : "label-words";
+
+    /// <summary>The head named <paramref name="name"/> ("label-words" or "score"), or null for any other name.</summary>
+    public static ClassificationHead? ParseHead(string? name) => name switch
+    {
+        "label-words" => ClassificationHead.LabelWords,
+        "score" => ClassificationHead.Score,
+        _ => null,
+    };
+
     /// <summary>The file name in a model folder.</summary>
     public const string FileName = "task.json";
 
     /// <summary>The encoder for this task with <paramref name="tokenizer"/>.</summary>
     public TaskEncoder Encoder(TextTokenizer tokenizer) => new(tokenizer, Kind, MaxLength,
-        Kind == TaskKind.Classification ? Data.LabelWords.Parse(LabelWords, Labels) : null, Template);
+        Kind == TaskKind.Classification ? Data.LabelWords.Parse(LabelWords, Labels) : null, Template, Head);
 
     /// <summary>Writes task.json into <paramref name="folder"/> through a temporary file.</summary>
     public void Save(string folder)
@@ -26,6 +39,7 @@ public sealed record TaskSpec(TaskKind Kind, IReadOnlyList<string> Labels, strin
             ["labels"] = new JsonArray(Labels.Select(l => (JsonNode?)l).ToArray()),
             ["label_words"] = LabelWords,
             ["max_length"] = MaxLength,
+            ["head"] = Kind == TaskKind.Classification ? HeadName(Head) : null,
             ["template"] = new JsonObject { ["single"] = Template.Single, ["pair"] = Template.Pair, ["summary"] = Template.Summary, ["answer_prefix"] = Template.AnswerPrefix },
         };
         var path = Path.Combine(folder, FileName);
@@ -59,6 +73,14 @@ public sealed record TaskSpec(TaskKind Kind, IReadOnlyList<string> Labels, strin
         var template = new PromptTemplate(Get<string>(t, "single", "template."), Get<string>(t, "pair", "template."), Get<string>(t, "summary", "template."), Get<string>(t, "answer_prefix", "template."));
         int max = Get<int>(o, "max_length", "");
         if (max < 2) throw new ModelConfigException(path, "max_length", $"must be at least 2, got {max}");
-        return new TaskSpec(kind, labels, o["label_words"]?.GetValue<string>(), max, template);
+        // written since --head score; older task.json files answer by label words
+        var head = ClassificationHead.LabelWords;
+        if (o["head"] is { } h)
+        {
+            string? name = h is JsonValue v && v.TryGetValue<string>(out var hs) ? hs : null;
+            head = ParseHead(name) ?? throw new ModelConfigException(path, "head", $"'{h.ToJsonString()}' is not label-words or score");
+            if (head == ClassificationHead.Score && kind != TaskKind.Classification) throw new ModelConfigException(path, "head", "a score head needs kind classify");
+        }
+        return new TaskSpec(kind, labels, o["label_words"]?.GetValue<string>(), max, template, head);
     }
 }

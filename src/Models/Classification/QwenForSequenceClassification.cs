@@ -11,8 +11,11 @@ namespace BitDistill.Models.Classification;
 /// <summary>A Qwen decoder with a score head on the last real token, as Hugging Face's Qwen3ForSequenceClassification /
 /// Qwen2ForSequenceClassification: children "model" (the decoder stack) and "score" (Linear hidden → num_labels, no bias,
 /// tensor score.weight), pooled at each row's last non-padding position (<see cref="LastTokenPooling"/>). The config carries
-/// num_labels, id2label and label2id as Hugging Face writes them.</summary>
-public sealed class QwenForSequenceClassification : Module
+/// num_labels, id2label and label2id as Hugging Face writes them. It is a <see cref="CausalLanguageModel"/> whose head is the
+/// score head (Hugging Face applies score to every position, then pools), so training, distillation, the BitNet transformation
+/// (which keeps "score" full precision, as lm_head) and checkpoint I/O are the causal LM's; <see cref="ModelRegistry"/>
+/// builds it for a config whose architectures name a *ForSequenceClassification.</summary>
+public sealed class QwenForSequenceClassification : CausalLanguageModel, ISequenceClassifier
 {
     /// <summary>A fresh model for <paramref name="config"/> with <paramref name="labels"/> (class names; id i ↔ labels[i]); weights
     /// from <paramref name="gen"/> (N(0, initializer_range)) or zeros.</summary>
@@ -20,9 +23,12 @@ public sealed class QwenForSequenceClassification : Module
         : this(config, new QwenTransformer(config, gen), labels, gen) { }
 
     /// <summary>A score head on an existing causal LM's decoder stack (shared, not copied): the usual start of fine-tuning.
-    /// The head is drawn from <paramref name="gen"/> (N(0, initializer_range)), or zeros.</summary>
-    public QwenForSequenceClassification(QwenModel languageModel, IReadOnlyList<string> labels, Generator? gen = null)
-        : this(languageModel.Config, languageModel.Model, labels, gen) { }
+    /// The head is drawn from <paramref name="gen"/> (N(0, initializer_range)), or zeros. <paramref name="padTokenId"/>, when
+    /// the config has no pad_token_id, is written into it: Hugging Face's classifier finds a row's last token as the last one
+    /// that is not padding, and refuses batches without a pad id.</summary>
+    public QwenForSequenceClassification(QwenModel languageModel, IReadOnlyList<string> labels, Generator? gen = null, int? padTokenId = null)
+        : this(padTokenId is { } pad && languageModel.Config.PadTokenId is null ? languageModel.Config.With("pad_token_id", pad) : languageModel.Config,
+            languageModel.Model, labels, gen) { }
 
     private QwenForSequenceClassification(QwenConfig config, QwenTransformer backbone, IReadOnlyList<string> labels, Generator? gen)
     {
@@ -35,11 +41,11 @@ public sealed class QwenForSequenceClassification : Module
     }
 
     /// <summary>The configuration, with num_labels, id2label and label2id.</summary>
-    public QwenConfig Config { get; }
+    public override QwenConfig Config { get; }
     /// <summary>The decoder stack (final normed hidden states).</summary>
     public QwenTransformer Model { get; }
     /// <summary>The score head [num_labels, hidden], no bias.</summary>
-    public Linear Score { get; }
+    public Linear Score { get; private set; }
     /// <summary>Class names (id2label in id order).</summary>
     public IReadOnlyList<string> Labels { get; }
     /// <summary>Number of classes.</summary>
@@ -48,14 +54,30 @@ public sealed class QwenForSequenceClassification : Module
     /// <summary>Default class names when a config names none: LABEL_0, LABEL_1, … (Hugging Face's).</summary>
     public static string[] DefaultLabels(int numLabels) => Enumerable.Range(0, numLabels).Select(i => $"LABEL_{i.ToString(CultureInfo.InvariantCulture)}").ToArray();
 
+    /// <inheritdoc/>
+    public override Variable OutputWeight => Score.Weight;
+    /// <inheritdoc/>
+    public override bool HeadIsPlainLinear => Score.GetType() == typeof(Linear) && Score.Bias is null;
+    /// <summary>"score": the head the BitNet transformation keeps full precision, as it keeps lm_head.</summary>
+    public override string? LmHeadName => "score";
+    /// <inheritdoc/>
+    public override IReadOnlyList<SubLnHook> SubLnHooks => QwenModel.SubLnHooksOf(Model, Config);
+
+    /// <inheritdoc/>
+    public override Variable Hidden(Tensor inputIds, Tensor? attentionMask = null, ForwardCapture? capture = null, KvCache? cache = null) =>
+        Model.Forward(inputIds, attentionMask, capture, cache);
+
+    /// <summary>Class logits [..., num_labels] from hidden states [..., hidden] (every position, as Hugging Face computes them).</summary>
+    public override Variable Head(Variable hidden) => Score.Forward(hidden);
+
     /// <summary>Class scores [B, num_labels] for ids [B, T] and an optional mask [B, T] (1 = token; padding on either side).</summary>
-    public Variable Forward(Tensor inputIds, Tensor? attentionMask = null) =>
+    public Variable Scores(Tensor inputIds, Tensor? attentionMask = null) =>
         Score.Forward(LastTokenPooling.Pool(Model.Forward(inputIds, attentionMask), attentionMask));
 
-    /// <summary>Mean cross-entropy of <see cref="Forward"/> against class ids (single-label classification).</summary>
+    /// <summary>Mean cross-entropy of <see cref="Scores"/> against class ids (single-label classification).</summary>
     public Variable Loss(Tensor inputIds, Tensor? attentionMask, IReadOnlyList<int> labels)
     {
-        var logits = Forward(inputIds, attentionMask);
+        var logits = Scores(inputIds, attentionMask);
         if (labels.Count != logits.Size(0)) throw new ArgumentException($"{labels.Count} labels for {logits.Size(0)} rows", nameof(labels));
         return F.CrossEntropy(logits, LastTokenPooling.Targets(labels.Select(l => (long)l).ToArray(), NumLabels, logits.Value.Device));
     }
@@ -64,7 +86,14 @@ public sealed class QwenForSequenceClassification : Module
     public int[] Predict(Tensor inputIds, Tensor? attentionMask = null)
     {
         using var _ = GradMode.NoGrad();
-        return LastTokenPooling.ArgMaxRows(Forward(inputIds, attentionMask).Value);
+        return LastTokenPooling.ArgMaxRows(Scores(inputIds, attentionMask).Value);
+    }
+
+    /// <inheritdoc/>
+    protected override void OnChildReplaced(string name, Module module)
+    {
+        if (name == "score") Score = module as Linear ?? throw new ArgumentException("score must be a Linear");
+        else base.OnChildReplaced(name, module);
     }
 
     /// <summary>The labels a config names: id2label (keys "0".."n−1"), else num_labels defaults, else null.</summary>
@@ -105,21 +134,6 @@ public sealed class QwenForSequenceClassification : Module
         return config.With("architectures", new JsonArray(arch)).With("num_labels", labels.Count).With("id2label", id2label).With("label2id", label2id);
     }
 
-    /// <summary>Writes config.json (with architectures, num_labels, id2label, label2id) and the weights (model.* and score.weight,
-    /// no lm_head) in <paramref name="dtype"/>, each file through a temporary name.</summary>
-    public void SavePretrained(string folder, DType dtype = DType.Float32, long maxShardBytes = CausalLanguageModel.DefaultMaxShardBytes)
-    {
-        string dtypeName = dtype switch
-        {
-            DType.Float32 => "float32", DType.BFloat16 => "bfloat16", DType.Float16 => "float16",
-            _ => throw new ArgumentException($"weights can be saved as Float32, BFloat16 or Float16, not {dtype}", nameof(dtype)),
-        };
-        Directory.CreateDirectory(folder);
-        var tensors = NamedParameters().Select(x => KeyValuePair.Create(x.Name, x.Param.Value.DType == dtype ? x.Param.Value : x.Param.Value.To(dtype)));
-        ShardedSafeTensorsWriter.Write(folder, tensors, maxShardBytes, new Dictionary<string, string> { ["format"] = "pt" });
-        Config.With("torch_dtype", dtypeName).Save(Path.Combine(folder, "config.json"));
-    }
-
     /// <summary>Loads a Hugging Face sequence-classification folder (config.json with id2label/num_labels, model.* and score.weight).
     /// From a causal-LM folder (no score.weight), pass <paramref name="labels"/> and the head is drawn from <paramref name="gen"/>
     /// (N(0, initializer_range)), as Hugging Face initialises a new head; lm_head.weight is ignored. A missing or mis-shaped tensor
@@ -134,6 +148,10 @@ public sealed class QwenForSequenceClassification : Module
             ?? throw new ModelConfigException(config.Source, "id2label", "is missing (and num_labels too): pass the labels to FromPretrained");
         if (!hasHead && labels is null)
             throw new CheckpointException(st.Source, "score.weight", "missing: the folder holds no classification head; pass the labels to start a new one");
+        // a saved classifier (ternary ones included: the registry applies the config's "bitnet" field) loads as any model does
+        if (hasHead && labels is null && ModelRegistry.IsSequenceClassifier(config))
+            return ModelRegistry.FromPretrained(folder, device) as QwenForSequenceClassification
+                ?? throw new ModelConfigException(config.Source, "architectures", "does not load as a Qwen sequence classifier");
         var m = new QwenForSequenceClassification(config, names, gen);
         device ??= Device.Default;
         var shapes = m.NamedParameters().ToDictionary(x => x.Name, x => x.Param.Value.ShapeArray); // expected: the model's own

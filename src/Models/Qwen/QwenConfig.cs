@@ -63,7 +63,11 @@ public sealed class QwenConfig : IModelConfig
             foreach (var (field, n) in new[] { ("vocab_size", v * e), ("intermediate_size", i * e), ("num_attention_heads·head_dim", q * e), ("num_key_value_heads·head_dim", kv * e) })
                 if (n > int.MaxValue) throw Error(field, $"makes a weight of {n:N0} elements; the limit of one tensor is {int.MaxValue:N0}");
             long perLayer = checked(q * e * 2 + kv * e * 2 + 3 * i * e + 2 * e + (QkNorm ? 2 * HeadDim : 0) + (QkvBias ? q + 2 * kv : 0) + (OutputProjectionBias ? e : 0));
-            ParameterCount = checked(v * e * (TieWordEmbeddings ? 1 : 2) + NumHiddenLayers * perLayer + e);
+            // a sequence classifier (architectures *ForSequenceClassification) has a score head [num_labels, hidden] instead of lm_head
+            long head = ModelRegistry.IsSequenceClassifier(this)
+                ? checked((long)(GetOptionalInt("num_labels") ?? (_raw["id2label"] as JsonObject)?.Count ?? 0) * e)
+                : TieWordEmbeddings ? 0 : v * e;
+            ParameterCount = checked(v * e + head + NumHiddenLayers * perLayer + e);
         }
         catch (OverflowException) { throw Error("num_hidden_layers", "the sizes overflow a 64-bit parameter count"); }
         if (NumHiddenLayers > MaxLayers) throw Error("num_hidden_layers", $"{NumHiddenLayers:N0} layers is implausible (the limit here is {MaxLayers:N0})");

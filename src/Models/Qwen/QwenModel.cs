@@ -56,10 +56,13 @@ public sealed class QwenModel : CausalLanguageModel
     public override bool HeadIsPlainLinear => LmHead is null || (LmHead.GetType() == typeof(Linear) && LmHead.Bias is null);
 
     /// <summary>The paper's SubLN places: self_attn.attn_sub_norm before o_proj and mlp.ffn_sub_norm before down_proj, in every layer.</summary>
-    public override IReadOnlyList<SubLnHook> SubLnHooks => Model.Layers.Items.SelectMany(l => new[]
+    public override IReadOnlyList<SubLnHook> SubLnHooks => SubLnHooksOf(Model, Config);
+
+    /// <summary>The SubLN places of a Qwen decoder stack (shared with the sequence classifier built on the same stack).</summary>
+    internal static IReadOnlyList<SubLnHook> SubLnHooksOf(QwenTransformer model, QwenConfig config) => model.Layers.Items.SelectMany(l => new[]
     {
-        new SubLnHook(l.SelfAttn, "attn_sub_norm", "o_proj", Config.NumAttentionHeads * Config.HeadDim),
-        new SubLnHook(l.Mlp, "ffn_sub_norm", "down_proj", Config.IntermediateSize),
+        new SubLnHook(l.SelfAttn, "attn_sub_norm", "o_proj", config.NumAttentionHeads * config.HeadDim),
+        new SubLnHook(l.Mlp, "ffn_sub_norm", "down_proj", config.IntermediateSize),
     }).ToArray();
 
     /// <summary>Loads a Qwen-family Hugging Face folder (see <see cref="ModelRegistry.FromPretrained"/>).</summary>

@@ -47,7 +47,7 @@ public sealed class ClassificationTests(ITestOutputHelper output)
         foreach (bool left in new[] { false, true })
         {
             var (ids, mask) = Pad(Rows, left);
-            var scores = head.Forward(ids, mask).Value;
+            var scores = head.Scores(ids, mask).Value;
             var wordScores = words.Scores(ids, mask).Value;
             var next = words.NextTokenLogits(ids, mask).Value;
             Assert.Equal([3, 3], scores.Shape.ToArray());
@@ -56,7 +56,7 @@ public sealed class ClassificationTests(ITestOutputHelper output)
             for (int r = 0; r < Rows.Length; r++)
             {
                 string side = left ? "left" : "right";
-                AssertClose(scores.Narrow(0, r, 1).Contiguous(), head.Forward(Row(Rows[r])).Value, 1e-5, $"score head, {side} padding, row {r}");
+                AssertClose(scores.Narrow(0, r, 1).Contiguous(), head.Scores(Row(Rows[r])).Value, 1e-5, $"score head, {side} padding, row {r}");
                 var alone = lm.Forward(Row(Rows[r])).Value.Narrow(1, Rows[r].Length - 1, 1).Reshape(1, lm.Config.VocabSize).Contiguous();
                 AssertClose(next.Narrow(0, r, 1).Contiguous(), alone, 1e-5, $"label words, {side} padding, row {r}");
                 var a = alone.ToFloatArray();
@@ -145,6 +145,34 @@ public sealed class ClassificationTests(ITestOutputHelper output)
         Assert.Equal(manual / labels.Length, restricted, 4);
     }
 
+    // Hugging Face's Qwen3ForSequenceClassification, written from its definition in tests/fixtures/make_score_head_fixture.py:
+    // score at every position, pooled at the rightmost token that is not pad_token_id, single-label cross-entropy, in float64
+    [Fact]
+    public void ScoreHeadMatchesHuggingFacePoolingLossAndEveryGradientInPyTorch()
+    {
+        var model = Assert.IsType<QwenForSequenceClassification>(ModelRegistry.FromPretrained(FixturePath("qwen", "qwen3-cls")));
+        Assert.Equal(["negative", "neutral", "positive"], model.Labels);
+        using var reference = SafeTensorsFile.Open(FixturePath("qwen", "qwen3-cls", "reference.safetensors"));
+        var ids = reference.Load("input_ids");
+        var mask = reference.Load("attention_mask");
+        var labels = reference.Load("labels").ToArray<long>().Select(l => (int)l).ToArray();
+        double logitsErr = RelErr(model.Scores(ids, mask).Value.ToFloatArray(), reference.Load("pooled_logits").ToFloatArray());
+        var loss = model.Loss(ids, mask, labels);
+        double lossErr = Math.Abs(loss.Item() - reference.Load("loss").Item()) / Math.Abs(reference.Load("loss").Item());
+        loss.Backward();
+        double worst = 0; int count = 0;
+        foreach (var (name, p) in model.NamedParameters())
+        {
+            double e = RelErr(p.Grad!.ToFloatArray(), reference.Load($"grad/{name}").ToFloatArray());
+            Assert.True(e <= 1e-4, $"gradient of {name}: relative error {e:E3}");
+            worst = Math.Max(worst, e); count++;
+        }
+        Assert.Equal(reference.Names.Count(n => n.StartsWith("grad/", StringComparison.Ordinal)), count);
+        output.WriteLine($"qwen3-cls: pooled logits {logitsErr:E2}, loss {lossErr:E2}, worst of {count} gradients {worst:E2}");
+        Assert.True(logitsErr <= 1e-4, $"pooled logits relative error {logitsErr:E3}");
+        Assert.True(lossErr <= 1e-4, $"loss relative error {lossErr:E3}");
+    }
+
     [Fact]
     public void ScoreHeadSavesAndLoadsWithHuggingFaceNames()
     {
@@ -170,7 +198,7 @@ public sealed class ClassificationTests(ITestOutputHelper output)
             Assert.Equal(["negative", "positive"], loaded.Labels);
             var (ids, mask) = Pad(Rows, left: false);
             using var _ = GradMode.NoGrad();
-            Assert.Equal(model.Forward(ids, mask).Value.ToFloatArray(), loaded.Forward(ids, mask).Value.ToFloatArray());
+            Assert.Equal(model.Scores(ids, mask).Value.ToFloatArray(), loaded.Scores(ids, mask).Value.ToFloatArray());
             Assert.Equal(model.Score.Weight.Value.ToFloatArray(), loaded.Score.Weight.Value.ToFloatArray());
         }
         finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
