@@ -5,7 +5,10 @@ namespace BitDistill.Cli;
 /// <summary>The bitdistill command.</summary>
 public static class Program
 {
-    public static int Main(string[] args)
+    public static int Main(string[] args) => CreateRoot().Parse(args).Invoke();
+
+    /// <summary>The root command with every verb (tests walk it to check that each option is described).</summary>
+    public static RootCommand CreateRoot()
     {
         var root = new RootCommand("BitDistill.NET: distil full-precision Transformers into 1.58-bit models and run them on any CPU.");
         root.Options.Add(ErrorPolicy.Verbose);
@@ -22,6 +25,6 @@ public static class Program
         root.Subcommands.Add(EvaluateCommand.Create());
         root.Subcommands.Add(ClassifyCommand.Create());
         root.Subcommands.Add(CompareCommand.Create());
-        return root.Parse(args).Invoke();
+        return root;
     }
 }

@@ -1,0 +1,25 @@
+using System.CommandLine;
+using BitDistill.Cli;
+
+namespace BitDistill.Tests.Cli;
+
+/// <summary>`--help` is the user's manual: every verb and every option of every verb says what it is for.</summary>
+public class HelpTextTests
+{
+    private static IEnumerable<Command> Verbs(Command c) => c.Subcommands.SelectMany(s => Verbs(s).Prepend(s));
+
+    [Fact]
+    public void EveryVerbAndEveryOptionHasADescription()
+    {
+        var missing = new List<string>();
+        foreach (var verb in Verbs(Program.CreateRoot()))
+        {
+            if (string.IsNullOrWhiteSpace(verb.Description)) missing.Add(verb.Name);
+            foreach (var o in verb.Options)
+                if (string.IsNullOrWhiteSpace(o.Description)) missing.Add($"{verb.Name} {o.Name}");
+            foreach (var a in verb.Arguments)
+                if (string.IsNullOrWhiteSpace(a.Description)) missing.Add($"{verb.Name} <{a.Name}>");
+        }
+        Assert.True(missing.Count == 0, "without a description: " + string.Join(", ", missing));
+    }
+}
