@@ -31,6 +31,12 @@ public static class Refiner
     public static IEnumerable<(string Name, BitLinear Layer)> BitLinears(Autograd.Module model) =>
         model.NamedModules().Where(m => m.Module is BitLinear).Select(m => (m.Name, (BitLinear)m.Module));
 
+    /// <summary>Tells every BitLinear that an optimizer step was applied (GPTQ-/AWQ-style training quantisers re-solve on schedule).</summary>
+    public static void AfterOptimizerStep(Autograd.Module model)
+    {
+        foreach (var (_, l) in BitLinears(model)) l.AfterOptimizerStep();
+    }
+
     /// <summary>Sets the quantisation warm-up factor λ on every BitLinear.</summary>
     public static void SetQuantizationStrength(Autograd.Module model, float lambda)
     {
