@@ -19,7 +19,8 @@ public static class Refiner
         var state = fp.StateDict();
         var expected = student.StateDict();
         var missing = expected.Keys.Where(k => !state.ContainsKey(k)).ToArray();
-        var notNorms = missing.Where(k => !k.EndsWith("sub_norm.weight", StringComparison.Ordinal)).ToArray();
+        // new SubLN weights and the GPTQ/AWQ training quantisers' statistics (buffers qat_*) start fresh
+        var notNorms = missing.Where(k => !k.EndsWith("sub_norm.weight", StringComparison.Ordinal) && !k.Contains(".qat_", StringComparison.Ordinal)).ToArray();
         if (notNorms.Length > 0) throw new InvalidOperationException($"refine: the full-precision model lacks {string.Join(", ", notNorms.Take(5))}");
         student.LoadStateDict(state, strict: false, source: "refine");
         var unexpected = state.Keys.Where(k => !expected.ContainsKey(k)).ToArray();
