@@ -55,6 +55,7 @@ public static class DistillCommand
         task.AddTo(cmd); training.AddTo(cmd);
         cmd.SetAction(p => ErrorPolicy.Run("distill", p, () =>
         {
+            var quant = p.GetValue(weightQuant) is { } wq ? WeightQuant(wq) : null; // checked first: a bad spec is named before any file is read
             string teacherDir = p.GetValue(teacher)!;
             if (!Directory.Exists(teacherDir)) throw new UsageException($"--teacher {teacherDir}: folder not found");
             var spec = TaskSpec.Load(teacherDir);
@@ -71,9 +72,8 @@ public static class DistillCommand
                 : spec.Kind == TaskKind.Summarization ? KnownRecipes.ForSummarization(KnownRecipes.BitDistill) : KnownRecipes.BitDistill;
             if (p.GetValue(subln) is { } sl)
                 recipe = recipe with { BitNet = (recipe.BitNet ?? new BitNetConfig()) with { SubLn = sl switch { "paper" => SubLnPlacement.Paper, "all" => SubLnPlacement.All, "none" => SubLnPlacement.None, _ => throw new UsageException($"--subln must be paper, all or none, got '{sl}'") } } };
-            if (p.GetValue(weightQuant) is { } wq)
+            if (quant is { } q)
             {
-                var q = WeightQuant(wq);
                 recipe = recipe with { BitNet = (recipe.BitNet ?? new BitNetConfig()) with { WeightScale = q.WeightScale, GroupSize = q.GroupSize, WeightQuant = q.WeightQuant, RequantEvery = q.RequantEvery } };
             }
             if (p.GetValue(noStage2)) recipe = recipe with { ContinuedPretraining = false };
