@@ -40,7 +40,7 @@ public static class DistillCommand
         var ldAll = new Option<bool>("--ld-all-tokens") { Description = "logits distillation over all non-padding tokens (default: the answer tokens the CE covers)" };
         var weightQuant = new Option<string?>("--weight-quant") { Description = "ternary weight quantiser used during training (stages 2 and 3): "
             + "absmean (one scale per tensor, the paper), per-channel (absmean per output row), group:N (absmean per group of N inputs); "
-            + "gptq[:R] (GPTQ-style: each BitLinear keeps a running average of XᵀX/m of its input after SubLN and every R optimizer steps, "
+            + "gptq[:R] (GPTQ-style: each BitLinear keeps a running average (decay 0.95 per batch, up to 512 strided token rows each) of XᵀX/m of its input after SubLN, and every R optimizer steps, "
             + $"default {BitNetConfig.DefaultRequantEvery}, and at the first batch, solves GPTQ on the current latent weights for per-row scales and an error-feedback "
             + "correction D; between solves the codes are re-rounded every step as ternarise((W + D)/scale)); "
             + "awq[:R] (AWQ-style: a running mean |x| per input channel gives input scales s = a^α with α searched every R steps on the running statistics; "

@@ -12,8 +12,8 @@ namespace BitDistill.Models.BitNet;
 /// uses, so what is trained is what is deployed. The packed weights are refreshed lazily whenever the latent float weight
 /// changed (optimizer step, load). An optional RMSNorm (SubLN) is applied to the input first.
 /// With a GPTQ- or AWQ-style training quantiser (<see cref="WeightQuantizer"/>) every training forward folds the layer's
-/// float input (after SubLN) into running statistics — an exponential moving average of XᵀX/m (and, for AWQ, of mean |x|
-/// per input channel) — and every <see cref="BitNetConfig.RequantEvery"/> optimizer steps (<see cref="AfterOptimizerStep"/>;
+/// float input (after SubLN; at most 512 evenly strided token rows per batch) into running statistics — an exponential
+/// moving average of XᵀX/m (and, for AWQ, of mean |x| per input channel) — and every <see cref="BitNetConfig.RequantEvery"/> optimizer steps (<see cref="AfterOptimizerStep"/>;
 /// the first solve happens at the first training forward) the layer re-solves on its current latent weight W:
 /// GPTQ (<see cref="TernaryCalibration.GptqFromGram"/>) gives per-row rounding scales r, refitted scales t and the error
 /// feedback D (the compensated weight minus W); between solves r, t and D stay fixed and the codes are re-rounded every

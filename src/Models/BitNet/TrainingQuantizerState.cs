@@ -55,11 +55,18 @@ internal sealed class TrainingQuantizerState
         return w.Backend.TernarizeWeights(w * InputScale(w.Device)!, TernaryScaleMode.PerRow);
     }
 
-    /// <summary>Folds a training batch's input x [m, k] (float, after SubLN, before any input scaling) into the running statistics.</summary>
+    /// <summary>Rows of a training batch folded into the statistics: larger batches contribute every ⌈m / 512⌉-th row, so
+    /// the Gram update (m·k² multiply-adds) stays well below the cost of the layer's own product.</summary>
+    public const int MaxRowsPerBatch = 512;
+
+    /// <summary>Folds a training batch's input x [m, k] (float, after SubLN, before any input scaling) into the running statistics
+    /// (at most <see cref="MaxRowsPerBatch"/> evenly strided rows).</summary>
     public void Observe(Tensor x)
     {
+        if (x.Size(0) == 0) return;
+        int stride = (x.Size(0) + MaxRowsPerBatch - 1) / MaxRowsPerBatch;
+        if (stride > 1) x = x.Slice(0, 0, x.Size(0), stride).Contiguous();
         int m = x.Size(0);
-        if (m == 0) return;
         var xf = x.DType == DType.Float32 ? x : x.To(DType.Float32);
         var g = xf.T.MatMul(xf) * (1f / m);
         var a = Kind == WeightQuantizer.Awq ? xf.Abs().Mean(0) : null;
