@@ -11,10 +11,11 @@ namespace BitDistill.Models.BitNet;
 /// (quantise activations → exact int32 product with the packed weights → rescale), the same ones the deployment runtime
 /// uses, so what is trained is what is deployed. The packed weights are refreshed lazily whenever the latent float weight
 /// changed (optimizer step, load). An optional RMSNorm (SubLN) is applied to the input first.
-/// With a GPTQ- or AWQ-style training quantiser (<see cref="WeightQuantizer"/>) every training forward folds the layer's
-/// float input (after SubLN; at most 512 evenly strided token rows per batch) into running statistics — an exponential
-/// moving average of XᵀX/m (and, for AWQ, of mean |x| per input channel) — and every <see cref="BitNetConfig.RequantEvery"/> optimizer steps (<see cref="AfterOptimizerStep"/>;
-/// the first solve happens at the first training forward) the layer re-solves on its current latent weight W:
+/// With a GPTQ- or AWQ-style training quantiser (<see cref="WeightQuantizer"/>) every training forward (training mode with
+/// gradients recorded) folds the layer's float input (after SubLN; at most 512 evenly strided token rows per batch) into
+/// running statistics — an exponential moving average of XᵀX/m (and, for AWQ, of mean |x| per input channel) — and every
+/// <see cref="BitNetConfig.RequantEvery"/> optimizer steps (<see cref="AfterOptimizerStep"/>; the first solve happens at the
+/// first training forward) the layer re-solves on its current latent weight W:
 /// GPTQ (<see cref="TernaryCalibration.GptqFromGram"/>) gives per-row rounding scales r, refitted scales t and the error
 /// feedback D (the compensated weight minus W); between solves r, t and D stay fixed and the codes are re-rounded every
 /// step, codes = ternarise((W + D) / r), Ŵ = codes·t, so the forward follows the latent weight and equals GPTQ's solution
@@ -175,7 +176,7 @@ public sealed class BitLinear : Linear
     public override Variable Forward(Variable x)
     {
         if (InputNorm is not null) x = InputNorm.Forward(x);
-        if (_qat is not null && Training)
+        if (_qat is not null && Training && GradMode.IsEnabled) // training forwards only: evaluation and no-grad passes leave the statistics alone
         {
             _qat.Observe(x.Value.Contiguous().Reshape(-1, InFeatures));
             if (_qat.Solves == 0) _qat.Solve(Weight.Value); // the first training batch solves at once, so no step runs on plain absmean
