@@ -43,8 +43,9 @@ public static class DistillCommand
             + "gptq[:R] (GPTQ-style: each BitLinear keeps a running average (decay 0.95 per batch, up to 512 strided token rows each) of XᵀX/m of its input after SubLN, and every R optimizer steps, "
             + $"default {BitNetConfig.DefaultRequantEvery}, and at the first batch, solves GPTQ on the current latent weights for per-row scales and an error-feedback "
             + "correction D; between solves the codes are re-rounded every step as ternarise((W + D)/scale)); "
-            + "awq[:R] (AWQ-style: a running mean |x| per input channel gives input scales s = a^α with α searched every R steps on the running statistics; "
-            + "every step the layer computes (x/s)·ternarise(W·diag(s))ᵀ). Both train through the straight-through estimator to the latent weights "
+            + "awq[:R] (AWQ-style: a running mean |x| per input channel a gives input scales s ∝ a^α, with α re-searched on an 11-point grid "
+            + "against the running XᵀX/m every R steps and at the first batch; every step the layer computes (x/s)·ternarise(W·diag(s))ᵀ with per-row absmean, "
+            + "and the gradient reaches W through diag(s)). Both train through the straight-through estimator to the latent weights "
             + "and save their statistics and solution with the model (config.json bitnet.weight_quant)" };
         var overwrite = new Option<bool>("--overwrite") { Description = "write into a non-empty --output folder that another verb wrote" };
         var task = new TaskArguments(); var training = new TrainingArguments();
