@@ -24,6 +24,8 @@ public static class CompareCommand
         ["bitdistill-no-stage2"] = KnownRecipes.NoStage2,
         ["bitdistill-ld-only"] = KnownRecipes.LogitsOnly,
         ["bitdistill-ad-only"] = KnownRecipes.AttentionOnly,
+        ["bitdistill-gptq"] = KnownRecipes.BitDistillGptq,
+        ["bitdistill-awq"] = KnownRecipes.BitDistillAwq,
     };
 
     /// <summary>`bitdistill compare --task … --train FILE --test FILE --base DIR [--methods LIST] [--seeds N] [--budget quick|default|paper] --report DIR`.</summary>

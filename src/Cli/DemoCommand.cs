@@ -15,7 +15,7 @@ public static class DemoCommand
     public static Command Create()
     {
         var quick = new Option<bool>("--quick") { Description = "the same path on a small budget (about a minute on two cores)" };
-        var paper = new Option<bool>("--paper") { Description = "add the four ablations: no SubLN, no stage 2, logits distillation only, attention distillation only" };
+        var paper = new Option<bool>("--paper") { Description = "add the four ablations (no SubLN, no stage 2, logits distillation only, attention distillation only) and BitDistill trained with the GPTQ- and AWQ-style ternary quantisers (bitdistill-gptq, bitdistill-awq: see `distill --weight-quant`; each runs its own stage 2)" };
         var output = new Option<string>("--output") { Description = "folder for report.json, report.md and the plots", DefaultValueFactory = _ => "demo-output" };
         var seeds = new Option<int?>("--seeds") { Description = "seeds per method (default 3; 1 with --quick)" };
         var seed = new Option<ulong>("--seed") { Description = "the first seed", DefaultValueFactory = _ => 1UL };

@@ -38,7 +38,15 @@ public static class DistillCommand
         var relationHeads = new Option<int>("--relation-heads") { Description = "relation heads the Q/K/V widths are split into", DefaultValueFactory = _ => 32 };
         var relation = new Option<string>("--relation") { Description = "relation scores: paper (softmax(A·Aᵀ/√d_r)) or l2norm (the official code: L2-normalised A)", DefaultValueFactory = _ => "paper" };
         var ldAll = new Option<bool>("--ld-all-tokens") { Description = "logits distillation over all non-padding tokens (default: the answer tokens the CE covers)" };
-        var weightQuant = new Option<string?>("--weight-quant") { Description = "ternary weight quantiser used during training: absmean (per tensor, the paper), per-channel, group:N (absmean per group of N inputs); the official code's GPTQ-/AWQ-style variants are not offered during training (they re-fit codes to calibration activations; use `quantize` after training)" };
+        var weightQuant = new Option<string?>("--weight-quant") { Description = "ternary weight quantiser used during training (stages 2 and 3): "
+            + "absmean (one scale per tensor, the paper), per-channel (absmean per output row), group:N (absmean per group of N inputs); "
+            + "gptq[:R] (GPTQ-style: each BitLinear keeps a running average (decay 0.95 per batch, up to 512 strided token rows each) of XᵀX/m of its input after SubLN, and every R optimizer steps, "
+            + $"default {BitNetConfig.DefaultRequantEvery}, and at the first batch, solves GPTQ on the current latent weights for per-row scales and an error-feedback "
+            + "correction D; between solves the codes are re-rounded every step as ternarise((W + D)/scale)); "
+            + "awq[:R] (AWQ-style: a running mean |x| per input channel a gives input scales s ∝ a^α, with α re-searched on an 11-point grid "
+            + "against the running XᵀX/m every R steps and at the first batch; every step the layer computes (x/s)·ternarise(W·diag(s))ᵀ with per-row absmean, "
+            + "and the gradient reaches W through diag(s)). Both train through the straight-through estimator to the latent weights "
+            + "and save their statistics and solution with the model (config.json bitnet.weight_quant)" };
         var overwrite = new Option<bool>("--overwrite") { Description = "write into a non-empty --output folder that another verb wrote" };
         var task = new TaskArguments(); var training = new TrainingArguments();
         task.Head.Description = "how the classes are answered, as the teacher does (default: the teacher's task.json): label-words, or score (the teacher must be a score-head model; the student's score head starts from the teacher's, and LD is over the two score heads' logits)";
@@ -48,6 +56,7 @@ public static class DistillCommand
         task.AddTo(cmd); training.AddTo(cmd);
         cmd.SetAction(p => ErrorPolicy.Run("distill", p, () =>
         {
+            var quant = p.GetValue(weightQuant) is { } wq ? WeightQuant(wq) : null; // checked first: a bad spec is named before any file is read
             string teacherDir = p.GetValue(teacher)!;
             if (!Directory.Exists(teacherDir)) throw new UsageException($"--teacher {teacherDir}: folder not found");
             var spec = TaskSpec.Load(teacherDir);
@@ -64,10 +73,9 @@ public static class DistillCommand
                 : spec.Kind == TaskKind.Summarization ? KnownRecipes.ForSummarization(KnownRecipes.BitDistill) : KnownRecipes.BitDistill;
             if (p.GetValue(subln) is { } sl)
                 recipe = recipe with { BitNet = (recipe.BitNet ?? new BitNetConfig()) with { SubLn = sl switch { "paper" => SubLnPlacement.Paper, "all" => SubLnPlacement.All, "none" => SubLnPlacement.None, _ => throw new UsageException($"--subln must be paper, all or none, got '{sl}'") } } };
-            if (p.GetValue(weightQuant) is { } wq)
+            if (quant is { } q)
             {
-                var q = WeightQuant(wq);
-                recipe = recipe with { BitNet = (recipe.BitNet ?? new BitNetConfig()) with { WeightScale = q.WeightScale, GroupSize = q.GroupSize } };
+                recipe = recipe with { BitNet = (recipe.BitNet ?? new BitNetConfig()) with { WeightScale = q.WeightScale, GroupSize = q.GroupSize, WeightQuant = q.WeightQuant, RequantEvery = q.RequantEvery } };
             }
             if (p.GetValue(noStage2)) recipe = recipe with { ContinuedPretraining = false };
             if (p.GetValue(noLd)) recipe = recipe with { LogitsDistillationWeight = 0 };
@@ -111,16 +119,27 @@ public static class DistillCommand
         return cmd;
     }
 
-    // --weight-quant absmean | per-channel | group:N
-    private static BitNetConfig WeightQuant(string spec) => spec switch
+    // --weight-quant absmean | per-channel | group:N | gptq[:R] | awq[:R]
+    internal static BitNetConfig WeightQuant(string spec)
     {
-        "absmean" => new BitNetConfig { WeightScale = WeightScaleMode.PerTensor },
-        "per-channel" => new BitNetConfig { WeightScale = WeightScaleMode.PerChannel },
-        "gptq" or "awq" => throw new UsageException($"--weight-quant {spec} is a post-training calibration here: train with absmean and run `bitdistill quantize --method {spec}` on the result"),
-        _ when spec.StartsWith("group:", StringComparison.Ordinal) && int.TryParse(spec[6..], NumberStyles.None, CultureInfo.InvariantCulture, out int g) && g > 0
-            => new BitNetConfig { WeightScale = WeightScaleMode.PerGroup, GroupSize = g },
-        _ => throw new UsageException($"--weight-quant must be absmean, per-channel or group:N, got '{spec}'"),
-    };
+        if (spec == "absmean") return new BitNetConfig { WeightScale = WeightScaleMode.PerTensor };
+        if (spec == "per-channel") return new BitNetConfig { WeightScale = WeightScaleMode.PerChannel };
+        if (spec.StartsWith("group:", StringComparison.Ordinal))
+            return int.TryParse(spec[6..], NumberStyles.None, CultureInfo.InvariantCulture, out int g) && g > 0
+                ? new BitNetConfig { WeightScale = WeightScaleMode.PerGroup, GroupSize = g }
+                : throw new UsageException($"--weight-quant {spec}: the group size must be a positive integer");
+        var (name, every) = spec.IndexOf(':') is int i and >= 0 ? (spec[..i], spec[(i + 1)..]) : (spec, null);
+        var kind = name switch
+        {
+            "gptq" => WeightQuantizer.Gptq,
+            "awq" => WeightQuantizer.Awq,
+            _ => throw new UsageException($"--weight-quant must be absmean, per-channel, group:N, gptq[:R] or awq[:R], got '{spec}'"),
+        };
+        int r = BitNetConfig.DefaultRequantEvery;
+        if (every is not null && !(int.TryParse(every, NumberStyles.None, CultureInfo.InvariantCulture, out r) && r > 0))
+            throw new UsageException($"--weight-quant {spec}: R (optimizer steps between solves) must be a positive integer");
+        return new BitNetConfig { WeightScale = WeightScaleMode.PerChannel, WeightQuant = kind, RequantEvery = r };
+    }
 
     // The base model a finetune output started from (run.json), as the paper initialises the student from the teacher's base.
     private static string BaseOf(string teacherDir)

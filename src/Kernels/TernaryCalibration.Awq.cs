@@ -23,8 +23,28 @@ public static partial class TernaryCalibration
             for (int c = 0; c < k; c++) absMean[c] += Math.Abs(xr[c]);
         }
         for (int c = 0; c < k; c++) absMean[c] /= m;
+        return AwqCore(w, n, k, Gram(x, m, k), absMean, options);
+    }
 
-        var gram = Gram(x, m, k);
+    /// <summary>AWQ as <see cref="Awq"/>, from activation statistics instead of the activations: <paramref name="gram"/> (k×k,
+    /// e.g. XᵀX/m or a running average of it; any positive factor gives the same α, codes and scales) scores each α, and
+    /// <paramref name="absMean"/> (k values mean|x_c| ≥ 0) sets the input scales. Quantisation-aware training keeps both as
+    /// running averages. Awq(W, X) and AwqFromStatistics(W, XᵀX/m, mean|X|) agree up to rounding.</summary>
+    public static AwqResult AwqFromStatistics(ReadOnlySpan<float> w, int n, int k, ReadOnlySpan<double> gram, ReadOnlySpan<double> absMean, AwqOptions? options = null)
+    {
+        options ??= new AwqOptions();
+        CheckMatrix(w, n, k, nameof(w), "n", "k");
+        CheckGram(gram, k);
+        if (absMean.Length != k) throw new ArgumentException($"absMean has {absMean.Length} elements; expected k = {k}.", nameof(absMean));
+        for (int c = 0; c < k; c++)
+            if (!(absMean[c] >= 0) || !double.IsFinite(absMean[c]))
+                throw new ArgumentException($"absMean[{c}] is {absMean[c]}; expected a finite mean |x| ≥ 0.", nameof(absMean));
+        if (options.GridPoints < 1) throw new ArgumentException($"GridPoints must be ≥ 1 (got {options.GridPoints}).", nameof(options));
+        return AwqCore(w, n, k, gram.ToArray(), absMean.ToArray(), options);
+    }
+
+    private static AwqResult AwqCore(ReadOnlySpan<float> w, int n, int k, double[] gram, double[] absMean, AwqOptions options)
+    {
         var wArr = w.ToArray();
         var wGw = RowQuadraticForms(gram, wArr, null, n, k);
         double reference = wGw.Sum();

@@ -15,16 +15,36 @@ public static partial class TernaryCalibration
         CheckMatrix(w, n, k, nameof(w), "n", "k");
         CheckMatrix(x, m, k, nameof(x), "m", "k");
         if (m < 1) throw new ArgumentException("GPTQ needs at least one calibration row.", nameof(m));
+        CheckGptqOptions(options);
+        return GptqCore(w, n, k, Gram(x, m, k), 2.0 / m, options);
+    }
+
+    /// <summary>GPTQ as <see cref="Gptq"/>, from a precomputed Gram matrix instead of the activations: <paramref name="gram"/> is
+    /// k×k row-major, symmetric positive semi-definite, e.g. XᵀX/m or a running average of it (quantisation-aware training keeps
+    /// one). Codes, scales and the relative error do not depend on a positive factor of G (H = 2·G; damping is relative to
+    /// mean diag H; dead inputs are decoupled), so Gptq(W, X) and GptqFromGram(W, XᵀX/m) agree up to rounding.</summary>
+    public static GptqResult GptqFromGram(ReadOnlySpan<float> w, int n, int k, ReadOnlySpan<double> gram, GptqOptions? options = null)
+    {
+        options ??= new GptqOptions();
+        CheckMatrix(w, n, k, nameof(w), "n", "k");
+        CheckGram(gram, k);
+        CheckGptqOptions(options);
+        return GptqCore(w, n, k, gram.ToArray(), 2.0, options);
+    }
+
+    private static void CheckGptqOptions(GptqOptions options)
+    {
         if (!(options.Damping >= 0) || !double.IsFinite(options.Damping))
             throw new ArgumentException($"Damping must be a finite number ≥ 0 (got {options.Damping}).", nameof(options));
         if (options.BlockSize < 1) throw new ArgumentException($"BlockSize must be ≥ 1 (got {options.BlockSize}).", nameof(options));
+    }
 
-        var gram = Gram(x, m, k);
+    private static GptqResult GptqCore(ReadOnlySpan<float> w, int n, int k, double[] gram, double f, GptqOptions options)
+    {
         var scales = TernaryQuantizer.AbsmeanScales(w, n, k, options.PerRowScale);
 
         // H = 2·G/m with GPTQ's dead-input rule, then damping.
         var h = new double[(long)k * k];
-        double f = 2.0 / m;
         for (int i = 0; i < h.Length; i++) h[i] = f * gram[i];
         var dead = new bool[k];
         double diagSum = 0;
@@ -61,6 +81,7 @@ public static partial class TernaryCalibration
             }
 
         var codesPerm = new sbyte[(long)n * k];
+        var roundedFrom = new float[(long)n * k]; // the error-fed value each code was rounded from (permuted columns)
         int block = Math.Min(options.BlockSize, Math.Max(1, k));
         StaticParallel.For(n, (long)k * k, (r0, r1) =>
         {
@@ -76,7 +97,8 @@ public static partial class TernaryCalibration
                     float inv = 1f / (float)s;
                     for (int i = i1; i < i2; i++)
                     {
-                        sbyte q = TernaryQuantizer.Ternarize((float)row[i], inv);
+                        roundedFrom[r * k + i] = (float)row[i];
+                        sbyte q = TernaryQuantizer.Ternarize(roundedFrom[r * k + i], inv);
                         codesPerm[r * k + i] = q;
                         double e = (row[i] - q * s) / u[i * k + i];
                         err[i - i1] = e;
@@ -92,8 +114,14 @@ public static partial class TernaryCalibration
         });
 
         var codes = new sbyte[(long)n * k];
+        var compensated = new float[(long)n * k];
         for (int r = 0; r < n; r++)
-            for (int j = 0; j < k; j++) codes[r * k + perm[j]] = codesPerm[r * k + j];
+            for (int j = 0; j < k; j++)
+            {
+                codes[r * k + perm[j]] = codesPerm[r * k + j];
+                compensated[r * k + perm[j]] = roundedFrom[r * k + j];
+            }
+        var roundingScales = (float[])scales.Clone();
 
         if (options.RefitScale)
         {
@@ -108,6 +136,6 @@ public static partial class TernaryCalibration
             for (int c = 0; c < k; c++) deq[r * k + c] = codes[r * k + c] * s;
         }
         var result = new TernaryQuantization(n, k, codes, scales, null, deq);
-        return new GptqResult(result, GramRelativeError(gram, w.ToArray(), deq, n, k));
+        return new GptqResult(result, GramRelativeError(gram, w.ToArray(), deq, n, k)) { CompensatedWeights = compensated, RoundingScales = roundingScales };
     }
 }

@@ -135,6 +135,17 @@ public static partial class TernaryCalibration
         return g;
     }
 
+    private static void CheckGram(ReadOnlySpan<double> gram, int k)
+    {
+        if (k < 1 || gram.Length != (long)k * k)
+            throw new ArgumentException($"gram has {gram.Length} elements; expected k·k = {k}·{k}.", nameof(gram));
+        for (int i = 0; i < gram.Length; i++)
+            if (!double.IsFinite(gram[i]))
+                throw new ArgumentException($"gram has a non-finite value ({gram[i]}) at row {i / k}, column {i % k}.", nameof(gram));
+        for (int i = 0; i < k; i++)
+            if (gram[i * k + i] < 0) throw new ArgumentException($"gram has a negative diagonal entry ({gram[i * k + i]}) at {i}; expected XᵀX.", nameof(gram));
+    }
+
     private static void CheckMatrix(ReadOnlySpan<float> a, int rows, int cols, string name, string rowsName, string colsName)
     {
         if (rows < 0 || cols < 0 || a.Length != (long)rows * cols)

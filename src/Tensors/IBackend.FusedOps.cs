@@ -67,9 +67,12 @@ public partial interface IBackend
 
     /// <summary>Absmean ternarisation of a weight matrix [n, k] for BitLinear: per tensor or per row (<paramref name="mode"/>),
     /// per group of <paramref name="groupSize"/> inputs when given, or with calibrated per-row scales held fixed
-    /// (<paramref name="fixedRowScales"/>); a non-finite weight is an error. The result lives outside any TensorScope.</summary>
-    TernaryWeights TernarizeWeights(Tensor weight, TernaryScaleMode mode, int? groupSize = null, float[]? fixedRowScales = null) =>
-        TernaryWeightReference.Compute(weight, mode, groupSize, fixedRowScales);
+    /// (<paramref name="fixedRowScales"/>); with <paramref name="roundingRowScales"/> too, the codes are rounded with those
+    /// (codes = ternarise(w / rounding scale)) and dequantised with the fixed ones (GPTQ's rounding vs refitted scales).
+    /// A non-finite weight is an error. The result lives outside any TensorScope.</summary>
+    TernaryWeights TernarizeWeights(Tensor weight, TernaryScaleMode mode, int? groupSize = null, float[]? fixedRowScales = null,
+        float[]? roundingRowScales = null) =>
+        TernaryWeightReference.Compute(weight, mode, groupSize, fixedRowScales, roundingRowScales);
 
     /// <summary>Per-token absmax INT8 quantisation of x [M, K]: codes = clamp(round(x·127/max|x_row|), −128, 127) and the
     /// per-row scales 127/max(max|x_row|, 1e-5) (BitNet b1.58's activation quantiser).</summary>

@@ -9,7 +9,7 @@ public sealed record DemoOptions
     public required string OutputDir { get; init; }
     /// <summary>The same path on a small budget (about a minute on two cores; the tests use it).</summary>
     public bool Quick { get; init; }
-    /// <summary>Adds the four ablations (no SubLN, no stage 2, LD only, AD only).</summary>
+    /// <summary>Adds the four ablations (no SubLN, no stage 2, LD only, AD only) and BitDistill with the GPTQ-/AWQ-style training quantisers.</summary>
     public bool Paper { get; init; }
     /// <summary>Seeds per method (null: 3, or 1 with <see cref="Quick"/>).</summary>
     public int? Seeds { get; init; }

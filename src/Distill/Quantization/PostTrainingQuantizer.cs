@@ -26,7 +26,8 @@ public static class PostTrainingQuantizer
         var held = Collect(student, layers, heldOut, seqLen, maxRows);
         double before = Perplexity.Compute(student, heldOut, seqLen, evalWindows);
 
-        var config = student.Config.WithField(BitNetConfig.Field, (bitnet with { Calibration = method }).ToJson());
+        // a GPTQ-/AWQ-trained student is calibrated from its latent weights like an absmean one (its training statistics are dropped)
+        var config = student.Config.WithField(BitNetConfig.Field, (bitnet with { Calibration = method, WeightQuant = WeightQuantizer.Absmean }).ToJson());
         var result = ModelRegistry.Create(config);
         result.LoadStateDict(student.StateDict(), strict: false, source: "calibration");
         var target = Refiner.BitLinears(result).ToDictionary(x => x.Name, x => x.Layer);

@@ -36,8 +36,24 @@ public static class KnownRecipes
     /// <summary>Ablation: attention-relation distillation only in stage 3.</summary>
     public static Recipe AttentionOnly { get; } = BitDistill with { Name = "ad-only", Description = "BitDistill with attention distillation only", LogitsDistillationWeight = 0 };
 
-    /// <summary>Every method, in the order of the paper's tables.</summary>
-    public static IReadOnlyList<Recipe> All { get; } = [FpSft, BitNetSft, BitDistill, NoSubLn, NoStage2, LogitsOnly, AttentionOnly];
+    /// <summary>BitDistill trained with the GPTQ-style ternary quantiser (the official code's "GPTQ-inspired" variant): per-row
+    /// scales and error feedback re-solved every <see cref="BitNetConfig.DefaultRequantEvery"/> steps on running input statistics.</summary>
+    public static Recipe BitDistillGptq { get; } = BitDistill with
+    {
+        Name = "bitdistill-gptq", Description = "BitDistill trained with the GPTQ-style ternary quantiser",
+        BitNet = new BitNetConfig { SubLn = SubLnPlacement.Paper, WeightQuant = WeightQuantizer.Gptq, WeightScale = WeightScaleMode.PerChannel },
+    };
+
+    /// <summary>BitDistill trained with the AWQ-style ternary quantiser (the official code's "AWQ-inspired" variant): input
+    /// scales from running mean |x| re-searched every <see cref="BitNetConfig.DefaultRequantEvery"/> steps.</summary>
+    public static Recipe BitDistillAwq { get; } = BitDistill with
+    {
+        Name = "bitdistill-awq", Description = "BitDistill trained with the AWQ-style ternary quantiser",
+        BitNet = new BitNetConfig { SubLn = SubLnPlacement.Paper, WeightQuant = WeightQuantizer.Awq, WeightScale = WeightScaleMode.PerChannel },
+    };
+
+    /// <summary>Every method, in the order of the paper's tables, then the GPTQ-/AWQ-style training quantisers.</summary>
+    public static IReadOnlyList<Recipe> All { get; } = [FpSft, BitNetSft, BitDistill, NoSubLn, NoStage2, LogitsOnly, AttentionOnly, BitDistillGptq, BitDistillAwq];
 
     /// <summary>The recipe called <paramref name="name"/>, or an error listing the known ones.</summary>
     public static Recipe ByName(string name) => All.FirstOrDefault(r => r.Name == name)

@@ -5,6 +5,7 @@ using BitDistill.Autograd;
 using BitDistill.Distill.Objectives;
 using BitDistill.Distill.Reports;
 using BitDistill.Models;
+using BitDistill.Models.BitNet;
 using BitDistill.Tensors;
 
 namespace BitDistill.Distill.Training;
@@ -58,6 +59,7 @@ public static class Trainer
                 Optimizer.ClipGradNorm(opt.Params, o.ClipNorm);
                 opt.Lr = (float)(o.LearningRate * schedule.Factor(step));
                 opt.Step();
+                Refiner.AfterOptimizerStep(model); // GPTQ-/AWQ-style training quantisers re-solve on their schedule
             }
             history.Loss.Add((step + 1, loss));
             history.Terms.Add((step + 1, terms));

@@ -10,7 +10,19 @@ namespace BitDistill.Models.BitNet;
 /// straight-through estimator for both. The forward runs the shared ternary×INT8 kernels of BitDistill.Kernels
 /// (quantise activations → exact int32 product with the packed weights → rescale), the same ones the deployment runtime
 /// uses, so what is trained is what is deployed. The packed weights are refreshed lazily whenever the latent float weight
-/// changed (optimizer step, load). An optional RMSNorm (SubLN) is applied to the input first.</summary>
+/// changed (optimizer step, load). An optional RMSNorm (SubLN) is applied to the input first.
+/// With a GPTQ- or AWQ-style training quantiser (<see cref="WeightQuantizer"/>) every training forward (training mode with
+/// gradients recorded) folds the layer's float input (after SubLN; at most 512 evenly strided token rows per batch) into
+/// running statistics — an exponential moving average of XᵀX/m (and, for AWQ, of mean |x| per input channel) — and every
+/// <see cref="BitNetConfig.RequantEvery"/> optimizer steps (<see cref="AfterOptimizerStep"/>; the first solve happens at the
+/// first training forward) the layer re-solves on its current latent weight W:
+/// GPTQ (<see cref="TernaryCalibration.GptqFromGram"/>) gives per-row rounding scales r, refitted scales t and the error
+/// feedback D (the compensated weight minus W); between solves r, t and D stay fixed and the codes are re-rounded every
+/// step, codes = ternarise((W + D) / r), Ŵ = codes·t, so the forward follows the latent weight and equals GPTQ's solution
+/// right after a solve. AWQ (<see cref="TernaryCalibration.AwqFromStatistics"/>, α on an 11-point grid scored on the
+/// running Gram matrix) gives input scales s; every step W·diag(s) is absmean-ternarised per row and the layer computes
+/// (x / s)·Ŵᵀ. The backward is the straight-through estimator to W in both cases (for AWQ through diag(s): dW = dŴ·diag(s)).
+/// Statistics and solution are buffers (qat_*), saved with the model and the trainer's checkpoints.</summary>
 public sealed class BitLinear : Linear
 {
     private TernaryWeights? _ternary; // codes, scales, dequantised and packed weights of the current latent weight
@@ -19,14 +31,27 @@ public sealed class BitLinear : Linear
 
     private float[]? _fixedScales;   // post-training calibration (GPTQ/AWQ): per-row scales that absmean must not recompute
     private float[]? _inputScale;    // AWQ: the layer computes on x / s
+    private readonly TrainingQuantizerState? _qat; // GPTQ-/AWQ-style training quantiser (null: absmean)
+    private long _qatVersion = -1;
 
     /// <summary>A BitLinear with fresh weights. With a <paramref name="calibration"/> (GPTQ or AWQ) the layer holds fixed
     /// per-row scales (buffer weight_scale [out]) and, for AWQ, input scales (buffer input_scale [in]), as written by
-    /// <see cref="ApplyCalibration"/>.</summary>
+    /// <see cref="ApplyCalibration"/>. With a GPTQ or AWQ <paramref name="quantizer"/> the layer trains with that quantiser
+    /// (per-row scales; <paramref name="scaleMode"/> is ignored), re-solving every <paramref name="requantEvery"/> optimizer
+    /// steps on statistics that decay by <paramref name="statsDecay"/> per training batch.</summary>
     public BitLinear(int inFeatures, int outFeatures, bool bias, Generator? gen = null, float std = 0.02f,
-        WeightScaleMode scaleMode = WeightScaleMode.PerTensor, int groupSize = 128, CalibrationKind calibration = CalibrationKind.None)
+        WeightScaleMode scaleMode = WeightScaleMode.PerTensor, int groupSize = 128, CalibrationKind calibration = CalibrationKind.None,
+        WeightQuantizer quantizer = WeightQuantizer.Absmean, int requantEvery = BitNetConfig.DefaultRequantEvery, double statsDecay = BitNetConfig.DefaultStatsDecay)
         : base(inFeatures, outFeatures, bias, gen, std)
     {
+        Quantizer = quantizer;
+        if (quantizer != WeightQuantizer.Absmean)
+        {
+            if (calibration != CalibrationKind.None) throw new ArgumentException("a post-training calibration cannot be combined with a GPTQ/AWQ training quantiser", nameof(calibration));
+            _qat = new TrainingQuantizerState(quantizer, outFeatures, inFeatures, requantEvery, statsDecay);
+            foreach (var (name, get, set) in _qat.Buffers(() => Weight.Value.Device)) Buffer(name, get, set);
+            scaleMode = WeightScaleMode.PerChannel;
+        }
         ScaleMode = scaleMode;
         GroupSize = groupSize;
         Calibration = calibration;
@@ -52,6 +77,25 @@ public sealed class BitLinear : Linear
     /// <summary>The post-training calibration whose fixed scales this layer uses, or <see cref="CalibrationKind.None"/> (absmean, recomputed).</summary>
     public CalibrationKind Calibration { get; }
 
+    /// <summary>The quantiser the weights train with (absmean, or the GPTQ-/AWQ-style training quantisers).</summary>
+    public WeightQuantizer Quantizer { get; }
+
+    /// <summary>GPTQ/AWQ in training: how many times the layer solved so far (0 for absmean, or before the first training forward).</summary>
+    public int QuantizerSolves => _qat?.Solves ?? 0;
+
+    /// <summary>Called by the trainer after every optimizer step: a GPTQ/AWQ training quantiser counts the step and re-solves
+    /// on the current latent weight every <see cref="BitNetConfig.RequantEvery"/> steps. Nothing happens for absmean.</summary>
+    public void AfterOptimizerStep()
+    {
+        if (_qat is not null && _qat.CountStep()) _qat.Solve(Weight.Value);
+    }
+
+    /// <summary>Re-solves the GPTQ/AWQ training quantiser now on the running statistics (no-op for absmean or before any training batch).</summary>
+    public void SolveQuantizer() => _qat?.Solve(Weight.Value);
+
+    // AWQ in training: s [in] once solved (the backward multiplies dW by it), else null.
+    internal Tensor? TrainingInputScale => _qat?.InputScale(Weight.Value.Device);
+
     /// <summary>Installs a calibrated ternarisation (from GPTQ or AWQ): the latent weight becomes codes·scale, the per-row
     /// scales are fixed, and AWQ's input scales divide the input. The layer must have been built with the same calibration.</summary>
     public void ApplyCalibration(TernaryQuantization q)
@@ -73,9 +117,10 @@ public sealed class BitLinear : Linear
     public Action<Tensor>? InputObserver { get; set; }
 
     /// <summary>A BitLinear that takes over a Linear's weights (and bias); the Linear is not modified.</summary>
-    public static BitLinear FromLinear(Linear src, WeightScaleMode scaleMode = WeightScaleMode.PerTensor, int groupSize = 128, CalibrationKind calibration = CalibrationKind.None)
+    public static BitLinear FromLinear(Linear src, WeightScaleMode scaleMode = WeightScaleMode.PerTensor, int groupSize = 128, CalibrationKind calibration = CalibrationKind.None,
+        WeightQuantizer quantizer = WeightQuantizer.Absmean, int requantEvery = BitNetConfig.DefaultRequantEvery, double statsDecay = BitNetConfig.DefaultStatsDecay)
     {
-        var b = new BitLinear(src.InFeatures, src.OutFeatures, src.Bias is not null, null, 0.02f, scaleMode, groupSize, calibration);
+        var b = new BitLinear(src.InFeatures, src.OutFeatures, src.Bias is not null, null, 0.02f, scaleMode, groupSize, calibration, quantizer, requantEvery, statsDecay);
         b.Weight.Value.CopyFrom(src.Weight.Value); b.Weight.MarkChanged();
         if (src.Bias is not null) b.Bias!.Value.CopyFrom(src.Bias.Value);
         return b;
@@ -113,9 +158,11 @@ public sealed class BitLinear : Linear
     /// <summary>Re-quantises the latent weights if they changed since the last call.</summary>
     public void Refresh()
     {
-        if (_version == Weight.Version && _ternary is not null) return;
+        long qv = _qat?.Version ?? 0;
+        if (_version == Weight.Version && _qatVersion == qv && _ternary is not null) return;
         var w = Weight.Value;
-        _ternary = _fixedScales is not null ? w.Backend.TernarizeWeights(w, TernaryScaleMode.PerRow, null, _fixedScales)
+        _ternary = _qat is not null ? _qat.Ternarize(w)
+            : _fixedScales is not null ? w.Backend.TernarizeWeights(w, TernaryScaleMode.PerRow, null, _fixedScales)
             : ScaleMode switch
             {
                 WeightScaleMode.PerTensor => w.Backend.TernarizeWeights(w, TernaryScaleMode.PerTensor),
@@ -123,12 +170,19 @@ public sealed class BitLinear : Linear
                 _ => w.Backend.TernarizeWeights(w, TernaryScaleMode.PerRow, GroupSize),
             };
         _version = Weight.Version;
+        _qatVersion = qv;
     }
 
     public override Variable Forward(Variable x)
     {
         if (InputNorm is not null) x = InputNorm.Forward(x);
+        if (_qat is not null && Training && GradMode.IsEnabled) // training forwards only: evaluation and no-grad passes leave the statistics alone
+        {
+            _qat.Observe(x.Value.Contiguous().Reshape(-1, InFeatures));
+            if (_qat.Solves == 0) _qat.Solve(Weight.Value); // the first training batch solves at once, so no step runs on plain absmean
+        }
         if (_inputScale is not null) x = x * new Variable(Tensor.FromArray(_inputScale.Select(v => 1f / v).ToArray(), [InFeatures], x.Value.Device));
+        else if (_qat?.InverseInputScale(x.Value.Device) is { } inv) x = x * new Variable(inv);
         InputObserver?.Invoke(x.Value);
         Refresh();
         var y = BitLinearFn.Apply(this, x);

@@ -5,9 +5,10 @@ namespace BitDistill.Models.BitNet;
 
 /// <summary>BitLinear's product with the straight-through estimator: forward = the backend's activation quantiser and
 /// ternary×INT8 product (or, during quantisation warm-up or with per-group scales, the fake-quantised float product);
-/// backward: dx = g·Ŵ, dW = gᵀ·X̂ — the gradient of the identity path through both quantisers.</summary>
+/// backward: dx = g·Ŵ, dW = gᵀ·X̂ — the gradient of the identity path through both quantisers (with AWQ in training, where
+/// the quantised weight is W·diag(s), dW = gᵀ·X̂·diag(s)).</summary>
 [Op("bitlinear")]
-internal sealed class BitLinearFn(BitLinear layer, QuantizedActivations? xq, Tensor? xEff, Tensor wEff, int[] inShape) : Function
+internal sealed class BitLinearFn(BitLinear layer, QuantizedActivations? xq, Tensor? xEff, Tensor wEff, Tensor? inputScale, int[] inShape) : Function
 {
     private QuantizedActivations? _xq = xq;
     private Tensor? _xEff = xEff, _wEff = wEff;
@@ -25,6 +26,7 @@ internal sealed class BitLinearFn(BitLinear layer, QuantizedActivations? xq, Ten
         float lambda = layer.QuantizationStrength;
         bool exact = lambda >= 1f && (layer.ScaleMode != WeightScaleMode.PerGroup || layer.Calibration != CalibrationKind.None);
         Tensor? xEff = null; Tensor wEff = layer.WHat;
+        var inputScale = layer.TrainingInputScale;
         Tensor y;
         if (exact) y = backend.TernaryMatMul(xq, layer.Packed);
         else
@@ -33,13 +35,14 @@ internal sealed class BitLinearFn(BitLinear layer, QuantizedActivations? xq, Ten
             xEff = x2 + (backend.DequantizeActivations(xq) - x2) * lambda;
             if (lambda < 1f)
             {
-                var w = layer.Weight.Value;
+                // the latent weight in the quantiser's input space: W·diag(s) for AWQ in training
+                var w = inputScale is not null ? layer.Weight.Value * inputScale : layer.Weight.Value;
                 wEff = w + (layer.WHat - w) * lambda;
             }
             y = xEff.MatMul(wEff.T);
         }
         bool save = Recording(x, layer.Weight);
-        return Record(new BitLinearFn(layer, save && xEff is null ? xq : null, save ? xEff : null, wEff, x.Value.ShapeArray),
+        return Record(new BitLinearFn(layer, save && xEff is null ? xq : null, save ? xEff : null, wEff, inputScale, x.Value.ShapeArray),
             y.Reshape(outShape), x, layer.Weight);
     }
 
@@ -53,6 +56,8 @@ internal sealed class BitLinearFn(BitLinear layer, QuantizedActivations? xq, Ten
         {
             var xHat = _xEff ?? g.Backend.DequantizeActivations(_xq!);
             dw = g2.T.MatMul(xHat);
+            // AWQ in training quantises W' = W·diag(s): dW = dW'·diag(s) (chain rule; the STE passes dW' through the quantiser)
+            if (inputScale is not null) dw = dw * inputScale;
         }
         return [dx, dw];
     }

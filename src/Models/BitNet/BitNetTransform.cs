@@ -23,7 +23,8 @@ public static class BitNetTransform
             }
         foreach (var (parent, child, linear) in swaps)
         {
-            var b = BitLinear.FromLinear(linear, settings.WeightScale, settings.GroupSize, settings.Calibration);
+            var b = BitLinear.FromLinear(linear, settings.WeightScale, settings.GroupSize, settings.Calibration,
+                settings.WeightQuant, settings.RequantEvery, settings.StatsDecay);
             if (settings.SubLn == SubLnPlacement.All) b.AddOwnedInputNorm((float)settings.SubLnEps);
             parent.ReplaceChild(child, b);
         }

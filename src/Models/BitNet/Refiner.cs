@@ -19,7 +19,8 @@ public static class Refiner
         var state = fp.StateDict();
         var expected = student.StateDict();
         var missing = expected.Keys.Where(k => !state.ContainsKey(k)).ToArray();
-        var notNorms = missing.Where(k => !k.EndsWith("sub_norm.weight", StringComparison.Ordinal)).ToArray();
+        // new SubLN weights and the GPTQ/AWQ training quantisers' statistics (buffers qat_*) start fresh
+        var notNorms = missing.Where(k => !k.EndsWith("sub_norm.weight", StringComparison.Ordinal) && !k.Contains(".qat_", StringComparison.Ordinal)).ToArray();
         if (notNorms.Length > 0) throw new InvalidOperationException($"refine: the full-precision model lacks {string.Join(", ", notNorms.Take(5))}");
         student.LoadStateDict(state, strict: false, source: "refine");
         var unexpected = state.Keys.Where(k => !expected.ContainsKey(k)).ToArray();
@@ -30,6 +31,12 @@ public static class Refiner
     /// <summary>All BitLinear layers of a model with their dotted names.</summary>
     public static IEnumerable<(string Name, BitLinear Layer)> BitLinears(Autograd.Module model) =>
         model.NamedModules().Where(m => m.Module is BitLinear).Select(m => (m.Name, (BitLinear)m.Module));
+
+    /// <summary>Tells every BitLinear that an optimizer step was applied (GPTQ-/AWQ-style training quantisers re-solve on schedule).</summary>
+    public static void AfterOptimizerStep(Autograd.Module model)
+    {
+        foreach (var (_, l) in BitLinears(model)) l.AfterOptimizerStep();
+    }
 
     /// <summary>Sets the quantisation warm-up factor λ on every BitLinear.</summary>
     public static void SetQuantizationStrength(Autograd.Module model, float lambda)

@@ -6,7 +6,7 @@ namespace BitDistill.Tensors;
 /// a host copy of the weights, the quantisers of <see cref="TernaryQuantizer"/>, dequantisation and packing.</summary>
 internal static class TernaryWeightReference
 {
-    public static TernaryWeights Compute(Tensor weight, TernaryScaleMode mode, int? groupSize, float[]? fixedRowScales)
+    public static TernaryWeights Compute(Tensor weight, TernaryScaleMode mode, int? groupSize, float[]? fixedRowScales, float[]? roundingRowScales = null)
     {
         if (weight.Rank != 2 || weight.DType != DType.Float32) throw new ArgumentException($"ternary weights must be a float32 matrix [out, in], got {weight.DType} {Tensor.ShapeString(weight.Shape)}");
         int n = weight.Size(0), k = weight.Size(1);
@@ -15,10 +15,11 @@ internal static class TernaryWeightReference
         var codes = new sbyte[n * k];
         float[] scales;
         int groups = 1, group = k;
+        if (roundingRowScales is not null && fixedRowScales is null) throw new ArgumentException("rounding scales need fixed row scales", nameof(roundingRowScales));
         if (fixedRowScales is not null)
         {
             scales = fixedRowScales;
-            TernaryQuantizer.QuantizeWithRowScales(w, n, k, scales, codes);
+            TernaryQuantizer.QuantizeWithRowScales(w, n, k, roundingRowScales ?? scales, codes);
             mode = TernaryScaleMode.PerRow;
         }
         else if (groupSize is { } g)

@@ -147,7 +147,8 @@ public sealed class TaskVerbTests : IDisposable
     [InlineData("distill", "--teacher", "{base}", "--train", "{train}", "--output", "{out}")] // no task.json
     [InlineData("evaluate", "--model", "{base}", "--test", "{train}")]
     [InlineData("classify", "--model", "{base}", "--text", "hi")]
-    [InlineData("distill", "--teacher", "{base}", "--train", "{train}", "--output", "{out}", "--weight-quant", "gptq")]
+    [InlineData("distill", "--teacher", "{base}", "--train", "{train}", "--output", "{out}", "--weight-quant", "gptq:0")]
+    [InlineData("distill", "--teacher", "{base}", "--train", "{train}", "--output", "{out}", "--weight-quant", "awq:x")]
     [InlineData("compare", "--base", "{base}", "--task", "classify", "--train", "{train}", "--report", "{out}", "--gamma", "1e3,x")]
     [InlineData("compare", "--base", "{base}", "--task", "classify", "--train", "{train}", "--report", "{out}", "--gamma", "-1")]
     [InlineData("compare", "--base", "{base}", "--task", "classify", "--train", "{train}", "--report", "{out}", "--methods", "magic")]

@@ -1,0 +1,153 @@
+using BitDistill.Kernels;
+using BitDistill.Tensors;
+
+namespace BitDistill.Models.BitNet;
+
+/// <summary>The state of one BitLinear's GPTQ- or AWQ-style training quantiser: running input statistics (Gram matrix
+/// XᵀX/m, and for AWQ mean |x| per input channel) collected by training forwards, and the last solution (GPTQ: rounding
+/// and output scales per row plus the error-feedback correction D; AWQ: input scales s). All of it is exposed as module
+/// buffers (names <c>qat_*</c>), so a saved model reloads with the same forward and a resumed run continues identically.</summary>
+internal sealed class TrainingQuantizerState
+{
+    private readonly int _n, _k;
+    private Tensor? _gram;          // [k, k] running XᵀX/m (float32, on the weight's device); meaningful once a batch was observed
+    private Tensor? _absMean;       // [k] running mean |x| (AWQ)
+    private Tensor? _feedback;      // [n, k] GPTQ: compensated − W at the last solve
+    private float[] _scale;         // [n] per-row output scales
+    private float[] _roundScale;    // [n] GPTQ: per-row scales the codes are rounded with
+    private float[] _inputScale;    // [k] AWQ: the layer computes on x / s
+    private Tensor? _inputScaleTensor, _inverseInputScale;
+    private readonly float[] _state = new float[3]; // batches observed, optimizer steps since the last solve, solves
+
+    public TrainingQuantizerState(WeightQuantizer kind, int outFeatures, int inFeatures, int requantEvery, double statsDecay)
+    {
+        if (kind == WeightQuantizer.Absmean || !Enum.IsDefined(kind)) throw new ArgumentOutOfRangeException(nameof(kind), kind, "GPTQ or AWQ expected");
+        if (requantEvery <= 0) throw new ArgumentOutOfRangeException(nameof(requantEvery), requantEvery, "must be positive");
+        if (!(statsDecay >= 0 && statsDecay < 1)) throw new ArgumentOutOfRangeException(nameof(statsDecay), statsDecay, "must be in [0, 1)");
+        Kind = kind; _n = outFeatures; _k = inFeatures; RequantEvery = requantEvery; StatsDecay = statsDecay;
+        _scale = Enumerable.Repeat(1f, _n).ToArray();
+        _roundScale = Enumerable.Repeat(1f, _n).ToArray();
+        _inputScale = Enumerable.Repeat(1f, _k).ToArray();
+    }
+
+    public WeightQuantizer Kind { get; }
+    public int RequantEvery { get; }
+    public double StatsDecay { get; }
+    /// <summary>Bumped whenever the solution changes (solve, load): the layer's cached ternary weights are then stale.</summary>
+    public long Version { get; private set; }
+    /// <summary>Number of solves so far (0: the layer still uses per-row absmean).</summary>
+    public int Solves => (int)_state[2];
+    /// <summary>Training batches folded into the running statistics.</summary>
+    public long BatchesObserved => (long)_state[0];
+
+    /// <summary>AWQ input scales s [k] on <paramref name="device"/> once solved, else null (s = 1).</summary>
+    public Tensor? InputScale(Device device) => Kind == WeightQuantizer.Awq && Solves > 0 ? _inputScaleTensor ??= Persistent(_inputScale, [_k], device) : null;
+    /// <summary>1 / s [k] (AWQ, solved) or null.</summary>
+    public Tensor? InverseInputScale(Device device) =>
+        Kind == WeightQuantizer.Awq && Solves > 0 ? _inverseInputScale ??= Persistent(_inputScale.Select(v => 1f / v).ToArray(), [_k], device) : null;
+
+    /// <summary>The ternarisation the forward uses for latent weight <paramref name="w"/> [n, k]: per-row absmean before the
+    /// first solve; GPTQ: codes = ternarise((W + D) / rounding scale), values codes · scale; AWQ: per-row absmean of W·diag(s).</summary>
+    public TernaryWeights Ternarize(Tensor w)
+    {
+        if (Solves == 0) return w.Backend.TernarizeWeights(w, TernaryScaleMode.PerRow);
+        if (Kind == WeightQuantizer.Gptq) return w.Backend.TernarizeWeights(w + _feedback!, TernaryScaleMode.PerRow, null, _scale, _roundScale);
+        return w.Backend.TernarizeWeights(w * InputScale(w.Device)!, TernaryScaleMode.PerRow);
+    }
+
+    /// <summary>Rows of a training batch folded into the statistics: larger batches contribute every ⌈m / 512⌉-th row, so
+    /// the Gram update (m·k² multiply-adds) stays well below the cost of the layer's own product.</summary>
+    public const int MaxRowsPerBatch = 512;
+
+    /// <summary>Folds a training batch's input x [m, k] (float, after SubLN, before any input scaling) into the running statistics
+    /// (at most <see cref="MaxRowsPerBatch"/> evenly strided rows).</summary>
+    public void Observe(Tensor x)
+    {
+        if (x.Size(0) == 0) return;
+        int stride = (x.Size(0) + MaxRowsPerBatch - 1) / MaxRowsPerBatch;
+        if (stride > 1) x = x.Slice(0, 0, x.Size(0), stride).Contiguous();
+        int m = x.Size(0);
+        var xf = x.DType == DType.Float32 ? x : x.To(DType.Float32);
+        var g = xf.T.MatMul(xf) * (1f / m);
+        var a = Kind == WeightQuantizer.Awq ? xf.Abs().Mean(0) : null;
+        float d = BatchesObserved == 0 ? 0f : (float)StatsDecay;
+        using (TensorScope.Suspend())
+        {
+            _gram = _gram is null || d == 0 ? g * 1f : _gram * d + g * (1 - d);
+            if (a is not null) _absMean = _absMean is null || d == 0 ? a * 1f : _absMean * d + a * (1 - d);
+        }
+        _state[0]++;
+    }
+
+    /// <summary>Counts an optimizer step; true when a solve is due (every <see cref="RequantEvery"/> steps).</summary>
+    public bool CountStep()
+    {
+        _state[1]++;
+        return _state[1] >= RequantEvery && BatchesObserved > 0;
+    }
+
+    /// <summary>Solves GPTQ or AWQ on the current latent weight <paramref name="w"/> [n, k] and the running statistics
+    /// (nothing happens before the first observed batch).</summary>
+    public void Solve(Tensor w)
+    {
+        if (BatchesObserved == 0 || _gram is null) return;
+        var wArr = w.Contiguous().ToFloatArray();
+        var gram = _gram.ToFloatArray().Select(v => (double)v).ToArray();
+        if (Kind == WeightQuantizer.Gptq)
+        {
+            var r = TernaryCalibration.GptqFromGram(wArr, _n, _k, gram, new GptqOptions());
+            var d = new float[wArr.Length];
+            for (int i = 0; i < d.Length; i++) d[i] = r.CompensatedWeights[i] - wArr[i];
+            _feedback = Persistent(d, [_n, _k], w.Device);
+            _scale = r.Weights.Scales;
+            _roundScale = r.RoundingScales;
+        }
+        else
+        {
+            var absMean = _absMean!.ToFloatArray().Select(v => (double)v).ToArray();
+            // RefitScale off: the forward re-ternarises W·diag(s) with plain per-row absmean every step, so α is scored on that.
+            var r = TernaryCalibration.AwqFromStatistics(wArr, _n, _k, gram, absMean, new AwqOptions { RefitScale = false, GridPoints = AwqGridPoints });
+            _inputScale = r.Weights.InputScales!;
+            _inputScaleTensor = _inverseInputScale = null;
+        }
+        _state[1] = 0;
+        _state[2]++;
+        Version++;
+    }
+
+    /// <summary>α values searched per AWQ solve in training (0, 0.1, …, 1): half the post-training grid, as a solve recurs.</summary>
+    public const int AwqGridPoints = 11;
+
+    /// <summary>The buffers (name, get, set) the owning BitLinear registers.</summary>
+    public IEnumerable<(string Name, Func<Tensor> Get, Action<Tensor> Set)> Buffers(Func<Device> device)
+    {
+        yield return ("qat_state", () => Tensor.FromArray((float[])_state.Clone(), [3]), t => { Check(t, [3], "qat_state").CopyTo(_state, 0); Version++; });
+        yield return ("qat_gram", () => _gram ?? Tensor.Zeros([_k, _k], DType.Float32, device()),
+            t => _gram = Persistent(Check(t, [_k, _k], "qat_gram"), [_k, _k], device()));
+        if (Kind == WeightQuantizer.Gptq)
+        {
+            yield return ("qat_weight_scale", () => Tensor.FromArray((float[])_scale.Clone(), [_n]), t => { _scale = Check(t, [_n], "qat_weight_scale"); Version++; });
+            yield return ("qat_round_scale", () => Tensor.FromArray((float[])_roundScale.Clone(), [_n]), t => { _roundScale = Check(t, [_n], "qat_round_scale"); Version++; });
+            yield return ("qat_feedback", () => _feedback ?? Tensor.Zeros([_n, _k], DType.Float32, device()),
+                t => { _feedback = Persistent(Check(t, [_n, _k], "qat_feedback"), [_n, _k], device()); Version++; });
+        }
+        else
+        {
+            yield return ("qat_input_absmean", () => _absMean ?? Tensor.Zeros([_k], DType.Float32, device()),
+                t => _absMean = Persistent(Check(t, [_k], "qat_input_absmean"), [_k], device()));
+            yield return ("qat_input_scale", () => Tensor.FromArray((float[])_inputScale.Clone(), [_k]),
+                t => { _inputScale = Check(t, [_k], "qat_input_scale"); _inputScaleTensor = _inverseInputScale = null; Version++; });
+        }
+    }
+
+    private static float[] Check(Tensor t, int[] shape, string name)
+    {
+        if (!t.ShapeArray.SequenceEqual(shape)) throw new ArgumentException($"{name} must be {Tensor.ShapeString(shape)}, got {Tensor.ShapeString(t.Shape)}");
+        return t.ToFloatArray();
+    }
+
+    private static Tensor Persistent(float[] data, int[] shape, Device device)
+    {
+        using (TensorScope.Suspend()) return Tensor.FromArray(data, shape, device);
+    }
+}
