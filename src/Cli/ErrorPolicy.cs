@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using BitDistill.Kernels;
 using BitDistill.Models;
 using BitDistill.Models.Tokenization;
 using BitDistill.Runtime;
@@ -20,9 +21,26 @@ public static class ErrorPolicy
     /// <summary>The global --verbose option (print stack traces of errors).</summary>
     public static Option<bool> Verbose { get; } = new("--verbose") { Description = "print the stack trace of an error", Recursive = true };
 
-    /// <summary>Runs a verb's body under the policy; <paramref name="parse"/> supplies --verbose.</summary>
-    public static int Run(string verb, ParseResult parse, Func<int> body) =>
-        Run(verb, body, Console.Out, Console.Error, parse.GetValue(Verbose));
+    /// <summary>The --threads option of every verb that computes (added to them by <see cref="Program.CreateRoot"/>).</summary>
+    public static Option<int?> Threads { get; } = CreateThreads();
+
+    private static Option<int?> CreateThreads()
+    {
+        var o = new Option<int?>("--threads") { Description = "threads the kernels split work into (default: all cores); results are bitwise the same run after run at a given count" };
+        o.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is < 1 and var t) r.AddError($"--threads must be at least 1, got {t}"); });
+        return o;
+    }
+
+    /// <summary>The kernel context --threads asks for, or null when it is not given (or not an option of this verb).</summary>
+    public static KernelContext.Scope? ThreadScope(ParseResult parse) =>
+        parse.GetResult(Threads) is not null && parse.GetValue(Threads) is int t ? KernelContext.Override(degreeOfParallelism: t) : null;
+
+    /// <summary>Runs a verb's body under the policy; <paramref name="parse"/> supplies --verbose and --threads.</summary>
+    public static int Run(string verb, ParseResult parse, Func<int> body)
+    {
+        using var threads = ThreadScope(parse);
+        return Run(verb, body, Console.Out, Console.Error, parse.GetValue(Verbose));
+    }
 
     /// <summary>Runs a verb's body under the policy, writing errors to <paramref name="stderr"/>.</summary>
     public static int Run(string verb, Func<int> body, TextWriter stdout, TextWriter stderr, bool verbose = false)

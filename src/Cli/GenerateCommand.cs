@@ -68,12 +68,16 @@ public static class GenerateCommand
         var cmd = new Command("generate", "Generate text with a KV cache (prefill the prompt, then one token per step), streaming it to stdout; "
             + "stops at the config's eos_token_id(s) or the tokenizer's EOS token. With --json, prints one JSON object for scripts.");
         foreach (var o in new Option[] { model, prompt, promptIds, tokenizer, maxNew, greedy, temperature, topK, topP, penalty, seed, json }) cmd.Options.Add(o);
-        cmd.SetAction(parse => Run(new Args
+        cmd.SetAction(parse =>
+        {
+            using var threads = ErrorPolicy.ThreadScope(parse);
+            return Run(new Args
         {
             Model = parse.GetValue(model)!, Prompt = parse.GetValue(prompt), PromptIds = parse.GetValue(promptIds), Tokenizer = parse.GetValue(tokenizer),
             MaxNewTokens = parse.GetValue(maxNew), Greedy = parse.GetValue(greedy), Temperature = parse.GetValue(temperature), TopK = parse.GetValue(topK),
             TopP = parse.GetValue(topP), RepetitionPenalty = parse.GetValue(penalty), Seed = parse.GetValue(seed), Json = parse.GetValue(json), Verbose = parse.GetValue(ErrorPolicy.Verbose),
-        }, Console.Out, Console.Error));
+        }, Console.Out, Console.Error);
+        });
         return cmd;
     }
 

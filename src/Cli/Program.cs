@@ -25,6 +25,10 @@ public static class Program
         root.Subcommands.Add(EvaluateCommand.Create());
         root.Subcommands.Add(ClassifyCommand.Create());
         root.Subcommands.Add(CompareCommand.Create());
+        // --threads on every verb that computes (bench has its own list of thread counts; inspect only reads)
+        foreach (var verb in root.Subcommands.SelectMany(c => c.Subcommands.Prepend(c)))
+            if (verb.Name is not ("bench" or "inspect" or "tokenizer") && !verb.Options.Any(o => o.Name == "--threads"))
+                verb.Options.Add(ErrorPolicy.Threads);
         return root;
     }
 }

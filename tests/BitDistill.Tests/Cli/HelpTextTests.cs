@@ -22,4 +22,19 @@ public class HelpTextTests
         }
         Assert.True(missing.Count == 0, "without a description: " + string.Join(", ", missing));
     }
+
+    [Fact]
+    public void EveryVerbThatComputesTakesThreads()
+    {
+        var without = Verbs(Program.CreateRoot()).Where(v => v.Subcommands.Count == 0 && v.Name != "inspect")
+            .Where(v => !v.Options.Any(o => o.Name == "--threads")).Select(v => v.Name).ToArray();
+        Assert.True(without.Length == 0, "without --threads: " + string.Join(", ", without));
+    }
+
+    [Fact]
+    public void ThreadsBelowOneIsRefusedBeforeAnyWork()
+    {
+        var r = Program.CreateRoot().Parse(["generate", "--model", "/nonexistent", "--prompt-ids", "1", "--threads", "0"]);
+        Assert.Contains(r.Errors, e => e.Message == "--threads must be at least 1, got 0");
+    }
 }
