@@ -1,11 +1,22 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 
 namespace BitDistill.Cli;
 
 /// <summary>The bitdistill command.</summary>
 public static class Program
 {
-    public static int Main(string[] args) => CreateRoot().Parse(args).Invoke();
+    public static int Main(string[] args)
+    {
+        var parse = CreateRoot().Parse(args);
+        if (parse.Errors.Count == 0) return parse.Invoke();
+        // bad options are bad input like any other: one line naming the option, exit code 2 (not the whole help text)
+        var names = new List<string>();
+        for (var r = parse.CommandResult; r.Parent is CommandResult parent; r = parent) names.Insert(0, r.Command.Name);
+        string prefix = string.Join(' ', names.Prepend("bitdistill"));
+        Console.Error.WriteLine($"{prefix}: {string.Join("; ", parse.Errors.Select(e => e.Message.ReplaceLineEndings(" ")))} (see {prefix} --help)");
+        return ErrorPolicy.BadInput;
+    }
 
     /// <summary>The root command with every verb (tests walk it to check that each option is described).</summary>
     public static RootCommand CreateRoot()

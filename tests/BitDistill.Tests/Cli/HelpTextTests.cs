@@ -37,4 +37,21 @@ public class HelpTextTests
         var r = Program.CreateRoot().Parse(["generate", "--model", "/nonexistent", "--prompt-ids", "1", "--threads", "0"]);
         Assert.Contains(r.Errors, e => e.Message == "--threads must be at least 1, got 0");
     }
+
+    [Theory]
+    [InlineData("bitdistill generate: --threads must be at least 1, got 0", "generate", "--model", "m", "--prompt-ids", "1", "--threads", "0")]
+    [InlineData("bitdistill tokenizer train: Option '--vocab-size' is required.", "tokenizer", "train", "--output", "o", "x.txt")]
+    public void ABadOptionIsOneLineNamingTheVerbWithExitCode2(string message, params string[] args)
+    {
+        var e = new StringWriter();
+        var old = Console.Error;
+        Console.SetError(e);
+        int code;
+        try { code = Program.Main(args); }
+        finally { Console.SetError(old); }
+        Assert.Equal(ErrorPolicy.BadInput, code);
+        var lines = e.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
+        Assert.StartsWith(message, lines[0]);
+    }
 }
