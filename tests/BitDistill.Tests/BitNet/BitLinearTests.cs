@@ -44,6 +44,22 @@ public class BitLinearTests
         Assert.Equal(mode == WeightScaleMode.PerTensor ? 1 : mode == WeightScaleMode.PerChannel ? n : n * 5, scales.Length);
     }
 
+    [Theory]
+    [InlineData(WeightScaleMode.PerTensor)]
+    [InlineData(WeightScaleMode.PerChannel)]
+    public void ATrainingBatchGivesBitwiseTheSameOutputThroughSgemmAsThroughTheInt8Kernels(WeightScaleMode mode)
+    {
+        int m = 150, k = 256, n = 77;
+        var layer = new BitLinear(k, n, bias: false, new Generator(6), 0.05f, mode);
+        var x = TestUtil.RandN([m, k], 7);
+        float[] Run(int minRows)
+        {
+            using var _ = KernelContext.Use(KernelContext.Current with { TernarySgemmMinRows = minRows });
+            return layer.Forward(new Variable(x)).Value.ToArray<float>();
+        }
+        Assert.Equal(Run(int.MaxValue), Run(64));
+    }
+
     [Fact]
     public void SteGradientEqualsIdentityPathGradient()
     {
