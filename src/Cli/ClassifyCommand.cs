@@ -52,7 +52,9 @@ public static class ClassifyCommand
                     catch (JsonException e) { throw new UsageException($"{path}:{n}: malformed JSON ({e.Message})"); }
                 }
             }
-            var encoder = spec.Encoder(TextTokenizer.Load(dir));
+            var tokenizer = TextTokenizer.Load(dir);
+            TokenizerPairing.Check(tokenizer, ModelRegistry.LoadConfig(Path.Combine(dir, "config.json")));
+            var encoder = spec.Encoder(tokenizer);
             var rows = inputs.Select((x, i) => encoder.Encode(new TaskExample(x.Text, x.Pair, spec.Labels[0], $"input {i + 1}"))).ToArray();
             var loaded = ModelRegistry.FromPretrained(dir);
             Func<Tensor, Tensor, Variable> scores = spec.Head == ClassificationHead.Score

@@ -81,7 +81,7 @@ public static class CompareCommand
                     : values.Length == 1 ? new[] { r with { AttentionDistillationWeight = values[0] } }
                     : values.Select(v => r with { Name = string.Create(CultureInfo.InvariantCulture, $"{r.Name}-gamma{v:G3}"), AttentionDistillationWeight = v }).ToArray()).ToArray();
             }
-            var corpusData = recipes.Any(r => r.ContinuedPretraining) ? TokenDataset.FromFiles(files, run.Tokenizer, run.Encoder.EosId) : null;
+            var corpusData = recipes.Any(r => r.ContinuedPretraining) ? TokenDataset.FromFiles(files, run.Tokenizer, run.Encoder.EosId, run.Encoder.ParseSpecialTokens) : null;
             const int Stage2Seq = 128;
             int stage2Steps = (int)Math.Max(1, stage2Tokens / ((long)taskOptions.BatchSize * Stage2Seq));
             var result = MethodComparison.Run(baseModel, run.Train, run.Validation, test, run.Encoder, new ComparisonOptions

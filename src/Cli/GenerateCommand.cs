@@ -54,7 +54,7 @@ public static class GenerateCommand
     public static Command Create()
     {
         var model = new Option<string>("--model") { Description = "Hugging Face model folder (config.json + safetensors)", Required = true };
-        var prompt = new Option<string>("--prompt") { Description = "prompt text (encoded without special tokens; needs a tokenizer)" };
+        var prompt = new Option<string>("--prompt") { Description = "prompt text (needs a tokenizer); special-token text such as <|im_start|> in it becomes the special id, as in Hugging Face's chat templates, and no BOS/EOS is added" };
         var promptIds = new Option<string>("--prompt-ids") { Description = "prompt as comma-separated token ids, e.g. 785,3974,13876 (no tokenizer needed)" };
         var tokenizer = new Option<string>("--tokenizer") { Description = "tokenizer.json or a folder holding one (default: the model folder)" };
         var maxNew = new Option<int>("--max-new-tokens") { Description = "most tokens to generate", DefaultValueFactory = _ => 64 };
@@ -106,6 +106,7 @@ public static class GenerateCommand
             string path = a.Tokenizer ?? a.Model;
             try { tokenizer = TextTokenizer.Load(path); }
             catch (FileNotFoundException e) { throw new UsageException($"{e.Message}; give the tokenizer with --tokenizer PATH"); }
+            TokenizerPairing.Check(tokenizer, config);
         }
         int[] ids = a.PromptIds is not null ? ParseIds(a.PromptIds, config, configPath) : tokenizer!.Encode(a.Prompt!);
         if (ids.Length == 0) throw new UsageException("the prompt encodes to no tokens");

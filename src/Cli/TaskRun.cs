@@ -61,6 +61,7 @@ public sealed class TaskRun
             throw new UsageException("--label-words applies to --head label-words; a score head answers the labels themselves");
         var tokPath = tokenizer ?? modelDir;
         var tok = TextTokenizer.Load(tokPath);
+        TokenizerPairing.Check(tok, BitDistill.Models.ModelRegistry.LoadConfig(Path.Combine(modelDir, "config.json")));
         var claimed = OutputFolder.Claim(verb, output, overwrite, modelDir, dataOptions.Train, dataOptions.Validation, dataOptions.Test, tokenizer);
         try
         {
@@ -68,7 +69,8 @@ public sealed class TaskRun
             Console.WriteLine(data.Summary());
             int maxLength = spec?.MaxLength ?? p.GetValue(task.MaxLength);
             string? words = spec?.LabelWords ?? p.GetValue(task.LabelWords);
-            var encoder = spec is not null ? spec.Encoder(tok) : TaskEncoder.For(data, tok, maxLength, words, head: head);
+            bool parseSpecial = p.GetValue(task.ParseSpecial) || spec?.ParseSpecialTokens == true;
+            var encoder = spec is not null ? (spec with { ParseSpecialTokens = parseSpecial }).Encoder(tok) : TaskEncoder.For(data, tok, maxLength, words, head: head, parseSpecialTokens: parseSpecial);
             var train = encoder.EncodeAll(data.Train);
             var validation = encoder.EncodeAll(data.Validation).Rows.Take(training.Rows(p)).ToArray();
             var test = data.Test.Count > 0 ? encoder.EncodeAll(data.Test) : null;
@@ -92,7 +94,7 @@ public sealed class TaskRun
         result.Model.SavePretrained(dir);
         ModelFolders.CopyTokenizer(TokenizerPath, dir);
         bool score = Encoder.Head == ClassificationHead.Score;
-        new TaskSpec(Encoder.Kind, Data.Labels, score ? null : Encoder.LabelWords?.ToString(), MaxLength, Encoder.Template, Encoder.Head).Save(dir);
+        new TaskSpec(Encoder.Kind, Data.Labels, score ? null : Encoder.LabelWords?.ToString(), MaxLength, Encoder.Template, Encoder.Head, Encoder.ParseSpecialTokens).Save(dir);
         RecipeFile.Save(recipe, Path.Combine(dir, RecipeFile.FileName));
         var inv = CultureInfo.InvariantCulture;
         var runJson = new JsonObject

@@ -16,10 +16,12 @@ public static class TokenizeCommands
     {
         var tokenizerOpt = new Option<string>("--tokenizer") { Description = "tokenizer.json, or a folder holding one (or GPT-2 vocab.json + merges.txt)", Required = true };
         var jsonlOpt = new Option<string>("--jsonl") { Description = "input JSONL: one {\"text\": ...} per line ('-' for stdin)", Required = true };
+        var parseSpecial = new Option<bool>("--parse-special") { Description = "turn special-token text such as <|im_end|> into its id (default: tokenize it as ordinary text, as for untrusted data)" };
         var cmd = new Command("tokenize", "Tokenize the \"text\" of each JSONL line; prints {\"text\": ..., \"ids\": [...]} per line (no special tokens added).");
         cmd.Options.Add(tokenizerOpt);
         cmd.Options.Add(jsonlOpt);
-        cmd.SetAction(parse => ErrorPolicy.Run("tokenize", parse, () => RunTokenize(parse.GetValue(tokenizerOpt)!, parse.GetValue(jsonlOpt)!)));
+        cmd.Options.Add(parseSpecial);
+        cmd.SetAction(parse => ErrorPolicy.Run("tokenize", parse, () => RunTokenize(parse.GetValue(tokenizerOpt)!, parse.GetValue(jsonlOpt)!, parse.GetValue(parseSpecial))));
         return cmd;
     }
 
@@ -44,7 +46,7 @@ public static class TokenizeCommands
 
     static string OneLine(string s) => s.ReplaceLineEndings(" ");
 
-    static int RunTokenize(string tokenizerPath, string jsonlPath)
+    static int RunTokenize(string tokenizerPath, string jsonlPath, bool parseSpecial)
     {
         var tokenizer = TextTokenizer.Load(tokenizerPath);
         try { Console.OutputEncoding = new UTF8Encoding(false); } catch (Exception e) when (e is IOException or PlatformNotSupportedException) { }
@@ -59,7 +61,7 @@ public static class TokenizeCommands
             lineNo++;
             if (string.IsNullOrWhiteSpace(line)) continue;
             string text = ReadTextField(line, jsonlPath, lineNo);
-            var ids = tokenizer.Encode(text);
+            var ids = tokenizer.Encode(text, parseSpecialTokens: parseSpecial);
             buffer.Clear();
             using (var w = new Utf8JsonWriter(buffer, writerOptions))
             {
@@ -107,7 +109,12 @@ public static class TokenizeCommands
         foreach (var f in files) if (!File.Exists(f)) throw new UsageException($"{f}: file not found");
         var sw = Stopwatch.StartNew();
         var options = new BpeTrainerOptions { MinFrequency = minFrequency, Progress = new SyncProgress(m => Console.Error.WriteLine(m)) };
-        var result = BpeTrainer.Train(ReadCorpus(files), vocabSize, options);
+        BpeTrainingResult result;
+        try { result = BpeTrainer.Train(ReadCorpus(files), vocabSize, options); }
+        catch (InvalidDataException e) when (e.Message.StartsWith("no text", StringComparison.Ordinal))
+        {
+            throw new UsageException($"{string.Join(", ", files)}: {e.Message}; a tokenizer trained on it would hold only the byte tokens");
+        }
         result.Save(output);
         Console.Error.WriteLine($"wrote {Path.Combine(output, "tokenizer.json")} (vocab {result.VocabSize:N0}, {result.Merges.Count:N0} merges) in {sw.Elapsed.TotalSeconds:F1} s");
         return 0;
