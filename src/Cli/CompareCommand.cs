@@ -68,7 +68,7 @@ public static class CompareCommand
             foreach (var f in files) if (!File.Exists(f)) throw new UsageException($"--corpus {f}: file not found");
             double[]? gammaValues = p.GetValue(gamma) is { } gs ? ParseList(gs, "--gamma", allowZero: true) : null;
             if (p.GetValue(lambda) is { } lv && (!double.IsFinite(lv) || lv < 0)) throw new UsageException($"--lambda must be a non-negative number, got {lv}");
-            var run = TaskRun.Prepare(p, task, training, p.GetValue(baseDir)!, null, p.GetValue(report)!, "compare", p.GetValue(overwrite));
+            var run = TaskRun.Prepare(p, task, training, p.GetValue(baseDir)!, null, p.GetValue(report)!, "compare", p.GetValue(overwrite), outputOption: "--report");
             using var claimed = run.Output;
             using var interrupt = new Interruption();
             var test = run.Test ?? throw new UsageException("compare needs test rows (--test FILE)");

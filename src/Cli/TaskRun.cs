@@ -49,9 +49,9 @@ public sealed class TaskRun
     /// <summary>--label-words.</summary>
     public string? LabelWords { get; }
 
-    /// <summary>Validates the flags and paths, claims the output folder, loads the tokenizer and the task data, encodes it.</summary>
+    /// <summary>Validates the flags and paths, claims the output folder (named <paramref name="outputOption"/> in messages), loads the tokenizer and the task data, encodes it.</summary>
     public static TaskRun Prepare(ParseResult p, TaskArguments task, TrainingArguments training, string modelDir, string? tokenizer,
-        string output, string verb, bool overwrite, TaskSpec? spec = null)
+        string output, string verb, bool overwrite, TaskSpec? spec = null, string outputOption = "--output")
     {
         if (!Directory.Exists(modelDir)) throw new UsageException($"model folder '{modelDir}' does not exist");
         ulong seed = p.GetValue(training.Seed);
@@ -62,7 +62,7 @@ public sealed class TaskRun
         var tokPath = tokenizer ?? modelDir;
         var tok = TextTokenizer.Load(tokPath);
         TokenizerPairing.Check(tok, BitDistill.Models.ModelRegistry.LoadConfig(Path.Combine(modelDir, "config.json")));
-        var claimed = OutputFolder.Claim(verb, output, overwrite, modelDir, dataOptions.Train, dataOptions.Validation, dataOptions.Test, tokenizer);
+        var claimed = OutputFolder.Claim(verb, outputOption, output, overwrite, modelDir, dataOptions.Train, dataOptions.Validation, dataOptions.Test, tokenizer);
         try
         {
             var data = TaskData.Load(dataOptions);

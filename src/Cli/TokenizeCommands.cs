@@ -31,14 +31,16 @@ public static class TokenizeCommands
         var vocabOpt = new Option<int>("--vocab-size") { Description = "total vocabulary size (256 bytes + merges + 3 special tokens)", Required = true };
         var outOpt = new Option<string>("--output") { Description = "folder for tokenizer.json and tokenizer_config.json", DefaultValueFactory = _ => "tokenizer" };
         var minFreqOpt = new Option<int>("--min-frequency") { Description = "minimum pair count for a merge", DefaultValueFactory = _ => 2 };
+        var overwriteOpt = new Option<bool>("--overwrite") { Description = "write into a non-empty --output folder that another verb wrote" };
         var filesArg = new Argument<string[]>("files") { Description = "plain text, JSONL with a \"text\" field (.jsonl), optionally .gz", Arity = ArgumentArity.OneOrMore };
         var train = new Command("train", "Train a byte-level BPE tokenizer (Qwen split regex, <|endoftext|> <|im_start|> <|im_end|>) and write a Hugging Face tokenizer.json.");
         train.Options.Add(vocabOpt);
         train.Options.Add(outOpt);
         train.Options.Add(minFreqOpt);
+        train.Options.Add(overwriteOpt);
         train.Arguments.Add(filesArg);
         train.SetAction(parse => ErrorPolicy.Run("tokenizer train", parse, () =>
-            RunTrain(parse.GetValue(vocabOpt), parse.GetValue(outOpt)!, parse.GetValue(minFreqOpt), parse.GetValue(filesArg)!)));
+            RunTrain(parse.GetValue(vocabOpt), parse.GetValue(outOpt)!, parse.GetValue(minFreqOpt), parse.GetValue(filesArg)!, parse.GetValue(overwriteOpt))));
         var cmd = new Command("tokenizer", "Tokenizer tools.");
         cmd.Subcommands.Add(train);
         return cmd;
@@ -101,12 +103,13 @@ public static class TokenizeCommands
         return new StreamReader(s, Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
     }
 
-    static int RunTrain(int vocabSize, string output, int minFrequency, string[] files)
+    static int RunTrain(int vocabSize, string output, int minFrequency, string[] files, bool overwrite)
     {
         const int maxVocab = 1 << 22;
         if (vocabSize < 259 || vocabSize > maxVocab) throw new UsageException($"--vocab-size: {vocabSize} is out of range (259 .. {maxVocab}: 256 bytes + 3 special tokens at least)");
         if (minFrequency < 1) throw new UsageException($"--min-frequency: {minFrequency} must be at least 1");
         foreach (var f in files) if (!File.Exists(f)) throw new UsageException($"{f}: file not found");
+        using var claimed = OutputFolder.Claim("tokenizer train", output, overwrite, files);
         var sw = Stopwatch.StartNew();
         var options = new BpeTrainerOptions { MinFrequency = minFrequency, Progress = new SyncProgress(m => Console.Error.WriteLine(m)) };
         BpeTrainingResult result;
@@ -115,7 +118,7 @@ public static class TokenizeCommands
         {
             throw new UsageException($"{string.Join(", ", files)}: {e.Message}; a tokenizer trained on it would hold only the byte tokens");
         }
-        result.Save(output);
+        result.Save(claimed.Path);
         Console.Error.WriteLine($"wrote {Path.Combine(output, "tokenizer.json")} (vocab {result.VocabSize:N0}, {result.Merges.Count:N0} merges) in {sw.Elapsed.TotalSeconds:F1} s");
         return 0;
     }
