@@ -70,7 +70,7 @@ public static class ClassifyCommand
                     {
                         var pr = probs.AsSpan(r * c, c).ToArray();
                         int best = Array.IndexOf(pr, pr.Max());
-                        var result = new Dictionary<string, object> { ["label"] = spec.Labels[best], ["probabilities"] = spec.Labels.Select((l, i) => (l, i)).ToDictionary(x => x.l, x => (object)Math.Round(pr[x.i], 6)) };
+                        var result = new Dictionary<string, object> { ["label"] = spec.Labels[best], ["probabilities"] = spec.Labels.Select((l, i) => (l, i)).ToDictionary(x => x.l, x => float.IsFinite(pr[x.i]) ? (object?)Math.Round(pr[x.i], 6) : null) };
                         if (inputs.Count > 1) result["text"] = inputs[k].Text;
                         Console.WriteLine(JsonSerializer.Serialize(result));
                     }

@@ -6,6 +6,7 @@ using BitDistill.Distill.Comparison;
 using BitDistill.Distill.Data;
 using BitDistill.Distill.Demo;
 using BitDistill.Distill.Recipes;
+using BitDistill.Distill.Reports;
 using BitDistill.Distill.Tasks;
 using BitDistill.Models;
 
@@ -96,7 +97,9 @@ public static class CompareCommand
             {
                 ["task"] = cls ? "classify" : "summarize", ["train_rows"] = run.Train.Rows.Count, ["validation_rows"] = run.Validation.Count, ["test_rows"] = test.Rows.Count,
                 ["base_model"] = Path.GetFullPath(run.ModelDir), ["budget"] = p.GetValue(budget), ["task_steps"] = taskOptions.Steps, ["stage2_steps"] = stage2Steps,
-                ["seeds"] = seedCount,
+                ["seeds"] = seedCount, ["seed"] = taskOptions.Seed, ["batch_size"] = taskOptions.BatchSize, ["learning_rate"] = JsonReports.Number(taskOptions.LearningRate),
+                ["learning_rates"] = sweep is null ? null : new JsonArray(sweep.Select(x => JsonReports.Number(x)).ToArray()),
+                ["code_version"] = JsonReports.CodeVersion,
             };
             if (cls) json["head"] = TaskSpec.HeadName(run.Encoder.Head);
             foreach (var (k, v) in result.ToJson().ToArray()) json[k] = v?.DeepClone();
@@ -106,7 +109,7 @@ public static class CompareCommand
             md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"base {run.ModelDir}; {run.Train.Rows.Count} training rows, {test.Rows.Count} test rows; {taskOptions.Steps} task steps, {stage2Steps} stage-2 steps; seeds {seedCount}"));
             md.AppendLine();
             md.Append(result.ToMarkdown());
-            WriteAtomically(Path.Combine(claimed.Path, "report.json"), json.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
+            WriteAtomically(Path.Combine(claimed.Path, "report.json"), JsonReports.ToText(json));
             WriteAtomically(Path.Combine(claimed.Path, "report.md"), md.ToString());
             result.Plot(Path.Combine(claimed.Path, cls ? "accuracy.png" : "rougeL.png"), cls ? "Test accuracy by method (%)" : "Test ROUGE-L by method");
             Console.Write(md.ToString());

@@ -208,7 +208,7 @@ public static class GenerateCommand
             w.WriteStartArray("generated_ids"); foreach (var id in r.GeneratedIds) w.WriteNumberValue(id); w.WriteEndArray();
             w.WriteStartObject("top5");
             w.WriteStartArray("ids"); foreach (var id in topIds) w.WriteNumberValue(id); w.WriteEndArray();
-            w.WriteStartArray("logits"); foreach (var x in topLogits) w.WriteNumberValue(x); w.WriteEndArray();
+            w.WriteStartArray("logits"); foreach (var x in topLogits) { if (float.IsFinite(x)) w.WriteNumberValue(x); else w.WriteNullValue(); } w.WriteEndArray();
             w.WriteEndObject();
             w.WriteString("stop_reason", r.StopReason == StopReason.StopToken ? "stop_token" : "max_new_tokens");
             if (withText) w.WriteString("text", r.Text);

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using BitDistill.Distill.Data;
 using BitDistill.Distill.Evaluation;
@@ -105,11 +104,16 @@ public sealed class TaskRun
             ["train_rows"] = Train.Rows.Count,
             ["steps"] = Options.Steps,
             ["batch_size"] = Options.BatchSize,
-            ["learning_rate"] = Options.LearningRate.ToString("R", inv),
+            ["learning_rate"] = JsonReports.Number(Options.LearningRate),
+            ["warmup_steps"] = Options.WarmupSteps,
+            ["weight_decay"] = JsonReports.Number(Options.WeightDecay),
             ["seed"] = Options.Seed,
+            ["max_length"] = MaxLength,
+            ["parse_special"] = Encoder.ParseSpecialTokens,
+            ["code_version"] = JsonReports.CodeVersion,
             ["best_validation"] = result.Task.Best is { } b ? new JsonObject { ["step"] = b.Step, ["metric"] = b.Result.Metric, ["value"] = b.Result.Value } : null,
         };
-        File.WriteAllText(Path.Combine(dir, "run.json"), runJson.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        File.WriteAllText(Path.Combine(dir, "run.json"), JsonReports.ToText(runJson));
         Plots.TrainingCurves(Path.Combine(dir, "loss.png"), $"Training loss ({recipe.Name})", "step", "loss",
             [("loss", result.Task.Loss.Select(l => (double)l.Step).ToArray(), result.Task.Loss.Select(l => l.Loss).ToArray())]);
         if (result.Task.Validations.Count > 0)
