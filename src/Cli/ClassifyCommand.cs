@@ -52,7 +52,9 @@ public static class ClassifyCommand
                     catch (JsonException e) { throw new UsageException($"{path}:{n}: malformed JSON ({e.Message})"); }
                 }
             }
-            var encoder = spec.Encoder(TextTokenizer.Load(dir));
+            var tokenizer = TextTokenizer.Load(dir);
+            TokenizerPairing.Check(tokenizer, ModelRegistry.LoadConfig(Path.Combine(dir, "config.json")));
+            var encoder = spec.Encoder(tokenizer);
             var rows = inputs.Select((x, i) => encoder.Encode(new TaskExample(x.Text, x.Pair, spec.Labels[0], $"input {i + 1}"))).ToArray();
             var loaded = ModelRegistry.FromPretrained(dir);
             Func<Tensor, Tensor, Variable> scores = spec.Head == ClassificationHead.Score
@@ -68,7 +70,7 @@ public static class ClassifyCommand
                     {
                         var pr = probs.AsSpan(r * c, c).ToArray();
                         int best = Array.IndexOf(pr, pr.Max());
-                        var result = new Dictionary<string, object> { ["label"] = spec.Labels[best], ["probabilities"] = spec.Labels.Select((l, i) => (l, i)).ToDictionary(x => x.l, x => (object)Math.Round(pr[x.i], 6)) };
+                        var result = new Dictionary<string, object> { ["label"] = spec.Labels[best], ["probabilities"] = spec.Labels.Select((l, i) => (l, i)).ToDictionary(x => x.l, x => float.IsFinite(pr[x.i]) ? (object?)Math.Round(pr[x.i], 6) : null) };
                         if (inputs.Count > 1) result["text"] = inputs[k].Text;
                         Console.WriteLine(JsonSerializer.Serialize(result));
                     }

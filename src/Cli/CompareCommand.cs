@@ -6,6 +6,7 @@ using BitDistill.Distill.Comparison;
 using BitDistill.Distill.Data;
 using BitDistill.Distill.Demo;
 using BitDistill.Distill.Recipes;
+using BitDistill.Distill.Reports;
 using BitDistill.Distill.Tasks;
 using BitDistill.Models;
 
@@ -68,7 +69,7 @@ public static class CompareCommand
             foreach (var f in files) if (!File.Exists(f)) throw new UsageException($"--corpus {f}: file not found");
             double[]? gammaValues = p.GetValue(gamma) is { } gs ? ParseList(gs, "--gamma", allowZero: true) : null;
             if (p.GetValue(lambda) is { } lv && (!double.IsFinite(lv) || lv < 0)) throw new UsageException($"--lambda must be a non-negative number, got {lv}");
-            var run = TaskRun.Prepare(p, task, training, p.GetValue(baseDir)!, null, p.GetValue(report)!, "compare", p.GetValue(overwrite));
+            var run = TaskRun.Prepare(p, task, training, p.GetValue(baseDir)!, null, p.GetValue(report)!, "compare", p.GetValue(overwrite), outputOption: "--report");
             using var claimed = run.Output;
             using var interrupt = new Interruption();
             var test = run.Test ?? throw new UsageException("compare needs test rows (--test FILE)");
@@ -81,7 +82,7 @@ public static class CompareCommand
                     : values.Length == 1 ? new[] { r with { AttentionDistillationWeight = values[0] } }
                     : values.Select(v => r with { Name = string.Create(CultureInfo.InvariantCulture, $"{r.Name}-gamma{v:G3}"), AttentionDistillationWeight = v }).ToArray()).ToArray();
             }
-            var corpusData = recipes.Any(r => r.ContinuedPretraining) ? TokenDataset.FromFiles(files, run.Tokenizer, run.Encoder.EosId) : null;
+            var corpusData = recipes.Any(r => r.ContinuedPretraining) ? TokenDataset.FromFiles(files, run.Tokenizer, run.Encoder.EosId, run.Encoder.ParseSpecialTokens) : null;
             const int Stage2Seq = 128;
             int stage2Steps = (int)Math.Max(1, stage2Tokens / ((long)taskOptions.BatchSize * Stage2Seq));
             var result = MethodComparison.Run(baseModel, run.Train, run.Validation, test, run.Encoder, new ComparisonOptions
@@ -96,7 +97,9 @@ public static class CompareCommand
             {
                 ["task"] = cls ? "classify" : "summarize", ["train_rows"] = run.Train.Rows.Count, ["validation_rows"] = run.Validation.Count, ["test_rows"] = test.Rows.Count,
                 ["base_model"] = Path.GetFullPath(run.ModelDir), ["budget"] = p.GetValue(budget), ["task_steps"] = taskOptions.Steps, ["stage2_steps"] = stage2Steps,
-                ["seeds"] = seedCount,
+                ["seeds"] = seedCount, ["seed"] = taskOptions.Seed, ["batch_size"] = taskOptions.BatchSize, ["learning_rate"] = JsonReports.Number(taskOptions.LearningRate),
+                ["learning_rates"] = sweep is null ? null : new JsonArray(sweep.Select(x => JsonReports.Number(x)).ToArray()),
+                ["code_version"] = JsonReports.CodeVersion,
             };
             if (cls) json["head"] = TaskSpec.HeadName(run.Encoder.Head);
             foreach (var (k, v) in result.ToJson().ToArray()) json[k] = v?.DeepClone();
@@ -106,7 +109,7 @@ public static class CompareCommand
             md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"base {run.ModelDir}; {run.Train.Rows.Count} training rows, {test.Rows.Count} test rows; {taskOptions.Steps} task steps, {stage2Steps} stage-2 steps; seeds {seedCount}"));
             md.AppendLine();
             md.Append(result.ToMarkdown());
-            WriteAtomically(Path.Combine(claimed.Path, "report.json"), json.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
+            WriteAtomically(Path.Combine(claimed.Path, "report.json"), JsonReports.ToText(json));
             WriteAtomically(Path.Combine(claimed.Path, "report.md"), md.ToString());
             result.Plot(Path.Combine(claimed.Path, cls ? "accuracy.png" : "rougeL.png"), cls ? "Test accuracy by method (%)" : "Test ROUGE-L by method");
             Console.Write(md.ToString());

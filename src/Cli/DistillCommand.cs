@@ -99,7 +99,7 @@ public static class DistillCommand
             var baseModel = ModelRegistry.FromPretrained(baseModelDir);
             TokenDataset? corpusData = null;
             if (recipe.ContinuedPretraining)
-                corpusData = TokenDataset.FromFiles(files, run.Tokenizer, run.Encoder.EosId);
+                corpusData = TokenDataset.FromFiles(files, run.Tokenizer, run.Encoder.EosId, run.Encoder.ParseSpecialTokens);
             int seq = p.GetValue(stage2Seq);
             int stage2Steps = (int)Math.Max(1, p.GetValue(stage2Tokens) / ((long)run.Options.BatchSize * seq));
             var distillation = DistillationOptions.From(recipe) with

@@ -29,7 +29,9 @@ public static class EvaluateCommand
             if (!File.Exists(testFile)) throw new UsageException($"--test {testFile}: file not found");
             if (p.GetValue(batch) <= 0 || p.GetValue(maxNew) <= 0) throw new UsageException("--batch and --max-new-tokens must be positive");
             var spec = task.SpecOf(p, dir);
-            var encoder = spec.Encoder(TextTokenizer.Load(dir));
+            var tokenizer = TextTokenizer.Load(dir);
+            TokenizerPairing.Check(tokenizer, ModelRegistry.LoadConfig(Path.Combine(dir, "config.json")));
+            var encoder = spec.Encoder(tokenizer);
             var rows = TaskData.Load(new TaskDataOptions
             {
                 Kind = spec.Kind, Train = testFile, ValidationFraction = 0, TestFraction = 0, SkipBadRows = p.GetValue(task.SkipBadRows),

@@ -24,18 +24,20 @@ public static class GenerateCommand
         public string? PromptIds { get; init; }
         /// <summary>tokenizer.json or its folder; null = the model folder.</summary>
         public string? Tokenizer { get; init; }
-        /// <summary>Most new tokens.</summary>
-        public int MaxNewTokens { get; init; } = 64;
+        /// <summary>Most new tokens (null: generation_config.json's max_new_tokens, else 64).</summary>
+        public int? MaxNewTokens { get; init; }
         /// <summary>Argmax decoding.</summary>
         public bool Greedy { get; init; }
-        /// <summary>Softmax temperature.</summary>
-        public float Temperature { get; init; } = 1f;
-        /// <summary>Top-k (0 = off).</summary>
-        public int TopK { get; init; }
-        /// <summary>Top-p (1 = off).</summary>
-        public float TopP { get; init; } = 1f;
-        /// <summary>Repetition penalty (1 = off).</summary>
-        public float RepetitionPenalty { get; init; } = 1f;
+        /// <summary>Sample even when generation_config.json says do_sample false.</summary>
+        public bool DoSample { get; init; }
+        /// <summary>Softmax temperature (null: generation_config.json's, else 1).</summary>
+        public float? Temperature { get; init; }
+        /// <summary>Top-k, 0 = off (null: generation_config.json's, else 0).</summary>
+        public int? TopK { get; init; }
+        /// <summary>Top-p, 1 = off (null: generation_config.json's, else 1).</summary>
+        public float? TopP { get; init; }
+        /// <summary>Repetition penalty, 1 = off (null: generation_config.json's, else 1).</summary>
+        public float? RepetitionPenalty { get; init; }
         /// <summary>Sampling seed.</summary>
         public ulong Seed { get; init; }
         /// <summary>Print one JSON object instead of streaming text.</summary>
@@ -54,27 +56,29 @@ public static class GenerateCommand
     public static Command Create()
     {
         var model = new Option<string>("--model") { Description = "Hugging Face model folder (config.json + safetensors)", Required = true };
-        var prompt = new Option<string>("--prompt") { Description = "prompt text (encoded without special tokens; needs a tokenizer)" };
+        var prompt = new Option<string>("--prompt") { Description = "prompt text (needs a tokenizer); special-token text such as <|im_start|> in it becomes the special id, as in Hugging Face's chat templates, and no BOS/EOS is added" };
         var promptIds = new Option<string>("--prompt-ids") { Description = "prompt as comma-separated token ids, e.g. 785,3974,13876 (no tokenizer needed)" };
         var tokenizer = new Option<string>("--tokenizer") { Description = "tokenizer.json or a folder holding one (default: the model folder)" };
-        var maxNew = new Option<int>("--max-new-tokens") { Description = "most tokens to generate", DefaultValueFactory = _ => 64 };
+        var maxNew = new Option<int?>("--max-new-tokens") { Description = "most tokens to generate (default: the model's generation_config.json, else 64)" };
         var greedy = new Option<bool>("--greedy") { Description = "take the most likely token at each step (ignores temperature, top-k, top-p)" };
-        var temperature = new Option<float>("--temperature") { Description = "softmax temperature (> 0)", DefaultValueFactory = _ => 1f };
-        var topK = new Option<int>("--top-k") { Description = "sample from the k most likely tokens (0 = off)", DefaultValueFactory = _ => 0 };
-        var topP = new Option<float>("--top-p") { Description = "nucleus sampling: smallest set of tokens with probability ≥ p (1 = off)", DefaultValueFactory = _ => 1f };
-        var penalty = new Option<float>("--repetition-penalty") { Description = "Hugging Face repetition penalty on seen tokens (1 = off)", DefaultValueFactory = _ => 1f };
+        var doSample = new Option<bool>("--do-sample") { Description = "sample even when the model's generation_config.json says do_sample false (greedy); without that file, sampling is the default" };
+        var temperature = new Option<float?>("--temperature") { Description = "softmax temperature (> 0; default: generation_config.json's, else 1)" };
+        var topK = new Option<int?>("--top-k") { Description = "sample from the k most likely tokens (0 = off; default: generation_config.json's, else 0)" };
+        var topP = new Option<float?>("--top-p") { Description = "nucleus sampling: smallest set of tokens with probability ≥ p (1 = off; default: generation_config.json's, else 1)" };
+        var penalty = new Option<float?>("--repetition-penalty") { Description = "Hugging Face repetition penalty on seen tokens (1 = off; default: generation_config.json's, else 1)" };
         var seed = new Option<ulong>("--seed") { Description = "seed of the sampler", DefaultValueFactory = _ => 0UL };
         var json = new Option<bool>("--json") { Description = JsonHelp };
         var cmd = new Command("generate", "Generate text with a KV cache (prefill the prompt, then one token per step), streaming it to stdout; "
-            + "stops at the config's eos_token_id(s) or the tokenizer's EOS token. With --json, prints one JSON object for scripts.");
-        foreach (var o in new Option[] { model, prompt, promptIds, tokenizer, maxNew, greedy, temperature, topK, topP, penalty, seed, json }) cmd.Options.Add(o);
+            + "stops at the config's eos_token_id(s), generation_config.json's or the tokenizer's EOS token. Decoding defaults come from the model's "
+            + "generation_config.json when it has one (the folders bitdistill writes are greedy); flags override them. With --json, prints one JSON object for scripts.");
+        foreach (var o in new Option[] { model, prompt, promptIds, tokenizer, maxNew, greedy, doSample, temperature, topK, topP, penalty, seed, json }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
             using var threads = ErrorPolicy.ThreadScope(parse);
             return Run(new Args
         {
             Model = parse.GetValue(model)!, Prompt = parse.GetValue(prompt), PromptIds = parse.GetValue(promptIds), Tokenizer = parse.GetValue(tokenizer),
-            MaxNewTokens = parse.GetValue(maxNew), Greedy = parse.GetValue(greedy), Temperature = parse.GetValue(temperature), TopK = parse.GetValue(topK),
+            MaxNewTokens = parse.GetValue(maxNew), Greedy = parse.GetValue(greedy), DoSample = parse.GetValue(doSample), Temperature = parse.GetValue(temperature), TopK = parse.GetValue(topK),
             TopP = parse.GetValue(topP), RepetitionPenalty = parse.GetValue(penalty), Seed = parse.GetValue(seed), Json = parse.GetValue(json), Verbose = parse.GetValue(ErrorPolicy.Verbose),
         }, Console.Out, Console.Error);
         });
@@ -89,15 +93,22 @@ public static class GenerateCommand
     {
         if ((a.Prompt is null) == (a.PromptIds is null)) throw new UsageException("give exactly one of --prompt TEXT and --prompt-ids IDS");
         if (a.MaxNewTokens < 0) throw new UsageException($"--max-new-tokens must be ≥ 0, got {a.MaxNewTokens}");
-        if (!(a.Temperature > 0)) throw new UsageException($"--temperature must be > 0, got {a.Temperature.ToString(CultureInfo.InvariantCulture)}");
+        if (a.Temperature is float t && !(t > 0)) throw new UsageException($"--temperature must be > 0, got {t.ToString(CultureInfo.InvariantCulture)}");
         if (a.TopK < 0) throw new UsageException($"--top-k must be ≥ 0, got {a.TopK}");
-        if (!(a.TopP > 0 && a.TopP <= 1)) throw new UsageException($"--top-p must be in (0, 1], got {a.TopP.ToString(CultureInfo.InvariantCulture)}");
-        if (!(a.RepetitionPenalty > 0)) throw new UsageException($"--repetition-penalty must be > 0, got {a.RepetitionPenalty.ToString(CultureInfo.InvariantCulture)}");
+        if (a.TopP is float tp && !(tp > 0 && tp <= 1)) throw new UsageException($"--top-p must be in (0, 1], got {tp.ToString(CultureInfo.InvariantCulture)}");
+        if (a.RepetitionPenalty is float rp && !(rp > 0)) throw new UsageException($"--repetition-penalty must be > 0, got {rp.ToString(CultureInfo.InvariantCulture)}");
+        if (a.Greedy && a.DoSample) throw new UsageException("give at most one of --greedy and --do-sample");
         if (!Directory.Exists(a.Model)) throw new UsageException($"model folder '{a.Model}' does not exist");
         string configPath = Path.Combine(a.Model, "config.json");
         var config = ModelRegistry.LoadConfig(configPath);
         if (ModelRegistry.IsSequenceClassifier(config))
             throw new UsageException($"{a.Model} is a sequence classifier (a score head, config.json architectures *ForSequenceClassification): it answers labels, not text; use classify");
+        // Defaults from generation_config.json as Hugging Face's generate() takes them; the flags override.
+        var defaults = GenerationConfig.Load(a.Model);
+        int maxNewTokens = a.MaxNewTokens ?? defaults?.MaxNewTokens ?? 64;
+        bool greedy = a.Greedy || (!a.DoSample && defaults is { DoSample: false });
+        if (greedy && !a.Greedy && (a.Temperature ?? a.TopP ?? (float?)a.TopK) is not null)
+            stderr.WriteLine($"note: {Path.Combine(a.Model, GenerationConfig.FileName)} sets do_sample false, so decoding is greedy and --temperature/--top-k/--top-p do nothing; add --do-sample to sample");
 
         // The tokenizer: needed for a text prompt and for streamed text; with --prompt-ids --json only when asked for.
         TextTokenizer? tokenizer = null;
@@ -106,29 +117,37 @@ public static class GenerateCommand
             string path = a.Tokenizer ?? a.Model;
             try { tokenizer = TextTokenizer.Load(path); }
             catch (FileNotFoundException e) { throw new UsageException($"{e.Message}; give the tokenizer with --tokenizer PATH"); }
+            TokenizerPairing.Check(tokenizer, config);
         }
         int[] ids = a.PromptIds is not null ? ParseIds(a.PromptIds, config, configPath) : tokenizer!.Encode(a.Prompt!);
         if (ids.Length == 0) throw new UsageException("the prompt encodes to no tokens");
         if (ids.FirstOrDefault(id => id >= config.VocabSize, -1) is int bad and >= 0)
             throw new UsageException($"the tokenizer {tokenizer!.Source} gives id {bad} for the prompt, outside the model's vocabulary (vocab_size {config.VocabSize} in {configPath}); do the tokenizer and the model belong together?");
 
-        if ((long)ids.Length + a.MaxNewTokens > config.MaxPositionEmbeddings)
-            throw new UsageException($"the prompt ({ids.Length} tokens) plus --max-new-tokens {a.MaxNewTokens} exceeds the model's max_position_embeddings {config.MaxPositionEmbeddings} ({configPath})");
+        if ((long)ids.Length + maxNewTokens > config.MaxPositionEmbeddings)
+            throw new UsageException($"the prompt ({ids.Length} tokens) plus --max-new-tokens {maxNewTokens} exceeds the model's max_position_embeddings {config.MaxPositionEmbeddings} ({configPath})");
         bool stream = !a.Json;
         if (stream) TrySetUtf8();
         var sampling = new SamplingOptions
         {
-            Greedy = a.Greedy, Temperature = a.Temperature, TopK = a.TopK, TopP = a.TopP, RepetitionPenalty = a.RepetitionPenalty, Seed = a.Seed,
+            Greedy = greedy, Temperature = a.Temperature ?? defaults?.Temperature ?? 1f, TopK = a.TopK ?? (defaults is null ? 0 : defaults.TopK),
+            TopP = a.TopP ?? defaults?.TopP ?? 1f, RepetitionPenalty = a.RepetitionPenalty ?? defaults?.RepetitionPenalty ?? 1f, Seed = a.Seed,
         };
         Action<string> write = piece => { if (piece.Length > 0) { stdout.Write(piece); stdout.Flush(); } };
         // Full-precision models run on the inference runtime (no autograd graph, nothing allocated per token); ternary
         // (quantisation-aware) models, which the runtime does not load yet, on the training library's model.
-        var r = config.Has(BitDistill.Models.BitNet.BitNetConfig.Field)
-            ? new TextGenerator(ModelRegistry.FromPretrained(a.Model), tokenizer).Generate(ids, new GenerationOptions
+        var extraStops = defaults?.EosTokenIds ?? [];
+        GenerationResult r;
+        if (config.Has(BitDistill.Models.BitNet.BitNetConfig.Field))
+        {
+            var generator = new TextGenerator(ModelRegistry.FromPretrained(a.Model), tokenizer);
+            r = generator.Generate(ids, new GenerationOptions
             {
-                MaxNewTokens = a.MaxNewTokens, Sampling = sampling, OnToken = stream ? t => write(t.Text) : null,
-            })
-            : GenerateOnRuntime(a.Model, config, tokenizer, ids, a.MaxNewTokens, sampling, stream ? write : null);
+                MaxNewTokens = maxNewTokens, Sampling = sampling, StopTokenIds = generator.DefaultStopTokenIds.Concat(extraStops).ToHashSet(),
+                OnToken = stream ? t => write(t.Text) : null,
+            });
+        }
+        else r = GenerateOnRuntime(a.Model, config, tokenizer, ids, maxNewTokens, sampling, stream ? write : null, extraStops);
         if (stream)
         {
             stdout.WriteLine();
@@ -145,9 +164,9 @@ public static class GenerateCommand
     // The runtime's generator with the library generator's text handling: the same stop tokens (config eos ids and the
     // tokenizer's EOS), text streamed piece by piece through the incremental decoder, and its result in the same record.
     static GenerationResult GenerateOnRuntime(string folder, IModelConfig config, TextTokenizer? tokenizer, int[] ids, int maxNewTokens,
-        SamplingOptions sampling, Action<string>? write)
+        SamplingOptions sampling, Action<string>? write, IReadOnlyList<int> extraStops)
     {
-        var stops = new HashSet<int>(config.EosTokenIds);
+        var stops = new HashSet<int>(config.EosTokenIds.Concat(extraStops));
         if (tokenizer?.EosId is int eos) stops.Add(eos);
         var decoder = tokenizer is null ? null : new IncrementalDecoder(tokenizer);
         var text = new StringBuilder();
@@ -189,7 +208,7 @@ public static class GenerateCommand
             w.WriteStartArray("generated_ids"); foreach (var id in r.GeneratedIds) w.WriteNumberValue(id); w.WriteEndArray();
             w.WriteStartObject("top5");
             w.WriteStartArray("ids"); foreach (var id in topIds) w.WriteNumberValue(id); w.WriteEndArray();
-            w.WriteStartArray("logits"); foreach (var x in topLogits) w.WriteNumberValue(x); w.WriteEndArray();
+            w.WriteStartArray("logits"); foreach (var x in topLogits) { if (float.IsFinite(x)) w.WriteNumberValue(x); else w.WriteNullValue(); } w.WriteEndArray();
             w.WriteEndObject();
             w.WriteString("stop_reason", r.StopReason == StopReason.StopToken ? "stop_token" : "max_new_tokens");
             if (withText) w.WriteString("text", r.Text);

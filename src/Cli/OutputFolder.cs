@@ -17,33 +17,38 @@ public sealed class OutputFolder : IDisposable
     /// <summary>The folder's full path.</summary>
     public string Path { get; }
 
-    /// <summary>Checks and claims <paramref name="path"/> for <paramref name="verb"/>; <paramref name="inputs"/> are the paths the
-    /// verb reads (files or folders), which the output may not be or contain.</summary>
-    public static OutputFolder Claim(string verb, string path, bool overwrite, params string?[] inputs)
+    /// <summary>Checks and claims <paramref name="path"/>, given as --output, for <paramref name="verb"/>; <paramref name="inputs"/>
+    /// are the paths the verb reads (files or folders), which the output may not be or contain.</summary>
+    public static OutputFolder Claim(string verb, string path, bool overwrite, params string?[] inputs) =>
+        Claim(verb, "--output", path, overwrite, inputs);
+
+    /// <summary>Checks and claims <paramref name="path"/> for <paramref name="verb"/>, whose option <paramref name="option"/>
+    /// (e.g. compare's --report) named it: every refusal names that option.</summary>
+    public static OutputFolder Claim(string verb, string option, string path, bool overwrite, params string?[] inputs)
     {
-        if (string.IsNullOrWhiteSpace(path)) throw new UsageException("--output must name a folder");
+        if (string.IsNullOrWhiteSpace(path)) throw new UsageException($"{option} must name a folder");
         var full = System.IO.Path.GetFullPath(path);
-        if (File.Exists(full)) throw new UsageException($"--output {path} is a file; give a folder");
+        if (File.Exists(full)) throw new UsageException($"{option} {path} is a file; give a folder");
         foreach (var input in inputs)
         {
             if (input is null) continue;
             var inFull = System.IO.Path.GetFullPath(input).TrimEnd(System.IO.Path.DirectorySeparatorChar);
             var outFull = full.TrimEnd(System.IO.Path.DirectorySeparatorChar);
             if (inFull == outFull || inFull.StartsWith(outFull + System.IO.Path.DirectorySeparatorChar, StringComparison.Ordinal))
-                throw new UsageException($"--output {path} would overwrite the input {input}; write to another folder");
+                throw new UsageException($"{option} {path} would overwrite the input {input}; write to another folder");
         }
         Directory.CreateDirectory(full);
         var marker = System.IO.Path.Combine(full, MarkerName);
         var entries = Directory.EnumerateFileSystemEntries(full).Select(System.IO.Path.GetFileName).Where(n => n is not (LockName or MarkerName)).ToArray();
         bool ours = File.Exists(marker) && File.ReadAllText(marker).Trim() == verb;
         if (entries.Length > 0 && !ours && !overwrite)
-            throw new UsageException($"--output {path} is not empty and was not written by `bitdistill {verb}`; choose an empty folder or pass --overwrite");
+            throw new UsageException($"{option} {path} is not empty and was not written by `bitdistill {verb}`; choose an empty folder or pass --overwrite");
         FileStream lockFile;
         try { lockFile = new FileStream(System.IO.Path.Combine(full, LockName), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose); }
-        catch (UnauthorizedAccessException) { throw new UsageException($"--output {path} is not writable"); }
-        catch (IOException) { throw new UsageException($"--output {path} is being written by another bitdistill process (it holds {LockName})"); }
+        catch (UnauthorizedAccessException) { throw new UsageException($"{option} {path} is not writable"); }
+        catch (IOException) { throw new UsageException($"{option} {path} is being written by another bitdistill process (it holds {LockName})"); }
         try { File.WriteAllText(marker, verb + "\n"); }
-        catch (Exception e) when (e is UnauthorizedAccessException or IOException) { lockFile.Dispose(); throw new UsageException($"--output {path} is not writable ({e.Message})"); }
+        catch (Exception e) when (e is UnauthorizedAccessException or IOException) { lockFile.Dispose(); throw new UsageException($"{option} {path} is not writable ({e.Message})"); }
         return new OutputFolder(full, lockFile);
     }
 

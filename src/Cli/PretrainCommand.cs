@@ -35,7 +35,8 @@ public static class PretrainCommand
         var overwrite = new Option<bool>("--overwrite") { Description = "write into a non-empty --output folder that another verb wrote" };
         var checkpointEvery = new Option<int>("--checkpoint-every") { DefaultValueFactory = _ => 200, Description = "steps between checkpoints (an interrupted run resumes from the last)" };
         var cmd = new Command("pretrain", "Train a full-precision Qwen3 causal LM from scratch; shows progress, checkpoints and resumes, writes the model, tokenizer and loss.png.");
-        foreach (var o in new Option[] { output, corpus, valid, tokenizer, steps, batch, seq, lr, hidden, layers, heads, kvHeads, headDim, inter, seed, checkpointEvery, overwrite }) cmd.Options.Add(o);
+        var parseSpecial = new Option<bool>("--parse-special") { Description = TaskArguments.ParseSpecialHelp };
+        foreach (var o in new Option[] { output, corpus, valid, tokenizer, steps, batch, seq, lr, hidden, layers, heads, kvHeads, headDim, inter, seed, checkpointEvery, overwrite, parseSpecial }) cmd.Options.Add(o);
         cmd.SetAction(p => ErrorPolicy.Run("pretrain", p, () =>
         {
             foreach (var (name, value) in new[] { ("--steps", p.GetValue(steps)), ("--batch", p.GetValue(batch)), ("--seq-len", p.GetValue(seq)), ("--hidden", p.GetValue(hidden)),
@@ -50,8 +51,8 @@ public static class PretrainCommand
             int eos = tok.TokenToId("<|endoftext|>") ?? tok.EosId ?? throw new InvalidDataException($"{tokPath}: no end-of-text token");
             var files = p.GetValue(corpus) is { Length: > 0 } c ? c : [Path.Combine(data, "corpus", "austen.train.txt.gz")];
             string[]? validPaths = p.GetValue(valid) is { Length: > 0 } v ? v : p.GetValue(corpus) is { Length: > 0 } ? null : [Path.Combine(data, "corpus", "austen.valid.txt.gz")];
-            var train = TokenDataset.FromFiles(files, tok, eos);
-            var val = validPaths is null ? null : TokenDataset.FromFiles(validPaths, tok, eos);
+            var train = TokenDataset.FromFiles(files, tok, eos, p.GetValue(parseSpecial));
+            var val = validPaths is null ? null : TokenDataset.FromFiles(validPaths, tok, eos, p.GetValue(parseSpecial));
             var inv = CultureInfo.InvariantCulture;
             var config = QwenConfig.Parse(string.Create(inv, $$"""
                 {"model_type": "qwen3", "architectures": ["Qwen3ForCausalLM"], "vocab_size": {{tok.VocabSize}}, "hidden_size": {{p.GetValue(hidden)}},

@@ -23,7 +23,8 @@ public static class QuantizeCommand
         var overwrite = new Option<bool>("--overwrite") { Description = "write into a non-empty --output folder that another verb wrote" };
         var rows = new Option<int>("--calibration-tokens") { Description = "activation rows collected per layer", DefaultValueFactory = _ => 2048 };
         var cmd = new Command("quantize", "Re-ternarise a trained ternary model with GPTQ- or AWQ-style calibration; reports per-layer output error and perplexity before/after.");
-        foreach (var o in new Option[] { model, method, calib, eval, output, tokenizer, rows, overwrite }) cmd.Options.Add(o);
+        var parseSpecial = new Option<bool>("--parse-special") { Description = TaskArguments.ParseSpecialHelp };
+        foreach (var o in new Option[] { model, method, calib, eval, output, tokenizer, rows, overwrite, parseSpecial }) cmd.Options.Add(o);
         cmd.SetAction(p => ErrorPolicy.Run("quantize", p, () =>
         {
             string dir = p.GetValue(model)!, m = p.GetValue(method)!.ToLowerInvariant();
@@ -36,9 +37,10 @@ public static class QuantizeCommand
             var student = ModelRegistry.FromPretrained(dir);
             var tokPath = p.GetValue(tokenizer) ?? (File.Exists(Path.Combine(dir, "tokenizer.json")) ? dir : Path.Combine(DemoCommand.EmbeddedDataDir, "tokenizer"));
             var tok = TextTokenizer.Load(tokPath);
+            TokenizerPairing.Check(tok, student.Config);
             int eos = tok.EosId ?? tok.TokenToId("<|endoftext|>") ?? throw new InvalidDataException($"{tokPath}: no end-of-text token");
-            var cal = TokenDataset.FromFiles([p.GetValue(calib)!], tok, eos);
-            var held = p.GetValue(eval) is { } e ? TokenDataset.FromFiles([e], tok, eos) : cal;
+            var cal = TokenDataset.FromFiles([p.GetValue(calib)!], tok, eos, p.GetValue(parseSpecial));
+            var held = p.GetValue(eval) is { } e ? TokenDataset.FromFiles([e], tok, eos, p.GetValue(parseSpecial)) : cal;
             if (p.GetValue(eval) is null) Console.WriteLine("note: no --eval file: output error and perplexity are measured on the calibration text itself");
             Console.WriteLine($"calibrating {dir} with {m} on {cal.Count:N0} tokens");
             var report = PostTrainingQuantizer.Run(student, kind, cal, held, maxRows: p.GetValue(rows), log: Console.Out);

@@ -36,10 +36,16 @@ public sealed class TaskArguments
     /// <summary>--max-length.</summary>
     public Option<int> MaxLength { get; } = new("--max-length") { Description = "longest prompt + answer in tokens (the text is truncated, never the answer)", DefaultValueFactory = _ => 256 };
 
+    /// <summary>--parse-special.</summary>
+    public Option<bool> ParseSpecial { get; } = new("--parse-special") { Description = ParseSpecialHelp };
+
+    /// <summary>The help of every --parse-special flag.</summary>
+    public const string ParseSpecialHelp = "turn special-token text in the data (e.g. <|im_end|>) into special token ids (default: tokenize it as ordinary text, as Hugging Face's split_special_tokens does for untrusted text)";
+
     /// <summary>Adds the flags to <paramref name="cmd"/>.</summary>
     public void AddTo(Command cmd)
     {
-        foreach (var o in new Option[] { Task, Train, Validation, Test, TextField, TextPairField, LabelField, DocumentField, SummaryField, SkipBadRows, LabelWords, Head, MaxLength })
+        foreach (var o in new Option[] { Task, Train, Validation, Test, TextField, TextPairField, LabelField, DocumentField, SummaryField, SkipBadRows, LabelWords, Head, MaxLength, ParseSpecial })
             cmd.Options.Add(o);
     }
 

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using BitDistill.Distill.Data;
 using BitDistill.Distill.Evaluation;
@@ -49,9 +48,9 @@ public sealed class TaskRun
     /// <summary>--label-words.</summary>
     public string? LabelWords { get; }
 
-    /// <summary>Validates the flags and paths, claims the output folder, loads the tokenizer and the task data, encodes it.</summary>
+    /// <summary>Validates the flags and paths, claims the output folder (named <paramref name="outputOption"/> in messages), loads the tokenizer and the task data, encodes it.</summary>
     public static TaskRun Prepare(ParseResult p, TaskArguments task, TrainingArguments training, string modelDir, string? tokenizer,
-        string output, string verb, bool overwrite, TaskSpec? spec = null)
+        string output, string verb, bool overwrite, TaskSpec? spec = null, string outputOption = "--output")
     {
         if (!Directory.Exists(modelDir)) throw new UsageException($"model folder '{modelDir}' does not exist");
         ulong seed = p.GetValue(training.Seed);
@@ -61,14 +60,16 @@ public sealed class TaskRun
             throw new UsageException("--label-words applies to --head label-words; a score head answers the labels themselves");
         var tokPath = tokenizer ?? modelDir;
         var tok = TextTokenizer.Load(tokPath);
-        var claimed = OutputFolder.Claim(verb, output, overwrite, modelDir, dataOptions.Train, dataOptions.Validation, dataOptions.Test, tokenizer);
+        TokenizerPairing.Check(tok, BitDistill.Models.ModelRegistry.LoadConfig(Path.Combine(modelDir, "config.json")));
+        var claimed = OutputFolder.Claim(verb, outputOption, output, overwrite, modelDir, dataOptions.Train, dataOptions.Validation, dataOptions.Test, tokenizer);
         try
         {
             var data = TaskData.Load(dataOptions);
             Console.WriteLine(data.Summary());
             int maxLength = spec?.MaxLength ?? p.GetValue(task.MaxLength);
             string? words = spec?.LabelWords ?? p.GetValue(task.LabelWords);
-            var encoder = spec is not null ? spec.Encoder(tok) : TaskEncoder.For(data, tok, maxLength, words, head: head);
+            bool parseSpecial = p.GetValue(task.ParseSpecial) || spec?.ParseSpecialTokens == true;
+            var encoder = spec is not null ? (spec with { ParseSpecialTokens = parseSpecial }).Encoder(tok) : TaskEncoder.For(data, tok, maxLength, words, head: head, parseSpecialTokens: parseSpecial);
             var train = encoder.EncodeAll(data.Train);
             var validation = encoder.EncodeAll(data.Validation).Rows.Take(training.Rows(p)).ToArray();
             var test = data.Test.Count > 0 ? encoder.EncodeAll(data.Test) : null;
@@ -92,7 +93,7 @@ public sealed class TaskRun
         result.Model.SavePretrained(dir);
         ModelFolders.CopyTokenizer(TokenizerPath, dir);
         bool score = Encoder.Head == ClassificationHead.Score;
-        new TaskSpec(Encoder.Kind, Data.Labels, score ? null : Encoder.LabelWords?.ToString(), MaxLength, Encoder.Template, Encoder.Head).Save(dir);
+        new TaskSpec(Encoder.Kind, Data.Labels, score ? null : Encoder.LabelWords?.ToString(), MaxLength, Encoder.Template, Encoder.Head, Encoder.ParseSpecialTokens).Save(dir);
         RecipeFile.Save(recipe, Path.Combine(dir, RecipeFile.FileName));
         var inv = CultureInfo.InvariantCulture;
         var runJson = new JsonObject
@@ -103,11 +104,16 @@ public sealed class TaskRun
             ["train_rows"] = Train.Rows.Count,
             ["steps"] = Options.Steps,
             ["batch_size"] = Options.BatchSize,
-            ["learning_rate"] = Options.LearningRate.ToString("R", inv),
+            ["learning_rate"] = JsonReports.Number(Options.LearningRate),
+            ["warmup_steps"] = Options.WarmupSteps,
+            ["weight_decay"] = JsonReports.Number(Options.WeightDecay),
             ["seed"] = Options.Seed,
+            ["max_length"] = MaxLength,
+            ["parse_special"] = Encoder.ParseSpecialTokens,
+            ["code_version"] = JsonReports.CodeVersion,
             ["best_validation"] = result.Task.Best is { } b ? new JsonObject { ["step"] = b.Step, ["metric"] = b.Result.Metric, ["value"] = b.Result.Value } : null,
         };
-        File.WriteAllText(Path.Combine(dir, "run.json"), runJson.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        File.WriteAllText(Path.Combine(dir, "run.json"), JsonReports.ToText(runJson));
         Plots.TrainingCurves(Path.Combine(dir, "loss.png"), $"Training loss ({recipe.Name})", "step", "loss",
             [("loss", result.Task.Loss.Select(l => (double)l.Step).ToArray(), result.Task.Loss.Select(l => l.Loss).ToArray())]);
         if (result.Task.Validations.Count > 0)

@@ -16,10 +16,12 @@ public static class TokenizeCommands
     {
         var tokenizerOpt = new Option<string>("--tokenizer") { Description = "tokenizer.json, or a folder holding one (or GPT-2 vocab.json + merges.txt)", Required = true };
         var jsonlOpt = new Option<string>("--jsonl") { Description = "input JSONL: one {\"text\": ...} per line ('-' for stdin)", Required = true };
+        var parseSpecial = new Option<bool>("--parse-special") { Description = "turn special-token text such as <|im_end|> into its id (default: tokenize it as ordinary text, as for untrusted data)" };
         var cmd = new Command("tokenize", "Tokenize the \"text\" of each JSONL line; prints {\"text\": ..., \"ids\": [...]} per line (no special tokens added).");
         cmd.Options.Add(tokenizerOpt);
         cmd.Options.Add(jsonlOpt);
-        cmd.SetAction(parse => ErrorPolicy.Run("tokenize", parse, () => RunTokenize(parse.GetValue(tokenizerOpt)!, parse.GetValue(jsonlOpt)!)));
+        cmd.Options.Add(parseSpecial);
+        cmd.SetAction(parse => ErrorPolicy.Run("tokenize", parse, () => RunTokenize(parse.GetValue(tokenizerOpt)!, parse.GetValue(jsonlOpt)!, parse.GetValue(parseSpecial))));
         return cmd;
     }
 
@@ -29,14 +31,16 @@ public static class TokenizeCommands
         var vocabOpt = new Option<int>("--vocab-size") { Description = "total vocabulary size (256 bytes + merges + 3 special tokens)", Required = true };
         var outOpt = new Option<string>("--output") { Description = "folder for tokenizer.json and tokenizer_config.json", DefaultValueFactory = _ => "tokenizer" };
         var minFreqOpt = new Option<int>("--min-frequency") { Description = "minimum pair count for a merge", DefaultValueFactory = _ => 2 };
+        var overwriteOpt = new Option<bool>("--overwrite") { Description = "write into a non-empty --output folder that another verb wrote" };
         var filesArg = new Argument<string[]>("files") { Description = "plain text, JSONL with a \"text\" field (.jsonl), optionally .gz", Arity = ArgumentArity.OneOrMore };
         var train = new Command("train", "Train a byte-level BPE tokenizer (Qwen split regex, <|endoftext|> <|im_start|> <|im_end|>) and write a Hugging Face tokenizer.json.");
         train.Options.Add(vocabOpt);
         train.Options.Add(outOpt);
         train.Options.Add(minFreqOpt);
+        train.Options.Add(overwriteOpt);
         train.Arguments.Add(filesArg);
         train.SetAction(parse => ErrorPolicy.Run("tokenizer train", parse, () =>
-            RunTrain(parse.GetValue(vocabOpt), parse.GetValue(outOpt)!, parse.GetValue(minFreqOpt), parse.GetValue(filesArg)!)));
+            RunTrain(parse.GetValue(vocabOpt), parse.GetValue(outOpt)!, parse.GetValue(minFreqOpt), parse.GetValue(filesArg)!, parse.GetValue(overwriteOpt))));
         var cmd = new Command("tokenizer", "Tokenizer tools.");
         cmd.Subcommands.Add(train);
         return cmd;
@@ -44,7 +48,7 @@ public static class TokenizeCommands
 
     static string OneLine(string s) => s.ReplaceLineEndings(" ");
 
-    static int RunTokenize(string tokenizerPath, string jsonlPath)
+    static int RunTokenize(string tokenizerPath, string jsonlPath, bool parseSpecial)
     {
         var tokenizer = TextTokenizer.Load(tokenizerPath);
         try { Console.OutputEncoding = new UTF8Encoding(false); } catch (Exception e) when (e is IOException or PlatformNotSupportedException) { }
@@ -59,7 +63,7 @@ public static class TokenizeCommands
             lineNo++;
             if (string.IsNullOrWhiteSpace(line)) continue;
             string text = ReadTextField(line, jsonlPath, lineNo);
-            var ids = tokenizer.Encode(text);
+            var ids = tokenizer.Encode(text, parseSpecialTokens: parseSpecial);
             buffer.Clear();
             using (var w = new Utf8JsonWriter(buffer, writerOptions))
             {
@@ -99,16 +103,22 @@ public static class TokenizeCommands
         return new StreamReader(s, Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
     }
 
-    static int RunTrain(int vocabSize, string output, int minFrequency, string[] files)
+    static int RunTrain(int vocabSize, string output, int minFrequency, string[] files, bool overwrite)
     {
         const int maxVocab = 1 << 22;
         if (vocabSize < 259 || vocabSize > maxVocab) throw new UsageException($"--vocab-size: {vocabSize} is out of range (259 .. {maxVocab}: 256 bytes + 3 special tokens at least)");
         if (minFrequency < 1) throw new UsageException($"--min-frequency: {minFrequency} must be at least 1");
         foreach (var f in files) if (!File.Exists(f)) throw new UsageException($"{f}: file not found");
+        using var claimed = OutputFolder.Claim("tokenizer train", output, overwrite, files);
         var sw = Stopwatch.StartNew();
         var options = new BpeTrainerOptions { MinFrequency = minFrequency, Progress = new SyncProgress(m => Console.Error.WriteLine(m)) };
-        var result = BpeTrainer.Train(ReadCorpus(files), vocabSize, options);
-        result.Save(output);
+        BpeTrainingResult result;
+        try { result = BpeTrainer.Train(ReadCorpus(files), vocabSize, options); }
+        catch (InvalidDataException e) when (e.Message.StartsWith("no text", StringComparison.Ordinal))
+        {
+            throw new UsageException($"{string.Join(", ", files)}: {e.Message}; a tokenizer trained on it would hold only the byte tokens");
+        }
+        result.Save(claimed.Path);
         Console.Error.WriteLine($"wrote {Path.Combine(output, "tokenizer.json")} (vocab {result.VocabSize:N0}, {result.Merges.Count:N0} merges) in {sw.Elapsed.TotalSeconds:F1} s");
         return 0;
     }

@@ -58,7 +58,9 @@ public static class ModelRegistry
         Family? f;
         lock (Families) Families.TryGetValue(type, out f);
         if (f is null) throw new ModelConfigException(source, "model_type", $"'{type}' is not supported (supported: {string.Join(", ", ModelTypes)})");
-        return f.ParseConfig(o, source);
+        var config = f.ParseConfig(o, source);
+        BitNetConfig.From(config); // the "bitnet" object and any quantization_config, checked on every load
+        return config;
     }
 
     /// <summary>A model of <paramref name="config"/>'s architecture; when the config has a "bitnet" field the BitNet

@@ -47,4 +47,22 @@ internal static class TestUtil
         Enum.GetValues<SimdLevel>().Where(l => l <= KernelContext.HardwareSimd).OrderDescending();
 
     public static string FixturePath(params string[] parts) => Path.Combine([AppContext.BaseDirectory, "Fixtures", .. parts]);
+
+    /// <summary>A folder with a byte-level tokenizer.json that fits the 97-id fixture models: the printable ASCII bytes
+    /// (ids 0–94) and &lt;|endoftext|&gt; (95).</summary>
+    public static string TinyTokenizerFolder()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "bitdistill-tinytok-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        var vocab = new System.Text.Json.Nodes.JsonObject();
+        for (int b = 32; b < 127; b++) vocab[BitDistill.Models.Tokenization.ByteLevel.ByteToChar[b].ToString()] = b - 32;
+        var json = new System.Text.Json.Nodes.JsonObject
+        {
+            ["model"] = new System.Text.Json.Nodes.JsonObject { ["type"] = "BPE", ["vocab"] = vocab, ["merges"] = new System.Text.Json.Nodes.JsonArray() },
+            ["added_tokens"] = new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonObject { ["id"] = 95, ["content"] = "<|endoftext|>", ["special"] = true }),
+            ["pre_tokenizer"] = new System.Text.Json.Nodes.JsonObject { ["type"] = "ByteLevel" },
+        };
+        File.WriteAllText(Path.Combine(dir, "tokenizer.json"), json.ToJsonString());
+        return dir;
+    }
 }

@@ -38,7 +38,7 @@ public sealed class TaskEncoder
             _labelIndex = LabelWords.Labels.Select((l, i) => (l, i)).ToDictionary(p => p.l, p => p.i, StringComparer.Ordinal);
             var answers = LabelWords.Words.Select((w, i) =>
             {
-                var ids = tokenizer.Encode(Template.AnswerPrefix + w);
+                var ids = tokenizer.Encode(Template.AnswerPrefix + w, parseSpecialTokens: false); // label words are data
                 return ids.Length > 0 ? ids : throw new ArgumentException($"label word \"{w}\" of label '{LabelWords.Labels[i]}' encodes to no tokens");
             }).ToArray();
             var collisions = Enumerable.Range(0, answers.Length).GroupBy(i => answers[i][0]).Where(g => g.Count() > 1).ToArray();
@@ -61,6 +61,9 @@ public sealed class TaskEncoder
 
     /// <summary>The tokenizer.</summary>
     public TextTokenizer Tokenizer { get; }
+    /// <summary>Whether special-token text in the rows (e.g. "&lt;|im_end|&gt;") becomes special ids; off by default, since
+    /// rows are untrusted data (Hugging Face's <c>split_special_tokens</c>). The template's own text always parses them.</summary>
+    public bool ParseSpecialTokens { get; init; }
     /// <summary>The task kind.</summary>
     public TaskKind Kind { get; }
     /// <summary>The longest prompt + answer, in tokens.</summary>
@@ -83,19 +86,24 @@ public sealed class TaskEncoder
     /// <summary>For a loaded task: label words parsed from <paramref name="labelWordsSpec"/>. Without one, the label strings;
     /// when their first tokens collide under this tokenizer (e.g. "sports" and "spam"), the letters A, B, C, … instead
     /// (<see cref="LabelWords.Letters"/>), so a run on unseen labels never stops on it; an explicit spec that collides is an error.
-    /// With a score head there are no words: <paramref name="labelWordsSpec"/> must be empty.</summary>
+    /// With a score head there are no words: <paramref name="labelWordsSpec"/> must be empty. Special-token text in the rows is
+    /// parsed only with <paramref name="parseSpecialTokens"/>.</summary>
     public static TaskEncoder For(TaskData task, TextTokenizer tokenizer, int maxLength, string? labelWordsSpec = null, PromptTemplate? template = null,
-        ClassificationHead head = ClassificationHead.LabelWords)
+        ClassificationHead head = ClassificationHead.LabelWords, bool parseSpecialTokens = false)
     {
         if (task.Kind != TaskKind.Classification || head == ClassificationHead.Score)
         {
             if (head == ClassificationHead.Score && !string.IsNullOrWhiteSpace(labelWordsSpec))
                 throw new ArgumentException("label words apply to the label-word head; a score head answers the labels themselves", nameof(labelWordsSpec));
-            return new(tokenizer, task.Kind, maxLength, task.Kind == TaskKind.Classification ? LabelWords.Default(task.Labels) : null, template, head);
+            return new(tokenizer, task.Kind, maxLength, task.Kind == TaskKind.Classification ? LabelWords.Default(task.Labels) : null, template, head) { ParseSpecialTokens = parseSpecialTokens };
         }
-        if (!string.IsNullOrWhiteSpace(labelWordsSpec)) return new(tokenizer, task.Kind, maxLength, LabelWords.Parse(labelWordsSpec, task.Labels), template);
-        try { return new(tokenizer, task.Kind, maxLength, LabelWords.Default(task.Labels), template); }
-        catch (ArgumentException) when (task.Labels.Count <= 26) { return new(tokenizer, task.Kind, maxLength, LabelWords.Letters(task.Labels), template); }
+        if (!string.IsNullOrWhiteSpace(labelWordsSpec))
+            return new(tokenizer, task.Kind, maxLength, LabelWords.Parse(labelWordsSpec, task.Labels), template) { ParseSpecialTokens = parseSpecialTokens };
+        try { return new(tokenizer, task.Kind, maxLength, LabelWords.Default(task.Labels), template) { ParseSpecialTokens = parseSpecialTokens }; }
+        catch (ArgumentException) when (task.Labels.Count <= 26)
+        {
+            return new(tokenizer, task.Kind, maxLength, LabelWords.Letters(task.Labels), template) { ParseSpecialTokens = parseSpecialTokens };
+        }
     }
 
     /// <summary>The class index of a label string (classification).</summary>
@@ -113,9 +121,9 @@ public sealed class TaskEncoder
             label = LabelIndex(row.Answer);
             answer = LabelAnswers[label];
         }
-        else answer = [.. Tokenizer.Encode(Template.AnswerPrefix + row.Answer.Trim()), EosId];
+        else answer = [.. Tokenizer.Encode(Template.AnswerPrefix + row.Answer.Trim(), parseSpecialTokens: ParseSpecialTokens), EosId];
         var parts = PromptTemplate.Parse(Template.FormatFor(Kind, pair), pair);
-        var slots = new[] { Tokenizer.Encode(row.Text), pair ? Tokenizer.Encode(row.TextPair!) : [] };
+        var slots = new[] { Tokenizer.Encode(row.Text, parseSpecialTokens: ParseSpecialTokens), pair ? Tokenizer.Encode(row.TextPair!, parseSpecialTokens: ParseSpecialTokens) : [] };
         int literal = 0;
         var literals = new int[parts.Count][];
         for (int i = 0; i < parts.Count; i++)

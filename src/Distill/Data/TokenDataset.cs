@@ -22,21 +22,22 @@ public sealed class TokenDataset
     public string Source { get; }
     public int Count => Tokens.Length;
 
-    /// <summary>Tokenises documents (no special tokens inside; <paramref name="separatorId"/> after each document).</summary>
-    public static TokenDataset FromDocuments(IEnumerable<string> docs, TextTokenizer tokenizer, int separatorId, string source)
+    /// <summary>Tokenises documents (<paramref name="separatorId"/> after each document); special-token text inside a document
+    /// stays text unless <paramref name="parseSpecialTokens"/> (corpora are untrusted data, as Hugging Face's <c>split_special_tokens</c>).</summary>
+    public static TokenDataset FromDocuments(IEnumerable<string> docs, TextTokenizer tokenizer, int separatorId, string source, bool parseSpecialTokens = false)
     {
         var ids = new List<int>();
-        foreach (var d in docs) { ids.AddRange(tokenizer.Encode(d)); ids.Add(separatorId); }
+        foreach (var d in docs) { ids.AddRange(tokenizer.Encode(d, parseSpecialTokens: parseSpecialTokens)); ids.Add(separatorId); }
         if (ids.Count == 0) throw new InvalidDataException($"{source}: the dataset is empty (no documents)");
         return new TokenDataset(ids.ToArray(), source);
     }
 
     /// <summary>Reads and tokenises corpus files (see <see cref="TextCorpus"/>).</summary>
-    public static TokenDataset FromFiles(IEnumerable<string> paths, TextTokenizer tokenizer, int separatorId)
+    public static TokenDataset FromFiles(IEnumerable<string> paths, TextTokenizer tokenizer, int separatorId, bool parseSpecialTokens = false)
     {
         var list = paths.ToArray();
         if (list.Length == 0) throw new ArgumentException("no corpus files given");
-        return FromDocuments(list.SelectMany(TextCorpus.ReadDocuments), tokenizer, separatorId, string.Join(", ", list));
+        return FromDocuments(list.SelectMany(TextCorpus.ReadDocuments), tokenizer, separatorId, string.Join(", ", list), parseSpecialTokens);
     }
 
     /// <summary>Batch for training step <paramref name="step"/>: inputs [B, T] and next-token labels [B, T] (Int64).</summary>

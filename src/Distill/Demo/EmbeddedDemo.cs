@@ -1,11 +1,11 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using BitDistill.Distill.Comparison;
 using BitDistill.Distill.Data;
 using BitDistill.Distill.Recipes;
+using BitDistill.Distill.Reports;
 using BitDistill.Distill.Training;
 using BitDistill.Models;
 using BitDistill.Models.Tokenization;
@@ -94,9 +94,9 @@ public static class EmbeddedDemo
         {
             ["base_model"] = baseDir, ["base_parameters"] = baseModel.ParameterCount(), ["seeds"] = seeds, ["quick"] = o.Quick, ["paper"] = o.Paper,
             ["task_steps"] = budget.TaskSteps, ["batch_size"] = budget.Batch, ["stage2_steps"] = budget.Stage2Steps, ["stage2_seq_len"] = budget.Stage2SeqLen,
-            ["processor_count"] = Environment.ProcessorCount, ["seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 1), ["tasks"] = taskJson,
+            ["seed"] = o.Seed, ["code_version"] = JsonReports.CodeVersion, ["processor_count"] = Environment.ProcessorCount, ["seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 1), ["tasks"] = taskJson,
         };
-        Write(Path.Combine(o.OutputDir, "report.json"), report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        Write(Path.Combine(o.OutputDir, "report.json"), JsonReports.ToText(report));
         Write(Path.Combine(o.OutputDir, "report.md"), md);
         o.Log.WriteLine();
         o.Log.Write(md);

@@ -1,6 +1,7 @@
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using BitDistill.Distill.Reports;
 
 namespace BitDistill.Distill.Evaluation;
 
@@ -22,10 +23,14 @@ public sealed record EvaluationReport
     [JsonPropertyName("classification")] public ClassificationReport? Classification { get; init; }
     /// <summary>Summarization metrics (summarize tasks).</summary>
     [JsonPropertyName("summarization")] public SummarizationReport? Summarization { get; init; }
+    /// <summary>The version of the code that evaluated.</summary>
+    [JsonPropertyName("code_version")] public string CodeVersion { get; init; } = JsonReports.CodeVersion;
 
-    /// <summary>The serializer settings: indented, nulls left out, non-ASCII labels written as they are.</summary>
+    /// <summary>The serializer settings: indented, nulls left out, non-ASCII labels written as they are, a metric that is not
+    /// finite (e.g. an F1 over no rows) written as null.</summary>
     public static JsonSerializerOptions JsonOptions { get; } = new()
     {
+        Converters = { new FiniteDoubleConverter() },
         WriteIndented = true,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,

@@ -27,7 +27,7 @@ public static class PostTrainingQuantizer
         double before = Perplexity.Compute(student, heldOut, seqLen, evalWindows);
 
         // a GPTQ-/AWQ-trained student is calibrated from its latent weights like an absmean one (its training statistics are dropped)
-        var config = student.Config.WithField(BitNetConfig.Field, (bitnet with { Calibration = method, WeightQuant = WeightQuantizer.Absmean }).ToJson());
+        var config = (bitnet with { Calibration = method, WeightQuant = WeightQuantizer.Absmean }).ApplyTo(student.Config);
         var result = ModelRegistry.Create(config);
         result.LoadStateDict(student.StateDict(), strict: false, source: "calibration");
         var target = Refiner.BitLinears(result).ToDictionary(x => x.Name, x => x.Layer);

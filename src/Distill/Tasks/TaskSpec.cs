@@ -7,10 +7,10 @@ using BitDistill.Models.Tokenization;
 namespace BitDistill.Distill.Tasks;
 
 /// <summary>How a model was taught a task, saved beside it as task.json: the kind, the labels and the words that answer them,
-/// the prompt template, the length limit and the head (label words or a score head), so <c>evaluate</c> and <c>classify</c>
-/// ask the model exactly as it was trained.</summary>
+/// the prompt template, the length limit, the head (label words or a score head) and whether special-token text in rows was
+/// parsed, so <c>evaluate</c> and <c>classify</c> ask the model exactly as it was trained.</summary>
 public sealed record TaskSpec(TaskKind Kind, IReadOnlyList<string> Labels, string? LabelWords, int MaxLength, PromptTemplate Template,
-    ClassificationHead Head = ClassificationHead.LabelWords)
+    ClassificationHead Head = ClassificationHead.LabelWords, bool ParseSpecialTokens = false)
 {
     /// <summary>The command-line and task.json name of a head: "label-words" or "score".</summary>
     public static string HeadName(ClassificationHead head) => head == ClassificationHead.Score ? "score" : "label-words";
@@ -28,7 +28,7 @@ public sealed record TaskSpec(TaskKind Kind, IReadOnlyList<string> Labels, strin
 
     /// <summary>The encoder for this task with <paramref name="tokenizer"/>.</summary>
     public TaskEncoder Encoder(TextTokenizer tokenizer) => new(tokenizer, Kind, MaxLength,
-        Kind == TaskKind.Classification ? Data.LabelWords.Parse(LabelWords, Labels) : null, Template, Head);
+        Kind == TaskKind.Classification ? Data.LabelWords.Parse(LabelWords, Labels) : null, Template, Head) { ParseSpecialTokens = ParseSpecialTokens };
 
     /// <summary>Writes task.json into <paramref name="folder"/> through a temporary file.</summary>
     public void Save(string folder)
@@ -40,6 +40,7 @@ public sealed record TaskSpec(TaskKind Kind, IReadOnlyList<string> Labels, strin
             ["label_words"] = LabelWords,
             ["max_length"] = MaxLength,
             ["head"] = Kind == TaskKind.Classification ? HeadName(Head) : null,
+            ["parse_special"] = ParseSpecialTokens,
             ["template"] = new JsonObject { ["single"] = Template.Single, ["pair"] = Template.Pair, ["summary"] = Template.Summary, ["answer_prefix"] = Template.AnswerPrefix },
         };
         var path = Path.Combine(folder, FileName);
@@ -81,6 +82,7 @@ public sealed record TaskSpec(TaskKind Kind, IReadOnlyList<string> Labels, strin
             head = ParseHead(name) ?? throw new ModelConfigException(path, "head", $"'{h.ToJsonString()}' is not label-words or score");
             if (head == ClassificationHead.Score && kind != TaskKind.Classification) throw new ModelConfigException(path, "head", "a score head needs kind classify");
         }
-        return new TaskSpec(kind, labels, o["label_words"]?.GetValue<string>(), max, template, head);
+        bool parseSpecial = o["parse_special"] is not null && Get<bool>(o, "parse_special", "");
+        return new TaskSpec(kind, labels, o["label_words"]?.GetValue<string>(), max, template, head, parseSpecial);
     }
 }

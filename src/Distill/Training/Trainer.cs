@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using BitDistill.Autograd;
 using BitDistill.Distill.Objectives;
 using BitDistill.Distill.Reports;
@@ -33,7 +34,7 @@ public static class Trainer
             history.Resumed = true;
             o.Log?.WriteLine($"[{o.Name}] resumed from {Path.Combine(o.CheckpointDir, TrainingCheckpoint.FolderName)} at step {start}");
         }
-        var metrics = o.CheckpointDir is null ? null : new MetricsLog(Path.Combine(o.CheckpointDir, "metrics.jsonl"), start);
+        var metrics = o.CheckpointDir is null ? null : new MetricsLog(Path.Combine(o.CheckpointDir, "metrics.jsonl"), start, settings, o.Steps);
         long tokensPerStep = data.TokensPerBatch * o.GradAccumulation;
         var sw = Stopwatch.StartNew();
         long stepsTimed = 0;
@@ -73,7 +74,7 @@ public static class Trainer
                 var eta = TimeSpan.FromSeconds((o.Steps - step - 1) * tokensPerStep / Math.Max(1, tps));
                 string termText = terms.Count == 0 ? "" : " (" + string.Join(", ", terms.Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Key} {t.Value:F4}"))) + ")";
                 o.Log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"[{o.Name}] step {step + 1}/{o.Steps} | loss {loss:F4}{termText} | lr {opt.Lr:E2} | {tps / 1000:F1}k tok/s | ETA {eta:hh\\:mm\\:ss}"));
+                    $"[{o.Name}] step {step + 1}/{o.Steps} | loss {loss:F4}{termText} | lr {JsonReports.Readable(opt.Lr)} | {tps / 1000:F1}k tok/s | ETA {eta:hh\\:mm\\:ss}"));
             }
             bool last = step + 1 == o.Steps;
             if (validate is not null && ((o.EvalEvery > 0 && (step + 1) % o.EvalEvery == 0) || last))
@@ -140,16 +141,24 @@ public static class Trainer
         };
     }
 
-    /// <summary>metrics.jsonl: one JSON object per step and per validation; on resume, lines past the checkpoint are dropped.</summary>
+    /// <summary>metrics.jsonl: a first line {"step": 0, "run": {...}} with the settings, the steps and the code version, then
+    /// one JSON object per step and per validation (snake_case, a non-finite number as null); on resume, lines past the
+    /// checkpoint are dropped.</summary>
     private sealed class MetricsLog
     {
         private readonly string _path;
 
-        public MetricsLog(string path, long resumedAt)
+        public MetricsLog(string path, long resumedAt, IReadOnlyDictionary<string, string> settings, long steps)
         {
             _path = path;
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            if (resumedAt == 0) { File.WriteAllText(path, ""); return; }
+            if (resumedAt == 0)
+            {
+                var run = new JsonObject { ["steps"] = steps, ["code_version"] = JsonReports.CodeVersion };
+                foreach (var (k, v) in settings) run[k] = v;
+                File.WriteAllText(path, new JsonObject { ["step"] = 0, ["run"] = run }.ToJsonString() + "\n");
+                return;
+            }
             if (!File.Exists(path)) return;
             var keep = File.ReadAllLines(path).Where(l =>
             {
@@ -159,15 +168,20 @@ public static class Trainer
             File.WriteAllLines(path, keep);
         }
 
-        public void Step(long step, double loss, float lr, double tps, IReadOnlyDictionary<string, double> terms) =>
-            Append(new Dictionary<string, object> { ["step"] = step, ["loss"] = loss, ["lr"] = lr, ["tokens_per_second"] = Math.Round(tps, 1), ["terms"] = terms });
+        public void Step(long step, double loss, float lr, double tps, IReadOnlyDictionary<string, double> terms)
+        {
+            var t = new JsonObject();
+            foreach (var (k, v) in terms) t[k] = JsonReports.Number(v);
+            Append(new JsonObject
+            {
+                ["step"] = step, ["loss"] = JsonReports.Number(loss), ["lr"] = JsonReports.Number(lr),
+                ["tokens_per_second"] = JsonReports.Number(Math.Round(tps, 1)), ["terms"] = t,
+            });
+        }
 
         public void Validation(long step, ValidationResult r, bool best) =>
-            Append(new Dictionary<string, object> { ["step"] = step, ["validation"] = new Dictionary<string, object> { ["metric"] = r.Metric, ["value"] = r.Value, ["best"] = best } });
+            Append(new JsonObject { ["step"] = step, ["validation"] = new JsonObject { ["metric"] = r.Metric, ["value"] = JsonReports.Number(r.Value), ["best"] = best } });
 
-        private void Append(Dictionary<string, object> line) =>
-            File.AppendAllText(_path, JsonSerializer.Serialize(line, Options) + "\n");
-
-        private static readonly JsonSerializerOptions Options = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+        private void Append(JsonObject line) => File.AppendAllText(_path, JsonReports.Finite(line)!.ToJsonString() + "\n");
     }
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using BitDistill.Autograd;
+using BitDistill.Distill.Reports;
 using BitDistill.Models;
 
 namespace BitDistill.Distill.Training;
@@ -21,6 +22,9 @@ public static class TrainingCheckpoint
     internal sealed record TermsEntry(long Step, Dictionary<string, double> Terms);
 
     internal sealed record ValidationEntry(long Step, string Metric, double Value, bool HigherIsBetter);
+
+    // best.json is for people and tools: snake_case, a non-finite value as null (trainer.json keeps the resume state as it was).
+    private static readonly JsonSerializerOptions BestJson = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, Converters = { new FiniteDoubleConverter() } };
 
     private static readonly JsonSerializerOptions Json = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
@@ -43,7 +47,7 @@ public static class TrainingCheckpoint
         WriteFolder(dir, BestFolderName, tmp =>
         {
             model.SavePretrained(tmp);
-            File.WriteAllText(Path.Combine(tmp, "best.json"), JsonSerializer.Serialize(Entry(step, r), Json));
+            File.WriteAllText(Path.Combine(tmp, "best.json"), JsonSerializer.Serialize(Entry(step, r), BestJson));
         });
 
     private static ValidationEntry Entry(long step, ValidationResult r) => new(step, r.Metric, r.Value, r.HigherIsBetter);

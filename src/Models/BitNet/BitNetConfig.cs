@@ -31,9 +31,83 @@ public sealed record BitNetConfig
     /// <summary>Post-training calibration whose fixed scales the BitLinears hold (JSON "gptq", "awq"; absent or null = none).</summary>
     public CalibrationKind Calibration { get; init; }
 
-    /// <summary>The BitNet settings of a model config, or null for a full-precision model.</summary>
-    public static BitNetConfig? From(IModelConfig config) =>
-        config.Get(Field) is JsonNode node ? Parse(node, config.Source, Field) : null;
+    /// <summary>The config.json field in which Hugging Face's quantizers look for a checkpoint's quantisation.</summary>
+    public const string QuantizationField = "quantization_config";
+
+    /// <summary>The BitNet settings of a model config, or null for a full-precision model; a "quantization_config" beside
+    /// them is checked against them (see <see cref="CheckQuantizationConfig"/>).</summary>
+    public static BitNetConfig? From(IModelConfig config)
+    {
+        var bitnet = config.Get(Field) is JsonNode node ? Parse(node, config.Source, Field) : null;
+        CheckQuantizationConfig(config.Get(QuantizationField), bitnet, config.Source);
+        return bitnet;
+    }
+
+    /// <summary><paramref name="config"/> with this object as its "bitnet" field and the matching "quantization_config".</summary>
+    public IModelConfig ApplyTo(IModelConfig config) => config
+        .WithField(QuantizationField, null, remove: true)
+        .WithField(Field, ToJson())
+        .WithField(QuantizationField, ToQuantizationConfig());
+
+    /// <summary>The "quantization_config" of Hugging Face's BitNet integration (transformers' BitNetQuantConfig) that describes
+    /// these checkpoints as far as it can: latent full-precision weights ternarised on the fly ("autobitlinear", "online"),
+    /// every Linear converted but lm_head. SubLN is a separate norm inside the block, not the per-layer RMSNorm that
+    /// use_rms_norm adds, so use_rms_norm is false and Hugging Face's own code does not apply our SubLN.</summary>
+    public JsonObject ToQuantizationConfig() => new()
+    {
+        ["quant_method"] = "bitnet",
+        ["linear_class"] = "autobitlinear",
+        ["quantization_mode"] = "online",
+        ["use_rms_norm"] = false,
+        ["rms_norm_eps"] = SubLnEps,
+        ["modules_to_not_convert"] = new JsonArray("lm_head"),
+    };
+
+    /// <summary>Refuses a "quantization_config" (<paramref name="q"/>) that contradicts the "bitnet" object
+    /// (<paramref name="bitnet"/>, null when absent): another quant_method, packed ("bitlinear"/"offline") weights, a
+    /// per-layer RMSNorm, another epsilon or other unconverted modules; and BitNet quantisation without the "bitnet" object
+    /// (a Hugging Face BitNet checkpoint, whose packed weights this loader does not read), which would otherwise load as full
+    /// precision. No quantization_config (older outputs) is accepted.</summary>
+    public static void CheckQuantizationConfig(JsonNode? q, BitNetConfig? bitnet, string source)
+    {
+        if (q is null) return;
+        const string F = QuantizationField;
+        if (q is not JsonObject o) throw new ModelConfigException(source, F, "expected an object");
+        string? Str(string key)
+        {
+            var v = o[key];
+            if (v is null) return null;
+            return v is JsonValue jv && jv.TryGetValue<string>(out var s) ? s : throw new ModelConfigException(source, $"{F}.{key}", $"expected a string, got {v.ToJsonString()}");
+        }
+        var method = Str("quant_method") ?? throw new ModelConfigException(source, $"{F}.quant_method", "missing");
+        if (method != "bitnet")
+            throw new ModelConfigException(source, $"{F}.quant_method", bitnet is null
+                ? $"'{method}' checkpoints are not supported (only full-precision models and bitdistill's ternary ones load)"
+                : $"'{method}' contradicts the '{Field}' object, which makes the model ternary (expected 'bitnet')");
+        if (bitnet is null)
+            throw new ModelConfigException(source, $"{F}.quant_method", $"'bitnet' without a '{Field}' object: a Hugging Face BitNet checkpoint (packed weights) is not supported; bitdistill's ternary models carry both");
+        if (Str("linear_class") is { } lc && lc != "autobitlinear")
+            throw new ModelConfigException(source, $"{F}.linear_class", $"'{lc}' contradicts the '{Field}' object: its weights are latent full precision, ternarised on the fly ('autobitlinear')");
+        if (Str("quantization_mode") is { } qm && qm != "online")
+            throw new ModelConfigException(source, $"{F}.quantization_mode", $"'{qm}' contradicts the '{Field}' object: its weights are quantised on the fly ('online'), not stored packed");
+        if (o["use_rms_norm"] is { } urn && !(urn is JsonValue u && u.TryGetValue<bool>(out bool b) && !b))
+            throw new ModelConfigException(source, $"{F}.use_rms_norm", $"{urn.ToJsonString()} contradicts the '{Field}' object: SubLN ('{bitnet.SubLn.ToString().ToLowerInvariant()}') is a norm of its own in the block, not one inside every BitLinear (expected false)");
+        if (o["rms_norm_eps"] is { } epsNode)
+        {
+            if (!(epsNode is JsonValue ev && ev.TryGetValue<double>(out double eps)))
+                throw new ModelConfigException(source, $"{F}.rms_norm_eps", $"expected a number, got {epsNode.ToJsonString()}");
+            if (Math.Abs(eps - bitnet.SubLnEps) > 1e-9 * Math.Max(Math.Abs(eps), bitnet.SubLnEps))
+                throw new ModelConfigException(source, $"{F}.rms_norm_eps", $"{eps:R} contradicts {Field}.subln_eps {bitnet.SubLnEps:R}");
+        }
+        if (o["modules_to_not_convert"] is { } mods)
+        {
+            var names = mods is JsonArray arr && arr.All(n => n is JsonValue nv && nv.TryGetValue<string>(out _))
+                ? arr.Select(n => n!.GetValue<string>()).ToHashSet(StringComparer.Ordinal)
+                : throw new ModelConfigException(source, $"{F}.modules_to_not_convert", "expected an array of module names");
+            if (!names.SetEquals(["lm_head"]))
+                throw new ModelConfigException(source, $"{F}.modules_to_not_convert", $"[{string.Join(", ", names)}] contradicts the '{Field}' object, which converts every Linear but lm_head (expected [\"lm_head\"])");
+        }
+    }
 
     /// <summary>Parses the settings object <paramref name="node"/> (from <paramref name="source"/>, at <paramref name="field"/>);
     /// errors name the file and the field.</summary>

@@ -14,7 +14,7 @@ public static class Refiner
     public static CausalLanguageModel Refine(CausalLanguageModel fp, BitNetConfig settings)
     {
         if (BitNetConfig.From(fp.Config) is not null) throw new InvalidOperationException("the model is already ternary (its config has a 'bitnet' field)");
-        var config = fp.Config.WithField(BitNetConfig.Field, settings.ToJson());
+        var config = settings.ApplyTo(fp.Config);
         var student = ModelRegistry.Create(config);
         var state = fp.StateDict();
         var expected = student.StateDict();

@@ -80,5 +80,7 @@ public static class PretrainedCheckpoint
         ShardedSafeTensorsWriter.Write(folder, tensors, maxShardBytes, new Dictionary<string, string> { ["format"] = "pt" });
         var config = model.Config.Has("dtype") && !model.Config.Has("torch_dtype") ? model.Config.WithField("dtype", dtypeName) : model.Config.WithField("torch_dtype", dtypeName);
         config.Save(Path.Combine(folder, "config.json"));
+        // as save_pretrained: only a model that generates text gets a generation_config.json (not a score-head classifier)
+        if (!ModelRegistry.IsSequenceClassifier(config)) Generation.GenerationConfig.FromModelConfig(config).Save(folder);
     }
 }

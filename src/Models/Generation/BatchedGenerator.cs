@@ -70,7 +70,7 @@ public sealed class BatchedGenerator
                     PromptIds = (int[])prompts[rows[r]].Clone(),
                     GeneratedIds = ids,
                     StopReason = reason,
-                    Text = Tokenizer?.Decode(ids, skipSpecialTokens: true) ?? "",
+                    Text = Tokenizer?.Decode(ids, skipSpecialTokens: true, showUnassigned: true) ?? "",
                 };
             }
             o.OnProgress?.Invoke(start + rows.Length, order.Length);

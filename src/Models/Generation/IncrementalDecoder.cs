@@ -4,7 +4,9 @@ using BitDistill.Models.Tokenization;
 namespace BitDistill.Models.Generation;
 
 /// <summary>Turns a stream of token ids into text piece by piece: a UTF-8 character whose bytes are split across tokens is held
-/// back until its last byte arrives, so each piece is printable as soon as it is returned (as Hugging Face's TextStreamer).</summary>
+/// back until its last byte arrives, so each piece is printable as soon as it is returned (as Hugging Face's TextStreamer).
+/// An id the tokenizer does not assign (a model's vocabulary may be larger than its tokenizer's) reads "&lt;unk:ID&gt;" rather
+/// than vanishing.</summary>
 public sealed class IncrementalDecoder(TextTokenizer tokenizer, bool skipSpecialTokens = true)
 {
     private readonly Decoder _utf8 = new UTF8Encoding(false, false).GetDecoder();
@@ -15,7 +17,7 @@ public sealed class IncrementalDecoder(TextTokenizer tokenizer, bool skipSpecial
     public string Push(int id)
     {
         _bytes.Clear();
-        tokenizer.AppendBytes(id, _bytes, skipSpecialTokens);
+        tokenizer.AppendBytes(id, _bytes, skipSpecialTokens, showUnassigned: true);
         return Convert(flush: false);
     }
 

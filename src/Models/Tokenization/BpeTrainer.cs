@@ -14,6 +14,7 @@ public static class BpeTrainer
 
     /// <summary>Trains on <paramref name="texts"/> until the vocabulary (bytes + merges + special tokens) reaches <paramref name="vocabSize"/> or no pair is frequent enough.</summary>
     /// <exception cref="ArgumentOutOfRangeException">vocabSize is smaller than 256 + the special tokens.</exception>
+    /// <exception cref="InvalidDataException">The texts are empty or whitespace only: nothing to learn merges from.</exception>
     public static BpeTrainingResult Train(IEnumerable<string> texts, int vocabSize, BpeTrainerOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(texts);
@@ -31,10 +32,12 @@ public static class BpeTrainer
         var matcher = new AddedTokenMatcher(specials.Select((s, i) => new AddedToken(i, s, true)));
         var ranges = new List<(int Start, int End)>();
         long chars = 0;
+        bool anyText = false;
         foreach (var text in texts)
         {
             if (string.IsNullOrEmpty(text)) continue;
             chars += text.Length;
+            anyText = anyText || !string.IsNullOrWhiteSpace(text);
             foreach (var seg in matcher.Split(text))
             {
                 if (seg.TokenId >= 0) continue;
@@ -51,6 +54,7 @@ public static class BpeTrainer
                 if (last < piece.Length) Count(lookup, piece.AsSpan(last));
             }
         }
+        if (!anyText) throw new InvalidDataException($"no text to train on: the input ({chars:N0} chars) is empty or whitespace only");
         options.Progress?.Report($"pre-tokenized {chars:N0} chars into {wordCounts.Count:N0} unique words ({sw.Elapsed.TotalSeconds:F1} s)");
 
         // 2. Words as byte ids; pair counts and where each pair occurs.

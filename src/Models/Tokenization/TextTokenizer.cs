@@ -14,6 +14,8 @@ public sealed class TextTokenizer
     readonly PreTokenizer _preTokenizer;
     readonly AddedTokenMatcher _rawMatcher;
     readonly AddedTokenMatcher _normalizedMatcher;
+    readonly AddedTokenMatcher _rawPlainMatcher; // without the special tokens: for untrusted text
+    readonly AddedTokenMatcher _normalizedPlainMatcher;
     readonly Dictionary<int, AddedToken> _addedById;
     readonly Dictionary<string, AddedToken> _addedByContent;
     readonly string?[] _idToToken;
@@ -63,6 +65,8 @@ public sealed class TextTokenizer
         foreach (var t in addedList) _addedByContent[t.Content] = t;
         _rawMatcher = new AddedTokenMatcher(addedList.Where(t => !t.Normalized));
         _normalizedMatcher = new AddedTokenMatcher(addedList.Where(t => t.Normalized), normalizer);
+        _rawPlainMatcher = new AddedTokenMatcher(addedList.Where(t => !t.Normalized && !t.Special));
+        _normalizedPlainMatcher = new AddedTokenMatcher(addedList.Where(t => t.Normalized && !t.Special), normalizer);
 
         int size = 0;
         foreach (var id in model.Vocab.Values) size = Math.Max(size, id + 1);
@@ -93,11 +97,14 @@ public sealed class TextTokenizer
     /// <summary>Whether the id is an added token marked special (skipped by <see cref="Decode"/> on request).</summary>
     public bool IsSpecial(int id) => _addedById.TryGetValue(id, out var t) && t.Special;
 
-    /// <summary>Encodes text to ids; with <paramref name="addSpecialTokens"/> the post-processor's template (e.g. a BOS) is applied (Qwen3 adds none).</summary>
-    public int[] Encode(string text, bool addSpecialTokens = false)
+    /// <summary>Encodes text to ids; with <paramref name="addSpecialTokens"/> the post-processor's template (e.g. a BOS) is applied (Qwen3 adds none).
+    /// With <paramref name="parseSpecialTokens"/> (the default, as Hugging Face's <c>encode</c>) the text of a special token such as
+    /// "&lt;|im_end|&gt;" becomes its id; without it (Hugging Face's <c>split_special_tokens</c>, for untrusted text) it is
+    /// tokenized as ordinary text. Added tokens that are not special are matched either way.</summary>
+    public int[] Encode(string text, bool addSpecialTokens = false, bool parseSpecialTokens = true)
     {
         ArgumentNullException.ThrowIfNull(text);
-        try { return EncodeCore(text, addSpecialTokens); }
+        try { return EncodeCore(text, addSpecialTokens, parseSpecialTokens); }
         catch (RegexMatchTimeoutException e)
         {
             throw new TokenizerFormatException(Source, "pre_tokenizer", $"the pattern {e.Pattern} took longer than {PatternTimeout.TotalSeconds:0} s on one piece of text (catastrophic backtracking?); fix or remove it", e);
@@ -108,16 +115,17 @@ public sealed class TextTokenizer
     /// with a message instead of hanging.</summary>
     public static readonly TimeSpan PatternTimeout = TimeSpan.FromSeconds(2);
 
-    private int[] EncodeCore(string text, bool addSpecialTokens)
+    private int[] EncodeCore(string text, bool addSpecialTokens, bool parseSpecialTokens)
     {
         var ids = new List<int>(text.Length / 3 + 4);
         var words = new List<string>();
-        foreach (var seg in _rawMatcher.IsEmpty ? [new AddedTokenMatcher.Segment(0, text.Length, -1)] : _rawMatcher.Split(text))
+        var (raw, normalizedMatcher) = parseSpecialTokens ? (_rawMatcher, _normalizedMatcher) : (_rawPlainMatcher, _normalizedPlainMatcher);
+        foreach (var seg in raw.IsEmpty ? [new AddedTokenMatcher.Segment(0, text.Length, -1)] : raw.Split(text))
         {
             if (seg.TokenId >= 0) { ids.Add(seg.TokenId); continue; }
             string normalized = _normalizer(text.Substring(seg.Start, seg.Length));
-            if (_normalizedMatcher.IsEmpty) { EncodePlain(normalized, ids, words); continue; }
-            foreach (var seg2 in _normalizedMatcher.Split(normalized))
+            if (normalizedMatcher.IsEmpty) { EncodePlain(normalized, ids, words); continue; }
+            foreach (var seg2 in normalizedMatcher.Split(normalized))
             {
                 if (seg2.TokenId >= 0) ids.Add(seg2.TokenId);
                 else EncodePlain(normalized.Substring(seg2.Start, seg2.Length), ids, words);
@@ -134,18 +142,24 @@ public sealed class TextTokenizer
         foreach (var w in words) _model.EncodeWord(w, ids);
     }
 
-    /// <summary>Decodes ids to text (invalid UTF-8 becomes U+FFFD); ids that are not assigned are skipped, as Hugging Face does.</summary>
-    public string Decode(IEnumerable<int> ids, bool skipSpecialTokens = false)
+    /// <summary>Decodes ids to text (invalid UTF-8 becomes U+FFFD); ids that are not assigned are skipped, as Hugging Face does,
+    /// unless <paramref name="showUnassigned"/> asks for them to appear as "&lt;unk:ID&gt;" (see <see cref="UnassignedText"/>).</summary>
+    public string Decode(IEnumerable<int> ids, bool skipSpecialTokens = false, bool showUnassigned = false)
     {
         ArgumentNullException.ThrowIfNull(ids);
         var bytes = new List<byte>();
-        foreach (int id in ids) AppendBytes(id, bytes, skipSpecialTokens);
+        foreach (int id in ids) AppendBytes(id, bytes, skipSpecialTokens, showUnassigned);
         return Encoding.UTF8.GetString(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(bytes));
     }
 
-    /// <summary>Appends the UTF-8 bytes one id stands for (nothing for an unassigned id, or a special token when skipped); a
-    /// token may end inside a multi-byte character, which is why streaming decoders work on bytes.</summary>
-    public void AppendBytes(int id, List<byte> bytes, bool skipSpecialTokens = false)
+    /// <summary>How an id the tokenizer does not assign reads when shown: a model's embedding is often larger than its
+    /// tokenizer (Qwen3 pads 151,669 tokens to 151,936 rows), and text generated from such an id must not vanish silently.</summary>
+    public static string UnassignedText(int id) => $"<unk:{id}>";
+
+    /// <summary>Appends the UTF-8 bytes one id stands for (nothing for an unassigned id unless <paramref name="showUnassigned"/>,
+    /// nothing for a special token when skipped); a token may end inside a multi-byte character, which is why streaming
+    /// decoders work on bytes.</summary>
+    public void AppendBytes(int id, List<byte> bytes, bool skipSpecialTokens = false, bool showUnassigned = false)
     {
         ArgumentNullException.ThrowIfNull(bytes);
         string? token;
@@ -155,7 +169,11 @@ public sealed class TextTokenizer
             token = added.Content;
         }
         else token = IdToToken(id);
-        if (token is null) return;
+        if (token is null)
+        {
+            if (showUnassigned) bytes.AddRange(Encoding.UTF8.GetBytes(UnassignedText(id)));
+            return;
+        }
         ByteLevel.AppendBytes(token, bytes);
     }
 
@@ -322,13 +340,24 @@ public sealed class TextTokenizer
     static AddedToken ReadAddedToken(JsonElement t, string source, string field, int? id = null)
     {
         if (t.ValueKind != JsonValueKind.Object) throw new TokenizerFormatException(source, field, "expected an object");
-        int tokenId = id ?? (t.TryGetProperty("id", out var idEl) && idEl.ValueKind == JsonValueKind.Number && idEl.TryGetInt32(out int v) && v >= 0 ? v
-            : throw new TokenizerFormatException(source, field + ".id", "expected a non-negative integer"));
         var content = t.TryGetProperty("content", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString()! :
             throw new TokenizerFormatException(source, field + ".content", "expected a string");
+        int tokenId = id ?? (t.TryGetProperty("id", out var idEl) && idEl.ValueKind == JsonValueKind.Number && idEl.TryGetInt32(out int v) && v >= 0 ? v
+            : throw new TokenizerFormatException(source, field + ".id", "expected a non-negative integer"));
+        CheckId(tokenId, content, source, id is null ? field + ".id" : field);
         bool F(string n, bool dflt) => t.TryGetProperty(n, out var e) ? e.ValueKind == JsonValueKind.True : dflt;
         bool special = F("special", false);
         return new AddedToken(tokenId, content, special, F("single_word", false), F("lstrip", false), F("rstrip", false), F("normalized", !special));
+    }
+
+    /// <summary>The most ids a tokenizer may have (4,194,304; the largest real vocabularies hold about 262,000): an id is an
+    /// index into the id → token table, so an id like 2³¹−1 in a file is refused instead of sizing that table.</summary>
+    public const int MaxVocabSize = 1 << 22;
+
+    static void CheckId(int id, string token, string source, string field)
+    {
+        if (id >= MaxVocabSize)
+            throw new TokenizerFormatException(source, field, $"token \"{token}\" has id {id}, beyond the largest supported vocabulary ({MaxVocabSize:N0} ids)");
     }
 
     static Dictionary<string, int> ReadVocab(JsonElement el, string source, string field)
@@ -339,6 +368,7 @@ public sealed class TextTokenizer
         {
             if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetInt32(out int id) || id < 0)
                 throw new TokenizerFormatException(source, $"{field}[\"{p.Name}\"]", "expected a non-negative integer id");
+            CheckId(id, p.Name, source, $"{field}[\"{p.Name}\"]");
             vocab[p.Name] = id;
         }
         if (vocab.Count == 0) throw new TokenizerFormatException(source, field, "the vocabulary is empty");

@@ -95,10 +95,10 @@ public sealed class TrainerTests : IDisposable
             _ => new ValidationResult("accuracy", values.Dequeue(), HigherIsBetter: true));
         Assert.Equal((4L, 0.75), (h.Best!.Value.Step, h.Best.Value.Result.Value));
         var best = JsonDocument.Parse(File.ReadAllText(Path.Combine(_dir, TrainingCheckpoint.BestFolderName, "best.json"))).RootElement;
-        Assert.Equal(4, best.GetProperty("Step").GetInt64());
+        Assert.Equal(4, best.GetProperty("step").GetInt64());
         Assert.True(File.Exists(Path.Combine(_dir, TrainingCheckpoint.BestFolderName, "model.safetensors")));
         var lines = File.ReadAllLines(Path.Combine(_dir, "metrics.jsonl"));
-        Assert.Equal(8 + 4, lines.Length);
+        Assert.Equal(1 + 8 + 4, lines.Length); // the run line, 8 steps, 4 validations
         Assert.Contains(lines, l => l.Contains("\"validation\"") && l.Contains("0.75") && l.Contains("\"best\":true"));
     }
 

@@ -33,7 +33,8 @@ public class TokenizerCliTests(TokenizerFixture fx) : IClassFixture<TokenizerFix
     {
         var lines = fx.Expected.Select(x => JsonSerializer.Serialize(new { text = x.Text }));
         string input = TokenizerTests.WriteTemp("in.jsonl", string.Join("\n", lines) + "\n");
-        var (code, stdout, stderr) = RunCli("tokenize", "--tokenizer", Path.Combine(TokenizerFixture.Dir, "qwen3", "tokenizer.json"), "--jsonl", input);
+        // --parse-special: the expected ids are Hugging Face's encode(), which parses special-token text.
+        var (code, stdout, stderr) = RunCli("tokenize", "--tokenizer", Path.Combine(TokenizerFixture.Dir, "qwen3", "tokenizer.json"), "--jsonl", input, "--parse-special");
         Assert.True(code == 0, stderr);
         var outLines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(fx.Expected.Count, outLines.Length);
