@@ -16,6 +16,8 @@ public sealed class QwenInferenceSession
     private readonly Tensor _h, _x, _q, _k, _v, _att, _gate, _up; // [chunk, width]
     private readonly Tensor _scores;              // [threads, capacity]: one attention score row per kernel thread
     private readonly int[] _oneId = new int[1];
+    private readonly Tensor _codes, _codeScales, _codeSums;          // per-token INT8 activations of a ternary projection
+    private readonly Dictionary<int, Tensor> _subNormed = [];        // SubLN output, one [chunk, width] buffer per input width
 
     internal QwenInferenceSession(QwenRuntimeModel model, int maxSequenceLength, int prefillChunk)
     {
@@ -42,6 +44,14 @@ public sealed class QwenInferenceSession
         // one score row per core: the attention kernel never splits over more threads than it has rows for
         _scores = Buffer(Math.Max(1, Environment.ProcessorCount), maxSequenceLength);
         Logits = Tensor.Zeros([c.VocabSize], DType.Float32, Device.Cpu);
+        int widest = Math.Max(c.HiddenSize, Math.Max(c.NumAttentionHeads * d, c.IntermediateSize));
+        bool ternary = model.Layers.Length > 0 && model.Layers[0].Wq.Ternary is not null;
+        _codes = Tensor.Zeros([ternary ? chunk * widest : 0], DType.Int8, Device.Cpu);
+        _codeScales = Tensor.Zeros([ternary ? chunk : 0], DType.Float32, Device.Cpu);
+        _codeSums = Tensor.Zeros([ternary ? chunk : 0], DType.Int32, Device.Cpu);
+        foreach (var layer in model.Layers)
+            foreach (var p in layer.Projections())
+                if (p.InputNorm is not null && !_subNormed.ContainsKey(p.InFeatures)) _subNormed[p.InFeatures] = Buffer(chunk, p.InFeatures);
     }
 
     /// <summary>The model this session runs.</summary>
@@ -81,8 +91,8 @@ public sealed class QwenInferenceSession
         {
             int n = Math.Min(PrefillChunk, ids.Length - start);
             Forward(ids.Slice(start, n));
-            if (allLogits is not null) InferenceOps.Linear(_x, 0, n, _model.OutputWeight, null, allLogits, start);
-            if (start + n == ids.Length) InferenceOps.Linear(_x, n - 1, 1, _model.OutputWeight, null, Logits, 0);
+            if (allLogits is not null) InferenceOps.StoredLinear(_x, 0, n, _model.OutputWeight, _model.OutputScales, allLogits, start);
+            if (start + n == ids.Length) InferenceOps.StoredLinear(_x, n - 1, 1, _model.OutputWeight, _model.OutputScales, Logits, 0);
         }
     }
 
@@ -92,33 +102,47 @@ public sealed class QwenInferenceSession
         var c = _model.Config;
         int n = ids.Length, pos = Length;
         float eps = (float)c.RmsNormEps;
-        InferenceOps.Embedding(_model.EmbedTokens, ids, _h);
+        InferenceOps.Embedding(_model.EmbedTokens, _model.EmbedScales, ids, _h);
         for (int l = 0; l < _model.Layers.Length; l++)
         {
             var w = _model.Layers[l];
             // h += o_proj(attention(rope(q_norm(q_proj(x))), rope(k_norm(k_proj(x))), v_proj(x)))  with x = input_layernorm(h)
             InferenceOps.RmsNorm(_h, n, w.InputNorm, eps, _x);
-            InferenceOps.Linear(_x, n, w.Wq, w.Bq, _q);
-            InferenceOps.Linear(_x, n, w.Wk, w.Bk, _k);
-            InferenceOps.Linear(_x, n, w.Wv, w.Bv, _v);
+            Project(w.Wq, _x, n, _q);
+            Project(w.Wk, _x, n, _k);
+            Project(w.Wv, _x, n, _v);
             if (w.QNorm is not null) InferenceOps.RmsNorm(_q, n, w.QNorm, eps, _q);
             if (w.KNorm is not null) InferenceOps.RmsNorm(_k, n, w.KNorm, eps, _k);
             InferenceOps.Rope(_q, n, _cos, _sin, pos);
             InferenceOps.Rope(_k, n, _cos, _sin, pos);
             InferenceOps.WriteKeyValue(_k, _v, n, _keys[l], _values[l], pos);
             InferenceOps.CachedAttention(_q, n, _keys[l], _values[l], pos, _att, _scores);
-            InferenceOps.Linear(_att, n, w.Wo, w.Bo, _x);
+            Project(w.Wo, _att, n, _x);
             InferenceOps.AddInPlace(_h, _x, n);
             // h += down_proj(silu(gate_proj(x)) · up_proj(x))  with x = post_attention_layernorm(h)
             InferenceOps.RmsNorm(_h, n, w.PostNorm, eps, _x);
-            InferenceOps.Linear(_x, n, w.Gate, null, _gate);
-            InferenceOps.Linear(_x, n, w.Up, null, _up);
+            Project(w.Gate, _x, n, _gate);
+            Project(w.Up, _x, n, _up);
             InferenceOps.SwiGlu(_gate, _up, n, _gate);
-            InferenceOps.Linear(_gate, n, w.Down, null, _x);
+            Project(w.Down, _gate, n, _x);
             InferenceOps.AddInPlace(_h, _x, n);
         }
         InferenceOps.RmsNorm(_h, n, _model.Norm, eps, _x);
         Length = pos + n;
+    }
+
+    // output = p(input) on rows 0..n: SubLN first where the model has it, then the ternary×INT8 product (exported models) or
+    // the float GEMV/GEMM, as the training model's BitLinear / Linear computes it.
+    private void Project(RuntimeProjection p, Tensor input, int n, Tensor output)
+    {
+        var x = input;
+        if (p.InputNorm is not null)
+        {
+            x = _subNormed[p.InFeatures];
+            InferenceOps.RmsNorm(input, n, p.InputNorm, _model.SubLnEps, x);
+        }
+        if (p.Ternary is not null) InferenceOps.TernaryLinear(x, n, p.Ternary, p.Bias, output, _codes, _codeScales, _codeSums);
+        else InferenceOps.Linear(x, n, p.Weight!, p.Bias, output);
     }
 
     private static Tensor Buffer(int rows, int width) => Tensor.Zeros([rows, width], DType.Float32, Device.Cpu);

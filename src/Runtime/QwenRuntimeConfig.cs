@@ -5,8 +5,8 @@ namespace BitDistill.Runtime;
 
 /// <summary>The fields of a Hugging Face Qwen2/Qwen2.5/Qwen3 config.json that the runtime's forward uses, read and validated with
 /// the defaults of transformers' Qwen3Config/Qwen2Config (the same rules as Models' QwenConfig, which the runtime cannot reference).
-/// Settings that would change the computation and are not implemented are refused, and so is a ternary model (a "bitnet" field):
-/// the runtime runs full-precision checkpoints only for now.</summary>
+/// Settings that would change the computation and are not implemented are refused, and so is a ternary training checkpoint (a
+/// "bitnet" field); an exported ternary model carries a <see cref="PackedExportInfo"/> object instead.</summary>
 public sealed class QwenRuntimeConfig
 {
     private readonly JsonElement _root;
@@ -17,9 +17,10 @@ public sealed class QwenRuntimeConfig
         Source = source;
         ModelType = String("model_type") ?? throw Error("model_type", "is required (expected \"qwen3\" or \"qwen2\")");
         if (ModelType is not ("qwen3" or "qwen2")) throw Error("model_type", $"unknown model type \"{ModelType}\"; the runtime runs \"qwen3\" and \"qwen2\"");
-        if (Has("bitnet"))
-            throw Error("bitnet", "a ternary (BitNet / quantisation-aware) model: the inference runtime runs full-precision checkpoints only for now; "
-                + "run it through the training library's model (bitdistill generate does so for such models)");
+        if (Field(PackedExportInfo.Field) is { } export) Export = PackedExportInfo.Parse(export, source);
+        else if (Has("bitnet"))
+            throw Error("bitnet", "a ternary (BitNet / quantisation-aware) training checkpoint: the inference runtime runs full-precision checkpoints "
+                + "and exported ternary models; pack it first with `bitdistill export` (bitdistill generate runs such a checkpoint on the training library's model)");
         bool qwen3 = ModelType == "qwen3";
         VocabSize = PositiveInt("vocab_size");
         HiddenSize = PositiveInt("hidden_size");
@@ -104,6 +105,8 @@ public sealed class QwenRuntimeConfig
     public bool QkNorm { get; }
     /// <summary>eos_token_id (one id or a list; empty if unset).</summary>
     public IReadOnlyList<int> EosTokenIds { get; }
+    /// <summary>The export object of a packed ternary model (null for a full-precision checkpoint).</summary>
+    public PackedExportInfo? Export { get; }
 
     /// <summary>Reads and validates a config.json; errors name the file and the field.</summary>
     public static QwenRuntimeConfig Load(string path)

@@ -1,4 +1,5 @@
 using System.Globalization;
+using BitDistill.Kernels;
 using BitDistill.Tensors;
 using BitDistill.Tensors.SafeTensors;
 
@@ -17,37 +18,57 @@ namespace BitDistill.Runtime;
 //   model.layers.{i}.mlp.{gate,up,down}_proj.weight
 //   model.norm.weight                                   [hidden]
 //   lm_head.weight                                      [vocab, hidden] (absent when tie_word_embeddings)
+// An exported (packed ternary) model, written by PackedModelWriter, has the same names with each projection P stored as
+// P.weight (U8 packed codes) + P.weight_scale (F32), SubLN weights self_attn.attn_sub_norm / mlp.ffn_sub_norm (paper) or
+// P.sub_norm (all), and embeddings / lm_head in F16, F32, or I8 + NAME_scale.
 
-/// <summary>A full-precision Qwen3 / Qwen2 / Qwen2.5 causal LM for inference: weights as float32 tensors loaded once, and a forward
-/// that writes into a <see cref="QwenInferenceSession"/>'s preallocated activations and KV cache.</summary>
+/// <summary>A Qwen3 / Qwen2 / Qwen2.5 causal LM for inference: a full-precision checkpoint (weights as float32 tensors loaded once)
+/// or an exported packed ternary model (2-bit codes in the kernels' layout, embeddings and lm_head in FP16/INT8 as stored), and a
+/// forward that writes into a <see cref="QwenInferenceSession"/>'s preallocated activations and KV cache.</summary>
 public sealed class QwenRuntimeModel
 {
-    private QwenRuntimeModel(QwenRuntimeConfig config, Tensor embed, Layer[] layers, Tensor norm, Tensor? lmHead)
+    private QwenRuntimeModel(QwenRuntimeConfig config, Tensor embed, Tensor? embedScales, Layer[] layers, Tensor norm, Tensor? lmHead, Tensor? lmHeadScales)
     {
-        Config = config; EmbedTokens = embed; Layers = layers; Norm = norm; LmHead = lmHead;
+        Config = config; EmbedTokens = embed; EmbedScales = embedScales; Layers = layers; Norm = norm; LmHead = lmHead; LmHeadScales = lmHeadScales;
+        SubLnEps = (float)(config.Export?.SubLnEps ?? 1e-8);
     }
 
     /// <summary>The configuration the model was built from.</summary>
     public QwenRuntimeConfig Config { get; }
+    /// <summary>True for an exported ternary model.</summary>
+    public bool IsTernary => Config.Export is not null;
 
     internal Tensor EmbedTokens { get; }
+    internal Tensor? EmbedScales { get; }
     internal Layer[] Layers { get; }
     internal Tensor Norm { get; }
     internal Tensor? LmHead { get; }
+    internal Tensor? LmHeadScales { get; }
+    internal float SubLnEps { get; }
     /// <summary>The matrix that maps final hidden states to logits: lm_head, or the embeddings when tied.</summary>
     internal Tensor OutputWeight => LmHead ?? EmbedTokens;
+    /// <summary>Per-row scales of an INT8 <see cref="OutputWeight"/> (null otherwise).</summary>
+    internal Tensor? OutputScales => LmHead is null ? EmbedScales : LmHeadScales;
 
-    internal sealed record Layer(Tensor InputNorm, Tensor Wq, Tensor? Bq, Tensor Wk, Tensor? Bk, Tensor Wv, Tensor? Bv, Tensor Wo, Tensor? Bo,
-        Tensor? QNorm, Tensor? KNorm, Tensor PostNorm, Tensor Gate, Tensor Up, Tensor Down);
+    internal sealed record Layer(Tensor InputNorm, RuntimeProjection Wq, RuntimeProjection Wk, RuntimeProjection Wv, RuntimeProjection Wo,
+        Tensor? QNorm, Tensor? KNorm, Tensor PostNorm, RuntimeProjection Gate, RuntimeProjection Up, RuntimeProjection Down)
+    {
+        public IEnumerable<RuntimeProjection> Projections() => [Wq, Wk, Wv, Wo, Gate, Up, Down];
+    }
 
-    /// <summary>Loads config.json and the safetensors weights (model.safetensors, or shards with model.safetensors.index.json) of a
-    /// Hugging Face folder; F32/F16/BF16 become float32. A bad or unsupported config (including a ternary "bitnet" model), or a
-    /// missing, unexpected, mis-shaped or non-float tensor, is a <see cref="RuntimeModelException"/> naming the file and the field
-    /// or tensor.</summary>
+    private static readonly string[] ProjectionNames =
+        ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"];
+
+    /// <summary>Loads config.json and the safetensors weights of a model folder: a Hugging Face checkpoint (model.safetensors, or
+    /// shards with model.safetensors.index.json; F32/F16/BF16 become float32) or an exported ternary model (config with a
+    /// <see cref="PackedExportInfo.Field"/> object). A bad or unsupported config (including a ternary training checkpoint), or a
+    /// missing, unexpected, mis-shaped, mis-typed, truncated or tampered tensor, is a <see cref="RuntimeModelException"/> naming
+    /// the file and the field or tensor.</summary>
     public static QwenRuntimeModel Load(string folder)
     {
         if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"model folder '{folder}' does not exist");
         var config = QwenRuntimeConfig.Load(Path.Combine(folder, "config.json"));
+        if (config.Export is not null) return LoadPacked(folder, config, config.Export);
         using var st = ShardedSafeTensors.OpenFolder(folder);
         var expected = ExpectedShapes(config);
         foreach (var n in st.Names)
@@ -74,22 +95,117 @@ public sealed class QwenRuntimeModel
         using var _ = TensorScope.Suspend();
         Tensor W(string name) => st.Load(name, DType.Float32, Device.Cpu).Contiguous();
         Tensor? Optional(string name, bool present) => present ? W(name) : null;
+        RuntimeProjection P(string name, bool bias) => new(W(name + ".weight"), Optional(name + ".bias", bias));
         var layers = new Layer[config.NumHiddenLayers];
         for (int i = 0; i < layers.Length; i++)
         {
             string p = Prefix(i);
             layers[i] = new Layer(
                 W(p + "input_layernorm.weight"),
-                W(p + "self_attn.q_proj.weight"), Optional(p + "self_attn.q_proj.bias", config.QkvBias),
-                W(p + "self_attn.k_proj.weight"), Optional(p + "self_attn.k_proj.bias", config.QkvBias),
-                W(p + "self_attn.v_proj.weight"), Optional(p + "self_attn.v_proj.bias", config.QkvBias),
-                W(p + "self_attn.o_proj.weight"), Optional(p + "self_attn.o_proj.bias", config.OutputProjectionBias),
+                P(p + "self_attn.q_proj", config.QkvBias), P(p + "self_attn.k_proj", config.QkvBias), P(p + "self_attn.v_proj", config.QkvBias),
+                P(p + "self_attn.o_proj", config.OutputProjectionBias),
                 Optional(p + "self_attn.q_norm.weight", config.QkNorm), Optional(p + "self_attn.k_norm.weight", config.QkNorm),
                 W(p + "post_attention_layernorm.weight"),
-                W(p + "mlp.gate_proj.weight"), W(p + "mlp.up_proj.weight"), W(p + "mlp.down_proj.weight"));
+                P(p + "mlp.gate_proj", false), P(p + "mlp.up_proj", false), P(p + "mlp.down_proj", false));
         }
-        return new QwenRuntimeModel(config, W("model.embed_tokens.weight"), layers, W("model.norm.weight"),
-            config.TieWordEmbeddings ? null : W("lm_head.weight"));
+        return new QwenRuntimeModel(config, W("model.embed_tokens.weight"), null, layers, W("model.norm.weight"),
+            config.TieWordEmbeddings ? null : W("lm_head.weight"), null);
+    }
+
+    // An exported model: every tensor's name, dtype, shape and byte count is checked against the config before anything is
+    // loaded; then the packed codes are copied once into the kernels' aligned buffers (t1.6 decoded to 2-bit codes), scales
+    // checked for finiteness, i2 codes checked for the unused code 3, and embeddings / lm_head kept in their stored type.
+    private static QwenRuntimeModel LoadPacked(string folder, QwenRuntimeConfig config, PackedExportInfo info)
+    {
+        string path = Path.Combine(folder, PackedExportInfo.FileName);
+        if (!File.Exists(path)) throw new RuntimeModelException(path, null, null, $"file not found (an exported model keeps its weights in {PackedExportInfo.FileName})");
+        SafeTensorsFile st;
+        try { st = SafeTensorsFile.Open(path); }
+        catch (SafeTensorsFormatException e) { throw new RuntimeModelException(path, e.TensorName is null ? null : "tensor", e.TensorName, e.Message.StartsWith(path, StringComparison.Ordinal) ? e.Message[(path.Length + 2)..] : e.Message, e); }
+        using (st)
+        {
+            foreach (var (key, want) in info.Metadata())
+            {
+                if (!st.Metadata.TryGetValue(key, out var got))
+                    throw new RuntimeModelException(path, "metadata", key, $"missing (expected \"{want}\" as {config.Source} says)");
+                if (got != want)
+                    throw new RuntimeModelException(path, "metadata", key, $"is \"{got}\" but {config.Source} says \"{want}\""
+                        + (key == "format_version" ? $" (this build reads version {PackedExportInfo.CurrentVersion})" : ""));
+            }
+            var expected = ExpectedPacked(config, info);
+            foreach (var n in st.Names)
+                if (!expected.ContainsKey(n))
+                    throw new RuntimeModelException(path, "tensor", n, $"unexpected tensor: the {PackedExportInfo.Name(info.Packing)} export of a {config.ModelType} model described by {config.Source} has no such tensor");
+            foreach (var (name, (dtype, want)) in expected)
+            {
+                if (!st.Contains(name)) throw new RuntimeModelException(path, "tensor", name, $"missing (expected {SafeTensorsDTypes.ToName(dtype)} {Tensor.ShapeString(want)})");
+                var e = st.Entry(name);
+                var shape = e.TensorShape();
+                if (e.DType != dtype || !shape.AsSpan().SequenceEqual(want))
+                    throw new RuntimeModelException(path, "tensor", name, $"is {SafeTensorsDTypes.ToName(e.DType)} {Tensor.ShapeString(shape)} ({e.ByteLength} bytes); expected {SafeTensorsDTypes.ToName(dtype)} {Tensor.ShapeString(want)} ({(long)want.Aggregate(1L, (a, b) => a * b) * dtype.SizeOf()} bytes)");
+            }
+
+            using var _ = TensorScope.Suspend();
+            float[] Finite(string name)
+            {
+                var v = st.Load(name, DType.Float32, Device.Cpu).ToFloatArray();
+                for (int i = 0; i < v.Length; i++)
+                    if (!float.IsFinite(v[i])) throw new RuntimeModelException(path, "tensor", name, $"element {i} is {v[i]}; expected finite values");
+                return v;
+            }
+            Tensor F(string name) => Tensor.FromArray(Finite(name), st.Entry(name).TensorShape(), Device.Cpu);
+            RuntimeProjection P(string name, bool bias, string? subNorm)
+            {
+                int rows = OutFeatures(config, name), k = ExpectedCols(config, name);
+                var scales = Finite(name + ".weight_scale");
+                var mode = info.PerRowScales ? TernaryScaleMode.PerRow : TernaryScaleMode.PerTensor;
+                var raw = st.RawSpan(name + ".weight");
+                PackedTernaryMatrix w;
+                if (info.Packing == TernaryPacking.I2)
+                {
+                    // code 3 (bits 11) never occurs in a valid matrix: a tampered or corrupt byte
+                    for (int i = 0; i < raw.Length; i++)
+                        if ((raw[i] & (raw[i] >> 1) & 0x55) != 0) throw new RuntimeModelException(path, "tensor", name + ".weight", $"byte {i} = 0x{raw[i]:x2} holds the invalid 2-bit code 3; expected codes 0, 1, 2");
+                    w = PackedTernaryMatrix.FromPacked(raw, rows, k, mode, scales);
+                }
+                else
+                {
+                    var q = new sbyte[(long)rows * k];
+                    try { TernaryBase3.Unpack(raw, q); }
+                    catch (ArgumentException x) { throw new RuntimeModelException(path, "tensor", name + ".weight", x.Message, x); }
+                    w = PackedTernaryMatrix.FromCodes(q, rows, k, mode, scales);
+                }
+                return new RuntimeProjection(w, bias ? F(name + ".bias") : null, subNorm is null ? null : F(subNorm));
+            }
+            (Tensor Table, Tensor? Scales) Table(string name, TableStorage storage) => storage switch
+            {
+                TableStorage.Int8 => (st.Load(name, null, Device.Cpu), F(name + "_scale")),
+                TableStorage.Float16 => (st.Load(name, null, Device.Cpu), null),
+                _ => (F(name), null),
+            };
+            var layers = new Layer[config.NumHiddenLayers];
+            for (int i = 0; i < layers.Length; i++)
+            {
+                string p = Prefix(i);
+                string? Sub(string proj) => info.SubLn switch
+                {
+                    "all" => p + proj + ".sub_norm.weight",
+                    "paper" when proj == "self_attn.o_proj" => p + "self_attn.attn_sub_norm.weight",
+                    "paper" when proj == "mlp.down_proj" => p + "mlp.ffn_sub_norm.weight",
+                    _ => null,
+                };
+                RuntimeProjection Proj(string proj, bool bias) => P(p + proj, bias, Sub(proj));
+                layers[i] = new Layer(F(p + "input_layernorm.weight"),
+                    Proj("self_attn.q_proj", config.QkvBias), Proj("self_attn.k_proj", config.QkvBias), Proj("self_attn.v_proj", config.QkvBias),
+                    Proj("self_attn.o_proj", config.OutputProjectionBias),
+                    config.QkNorm ? F(p + "self_attn.q_norm.weight") : null, config.QkNorm ? F(p + "self_attn.k_norm.weight") : null,
+                    F(p + "post_attention_layernorm.weight"),
+                    Proj("mlp.gate_proj", false), Proj("mlp.up_proj", false), Proj("mlp.down_proj", false));
+            }
+            var (embed, embedScales) = Table("model.embed_tokens.weight", info.Embeddings);
+            var (head, headScales) = info.SharesTable(config.TieWordEmbeddings) ? (null, null) : Table("lm_head.weight", info.LmHead);
+            return new QwenRuntimeModel(config, embed, embedScales, layers, F("model.norm.weight"), head, headScales);
+        }
     }
 
     /// <summary>A session (KV cache and activations, all allocated now) for sequences of up to <paramref name="maxSequenceLength"/>
@@ -99,6 +215,56 @@ public sealed class QwenRuntimeModel
         new(this, maxSequenceLength ?? Math.Min(Config.MaxPositionEmbeddings, 4096), prefillChunk);
 
     private static string Prefix(int layer) => $"model.layers.{layer.ToString(CultureInfo.InvariantCulture)}.";
+
+    private static int OutFeatures(QwenRuntimeConfig c, string projection) => projection[(projection.LastIndexOf('.') + 1)..] switch
+    {
+        "q_proj" => c.NumAttentionHeads * c.HeadDim,
+        "k_proj" or "v_proj" => c.NumKeyValueHeads * c.HeadDim,
+        "o_proj" or "down_proj" => c.HiddenSize,
+        _ => c.IntermediateSize,
+    };
+
+    private static int ExpectedCols(QwenRuntimeConfig c, string projection) => projection[(projection.LastIndexOf('.') + 1)..] switch
+    {
+        "o_proj" => c.NumAttentionHeads * c.HeadDim,
+        "down_proj" => c.IntermediateSize,
+        _ => c.HiddenSize,
+    };
+
+    /// <summary>Every tensor of an exported model with its dtype and shape, as the config and export object imply.</summary>
+    private static Dictionary<string, (DType DType, int[] Shape)> ExpectedPacked(QwenRuntimeConfig c, PackedExportInfo info)
+    {
+        var r = new Dictionary<string, (DType, int[])>(StringComparer.Ordinal);
+        foreach (var (name, shape) in ExpectedShapes(c))
+        {
+            string proj = name.EndsWith(".weight", StringComparison.Ordinal) ? name[..^".weight".Length] : "";
+            if (Array.Exists(ProjectionNames, p => proj.EndsWith(p, StringComparison.Ordinal)))
+            {
+                int n = shape[0], k = shape[1];
+                int padded = (k + PackedTernaryMatrix.BlockSize - 1) / PackedTernaryMatrix.BlockSize * PackedTernaryMatrix.BlockSize;
+                r[name] = info.Packing == TernaryPacking.I2 ? (DType.UInt8, [n, padded / 4]) : (DType.UInt8, [TernaryBase3.PackedLength(checked(n * k))]);
+                r[proj + ".weight_scale"] = (DType.Float32, [info.PerRowScales ? n : 1]);
+                if (info.SubLn == "all") r[proj + ".sub_norm.weight"] = (DType.Float32, [k]);
+            }
+            else if (name == "model.embed_tokens.weight") AddTable(r, c, name, info.Embeddings);
+            else if (name == "lm_head.weight") continue; // below: also present when tied but stored in another form
+            else r[name] = (DType.Float32, shape);
+        }
+        if (!info.SharesTable(c.TieWordEmbeddings)) AddTable(r, c, "lm_head.weight", info.LmHead);
+        if (info.SubLn == "paper")
+            for (int i = 0; i < c.NumHiddenLayers; i++)
+            {
+                r[Prefix(i) + "self_attn.attn_sub_norm.weight"] = (DType.Float32, [c.NumAttentionHeads * c.HeadDim]);
+                r[Prefix(i) + "mlp.ffn_sub_norm.weight"] = (DType.Float32, [c.IntermediateSize]);
+            }
+        return r;
+    }
+
+    private static void AddTable(Dictionary<string, (DType, int[])> r, QwenRuntimeConfig c, string name, TableStorage storage)
+    {
+        r[name] = (storage switch { TableStorage.Int8 => DType.Int8, TableStorage.Float16 => DType.Float16, _ => DType.Float32 }, [c.VocabSize, c.HiddenSize]);
+        if (storage == TableStorage.Int8) r[name + "_scale"] = (DType.Float32, [c.VocabSize]);
+    }
 
     /// <summary>Every weight the config implies, with its shape (lm_head only when untied).</summary>
     private static Dictionary<string, int[]> ExpectedShapes(QwenRuntimeConfig c)

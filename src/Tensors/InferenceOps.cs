@@ -44,6 +44,78 @@ public static class InferenceOps
         for (int r = 0; r < rows; r++) TensorPrimitives.Add(y.Slice(r * n, n), b, y.Slice(r * n, n));
     }
 
+    /// <summary>The embedding rows of <paramref name="ids"/> from a stored table [V, E] of Float32, Float16, or Int8 with one
+    /// float scale per row (<paramref name="rowScales"/> [V]; value = code · scale), as float32 into rows 0.. of
+    /// <paramref name="output"/> [≥ ids, E] (the deployed embeddings, converted row by row, never as a whole).</summary>
+    public static void Embedding(Tensor table, Tensor? rowScales, ReadOnlySpan<int> ids, Tensor output)
+    {
+        if (table.DType == DType.Float32 && rowScales is null) { Embedding(table, ids, output); return; }
+        var (v, e) = Matrix(table, nameof(table));
+        var dst = Rows(output, nameof(output), ids.Length, e);
+        for (int i = 0; i < ids.Length; i++)
+            if ((uint)ids[i] >= (uint)v) throw new ArgumentOutOfRangeException(nameof(ids), ids[i], $"token id {ids[i]} at index {i} is outside the embedding table [0, {v})");
+        if (table.DType == DType.Float16)
+        {
+            var src = Elements<Half>(table, DType.Float16, nameof(table));
+            for (int i = 0; i < ids.Length; i++) NumericConvert.HalfToSingle(src.Slice(ids[i] * e, e), dst.Slice(i * e, e));
+            return;
+        }
+        var q = Elements<sbyte>(table, DType.Int8, nameof(table));
+        var s = RowScales(rowScales, v, nameof(rowScales));
+        for (int i = 0; i < ids.Length; i++)
+        {
+            var row = dst.Slice(i * e, e);
+            TensorPrimitives.ConvertTruncating<sbyte, float>(q.Slice(ids[i] * e, e), row);
+            TensorPrimitives.Multiply(row, s[ids[i]], row);
+        }
+    }
+
+    /// <summary>output[r] = input[r]·weightᵀ for input rows [inputRow, inputRow + rows) into output rows [outputRow, ..), with a
+    /// stored weight [N, K] of Float32, Float16, or Int8 with one float scale per row (<paramref name="rowScales"/> [N]): the
+    /// deployed lm_head. Each row goes through the matching GEMV (weights converted on the fly).</summary>
+    public static void StoredLinear(Tensor input, int inputRow, int rows, Tensor weight, Tensor? rowScales, Tensor output, int outputRow)
+    {
+        if (weight.DType == DType.Float32 && rowScales is null) { Linear(input, inputRow, rows, weight, null, output, outputRow); return; }
+        var (n, k) = Matrix(weight, nameof(weight));
+        var x = Rows(input, nameof(input), inputRow + rows, k).Slice(inputRow * k, rows * k);
+        var y = Rows(output, nameof(output), outputRow + rows, n).Slice(outputRow * n, rows * n);
+        if (weight.DType == DType.Float16)
+        {
+            var w = Elements<Half>(weight, DType.Float16, nameof(weight));
+            for (int r = 0; r < rows; r++) Gemv.MultiplyF16(w, n, k, x.Slice(r * k, k), y.Slice(r * n, n));
+            return;
+        }
+        var q = Elements<sbyte>(weight, DType.Int8, nameof(weight));
+        var s = RowScales(rowScales, n, nameof(rowScales));
+        for (int r = 0; r < rows; r++) Int8RowGemv.Multiply(q, s, n, k, x.Slice(r * k, k), y.Slice(r * n, n));
+    }
+
+    /// <summary>A BitLinear's forward on rows 0..<paramref name="rows"/> of input [≥ rows, K] into output [≥ rows, N]: per-token
+    /// absmax INT8 quantisation of the activations (<see cref="ActivationQuantizer"/>) and the exact ternary×INT8 product with
+    /// <paramref name="weight"/> (<see cref="TernaryGemm"/>: one row is the GEMV, many a GEMM), then + bias. The caller's scratch
+    /// holds the codes (Int8, ≥ rows·K elements), the scales (Float32, ≥ rows) and the code sums (Int32, ≥ rows), so nothing
+    /// is allocated per call.</summary>
+    public static void TernaryLinear(Tensor input, int rows, PackedTernaryMatrix weight, Tensor? bias, Tensor output,
+        Tensor codeScratch, Tensor scaleScratch, Tensor sumScratch)
+    {
+        ArgumentNullException.ThrowIfNull(weight);
+        int n = weight.Rows, k = weight.Cols;
+        var x = Rows(input, nameof(input), rows, k);
+        var y = Rows(output, nameof(output), rows, n);
+        var codes = Elements<sbyte>(codeScratch, DType.Int8, nameof(codeScratch));
+        var scales = Floats(scaleScratch, nameof(scaleScratch));
+        var sums = Elements<int>(sumScratch, DType.Int32, nameof(sumScratch));
+        if ((long)rows * k > codes.Length || rows > scales.Length || rows > sums.Length)
+            throw new ArgumentException($"ternary scratch holds {codes.Length} codes and {scales.Length} scales; {rows} rows of {k} need more", nameof(codeScratch));
+        if (rows == 0) return;
+        ActivationQuantizer.QuantizePerToken(x, rows, k, codes[..(rows * k)], scales[..rows], sums[..rows]);
+        TernaryGemm.Multiply(codes[..(rows * k)], scales[..rows], rows, weight, y);
+        if (bias is null) return;
+        if (bias.Count != n) throw new ArgumentException($"bias has {bias.Count} elements; the ternary weight [{n}, {k}] has {n} output features", nameof(bias));
+        var b = Floats(bias, nameof(bias));
+        for (int r = 0; r < rows; r++) TensorPrimitives.Add(y.Slice(r * n, n), b, y.Slice(r * n, n));
+    }
+
     /// <summary>RMSNorm of every group of <c>weight.Count</c> features in rows 0..<paramref name="rows"/> of input [≥ rows, W]
     /// (W a multiple of the weight's length: one group per row, or one per head for q_norm/k_norm) into output of the same
     /// shape; output may be input.</summary>
@@ -149,6 +221,23 @@ public static class InferenceOps
         if (!t.IsContiguous) throw new ArgumentException($"{name} {Tensor.ShapeString(t.Shape)} must be contiguous", name);
         if (t.Storage is not ManagedStorage m) throw new NotSupportedException($"{name}: inference ops run on CPU memory, not {t.Device}");
         return m.AsSpan<float>().Slice(t.Offset, t.Count);
+    }
+
+    private static Span<T> Elements<T>(Tensor t, DType dtype, string name) where T : unmanaged
+    {
+        ArgumentNullException.ThrowIfNull(t, name);
+        if (t.DType != dtype) throw new ArgumentException($"{name} must be {dtype}, got {t.DType}", name);
+        if (!t.IsContiguous) throw new ArgumentException($"{name} {Tensor.ShapeString(t.Shape)} must be contiguous", name);
+        if (t.Storage is not ManagedStorage m) throw new NotSupportedException($"{name}: inference ops run on CPU memory, not {t.Device}");
+        return m.AsSpan<T>().Slice(t.Offset, t.Count);
+    }
+
+    private static Span<float> RowScales(Tensor? scales, int rows, string name)
+    {
+        if (scales is null) throw new ArgumentException("an Int8 table needs its per-row scales", name);
+        var s = Floats(scales, name);
+        if (s.Length != rows) throw new ArgumentException($"{name} has {s.Length} scales; the table has {rows} rows", name);
+        return s;
     }
 
     // The first `rows` rows of a [R, width] (or [width] when rows ≤ 1) tensor.
