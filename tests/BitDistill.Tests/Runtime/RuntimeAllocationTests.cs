@@ -1,4 +1,6 @@
+using BitDistill.Cli;
 using BitDistill.Kernels;
+using BitDistill.Models.BitNet;
 using BitDistill.Models.Qwen;
 using BitDistill.Runtime;
 using BitDistill.Tensors;
@@ -9,12 +11,14 @@ namespace BitDistill.Tests.Runtime;
 
 /// <summary>After warm-up, a decode step of the runtime (forward, logits and sampling) allocates nothing: measured with
 /// GC.GetAllocatedBytesForCurrentThread over 32 steps, on the fixture model (single-threaded kernels) and on a wider random
-/// model whose GEMVs and attention are split over the kernel thread team.</summary>
+/// model whose GEMVs and attention are split over the kernel thread team, and on that model exported as ternary (i2 with an
+/// INT8 lm_head, t1.6 with FP16 tables).</summary>
 public sealed class RuntimeAllocationTests(ITestOutputHelper output)
 {
     public static TheoryData<string, bool> Cases() => new()
     {
         { "fixture", true }, { "fixture", false }, { "wide", true }, { "wide", false },
+        { "wide-i2-int8", true }, { "wide-t1.6-fp16", false },
     };
 
     [Theory]
@@ -23,7 +27,7 @@ public sealed class RuntimeAllocationTests(ITestOutputHelper output)
     {
         // two threads at least, so the team dispatch of the GEMV (and, given two cores, of attention) is what is measured
         using var threads = KernelContext.Override(degreeOfParallelism: Math.Max(2, KernelContext.Current.DegreeOfParallelism));
-        string dir = which == "fixture" ? FixturePath("qwen", "qwen3-untied-bias") : WideModel();
+        string dir = which == "fixture" ? FixturePath("qwen", "qwen3-untied-bias") : which == "wide" ? WideModel() : WideExported(which);
         try
         {
             var model = QwenRuntimeModel.Load(dir);
@@ -51,6 +55,23 @@ public sealed class RuntimeAllocationTests(ITestOutputHelper output)
             Assert.Equal(0, allocated);
         }
         finally { if (which != "fixture") Directory.Delete(dir, recursive: true); }
+    }
+
+    // The wide model refined to ternary (paper SubLN) and exported by `bitdistill export` ("wide-PACKING-TABLES").
+    private static string WideExported(string which)
+    {
+        var parts = which.Split('-');
+        var fp = WideModel();
+        var qat = fp + "-qat";
+        var outDir = fp + "-packed";
+        try
+        {
+            Refiner.Refine(QwenModel.FromPretrained(fp), new BitNetConfig { SubLn = SubLnPlacement.Paper }).SavePretrained(qat);
+            var e = new StringWriter();
+            Assert.True(ExportCommand.Run(new ExportCommand.Args { Model = qat, Format = parts[1], LmHead = parts[2], Embeddings = parts[2], Output = outDir }, new StringWriter(), e) == 0, e.ToString());
+            return outDir;
+        }
+        finally { Directory.Delete(fp, recursive: true); if (Directory.Exists(qat)) Directory.Delete(qat, recursive: true); }
     }
 
     // A random Qwen3 wide enough that every projection and the lm_head GEMV use two threads (rows·cols ≥ 2·32768), with 4 heads
