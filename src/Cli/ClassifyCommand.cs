@@ -6,12 +6,13 @@ using BitDistill.Distill.Evaluation;
 using BitDistill.Models;
 using BitDistill.Models.Classification;
 using BitDistill.Models.Tokenization;
+using BitDistill.Runtime;
 using BitDistill.Tensors;
 
 namespace BitDistill.Cli;
 
 /// <summary>The `classify` verb: the label and the label probabilities of a text (or text pair) from a model fine-tuned on a
-/// classification task, full precision or ternary.</summary>
+/// classification task, full precision or ternary; an exported ternary model runs on the inference runtime.</summary>
 public static class ClassifyCommand
 {
     /// <summary>`bitdistill classify --model DIR (--text TEXT [--text-pair TEXT] | --jsonl FILE)`.</summary>
@@ -56,24 +57,42 @@ public static class ClassifyCommand
             TokenizerPairing.Check(tokenizer, ModelRegistry.LoadConfig(Path.Combine(dir, "config.json")));
             var encoder = spec.Encoder(tokenizer);
             var rows = inputs.Select((x, i) => encoder.Encode(new TaskExample(x.Text, x.Pair, spec.Labels[0], $"input {i + 1}"))).ToArray();
+            int k = 0;
+            void Print(float[] pr)
+            {
+                int best = Array.IndexOf(pr, pr.Max());
+                var result = new Dictionary<string, object> { ["label"] = spec.Labels[best], ["probabilities"] = spec.Labels.Select((l, i) => (l, i)).ToDictionary(x => x.l, x => float.IsFinite(pr[x.i]) ? (object?)Math.Round(pr[x.i], 6) : null) };
+                if (inputs.Count > 1) result["text"] = inputs[k].Text;
+                Console.WriteLine(JsonSerializer.Serialize(result));
+            }
+            if (ModelRegistry.LoadConfig(Path.Combine(dir, "config.json")).Has(PackedExportInfo.Field))
+            {
+                if (spec.Head == ClassificationHead.Score) throw new UsageException($"{dir}: an exported model with a score head; the runtime runs label-word classifiers only for now");
+                // an exported ternary model runs on the inference runtime: each prompt unpadded, the label words' next-token logits
+                var runtime = QwenRuntimeModel.Load(dir);
+                var session = runtime.CreateSession(Math.Max(1, rows.Max(r => r.Prompt.Length)));
+                var labelIds = encoder.LabelTokenIds;
+                for (; k < rows.Length; k++)
+                {
+                    session.Reset();
+                    session.Append(rows[k].Prompt);
+                    var logits = session.Logits.ToFloatArray();
+                    var label = labelIds.Select(id => (double)logits[id]).ToArray();
+                    double max = label.Max(), sum = label.Sum(v => Math.Exp(v - max));
+                    Print(label.Select(v => (float)(Math.Exp(v - max) / sum)).ToArray());
+                }
+                return 0;
+            }
             var loaded = ModelRegistry.FromPretrained(dir);
             Func<Tensor, Tensor, Variable> scores = spec.Head == ClassificationHead.Score
                 ? TaskEvaluator.ScoreHeadOf(loaded, spec.Labels).Scores
                 : new LabelWordClassifier(loaded, encoder.LabelTokenIds).Scores;
-            int k = 0;
             using (GradMode.NoGrad())
                 foreach (var batch in new EncodedTask(rows, spec.Kind, encoder.PadId).PromptBatches(16))
                 {
                     var probs = scores(batch.InputIds, batch.AttentionMask).Value.Softmax(-1).ToArray<float>();
                     int c = spec.Labels.Count;
-                    for (int r = 0; r < batch.Rows.Count; r++, k++)
-                    {
-                        var pr = probs.AsSpan(r * c, c).ToArray();
-                        int best = Array.IndexOf(pr, pr.Max());
-                        var result = new Dictionary<string, object> { ["label"] = spec.Labels[best], ["probabilities"] = spec.Labels.Select((l, i) => (l, i)).ToDictionary(x => x.l, x => float.IsFinite(pr[x.i]) ? (object?)Math.Round(pr[x.i], 6) : null) };
-                        if (inputs.Count > 1) result["text"] = inputs[k].Text;
-                        Console.WriteLine(JsonSerializer.Serialize(result));
-                    }
+                    for (int r = 0; r < batch.Rows.Count; r++, k++) Print(probs.AsSpan(r * c, c).ToArray());
                 }
             return 0;
         }));

@@ -31,9 +31,9 @@ public static class ExportCommand
         public bool Verbose { get; init; }
     }
 
-    // files beside the weights that a runtime user needs (tokenizer, generation defaults), copied when present
+    // files beside the weights that a runtime user needs (tokenizer, generation defaults, the fine-tuned task), copied when present
     private static readonly string[] SideFiles =
-        ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt", "generation_config.json"];
+        ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt", "generation_config.json", "task.json"];
 
     /// <summary>`bitdistill export --model DIR --format i2|t1.6 [--lm-head fp16|int8] [--embeddings fp16|int8] --output DIR [--overwrite]`.</summary>
     public static Command Create()

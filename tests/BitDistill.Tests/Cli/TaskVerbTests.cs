@@ -83,6 +83,25 @@ public sealed class TaskVerbTests : IDisposable
         Assert.Contains("\"ad\"", File.ReadAllText(Path.Combine(st, "run", "task", "metrics.jsonl")));
         r = Run("evaluate", "--model", st, "--test", test, "--json");
         Assert.True(r.Code == 0, r.Err);
+
+        // export the distilled student and classify on the runtime: the QAT model's labels and probabilities
+        var packed = Path.Combine(_dir, "packed");
+        r = Run("export", "--model", st, "--format", "t1.6", "--lm-head", "fp32", "--embeddings", "fp32", "--output", packed);
+        Assert.True(r.Code == 0, r.Err + r.Out);
+        Assert.True(File.Exists(Path.Combine(packed, "task.json")) && File.Exists(Path.Combine(packed, "tokenizer.json")));
+        var qatLines = Run("classify", "--model", st, "--jsonl", test);
+        var packedLines = Run("classify", "--model", packed, "--jsonl", test);
+        Assert.True(qatLines.Code == 0 && packedLines.Code == 0, qatLines.Err + packedLines.Err);
+        var want = qatLines.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        var got = packedLines.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        Assert.Equal(24, got.Length);
+        for (int i = 0; i < want.Length; i++)
+        {
+            Assert.Equal(want[i].GetProperty("label").GetString(), got[i].GetProperty("label").GetString());
+            foreach (var p in want[i].GetProperty("probabilities").EnumerateObject())
+                Assert.Equal(p.Value.GetDouble(), got[i].GetProperty("probabilities").GetProperty(p.Name).GetDouble(), 4);
+        }
+
         var ab = Path.Combine(_dir, "ablation");
         r = Run("distill", "--teacher", ft, "--train", Data("tasks", "sentiment", "train.jsonl.gz"), "--test", test, "--no-stage2", "--no-ad", "--subln", "none", "--weight-quant", "group:8",
             "--steps", "2", "--batch", "4", "--eval-rows", "8", "--output", ab);
