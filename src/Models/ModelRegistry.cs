@@ -117,6 +117,10 @@ public static class ModelRegistry
     {
         if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"model folder '{folder}' does not exist");
         var config = LoadConfig(Path.Combine(folder, "config.json"));
+        // the name of BitDistill.Runtime's PackedExportInfo.Field (Models cannot reference the runtime)
+        if (config.Has("bitdistill_export"))
+            throw new ModelConfigException(config.Source, "bitdistill_export", "an exported (packed ternary) model for the inference runtime: "
+                + "bitdistill generate and classify run it; training and evaluation need the checkpoint it was exported from");
         var model = Create(config);
         Checkpoints.PretrainedCheckpoint.Load(model, folder, device ?? Device.Default);
         return model;
