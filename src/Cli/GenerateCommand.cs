@@ -134,8 +134,8 @@ public static class GenerateCommand
             TopP = a.TopP ?? defaults?.TopP ?? 1f, RepetitionPenalty = a.RepetitionPenalty ?? defaults?.RepetitionPenalty ?? 1f, Seed = a.Seed,
         };
         Action<string> write = piece => { if (piece.Length > 0) { stdout.Write(piece); stdout.Flush(); } };
-        // Full-precision models run on the inference runtime (no autograd graph, nothing allocated per token); ternary
-        // (quantisation-aware) models, which the runtime does not load yet, on the training library's model.
+        // Full-precision and exported ternary models run on the inference runtime (no autograd graph, nothing allocated per
+        // token); ternary training (quantisation-aware) checkpoints, which the runtime does not load, on the training library's model.
         var extraStops = defaults?.EosTokenIds ?? [];
         GenerationResult r;
         if (config.Has(BitDistill.Models.BitNet.BitNetConfig.Field))
