@@ -47,11 +47,15 @@ public static class ExportCommand
         var cmd = new Command("export", "Pack a trained ternary model for the inference runtime (bitdistill generate / classify run the result): "
             + "one safetensors file with 2-bit or 1.6-bit ternary weights, config.json and the tokenizer.");
         foreach (var o in new Option[] { model, format, lmHead, embeddings, output, overwrite }) cmd.Options.Add(o);
-        cmd.SetAction(p => Run(new Args
+        cmd.SetAction(p =>
         {
-            Model = p.GetValue(model)!, Format = p.GetValue(format)!, LmHead = p.GetValue(lmHead)!, Embeddings = p.GetValue(embeddings)!,
-            Output = p.GetValue(output)!, Overwrite = p.GetValue(overwrite), Verbose = p.GetValue(ErrorPolicy.Verbose),
-        }, Console.Out, Console.Error));
+            using var threads = ErrorPolicy.ThreadScope(p);
+            return Run(new Args
+            {
+                Model = p.GetValue(model)!, Format = p.GetValue(format)!, LmHead = p.GetValue(lmHead)!, Embeddings = p.GetValue(embeddings)!,
+                Output = p.GetValue(output)!, Overwrite = p.GetValue(overwrite), Verbose = p.GetValue(ErrorPolicy.Verbose),
+            }, Console.Out, Console.Error);
+        });
         return cmd;
     }
 
@@ -72,11 +76,16 @@ public static class ExportCommand
             ?? throw new UsageException($"{a.Model} is a full-precision model ({configPath} has no 'bitnet' object); export packs ternary models: refine and train it with `bitdistill distill` first");
         if (bitnet.Calibration == CalibrationKind.Awq)
             throw new UsageException($"{configPath}: bitnet.calibration 'awq' (input scales) is not supported by export yet; export the model before AWQ, or use gptq");
+        if (bitnet.WeightQuant != WeightQuantizer.Absmean)
+            throw new UsageException($"{configPath}: bitnet.weight_quant '{bitnet.WeightQuant.ToString().ToLowerInvariant()}' (a training quantiser) is not supported by export yet; export supports absmean models");
+        if (config.Get("architectures")?.ToJsonString().Contains("SequenceClassification", StringComparison.Ordinal) == true)
+            throw new UsageException($"{configPath}: a score-head (sequence classification) model; the runtime runs causal LMs (label-word classifiers) only for now");
         if (bitnet.WeightScale == WeightScaleMode.PerGroup && bitnet.Calibration == CalibrationKind.None)
             throw new UsageException($"{configPath}: bitnet.weight_scale 'per_group' has no packed kernel layout; export supports per_tensor and per_channel");
         using var claimed = OutputFolder.Claim("export", a.Output, a.Overwrite, a.Model);
 
         var model = ModelRegistry.FromPretrained(a.Model);
+        if (model.LmHeadName is not (null or "lm_head")) throw new UsageException($"{a.Model}: the model's head is '{model.LmHeadName}'; the runtime runs causal LMs with lm_head only for now");
         var layers = Refiner.BitLinears(model).ToList();
         if (layers.Count == 0) throw new UsageException($"{a.Model}: the model has no ternary (BitLinear) layers");
         var info = new PackedExportInfo
