@@ -232,6 +232,17 @@ public sealed class PackedExportTests(ITestOutputHelper output)
             Rewrite(work, (t, _) => { var b = t[q].ToArray<byte>(); b[7] = 0xFF; t[q] = Tensor.FromArray(b, t[q].ShapeArray); });
             Assert.Equal(q, Refused(work).Name);
 
+            // a base-3 byte above 242 (not 5 trits) in a t1.6 export
+            var t16 = Export(qat, "t1.6");
+            try
+            {
+                Rewrite(t16, (t, _) => { var b = t[q].ToArray<byte>(); b[3] = 250; t[q] = Tensor.FromArray(b, t[q].ShapeArray); });
+                e = Refused(t16);
+                Assert.Equal(q, e.Name);
+                Assert.Contains("243", e.Message);
+            }
+            finally { Delete(t16); }
+
             // a truncated file
             Fresh();
             var path = Path.Combine(work, PackedExportInfo.FileName);
@@ -265,6 +276,21 @@ public sealed class PackedExportTests(ITestOutputHelper output)
             Delete(outDir);
         }
         finally { Delete(qat); }
+    }
+
+    [Fact]
+    public void ExportRefusesWhatTheRuntimeCannotComputeYetBeforeWriting()
+    {
+        var qat = QatFolder("qwen3-tied", new BitNetConfig { SubLn = SubLnPlacement.Paper, WeightQuant = WeightQuantizer.Gptq });
+        var outDir = Path.Combine(Path.GetTempPath(), $"bitdistill-export-gptq-{Guid.NewGuid():N}");
+        try
+        {
+            var e = new StringWriter();
+            Assert.Equal(ErrorPolicy.BadInput, ExportCommand.Run(new ExportCommand.Args { Model = qat, Format = "i2", Output = outDir }, new StringWriter(), e));
+            Assert.Contains("weight_quant 'gptq'", e.ToString());
+            Assert.False(Directory.Exists(outDir));
+        }
+        finally { Delete(qat, outDir); }
     }
 
     [Fact]
