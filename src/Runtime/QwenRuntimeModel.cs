@@ -121,7 +121,13 @@ public sealed class QwenRuntimeModel
         if (!File.Exists(path)) throw new RuntimeModelException(path, null, null, $"file not found (an exported model keeps its weights in {PackedExportInfo.FileName})");
         SafeTensorsFile st;
         try { st = SafeTensorsFile.Open(path); }
-        catch (SafeTensorsFormatException e) { throw new RuntimeModelException(path, e.TensorName is null ? null : "tensor", e.TensorName, e.Message.StartsWith(path, StringComparison.Ordinal) ? e.Message[(path.Length + 2)..] : e.Message, e); }
+        catch (SafeTensorsFormatException e)
+        {
+            // the same facts in the runtime's one form: "FILE: tensor 'NAME': PROBLEM"
+            string prefix = e.TensorName is null ? $"safetensors file '{e.FilePath}': " : $"safetensors file '{e.FilePath}', tensor '{e.TensorName}': ";
+            string problem = e.Message.StartsWith(prefix, StringComparison.Ordinal) ? e.Message[prefix.Length..] : e.Message;
+            throw new RuntimeModelException(path, e.TensorName is null ? null : "tensor", e.TensorName, problem, e);
+        }
         using (st)
         {
             foreach (var (key, want) in info.Metadata())
