@@ -97,6 +97,7 @@ public static class ExportCommand
         // the final config first, checked by the runtime's own parser, so an unsupported architecture fails before any writing
         var json = JsonNode.Parse(File.ReadAllText(configPath))!.AsObject();
         json.Remove(BitNetConfig.Field);
+        json.Remove(BitNetConfig.QuantizationField); // transformers' BitNet quantisation config describes the training checkpoint, not the packed file
         json[PackedExportInfo.Field] = info.ToJson();
         var runtimeConfig = QwenRuntimeConfig.Parse(json.ToJsonString(), configPath + " (as exported)");
 

@@ -73,7 +73,7 @@ public sealed class PackedModelWriter
     private void Add(string name, Tensor t) => _tensors.Add(new(name, t));
 
     /// <summary>Writes the container and config.json into <paramref name="folder"/>: <paramref name="config"/> is the model's
-    /// config with the training-only "bitnet" object removed and the export object added.</summary>
+    /// config with the training-only "bitnet" and "quantization_config" objects removed and the export object added.</summary>
     public void Write(string folder, JsonObject config)
     {
         ArgumentNullException.ThrowIfNull(config);
@@ -81,6 +81,7 @@ public sealed class PackedModelWriter
         SafeTensorsWriter.Write(Path.Combine(folder, PackedExportInfo.FileName), _tensors, Info.Metadata());
         var c = (JsonObject)config.DeepClone();
         c.Remove("bitnet");
+        c.Remove("quantization_config"); // both describe the training checkpoint, not the packed file
         c[PackedExportInfo.Field] = Info.ToJson();
         string path = Path.Combine(folder, "config.json"), tmp = path + ".tmp";
         File.WriteAllText(tmp, c.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
