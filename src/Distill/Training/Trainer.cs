@@ -34,6 +34,7 @@ public static class Trainer
             history.Resumed = true;
             o.Log?.WriteLine($"[{o.Name}] resumed from {Path.Combine(o.CheckpointDir, TrainingCheckpoint.FolderName)} at step {start}");
         }
+        else Refiner.BeginTrainingRun(model); // a fresh run: GPTQ-/AWQ-style training quantisers solve on this run's data
         var metrics = o.CheckpointDir is null ? null : new MetricsLog(Path.Combine(o.CheckpointDir, "metrics.jsonl"), start, settings, o.Steps);
         long tokensPerStep = data.TokensPerBatch * o.GradAccumulation;
         var sw = Stopwatch.StartNew();

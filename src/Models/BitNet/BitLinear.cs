@@ -173,6 +173,10 @@ public sealed class BitLinear : Linear
         _qatVersion = qv;
     }
 
+    /// <summary>Starts a new training run for the GPTQ-/AWQ-style training quantiser (no-op for absmean): see
+    /// <see cref="TrainingQuantizerState.Restart"/>.</summary>
+    internal void RestartTrainingQuantizer() => _qat?.Restart();
+
     public override Variable Forward(Variable x)
     {
         if (InputNorm is not null) x = InputNorm.Forward(x);

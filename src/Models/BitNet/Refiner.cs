@@ -38,6 +38,13 @@ public static class Refiner
         foreach (var (_, l) in BitLinears(model)) l.AfterOptimizerStep();
     }
 
+    /// <summary>Tells every BitLinear that a fresh training run (not a resumed one) begins: GPTQ-/AWQ-style training
+    /// quantisers drop the previous run's statistics and solve on this run's first batch.</summary>
+    public static void BeginTrainingRun(Autograd.Module model)
+    {
+        foreach (var (_, l) in BitLinears(model)) l.RestartTrainingQuantizer();
+    }
+
     /// <summary>Sets the quantisation warm-up factor λ on every BitLinear.</summary>
     public static void SetQuantizationStrength(Autograd.Module model, float lambda)
     {

@@ -115,6 +115,16 @@ internal sealed class TrainingQuantizerState
         Version++;
     }
 
+    /// <summary>Forgets the statistics and the solution, so the next training forward observes its own data and solves at
+    /// once: a new training run (a new stage, new data) must not carry a solution fitted to other weights and data for up to
+    /// <see cref="RequantEvery"/> steps (measured: a task stage that kept stage 2's first solve fell to chance).</summary>
+    public void Restart()
+    {
+        Array.Clear(_state);
+        _inputScaleTensor = _inverseInputScale = null;
+        Version++;
+    }
+
     /// <summary>α values searched per AWQ solve in training (0, 0.1, …, 1): half the post-training grid, as a solve recurs.</summary>
     public const int AwqGridPoints = 11;
 

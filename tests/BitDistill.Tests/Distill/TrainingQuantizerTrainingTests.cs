@@ -46,6 +46,20 @@ public sealed class TrainingQuantizerTrainingTests : IDisposable
     [Theory]
     [InlineData(WeightQuantizer.Gptq)]
     [InlineData(WeightQuantizer.Awq)]
+    public void ANewTrainingRunSolvesOnItsOwnFirstBatchInsteadOfKeepingThePreviousRunsSolution(WeightQuantizer kind)
+    {
+        var model = Student(kind);
+        Trainer.Train(model, new CorpusBatches(Data(), 4, 12, 1), new CausalLmObjective(), Options("stage-a", 6));
+        Assert.All(Refiner.BitLinears(model), l => Assert.Equal(1 + 6 / 4, l.Layer.QuantizerSolves));
+        // a second stage on other data: the counters restart, the first batch solves, and the schedule restarts from there
+        var other = new TokenDataset(Enumerable.Range(0, 4000).Select(i => (i * 11 + i / 7) % 53).ToArray(), "other");
+        Trainer.Train(model, new CorpusBatches(other, 4, 12, 2), new CausalLmObjective(), Options("stage-b", 3));
+        Assert.All(Refiner.BitLinears(model), l => Assert.Equal(1, l.Layer.QuantizerSolves));
+    }
+
+    [Theory]
+    [InlineData(WeightQuantizer.Gptq)]
+    [InlineData(WeightQuantizer.Awq)]
     public void AnInterruptedRunResumesToBitwiseTheSameWeightsAndQuantiserState(WeightQuantizer kind)
     {
         var straight = Student(kind);
