@@ -133,29 +133,12 @@ public sealed partial class CpuBackend
         Tensor? dh = withGrad ? New([n, k]) : null; // rows the mask drops keep a zero gradient
         Tensor? dw = withGrad ? New([c, k]) : null;
         if (rowsKept == 0) return new LinearKlDistillationResult(0f, dh, dw);
-        var hs = studentHidden.Contiguous(); var ws = studentWeight.Contiguous();
-        var ht = teacherHidden.Contiguous(); var wt = teacherWeight.Contiguous();
-        var hsa = Arr(hs); var wsa = Arr(ws); var hta = Arr(ht); var wta = Arr(wt);
-        int nb = Math.Min(LinearKlDistillationRowBlock, rowsKept);
-        // row blocks of the kept rows: gathered hidden states, then both logits blocks by SGEMM
-        var zsT = Out([nb, c]); var ztT = Out([nb, c]); var hsbT = Out([nb, k]); var htbT = Out([nb, kt]);
-        var zs = Arr(zsT); int zso = zsT.Offset; var zt = Arr(ztT); int zto = ztT.Offset;
-        var hsb = Arr(hsbT); int hso = hsbT.Offset; var htb = Arr(htbT); int hto = htbT.Offset;
         float invTau = 1f / tau, gradScale = tau / rowsKept;
-        var kl = new float[nb];
         double sum = 0;
-        for (int r0 = 0; r0 < rowsKept; r0 += nb)
+        // each row's KL, with the student row becoming G = τ·(p_S − p_T)/rows
+        KeptRowHeadBlocks(studentHidden, studentWeight, teacherHidden, teacherWeight, kept, rowsKept, dh, dw, (zs, zso, zt, zto, _, rows) =>
         {
-            int rows = Math.Min(nb, rowsKept - r0);
-            for (int i = 0; i < rows; i++)
-            {
-                int row = kept[r0 + i];
-                Array.Copy(hsa, hs.Offset + row * k, hsb, hso + i * k, k);
-                Array.Copy(hta, ht.Offset + row * kt, htb, hto + i * kt, kt);
-            }
-            var hBlock = hsb.AsSpan(hso, rows * k);
-            Sgemm.Multiply(false, true, rows, c, k, 1f, hBlock, k, wsa.AsSpan(ws.Offset, c * k), k, 0f, zs.AsSpan(zso, rows * c), c);
-            Sgemm.Multiply(false, true, rows, c, kt, 1f, htb.AsSpan(hto, rows * kt), kt, wta.AsSpan(wt.Offset, c * kt), kt, 0f, zt.AsSpan(zto, rows * c), c);
+            var kl = new float[rows];
             StaticParallel.For(rows, c * 8L, (a0, a1) =>
             {
                 var scratch = new float[c];
@@ -163,15 +146,7 @@ public sealed partial class CpuBackend
                     kl[i] = DistillationKernels.TemperedKlAndGrad(zs.AsSpan(zso + i * c, c), zt.AsSpan(zto + i * c, c), invTau, gradScale, scratch);
             });
             for (int i = 0; i < rows; i++) sum += kl[i];
-            if (!withGrad) continue;
-            // the student block now holds G = τ·(p_S − p_T)/rows: dW_S += Gᵀ·h_S (blocks in order: deterministic), then the
-            // block's dh rows G·W_S into the gathered-hidden buffer and scattered to the kept rows
-            var g = zs.AsSpan(zso, rows * c);
-            Sgemm.Multiply(true, false, c, k, rows, 1f, g, c, hBlock, k, 1f, Arr(dw!).AsSpan(dw!.Offset, c * k), k);
-            Sgemm.Multiply(false, false, rows, k, c, 1f, g, c, wsa.AsSpan(ws.Offset, c * k), k, 0f, hBlock, k);
-            var dha = Arr(dh!);
-            for (int i = 0; i < rows; i++) Array.Copy(hsb, hso + i * k, dha, dh!.Offset + kept[r0 + i] * k, k);
-        }
+        });
         float loss = (float)(sum / rowsKept * tau * tau);
         return new LinearKlDistillationResult(loss, dh, dw);
     }
@@ -192,34 +167,17 @@ public sealed partial class CpuBackend
         Tensor? dh = withGrad ? New([n, k]) : null; // rows without a target keep a zero gradient
         Tensor? dw = withGrad ? New([c, k]) : null;
         if (nk == 0) return new LinearCrossEntropyWithDistillationResult(validCount == 0 ? float.NaN : 0f, 0f, dh, dw);
-        var hs = hidden.Contiguous(); var ws = weight.Contiguous();
-        var ht = teacherHidden.Contiguous(); var wt = teacherWeight.Contiguous();
-        var hsa = Arr(hs); var wsa = Arr(ws); var hta = Arr(ht); var wta = Arr(wt);
-        int nb = Math.Min(LinearKlDistillationRowBlock, nk);
-        var zsT = Out([nb, c]); var ztT = Out([nb, c]); var hsbT = Out([nb, k]); var htbT = Out([nb, kt]);
-        var zs = Arr(zsT); int zso = zsT.Offset; var zt = Arr(ztT); int zto = ztT.Offset;
-        var hsb = Arr(hsbT); int hso = hsbT.Offset; var htb = Arr(htbT); int hto = htbT.Offset;
         float invTau = 1f / tau, ceScale = 1f / Math.Max(1, validCount), klScale = logitsWeight * tau / nk;
-        var ceRow = new double[nb]; var klRow = new float[nb];
         double ceSum = 0, klSum = 0;
-        for (int r0 = 0; r0 < nk; r0 += nb)
+        // each row's logits feed both losses: CE's gradient in place, the tempered KL's on a copy, then summed (G = ∂(CE + λ·LD)/∂z_S)
+        KeptRowHeadBlocks(hidden, weight, teacherHidden, teacherWeight, kept, nk, dh, dw, (zs, zso, zt, zto, r0, rows) =>
         {
-            int rows = Math.Min(nb, nk - r0);
-            for (int i = 0; i < rows; i++)
-            {
-                int row = kept[r0 + i];
-                Array.Copy(hsa, hs.Offset + row * k, hsb, hso + i * k, k);
-                Array.Copy(hta, ht.Offset + row * kt, htb, hto + i * kt, kt);
-            }
-            var hBlock = hsb.AsSpan(hso, rows * k);
-            Sgemm.Multiply(false, true, rows, c, k, 1f, hBlock, k, wsa.AsSpan(ws.Offset, c * k), k, 0f, zs.AsSpan(zso, rows * c), c);
-            Sgemm.Multiply(false, true, rows, c, kt, 1f, htb.AsSpan(hto, rows * kt), kt, wta.AsSpan(wt.Offset, c * kt), kt, 0f, zt.AsSpan(zto, rows * c), c);
+            var ceRow = new double[rows]; var klRow = new float[rows];
             StaticParallel.For(rows, c * 12L, (a0, a1) =>
             {
                 var copy = new float[c]; var scratch = new float[c];
                 for (int i = a0; i < a1; i++)
                 {
-                    // the row's logits feed both losses: CE's gradient in place, the tempered KL's on a copy, then summed
                     var z = zs.AsSpan(zso + i * c, c);
                     int tg = (int)t[kept[r0 + i]];
                     z.CopyTo(copy);
@@ -231,16 +189,48 @@ public sealed partial class CpuBackend
                 }
             });
             for (int i = 0; i < rows; i++) { ceSum += ceRow[i]; klSum += klRow[i]; }
-            if (!withGrad) continue;
-            // G = ∂(CE + λ·LD)/∂z_S for the block: dW_S += Gᵀ·h_S (blocks in order: deterministic), then dh rows G·W_S scattered
-            var g = zs.AsSpan(zso, rows * c);
-            Sgemm.Multiply(true, false, c, k, rows, 1f, g, c, hBlock, k, 1f, Arr(dw!).AsSpan(dw!.Offset, c * k), k);
-            Sgemm.Multiply(false, false, rows, k, c, 1f, g, c, wsa.AsSpan(ws.Offset, c * k), k, 0f, hBlock, k);
-            var dha = Arr(dh!);
-            for (int i = 0; i < rows; i++) Array.Copy(hsb, hso + i * k, dha, dh!.Offset + kept[r0 + i] * k, k);
-        }
+        });
         float ce = validCount == 0 ? float.NaN : (float)(ceSum / validCount);
         return new LinearCrossEntropyWithDistillationResult(ce, (float)(klSum / nk * tau * tau), dh, dw);
+    }
+
+    /// <summary>Row block of the student's and teacher's logits for the kept rows, in order.</summary>
+    private delegate void HeadBlockKernel(float[] studentLogits, int studentOffset, float[] teacherLogits, int teacherOffset, int firstKept, int rows);
+
+    // The skeleton shared by the fused head losses: blocks of the kept rows (gathered hidden states), both logits blocks by
+    // SGEMM, the loss's row kernel (which leaves ∂loss/∂z_S in the student block), then dW_S += Gᵀ·h_S (blocks in order:
+    // deterministic) and the block's dh rows G·W_S scattered to the kept rows (dh and dw null: no gradient).
+    private void KeptRowHeadBlocks(Tensor studentHidden, Tensor studentWeight, Tensor teacherHidden, Tensor teacherWeight, int[] kept, int keptCount,
+        Tensor? dh, Tensor? dw, HeadBlockKernel rowKernel)
+    {
+        int k = studentHidden.Size(1), kt = teacherHidden.Size(1), c = studentWeight.Size(0);
+        var hs = studentHidden.Contiguous(); var ws = studentWeight.Contiguous();
+        var ht = teacherHidden.Contiguous(); var wt = teacherWeight.Contiguous();
+        var hsa = Arr(hs); var wsa = Arr(ws); var hta = Arr(ht); var wta = Arr(wt);
+        int nb = Math.Min(LinearKlDistillationRowBlock, keptCount);
+        var zsT = Out([nb, c]); var ztT = Out([nb, c]); var hsbT = Out([nb, k]); var htbT = Out([nb, kt]);
+        var zs = Arr(zsT); int zso = zsT.Offset; var zt = Arr(ztT); int zto = ztT.Offset;
+        var hsb = Arr(hsbT); int hso = hsbT.Offset; var htb = Arr(htbT); int hto = htbT.Offset;
+        for (int r0 = 0; r0 < keptCount; r0 += nb)
+        {
+            int rows = Math.Min(nb, keptCount - r0);
+            for (int i = 0; i < rows; i++)
+            {
+                int row = kept[r0 + i];
+                Array.Copy(hsa, hs.Offset + row * k, hsb, hso + i * k, k);
+                Array.Copy(hta, ht.Offset + row * kt, htb, hto + i * kt, kt);
+            }
+            var hBlock = hsb.AsSpan(hso, rows * k);
+            Sgemm.Multiply(false, true, rows, c, k, 1f, hBlock, k, wsa.AsSpan(ws.Offset, c * k), k, 0f, zs.AsSpan(zso, rows * c), c);
+            Sgemm.Multiply(false, true, rows, c, kt, 1f, htb.AsSpan(hto, rows * kt), kt, wta.AsSpan(wt.Offset, c * kt), kt, 0f, zt.AsSpan(zto, rows * c), c);
+            rowKernel(zs, zso, zt, zto, r0, rows);
+            if (dw is null || dh is null) continue;
+            var g = zs.AsSpan(zso, rows * c);
+            Sgemm.Multiply(true, false, c, k, rows, 1f, g, c, hBlock, k, 1f, Arr(dw).AsSpan(dw.Offset, c * k), k);
+            Sgemm.Multiply(false, false, rows, k, c, 1f, g, c, wsa.AsSpan(ws.Offset, c * k), k, 0f, hBlock, k);
+            var dha = Arr(dh);
+            for (int i = 0; i < rows; i++) Array.Copy(hsb, hso + i * k, dha, dh.Offset + kept[r0 + i] * k, k);
+        }
     }
 
     public QuantizedActivations QuantizeActivations(Tensor x)
