@@ -65,7 +65,10 @@ public static class PretrainCommand
             string outDir = claimed.Path;
             Console.WriteLine(string.Create(inv, $"pretraining a {config.NumHiddenLayers}-layer Qwen3 ({model.ParameterCount():N0} parameters) on {train.Count:N0} tokens"));
             if (val is not null)
-                Console.WriteLine(string.Create(inv, $"unigram baseline perplexity on the held-out text: {UnigramBaseline.Perplexity(train.Tokens, val.Tokens, tok.VocabSize):F2}"));
+                {
+                var protocol = new PerplexityProtocol(p.GetValue(seq), new TrainingOptions().EvalWindows);
+                Console.WriteLine(string.Create(inv, $"held-out perplexity is measured on {protocol.Describe(val)}; the unigram baseline there: {UnigramBaseline.Perplexity(train.Tokens, val, tok.VocabSize, protocol):F2}"));
+            }
             using var interrupt = new Interruption();
             var h = CausalLmTrainer.Train(model, train, val, new TrainingOptions
             {
