@@ -91,6 +91,9 @@ public static class DistillCommand
             foreach (var f in files) if (!File.Exists(f)) throw new UsageException($"--corpus {f}: file not found");
             if (p.GetValue(stage2Tokens) <= 0 || p.GetValue(stage2Seq) < 8) throw new UsageException("--stage2-tokens must be positive and --stage2-seq-len at least 8");
             var relationKind = p.GetValue(relation) switch { "paper" => RelationKind.ScaledDotProduct, "l2norm" => RelationKind.L2Normalized, var r => throw new UsageException($"--relation must be paper or l2norm, got '{r}'") };
+            if (recipe.ContinuedPretraining && File.Exists(Path.Combine(baseModelDir, "config.json"))
+                && ModelRegistry.LoadConfig(Path.Combine(baseModelDir, "config.json")).MaxPositionEmbeddings is var positions && p.GetValue(stage2Seq) > positions)
+                throw new UsageException($"--stage2-seq-len {p.GetValue(stage2Seq)} is longer than {baseModelDir}'s max_position_embeddings ({positions})");
 
             var run = TaskRun.Prepare(p, task, training, baseModelDir, tokenizer: teacherDir, p.GetValue(output)!, "distill", p.GetValue(overwrite), spec);
             using var claimed = run.Output;

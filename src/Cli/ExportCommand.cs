@@ -1,8 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
+using BitDistill.Distill.Tasks;
 using BitDistill.Models;
 using BitDistill.Models.BitNet;
+using BitDistill.Models.Tokenization;
 using BitDistill.Runtime;
 
 namespace BitDistill.Cli;
@@ -82,6 +84,9 @@ public static class ExportCommand
             throw new UsageException($"{configPath}: a score-head (sequence classification) model; the runtime runs causal LMs (label-word classifiers) only for now");
         if (bitnet.WeightScale == WeightScaleMode.PerGroup && bitnet.Calibration == CalibrationKind.None)
             throw new UsageException($"{configPath}: bitnet.weight_scale 'per_group' has no packed kernel layout; export supports per_tensor and per_channel");
+        // the side files are checked before they are shipped: a broken tokenizer or task.json would otherwise fail only at deployment
+        if (File.Exists(Path.Combine(a.Model, "tokenizer.json"))) TokenizerPairing.Check(TextTokenizer.Load(a.Model), config);
+        if (File.Exists(Path.Combine(a.Model, TaskSpec.FileName))) TaskSpec.Load(a.Model);
         using var claimed = OutputFolder.Claim("export", a.Output, a.Overwrite, a.Model);
 
         var model = ModelRegistry.FromPretrained(a.Model);

@@ -35,6 +35,14 @@ public sealed class TrainingArguments
         foreach (var o in new Option[] { Epochs, Steps, Batch, Lr, Warmup, WeightDecay, EvalEvery, EvalRows, CheckpointEvery, Seed }) cmd.Options.Add(o);
     }
 
+    /// <summary>Checks every training option that does not depend on the data; verbs call it before they claim an output
+    /// folder or read anything.</summary>
+    public void Check(ParseResult p)
+    {
+        _ = Options(p, rows: 1);
+        Rows(p);
+    }
+
     /// <summary>Checked training options for <paramref name="rows"/> training rows.</summary>
     public TrainingOptions Options(ParseResult p, int rows)
     {
@@ -46,10 +54,12 @@ public sealed class TrainingArguments
         if (!(lr > 0) || !float.IsFinite(lr)) throw new UsageException($"--lr must be positive, got {lr.ToString(CultureInfo.InvariantCulture)}");
         double warm = p.GetValue(Warmup);
         if (!(warm >= 0 && warm < 1)) throw new UsageException($"--warmup-ratio must be in [0, 1), got {warm.ToString(CultureInfo.InvariantCulture)}");
+        float decay = p.GetValue(WeightDecay);
+        if (!(decay >= 0) || !float.IsFinite(decay)) throw new UsageException($"--weight-decay must be a finite number ≥ 0, got {decay.ToString(CultureInfo.InvariantCulture)}");
         if (p.GetValue(EvalEvery) < 0) throw new UsageException($"--eval-every must be ≥ 0, got {p.GetValue(EvalEvery)}");
         return new TrainingOptions
         {
-            Steps = steps, BatchSize = batch, LearningRate = lr, WarmupSteps = (int)Math.Round(warm * steps), WeightDecay = p.GetValue(WeightDecay),
+            Steps = steps, BatchSize = batch, LearningRate = lr, WarmupSteps = (int)Math.Round(warm * steps), WeightDecay = decay,
             EvalEvery = p.GetValue(EvalEvery), CheckpointEvery = Positive(p.GetValue(CheckpointEvery), "--checkpoint-every"), Seed = p.GetValue(Seed),
             LogEvery = Math.Max(1, Math.Min(10, steps / 20)),
         };
