@@ -16,8 +16,8 @@ public static class NarrowGemm
             throw new ArgumentException($"NarrowGemm: spans of {a.Length}, {b.Length}, {c.Length} floats for [{m}×{k}]·[{k}×{n}]");
         var level = KernelContext.Current.Simd;
         int done = 0;
-        if (level >= SimdLevel.Vector256) done = Columns256(a, b, c, m, k, n, alpha);
-        else if (level >= SimdLevel.Vector128) done = Columns128(a, b, c, m, k, n, alpha);
+        if (level >= SimdLevel.Vector256) done = Columns256(a, b, c, m, k, n, alpha, done);
+        if (level >= SimdLevel.Vector128) done = Columns128(a, b, c, m, k, n, alpha, done); // d = 4 (and the rest of 12, 20, …)
         if (done < n) Reference(a, b, c, m, k, n, alpha, done);
     }
 
@@ -33,12 +33,12 @@ public static class NarrowGemm
             }
     }
 
-    // the columns a whole number of 8-lane vectors covers; returns how many
-    private static int Columns256(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int k, int n, float alpha)
+    // the columns from `first` on that whole 8-lane vectors cover; returns where they end
+    private static int Columns256(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int k, int n, float alpha, int first)
     {
         ref float ra = ref MemoryMarshal.GetReference(a); ref float rb = ref MemoryMarshal.GetReference(b); ref float rc = ref MemoryMarshal.GetReference(c);
         var va = Vector256.Create(alpha);
-        int c0 = 0;
+        int c0 = first;
         for (; c0 + 8 <= n; c0 += 8)
         {
             int i = 0;
@@ -70,11 +70,11 @@ public static class NarrowGemm
         return c0;
     }
 
-    private static int Columns128(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int k, int n, float alpha)
+    private static int Columns128(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int k, int n, float alpha, int first)
     {
         ref float ra = ref MemoryMarshal.GetReference(a); ref float rb = ref MemoryMarshal.GetReference(b); ref float rc = ref MemoryMarshal.GetReference(c);
         var va = Vector128.Create(alpha);
-        int c0 = 0;
+        int c0 = first;
         for (; c0 + 4 <= n; c0 += 4)
         {
             int i = 0;

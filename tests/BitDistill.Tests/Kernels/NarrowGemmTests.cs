@@ -7,7 +7,7 @@ public class NarrowGemmTests
 {
     public static IEnumerable<object[]> Cases() =>
         from level in Enum.GetValues<SimdLevel>().Where(l => l <= KernelContext.HardwareSimd)
-        from shape in new[] { (1, 1, 1), (3, 5, 7), (7, 33, 8), (13, 31, 12), (257, 256, 8), (5, 9, 64), (6, 17, 35) }
+        from shape in new[] { (1, 1, 1), (3, 5, 7), (7, 33, 8), (13, 31, 12), (257, 256, 8), (256, 256, 4), (5, 9, 64), (6, 17, 35), (9, 7, 13) }
         select new object[] { level, shape.Item1, shape.Item2, shape.Item3 };
 
     [Theory, MemberData(nameof(Cases))]
