@@ -111,7 +111,7 @@ public static class CompareCommand
             md.Append(result.ToMarkdown());
             WriteAtomically(Path.Combine(claimed.Path, "report.json"), JsonReports.ToText(json));
             WriteAtomically(Path.Combine(claimed.Path, "report.md"), md.ToString());
-            result.Plot(Path.Combine(claimed.Path, cls ? "accuracy.png" : "rouge_l.png"), cls ? "Test accuracy by method (%)" : "Test ROUGE-L by method");
+            result.Plot(Path.Combine(claimed.Path, cls ? "accuracy.png" : "rougeL.png"), cls ? "Test accuracy by method (%)" : "Test ROUGE-L by method");
             Console.Write(md.ToString());
             Console.WriteLine($"wrote {Path.Combine(claimed.Path, "report.json")}, report.md and the plot");
             return 0;

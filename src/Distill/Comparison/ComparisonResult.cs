@@ -19,10 +19,10 @@ public sealed class ComparisonResult(TaskKind kind, IReadOnlyList<string> method
     public IReadOnlyList<ComparisonRun> Runs { get; } = runs;
 
     /// <summary>The metrics reported for this kind of task: accuracy and macro-F1, or ROUGE-1/2/L and BLEU.</summary>
-    public IReadOnlyList<string> MetricNames => Kind == TaskKind.Classification ? ["accuracy", "macro_f1"] : ["rouge1", "rouge2", "rouge_l", "bleu"];
+    public IReadOnlyList<string> MetricNames => Kind == TaskKind.Classification ? ["accuracy", "macro_f1"] : ["rouge1", "rouge2", "rougeL", "bleu"];
 
     /// <summary>The headline metric's name: accuracy, or ROUGE-L for summarization.</summary>
-    public string HeadlineMetric => Kind == TaskKind.Classification ? "accuracy" : "rouge_l";
+    public string HeadlineMetric => Kind == TaskKind.Classification ? "accuracy" : "rougeL";
 
     /// <summary>Mean and 95 % CI of <paramref name="metric"/> over the seeds of <paramref name="method"/>.</summary>
     public MetricSummary Summary(string method, string metric)
@@ -33,14 +33,14 @@ public sealed class ComparisonResult(TaskKind kind, IReadOnlyList<string> method
         return new MetricSummary(metric, m, lo, hi, values.Length);
     }
 
-    /// <summary>A metric of an evaluation by its report name (accuracy, macro_f1, rouge1, rouge2, rouge_l in [0, 1]; bleu in [0, 100]).</summary>
+    /// <summary>A metric of an evaluation by its report name (accuracy, macro_f1, rouge1, rouge2, rougeL in [0, 1]; bleu in [0, 100]).</summary>
     public static double Value(TaskEvaluation e, string metric) => metric switch
     {
         "accuracy" => e.Classification!.Accuracy,
         "macro_f1" => e.Classification!.MacroF1,
         "rouge1" => e.Summarization!.Rouge1,
         "rouge2" => e.Summarization!.Rouge2,
-        "rouge_l" => e.Summarization!.RougeL,
+        "rougeL" => e.Summarization!.RougeL,
         "bleu" => e.Summarization!.Bleu,
         _ => throw new ArgumentException($"unknown metric '{metric}'"),
     };
@@ -85,7 +85,7 @@ public sealed class ComparisonResult(TaskKind kind, IReadOnlyList<string> method
     {
         var inv = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
-        var names = MetricNames.Select(m => m switch { "accuracy" => "accuracy", "macro_f1" => "macro-F1", "rouge1" => "ROUGE-1", "rouge2" => "ROUGE-2", "rouge_l" => "ROUGE-L", _ => "BLEU" }).ToArray();
+        var names = MetricNames.Select(m => m switch { "accuracy" => "accuracy", "macro_f1" => "macro-F1", "rouge1" => "ROUGE-1", "rouge2" => "ROUGE-2", "rougeL" => "ROUGE-L", _ => "BLEU" }).ToArray();
         sb.AppendLine($"| method | {string.Join(" | ", names.Select(n => n + " (95% CI)"))} | weights MB (FP16 → deployed) | decode tok/s |");
         sb.AppendLine($"|---|{string.Concat(names.Select(_ => "---:|"))}---:|---:|");
         foreach (var method in Methods)

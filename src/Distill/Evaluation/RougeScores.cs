@@ -6,4 +6,4 @@ namespace BitDistill.Distill.Evaluation;
 public sealed record RougeScores(
     [property: JsonPropertyName("rouge1")] RougeScore Rouge1,
     [property: JsonPropertyName("rouge2")] RougeScore Rouge2,
-    [property: JsonPropertyName("rouge_l")] RougeScore RougeL);
+    [property: JsonPropertyName("rougeL")] RougeScore RougeL);

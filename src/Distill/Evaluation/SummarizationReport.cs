@@ -13,7 +13,7 @@ public sealed record SummarizationReport
     /// <summary>Mean ROUGE-2 F-measure.</summary>
     [JsonPropertyName("rouge2")] public required double Rouge2 { get; init; }
     /// <summary>Mean ROUGE-L (sentence-level LCS) F-measure.</summary>
-    [JsonPropertyName("rouge_l")] public required double RougeL { get; init; }
+    [JsonPropertyName("rougeL")] public required double RougeL { get; init; }
     /// <summary>Corpus BLEU, 0–100.</summary>
     [JsonPropertyName("bleu")] public required double Bleu { get; init; }
     /// <summary>Mean precision, recall and F-measure of each ROUGE type (each averaged separately over examples).</summary>

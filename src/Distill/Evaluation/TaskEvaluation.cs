@@ -10,5 +10,5 @@ public sealed record TaskEvaluation(ClassificationReport? Classification, Summar
     /// <summary>The metric training selects on: accuracy for classification, ROUGE-L F for summarization.</summary>
     public ValidationResult AsValidation() => Classification is { } c
         ? new ValidationResult("accuracy", c.Accuracy, HigherIsBetter: true)
-        : new ValidationResult("rouge_l", Summarization!.RougeL, HigherIsBetter: true);
+        : new ValidationResult("rougeL", Summarization!.RougeL, HigherIsBetter: true);
 }

@@ -27,7 +27,7 @@ public sealed class DemoTests : IDisposable
         {
             var summary = t.GetProperty("summary").EnumerateArray().ToDictionary(s => s.GetProperty("method").GetString()!);
             Assert.Equal(["fp-sft", "bitnet-sft", "bitdistill"], summary.Keys);
-            string metric = t.GetProperty("kind").GetString() == "classify" ? "accuracy" : "rouge_l";
+            string metric = t.GetProperty("kind").GetString() == "classify" ? "accuracy" : "rougeL";
             Assert.All(summary.Values, s => Assert.InRange(s.GetProperty(metric + "_mean").GetDouble(), 0, 1));
             Assert.All(summary.Values, s => Assert.True(s.GetProperty("decode_tokens_per_second").GetDouble() > 0));
             // ternary weights deploy in well under half the FP16 bytes; the FP model deploys at FP16

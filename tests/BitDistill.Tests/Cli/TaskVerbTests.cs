@@ -127,7 +127,7 @@ public sealed class TaskVerbTests : IDisposable
         Assert.True(r.Code == 0, r.Err);
         var s = JsonDocument.Parse(r.Out).RootElement.GetProperty("summarization");
         Assert.Equal(6, s.GetProperty("count").GetInt32());
-        foreach (var m in new[] { "rouge1", "rouge2", "rouge_l" }) Assert.InRange(s.GetProperty(m).GetDouble(), 0, 1);
+        foreach (var m in new[] { "rouge1", "rouge2", "rougeL" }) Assert.InRange(s.GetProperty(m).GetDouble(), 0, 1);
         Assert.InRange(s.GetProperty("bleu").GetDouble(), 0, 100);
     }
 

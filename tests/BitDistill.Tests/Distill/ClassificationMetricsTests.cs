@@ -88,7 +88,7 @@ public class ClassificationMetricsTests
             (report with { Task = "summarize", Classification = null, Summarization = sum }).Save(path);
             var s = EvaluationReport.FromJson(File.ReadAllText(path)).Summarization!;
             Assert.Equal(sum.Rouge1, s.Rouge1); Assert.Equal(sum.Bleu, s.Bleu); Assert.Equal(sum.BleuDetail.Precisions, s.BleuDetail.Precisions);
-            Assert.Contains("\"rouge_l\"", File.ReadAllText(path));
+            Assert.Contains("\"rougeL\"", File.ReadAllText(path));
             Assert.Single(Directory.GetFiles(Path.GetDirectoryName(path)!));   // no temporary file left behind
         }
         finally { dir.Delete(true); }
