@@ -13,7 +13,7 @@ public static class DataParallel
     /// enough that the host staging buffer stays small.</summary>
     public const int DefaultBucketElements = 1 << 20;
 
-    private static float[] _bucket = [];
+    [ThreadStatic] private static float[]? _bucket; // per thread: tests run ranks as threads of one process
 
     /// <summary>The group this process trains in (<see cref="SingleProcess"/> unless set by the command line under MPI).</summary>
     public static ICommunicator Communicator { get; set; } = SingleProcess.Instance;
@@ -36,7 +36,7 @@ public static class DataParallel
         var has = new float[parameters.Count];
         for (int i = 0; i < has.Length; i++) has[i] = parameters[i].Grad is null ? 0 : 1;
         comm.AllReduceSum(has);
-        if (_bucket.Length < bucketElements) _bucket = new float[bucketElements];
+        var bucket = _bucket is { } b && b.Length >= bucketElements ? b : _bucket = new float[bucketElements];
         var pieces = new List<(Tensor Flat, int Start, int Length, int At)>();
         int used = 0;
         for (int i = 0; i < parameters.Count; i++)
@@ -50,20 +50,20 @@ public static class DataParallel
             for (int start = 0; start < flat.Count;)
             {
                 int n = Math.Min(flat.Count - start, bucketElements - used);
-                flat.Narrow(0, start, n).CopyToHost<float>(_bucket.AsSpan(used, n));
+                flat.Narrow(0, start, n).CopyToHost<float>(bucket.AsSpan(used, n));
                 pieces.Add((flat, start, n, used));
                 used += n; start += n;
-                if (used == bucketElements) { Flush(comm, pieces, used); used = 0; }
+                if (used == bucketElements) { Flush(comm, bucket, pieces, used); used = 0; }
             }
         }
-        if (used > 0) Flush(comm, pieces, used);
+        if (used > 0) Flush(comm, bucket, pieces, used);
         ReduceSeconds += sw.Elapsed.TotalSeconds;
     }
 
-    private static void Flush(ICommunicator comm, List<(Tensor Flat, int Start, int Length, int At)> pieces, int used)
+    private static void Flush(ICommunicator comm, float[] bucket, List<(Tensor Flat, int Start, int Length, int At)> pieces, int used)
     {
-        comm.AllReduceSum(_bucket.AsSpan(0, used));
-        foreach (var (flat, start, n, at) in pieces) flat.Narrow(0, start, n).CopyFromHost<float>(_bucket.AsSpan(at, n));
+        comm.AllReduceSum(bucket.AsSpan(0, used));
+        foreach (var (flat, start, n, at) in pieces) flat.Narrow(0, start, n).CopyFromHost<float>(bucket.AsSpan(at, n));
         pieces.Clear();
     }
 
@@ -72,7 +72,7 @@ public static class DataParallel
     public static void BroadcastParameters(IReadOnlyList<Variable> parameters, ICommunicator comm, int root = 0, int bucketElements = DefaultBucketElements)
     {
         if (comm.Size == 1) return;
-        if (_bucket.Length < bucketElements) _bucket = new float[bucketElements];
+        var bucket = _bucket is { } b && b.Length >= bucketElements ? b : _bucket = new float[bucketElements];
         foreach (var p in parameters)
         {
             if (p.Value.DType != DType.Float32) throw new NotSupportedException($"data-parallel training broadcasts float32 parameters; {p.Name} is {p.Value.DType}");
@@ -82,7 +82,7 @@ public static class DataParallel
             {
                 int n = Math.Min(flat.Count - start, bucketElements);
                 var piece = flat.Narrow(0, start, n);
-                var host = _bucket.AsSpan(0, n);
+                var host = bucket.AsSpan(0, n);
                 if (comm.Rank == root) piece.CopyToHost<float>(host);
                 comm.Broadcast(host, root);
                 if (comm.Rank != root) piece.CopyFromHost<float>(host);
