@@ -47,6 +47,7 @@ public static class Trainer
         if (comm.Size > 1)
             log?.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{o.Name}] data-parallel: {comm.Size} ranks × {o.GradAccumulation} micro-batch(es) per step"));
         double reduceStart = DataParallel.ReduceSeconds;
+        var stepClock = new Stopwatch(); // forward, backward, all-reduce and update (not validation or checkpoints)
         var metrics = !root || o.CheckpointDir is null ? null : new MetricsLog(Path.Combine(o.CheckpointDir, "metrics.jsonl"), start, settings, o.Steps);
         long tokensPerStep = data.TokensPerBatch * micros;
         var sw = Stopwatch.StartNew();
@@ -57,6 +58,7 @@ public static class Trainer
             double loss = 0;
             bool stopRequested;
             var terms = new SortedDictionary<string, double>(StringComparer.Ordinal);
+            stepClock.Start();
             using (TensorScope.Begin())
             {
                 opt.ZeroGrad();
@@ -78,6 +80,7 @@ public static class Trainer
                 opt.Step();
                 Refiner.AfterOptimizerStep(model); // GPTQ-/AWQ-style training quantisers re-solve on their schedule
             }
+            stepClock.Stop();
             history.Loss.Add((step + 1, loss));
             history.Terms.Add((step + 1, terms));
             stepsTimed++;
@@ -109,7 +112,7 @@ public static class Trainer
         history.StepsDone = o.Steps;
         if (comm.Size > 1 && stepsTimed > 0)
             log?.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"[{o.Name}] data-parallel: {comm.Size} ranks, gradient all-reduce {100 * (DataParallel.ReduceSeconds - reduceStart) / sw.Elapsed.TotalSeconds:F1}% of the training time ({DataParallel.ReduceSeconds - reduceStart:F2} s of {sw.Elapsed.TotalSeconds:F2} s)"));
+                $"[{o.Name}] data-parallel: {comm.Size} ranks, gradient all-reduce {100 * (DataParallel.ReduceSeconds - reduceStart) / stepClock.Elapsed.TotalSeconds:F1}% of the step time ({1000 * (DataParallel.ReduceSeconds - reduceStart) / stepsTimed:F1} ms of {1000 * stepClock.Elapsed.TotalSeconds / stepsTimed:F1} ms per step, {model.ParameterCount() * 4e-6:F1} MB of gradients)"));
         if (root && o.CheckpointDir is not null && history.Terms.Count > 0 && history.Terms[0].Terms.Count > 0)
             Plots.TrainingCurves(Path.Combine(o.CheckpointDir, "loss-terms.png"), $"Loss terms ({o.Name})", "step", "loss",
                 history.Terms[0].Terms.Keys.Select(k => (k, (IReadOnlyList<double>)history.Terms.Select(t => (double)t.Step).ToArray(),
