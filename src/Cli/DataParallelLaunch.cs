@@ -6,7 +6,7 @@ namespace BitDistill.Cli;
 
 /// <summary>Runs a command line under MPI when mpirun (or another MPI launcher) started this process with several ranks:
 /// the world becomes <see cref="DataParallel.Communicator"/>, the cores of a machine are split among its ranks (unless
-/// --threads says otherwise), ranks other than 0 are quiet on stdout and write to a scratch folder, and a rank that fails
+/// --threads says otherwise), ranks other than 0 are quiet on stdout, mark their stderr lines with their rank and write to a scratch folder, and a rank that fails
 /// alone stops the whole job instead of leaving the others waiting. Without a launcher it runs the command as it is.</summary>
 public static class DataParallelLaunch
 {
@@ -22,8 +22,12 @@ public static class DataParallelLaunch
             return ErrorPolicy.Failure;
         }
         DataParallel.Communicator = comm;
-        var stdout = Console.Out;
-        if (comm.Rank != 0) Console.SetOut(TextWriter.Null);
+        var (stdout, stderr) = (Console.Out, Console.Error);
+        if (comm.Rank != 0)
+        {
+            Console.SetOut(TextWriter.Null);
+            Console.SetError(TextWriter.Synchronized(new RankPrefixWriter(stderr, comm.Rank)));
+        }
         int code;
         try
         {
@@ -32,12 +36,14 @@ public static class DataParallelLaunch
         }
         catch (Exception e)
         {
-            Console.Error.WriteLine($"bitdistill: rank {comm.Rank}: {e.Message.ReplaceLineEndings(" ")}");
+            Console.Error.WriteLine($"bitdistill: {e.Message.ReplaceLineEndings(" ")}");
             code = ErrorPolicy.Failure;
         }
         finally
         {
+            Console.Error.Flush();
             Console.SetOut(stdout);
+            Console.SetError(stderr);
         }
         // an interruption is agreed by all ranks at one step (exit 130 everywhere): they finish together; any other failure
         // may be this rank's alone, and the others would wait for it in their next collective
