@@ -5,8 +5,8 @@ using BitDistill.Parallel;
 namespace BitDistill.Cli;
 
 /// <summary>Runs a command line under MPI when mpirun (or another MPI launcher) started this process with several ranks:
-/// the world becomes <see cref="DataParallel.Communicator"/>, the cores of a machine are split among its ranks (unless
-/// --threads says otherwise), ranks other than 0 are quiet on stdout, mark their stderr lines with their rank and write to a scratch folder, and a rank that fails
+/// the world becomes <see cref="DataParallel.Communicator"/>, each rank computes on the cores mpirun bound it to, or
+/// on its share of the machine's cores when unbound (unless --threads says otherwise), ranks other than 0 are quiet on stdout, mark their stderr lines with their rank and write to a scratch folder, and a rank that fails
 /// alone stops the whole job instead of leaving the others waiting. Without a launcher it runs the command as it is.</summary>
 public static class DataParallelLaunch
 {
@@ -31,7 +31,7 @@ public static class DataParallelLaunch
         int code;
         try
         {
-            using (KernelContext.Override(degreeOfParallelism: Math.Max(1, Environment.ProcessorCount / MpiCommunicator.LocalSize())))
+            using (KernelContext.Override(degreeOfParallelism: MpiCommunicator.DefaultThreads()))
                 code = main();
         }
         catch (Exception e)

@@ -48,6 +48,30 @@ public sealed unsafe class MpiCommunicator : ICommunicator, IDisposable
     public static int LocalSize() =>
         Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_LOCAL_SIZE") is { } v && int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n > 0 ? n : 1;
 
+    /// <summary>Kernel threads for this rank: the cores mpirun bound it to when it bound it (ProcessorCount follows the
+    /// affinity), else the machine's cores shared evenly among the ranks on it (mpirun --bind-to none).</summary>
+    public static int DefaultThreads()
+    {
+        int visible = Environment.ProcessorCount, online = OnlineCpus() ?? visible;
+        return visible < online ? visible : Math.Max(1, visible / LocalSize());
+    }
+
+    // /sys/devices/system/cpu/online, e.g. "0-63" or "0,2-5": every CPU of the machine, whatever this process is bound to
+    private static int? OnlineCpus()
+    {
+        try
+        {
+            int n = 0;
+            foreach (var part in File.ReadAllText("/sys/devices/system/cpu/online").Trim().Split(',', StringSplitOptions.RemoveEmptyEntries))
+            {
+                var ends = part.Split('-');
+                n += ends.Length == 2 ? int.Parse(ends[1], CultureInfo.InvariantCulture) - int.Parse(ends[0], CultureInfo.InvariantCulture) + 1 : 1;
+            }
+            return n > 0 ? n : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or OverflowException) { return null; }
+    }
+
     /// <summary>Initialises MPI (MPI_Init) and returns the world. Throws with a one-line reason when libmpi cannot be loaded
     /// or the collective deadline is malformed.</summary>
     public static MpiCommunicator Start()
