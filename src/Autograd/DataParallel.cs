@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using BitDistill.Tensors;
 
 namespace BitDistill.Autograd;
@@ -21,9 +20,6 @@ public static class DataParallel
     /// <summary>Whether this process is the root (rank 0): it alone writes checkpoints, logs and plots.</summary>
     public static bool IsRoot => Communicator.Rank == 0;
 
-    /// <summary>Seconds spent in gradient all-reduces by this process since start (for the scaling bench).</summary>
-    public static double ReduceSeconds { get; private set; }
-
     /// <summary>Sums the gradients of <paramref name="parameters"/> over the ranks in place, bucket by bucket (the loss of each
     /// micro-batch is already scaled by 1/(micro-batches per step over all ranks), so the sum is the mean gradient). A
     /// parameter that has a gradient on some rank gets one on every rank (zeros where it had none), so every rank then
@@ -32,7 +28,6 @@ public static class DataParallel
     {
         if (comm.Size == 1) return;
         if (bucketElements <= 0) throw new ArgumentOutOfRangeException(nameof(bucketElements), bucketElements, "must be positive");
-        var sw = Stopwatch.StartNew();
         var has = new float[parameters.Count];
         for (int i = 0; i < has.Length; i++) has[i] = parameters[i].Grad is null ? 0 : 1;
         comm.AllReduceSum(has);
@@ -43,10 +38,7 @@ public static class DataParallel
         {
             if (has[i] == 0) continue;
             var p = parameters[i];
-            if (p.Grad is null) p.Grad = Tensor.Zeros(p.Value.ShapeArray, p.Value.DType, p.Value.Device);
-            if (p.Grad.DType != DType.Float32) throw new NotSupportedException($"data-parallel training reduces float32 gradients; {p.Name} has a {p.Grad.DType} gradient");
-            if (!p.Grad.IsContiguous) p.Grad = p.Grad.Contiguous();
-            var flat = p.Grad.View(-1);
+            var flat = FlatGradient(p);
             for (int start = 0; start < flat.Count;)
             {
                 int n = Math.Min(flat.Count - start, bucketElements - used);
@@ -57,7 +49,19 @@ public static class DataParallel
             }
         }
         if (used > 0) Flush(comm, bucket, pieces, used);
-        ReduceSeconds += sw.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>The gradient of <paramref name="p"/> as a contiguous 1-d float32 view; zeros when this rank has none (kept
+    /// beyond the step's tensor scope, like every gradient).</summary>
+    internal static Tensor FlatGradient(Variable p)
+    {
+        using (TensorScope.Suspend())
+        {
+            p.Grad ??= Tensor.Zeros(p.Value.ShapeArray, p.Value.DType, p.Value.Device);
+            if (p.Grad.DType != DType.Float32) throw new NotSupportedException($"data-parallel training reduces float32 gradients; {p.Name} has a {p.Grad.DType} gradient");
+            if (!p.Grad.IsContiguous) p.Grad = p.Grad.Contiguous();
+        }
+        return p.Grad.View(-1);
     }
 
     private static void Flush(ICommunicator comm, float[] bucket, List<(Tensor Flat, int Start, int Length, int At)> pieces, int used)

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using BitDistill.Autograd;
 
 namespace BitDistill.Parallel;
@@ -113,6 +114,49 @@ public sealed unsafe class MpiCommunicator : ICommunicator, IDisposable
         nint request;
         Check(_mpi.Iallreduce((void*)OpenMpi.InPlace, p, count, type, _mpi.Sum, _mpi.CommWorld, &request), "MPI_Iallreduce");
         Wait(&request, "all-reduce");
+    }
+
+    /// <inheritdoc/>
+    public ICollectiveRequest StartAllReduceSum(float[] values, int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, values.Length);
+        var pin = GCHandle.Alloc(values, GCHandleType.Pinned); // MPI writes the sum there later
+        nint request;
+        int rc = _mpi.Iallreduce((void*)OpenMpi.InPlace, (void*)pin.AddrOfPinnedObject(), count, _mpi.Float, _mpi.Sum, _mpi.CommWorld, &request);
+        if (rc != 0) { pin.Free(); Check(rc, "MPI_Iallreduce"); }
+        return new Request(this, request, pin);
+    }
+
+    private sealed class Request(MpiCommunicator comm, nint request, GCHandle pin) : ICollectiveRequest
+    {
+        private nint _request = request;
+        private bool _done;
+
+        public bool Test()
+        {
+            if (_done) return true;
+            int flag;
+            nint r = _request;
+            Check(comm._mpi.Test(&r, &flag, null), "MPI_Test");
+            _request = r;
+            if (flag != 0) Complete();
+            return _done;
+        }
+
+        public void Wait()
+        {
+            if (_done) return;
+            nint r = _request;
+            comm.Wait(&r, "all-reduce");
+            _request = r;
+            Complete();
+        }
+
+        private void Complete()
+        {
+            _done = true;
+            pin.Free();
+        }
     }
 
     /// <inheritdoc/>

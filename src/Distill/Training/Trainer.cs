@@ -46,7 +46,8 @@ public static class Trainer
         else Refiner.BeginTrainingRun(model); // a fresh run: GPTQ-/AWQ-style training quantisers solve on this run's data
         if (comm.Size > 1)
             log?.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{o.Name}] data-parallel: {comm.Size} ranks × {o.GradAccumulation} micro-batch(es) per step"));
-        double reduceStart = DataParallel.ReduceSeconds;
+        var buckets = new GradientBuckets(opt.Params.ToList(), comm);
+        var reduceClock = new Stopwatch(); // the all-reduce left after the backward pass
         var stepClock = new Stopwatch(); // forward, backward, all-reduce and update (not validation or checkpoints)
         var metrics = !root || o.CheckpointDir is null ? null : new MetricsLog(Path.Combine(o.CheckpointDir, "metrics.jsonl"), start, settings, o.Steps);
         long tokensPerStep = data.TokensPerBatch * micros;
@@ -62,6 +63,7 @@ public static class Trainer
             using (TensorScope.Begin())
             {
                 opt.ZeroGrad();
+                Variable? lastLoss = null; // the last micro-batch's backward runs once the step's loss is known to be finite
                 for (int micro = 0; micro < o.GradAccumulation; micro++)
                 {
                     var r = objective.Compute(model, data.Get(step * micros + micro * comm.Size + comm.Rank));
@@ -69,12 +71,16 @@ public static class Trainer
                     loss += l / micros;
                     foreach (var (k, v) in r.Terms) terms[k] = terms.GetValueOrDefault(k) + v / micros;
                     if (!double.IsFinite(l)) break;
-                    (micros == 1 ? r.Loss : r.Loss * (1f / micros)).Backward();
+                    var scaled = micros == 1 ? r.Loss : r.Loss * (1f / micros);
+                    if (micro < o.GradAccumulation - 1) scaled.Backward(); else lastLoss = scaled;
                 }
                 stopRequested = DataParallelTraining.ReduceStep(comm, ref loss, terms, o.Cancellation.IsCancellationRequested);
                 // checked before the update: a diverged step never reaches the weights or a checkpoint
                 if (!double.IsFinite(loss)) throw Diverged(o, step + 1, loss, terms);
-                DataParallel.AllReduceGradients(opt.Params.ToList(), comm);
+                using (buckets.OverlapBackward()) lastLoss?.Backward(); // under MPI, gradient buckets start their all-reduce meanwhile
+                reduceClock.Start();
+                buckets.Finish();
+                reduceClock.Stop();
                 Optimizer.ClipGradNorm(opt.Params, o.ClipNorm);
                 opt.Lr = (float)(o.LearningRate * schedule.Factor(step));
                 opt.Step();
@@ -112,7 +118,7 @@ public static class Trainer
         history.StepsDone = o.Steps;
         if (comm.Size > 1 && stepsTimed > 0)
             log?.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"[{o.Name}] data-parallel: {comm.Size} ranks, gradient all-reduce {100 * (DataParallel.ReduceSeconds - reduceStart) / stepClock.Elapsed.TotalSeconds:F1}% of the step time ({1000 * (DataParallel.ReduceSeconds - reduceStart) / stepsTimed:F1} ms of {1000 * stepClock.Elapsed.TotalSeconds / stepsTimed:F1} ms per step, {model.ParameterCount() * 4e-6:F1} MB of gradients)"));
+                $"[{o.Name}] data-parallel: {comm.Size} ranks, gradient all-reduce after the backward {100 * reduceClock.Elapsed.TotalSeconds / stepClock.Elapsed.TotalSeconds:F1}% of the step time ({1000 * reduceClock.Elapsed.TotalSeconds / stepsTimed:F1} ms of {1000 * stepClock.Elapsed.TotalSeconds / stepsTimed:F1} ms per step; {model.ParameterCount() * 4e-6:F1} MB of gradients in {buckets.Count} buckets, {buckets.StartedDuringBackward} started during the last backward)"));
         if (root && o.CheckpointDir is not null && history.Terms.Count > 0 && history.Terms[0].Terms.Count > 0)
             Plots.TrainingCurves(Path.Combine(o.CheckpointDir, "loss-terms.png"), $"Loss terms ({o.Name})", "step", "loss",
                 history.Terms[0].Terms.Keys.Select(k => (k, (IReadOnlyList<double>)history.Terms.Select(t => (double)t.Step).ToArray(),

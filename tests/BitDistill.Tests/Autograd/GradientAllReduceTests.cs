@@ -5,7 +5,8 @@ namespace BitDistill.Tests.Autograd;
 
 /// <summary>The data-parallel collectives over a group of ranks simulated as threads: the bucketed gradient all-reduce sums
 /// every element once (tensors cut across buckets of an odd size), gives a parameter that has a gradient on one rank a
-/// gradient on all, leaves one without any alone; parameters and files are broadcast from the root.</summary>
+/// gradient on all, leaves one without any alone; buckets overlapped with the backward pass give the same sums; parameters
+/// and files are broadcast from the root.</summary>
 public class GradientAllReduceTests
 {
     // ranks as threads of this process: each collective gathers every rank's buffer, then each rank sums them in rank order
@@ -85,6 +86,42 @@ public class GradientAllReduceTests
         }
         foreach (var ps in results) Assert.Equal(grads[2][2], ps[2].Grad!.ToArray<float>());
         Assert.All(results, ps => Assert.Null(ps[3].Grad));
+    }
+
+    [Fact]
+    public void BucketsStartDuringTheBackwardAndSumLikeTheReduceAfterIt()
+    {
+        var local = new float[2][][];
+        var reduced = new float[2][][];
+        var started = new int[2];
+        OnRanks(2, comm =>
+        {
+            int r = comm.Rank;
+            var w1 = new Variable(TestUtil.RandN([5, 7], 1), requiresGrad: true);
+            var w2 = new Variable(TestUtil.RandN([7, 3], 2), requiresGrad: true);
+            var unused = new Variable(TestUtil.RandN([4], 3), requiresGrad: true);
+            var x = new Variable(TestUtil.RandN([6, 5], 10 + (ulong)r));
+            Variable Loss() => (x.MatMul(w1).Tanh().MatMul(w2) * 0.5f).Sum();
+            Loss().Backward();
+            local[r] = [w1.Grad!.ToArray<float>(), w2.Grad!.ToArray<float>()];
+            var buckets = new GradientBuckets([w1, unused, w2], comm, bucketElements: 8);
+            for (int step = 0; step < 2; step++)
+            {
+                w1.Grad = w2.Grad = null;
+                using (buckets.OverlapBackward()) Loss().Backward();
+                buckets.Finish();
+            }
+            started[r] = buckets.StartedDuringBackward;
+            reduced[r] = [w1.Grad!.ToArray<float>(), w2.Grad!.ToArray<float>()];
+            Assert.Null(unused.Grad);
+        });
+        for (int p = 0; p < 2; p++)
+        {
+            var want = local[0][p].Zip(local[1][p], (a, b) => a + b).ToArray();
+            Assert.Equal(want, reduced[0][p]);
+            Assert.Equal(want, reduced[1][p]);
+        }
+        Assert.All(started, s => Assert.True(s >= 2, $"{s} buckets started during the backward")); // w2's before w1 is final
     }
 
     [Fact]
