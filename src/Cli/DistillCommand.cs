@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
+using BitDistill.Autograd;
 using BitDistill.Distill.Data;
 using BitDistill.Distill.Objectives;
 using BitDistill.Distill.Recipes;
@@ -104,7 +105,7 @@ public static class DistillCommand
             if (recipe.ContinuedPretraining)
                 corpusData = TokenDataset.FromFiles(files, run.Tokenizer, run.Encoder.EosId, run.Encoder.ParseSpecialTokens);
             int seq = p.GetValue(stage2Seq);
-            int stage2Steps = (int)Math.Max(1, p.GetValue(stage2Tokens) / ((long)run.Options.BatchSize * seq));
+            int stage2Steps = (int)Math.Max(1, p.GetValue(stage2Tokens) / ((long)run.Options.BatchSize * run.Options.GradAccumulation * DataParallel.Communicator.Size * seq));
             var distillation = DistillationOptions.From(recipe) with
             {
                 TeacherLayer = p.GetValue(teacherLayer), RelationHeads = p.GetValue(relationHeads), Relation = relationKind, LogitsOverAllTokens = p.GetValue(ldAll),

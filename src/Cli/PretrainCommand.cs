@@ -22,7 +22,8 @@ public static class PretrainCommand
         var valid = new Option<string[]>("--valid") { Description = "held-out text files for perplexity, read as one set (default: the embedded held-out file when the corpus is the embedded one)", AllowMultipleArgumentsPerToken = true };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "tokenizer.json or folder (default: the embedded 2,048-token BPE)" };
         var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 1000, Description = "optimizer steps" };
-        var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 8, Description = "sequences per optimizer step" };
+        var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 8, Description = "sequences per micro-batch (a step is --batch × --grad-accumulation × MPI ranks sequences)" };
+        var accumulation = new Option<int>("--grad-accumulation") { DefaultValueFactory = _ => 1, Description = TrainingArguments.GradAccumulationHelp };
         var seq = new Option<int>("--seq-len") { DefaultValueFactory = _ => 128, Description = "tokens per training sequence (at most the model's max_position_embeddings)" };
         var lr = new Option<float>("--lr") { DefaultValueFactory = _ => 3e-3f, Description = "peak AdamW learning rate (linear warm-up over the first 5 % of steps, then cosine decay)" };
         var hidden = new Option<int>("--hidden") { DefaultValueFactory = _ => 256, Description = "hidden size of the new model (resuming with different model sizes is refused)" };
@@ -36,12 +37,12 @@ public static class PretrainCommand
         var checkpointEvery = new Option<int>("--checkpoint-every") { DefaultValueFactory = _ => 200, Description = "steps between checkpoints (an interrupted run resumes from the last)" };
         var cmd = new Command("pretrain", "Train a full-precision Qwen3 causal LM from scratch; shows progress, checkpoints and resumes, writes the model, tokenizer and loss.png.");
         var parseSpecial = new Option<bool>("--parse-special") { Description = TaskArguments.ParseSpecialHelp };
-        foreach (var o in new Option[] { output, corpus, valid, tokenizer, steps, batch, seq, lr, hidden, layers, heads, kvHeads, headDim, inter, seed, checkpointEvery, overwrite, parseSpecial }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { output, corpus, valid, tokenizer, steps, batch, accumulation, seq, lr, hidden, layers, heads, kvHeads, headDim, inter, seed, checkpointEvery, overwrite, parseSpecial }) cmd.Options.Add(o);
         cmd.SetAction(p => ErrorPolicy.Run("pretrain", p, () =>
         {
             foreach (var (name, value) in new[] { ("--steps", p.GetValue(steps)), ("--batch", p.GetValue(batch)), ("--seq-len", p.GetValue(seq)), ("--hidden", p.GetValue(hidden)),
                          ("--layers", p.GetValue(layers)), ("--heads", p.GetValue(heads)), ("--kv-heads", p.GetValue(kvHeads)), ("--head-dim", p.GetValue(headDim)),
-                         ("--intermediate", p.GetValue(inter)), ("--checkpoint-every", p.GetValue(checkpointEvery)) })
+                         ("--intermediate", p.GetValue(inter)), ("--checkpoint-every", p.GetValue(checkpointEvery)), ("--grad-accumulation", p.GetValue(accumulation)) })
                 if (value <= 0) throw new UsageException($"{name} must be positive, got {value}");
             if (!(p.GetValue(lr) > 0)) throw new UsageException($"--lr must be positive, got {p.GetValue(lr).ToString(CultureInfo.InvariantCulture)}");
             var data = DemoCommand.EmbeddedDataDir;
@@ -73,7 +74,7 @@ public static class PretrainCommand
             var h = CausalLmTrainer.Train(model, train, val, new TrainingOptions
             {
                 Cancellation = interrupt.Token,
-                Steps = p.GetValue(steps), BatchSize = p.GetValue(batch), SeqLen = p.GetValue(seq), LearningRate = p.GetValue(lr),
+                Steps = p.GetValue(steps), BatchSize = p.GetValue(batch), GradAccumulation = p.GetValue(accumulation), SeqLen = p.GetValue(seq), LearningRate = p.GetValue(lr),
                 WarmupSteps = Math.Max(1, p.GetValue(steps) / 20), Seed = p.GetValue(seed), CheckpointDir = Path.Combine(outDir, "run"),
                 Log = Console.Out, Name = "pretrain", EvalEvery = Math.Max(100, p.GetValue(steps) / 5), CheckpointEvery = p.GetValue(checkpointEvery),
             });

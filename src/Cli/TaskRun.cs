@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
+using BitDistill.Autograd;
 using BitDistill.Distill.Data;
 using BitDistill.Distill.Evaluation;
 using BitDistill.Distill.Recipes;
@@ -97,6 +98,7 @@ public sealed class TaskRun
     /// <summary>Writes the model and everything that describes it; evaluates on the test rows when there are any.</summary>
     public void Save(RecipeResult result, Recipe recipe, string baseModel, string? teacher = null)
     {
+        if (!DataParallel.IsRoot) return; // rank 0 writes the result and evaluates it
         var dir = Output.Path;
         result.Model.SavePretrained(dir);
         ModelFolders.CopyTokenizer(TokenizerPath, dir);
