@@ -78,4 +78,18 @@ public class GemmaTokenizerTests(GemmaTokenizerFixture fx) : IClassFixture<Gemma
         Assert.Equal([6, 0, 3], t.Encode("abxyb"));
         Assert.Equal("ab a", t.Decode(t.Encode("ab a")));
     }
+
+    [Fact]
+    public void BenchReportsEncodingSpeedForBothFamilies()
+    {
+        var o = new StringWriter();
+        BitDistill.Cli.BenchCommand.RunTokenizers([new TokenizerFixture().Qwen3, fx.Gemma3],
+            Path.Combine(AppContext.BaseDirectory, "data", "corpus", "austen.valid.txt.gz"), quick: true, o);
+        var rows = o.ToString().Split('\n').Where(l => l.StartsWith("| ", StringComparison.Ordinal) && !l.StartsWith("| tokenizer", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, rows.Count);
+        Assert.Contains("byte-level BPE", rows[0]);
+        Assert.Contains("SentencePiece-style BPE", rows[1]);
+        foreach (var r in rows)
+            Assert.True(double.Parse(r.Split('|', StringSplitOptions.TrimEntries)[4], System.Globalization.CultureInfo.InvariantCulture) > 0, r);
+    }
 }
