@@ -105,20 +105,28 @@ public sealed class Gemma3Attention : Module
         int mb = keyMask is null ? 1 : b;
         float[]? km = keyMask?.To(DType.Float32).Contiguous().ToArray<float>();
         var mask = new float[mb * g * t * s];
+        var rowKeep = new float[mb * g * t];
+        bool emptyRow = false;
         int q0 = s - t;
         for (int r = 0; r < mb; r++)
             for (int j = 0; j < g; j++)
                 for (int i = 0; i < t; i++)
                 {
-                    int qi = q0 + i, row = ((r * g + j) * t + i) * s;
+                    int qi = q0 + i, rowIndex = (r * g + j) * t + i, row = rowIndex * s;
+                    bool any = false;
                     for (int kj = 0; kj < s; kj++)
                     {
                         bool ok = kj <= qi && qi - kj < window && (km is null || km[r * s + kj] != 0);
                         mask[row + kj] = ok ? 0f : -1e30f; // finite: a fully masked (padding) row stays finite
+                        any |= ok;
                     }
+                    rowKeep[rowIndex] = any ? 1f : 0f;
+                    emptyRow |= !any;
                 }
-        var maskVar = new Variable(Tensor.FromArray(mask, [mb, 1, g * t, s], q.Value.Device));
-        var probs = (scores + maskVar).Softmax(-1);
+        var device = q.Value.Device;
+        var probs = (scores + new Variable(Tensor.FromArray(mask, [mb, 1, g * t, s], device))).Softmax(-1);
+        // a query that may see no key (a left-padding position) outputs zeros, as the fused kernel does
+        if (emptyRow) probs = probs * new Variable(Tensor.FromArray(rowKeep, [mb, 1, g * t, 1], device));
         return probs.MatMul(v).Reshape(b, h, t, d);
     }
 
