@@ -139,4 +139,19 @@ public sealed class Gemma3ParityTests(ITestOutputHelper output)
         var explicitOut = Gemma3Attention.ExplicitAttention(q, k, v, mask, int.MaxValue, null, 0.3f).Value;
         AssertClose(explicitOut, fused, 1e-5, "explicit vs fused attention");
     }
+
+    [Fact]
+    public void InspectReportsTheOneBParameterCountAndTheLayerPattern()
+    {
+        var w = new StringWriter();
+        BitDistill.Cli.InspectCommand.Inspect(FixturePath("configs", "gemma3-1b.config.json"), w);
+        string text = w.ToString();
+        Assert.Contains("999,885,952", text);
+        Assert.Contains("22 sliding-window (window 512", text);
+        Assert.Contains("4 global", text);
+        Assert.Contains("embed scale   34 ", text);
+        w = new StringWriter();
+        BitDistill.Cli.InspectCommand.Inspect(FixturePath("gemma3", "gemma3-mm-kv2"), w);
+        Assert.Contains("matches config.json", w.ToString());
+    }
 }

@@ -92,4 +92,15 @@ public class GemmaTokenizerTests(GemmaTokenizerFixture fx) : IClassFixture<Gemma
         foreach (var r in rows)
             Assert.True(double.Parse(r.Split('|', StringSplitOptions.TrimEntries)[4], System.Globalization.CultureInfo.InvariantCulture) > 0, r);
     }
+
+    [Fact]
+    public void TheGemmaTokenizerPairsWithTheTextModelDespiteItsOneMultimodalSpecialToken()
+    {
+        var config = BitDistill.Models.ModelRegistry.LoadConfig(Path.Combine(AppContext.BaseDirectory, "Fixtures", "configs", "gemma3-1b.config.json"));
+        Assert.Equal(262145, fx.Gemma3.VocabSize);
+        TokenizerPairing.Check(fx.Gemma3, config); // 262144 <image_soft_token> is special: accepted
+        var small = config.WithField("vocab_size", System.Text.Json.Nodes.JsonValue.Create(262000));
+        var e = Assert.Throws<TokenizerFormatException>(() => TokenizerPairing.Check(fx.Gemma3, small));
+        Assert.Contains("262000", e.Message);
+    }
 }
