@@ -84,7 +84,7 @@ public class GemmaTokenizerTests(GemmaTokenizerFixture fx) : IClassFixture<Gemma
     {
         var o = new StringWriter();
         BitDistill.Cli.BenchCommand.RunTokenizers([new TokenizerFixture().Qwen3, fx.Gemma3],
-            Path.Combine(AppContext.BaseDirectory, "data", "corpus", "austen.valid.txt.gz"), quick: true, o);
+            Path.Combine(AppContext.BaseDirectory, "data", "corpus", "austen.train.txt.gz"), quick: true, o);
         var rows = o.ToString().Split('\n').Where(l => l.StartsWith("| ", StringComparison.Ordinal) && !l.StartsWith("| tokenizer", StringComparison.Ordinal)).ToList();
         Assert.Equal(2, rows.Count);
         Assert.Contains("byte-level BPE", rows[0]);
