@@ -75,7 +75,28 @@ public sealed class Gemma3Config : IModelConfig
             _ => throw Error("hidden_activation", $"\"{act}\" is not supported; expected \"gelu_pytorch_tanh\" (or \"gelu\")"),
         };
         LayerTypes = ReadLayerTypes();
-        RopeScalingFactor = ReadRopeScaling();
+        RopeScalingFactor = ReadRopeScaling(_text["rope_scaling"], "rope_scaling");
+        // Newer transformers write RoPE per layer kind: rope_parameters {"full_attention": {...}, "sliding_attention": {...}}.
+        if (_text["rope_parameters"] is JsonNode rpNode)
+        {
+            if (rpNode is not JsonObject rp) throw Error("rope_parameters", "expected an object");
+            if (rp["full_attention"] is JsonObject full)
+            {
+                RopeTheta = RopeBase(full, "rope_parameters.full_attention", RopeTheta);
+                RopeScalingFactor = ReadRopeScaling(full, "rope_parameters.full_attention");
+            }
+            if (rp["sliding_attention"] is JsonObject local)
+            {
+                RopeLocalBaseFreq = RopeBase(local, "rope_parameters.sliding_attention", RopeLocalBaseFreq);
+                if (ReadRopeScaling(local, "rope_parameters.sliding_attention") != 1)
+                    throw Error("rope_parameters.sliding_attention", "scaled RoPE on the sliding-window layers is not supported");
+            }
+            if (rp["full_attention"] is null && rp["sliding_attention"] is null)
+            {
+                RopeTheta = RopeBase(rp, "rope_parameters", RopeTheta);
+                RopeScalingFactor = ReadRopeScaling(rp, "rope_parameters");
+            }
+        }
 
         if (Num("attention_dropout", 0) != 0) throw Error("attention_dropout", "is not supported (attention dropout is not implemented); expected 0.0");
         if (Bool(_text, "attention_bias", null) == true) throw Error("attention_bias", "true is not supported (Gemma 3 projections have no bias); expected false");
@@ -196,17 +217,26 @@ public sealed class Gemma3Config : IModelConfig
         return Enumerable.Range(0, NumHiddenLayers).Select(i => (i + 1) % pattern != 0).ToArray();
     }
 
-    private double ReadRopeScaling()
+    private double ReadRopeScaling(JsonNode? node, string field)
     {
-        var node = _text["rope_scaling"];
         if (node is null) return 1;
-        if (node is not JsonObject o) throw Error("rope_scaling", "expected an object or null");
-        string kind = (o["rope_type"] ?? o["type"]) is JsonValue v && v.TryGetValue<string>(out var k) ? k : "(missing)";
+        if (node is not JsonObject o) throw Error(field, "expected an object or null");
+        var kindNode = o["rope_type"] ?? o["type"];
+        if (kindNode is null && field.StartsWith("rope_parameters", StringComparison.Ordinal)) return 1; // only rope_theta given
+        string kind = kindNode is JsonValue v && v.TryGetValue<string>(out var k) ? k : "(missing)";
         if (kind == "default") return 1;
-        if (kind != "linear") throw Error("rope_scaling", $"rope_type \"{kind}\" is not supported (only \"linear\" and \"default\" are)");
+        if (kind != "linear") throw Error(field, $"rope_type \"{kind}\" is not supported (only \"linear\" and \"default\" are)");
         double f = o["factor"] is JsonValue fv && fv.GetValueKind() == JsonValueKind.Number ? fv.GetValue<double>() : double.NaN;
-        if (!(f >= 1)) throw Error("rope_scaling.factor", "expected a number ≥ 1");
+        if (!(f >= 1)) throw Error(field + ".factor", "expected a number ≥ 1");
         return f;
+    }
+
+    private double RopeBase(JsonObject o, string field, double fallback)
+    {
+        var n = o["rope_theta"];
+        if (n is null) return fallback;
+        if (n is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue<double>(out double d) && d > 0) return d;
+        throw Error(field + ".rope_theta", $"expected a positive number, got {n.ToJsonString()}");
     }
 
     /// <summary>Reads and validates a config.json.</summary>

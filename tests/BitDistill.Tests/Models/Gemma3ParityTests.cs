@@ -154,4 +154,21 @@ public sealed class Gemma3ParityTests(ITestOutputHelper output)
         BitDistill.Cli.InspectCommand.Inspect(FixturePath("gemma3", "gemma3-mm-kv2"), w);
         Assert.Contains("matches config.json", w.ToString());
     }
+
+    [Fact]
+    public void PerLayerKindRopeParametersOfNewerConfigsAreRead()
+    {
+        string json = """
+            {"model_type": "gemma3_text", "num_hidden_layers": 2, "hidden_size": 8, "vocab_size": 10,
+             "rope_parameters": {"full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 500000.0},
+                                 "sliding_attention": {"rope_type": "default", "rope_theta": 20000.0}}}
+            """;
+        var c = (Gemma3Config)ModelRegistry.ParseConfig((System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(json)!, "x.json");
+        Assert.Equal(500000.0, c.RopeTheta);
+        Assert.Equal(8.0, c.RopeScalingFactor);
+        Assert.Equal(20000.0, c.RopeLocalBaseFreq);
+        var bad = json.Replace("\"rope_type\": \"default\", \"rope_theta\": 20000.0", "\"rope_type\": \"yarn\", \"factor\": 2.0");
+        var e = Assert.Throws<ModelConfigException>(() => ModelRegistry.ParseConfig((System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(bad)!, "x.json"));
+        Assert.Contains("rope_parameters.sliding_attention", e.Message);
+    }
 }
