@@ -65,6 +65,9 @@ public sealed class Gemma3Config : IModelConfig
         BosTokenId = OptInt(_text, "bos_token_id") ?? OptInt(_raw, "bos_token_id");
         EosTokenIds = IntList(_text, "eos_token_id") is { Count: > 0 } eos ? eos : IntList(_raw, "eos_token_id");
         PadTokenId = OptInt(_text, "pad_token_id") ?? OptInt(_raw, "pad_token_id");
+        // as for Qwen: a negative special-token id is a damaged file (Hugging Face writes null for "none")
+        foreach (var (field, id) in EosTokenIds.Select(i => ("eos_token_id", (int?)i)).Append(("bos_token_id", BosTokenId)).Append(("pad_token_id", PadTokenId)))
+            if (id < 0) throw Error(field, $"expected a token id (0 or more) or null, got {id}");
         TorchDType = Str(_text, "torch_dtype", null) ?? Str(_text, "dtype", null) ?? Str(_raw, "torch_dtype", null) ?? Str(_raw, "dtype", null);
 
         string act = Str(_text, "hidden_activation", null) ?? Str(_text, "hidden_act", null) ?? "gelu_pytorch_tanh";

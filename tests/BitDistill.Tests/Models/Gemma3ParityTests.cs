@@ -117,6 +117,8 @@ public sealed class Gemma3ParityTests(ITestOutputHelper output)
     [InlineData("\"hidden_activation\": \"relu\"", "hidden_activation")]
     [InlineData("\"query_pre_attn_scalar\": 0", "query_pre_attn_scalar")]
     [InlineData("\"attention_bias\": true", "attention_bias")]
+    [InlineData("\"eos_token_id\": -1", "eos_token_id")]
+    [InlineData("\"max_position_embeddings\": -5", "max_position_embeddings")]
     public void UnsupportedSettingsAreRefusedNamingTheField(string field, string name)
     {
         string json = "{\"model_type\": \"gemma3_text\", \"num_hidden_layers\": 2, \"hidden_size\": 8, \"vocab_size\": 10, " + field + "}";
