@@ -154,28 +154,29 @@ internal sealed class BpeModel
         next[count - 1] = -1;
         if (count == 1) return [sym[0]];
 
-        // Min-heap on (rank, position): lowest rank first, leftmost first among equals, as Hugging Face's merge_all.
-        var heap = new PriorityQueue<(int Pos, int Right, int NewId), (int Rank, int Pos)>(count);
+        // Min-heap on (rank, position): lowest rank first, leftmost first among equals, as Hugging Face's merge_all. The
+        // priority is one long (rank in the high half), as tuple comparisons dominated long words (SentencePiece-style
+        // tokenizers have no pre-tokenizer split, so a whole paragraph is one word).
+        var heap = new PriorityQueue<int, long>(count);
         for (int i = 0; i + 1 < count; i++)
-            if (_merges.TryGetValue(Key(sym[i], sym[i + 1]), out var m)) heap.Enqueue((i, sym[i + 1], m.NewId), (m.Rank, i));
+            if (_merges.TryGetValue(Key(sym[i], sym[i + 1]), out var m)) heap.Enqueue(i, Key(m.Rank, i));
 
         var removed = new bool[count];
-        while (heap.TryDequeue(out var item, out var priority))
+        while (heap.TryDequeue(out int pos, out long priority))
         {
-            int pos = item.Pos;
             if (removed[pos]) continue;
             int right = next[pos];
             if (right < 0) continue;
             // Stale entry: either side changed since it was queued.
-            if (!_merges.TryGetValue(Key(sym[pos], sym[right]), out var cur) || cur.Rank != priority.Rank) continue;
+            if (!_merges.TryGetValue(Key(sym[pos], sym[right]), out var cur) || cur.Rank != (int)(priority >> 32)) continue;
             sym[pos] = cur.NewId;
             removed[right] = true;
             next[pos] = next[right];
             if (next[pos] >= 0) prev[next[pos]] = pos;
             if (prev[pos] >= 0 && _merges.TryGetValue(Key(sym[prev[pos]], sym[pos]), out var ml))
-                heap.Enqueue((prev[pos], sym[pos], ml.NewId), (ml.Rank, prev[pos]));
+                heap.Enqueue(prev[pos], Key(ml.Rank, prev[pos]));
             if (next[pos] >= 0 && _merges.TryGetValue(Key(sym[pos], sym[next[pos]]), out var mr))
-                heap.Enqueue((pos, sym[next[pos]], mr.NewId), (mr.Rank, pos));
+                heap.Enqueue(pos, Key(mr.Rank, pos));
         }
         var result = new List<int>(count);
         for (int i = 0; i >= 0; i = next[i]) result.Add(sym[i]);
