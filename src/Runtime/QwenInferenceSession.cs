@@ -133,17 +133,29 @@ public sealed class QwenInferenceSession
 
     // output = p(input) on rows 0..n: SubLN first where the model has it, then the ternary×INT8 product (exported models) or
     // the float GEMV/GEMM, as the training model's BitLinear / Linear computes it.
-    private void Project(RuntimeProjection p, Tensor input, int n, Tensor output)
+    private void Project(RuntimeProjection p, Tensor input, int n, Tensor output) =>
+        Project(_model, p, input, n, output, _subNormed, _codes, _codeScales, _codeSums);
+
+    /// <summary>One projection on rows 0..n with the caller's scratch (shared by single-sequence and batched forwards).</summary>
+    internal static void Project(QwenRuntimeModel model, RuntimeProjection p, Tensor input, int n, Tensor output,
+        Dictionary<int, Tensor> subNormed, Tensor codes, Tensor codeScales, Tensor codeSums)
     {
         var x = input;
         if (p.InputNorm is not null)
         {
-            x = _subNormed[p.InFeatures];
-            InferenceOps.RmsNorm(input, n, p.InputNorm, _model.SubLnEps, x);
+            x = subNormed[p.InFeatures];
+            InferenceOps.RmsNorm(input, n, p.InputNorm, model.SubLnEps, x);
         }
-        if (p.Ternary is not null) InferenceOps.TernaryLinear(x, n, p.Ternary, p.Bias, output, _codes, _codeScales, _codeSums);
+        if (p.Ternary is not null) InferenceOps.TernaryLinear(x, n, p.Ternary, p.Bias, output, codes, codeScales, codeSums);
         else InferenceOps.Linear(x, n, p.Weight!, p.Bias, output);
     }
+
+    // for QwenBatchSession's decode step: this sequence's cache and tables, and one position more once it has written them
+    internal Tensor KeyCache(int layer) => _keys[layer];
+    internal Tensor ValueCache(int layer) => _values[layer];
+    internal Tensor Cos => _cos;
+    internal Tensor Sin => _sin;
+    internal void Advance() => Length++;
 
     private static Tensor Buffer(int rows, int width) => Tensor.Zeros([rows, width], DType.Float32, Device.Cpu);
 
