@@ -1,3 +1,4 @@
+using BitDistill.Kernels;
 using BitDistill.Tensors;
 
 namespace BitDistill.Runtime;
@@ -74,6 +75,9 @@ public sealed class QwenBatchSession
             if ((uint)ids[j] >= (uint)c.VocabSize) throw new ArgumentOutOfRangeException(nameof(ids), ids[j], $"token id outside the vocabulary [0, {c.VocabSize})");
         }
         float eps = (float)c.RmsNormEps;
+        // as a prompt (see QwenInferenceSession.Append): a batch of ≥ TernarySgemmMinRows rows stays on the int8 kernels
+        var ctx = KernelContext.Current;
+        using var scope = n >= ctx.TernarySgemmMinRows && _model.IsTernary ? KernelContext.Use(ctx with { TernarySgemmMinRows = int.MaxValue }) : default;
         ids.CopyTo(_ids);
         InferenceOps.Embedding(_model.EmbedTokens, _model.EmbedScales, _ids.AsSpan(0, n), _h);
         for (int l = 0; l < _model.Layers.Length; l++)
