@@ -56,11 +56,13 @@ public static class BenchCommand
         var peerBin = new Option<string>("--peer-bin") { Description = "folder with llama.cpp's llama-bench (default: $BITDISTILL_LLAMACPP_BIN)" };
         var peerModels = new Option<string>("--peer-models") { Description = "folder with the peer's qwen3-0.6b-rand-TQ2_0.gguf etc., as ../shared/peers/llamacpp/run_peer.sh writes them (default: $BITDISTILL_LLAMACPP_MODELS)" };
         var json = new Option<string>("--json") { Description = "write the rows as a JSON array of objects (model, format, lm_head, threads, decode_tokens_per_s, prefill_tokens_per_s, bytes_per_token, bound_tokens_per_s, weights_bytes, resident_bytes, engine)" };
+        var residentOf = new Option<string>("--resident-of") { Description = "load only this exported model folder and print its resident memory (the bench runs itself with it in a fresh process)" };
         var command = new Command("runtime", "Prefill and decode tokens/s of packed ternary models (random weights of a real shape) on the inference runtime, "
             + "bytes read per token against the measured memory bandwidth, file size and resident memory; with --peer llamacpp, llama.cpp's TQ2_0/TQ1_0 in the same run.")
-            { threads, config, formats, heads, prompt, gen, repeats, work, peer, peerBin, peerModels, json };
+            { threads, config, formats, heads, prompt, gen, repeats, work, peer, peerBin, peerModels, json, residentOf };
         command.SetAction(parse => ErrorPolicy.Run("bench runtime", parse, () =>
         {
+            if (parse.GetValue(residentOf) is { } only) return RuntimeBench.PrintResidentOfLoad(only, Console.Out);
             int[] counts;
             try
             {

@@ -43,7 +43,11 @@ public static class RuntimeBench
 
     /// <summary>One measured (model, format, lm_head, threads).</summary>
     public sealed record Row(string Model, string Format, string LmHead, int Threads, double DecodeTokensPerSecond, double PrefillTokensPerSecond,
-        long BytesPerToken, double BoundTokensPerSecond, long WeightsBytes, long ResidentBytes, string Engine);
+        long BytesPerToken, double BoundTokensPerSecond, long WeightsBytes, long ResidentBytes, string Engine)
+    {
+        /// <summary>Peak resident memory of a process that only loads the model, above its resident memory before loading.</summary>
+        public long PeakResidentBytes { get; init; }
+    }
 
     // Qwen3-0.6B (../shared/data/configs/qwen3-0.6b.config.json), the shape of the issue's targets
     private const string Qwen3Small = """
@@ -95,7 +99,8 @@ public static class RuntimeBench
     private static void WriteRandomModel(string dir, JsonObject json, QwenRuntimeConfig c, TernaryPacking packing, TableStorage head, TextWriter stdout)
     {
         var sw = Stopwatch.StartNew();
-        var info = new PackedExportInfo { Packing = packing, Embeddings = TableStorage.Float16, LmHead = head, PerRowScales = false, SubLn = "paper", SubLnEps = 1e-6 };
+        // a tied model keeps one table (as llama.cpp's GGUF does): the embeddings take the lm_head's storage
+        var info = new PackedExportInfo { Packing = packing, Embeddings = c.TieWordEmbeddings ? head : TableStorage.Float16, LmHead = head, PerRowScales = false, SubLn = "paper", SubLnEps = 1e-6 };
         var writer = new PackedModelWriter(info);
         ulong state = 0x9E3779B97F4A7C15UL;
         ulong Next() { state ^= state << 13; state ^= state >> 7; state ^= state << 17; return state; }
@@ -123,7 +128,7 @@ public static class RuntimeBench
         writer.AddFloat("model.norm.weight", Ones(e), [e]);
         var table = new float[(long)c.VocabSize * e];
         for (long i = 0; i < table.Length; i++) table[i] = Normal(0.02f);
-        writer.AddTable("model.embed_tokens.weight", table, c.VocabSize, e, TableStorage.Float16);
+        writer.AddTable("model.embed_tokens.weight", table, c.VocabSize, e, info.Embeddings);
         if (!info.SharesTable(c.TieWordEmbeddings)) writer.AddTable("lm_head.weight", table, c.VocabSize, e, head);
         writer.Write(dir, json);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"wrote {dir} ({sw.Elapsed.TotalSeconds:F0} s)"));
@@ -131,11 +136,8 @@ public static class RuntimeBench
 
     private static IEnumerable<Row> Measure(string dir, string modelName, string format, string lmHead, Options o, Dictionary<int, double> bandwidth, TextWriter stdout)
     {
-        GC.Collect(); GC.WaitForPendingFinalizers(); GC.Collect();
-        long before = ResidentBytes();
+        var (resident, peak) = ResidentOfLoad(dir);
         var model = QwenRuntimeModel.Load(dir);
-        GC.Collect();
-        long resident = ResidentBytes() - before;
         long file = new FileInfo(Path.Combine(dir, PackedExportInfo.FileName)).Length;
         long perToken = model.DecodeBytesPerToken;
         var c = model.Config;
@@ -161,7 +163,7 @@ public static class RuntimeBench
                 for (int i = 0; i < o.Generate; i++) session.Decode(prompt[(i + 1) % prompt.Length]);
                 tg.Add(o.Generate / Stopwatch.GetElapsedTime(t0).TotalSeconds);
             }
-            var row = new Row(modelName, format, lmHead, t, Median(tg), Median(pp), perToken, bandwidth[t] * 1e9 / perToken, file, resident, "bitdistill");
+            var row = new Row(modelName, format, lmHead, t, Median(tg), Median(pp), perToken, bandwidth[t] * 1e9 / perToken, file, resident, "bitdistill") { PeakResidentBytes = peak };
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {format} lm_head {lmHead}, {t} thread(s): prefill {row.PrefillTokensPerSecond:F1} tok/s, decode {row.DecodeTokensPerSecond:F1} tok/s"));
             rows.Add(row);
         }
@@ -213,8 +215,8 @@ public static class RuntimeBench
     private static void Print(List<Row> rows, TextWriter stdout)
     {
         stdout.WriteLine();
-        stdout.WriteLine("| engine | model | format | lm_head | threads | prefill tok/s | decode tok/s | MB read / token | bound tok/s | % of bound | file MB | resident MB | decode vs llama.cpp | prefill vs llama.cpp |");
-        stdout.WriteLine("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        stdout.WriteLine("| engine | model | format | lm_head | threads | prefill tok/s | decode tok/s | MB read / token | bound tok/s | % of bound | file MB | resident MB | peak MB | decode vs llama.cpp | prefill vs llama.cpp |");
+        stdout.WriteLine("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var r in rows)
         {
             // the peer row of the matching packing with llama.cpp's default output layer (q6_K)
@@ -226,6 +228,7 @@ public static class RuntimeBench
                 + $"{(r.BoundTokensPerSecond > 0 ? r.BoundTokensPerSecond.ToString("F1", CultureInfo.InvariantCulture) : "")} | "
                 + $"{(r.BoundTokensPerSecond > 0 ? (100 * r.DecodeTokensPerSecond / r.BoundTokensPerSecond).ToString("F0", CultureInfo.InvariantCulture) + "%" : "")} | "
                 + $"{r.WeightsBytes / 1048576.0:F1} | {(r.ResidentBytes > 0 ? (r.ResidentBytes / 1048576.0).ToString("F1", CultureInfo.InvariantCulture) : "")} | "
+                + $"{(r.PeakResidentBytes > 0 ? (r.PeakResidentBytes / 1048576.0).ToString("F1", CultureInfo.InvariantCulture) : "")} | "
                 + $"{(peer is null ? "" : (r.DecodeTokensPerSecond / peer.DecodeTokensPerSecond).ToString("F2", CultureInfo.InvariantCulture) + "×")} | "
                 + $"{(peer is null ? "" : (r.PrefillTokensPerSecond / peer.PrefillTokensPerSecond).ToString("F2", CultureInfo.InvariantCulture) + "×")} |"));
         }
@@ -245,7 +248,7 @@ public static class RuntimeBench
                 w.WriteNumber("threads", r.Threads);
                 w.WriteNumber("decode_tokens_per_s", Finite(r.DecodeTokensPerSecond)); w.WriteNumber("prefill_tokens_per_s", Finite(r.PrefillTokensPerSecond));
                 w.WriteNumber("bytes_per_token", r.BytesPerToken); w.WriteNumber("bound_tokens_per_s", Finite(r.BoundTokensPerSecond));
-                w.WriteNumber("weights_bytes", r.WeightsBytes); w.WriteNumber("resident_bytes", r.ResidentBytes);
+                w.WriteNumber("weights_bytes", r.WeightsBytes); w.WriteNumber("resident_bytes", r.ResidentBytes); w.WriteNumber("peak_resident_bytes", r.PeakResidentBytes);
                 w.WriteString("load_average_before", load0); w.WriteString("load_average_after", load1);
                 w.WriteEndObject();
             }
@@ -288,12 +291,42 @@ public static class RuntimeBench
 
     private static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
 
-    // VmRSS of this process (Linux); 0 elsewhere
-    private static long ResidentBytes()
+    /// <summary>`bench runtime --resident-of DIR`, run in a fresh process: loads the model and prints its resident memory (VmRSS after
+    /// loading minus before) and peak (VmHWM minus the VmRSS before), so no earlier allocation of the bench distorts them.</summary>
+    public static int PrintResidentOfLoad(string dir, TextWriter stdout)
+    {
+        GC.Collect();
+        long before = Status("VmRSS:");
+        var model = QwenRuntimeModel.Load(dir);
+        GC.Collect();
+        long after = Status("VmRSS:"), peak = Status("VmHWM:");
+        GC.KeepAlive(model);
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"resident_bytes={after - before} peak_bytes={peak - before}"));
+        return 0;
+    }
+
+    private static (long Resident, long Peak) ResidentOfLoad(string dir)
+    {
+        if (!File.Exists("/proc/self/status") || Environment.ProcessPath is not { } exe) return (0, 0);
+        var psi = new ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        // run as `dotnet bitdistill.dll`: the entry assembly comes first
+        if (Path.GetFileNameWithoutExtension(exe) == "dotnet" && System.Reflection.Assembly.GetEntryAssembly()?.Location is { Length: > 0 } dll) psi.ArgumentList.Add(dll);
+        foreach (var a in new[] { "bench", "runtime", "--resident-of", dir }) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var err = p.StandardError.ReadToEndAsync();
+        string text = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"measuring the resident memory of {dir} failed: {err.Result.Trim()}");
+        long Field(string key) => long.Parse(text.Split([' ', '\n'], StringSplitOptions.RemoveEmptyEntries).First(f => f.StartsWith(key, StringComparison.Ordinal))[key.Length..], CultureInfo.InvariantCulture);
+        return (Field("resident_bytes="), Field("peak_bytes="));
+    }
+
+    // a field of /proc/self/status in bytes (Linux); 0 elsewhere
+    private static long Status(string key)
     {
         if (!File.Exists("/proc/self/status")) return 0;
         foreach (var line in File.ReadLines("/proc/self/status"))
-            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+            if (line.StartsWith(key, StringComparison.Ordinal))
                 return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
         return 0;
     }

@@ -1,4 +1,5 @@
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace BitDistill.Kernels;
 
@@ -67,19 +68,30 @@ public static class Int8RowGemv
             sbyte* w = j.Q + (long)r * k;
             int i = 0;
             float s = 0;
-            if (j.Level >= SimdLevel.Vector512)
+            if (j.Level >= SimdLevel.Vector512 && Avx512F.IsSupported)
             {
                 Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                // vpmovsxbd straight from memory: 16 bytes → 16 int32 in one instruction, then convert and FMA
                 for (; i <= k - 64; i += 64)
                 {
-                    var b = Vector512.Load(w + i);
-                    var lo = Vector512.WidenLower(b); var hi = Vector512.WidenUpper(b);
-                    a0 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Vector512.WidenLower(lo)), Vector512.Load(x + i), a0);
-                    a1 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Vector512.WidenUpper(lo)), Vector512.Load(x + i + 16), a1);
-                    a2 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Vector512.WidenLower(hi)), Vector512.Load(x + i + 32), a2);
-                    a3 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Vector512.WidenUpper(hi)), Vector512.Load(x + i + 48), a3);
+                    a0 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.Load(w + i))), Vector512.Load(x + i), a0);
+                    a1 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.Load(w + i + 16))), Vector512.Load(x + i + 16), a1);
+                    a2 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.Load(w + i + 32))), Vector512.Load(x + i + 32), a2);
+                    a3 = Vector512.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.Load(w + i + 48))), Vector512.Load(x + i + 48), a3);
                 }
                 s = Vector512.Sum((a0 + a1) + (a2 + a3));
+            }
+            else if (j.Level >= SimdLevel.Vector256 && Avx2.IsSupported)
+            {
+                Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                for (; i <= k - 32; i += 32)
+                {
+                    a0 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(w + i)), Vector256.Load(x + i), a0);
+                    a1 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(w + i + 8)), Vector256.Load(x + i + 8), a1);
+                    a2 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(w + i + 16)), Vector256.Load(x + i + 16), a2);
+                    a3 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(w + i + 24)), Vector256.Load(x + i + 24), a3);
+                }
+                s = Vector256.Sum((a0 + a1) + (a2 + a3));
             }
             else if (j.Level >= SimdLevel.Vector256)
             {
