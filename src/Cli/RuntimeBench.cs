@@ -39,6 +39,8 @@ public static class RuntimeBench
         public string? PeerModels { get; init; }
         /// <summary>Write one JSON object per row here.</summary>
         public string? Json { get; init; }
+        /// <summary>Measure each model's resident memory in a fresh `bitdistill` process (off when not run from the CLI).</summary>
+        public bool MeasureResident { get; init; } = true;
     }
 
     /// <summary>One measured (model, format, lm_head, threads).</summary>
@@ -95,7 +97,7 @@ public static class RuntimeBench
     }
 
     // A packed model of the config's shape with random ternary codes (about a third zeros), per-tensor scales, paper SubLN,
-    // random FP16 embeddings: written once, as `export` writes, so the loader's checks run on it.
+    // random embeddings (the lm_head's storage when tied: one table, as llama.cpp's files): written once, as `export` writes, so the loader's checks run on it.
     private static void WriteRandomModel(string dir, JsonObject json, QwenRuntimeConfig c, TernaryPacking packing, TableStorage head, TextWriter stdout)
     {
         var sw = Stopwatch.StartNew();
@@ -136,7 +138,7 @@ public static class RuntimeBench
 
     private static IEnumerable<Row> Measure(string dir, string modelName, string format, string lmHead, Options o, Dictionary<int, double> bandwidth, TextWriter stdout)
     {
-        var (resident, peak) = ResidentOfLoad(dir);
+        var (resident, peak) = o.MeasureResident ? ResidentOfLoad(dir) : (0L, 0L);
         var model = QwenRuntimeModel.Load(dir);
         long file = new FileInfo(Path.Combine(dir, PackedExportInfo.FileName)).Length;
         long perToken = model.DecodeBytesPerToken;
@@ -147,7 +149,7 @@ public static class RuntimeBench
         foreach (int t in o.Threads)
         {
             using var scope = KernelContext.Override(degreeOfParallelism: t);
-            var session = model.CreateSession(Math.Max(o.Prompt, o.Generate + 1) + 1);
+            var session = model.CreateSession(Math.Max(o.Prompt, o.Generate + 1) + 21); // room for the warm-up too
             session.Append(prompt.AsSpan(0, Math.Min(16, prompt.Length))); // warm-up: JIT, thread team, page-ins
             for (int i = 0; i < 4; i++) session.Decode(prompt[i]);
             var pp = new List<double>(); var tg = new List<double>();
