@@ -99,7 +99,7 @@ public static class GenerateCommand
     static int Generate(Args a, TextWriter stdout, TextWriter stderr)
     {
         if ((a.Prompt is null ? 0 : 1) + (a.PromptIds is null ? 0 : 1) + (a.PromptsFile is null ? 0 : 1) != 1)
-            throw new UsageException("give exactly one of --prompt TEXT, --prompt-ids IDS and --prompts-file FILE");
+            throw new UsageException("give exactly one of --prompt TEXT and --prompt-ids IDS (or --prompts-file FILE)");
         if (a.BatchSize < 1) throw new UsageException($"--batch-size must be ≥ 1, got {a.BatchSize}");
         if (a.MaxNewTokens < 0) throw new UsageException($"--max-new-tokens must be ≥ 0, got {a.MaxNewTokens}");
         if (a.Temperature is float t && !(t > 0)) throw new UsageException($"--temperature must be > 0, got {t.ToString(CultureInfo.InvariantCulture)}");
