@@ -4,8 +4,8 @@ using static BitDistill.Tests.TestUtil;
 namespace BitDistill.Tests.Kernels;
 
 /// <summary>The INT8 row-scaled GEMV of the deployed lm_head: equal to its double-precision reference on odd sizes at every SIMD
-/// level and split over threads, and the
-/// per-row absmax quantiser's round trip stays within half a step of each row's scale.</summary>
+/// level and split over threads; the per-row absmax quantiser's round trip stays within half a step of each row's scale; the
+/// read-bandwidth probe sums what a plain loop sums.</summary>
 public sealed class Int8RowGemvTests
 {
     public static TheoryData<int, int, SimdLevel, int> Cases()
