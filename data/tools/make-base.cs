@@ -32,9 +32,10 @@ foreach (var name in PretrainingCorpus.Names)
     var train = TokenDataset.FromFiles([Path.Combine(args[1], name + ".train.txt.gz")], tok, eos);
     var valid = TokenDataset.FromFiles([Path.Combine(args[1], name + ".valid.txt.gz")], tok, eos);
     const int Seq = 256;
-    int windows = Math.Min(200, (valid.Count - 1) / Seq);
-    double uni = UnigramBaseline.Perplexity(train.Tokens, valid.Tokens[..(windows * Seq + 1)], tok.VocabSize);
-    double ppl = Perplexity.Compute(stored, valid, Seq, windows);
+    var protocol = new PerplexityProtocol(Seq, MaxWindows: 200);
+    int windows = protocol.Windows(valid);
+    double uni = UnigramBaseline.Perplexity(train.Tokens, valid, tok.VocabSize, protocol);
+    double ppl = Perplexity.Compute(stored, valid, protocol);
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | {windows * Seq:N0} | {uni:F1} | {ppl:F1} |"));
 }
 return 0;

@@ -32,7 +32,7 @@ internal static class Graph
                 var v = order[i];
                 if (!grads.TryGetValue(v, out var g)) continue;
                 if (v.Creator is null || v.RetainsGrad) Accumulate(v, g);
-                if (v.Creator is not { } fn) continue;
+                if (v.Creator is not { } fn) { BackwardHooks.LeafReady(v); continue; }
                 grads.Remove(v);
                 var needs = fn.Inputs.Select(x => x is not null).ToArray();
                 long t0 = OpProfiler.Enabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;

@@ -60,6 +60,7 @@ public static class ClassifyCommand
             int k = 0;
             void Print(float[] pr)
             {
+                if (pr.Any(v => !float.IsFinite(v))) throw new InvalidDataException($"{dir}: the model's class scores are not finite; its weights may be damaged");
                 int best = Array.IndexOf(pr, pr.Max());
                 var result = new Dictionary<string, object> { ["label"] = spec.Labels[best], ["probabilities"] = spec.Labels.Select((l, i) => (l, i)).ToDictionary(x => x.l, x => float.IsFinite(pr[x.i]) ? (object?)Math.Round(pr[x.i], 6) : null) };
                 if (inputs.Count > 1) result["text"] = inputs[k].Text;

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
+using BitDistill.Autograd;
 using BitDistill.Distill.Data;
 using BitDistill.Distill.Objectives;
 using BitDistill.Distill.Recipes;
@@ -91,6 +92,9 @@ public static class DistillCommand
             foreach (var f in files) if (!File.Exists(f)) throw new UsageException($"--corpus {f}: file not found");
             if (p.GetValue(stage2Tokens) <= 0 || p.GetValue(stage2Seq) < 8) throw new UsageException("--stage2-tokens must be positive and --stage2-seq-len at least 8");
             var relationKind = p.GetValue(relation) switch { "paper" => RelationKind.ScaledDotProduct, "l2norm" => RelationKind.L2Normalized, var r => throw new UsageException($"--relation must be paper or l2norm, got '{r}'") };
+            if (recipe.ContinuedPretraining && File.Exists(Path.Combine(baseModelDir, "config.json"))
+                && ModelRegistry.LoadConfig(Path.Combine(baseModelDir, "config.json")).MaxPositionEmbeddings is var positions && p.GetValue(stage2Seq) > positions)
+                throw new UsageException($"--stage2-seq-len {p.GetValue(stage2Seq)} is longer than {baseModelDir}'s max_position_embeddings ({positions})");
 
             var run = TaskRun.Prepare(p, task, training, baseModelDir, tokenizer: teacherDir, p.GetValue(output)!, "distill", p.GetValue(overwrite), spec);
             using var claimed = run.Output;
@@ -101,7 +105,7 @@ public static class DistillCommand
             if (recipe.ContinuedPretraining)
                 corpusData = TokenDataset.FromFiles(files, run.Tokenizer, run.Encoder.EosId, run.Encoder.ParseSpecialTokens);
             int seq = p.GetValue(stage2Seq);
-            int stage2Steps = (int)Math.Max(1, p.GetValue(stage2Tokens) / ((long)run.Options.BatchSize * seq));
+            int stage2Steps = (int)Math.Max(1, p.GetValue(stage2Tokens) / ((long)run.Options.BatchSize * run.Options.GradAccumulation * DataParallel.Communicator.Size * seq));
             var distillation = DistillationOptions.From(recipe) with
             {
                 TeacherLayer = p.GetValue(teacherLayer), RelationHeads = p.GetValue(relationHeads), Relation = relationKind, LogitsOverAllTokens = p.GetValue(ldAll),

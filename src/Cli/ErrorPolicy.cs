@@ -24,10 +24,13 @@ public static class ErrorPolicy
     /// <summary>The --threads option of every verb that computes (added to them by <see cref="Program.CreateRoot"/>).</summary>
     public static Option<int?> Threads { get; } = CreateThreads();
 
+    /// <summary>The most --threads accepted (far above any core count; a larger number is a typo).</summary>
+    public const int MaxThreads = 1024;
+
     private static Option<int?> CreateThreads()
     {
         var o = new Option<int?>("--threads") { Description = "threads the kernels split work into (default: all cores); results are bitwise the same run after run at a given count" };
-        o.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is < 1 and var t) r.AddError($"--threads must be at least 1, got {t}"); });
+        o.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is (< 1 or > MaxThreads) and var t) r.AddError($"--threads must be between 1 and {MaxThreads}, got {t}"); });
         return o;
     }
 

@@ -1,8 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
+using BitDistill.Distill.Tasks;
 using BitDistill.Models;
 using BitDistill.Models.BitNet;
+using BitDistill.Models.Tokenization;
 using BitDistill.Runtime;
 
 namespace BitDistill.Cli;
@@ -83,6 +85,9 @@ public static class ExportCommand
             throw new UsageException($"{configPath}: bitnet.weight_scale 'per_group' (group_size {bitnet.GroupSize}) cannot be exported: the packed kernels hold one scale per tensor or per row; train with per_tensor or per_channel");
         if (config.Get("architectures")?.ToJsonString().Contains("SequenceClassification", StringComparison.Ordinal) == true)
             throw new UsageException($"{configPath}: a score-head (sequence classification) model cannot be exported: the runtime runs causal LMs (label-word classifiers) only; train with --head label-words");
+        // the side files are checked before they are shipped: a broken tokenizer or task.json would otherwise fail only at deployment
+        if (File.Exists(Path.Combine(a.Model, "tokenizer.json"))) TokenizerPairing.Check(TextTokenizer.Load(a.Model), config);
+        if (File.Exists(Path.Combine(a.Model, TaskSpec.FileName))) TaskSpec.Load(a.Model);
         using var claimed = OutputFolder.Claim("export", a.Output, a.Overwrite, a.Model);
 
         var model = ModelRegistry.FromPretrained(a.Model);

@@ -148,7 +148,8 @@ public static class GenerateCommand
         // Full-precision and exported ternary models run on the inference runtime (no autograd graph, nothing allocated per
         // token); ternary training (quantisation-aware) checkpoints, which the runtime does not load, on the training library's model.
         GenerationResult r;
-        if (config.Has(BitDistill.Models.BitNet.BitNetConfig.Field))
+        // The runtime runs the Qwen family only: other architectures (Gemma 3) generate on the training library's model too.
+        if (config.Has(BitDistill.Models.BitNet.BitNetConfig.Field) || config.ModelType is not ("qwen3" or "qwen2"))
         {
             var generator = new TextGenerator(ModelRegistry.FromPretrained(a.Model), tokenizer);
             r = generator.Generate(ids, new GenerationOptions

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using BitDistill.Models;
 using BitDistill.Models.Checkpoints;
+using BitDistill.Models.Gemma3;
 using BitDistill.Models.Qwen;
 using BitDistill.Tensors.SafeTensors;
 
@@ -48,6 +49,17 @@ public static class InspectCommand
             w.WriteLine($"rope theta    {qc.RopeTheta.ToString("R", inv)}, max positions {qc.MaxPositionEmbeddings}");
             w.WriteLine($"rms eps       {qc.RmsNormEps.ToString("R", inv)}");
             w.WriteLine($"biases        q/k/v {(qc.QkvBias ? "yes" : "no")}, o {(qc.OutputProjectionBias ? "yes" : "no")}; qk-norm {(qc.QkNorm ? "yes" : "no")}");
+        }
+        else if (config is Gemma3Config g)
+        {
+            int local = g.LayerTypes.Count(x => x);
+            w.WriteLine($"intermediate  {g.IntermediateSize} (gated GELU, {(g.TanhGelu ? "tanh" : "erf")})");
+            w.WriteLine($"attention     {local} sliding-window (window {g.SlidingWindow}, rope base {g.RopeLocalBaseFreq.ToString("R", inv)}) / {g.NumHiddenLayers - local} global (rope base {g.RopeTheta.ToString("R", inv)}"
+                        + (g.RopeScalingFactor != 1 ? $", linear scaling {g.RopeScalingFactor.ToString("R", inv)}" : "") + $"); scale query_pre_attn_scalar^-0.5 = {Math.Pow(g.QueryPreAttnScalar, -0.5).ToString("G6", inv)}");
+            w.WriteLine($"embed scale   {g.EmbedScale.ToString("R", inv)} (√{g.HiddenSize} in {g.TorchDType ?? "float32"})"
+                        + (g.FinalLogitSoftcapping is double fc ? $"; final logit soft-cap {fc.ToString("R", inv)}" : "")
+                        + (g.AttnLogitSoftcapping is double ac ? $"; attention soft-cap {ac.ToString("R", inv)}" : ""));
+            w.WriteLine($"max positions {config.MaxPositionEmbeddings}");
         }
         else w.WriteLine($"max positions {config.MaxPositionEmbeddings}");
 

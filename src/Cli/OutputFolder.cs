@@ -1,8 +1,11 @@
+using BitDistill.Autograd;
+
 namespace BitDistill.Cli;
 
 /// <summary>The folder a verb writes, checked before any work starts and held for the run: it must not be one of the verb's
 /// inputs, must not be a file, must be writable, and must be empty, or this verb's own previous output (a marker file says
-/// so; an interrupted run resumes there), unless --overwrite; an exclusive lock file stops a second writer.</summary>
+/// so; an interrupted run resumes there), unless --overwrite; an exclusive lock file stops a second writer. Under MPI only
+/// rank 0 writes it: the other ranks get a scratch folder of their own, removed when they finish.</summary>
 public sealed class OutputFolder : IDisposable
 {
     /// <summary>The marker a verb leaves in its output folder (its content is the verb's name).</summary>
@@ -11,8 +14,9 @@ public sealed class OutputFolder : IDisposable
     public const string LockName = ".bitdistill-lock";
 
     private readonly FileStream _lock;
+    private readonly bool _scratch;
 
-    private OutputFolder(string path, FileStream lockFile) { Path = path; _lock = lockFile; }
+    private OutputFolder(string path, FileStream lockFile, bool scratch = false) { Path = path; _lock = lockFile; _scratch = scratch; }
 
     /// <summary>The folder's full path.</summary>
     public string Path { get; }
@@ -27,6 +31,11 @@ public sealed class OutputFolder : IDisposable
     public static OutputFolder Claim(string verb, string option, string path, bool overwrite, params string?[] inputs)
     {
         if (string.IsNullOrWhiteSpace(path)) throw new UsageException($"{option} must name a folder");
+        if (!DataParallel.IsRoot)
+        {
+            var scratch = Directory.CreateTempSubdirectory($"bitdistill-rank{DataParallel.Communicator.Rank}-").FullName;
+            return new OutputFolder(scratch, new FileStream(System.IO.Path.Combine(scratch, LockName), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose), scratch: true);
+        }
         var full = System.IO.Path.GetFullPath(path);
         if (File.Exists(full)) throw new UsageException($"{option} {path} is a file; give a folder");
         foreach (var input in inputs)
@@ -53,5 +62,9 @@ public sealed class OutputFolder : IDisposable
     }
 
     /// <summary>Releases the lock.</summary>
-    public void Dispose() => _lock.Dispose();
+    public void Dispose()
+    {
+        _lock.Dispose();
+        if (_scratch && Directory.Exists(Path)) Directory.Delete(Path, true);
+    }
 }

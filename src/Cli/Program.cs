@@ -6,7 +6,9 @@ namespace BitDistill.Cli;
 /// <summary>The bitdistill command.</summary>
 public static class Program
 {
-    public static int Main(string[] args)
+    public static int Main(string[] args) => DataParallelLaunch.Run(() => Execute(args));
+
+    private static int Execute(string[] args)
     {
         var parse = CreateRoot().Parse(args);
         if (parse.Errors.Count == 0) return parse.Invoke();

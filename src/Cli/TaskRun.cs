@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
+using BitDistill.Autograd;
 using BitDistill.Distill.Data;
 using BitDistill.Distill.Evaluation;
 using BitDistill.Distill.Recipes;
@@ -60,13 +61,21 @@ public sealed class TaskRun
             throw new UsageException("--label-words applies to --head label-words; a score head answers the labels themselves");
         var tokPath = tokenizer ?? modelDir;
         var tok = TextTokenizer.Load(tokPath);
-        TokenizerPairing.Check(tok, BitDistill.Models.ModelRegistry.LoadConfig(Path.Combine(modelDir, "config.json")));
+        var config = BitDistill.Models.ModelRegistry.LoadConfig(Path.Combine(modelDir, "config.json"));
+        TokenizerPairing.Check(tok, config);
+        int maxLength = spec?.MaxLength ?? p.GetValue(task.MaxLength);
+        if (maxLength > config.MaxPositionEmbeddings)
+        {
+            // the default shrinks to a short model's context; a length the user (or task.json) asked for is refused
+            if (spec is null && p.GetResult(task.MaxLength) is null or { Implicit: true }) maxLength = config.MaxPositionEmbeddings;
+            else throw new UsageException($"{(spec is null ? "--max-length" : "task.json's max_length")} {maxLength} is longer than {modelDir}'s max_position_embeddings ({config.MaxPositionEmbeddings})");
+        }
+        training.Check(p);
         var claimed = OutputFolder.Claim(verb, outputOption, output, overwrite, modelDir, dataOptions.Train, dataOptions.Validation, dataOptions.Test, tokenizer);
         try
         {
             var data = TaskData.Load(dataOptions);
             Console.WriteLine(data.Summary());
-            int maxLength = spec?.MaxLength ?? p.GetValue(task.MaxLength);
             string? words = spec?.LabelWords ?? p.GetValue(task.LabelWords);
             bool parseSpecial = p.GetValue(task.ParseSpecial) || spec?.ParseSpecialTokens == true;
             var encoder = spec is not null ? (spec with { ParseSpecialTokens = parseSpecial }).Encoder(tok) : TaskEncoder.For(data, tok, maxLength, words, head: head, parseSpecialTokens: parseSpecial);
@@ -89,6 +98,7 @@ public sealed class TaskRun
     /// <summary>Writes the model and everything that describes it; evaluates on the test rows when there are any.</summary>
     public void Save(RecipeResult result, Recipe recipe, string baseModel, string? teacher = null)
     {
+        if (!DataParallel.IsRoot) return; // rank 0 writes the result and evaluates it
         var dir = Output.Path;
         result.Model.SavePretrained(dir);
         ModelFolders.CopyTokenizer(TokenizerPath, dir);

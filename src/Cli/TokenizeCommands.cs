@@ -128,7 +128,7 @@ public static class TokenizeCommands
     {
         foreach (var file in files)
         {
-            Console.Error.WriteLine($"reading {file}");
+            Console.WriteLine($"reading {file}");
             string name = file.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? file[..^3] : file;
             bool jsonl = name.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase);
             using var reader = OpenText(file);

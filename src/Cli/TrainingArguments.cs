@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using BitDistill.Autograd;
 using BitDistill.Distill.Training;
 
 namespace BitDistill.Cli;
@@ -13,7 +14,9 @@ public sealed class TrainingArguments
     /// <summary>--steps.</summary>
     public Option<int?> Steps { get; } = new("--steps") { Description = "optimizer steps (default: from --epochs)" };
     /// <summary>--batch.</summary>
-    public Option<int> Batch { get; } = new("--batch") { Description = "rows per step", DefaultValueFactory = _ => 16 };
+    public Option<int> Batch { get; } = new("--batch") { Description = "rows per micro-batch (a step is --batch × --grad-accumulation × MPI ranks rows)", DefaultValueFactory = _ => 16 };
+    /// <summary>--grad-accumulation.</summary>
+    public Option<int> GradAccumulation { get; } = new("--grad-accumulation") { Description = GradAccumulationHelp, DefaultValueFactory = _ => 1 };
     /// <summary>--lr.</summary>
     public Option<float> Lr { get; } = new("--lr") { Description = "peak learning rate (warm-up, then cosine)", DefaultValueFactory = _ => 1e-3f };
     /// <summary>--warmup-ratio.</summary>
@@ -32,7 +35,15 @@ public sealed class TrainingArguments
     /// <summary>Adds the flags to <paramref name="cmd"/>.</summary>
     public void AddTo(Command cmd)
     {
-        foreach (var o in new Option[] { Epochs, Steps, Batch, Lr, Warmup, WeightDecay, EvalEvery, EvalRows, CheckpointEvery, Seed }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { Epochs, Steps, Batch, GradAccumulation, Lr, Warmup, WeightDecay, EvalEvery, EvalRows, CheckpointEvery, Seed }) cmd.Options.Add(o);
+    }
+
+    /// <summary>Checks every training option that does not depend on the data; verbs call it before they claim an output
+    /// folder or read anything.</summary>
+    public void Check(ParseResult p)
+    {
+        _ = Options(p, rows: 1);
+        Rows(p);
     }
 
     /// <summary>Checked training options for <paramref name="rows"/> training rows.</summary>
@@ -41,19 +52,27 @@ public sealed class TrainingArguments
         int batch = Positive(p.GetValue(Batch), "--batch");
         double epochs = p.GetValue(Epochs);
         if (!(epochs > 0)) throw new UsageException($"--epochs must be positive, got {epochs.ToString(CultureInfo.InvariantCulture)}");
-        int steps = p.GetValue(Steps) is { } s ? Positive(s, "--steps") : Math.Max(1, (int)Math.Ceiling(epochs * rows / batch));
+        int accumulation = Positive(p.GetValue(GradAccumulation), "--grad-accumulation");
+        long rowsPerStep = (long)batch * accumulation * DataParallel.Communicator.Size;
+        int steps = p.GetValue(Steps) is { } s ? Positive(s, "--steps") : Math.Max(1, (int)Math.Ceiling(epochs * rows / rowsPerStep));
         float lr = p.GetValue(Lr);
         if (!(lr > 0) || !float.IsFinite(lr)) throw new UsageException($"--lr must be positive, got {lr.ToString(CultureInfo.InvariantCulture)}");
         double warm = p.GetValue(Warmup);
         if (!(warm >= 0 && warm < 1)) throw new UsageException($"--warmup-ratio must be in [0, 1), got {warm.ToString(CultureInfo.InvariantCulture)}");
+        float decay = p.GetValue(WeightDecay);
+        if (!(decay >= 0) || !float.IsFinite(decay)) throw new UsageException($"--weight-decay must be a finite number ≥ 0, got {decay.ToString(CultureInfo.InvariantCulture)}");
         if (p.GetValue(EvalEvery) < 0) throw new UsageException($"--eval-every must be ≥ 0, got {p.GetValue(EvalEvery)}");
         return new TrainingOptions
         {
-            Steps = steps, BatchSize = batch, LearningRate = lr, WarmupSteps = (int)Math.Round(warm * steps), WeightDecay = p.GetValue(WeightDecay),
+            Steps = steps, BatchSize = batch, GradAccumulation = accumulation, LearningRate = lr, WarmupSteps = (int)Math.Round(warm * steps), WeightDecay = decay,
             EvalEvery = p.GetValue(EvalEvery), CheckpointEvery = Positive(p.GetValue(CheckpointEvery), "--checkpoint-every"), Seed = p.GetValue(Seed),
             LogEvery = Math.Max(1, Math.Min(10, steps / 20)),
         };
     }
+
+    /// <summary>The description of --grad-accumulation (pretrain shares it).</summary>
+    public const string GradAccumulationHelp = "micro-batches of --batch rows whose gradients are summed before each optimizer step, per process; "
+        + "under mpirun a step covers --batch × --grad-accumulation × ranks rows (2 ranks × 1 resume as 1 process × 2)";
 
     /// <summary>Validation rows per validation.</summary>
     public int Rows(ParseResult p) => Positive(p.GetValue(EvalRows), "--eval-rows");

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using BitDistill.Models.BitNet;
 using BitDistill.Models.Classification;
+using BitDistill.Models.Gemma3;
 using BitDistill.Models.Qwen;
 using BitDistill.Tensors;
 
@@ -29,6 +30,12 @@ public static class ModelRegistry
             (m, labels, g, pad) => new QwenForSequenceClassification(m as QwenModel ?? throw new ArgumentException($"a score head goes on a causal LM, not on a {m.GetType().Name}"), labels, g, pad));
         Register("qwen3", qwen);
         Register("qwen2", qwen);
+        var gemma = new Family("Gemma3", (o, src) => Gemma3Config.FromJson(o, src),
+            (c, g) => IsSequenceClassifier(c)
+                ? throw new ModelConfigException(c.Source, "architectures", "a Gemma 3 sequence classifier (score head) is not implemented; use a causal LM (Gemma3ForCausalLM)")
+                : new Gemma3Model((Gemma3Config)c, g));
+        Register("gemma3_text", gemma);
+        Register("gemma3", gemma);
     }
 
     /// <summary>Adds (or replaces) the family of a model_type.</summary>

@@ -337,17 +337,9 @@ public sealed partial class CpuBackend
                 partial[p] = sum;
                 if (ga is null) continue;
                 // dA_S = scale/divisor · (G + Gᵀ)·A_S with G = P_S − P_T (now in sS): symmetrised in place, then one product
-                for (int i = 0; i < t; i++)
-                {
-                    sS[i * t + i] *= 2;
-                    for (int j = i + 1; j < t; j++)
-                    {
-                        float sym = sS[i * t + j] + sS[j * t + i];
-                        sS[i * t + j] = sym; sS[j * t + i] = sym;
-                    }
-                }
+                DistillationKernels.AddTransposeInPlace(sS, t);
                 var dA = ga.AsSpan(grad!.Offset + p * t * ds, t * ds);
-                Sgemm.Multiply(false, false, t, ds, t, gScale, sS, t, aS, ds, 0f, dA, ds);
+                NarrowGemm.Multiply(sS, aS, dA, t, t, ds, gScale);
             }
         });
         double total = 0;

@@ -131,6 +131,16 @@ public sealed partial class Tensor
         c.Backend.CopyToHost(c, System.Runtime.InteropServices.MemoryMarshal.AsBytes(destination));
     }
 
+    /// <summary>Overwrites the elements of this contiguous tensor (or view) from host memory in row-major order (T must match
+    /// the dtype's storage type); e.g. gradients after a data-parallel all-reduce.</summary>
+    public void CopyFromHost<T>(ReadOnlySpan<T> source) where T : unmanaged
+    {
+        if (typeof(T) != DType.ClrType()) throw new InvalidOperationException($"a {DType} tensor written as {typeof(T).Name}");
+        if (source.Length != Count) throw new ArgumentException($"host buffer of {source.Length} elements for a tensor of {Count}");
+        if (!IsContiguous) throw new InvalidOperationException("CopyFromHost needs a contiguous tensor; call Contiguous() first");
+        Backend.CopyFromHost(System.Runtime.InteropServices.MemoryMarshal.AsBytes(source), this);
+    }
+
     /// <summary>The elements as float32, converting from any dtype.</summary>
     public float[] ToFloatArray() => (DType == DType.Float32 ? this : To(DType.Float32)).ToArray<float>();
 

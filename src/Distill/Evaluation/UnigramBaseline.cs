@@ -1,16 +1,19 @@
+using BitDistill.Distill.Data;
+
 namespace BitDistill.Distill.Evaluation;
 
 /// <summary>The unigram language model baseline: token frequencies from training data with add-one smoothing.</summary>
 public static class UnigramBaseline
 {
-    /// <summary>Perplexity on <paramref name="eval"/> of the add-one-smoothed unigram model of <paramref name="train"/>
-    /// over a vocabulary of <paramref name="vocabSize"/>, counting the same predicted positions as the LM evaluation (all but the first token).</summary>
-    public static double Perplexity(int[] train, int[] eval, int vocabSize)
+    /// <summary>Perplexity of the add-one-smoothed unigram model of <paramref name="train"/> (over a vocabulary of
+    /// <paramref name="vocabSize"/>) on exactly the tokens <paramref name="protocol"/> scores for a model on <paramref name="eval"/>.</summary>
+    public static double Perplexity(int[] train, TokenDataset eval, int vocabSize, PerplexityProtocol protocol)
     {
         var counts = new long[vocabSize];
         foreach (var t in train) counts[t]++;
         double total = train.Length + vocabSize, nll = 0;
-        for (int i = 1; i < eval.Length; i++) nll -= Math.Log((counts[eval[i]] + 1) / total);
-        return Math.Exp(nll / Math.Max(1, eval.Length - 1));
+        var scored = protocol.ScoredTokens(eval);
+        foreach (var t in scored) nll -= Math.Log((counts[t] + 1) / total);
+        return Math.Exp(nll / scored.Length);
     }
 }

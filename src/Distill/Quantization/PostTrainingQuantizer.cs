@@ -16,7 +16,7 @@ public static class PostTrainingQuantizer
 {
     /// <summary>Runs the calibration; the input model is not modified (a calibrated copy is returned in the report).</summary>
     public static CalibrationReport Run(CausalLanguageModel student, CalibrationKind method, TokenDataset calibration, TokenDataset heldOut,
-        int seqLen = 64, int maxRows = 2048, int evalWindows = 64, TextWriter? log = null)
+        int seqLen = 64, int maxRows = 2048, PerplexityProtocol? perplexity = null, TextWriter? log = null)
     {
         if (method is not (CalibrationKind.Gptq or CalibrationKind.Awq)) throw new ArgumentException($"calibration method must be GPTQ or AWQ, got {method}");
         var bitnet = BitNetConfig.From(student.Config) ?? throw new InvalidOperationException("the model is not ternary (config.json has no 'bitnet' field); refine it first");
@@ -24,7 +24,8 @@ public static class PostTrainingQuantizer
         if (layers.Length == 0) throw new InvalidOperationException("the model has no BitLinear layers");
         var calib = Collect(student, layers, calibration, seqLen, maxRows);
         var held = Collect(student, layers, heldOut, seqLen, maxRows);
-        double before = Perplexity.Compute(student, heldOut, seqLen, evalWindows);
+        perplexity ??= PerplexityProtocol.Default;
+        double before = Perplexity.Compute(student, heldOut, perplexity);
 
         // a GPTQ-/AWQ-trained student is calibrated from its latent weights like an absmean one (its training statistics are dropped)
         var config = (bitnet with { Calibration = method, WeightQuant = WeightQuantizer.Absmean }).ApplyTo(student.Config);
@@ -47,7 +48,7 @@ public static class PostTrainingQuantizer
             rows.Add(new LayerCalibration(name, n, k, e0, e1, alpha));
             log?.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {name,-40} [{n}×{k}]  output error absmean {e0:F4} → {method} {e1:F4}{(alpha is { } al ? $" (α = {al:F2})" : "")}"));
         }
-        double after = Perplexity.Compute(result, heldOut, seqLen, evalWindows);
+        double after = Perplexity.Compute(result, heldOut, perplexity);
         return new CalibrationReport(method, rows, before, after, result);
     }
 

@@ -25,5 +25,5 @@ public static class CausalLmTrainer
     /// <see cref="TrainingOptions.Steps"/> optimizer steps with <see cref="Trainer"/>, validating perplexity on <paramref name="valid"/>.</summary>
     public static TrainingHistory Train(CausalLanguageModel model, TokenDataset train, TokenDataset? valid, TrainingOptions o, ITrainingObjective? objective = null) =>
         Trainer.Train(model, new CorpusBatches(train, o.BatchSize, o.SeqLen, o.Seed), objective ?? new CausalLmObjective(), o,
-            valid is null ? null : m => new ValidationResult("perplexity", Perplexity.Compute(m, valid, o.SeqLen, o.EvalWindows, o.BatchSize), HigherIsBetter: false));
+            valid is null ? null : m => new ValidationResult("perplexity", Perplexity.Compute(m, valid, new PerplexityProtocol(o.SeqLen, o.EvalWindows)), HigherIsBetter: false));
 }

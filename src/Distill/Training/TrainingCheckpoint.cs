@@ -23,10 +23,17 @@ public static class TrainingCheckpoint
 
     internal sealed record ValidationEntry(long Step, string Metric, double Value, bool HigherIsBetter);
 
-    // best.json is for people and tools: snake_case, a non-finite value as null (trainer.json keeps the resume state as it was).
+    // best.json is for people and tools: snake_case, a non-finite value as null.
     private static readonly JsonSerializerOptions BestJson = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, Converters = { new FiniteDoubleConverter() } };
 
-    private static readonly JsonSerializerOptions Json = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+    // trainer.json is snake_case like every JSON file we write; a diverged loss is kept exactly (NaN as a named literal) so
+    // that a resumed run's history is the run's history. Checkpoints from before the rename (PascalCase) are still read.
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    private static readonly JsonSerializerOptions PascalCaseJson = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
     /// <summary>Writes model, optimizer and trainer state to dir/checkpoint atomically (a temporary folder swapped in).</summary>
     public static void Save(string dir, CausalLanguageModel model, Optimizer opt, TrainingHistory h, long step, IReadOnlyDictionary<string, string>? settings = null)
@@ -87,11 +94,12 @@ public static class TrainingCheckpoint
         CheckpointState state;
         try
         {
-            state = JsonSerializer.Deserialize<CheckpointState>(File.ReadAllText(statePath), Json)
+            var text = File.ReadAllText(statePath);
+            state = JsonSerializer.Deserialize<CheckpointState>(text, text.Contains("\"Step\"", StringComparison.Ordinal) ? PascalCaseJson : Json)
                 ?? throw new InvalidDataException($"{statePath}: empty trainer state");
         }
         catch (JsonException e) { throw new InvalidDataException($"{statePath}: not a trainer state ({e.Message})", e); }
-        if (state.Step < 0) throw new InvalidDataException($"{statePath}: field 'Step' is {state.Step}; expected a step ≥ 0");
+        if (state.Step < 0) throw new InvalidDataException($"{statePath}: field 'step' is {state.Step}; expected a step ≥ 0");
         if (settings is not null && state.Settings is not null)
             foreach (var (k, v) in settings)
                 if (state.Settings.TryGetValue(k, out var was) && was != v)

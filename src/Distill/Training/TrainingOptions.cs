@@ -6,7 +6,8 @@ public sealed record TrainingOptions
     public int Steps { get; init; } = 1000;
     public int BatchSize { get; init; } = 8;
     public int SeqLen { get; init; } = 128;
-    /// <summary>Micro-batches per optimizer step (gradients are accumulated; each micro-batch has BatchSize rows).</summary>
+    /// <summary>Micro-batches per optimizer step on each process (gradients are accumulated; each micro-batch has BatchSize
+    /// rows); under MPI a step covers GradAccumulation × ranks micro-batches.</summary>
     public int GradAccumulation { get; init; } = 1;
     public float LearningRate { get; init; } = 3e-3f;
     /// <summary>Linear warm-up steps before the cosine decay.</summary>

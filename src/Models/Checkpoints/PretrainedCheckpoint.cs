@@ -30,7 +30,9 @@ public static class PretrainedCheckpoint
         foreach (var n in st.Names)
         {
             if (names.Contains(n)) continue;
-            if ((n == "lm_head.weight" && config.TieWordEmbeddings) || n.EndsWith("rotary_emb.inv_freq", StringComparison.Ordinal)) continue;
+            if (((n == "lm_head.weight" || n == "language_model.lm_head.weight") && config.TieWordEmbeddings) || n.EndsWith("rotary_emb.inv_freq", StringComparison.Ordinal)) continue;
+            // a Gemma 3 multimodal checkpoint's vision tower: only its language model is loaded
+            if (config.ModelType == "gemma3" && (n.StartsWith("vision_tower.", StringComparison.Ordinal) || n.StartsWith("multi_modal_projector.", StringComparison.Ordinal))) continue;
             throw new CheckpointException(st.FileOf(n).Path, n, $"unexpected tensor: a {config.ModelType} model with {config.Source} has no such parameter"
                 + (n == "lm_head.weight" ? " (tie_word_embeddings is true)" : ""));
         }

@@ -50,7 +50,14 @@ public static class LastTokenPooling
         int b = scores.Size(0), c = scores.Size(1);
         var s = scores.Contiguous().ToFloatArray();
         var r = new int[b];
-        for (int i = 0; i < b; i++) r[i] = Generation.Sampler.ArgMax(s.AsSpan(i * c, c));
+        for (int i = 0; i < b; i++)
+        {
+            var row = s.AsSpan(i * c, c);
+            // NaN/Inf scores would still yield an argmax (a meaningless class): stop instead, as generation does
+            foreach (var v in row)
+                if (!float.IsFinite(v)) throw new InvalidDataException($"the model's class scores are not finite (row {i}: {v}); its weights may be damaged");
+            r[i] = Generation.Sampler.ArgMax(row);
+        }
         return r;
     }
 }

@@ -10,12 +10,17 @@ public sealed class RotaryEmbedding
     private readonly Lock _lock = new();
     private readonly Dictionary<Device, (Tensor cos, Tensor sin)> _tables = new();
 
-    /// <summary>Tables for heads of width <paramref name="headDim"/> (even) with base <paramref name="theta"/>.</summary>
-    public RotaryEmbedding(int headDim, double theta)
+    /// <summary>Tables for heads of width <paramref name="headDim"/> (even) with base <paramref name="theta"/>; a
+    /// <paramref name="linearScaling"/> factor f divides every frequency by f (Hugging Face's "linear" rope_scaling).</summary>
+    public RotaryEmbedding(int headDim, double theta, double linearScaling = 1)
     {
         if (headDim <= 0 || headDim % 2 != 0) throw new ArgumentException($"rotary head dim must be positive and even, got {headDim}");
-        HeadDim = headDim; Theta = theta;
+        if (!(linearScaling > 0)) throw new ArgumentException($"rotary scaling factor must be positive, got {linearScaling}");
+        HeadDim = headDim; Theta = theta; LinearScaling = linearScaling;
     }
+
+    /// <summary>The linear scaling factor (1: none).</summary>
+    public double LinearScaling { get; }
 
     /// <summary>Width of one head.</summary>
     public int HeadDim { get; }
@@ -43,7 +48,7 @@ public sealed class RotaryEmbedding
     {
         int d = HeadDim, h = d / 2;
         var invFreq = new double[h];
-        for (int i = 0; i < h; i++) invFreq[i] = 1.0 / Math.Pow(Theta, 2.0 * i / d);
+        for (int i = 0; i < h; i++) invFreq[i] = 1.0 / Math.Pow(Theta, 2.0 * i / d) / LinearScaling;
         var cos = new float[n * d];
         var sin = new float[n * d];
         for (int p = 0; p < n; p++)

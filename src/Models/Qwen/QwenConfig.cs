@@ -48,11 +48,16 @@ public sealed class QwenConfig : IModelConfig
         if (!(RopeTheta > 0)) throw Error("rope_theta", $"must be positive, got {RopeTheta}");
         TieWordEmbeddings = GetBool("tie_word_embeddings", false);
         MaxPositionEmbeddings = GetInt("max_position_embeddings", 32768);
+        if (MaxPositionEmbeddings <= 0) throw Error("max_position_embeddings", $"expected a positive integer, got {MaxPositionEmbeddings}");
         InitializerRange = GetDouble("initializer_range", 0.02);
         AttentionBias = Architecture == QwenArchitecture.Qwen3 && GetBool("attention_bias", false);
         BosTokenId = GetOptionalInt("bos_token_id");
         EosTokenIds = GetIntList("eos_token_id");
         PadTokenId = GetOptionalInt("pad_token_id");
+        // a negative special-token id is a damaged file (Hugging Face writes null for "none"); ids past the vocabulary are
+        // allowed, as some published configs have them, and simply never occur
+        foreach (var (field, id) in EosTokenIds.Select(i => ("eos_token_id", (int?)i)).Append(("bos_token_id", BosTokenId)).Append(("pad_token_id", PadTokenId)))
+            if (id < 0) throw Error(field, $"expected a token id (0 or more) or null, got {id}");
         TorchDType = GetString("torch_dtype") ?? GetString("dtype");
 
         // Sizes read from a file are checked before anything is allocated: the parameter count with checked arithmetic, and

@@ -3,7 +3,8 @@ using System.Text;
 
 namespace BitDistill.Models.Tokenization;
 
-/// <summary>Byte-level BPE: merge ranks over token ids, applied to the UTF-8 bytes of one pre-tokenized word.</summary>
+/// <summary>BPE merge ranks over token ids, applied to one pre-tokenized word: byte-level (GPT-2, Qwen: the word's UTF-8 bytes are
+/// the initial symbols) or SentencePiece style (Gemma, Llama 2: the word's characters, with byte fallback to "&lt;0xNN&gt;" tokens).</summary>
 internal sealed class BpeModel
 {
     const int MaxCacheEntries = 200_000;
@@ -13,6 +14,9 @@ internal sealed class BpeModel
     readonly int[] _byteToId;
     readonly int? _unkId;
     readonly bool _ignoreMerges;
+    readonly bool _byteFallback;
+    readonly bool _fuseUnk;
+    readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _vocabBySpan;
     readonly ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal);
 
     public IReadOnlyDictionary<string, int> Vocab => _vocab;
@@ -23,10 +27,19 @@ internal sealed class BpeModel
     /// <param name="source">file name for error messages.</param>
     /// <param name="unkToken">optional unknown token.</param>
     /// <param name="ignoreMerges">look whole words up in the vocabulary before merging (Llama-3 style).</param>
-    public BpeModel(Dictionary<string, int> vocab, IReadOnlyList<(string Left, string Right)> merges, string source, string? unkToken, bool ignoreMerges)
+    /// <param name="characterLevel">SentencePiece style: initial symbols are characters looked up as they are, not byte-level characters.</param>
+    /// <param name="byteFallback">with <paramref name="characterLevel"/>: a character missing from the vocabulary becomes its UTF-8 bytes' "&lt;0xNN&gt;" tokens.</param>
+    /// <param name="fuseUnk">consecutive unknown characters become one unknown token.</param>
+    public BpeModel(Dictionary<string, int> vocab, IReadOnlyList<(string Left, string Right)> merges, string source, string? unkToken, bool ignoreMerges,
+        bool characterLevel = false, bool byteFallback = false, bool fuseUnk = false)
     {
         _vocab = vocab;
         _ignoreMerges = ignoreMerges;
+        CharacterLevel = characterLevel;
+        _byteFallback = byteFallback;
+        _fuseUnk = fuseUnk;
+        _vocabBySpan = vocab.Comparer == StringComparer.Ordinal ? vocab.GetAlternateLookup<ReadOnlySpan<char>>()
+            : new Dictionary<string, int>(vocab, StringComparer.Ordinal).GetAlternateLookup<ReadOnlySpan<char>>();
         _merges = new Dictionary<long, (int, int)>(merges.Count);
         for (int rank = 0; rank < merges.Count; rank++)
         {
@@ -40,7 +53,52 @@ internal sealed class BpeModel
         if (unkToken is not null && vocab.TryGetValue(unkToken, out int unk)) _unkId = unk;
         _byteToId = new int[256];
         for (int b = 0; b < 256; b++)
-            _byteToId[b] = vocab.TryGetValue(ByteLevel.ByteToChar[b].ToString(), out int id) ? id : -1;
+            _byteToId[b] = vocab.TryGetValue(characterLevel ? ByteFallbackToken(b) : ByteLevel.ByteToChar[b].ToString(), out int id) ? id : -1;
+    }
+
+    /// <summary>Whether initial symbols are characters (SentencePiece style) rather than byte-level characters.</summary>
+    public bool CharacterLevel { get; }
+
+    /// <summary>The byte-fallback token of a byte: "&lt;0x0A&gt;" (Hugging Face's <c>format!("&lt;{:#04X}&gt;", b)</c>).</summary>
+    public static string ByteFallbackToken(int b) => $"<0x{b:X2}>";
+
+    // Hugging Face's BPE::merge_word: each character (a whole code point) is looked up as it is; a missing one becomes its
+    // bytes' <0xNN> tokens when all exist, else unk (consecutive unks fused with fuse_unk). As there, a pending fused unk is
+    // only flushed by the next known character or the word's end, so it follows byte-fallback tokens queued meanwhile.
+    (int[] Symbols, int Count) CharacterSymbols(string word)
+    {
+        var sym = new int[Encoding.UTF8.GetByteCount(word)];
+        int count = 0;
+        int pendingUnk = -1;
+        Span<byte> buf = stackalloc byte[4];
+        for (int i = 0; i < word.Length;)
+        {
+            int len = char.IsHighSurrogate(word[i]) && i + 1 < word.Length && char.IsLowSurrogate(word[i + 1]) ? 2 : 1;
+            if (_vocabBySpan.TryGetValue(word.AsSpan(i, len), out int id))
+            {
+                if (pendingUnk >= 0) { sym[count++] = pendingUnk; pendingUnk = -1; }
+                sym[count++] = id;
+            }
+            else
+            {
+                bool done = false;
+                if (_byteFallback)
+                {
+                    int nb = Encoding.UTF8.GetBytes(word.AsSpan(i, len), buf);
+                    done = true;
+                    for (int k = 0; k < nb; k++) done &= _byteToId[buf[k]] >= 0;
+                    if (done) for (int k = 0; k < nb; k++) sym[count++] = _byteToId[buf[k]];
+                }
+                if (!done && _unkId is int u)
+                {
+                    if (pendingUnk >= 0 && !_fuseUnk) sym[count++] = pendingUnk;
+                    pendingUnk = u;
+                }
+            }
+            i += len;
+        }
+        if (pendingUnk >= 0) sym[count++] = pendingUnk;
+        return (sym, count);
     }
 
     static long Key(int a, int b) => ((long)a << 32) | (uint)b;
@@ -61,28 +119,38 @@ internal sealed class BpeModel
 
     int[] Merge(string word)
     {
-        var bytes = Encoding.UTF8.GetBytes(word);
-        if (_ignoreMerges && _vocab.TryGetValue(ByteLevel.Encode(bytes), out int whole)) return [whole];
-
-        int n = bytes.Length;
-        var sym = new int[n];
-        var prev = new int[n];
-        var next = new int[n];
-        int count = 0;
-        for (int i = 0; i < n; i++)
+        int[] sym;
+        int count;
+        if (CharacterLevel)
         {
-            int id = _byteToId[bytes[i]];
-            if (id < 0)
+            if (_ignoreMerges && _vocab.TryGetValue(word, out int whole)) return [whole];
+            (sym, count) = CharacterSymbols(word);
+        }
+        else
+        {
+            var bytes = Encoding.UTF8.GetBytes(word);
+            if (_ignoreMerges && _vocab.TryGetValue(ByteLevel.Encode(bytes), out int whole)) return [whole];
+            sym = new int[bytes.Length];
+            count = 0;
+            foreach (byte b in bytes)
             {
-                if (_unkId is int u) id = u;
-                else continue; // Hugging Face drops characters missing from a vocabulary without unk_token
+                int id = _byteToId[b];
+                if (id < 0)
+                {
+                    if (_unkId is int u) id = u;
+                    else continue; // Hugging Face drops characters missing from a vocabulary without unk_token
+                }
+                sym[count++] = id;
             }
-            sym[count] = id;
-            prev[count] = count - 1;
-            next[count] = count + 1;
-            count++;
         }
         if (count == 0) return [];
+        var prev = new int[count];
+        var next = new int[count];
+        for (int i = 0; i < count; i++)
+        {
+            prev[i] = i - 1;
+            next[i] = i + 1;
+        }
         next[count - 1] = -1;
         if (count == 1) return [sym[0]];
 

@@ -4,9 +4,11 @@ using System.Text.RegularExpressions;
 
 namespace BitDistill.Models.Tokenization;
 
-/// <summary>A byte-level BPE tokenizer with Hugging Face tokenizers semantics (tokenizer.json or GPT-2 vocab.json + merges.txt).</summary>
+/// <summary>A BPE tokenizer with Hugging Face tokenizers semantics (tokenizer.json or GPT-2 vocab.json + merges.txt): byte-level
+/// (GPT-2, Qwen) or SentencePiece style (Gemma: "▁" for spaces, byte fallback).</summary>
 /// <remarks>Pipeline of <see cref="Encode"/>: added tokens are cut out of the raw text first (leftmost-longest), each remaining piece is
-/// normalized (e.g. NFC), split by the pre-tokenizer regex, mapped to bytes and merged by BPE rank. Instances are thread-safe.</remarks>
+/// normalized (e.g. NFC, or " " → "▁"), split by the pre-tokenizer, mapped to initial symbols (bytes, or characters with byte
+/// fallback) and merged by BPE rank. Instances are thread-safe.</remarks>
 public sealed class TextTokenizer
 {
     readonly BpeModel _model;
@@ -20,6 +22,7 @@ public sealed class TextTokenizer
     readonly Dictionary<string, AddedToken> _addedByContent;
     readonly string?[] _idToToken;
     readonly PostProcessor _postProcessor;
+    readonly PieceDecoder? _pieceDecoder; // SentencePiece style; null for byte-level
 
     /// <summary>The file the tokenizer was read from (for messages).</summary>
     public string Source { get; }
@@ -51,10 +54,14 @@ public sealed class TextTokenizer
     /// <summary>Id of <see cref="PadToken"/>, or null.</summary>
     public int? PadId => PadToken is null ? null : TokenToId(PadToken);
 
+    /// <summary>Whether this is a SentencePiece-style BPE (characters with byte fallback) rather than byte-level.</summary>
+    public bool IsSentencePieceStyle => _pieceDecoder is not null;
+
     TextTokenizer(string source, BpeModel model, Func<string, string> normalizer, PreTokenizer preTokenizer,
-        IEnumerable<AddedToken> added, PostProcessor postProcessor, string? bos, string? eos, string? pad)
+        IEnumerable<AddedToken> added, PostProcessor postProcessor, string? bos, string? eos, string? pad, PieceDecoder? pieceDecoder = null)
     {
         Source = source;
+        _pieceDecoder = pieceDecoder;
         _model = model;
         _normalizer = normalizer;
         _preTokenizer = preTokenizer;
@@ -149,7 +156,8 @@ public sealed class TextTokenizer
         ArgumentNullException.ThrowIfNull(ids);
         var bytes = new List<byte>();
         foreach (int id in ids) AppendBytes(id, bytes, skipSpecialTokens, showUnassigned);
-        return Encoding.UTF8.GetString(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(bytes));
+        string text = Encoding.UTF8.GetString(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(bytes));
+        return _pieceDecoder is null ? text : _pieceDecoder.Strip(text);
     }
 
     /// <summary>How an id the tokenizer does not assign reads when shown: a model's embedding is often larger than its
@@ -174,12 +182,13 @@ public sealed class TextTokenizer
             if (showUnassigned) bytes.AddRange(Encoding.UTF8.GetBytes(UnassignedText(id)));
             return;
         }
-        ByteLevel.AppendBytes(token, bytes);
+        if (_pieceDecoder is not null) _pieceDecoder.AppendBytes(token, bytes);
+        else ByteLevel.AppendBytes(token, bytes);
     }
 
     // ------------------------------------------------------------------ loading
 
-    /// <summary>Loads a tokenizer.json file, or a folder holding tokenizer.json (or GPT-2's vocab.json + merges.txt / encoder.json + vocab.bpe); a tokenizer_config.json beside it supplies BOS/EOS/PAD.</summary>
+    /// <summary>Loads a tokenizer.json file (or tokenizer.json.gz), or a folder holding tokenizer.json or tokenizer.json.gz (or GPT-2's vocab.json + merges.txt / encoder.json + vocab.bpe); a tokenizer_config.json beside it supplies BOS/EOS/PAD.</summary>
     /// <exception cref="FileNotFoundException">No tokenizer file at the path.</exception>
     /// <exception cref="TokenizerFormatException">The file is malformed or describes an unsupported tokenizer.</exception>
     public static TextTokenizer Load(string path)
@@ -191,6 +200,7 @@ public sealed class TextTokenizer
         {
             dir = path;
             file = Path.Combine(path, "tokenizer.json");
+            if (!File.Exists(file) && File.Exists(file + ".gz")) file += ".gz";
             if (!File.Exists(file))
             {
                 foreach (var (v, m) in new[] { ("vocab.json", "merges.txt"), ("encoder.json", "vocab.bpe") })
@@ -207,7 +217,23 @@ public sealed class TextTokenizer
         }
         string? configFile = dir is null ? null : Path.Combine(dir, "tokenizer_config.json");
         string? config = configFile is not null && File.Exists(configFile) ? File.ReadAllText(configFile) : null;
-        return FromJson(File.ReadAllText(file), config, file, configFile ?? "tokenizer_config.json");
+        return FromJson(ReadText(file), config, file, configFile ?? "tokenizer_config.json");
+    }
+
+    // A ".gz" tokenizer.json is read through gzip: Gemma's is 33 MB unpacked, 5 MB packed.
+    static string ReadText(string file)
+    {
+        if (!file.EndsWith(".gz", StringComparison.OrdinalIgnoreCase)) return File.ReadAllText(file);
+        try
+        {
+            using var gz = new System.IO.Compression.GZipStream(File.OpenRead(file), System.IO.Compression.CompressionMode.Decompress);
+            using var reader = new StreamReader(gz, Encoding.UTF8);
+            return reader.ReadToEnd();
+        }
+        catch (InvalidDataException e)
+        {
+            throw new TokenizerFormatException(file, null, $"not a valid gzip file ({e.Message})", e);
+        }
     }
 
     /// <summary>Loads a GPT-2-style vocabulary: vocab.json (or encoder.json) and merges.txt (or vocab.bpe); byte-level, GPT-2 split regex, no normalizer.</summary>
@@ -251,12 +277,14 @@ public sealed class TextTokenizer
         string type = modelEl.TryGetProperty("type", out var typeEl) && typeEl.ValueKind == JsonValueKind.String ? typeEl.GetString()! :
             modelEl.TryGetProperty("merges", out _) ? "BPE" : "(missing)";
         if (type != "BPE")
-            throw new TokenizerFormatException(source, "model.type", $"model type \"{type}\" is not supported (only byte-level BPE is)");
-        if (modelEl.TryGetProperty("byte_fallback", out var bf) && bf.ValueKind == JsonValueKind.True)
-            throw new TokenizerFormatException(source, "model.byte_fallback", "byte-fallback BPE (SentencePiece style) is not supported; only byte-level BPE is");
+            throw new TokenizerFormatException(source, "model.type", $"model type \"{type}\" is not supported (only BPE is: byte-level or SentencePiece style)");
+        bool byteFallback = modelEl.TryGetProperty("byte_fallback", out var bf) && bf.ValueKind == JsonValueKind.True;
+        bool fuseUnk = modelEl.TryGetProperty("fuse_unk", out var fu) && fu.ValueKind == JsonValueKind.True;
         foreach (var f in new[] { "continuing_subword_prefix", "end_of_word_suffix" })
             if (modelEl.TryGetProperty(f, out var v) && v.ValueKind == JsonValueKind.String && v.GetString()!.Length > 0)
-                throw new TokenizerFormatException(source, "model." + f, "subword prefixes/suffixes are not supported by byte-level BPE");
+                throw new TokenizerFormatException(source, "model." + f, "subword prefixes/suffixes are not supported");
+        if (modelEl.TryGetProperty("dropout", out var dr) && dr.ValueKind == JsonValueKind.Number && dr.GetDouble() > 0)
+            throw new TokenizerFormatException(source, "model.dropout", "BPE dropout is not supported (encoding must be deterministic)");
 
         var vocab = ReadVocab(Required(modelEl, "vocab", source, "model.vocab", JsonValueKind.Object), source, "model.vocab");
         var mergesEl = Required(modelEl, "merges", source, "model.merges", JsonValueKind.Array);
@@ -277,7 +305,6 @@ public sealed class TextTokenizer
         }
         string? unk = modelEl.TryGetProperty("unk_token", out var unkEl) && unkEl.ValueKind == JsonValueKind.String ? unkEl.GetString() : null;
         bool ignoreMerges = modelEl.TryGetProperty("ignore_merges", out var im) && im.ValueKind == JsonValueKind.True;
-        var model = new BpeModel(vocab, merges, source, unk, ignoreMerges);
 
         var added = new List<AddedToken>();
         if (root.TryGetProperty("added_tokens", out var addedEl) && addedEl.ValueKind != JsonValueKind.Null)
@@ -291,17 +318,23 @@ public sealed class TextTokenizer
         bool byteLevel = false;
         var steps = new List<PreTokenizerStep>();
         if (root.TryGetProperty("pre_tokenizer", out var preEl)) ReadPreTokenizer(preEl, source, "pre_tokenizer", steps, ref byteLevel);
-        if (root.TryGetProperty("decoder", out var decEl) && decEl.ValueKind == JsonValueKind.Object)
-            byteLevel |= ContainsType(decEl, "ByteLevel", "decoders");
-        if (!byteLevel)
-            throw new TokenizerFormatException(source, "pre_tokenizer", "no ByteLevel pre-tokenizer or decoder: only byte-level BPE vocabularies are supported");
+        bool hasDecoder = root.TryGetProperty("decoder", out var decEl) && decEl.ValueKind == JsonValueKind.Object;
+        if (hasDecoder) byteLevel |= ContainsType(decEl, "ByteLevel", "decoders");
+        if (byteLevel && byteFallback)
+            throw new TokenizerFormatException(source, "model.byte_fallback", "byte fallback with a ByteLevel pre-tokenizer or decoder is contradictory (byte-level BPE never misses a byte)");
+        // Without ByteLevel anywhere it is a SentencePiece-style BPE (Gemma, Llama 2): characters are the initial symbols. It must
+        // say so (byte fallback or its own decoder): a file that says neither is more likely broken than a character BPE.
+        if (!byteLevel && !byteFallback && !hasDecoder)
+            throw new TokenizerFormatException(source, "pre_tokenizer", "no ByteLevel pre-tokenizer or decoder, and no byte_fallback or decoder of a SentencePiece-style BPE: only byte-level and SentencePiece-style BPE vocabularies are supported");
+        var pieceDecoder = byteLevel ? null : PieceDecoder.Read(hasDecoder ? decEl : null, source);
+        var model = new BpeModel(vocab, merges, source, unk, ignoreMerges, characterLevel: !byteLevel, byteFallback, fuseUnk);
 
         var cfg = tokenizerConfigJson is null ? null : ReadConfig(tokenizerConfigJson, configSource);
         var post = PostProcessor.FromConfig(cfg, root.TryGetProperty("post_processor", out var ppEl) ? ppEl : null, source);
         // Tokens only listed in tokenizer_config.json's added_tokens_decoder are added too.
         var known = added.Select(a => a.Id).ToHashSet();
         added.AddRange((cfg?.Added ?? []).Where(a => !known.Contains(a.Id)));
-        return new TextTokenizer(source, model, normalizer, new PreTokenizer(steps), added, post, cfg?.Bos, cfg?.Eos, cfg?.Pad);
+        return new TextTokenizer(source, model, normalizer, new PreTokenizer(steps), added, post, cfg?.Bos, cfg?.Eos, cfg?.Pad, pieceDecoder);
     }
 
     internal sealed record Config(string? Bos, string? Eos, string? Pad, bool AddBos, bool AddEos, List<AddedToken> Added);
@@ -450,7 +483,7 @@ public sealed class TextTokenizer
         }
     }
 
-    static Regex ReadPattern(JsonElement el, string source, string field)
+    internal static Regex ReadPattern(JsonElement el, string source, string field)
     {
         try
         {

@@ -3,7 +3,7 @@ using System.Reflection;
 namespace BitDistill.Tests.Architecture;
 
 /// <summary>The dependency direction of DESIGN.md, checked on the built assemblies: Kernels ← Tensors ← Autograd ← Models ←
-/// Distill ← Cli, and Runtime on Kernels and Tensors only. (That only Kernels and Tensors touch raw storage is checked at
+/// Distill ← Cli, Runtime on Kernels and Tensors only, and Parallel (MPI) on Autograd, used by Cli alone. (That only Kernels and Tensors touch raw storage is checked at
 /// build time by the banned-API analyzer, BannedSymbols.txt.)</summary>
 public class LayeringTests
 {
@@ -15,6 +15,8 @@ public class LayeringTests
         ["BitDistill.Models"] = ["BitDistill.Kernels", "BitDistill.Tensors", "BitDistill.Autograd"],
         ["BitDistill.Distill"] = ["BitDistill.Kernels", "BitDistill.Tensors", "BitDistill.Autograd", "BitDistill.Models"],
         ["BitDistill.Runtime"] = ["BitDistill.Kernels", "BitDistill.Tensors"],
+        // the MPI binding implements Autograd's collective interface; only the command line references it
+        ["BitDistill.Parallel"] = ["BitDistill.Kernels", "BitDistill.Tensors", "BitDistill.Autograd"],
     };
 
     public static IEnumerable<object[]> Assemblies() => Allowed.Keys

@@ -35,11 +35,11 @@ public class HelpTextTests
     public void ThreadsBelowOneIsRefusedBeforeAnyWork()
     {
         var r = Program.CreateRoot().Parse(["generate", "--model", "/nonexistent", "--prompt-ids", "1", "--threads", "0"]);
-        Assert.Contains(r.Errors, e => e.Message == "--threads must be at least 1, got 0");
+        Assert.Contains(r.Errors, e => e.Message == "--threads must be between 1 and 1024, got 0");
     }
 
     [Theory]
-    [InlineData("bitdistill generate: --threads must be at least 1, got 0", "generate", "--model", "m", "--prompt-ids", "1", "--threads", "0")]
+    [InlineData("bitdistill generate: --threads must be between 1 and 1024, got 0", "generate", "--model", "m", "--prompt-ids", "1", "--threads", "0")]
     [InlineData("bitdistill tokenizer train: Option '--vocab-size' is required.", "tokenizer", "train", "--output", "o", "x.txt")]
     public void ABadOptionIsOneLineNamingTheVerbWithExitCode2(string message, params string[] args)
     {

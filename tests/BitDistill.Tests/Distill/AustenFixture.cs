@@ -17,7 +17,7 @@ public sealed class AustenFixture
         int eos = Tokenizer.TokenToId("<|endoftext|>") ?? throw new InvalidDataException("tokenizer lacks <|endoftext|>");
         Train = TokenDataset.FromFiles([Path.Combine(dir, "corpus", "austen.train.txt.gz")], Tokenizer, eos);
         Valid = TokenDataset.FromFiles([Path.Combine(dir, "corpus", "austen.valid.txt.gz")], Tokenizer, eos);
-        Unigram = UnigramBaseline.Perplexity(Train.Tokens, Valid.Tokens[..(64 * 48 + 1)], Tokenizer.VocabSize);
+        Unigram = UnigramBaseline.Perplexity(Train.Tokens, Valid, Tokenizer.VocabSize, new PerplexityProtocol(64, 48));
         Model = new QwenModel(Config(Tokenizer.VocabSize), new Generator(1));
         var log = new StringWriter();
         History = CausalLmTrainer.Train(Model, Train, Valid, Options with { Log = log });

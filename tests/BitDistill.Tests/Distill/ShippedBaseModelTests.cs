@@ -44,8 +44,8 @@ public sealed class ShippedBaseModelTests
         {
             var held = TokenDataset.FromFiles([Path.Combine(DataDir, "corpus", "heldout", name + ".txt.gz")], tok, eos);
             Assert.True(held.Count > Seq * Windows, $"{name}: only {held.Count} held-out tokens");
-            double unigram = UnigramBaseline.Perplexity(train.Tokens, held.Tokens[..(Seq * Windows + 1)], tok.VocabSize);
-            double ppl = Perplexity.Compute(model, held, Seq, Windows);
+            double unigram = UnigramBaseline.Perplexity(train.Tokens, held, tok.VocabSize, new PerplexityProtocol(Seq, Windows));
+            double ppl = Perplexity.Compute(model, held, new PerplexityProtocol(Seq, Windows));
             Assert.True(ppl < unigram / 4, $"{name}: perplexity {ppl:F1} vs unigram {unigram:F1}");
         }
     }

@@ -81,8 +81,10 @@ public sealed class TrainerTests : IDisposable
         File.Delete(Path.Combine(ckpt, "model.safetensors")); // only optimizer.safetensors is left: it must not pass for the model
         var e = Assert.Throws<InvalidDataException>(() => Trainer.Train(Tiny(), new CorpusBatches(Data(), 2, 12, 1), new CausalLmObjective(), Options(4)));
         Assert.Contains("damaged", e.Message); Assert.Contains("delete", e.Message);
-        File.WriteAllText(Path.Combine(ckpt, "trainer.json"), "{\"Step\": -5, \"Loss\": [], \"Validation\": []}");
-        Assert.Contains("'Step' is -5", Assert.Throws<InvalidDataException>(() => Trainer.Train(Tiny(), new CorpusBatches(Data(), 2, 12, 1), new CausalLmObjective(), Options(4))).Message);
+        File.WriteAllText(Path.Combine(ckpt, "trainer.json"), "{\"step\": -5, \"loss\": [], \"validation\": []}");
+        Assert.Contains("'step' is -5", Assert.Throws<InvalidDataException>(() => Trainer.Train(Tiny(), new CorpusBatches(Data(), 2, 12, 1), new CausalLmObjective(), Options(4))).Message);
+        File.WriteAllText(Path.Combine(ckpt, "trainer.json"), "{\"Step\": -5, \"Loss\": [], \"Validation\": []}"); // the format before snake_case is still read
+        Assert.Contains("'step' is -5", Assert.Throws<InvalidDataException>(() => Trainer.Train(Tiny(), new CorpusBatches(Data(), 2, 12, 1), new CausalLmObjective(), Options(4))).Message);
         File.WriteAllText(Path.Combine(ckpt, "trainer.json"), "{not json");
         Assert.Contains("trainer.json", Assert.Throws<InvalidDataException>(() => Trainer.Train(Tiny(), new CorpusBatches(Data(), 2, 12, 1), new CausalLmObjective(), Options(4))).Message);
     }
@@ -151,7 +153,7 @@ public sealed class TrainerTests : IDisposable
             Assert.Contains("interrupted after step", rest);
         }
         var state = JsonDocument.Parse(File.ReadAllText(Path.Combine(c, "run", TrainingCheckpoint.FolderName, "trainer.json"))).RootElement;
-        Assert.True(state.GetProperty("Step").GetInt64() is >= 30 and < 400);
+        Assert.True(state.GetProperty("step").GetInt64() is >= 30 and < 400);
         RunToEnd(c);
         Assert.Equal(File.ReadAllBytes(Path.Combine(a, "model.safetensors")), File.ReadAllBytes(Path.Combine(c, "model.safetensors")));
     }

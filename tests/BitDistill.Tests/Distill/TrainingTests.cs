@@ -27,7 +27,7 @@ public class TrainingTests(AustenFixture f, ITestOutputHelper output) : IClassFi
     public void RefinedTernaryModelAlsoBeatsTheUnigramBaseline()
     {
         var student = Refiner.Refine(f.Model, new BitNetConfig { SubLn = SubLnPlacement.Paper });
-        double before = Perplexity.Compute(student, f.Valid, 64, 48);
+        double before = Perplexity.Compute(student, f.Valid, new PerplexityProtocol(64, 48));
         var h = CausalLmTrainer.Train(student, f.Train, f.Valid, AustenFixture.Options with { Steps = 200, LearningRate = 2e-3f, WarmupSteps = 20, Seed = 4 });
         double after = h.Validation[^1].Perplexity;
         output.WriteLine($"ternary: perplexity right after refine {before:F2}, after 200 steps {after:F2}; FP teacher {f.History.Validation[^1].Perplexity:F2}; unigram {f.Unigram:F2}");
@@ -43,7 +43,7 @@ public class TrainingTests(AustenFixture f, ITestOutputHelper output) : IClassFi
         var calib = new TokenDataset(f.Train.Tokens[..20000], "calibration");
         foreach (var method in new[] { CalibrationKind.Gptq, CalibrationKind.Awq })
         {
-            var r = BitDistill.Distill.Quantization.PostTrainingQuantizer.Run(student, method, calib, f.Valid, maxRows: 1024, evalWindows: 32);
+            var r = BitDistill.Distill.Quantization.PostTrainingQuantizer.Run(student, method, calib, f.Valid, maxRows: 1024, perplexity: new PerplexityProtocol(64, 32));
             double e0 = r.Layers.Average(l => l.AbsmeanError), e1 = r.Layers.Average(l => l.CalibratedError);
             output.WriteLine($"{method}: mean held-out output error {e0:F4} → {e1:F4}; perplexity {r.PerplexityBefore:F2} → {r.PerplexityAfter:F2}");
             Assert.Equal(14, r.Layers.Count);

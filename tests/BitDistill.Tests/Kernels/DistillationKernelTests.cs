@@ -65,4 +65,22 @@ public class DistillationKernelTests
         for (int i = 0; i < n; i++)
             Assert.True(Math.Abs(s[i] - gRef[i]) <= 1e-7 + 1e-4 * Math.Abs(gRef[i]), $"g[{i}] = {s[i]}, expected {gRef[i]}");
     }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(15)]
+    [InlineData(16)]
+    [InlineData(37)]
+    [InlineData(257)]
+    public void AddingTheTransposeInTilesEqualsThePlainLoop(int n)
+    {
+        var r = new Random(n);
+        var g = Enumerable.Range(0, n * n).Select(_ => (float)(r.NextDouble() * 2 - 1)).ToArray();
+        g[0] = float.NaN; // a NaN stays in its own entry and its mirror
+        var want = g.ToArray();
+        DistillationKernels.AddTransposeInPlaceReference(want, n);
+        DistillationKernels.AddTransposeInPlace(g, n);
+        Assert.Equal(want, g);
+        for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) Assert.Equal(g[i * n + j], g[j * n + i]);
+    }
 }

@@ -48,6 +48,22 @@ public class TokenizerCliTests(TokenizerFixture fx) : IClassFixture<TokenizerFix
     }
 
     [Fact]
+    public void CliTokenizeWithTheGzippedGemmaTokenizerPrintsExpectedIds()
+    {
+        var expected = new GemmaTokenizerFixture().Expected;
+        string input = TokenizerTests.WriteTemp("in.jsonl", string.Join("\n", expected.Select(x => JsonSerializer.Serialize(new { text = x.Text }))) + "\n");
+        var (code, stdout, stderr) = RunCli("tokenize", "--tokenizer", GemmaTokenizerFixture.Dir, "--jsonl", input, "--parse-special");
+        Assert.True(code == 0, stderr);
+        var outLines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(expected.Count, outLines.Length);
+        for (int i = 0; i < outLines.Length; i++)
+        {
+            using var doc = JsonDocument.Parse(outLines[i]);
+            Assert.Equal(expected[i].Ids, doc.RootElement.GetProperty("ids").EnumerateArray().Select(x => x.GetInt32()).ToArray());
+        }
+    }
+
+    [Fact]
     public void CliErrorsAreOneLineWithNonZeroExit()
     {
         string qwen = Path.Combine(TokenizerFixture.Dir, "qwen3");

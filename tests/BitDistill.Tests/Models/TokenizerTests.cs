@@ -253,7 +253,8 @@ public class TokenizerTests(TokenizerFixture fx) : IClassFixture<TokenizerFixtur
     [InlineData("""{"model": TINY, "pre_tokenizer": {"type": "ByteLevel"}, "normalizer": {"type": "BertNormalizer"}}""", "normalizer.type")]
     [InlineData("""{"model": TINY, "pre_tokenizer": {"type": "ByteLevel"}, "added_tokens": [{"content": "<x>"}]}""", "added_tokens[0].id")]
     [InlineData("""{"model": TINY, "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "(unclosed"}, "behavior": "Isolated"}, "decoder": {"type": "ByteLevel"}}""", "pre_tokenizer.pattern")]
-    [InlineData("""{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [], "byte_fallback": true}}""", "model.byte_fallback")]
+    [InlineData("""{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [], "byte_fallback": true}, "pre_tokenizer": {"type": "ByteLevel"}}""", "model.byte_fallback")]
+    [InlineData("""{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [], "byte_fallback": true}, "decoder": {"type": "WordPiece"}}""", "decoder.type")]
     public void MalformedTokenizerJsonNamesFileAndField(string json, string field)
     {
         string path = WriteTemp("tokenizer.json", json.Replace("TINY", TinyModel));
