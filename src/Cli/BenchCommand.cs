@@ -25,7 +25,8 @@ public static class BenchCommand
         {
             Description = "Also measure encoding MB/s of this tokenizer (a tokenizer.json, .json.gz or folder; repeatable) on the shipped Austen corpus; the shipped byte-level tokenizer is always measured.",
         };
-        var command = new Command("bench", "Measure the FP32 FMA peak, SGEMM GFLOP/s and tokenizer encoding MB/s of this machine.") { threads, quick, tokenizers };
+        var command = new Command("bench", "Measure the FP32 FMA peak, SGEMM GFLOP/s and tokenizer encoding MB/s of this machine; `bench runtime` measures the ternary inference runtime.") { threads, quick, tokenizers };
+        command.Subcommands.Add(CreateRuntime());
         command.SetAction(parse => ErrorPolicy.Run("bench", parse, () =>
         {
             int[] counts;
@@ -43,6 +44,66 @@ public static class BenchCommand
             int code = Run(counts, parse.GetValue(quick), Console.Out);
             RunTokenizers(toks, Path.Combine(DemoCommand.EmbeddedDataDir, "corpus", "austen.train.txt.gz"), parse.GetValue(quick), Console.Out);
             return code;
+        }));
+        return command;
+    }
+
+    /// <summary>`bench runtime`: the exported-model runtime's prefill and decode speed against its memory bound and llama.cpp.</summary>
+    private static Command CreateRuntime()
+    {
+        var threads = new Option<string>("--threads")
+        {
+            Description = "comma-separated thread counts to measure (e.g. 1,2)",
+            DefaultValueFactory = _ => Environment.ProcessorCount > 1 ? $"1,{Environment.ProcessorCount}" : "1",
+        };
+        var config = new Option<string>("--config") { Description = "a Qwen config.json giving the model shape (default: Qwen3-0.6B); weights are random ternary" };
+        var formats = new Option<string>("--formats") { Description = "comma-separated packings to measure: i2, t1.6", DefaultValueFactory = _ => "i2,t1.6" };
+        var heads = new Option<string>("--lm-heads") { Description = "comma-separated lm_head storages to measure: int8, fp16, fp32", DefaultValueFactory = _ => "int8,fp16" };
+        var prompt = new Option<int>("--prompt-tokens") { Description = "prompt length of the prefill measurement (llama-bench -p)", DefaultValueFactory = _ => 128 };
+        var gen = new Option<int>("--gen-tokens") { Description = "tokens of the decode measurement (llama-bench -n)", DefaultValueFactory = _ => 64 };
+        var repeats = new Option<int>("--repeats") { Description = "repetitions of each measurement; the median is reported (llama-bench -r)", DefaultValueFactory = _ => 3 };
+        var work = new Option<string>("--work") { Description = "folder for the generated models, kept and reused by later runs (default: a temporary folder, deleted)" };
+        var peer = new Option<string>("--peer") { Description = "measure a peer in the same run: llamacpp (llama-bench on TQ2_0/TQ1_0 files; see --peer-bin, --peer-models)" };
+        var peerBin = new Option<string>("--peer-bin") { Description = "folder with llama.cpp's llama-bench (default: $BITDISTILL_LLAMACPP_BIN)" };
+        var peerModels = new Option<string>("--peer-models") { Description = "folder with the peer's qwen3-0.6b-rand-TQ2_0.gguf etc., as ../shared/peers/llamacpp/run_peer.sh writes them (default: $BITDISTILL_LLAMACPP_MODELS)" };
+        var json = new Option<string>("--json") { Description = "write the rows as a JSON array of objects (model, format, lm_head, threads, decode_tokens_per_s, prefill_tokens_per_s, bytes_per_token, bound_tokens_per_s, weights_bytes, resident_bytes, engine)" };
+        var residentOf = new Option<string>("--resident-of") { Description = "load only this exported model folder and print its resident memory (the bench runs itself with it in a fresh process)" };
+        var command = new Command("runtime", "Prefill and decode tokens/s of packed ternary models (random weights of a real shape) on the inference runtime, "
+            + "bytes read per token against the measured memory bandwidth, file size and resident memory; with --peer llamacpp, llama.cpp's TQ2_0/TQ1_0 in the same run.")
+            { threads, config, formats, heads, prompt, gen, repeats, work, peer, peerBin, peerModels, json, residentOf };
+        command.SetAction(parse => ErrorPolicy.Run("bench runtime", parse, () =>
+        {
+            if (parse.GetValue(residentOf) is { } only) return RuntimeBench.PrintResidentOfLoad(only, Console.Out);
+            int[] counts;
+            try
+            {
+                counts = parse.GetValue(threads)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                    .Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+            }
+            catch (FormatException) { counts = []; }
+            if (counts.Length == 0 || counts.Any(c => c < 1))
+                throw new UsageException($"--threads expects positive integers separated by commas, got '{parse.GetValue(threads)}'");
+            if (parse.GetValue(prompt) < 1 || parse.GetValue(gen) < 1 || parse.GetValue(repeats) < 1)
+                throw new UsageException("--prompt-tokens, --gen-tokens and --repeats must be ≥ 1");
+            string? peerName = parse.GetValue(peer);
+            if (peerName is not (null or "llamacpp" or "none")) throw new UsageException($"--peer must be llamacpp or none, got '{peerName}'");
+            string? bin = null, models = null;
+            if (peerName == "llamacpp")
+            {
+                bin = parse.GetValue(peerBin) ?? Environment.GetEnvironmentVariable("BITDISTILL_LLAMACPP_BIN")
+                    ?? throw new UsageException("--peer llamacpp needs --peer-bin DIR (or BITDISTILL_LLAMACPP_BIN): the folder with llama-bench");
+                models = parse.GetValue(peerModels) ?? Environment.GetEnvironmentVariable("BITDISTILL_LLAMACPP_MODELS")
+                    ?? throw new UsageException("--peer llamacpp needs --peer-models DIR (or BITDISTILL_LLAMACPP_MODELS): the folder with the GGUF files");
+            }
+            string? cfg = parse.GetValue(config);
+            if (cfg is not null && !File.Exists(cfg)) throw new UsageException($"--config '{cfg}' does not exist");
+            static string[] List(string v) => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            return RuntimeBench.Run(new RuntimeBench.Options
+            {
+                Config = cfg, Formats = List(parse.GetValue(formats)!), LmHeads = List(parse.GetValue(heads)!), Threads = counts,
+                Prompt = parse.GetValue(prompt), Generate = parse.GetValue(gen), Repeats = parse.GetValue(repeats), Work = parse.GetValue(work),
+                PeerBin = bin, PeerModels = models, Json = parse.GetValue(json),
+            }, Console.Out);
         }));
         return command;
     }

@@ -76,14 +76,15 @@ public static class ExportCommand
         if (config.Has(PackedExportInfo.Field)) throw new UsageException($"{a.Model} is already an exported model ({configPath} has '{PackedExportInfo.Field}')");
         var bitnet = BitNetConfig.From(config)
             ?? throw new UsageException($"{a.Model} is a full-precision model ({configPath} has no 'bitnet' object); export packs ternary models: refine and train it with `bitdistill distill` first");
-        if (bitnet.Calibration == CalibrationKind.Awq)
-            throw new UsageException($"{configPath}: bitnet.calibration 'awq' (input scales) is not supported by export yet; export the model before AWQ, or use gptq");
-        if (bitnet.WeightQuant != WeightQuantizer.Absmean)
-            throw new UsageException($"{configPath}: bitnet.weight_quant '{bitnet.WeightQuant.ToString().ToLowerInvariant()}' (a training quantiser) is not supported by export yet; export supports absmean models");
+        // What the packed format cannot hold faithfully is refused before anything is written. GPTQ (post-training calibration
+        // or the training quantiser) is packable: its forward is ternary codes × per-row scales, exactly the kernels' layout.
+        if (bitnet.Calibration == CalibrationKind.Awq || bitnet.WeightQuant == WeightQuantizer.Awq)
+            throw new UsageException($"{configPath}: bitnet.{(bitnet.Calibration == CalibrationKind.Awq ? "calibration" : "weight_quant")} 'awq' cannot be exported: "
+                + "its layers compute on x / s with per-input-channel AWQ scales, which the packed runtime does not apply; use absmean or gptq");
+        if (bitnet.WeightScale == WeightScaleMode.PerGroup && bitnet.Calibration == CalibrationKind.None && bitnet.WeightQuant == WeightQuantizer.Absmean)
+            throw new UsageException($"{configPath}: bitnet.weight_scale 'per_group' (group_size {bitnet.GroupSize}) cannot be exported: the packed kernels hold one scale per tensor or per row; train with per_tensor or per_channel");
         if (config.Get("architectures")?.ToJsonString().Contains("SequenceClassification", StringComparison.Ordinal) == true)
-            throw new UsageException($"{configPath}: a score-head (sequence classification) model; the runtime runs causal LMs (label-word classifiers) only for now");
-        if (bitnet.WeightScale == WeightScaleMode.PerGroup && bitnet.Calibration == CalibrationKind.None)
-            throw new UsageException($"{configPath}: bitnet.weight_scale 'per_group' has no packed kernel layout; export supports per_tensor and per_channel");
+            throw new UsageException($"{configPath}: a score-head (sequence classification) model cannot be exported: the runtime runs causal LMs (label-word classifiers) only; train with --head label-words");
         // the side files are checked before they are shipped: a broken tokenizer or task.json would otherwise fail only at deployment
         if (File.Exists(Path.Combine(a.Model, "tokenizer.json"))) TokenizerPairing.Check(TextTokenizer.Load(a.Model), config);
         if (File.Exists(Path.Combine(a.Model, TaskSpec.FileName))) TaskSpec.Load(a.Model);

@@ -42,6 +42,10 @@ public static class GenerateCommand
         public ulong Seed { get; init; }
         /// <summary>Print one JSON object instead of streaming text.</summary>
         public bool Json { get; init; }
+        /// <summary>A text file of prompts, one per line (batched generation on the runtime).</summary>
+        public string? PromptsFile { get; init; }
+        /// <summary>Prompts decoded together with --prompts-file.</summary>
+        public int BatchSize { get; init; } = 8;
         /// <summary>Print the stack trace of an error.</summary>
         public bool Verbose { get; init; }
     }
@@ -68,10 +72,12 @@ public static class GenerateCommand
         var penalty = new Option<float?>("--repetition-penalty") { Description = "Hugging Face repetition penalty on seen tokens (1 = off; default: generation_config.json's, else 1)" };
         var seed = new Option<ulong>("--seed") { Description = "seed of the sampler", DefaultValueFactory = _ => 0UL };
         var json = new Option<bool>("--json") { Description = JsonHelp };
+        var promptsFile = new Option<string>("--prompts-file") { Description = "a text file of prompts, one per line (blank lines skipped), generated in batches on the inference runtime (exported or full-precision models); each result equals generating that prompt alone. With --json, one object per prompt and line" };
+        var batchSize = new Option<int>("--batch-size") { Description = "prompts of --prompts-file decoded together (one batched forward pass per token)", DefaultValueFactory = _ => 8 };
         var cmd = new Command("generate", "Generate text with a KV cache (prefill the prompt, then one token per step), streaming it to stdout; "
             + "stops at the config's eos_token_id(s), generation_config.json's or the tokenizer's EOS token. Decoding defaults come from the model's "
             + "generation_config.json when it has one (the folders bitdistill writes are greedy); flags override them. With --json, prints one JSON object for scripts.");
-        foreach (var o in new Option[] { model, prompt, promptIds, tokenizer, maxNew, greedy, doSample, temperature, topK, topP, penalty, seed, json }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { model, prompt, promptIds, tokenizer, maxNew, greedy, doSample, temperature, topK, topP, penalty, seed, json, promptsFile, batchSize }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
             using var threads = ErrorPolicy.ThreadScope(parse);
@@ -79,7 +85,8 @@ public static class GenerateCommand
         {
             Model = parse.GetValue(model)!, Prompt = parse.GetValue(prompt), PromptIds = parse.GetValue(promptIds), Tokenizer = parse.GetValue(tokenizer),
             MaxNewTokens = parse.GetValue(maxNew), Greedy = parse.GetValue(greedy), DoSample = parse.GetValue(doSample), Temperature = parse.GetValue(temperature), TopK = parse.GetValue(topK),
-            TopP = parse.GetValue(topP), RepetitionPenalty = parse.GetValue(penalty), Seed = parse.GetValue(seed), Json = parse.GetValue(json), Verbose = parse.GetValue(ErrorPolicy.Verbose),
+            TopP = parse.GetValue(topP), RepetitionPenalty = parse.GetValue(penalty), Seed = parse.GetValue(seed), Json = parse.GetValue(json),
+            PromptsFile = parse.GetValue(promptsFile), BatchSize = parse.GetValue(batchSize), Verbose = parse.GetValue(ErrorPolicy.Verbose),
         }, Console.Out, Console.Error);
         });
         return cmd;
@@ -91,7 +98,9 @@ public static class GenerateCommand
 
     static int Generate(Args a, TextWriter stdout, TextWriter stderr)
     {
-        if ((a.Prompt is null) == (a.PromptIds is null)) throw new UsageException("give exactly one of --prompt TEXT and --prompt-ids IDS");
+        if ((a.Prompt is null ? 0 : 1) + (a.PromptIds is null ? 0 : 1) + (a.PromptsFile is null ? 0 : 1) != 1)
+            throw new UsageException("give exactly one of --prompt TEXT and --prompt-ids IDS (or --prompts-file FILE)");
+        if (a.BatchSize < 1) throw new UsageException($"--batch-size must be ≥ 1, got {a.BatchSize}");
         if (a.MaxNewTokens < 0) throw new UsageException($"--max-new-tokens must be ≥ 0, got {a.MaxNewTokens}");
         if (a.Temperature is float t && !(t > 0)) throw new UsageException($"--temperature must be > 0, got {t.ToString(CultureInfo.InvariantCulture)}");
         if (a.TopK < 0) throw new UsageException($"--top-k must be ≥ 0, got {a.TopK}");
@@ -112,13 +121,20 @@ public static class GenerateCommand
 
         // The tokenizer: needed for a text prompt and for streamed text; with --prompt-ids --json only when asked for.
         TextTokenizer? tokenizer = null;
-        if (a.Prompt is not null || !a.Json || a.Tokenizer is not null)
+        if (a.Prompt is not null || a.PromptsFile is not null || !a.Json || a.Tokenizer is not null)
         {
             string path = a.Tokenizer ?? a.Model;
             try { tokenizer = TextTokenizer.Load(path); }
             catch (FileNotFoundException e) { throw new UsageException($"{e.Message}; give the tokenizer with --tokenizer PATH"); }
             TokenizerPairing.Check(tokenizer, config);
         }
+        var sampling = new SamplingOptions
+        {
+            Greedy = greedy, Temperature = a.Temperature ?? defaults?.Temperature ?? 1f, TopK = a.TopK ?? (defaults is null ? 0 : defaults.TopK),
+            TopP = a.TopP ?? defaults?.TopP ?? 1f, RepetitionPenalty = a.RepetitionPenalty ?? defaults?.RepetitionPenalty ?? 1f, Seed = a.Seed,
+        };
+        var extraStops = defaults?.EosTokenIds ?? [];
+        if (a.PromptsFile is not null) return GenerateFile(a, config, configPath, tokenizer!, maxNewTokens, sampling, extraStops, stdout, stderr);
         int[] ids = a.PromptIds is not null ? ParseIds(a.PromptIds, config, configPath) : tokenizer!.Encode(a.Prompt!);
         if (ids.Length == 0) throw new UsageException("the prompt encodes to no tokens");
         if (ids.FirstOrDefault(id => id >= config.VocabSize, -1) is int bad and >= 0)
@@ -128,15 +144,9 @@ public static class GenerateCommand
             throw new UsageException($"the prompt ({ids.Length} tokens) plus --max-new-tokens {maxNewTokens} exceeds the model's max_position_embeddings {config.MaxPositionEmbeddings} ({configPath})");
         bool stream = !a.Json;
         if (stream) TrySetUtf8();
-        var sampling = new SamplingOptions
-        {
-            Greedy = greedy, Temperature = a.Temperature ?? defaults?.Temperature ?? 1f, TopK = a.TopK ?? (defaults is null ? 0 : defaults.TopK),
-            TopP = a.TopP ?? defaults?.TopP ?? 1f, RepetitionPenalty = a.RepetitionPenalty ?? defaults?.RepetitionPenalty ?? 1f, Seed = a.Seed,
-        };
         Action<string> write = piece => { if (piece.Length > 0) { stdout.Write(piece); stdout.Flush(); } };
         // Full-precision and exported ternary models run on the inference runtime (no autograd graph, nothing allocated per
         // token); ternary training (quantisation-aware) checkpoints, which the runtime does not load, on the training library's model.
-        var extraStops = defaults?.EosTokenIds ?? [];
         GenerationResult r;
         // The runtime runs the Qwen family only: other architectures (Gemma 3) generate on the training library's model too.
         if (config.Has(BitDistill.Models.BitNet.BitNetConfig.Field) || config.ModelType is not ("qwen3" or "qwen2"))
@@ -159,6 +169,62 @@ public static class GenerateCommand
             return 0;
         }
         WriteJson(stdout, r, tokenizer is not null);
+        return 0;
+    }
+
+    // --prompts-file: every line a prompt, generated in batches of --batch-size on the runtime; each result as --prompt gives it.
+    static int GenerateFile(Args a, IModelConfig config, string configPath, TextTokenizer tokenizer, int maxNewTokens, SamplingOptions sampling,
+        IReadOnlyList<int> extraStops, TextWriter stdout, TextWriter stderr)
+    {
+        if (config.Has(BitDistill.Models.BitNet.BitNetConfig.Field))
+            throw new UsageException($"--prompts-file runs on the inference runtime, which does not run ternary training checkpoints ({configPath} has a 'bitnet' object); export the model with `bitdistill export` first");
+        if (Directory.Exists(a.PromptsFile)) throw new UsageException($"--prompts-file '{a.PromptsFile}' is a folder; expected a text file with one prompt per line");
+        if (!File.Exists(a.PromptsFile)) throw new UsageException($"--prompts-file '{a.PromptsFile}' does not exist");
+        var lines = File.ReadAllLines(a.PromptsFile!).Select((text, i) => (text, line: i + 1)).Where(l => l.text.Trim().Length > 0).ToArray();
+        if (lines.Length == 0) throw new UsageException($"--prompts-file '{a.PromptsFile}' holds no prompt (every line is blank)");
+        var prompts = new int[lines.Length][];
+        for (int i = 0; i < lines.Length; i++)
+        {
+            prompts[i] = tokenizer.Encode(lines[i].text);
+            if (prompts[i].Length == 0) throw new UsageException($"{a.PromptsFile}:{lines[i].line}: the prompt encodes to no tokens");
+            if (prompts[i].FirstOrDefault(id => id >= config.VocabSize, -1) is int bad and >= 0)
+                throw new UsageException($"{a.PromptsFile}:{lines[i].line}: the tokenizer {tokenizer.Source} gives id {bad}, outside the model's vocabulary (vocab_size {config.VocabSize} in {configPath})");
+            if ((long)prompts[i].Length + maxNewTokens > config.MaxPositionEmbeddings)
+                throw new UsageException($"{a.PromptsFile}:{lines[i].line}: the prompt ({prompts[i].Length} tokens) plus --max-new-tokens {maxNewTokens} exceeds max_position_embeddings {config.MaxPositionEmbeddings} ({configPath})");
+        }
+        var stops = new HashSet<int>(config.EosTokenIds.Concat(extraStops));
+        if (tokenizer.EosId is int eos) stops.Add(eos);
+        var generator = new RuntimeGenerator(QwenRuntimeModel.Load(a.Model));
+        var options = new RuntimeGenerationOptions { MaxNewTokens = maxNewTokens, Sampling = sampling.ToSettings(), StopTokenIds = stops };
+        if (!a.Json) TrySetUtf8();
+        long tokens = 0;
+        var decodeTime = TimeSpan.Zero;
+        for (int start = 0; start < prompts.Length; start += a.BatchSize)
+        {
+            var chunk = prompts.Skip(start).Take(a.BatchSize).ToArray();
+            var results = generator.GenerateBatch(chunk, options);
+            decodeTime += results[0].DecodeTime;
+            for (int j = 0; j < results.Length; j++)
+            {
+                var r = results[j];
+                tokens += r.GeneratedIds.Length;
+                var decoder = new IncrementalDecoder(tokenizer);
+                var text = new StringBuilder();
+                foreach (var id in r.GeneratedIds) text.Append(decoder.Push(id));
+                text.Append(decoder.Flush());
+                var g = new GenerationResult
+                {
+                    PromptIds = r.PromptIds, GeneratedIds = r.GeneratedIds, StopReason = r.StoppedAtStopToken ? StopReason.StopToken : StopReason.MaxNewTokens,
+                    Text = text.ToString(), PromptLastLogits = r.PromptLastLogits, PrefillTime = r.PrefillTime, DecodeTime = r.DecodeTime,
+                };
+                if (a.Json) WriteJson(stdout, g, withText: true);
+                else stdout.WriteLine($"=== {a.PromptsFile}:{lines[start + j].line} ===\n{lines[start + j].text}{g.Text}");
+            }
+        }
+        stdout.Flush();
+        if (!a.Json)
+            stderr.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"[{prompts.Length} prompts in batches of {a.BatchSize}: {tokens} new tokens, {tokens / Math.Max(1e-9, decodeTime.TotalSeconds):F1} tokens/s over the decode steps]"));
         return 0;
     }
 

@@ -1,3 +1,4 @@
+using BitDistill.Kernels;
 using BitDistill.Tensors;
 
 namespace BitDistill.Runtime;
@@ -87,6 +88,13 @@ public sealed class QwenInferenceSession
         for (int i = 0; i < ids.Length; i++)
             if ((uint)ids[i] >= (uint)c.VocabSize)
                 throw new ArgumentOutOfRangeException(nameof(ids), ids[i], $"token id {ids[i]} at index {i} is outside the vocabulary [0, {c.VocabSize})");
+        // A prompt stays on the int8 ternary kernels: the SGEMM path (KernelContext.TernarySgemmMinRows) unpacks every weight
+        // matrix to floats per call, which training amortises over thousands of rows but a 128-token chunk does not (measured at
+        // the Qwen3-0.6B shape, 1 thread: 39 tokens/s through SGEMM, 110 through the int8 GEMM; the results are bit-identical).
+        // Decode steps (one row) never reach that path, so they allocate nothing here.
+        var ctx = KernelContext.Current;
+        using var scope = Math.Min(ids.Length, PrefillChunk) >= ctx.TernarySgemmMinRows && _model.IsTernary
+            ? KernelContext.Use(ctx with { TernarySgemmMinRows = int.MaxValue }) : default;
         for (int start = 0; start < ids.Length; start += PrefillChunk)
         {
             int n = Math.Min(PrefillChunk, ids.Length - start);
@@ -133,17 +141,29 @@ public sealed class QwenInferenceSession
 
     // output = p(input) on rows 0..n: SubLN first where the model has it, then the ternary×INT8 product (exported models) or
     // the float GEMV/GEMM, as the training model's BitLinear / Linear computes it.
-    private void Project(RuntimeProjection p, Tensor input, int n, Tensor output)
+    private void Project(RuntimeProjection p, Tensor input, int n, Tensor output) =>
+        Project(_model, p, input, n, output, _subNormed, _codes, _codeScales, _codeSums);
+
+    /// <summary>One projection on rows 0..n with the caller's scratch (shared by single-sequence and batched forwards).</summary>
+    internal static void Project(QwenRuntimeModel model, RuntimeProjection p, Tensor input, int n, Tensor output,
+        Dictionary<int, Tensor> subNormed, Tensor codes, Tensor codeScales, Tensor codeSums)
     {
         var x = input;
         if (p.InputNorm is not null)
         {
-            x = _subNormed[p.InFeatures];
-            InferenceOps.RmsNorm(input, n, p.InputNorm, _model.SubLnEps, x);
+            x = subNormed[p.InFeatures];
+            InferenceOps.RmsNorm(input, n, p.InputNorm, model.SubLnEps, x);
         }
-        if (p.Ternary is not null) InferenceOps.TernaryLinear(x, n, p.Ternary, p.Bias, output, _codes, _codeScales, _codeSums);
+        if (p.Ternary is not null) InferenceOps.TernaryLinear(x, n, p.Ternary, p.Bias, output, codes, codeScales, codeSums);
         else InferenceOps.Linear(x, n, p.Weight!, p.Bias, output);
     }
+
+    // for QwenBatchSession's decode step: this sequence's cache and tables, and one position more once it has written them
+    internal Tensor KeyCache(int layer) => _keys[layer];
+    internal Tensor ValueCache(int layer) => _values[layer];
+    internal Tensor Cos => _cos;
+    internal Tensor Sin => _sin;
+    internal void Advance() => Length++;
 
     private static Tensor Buffer(int rows, int width) => Tensor.Zeros([rows, width], DType.Float32, Device.Cpu);
 

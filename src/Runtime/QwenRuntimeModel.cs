@@ -38,6 +38,22 @@ public sealed class QwenRuntimeModel
     /// <summary>True for an exported ternary model.</summary>
     public bool IsTernary => Config.Export is not null;
 
+    /// <summary>Bytes of weights one decode step reads from memory as the runtime holds them: every projection (packed 2-bit codes
+    /// and scales, or float32), the lm_head in its stored type (with INT8 row scales) and one embedding row; norms are negligible.
+    /// Memory bandwidth divided by this is the decode speed no kernel can beat.</summary>
+    public long DecodeBytesPerToken
+    {
+        get
+        {
+            long bytes = 0;
+            foreach (var layer in Layers)
+                foreach (var p in layer.Projections())
+                    bytes += p.Ternary is { } t ? t.ByteCount + 4L * t.Scales.Length : (long)p.Weight!.Count * p.Weight.DType.SizeOf();
+            bytes += (long)OutputWeight.Count * OutputWeight.DType.SizeOf() + (OutputScales is { } s ? 4L * s.Count : 0);
+            return bytes + (long)Config.HiddenSize * EmbedTokens.DType.SizeOf();
+        }
+    }
+
     internal Tensor EmbedTokens { get; }
     internal Tensor? EmbedScales { get; }
     internal Layer[] Layers { get; }
@@ -219,6 +235,11 @@ public sealed class QwenRuntimeModel
     /// at a time.</summary>
     public QwenInferenceSession CreateSession(int? maxSequenceLength = null, int prefillChunk = QwenInferenceSession.DefaultPrefillChunk) =>
         new(this, maxSequenceLength ?? Math.Min(Config.MaxPositionEmbeddings, 4096), prefillChunk);
+
+    /// <summary>A batch of <paramref name="batchSize"/> sequences (each with its own KV cache of up to
+    /// <paramref name="maxSequenceLength"/> positions) that decode together: see <see cref="QwenBatchSession"/>.</summary>
+    public QwenBatchSession CreateBatch(int batchSize, int? maxSequenceLength = null, int prefillChunk = QwenInferenceSession.DefaultPrefillChunk) =>
+        new(this, batchSize, maxSequenceLength ?? Math.Min(Config.MaxPositionEmbeddings, 4096), prefillChunk);
 
     private static string Prefix(int layer) => $"model.layers.{layer.ToString(CultureInfo.InvariantCulture)}.";
 

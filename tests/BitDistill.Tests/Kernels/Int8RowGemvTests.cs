@@ -3,16 +3,26 @@ using static BitDistill.Tests.TestUtil;
 
 namespace BitDistill.Tests.Kernels;
 
-/// <summary>The INT8 row-scaled GEMV of the deployed lm_head: equal to its double-precision reference on odd sizes, and the
-/// per-row absmax quantiser's round trip stays within half a step of each row's scale.</summary>
+/// <summary>The INT8 row-scaled GEMV of the deployed lm_head: equal to its double-precision reference on odd sizes at every SIMD
+/// level and split over threads; the per-row absmax quantiser's round trip stays within half a step of each row's scale; the
+/// read-bandwidth probe sums what a plain loop sums.</summary>
 public sealed class Int8RowGemvTests
 {
-    [Theory]
-    [InlineData(1, 1)]
-    [InlineData(7, 33)]
-    [InlineData(65, 1031)]
-    public void TheGemvMatchesItsReferenceOnOddSizes(int n, int k)
+    public static TheoryData<int, int, SimdLevel, int> Cases()
     {
+        var d = new TheoryData<int, int, SimdLevel, int>();
+        foreach (var level in Enum.GetValues<SimdLevel>().Where(l => l <= KernelContext.HardwareSimd))
+            foreach (var (n, k) in new[] { (1, 1), (7, 33), (65, 1031), (301, 127) })
+                d.Add(n, k, level, 1);
+        d.Add(513, 333, KernelContext.HardwareSimd, 2); // rows split over the thread team
+        return d;
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void TheGemvMatchesItsReferenceOnOddSizesAtEverySimdLevel(int n, int k, SimdLevel level, int threads)
+    {
+        using var _ = KernelContext.Override(level, threads);
         var w = Rand([n, k], 5).ToFloatArray();
         var x = Rand([k], 6).ToFloatArray();
         var q = new sbyte[n * k]; var s = new float[n];
@@ -21,6 +31,21 @@ public sealed class Int8RowGemvTests
         Int8RowGemv.Multiply(q, s, n, k, x, y);
         Int8RowGemv.MultiplyReference(q, s, n, k, x, yr);
         Assert.True(RelErr(y, yr) <= 1e-6, $"relative error {RelErr(y, yr):E2}");
+        // codes at the extremes (±127) and a row of zeros: widening must keep the sign
+        Array.Fill(q, (sbyte)-127, 0, k);
+        Int8RowGemv.Multiply(q, s, n, k, x, y);
+        Int8RowGemv.MultiplyReference(q, s, n, k, x, yr);
+        Assert.True(RelErr(y, yr) <= 1e-6, $"relative error {RelErr(y, yr):E2} with codes -127");
+    }
+
+    [Fact]
+    public void TheReadBandwidthSumIsThePlainSumAndTheMeasureIsPositive()
+    {
+        var a = Enumerable.Range(0, 1037).Select(i => (long)(i * 31 - 500)).ToArray();
+        Assert.Equal(a.Skip(5).Take(1000).Sum(), ReadBandwidth.Sum(a, 5, 1005));
+        Assert.Equal(0, ReadBandwidth.Sum(a, 7, 7));
+        Assert.Throws<ArgumentOutOfRangeException>(() => ReadBandwidth.Sum(a, 9, 2000));
+        Assert.True(ReadBandwidth.Measure(threads: 1, passes: 1, megabytes: 8) > 0);
     }
 
     [Fact]

@@ -2,6 +2,7 @@ using System.Text.Json;
 using BitDistill.Autograd;
 using BitDistill.Cli;
 using BitDistill.Kernels;
+using BitDistill.Models;
 using BitDistill.Models.BitNet;
 using BitDistill.Models.Generation;
 using BitDistill.Models.Qwen;
@@ -278,19 +279,92 @@ public sealed class PackedExportTests(ITestOutputHelper output)
         finally { Delete(qat); }
     }
 
-    [Fact]
-    public void ExportRefusesWhatTheRuntimeCannotComputeYetBeforeWriting()
+    /// <summary>A refined student saved after one training forward, so a GPTQ/AWQ training quantiser has solved (its forward is the
+    /// solution, not the pre-solve absmean).</summary>
+    private static string SolvedQatFolder(BitNetConfig settings)
     {
-        var qat = QatFolder("qwen3-tied", new BitNetConfig { SubLn = SubLnPlacement.Paper, WeightQuant = WeightQuantizer.Gptq });
-        var outDir = Path.Combine(Path.GetTempPath(), $"bitdistill-export-gptq-{Guid.NewGuid():N}");
+        var dir = Path.Combine(Path.GetTempPath(), $"bitdistill-export-qat-{Guid.NewGuid():N}");
+        var student = Refiner.Refine(QwenModel.FromPretrained(FixturePath("qwen", "qwen3-tied")), settings);
+        var ids = Enumerable.Range(0, 24).Select(i => (long)((i * 37 + 5) % 90)).ToArray();
+        student.Forward(Tensor.FromArray(ids, [2, 12])); // a training-mode forward with gradients recorded: the first solve
+        Assert.All(Refiner.BitLinears(student), l => Assert.True(l.Layer.QuantizerSolves > 0));
+        student.SavePretrained(dir);
+        return dir;
+    }
+
+    [Fact]
+    public void AGptqTrainedStudentExportsWithItsSolvedCodesAndScales()
+    {
+        // GPTQ's forward is ternarise((W + D) / r)·t: codes × one scale per row, which the packed format holds exactly
+        var qat = SolvedQatFolder(new BitNetConfig { SubLn = SubLnPlacement.Paper, WeightQuant = WeightQuantizer.Gptq });
+        string? outDir = null;
+        try
+        {
+            outDir = Export(qat, "t1.6");
+            var runtime = QwenRuntimeModel.Load(outDir);
+            var expected = QatLogits(qat);
+            var got = RuntimeLogits(runtime);
+            double worst = 0;
+            for (int i = 0; i < expected.Length; i++) worst = Math.Max(worst, Math.Abs(expected[i] - got[i]));
+            output.WriteLine($"GPTQ-trained student: max |runtime − QAT| = {worst:G3}");
+            Assert.True(worst < 1e-4, $"max difference {worst}");
+            // the per-row GPTQ scales made it into the file, not a per-tensor absmean
+            Assert.True(runtime.Config.Export!.PerRowScales);
+        }
+        finally { Delete(qat); if (outDir is not null) Delete(outDir); }
+    }
+
+    public static TheoryData<string, string> Unexportable() => new()
+    {
+        { "awq-training", "weight_quant 'awq'" },
+        { "awq-calibration", "calibration 'awq'" },
+        { "per-group", "per_group" },
+        { "score-head", "score-head" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Unexportable))]
+    public void ExportRefusesWhatThePackedRuntimeCannotComputeFaithfullyInOneLineBeforeWriting(string kind, string named)
+    {
+        var qat = kind switch
+        {
+            "awq-training" => SolvedQatFolder(new BitNetConfig { SubLn = SubLnPlacement.Paper, WeightQuant = WeightQuantizer.Awq }),
+            "awq-calibration" => WithBitNetField(QatFolder("qwen3-tied", new BitNetConfig { SubLn = SubLnPlacement.Paper }), "calibration", "awq"),
+            "per-group" => QatFolder("qwen3-tied", new BitNetConfig { SubLn = SubLnPlacement.Paper, WeightScale = WeightScaleMode.PerGroup, GroupSize = 32 }),
+            _ => ScoreHeadFolder(),
+        };
+        var outDir = Path.Combine(Path.GetTempPath(), $"bitdistill-export-refused-{Guid.NewGuid():N}");
         try
         {
             var e = new StringWriter();
             Assert.Equal(ErrorPolicy.BadInput, ExportCommand.Run(new ExportCommand.Args { Model = qat, Format = "i2", Output = outDir }, new StringWriter(), e));
-            Assert.Contains("weight_quant 'gptq'", e.ToString());
+            output.WriteLine(e.ToString());
+            Assert.Contains(named, e.ToString());
+            Assert.Contains("config.json", e.ToString());
+            Assert.Single(e.ToString().TrimEnd().Split('\n'));
             Assert.False(Directory.Exists(outDir));
         }
         finally { Delete(qat, outDir); }
+    }
+
+    // the folder with one field of its config's "bitnet" object changed (as `quantize --method awq` records it)
+    private static string WithBitNetField(string dir, string field, string value)
+    {
+        var path = Path.Combine(dir, "config.json");
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!;
+        json["bitnet"]![field] = value;
+        File.WriteAllText(path, json.ToJsonString());
+        return dir;
+    }
+
+    // a ternary student with a score head (Qwen3ForSequenceClassification), saved as distill --head score saves it
+    private static string ScoreHeadFolder()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), $"bitdistill-export-score-{Guid.NewGuid():N}");
+        var lm = QwenModel.FromPretrained(FixturePath("qwen", "qwen3-tied"));
+        var student = Refiner.Refine(ModelRegistry.WithScoreHead(lm, ["negative", "positive"], new Generator(5), padTokenId: 0), new BitNetConfig { SubLn = SubLnPlacement.Paper });
+        student.SavePretrained(dir);
+        return dir;
     }
 
     [Fact]

@@ -1,0 +1,340 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using BitDistill.Kernels;
+using BitDistill.Runtime;
+
+namespace BitDistill.Cli;
+
+/// <summary>`bitdistill bench runtime`: prefill and decode tokens/s of exported (packed ternary) models of a given shape (default
+/// Qwen3-0.6B, random ternary weights), bytes read per decoded token, the measured read bandwidth and the decode speed it allows
+/// (the bound), file size and resident memory; with a llama.cpp build (<c>--peer-bin</c>, <c>--peer-models</c>), llama-bench on
+/// the matching TQ2_0 / TQ1_0 files in the same run, same threads, and our speed as a multiple of theirs.</summary>
+public static class RuntimeBench
+{
+    /// <summary>What to measure.</summary>
+    public sealed record Options
+    {
+        /// <summary>A Qwen config.json giving the shape; null = Qwen3-0.6B.</summary>
+        public string? Config { get; init; }
+        /// <summary>Packings to measure ("i2", "t1.6").</summary>
+        public IReadOnlyList<string> Formats { get; init; } = ["i2", "t1.6"];
+        /// <summary>lm_head storages to measure ("int8", "fp16", "fp32").</summary>
+        public IReadOnlyList<string> LmHeads { get; init; } = ["int8", "fp16"];
+        /// <summary>Thread counts.</summary>
+        public IReadOnlyList<int> Threads { get; init; } = [1];
+        /// <summary>Prompt tokens of the prefill measurement (llama-bench -p).</summary>
+        public int Prompt { get; init; } = 128;
+        /// <summary>Decoded tokens of the decode measurement (llama-bench -n).</summary>
+        public int Generate { get; init; } = 64;
+        /// <summary>Repetitions (the median is reported).</summary>
+        public int Repeats { get; init; } = 3;
+        /// <summary>Folder for the generated models (kept and reused); null = a temporary folder, deleted afterwards.</summary>
+        public string? Work { get; init; }
+        /// <summary>Folder holding llama.cpp's llama-bench; null = no peer.</summary>
+        public string? PeerBin { get; init; }
+        /// <summary>Folder holding the peer's GGUF files (run_peer.sh's models folder).</summary>
+        public string? PeerModels { get; init; }
+        /// <summary>Write one JSON object per row here.</summary>
+        public string? Json { get; init; }
+        /// <summary>Measure each model's resident memory in a fresh `bitdistill` process (off when not run from the CLI).</summary>
+        public bool MeasureResident { get; init; } = true;
+    }
+
+    /// <summary>One measured (model, format, lm_head, threads).</summary>
+    public sealed record Row(string Model, string Format, string LmHead, int Threads, double DecodeTokensPerSecond, double PrefillTokensPerSecond,
+        long BytesPerToken, double BoundTokensPerSecond, long WeightsBytes, long ResidentBytes, string Engine)
+    {
+        /// <summary>Peak resident memory of a process that only loads the model, above its resident memory before loading.</summary>
+        public long PeakResidentBytes { get; init; }
+    }
+
+    // Qwen3-0.6B (../shared/data/configs/qwen3-0.6b.config.json), the shape of the issue's targets
+    private const string Qwen3Small = """
+        {"architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "vocab_size": 151936, "hidden_size": 1024, "intermediate_size": 3072,
+         "num_hidden_layers": 28, "num_attention_heads": 16, "num_key_value_heads": 8, "head_dim": 128, "rms_norm_eps": 1e-6,
+         "rope_theta": 1000000, "max_position_embeddings": 40960, "tie_word_embeddings": true, "attention_bias": false,
+         "hidden_act": "silu", "bos_token_id": 151643, "eos_token_id": 151645}
+        """;
+
+    /// <summary>Measures and prints the table; returns the exit code.</summary>
+    public static int Run(Options o, TextWriter stdout)
+    {
+        string load0 = LoadAverage();
+        var json = JsonNode.Parse(o.Config is null ? Qwen3Small : File.ReadAllText(o.Config))!.AsObject();
+        var config = QwenRuntimeConfig.Parse(json.ToJsonString(), o.Config ?? "qwen3-0.6b (built in)");
+        string modelName = o.Config is null ? "qwen3-0.6b" : Path.GetFileNameWithoutExtension(Path.GetDirectoryName(Path.GetFullPath(o.Config)) ?? "model");
+        string work = o.Work ?? Path.Combine(Path.GetTempPath(), $"bitdistill-bench-runtime-{Guid.NewGuid():N}");
+        stdout.WriteLine($"SIMD {KernelContext.Current.Simd}, {Environment.ProcessorCount} logical cores, .NET {Environment.Version}; load average before: {load0}");
+        var bandwidth = new Dictionary<int, double>();
+        foreach (int t in o.Threads)
+        {
+            bandwidth[t] = ReadBandwidth.Measure(t);
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"streaming read bandwidth, {t} thread(s): {bandwidth[t]:F1} GB/s"));
+        }
+        var rows = new List<Row>();
+        try
+        {
+            foreach (var f in o.Formats)
+                foreach (var h in o.LmHeads)
+                {
+                    var packing = PackedExportInfo.ParsePacking(f) ?? throw new UsageException($"--formats: '{f}' is not i2 or t1.6");
+                    var head = PackedExportInfo.ParseStorage(h) ?? throw new UsageException($"--lm-heads: '{h}' is not int8, fp16 or fp32");
+                    string dir = Path.Combine(work, $"{modelName}-{f}-{h}");
+                    if (!File.Exists(Path.Combine(dir, "config.json"))) WriteRandomModel(dir, json, config, packing, head, stdout);
+                    rows.AddRange(Measure(dir, modelName, f, h, o, bandwidth, stdout));
+                }
+            if (o.PeerBin is not null) rows.AddRange(Peer(o, modelName, stdout));
+        }
+        finally { if (o.Work is null && Directory.Exists(work)) Directory.Delete(work, recursive: true); }
+        string load1 = LoadAverage();
+        Print(rows, stdout);
+        stdout.WriteLine($"load average before: {load0}; after: {load1}");
+        if (o.Json is not null) WriteJson(o.Json, rows, load0, load1);
+        return 0;
+    }
+
+    // A packed model of the config's shape with random ternary codes (about a third zeros), per-tensor scales, paper SubLN,
+    // random embeddings (the lm_head's storage when tied: one table, as llama.cpp's files): written once, as `export` writes, so the loader's checks run on it.
+    private static void WriteRandomModel(string dir, JsonObject json, QwenRuntimeConfig c, TernaryPacking packing, TableStorage head, TextWriter stdout)
+    {
+        var sw = Stopwatch.StartNew();
+        // a tied model keeps one table (as llama.cpp's GGUF does): the embeddings take the lm_head's storage
+        var info = new PackedExportInfo { Packing = packing, Embeddings = c.TieWordEmbeddings ? head : TableStorage.Float16, LmHead = head, PerRowScales = false, SubLn = "paper", SubLnEps = 1e-6 };
+        var writer = new PackedModelWriter(info);
+        ulong state = 0x9E3779B97F4A7C15UL;
+        ulong Next() { state ^= state << 13; state ^= state >> 7; state ^= state << 17; return state; }
+        float Normal(float sd) => (float)((Next() % 1_000_000 / 1e6 + Next() % 1_000_000 / 1e6 + Next() % 1_000_000 / 1e6 - 1.5) * 2 * sd);
+        float[] Ones(int n) => Enumerable.Repeat(1f, n).ToArray();
+        int e = c.HiddenSize, q = c.NumAttentionHeads * c.HeadDim, kv = c.NumKeyValueHeads * c.HeadDim, inter = c.IntermediateSize;
+        void Ternary(string name, int n, int k)
+        {
+            var codes = new sbyte[(long)n * k];
+            for (long i = 0; i < codes.Length; i++) codes[i] = (sbyte)((int)(Next() % 3) - 1);
+            writer.AddTernary(name, PackedTernaryMatrix.FromCodes(codes, n, k, TernaryScaleMode.PerTensor, [0.02f]));
+        }
+        for (int l = 0; l < c.NumHiddenLayers; l++)
+        {
+            string p = $"model.layers.{l.ToString(CultureInfo.InvariantCulture)}.";
+            writer.AddFloat(p + "input_layernorm.weight", Ones(e), [e]);
+            writer.AddFloat(p + "post_attention_layernorm.weight", Ones(e), [e]);
+            Ternary(p + "self_attn.q_proj", q, e); Ternary(p + "self_attn.k_proj", kv, e); Ternary(p + "self_attn.v_proj", kv, e);
+            Ternary(p + "self_attn.o_proj", e, q);
+            if (c.QkNorm) { writer.AddFloat(p + "self_attn.q_norm.weight", Ones(c.HeadDim), [c.HeadDim]); writer.AddFloat(p + "self_attn.k_norm.weight", Ones(c.HeadDim), [c.HeadDim]); }
+            writer.AddFloat(p + "self_attn.attn_sub_norm.weight", Ones(q), [q]);
+            writer.AddFloat(p + "mlp.ffn_sub_norm.weight", Ones(inter), [inter]);
+            Ternary(p + "mlp.gate_proj", inter, e); Ternary(p + "mlp.up_proj", inter, e); Ternary(p + "mlp.down_proj", e, inter);
+        }
+        writer.AddFloat("model.norm.weight", Ones(e), [e]);
+        var table = new float[(long)c.VocabSize * e];
+        for (long i = 0; i < table.Length; i++) table[i] = Normal(0.02f);
+        writer.AddTable("model.embed_tokens.weight", table, c.VocabSize, e, info.Embeddings);
+        if (!info.SharesTable(c.TieWordEmbeddings)) writer.AddTable("lm_head.weight", table, c.VocabSize, e, head);
+        writer.Write(dir, json);
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"wrote {dir} ({sw.Elapsed.TotalSeconds:F0} s)"));
+    }
+
+    private static IEnumerable<Row> Measure(string dir, string modelName, string format, string lmHead, Options o, Dictionary<int, double> bandwidth, TextWriter stdout)
+    {
+        var (resident, peak) = o.MeasureResident ? ResidentOfLoad(dir) : (0L, 0L);
+        var model = QwenRuntimeModel.Load(dir);
+        long file = new FileInfo(Path.Combine(dir, PackedExportInfo.FileName)).Length;
+        long perToken = model.DecodeBytesPerToken;
+        var c = model.Config;
+        var prompt = new int[o.Prompt];
+        for (int i = 0; i < prompt.Length; i++) prompt[i] = (i * 7919 + 13) % c.VocabSize;
+        var rows = new List<Row>();
+        foreach (int t in o.Threads)
+        {
+            using var scope = KernelContext.Override(degreeOfParallelism: t);
+            var session = model.CreateSession(Math.Max(o.Prompt, o.Generate + 1) + 21); // room for the warm-up too
+            session.Append(prompt.AsSpan(0, Math.Min(16, prompt.Length))); // warm-up: JIT, thread team, page-ins
+            for (int i = 0; i < 4; i++) session.Decode(prompt[i]);
+            var pp = new List<double>(); var tg = new List<double>();
+            // untimed rounds first (at least one, and at least a second's worth), so tiered JIT has optimised both paths
+            var warm = Stopwatch.StartNew();
+            int warmRounds = 0;
+            for (int r = -1; r < o.Repeats; r++)
+            {
+                if (r == 0 && warm.Elapsed.TotalSeconds < 1 && ++warmRounds < 1000) r = -1;
+                session.Reset();
+                long t0 = Stopwatch.GetTimestamp();
+                session.Append(prompt);
+                double prefill = o.Prompt / Stopwatch.GetElapsedTime(t0).TotalSeconds;
+                session.Reset();
+                session.Append(prompt.AsSpan(0, 1));
+                t0 = Stopwatch.GetTimestamp();
+                for (int i = 0; i < o.Generate; i++) session.Decode(prompt[(i + 1) % prompt.Length]);
+                double decode = o.Generate / Stopwatch.GetElapsedTime(t0).TotalSeconds;
+                if (r >= 0) { pp.Add(prefill); tg.Add(decode); }
+            }
+            var row = new Row(modelName, format, lmHead, t, Median(tg), Median(pp), perToken, bandwidth[t] * 1e9 / perToken, file, resident, "bitdistill") { PeakResidentBytes = peak };
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {format} lm_head {lmHead}, {t} thread(s): prefill {row.PrefillTokensPerSecond:F1} tok/s, decode {row.DecodeTokensPerSecond:F1} tok/s"));
+            rows.Add(row);
+        }
+        return rows;
+    }
+
+    // llama-bench on the peer's files (see ../shared/peers/llamacpp/README.md), same prompt and generation lengths and threads
+    private static IEnumerable<Row> Peer(Options o, string modelName, TextWriter stdout)
+    {
+        string bench = Path.Combine(o.PeerBin!, "llama-bench");
+        if (!File.Exists(bench)) throw new UsageException($"--peer-bin: '{bench}' does not exist; build llama.cpp with ../shared/peers/llamacpp/build.sh");
+        string models = o.PeerModels ?? throw new UsageException("--peer-models is required with --peer-bin (the folder run_peer.sh writes its GGUF files to)");
+        var rows = new List<Row>();
+        foreach (var (type, format, head) in new[] { ("TQ2_0", "TQ2_0", "q6_K"), ("TQ1_0", "TQ1_0", "q6_K"), ("TQ2_0-lmTQ2_0", "TQ2_0", "tq2_0"), ("TQ1_0-lmTQ1_0", "TQ1_0", "tq1_0") })
+        {
+            string file = Path.Combine(models, $"qwen3-0.6b-rand-{type}.gguf");
+            if (!File.Exists(file)) { stdout.WriteLine($"  (no {file}: skipped)"); continue; }
+            var psi = new ProcessStartInfo(bench) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            foreach (var arg in new[] { "-m", file, "-t", string.Join(",", o.Threads), "-p", o.Prompt.ToString(CultureInfo.InvariantCulture),
+                "-n", o.Generate.ToString(CultureInfo.InvariantCulture), "-r", o.Repeats.ToString(CultureInfo.InvariantCulture), "-o", "csv" })
+                psi.ArgumentList.Add(arg);
+            using var p = Process.Start(psi)!;
+            var errTask = p.StandardError.ReadToEndAsync();
+            string csv = p.StandardOutput.ReadToEnd();
+            p.WaitForExit();
+            if (p.ExitCode != 0) throw new InvalidOperationException($"llama-bench on {file} exited with {p.ExitCode}: {errTask.Result.Split('\n').LastOrDefault(l => l.Length > 0)}");
+            var lines = csv.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            var header = SplitCsv(lines[0]);
+            int Col(string name) => Array.IndexOf(header, name) is int i and >= 0 ? i : throw new InvalidOperationException($"llama-bench's CSV has no column '{name}'");
+            var perThread = new Dictionary<int, (double pp, double tg, long size)>();
+            foreach (var line in lines.Skip(1))
+            {
+                var f = SplitCsv(line);
+                int threads = int.Parse(f[Col("n_threads")], CultureInfo.InvariantCulture);
+                double ts = double.Parse(f[Col("avg_ts")], CultureInfo.InvariantCulture);
+                long size = long.Parse(f[Col("model_size")], CultureInfo.InvariantCulture);
+                var cur = perThread.GetValueOrDefault(threads);
+                perThread[threads] = int.Parse(f[Col("n_gen")], CultureInfo.InvariantCulture) == 0 ? (ts, cur.tg, size) : (cur.pp, ts, size);
+            }
+            foreach (var (threads, v) in perThread.OrderBy(kv => kv.Key))
+            {
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  llama.cpp {type}, {threads} thread(s): prefill {v.pp:F1} tok/s, decode {v.tg:F1} tok/s"));
+                rows.Add(new Row(modelName, format, head, threads, v.tg, v.pp, 0, 0, v.size, 0, "llama.cpp"));
+            }
+        }
+        return rows;
+    }
+
+    private static void Print(List<Row> rows, TextWriter stdout)
+    {
+        stdout.WriteLine();
+        stdout.WriteLine("| engine | model | format | lm_head | threads | prefill tok/s | decode tok/s | MB read / token | bound tok/s | % of bound | file MB | resident MB | peak MB | decode vs llama.cpp | prefill vs llama.cpp |");
+        stdout.WriteLine("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var r in rows)
+        {
+            // the peer row of the matching packing with llama.cpp's default output layer (q6_K)
+            string peerFormat = r.Format == "i2" ? "TQ2_0" : "TQ1_0";
+            var peer = r.Engine == "bitdistill" ? rows.FirstOrDefault(p => p.Engine == "llama.cpp" && p.Format == peerFormat && p.LmHead == "q6_K" && p.Threads == r.Threads) : null;
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {r.Engine} | {r.Model} | {r.Format} | {r.LmHead} | {r.Threads} | {r.PrefillTokensPerSecond:F1} | {r.DecodeTokensPerSecond:F1} | "
+                + $"{(r.BytesPerToken > 0 ? (r.BytesPerToken / 1048576.0).ToString("F1", CultureInfo.InvariantCulture) : "")} | "
+                + $"{(r.BoundTokensPerSecond > 0 ? r.BoundTokensPerSecond.ToString("F1", CultureInfo.InvariantCulture) : "")} | "
+                + $"{(r.BoundTokensPerSecond > 0 ? (100 * r.DecodeTokensPerSecond / r.BoundTokensPerSecond).ToString("F0", CultureInfo.InvariantCulture) + "%" : "")} | "
+                + $"{r.WeightsBytes / 1048576.0:F1} | {(r.ResidentBytes > 0 ? (r.ResidentBytes / 1048576.0).ToString("F1", CultureInfo.InvariantCulture) : "")} | "
+                + $"{(r.PeakResidentBytes > 0 ? (r.PeakResidentBytes / 1048576.0).ToString("F1", CultureInfo.InvariantCulture) : "")} | "
+                + $"{(peer is null ? "" : (r.DecodeTokensPerSecond / peer.DecodeTokensPerSecond).ToString("F2", CultureInfo.InvariantCulture) + "×")} | "
+                + $"{(peer is null ? "" : (r.PrefillTokensPerSecond / peer.PrefillTokensPerSecond).ToString("F2", CultureInfo.InvariantCulture) + "×")} |"));
+        }
+        stdout.WriteLine("(median of the repetitions; bound = read bandwidth / bytes of weights read per decoded token; llama.cpp rows: llama-bench avg, its default output layer is q6_K)");
+    }
+
+    private static void WriteJson(string path, List<Row> rows, string load0, string load1)
+    {
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            w.WriteStartArray();
+            foreach (var r in rows)
+            {
+                w.WriteStartObject();
+                w.WriteString("engine", r.Engine); w.WriteString("model", r.Model); w.WriteString("format", r.Format); w.WriteString("lm_head", r.LmHead);
+                w.WriteNumber("threads", r.Threads);
+                w.WriteNumber("decode_tokens_per_s", Finite(r.DecodeTokensPerSecond)); w.WriteNumber("prefill_tokens_per_s", Finite(r.PrefillTokensPerSecond));
+                w.WriteNumber("bytes_per_token", r.BytesPerToken); w.WriteNumber("bound_tokens_per_s", Finite(r.BoundTokensPerSecond));
+                w.WriteNumber("weights_bytes", r.WeightsBytes); w.WriteNumber("resident_bytes", r.ResidentBytes); w.WriteNumber("peak_resident_bytes", r.PeakResidentBytes);
+                w.WriteString("load_average_before", load0); w.WriteString("load_average_after", load1);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+        }
+        string tmp = path + ".tmp";
+        File.WriteAllBytes(tmp, ms.ToArray());
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    private static double Finite(double v) => double.IsFinite(v) ? v : 0;
+
+    private static double Median(List<double> v)
+    {
+        var s = v.Order().ToArray();
+        return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
+    }
+
+    private static string[] SplitCsv(string line)
+    {
+        var fields = new List<string>();
+        var cur = new System.Text.StringBuilder();
+        bool quoted = false;
+        for (int i = 0; i < line.Length; i++)
+        {
+            char ch = line[i];
+            if (quoted)
+            {
+                if (ch == '"' && i + 1 < line.Length && line[i + 1] == '"') { cur.Append('"'); i++; }
+                else if (ch == '"') quoted = false;
+                else cur.Append(ch);
+            }
+            else if (ch == '"') quoted = true;
+            else if (ch == ',') { fields.Add(cur.ToString()); cur.Clear(); }
+            else if (ch != '\r') cur.Append(ch);
+        }
+        fields.Add(cur.ToString());
+        return [.. fields];
+    }
+
+    private static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
+
+    /// <summary>`bench runtime --resident-of DIR`, run in a fresh process: loads the model and prints its resident memory (VmRSS after
+    /// loading minus before) and peak (VmHWM minus the VmRSS before), so no earlier allocation of the bench distorts them.</summary>
+    public static int PrintResidentOfLoad(string dir, TextWriter stdout)
+    {
+        GC.Collect();
+        long before = Status("VmRSS:");
+        var model = QwenRuntimeModel.Load(dir);
+        GC.Collect();
+        long after = Status("VmRSS:"), peak = Status("VmHWM:");
+        GC.KeepAlive(model);
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"resident_bytes={after - before} peak_bytes={peak - before}"));
+        return 0;
+    }
+
+    private static (long Resident, long Peak) ResidentOfLoad(string dir)
+    {
+        if (!File.Exists("/proc/self/status") || Environment.ProcessPath is not { } exe) return (0, 0);
+        var psi = new ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        // run as `dotnet bitdistill.dll`: the entry assembly comes first
+        if (Path.GetFileNameWithoutExtension(exe) == "dotnet" && System.Reflection.Assembly.GetEntryAssembly()?.Location is { Length: > 0 } dll) psi.ArgumentList.Add(dll);
+        foreach (var a in new[] { "bench", "runtime", "--resident-of", dir }) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var err = p.StandardError.ReadToEndAsync();
+        string text = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"measuring the resident memory of {dir} failed: {err.Result.Trim()}");
+        long Field(string key) => long.Parse(text.Split([' ', '\n'], StringSplitOptions.RemoveEmptyEntries).First(f => f.StartsWith(key, StringComparison.Ordinal))[key.Length..], CultureInfo.InvariantCulture);
+        return (Field("resident_bytes="), Field("peak_bytes="));
+    }
+
+    // a field of /proc/self/status in bytes (Linux); 0 elsewhere
+    private static long Status(string key)
+    {
+        if (!File.Exists("/proc/self/status")) return 0;
+        foreach (var line in File.ReadLines("/proc/self/status"))
+            if (line.StartsWith(key, StringComparison.Ordinal))
+                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+        return 0;
+    }
+}

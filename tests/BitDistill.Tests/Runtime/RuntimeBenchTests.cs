@@ -1,0 +1,63 @@
+using System.Text.Json;
+using BitDistill.Cli;
+
+namespace BitDistill.Tests.Runtime;
+
+/// <summary>`bench runtime` on a tiny shape: writes and loads packed models, measures prefill and decode, reports the bound from the
+/// bytes per token, and reads llama-bench's CSV (a stand-in script here) into rows with our speed as a multiple of the peer's.</summary>
+public sealed class RuntimeBenchTests
+{
+    [Fact]
+    public void TheBenchMeasuresPackedModelsAndSetsThemAgainstThePeersCsv()
+    {
+        if (OperatingSystem.IsWindows()) return; // the stand-in llama-bench is a shell script
+        var dir = Path.Combine(Path.GetTempPath(), $"bitdistill-bench-rt-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(Path.Combine(dir, "bin"));
+        Directory.CreateDirectory(Path.Combine(dir, "models"));
+        try
+        {
+            var config = Path.Combine(dir, "config.json");
+            File.WriteAllText(config, """
+                {"model_type": "qwen3", "vocab_size": 300, "hidden_size": 64, "intermediate_size": 160, "num_hidden_layers": 2,
+                 "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "rms_norm_eps": 1e-6, "rope_theta": 10000,
+                 "max_position_embeddings": 256, "tie_word_embeddings": true, "eos_token_id": 2}
+                """);
+            // llama-bench -o csv: quoted fields, one row per (test, threads)
+            var bench = Path.Combine(dir, "bin", "llama-bench");
+            File.WriteAllText(bench, """
+                #!/bin/sh
+                echo '"build_commit","model_size","n_threads","n_prompt","n_gen","avg_ts","stddev_ts"'
+                echo '"34af94cd9","241000000","1","16","0","50.000000","1.0"'
+                echo '"34af94cd9","241000000","1","0","8","20.000000","0.5"'
+                """);
+            File.SetUnixFileMode(bench, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            File.WriteAllText(Path.Combine(dir, "models", "qwen3-0.6b-rand-TQ2_0.gguf"), "stand-in");
+            var json = Path.Combine(dir, "rows.json");
+            var o = new StringWriter();
+            int code = RuntimeBench.Run(new RuntimeBench.Options
+            {
+                Config = config, Formats = ["i2"], LmHeads = ["int8"], Threads = [1], Prompt = 16, Generate = 8, Repeats = 1,
+                Work = Path.Combine(dir, "work"), PeerBin = Path.Combine(dir, "bin"), PeerModels = Path.Combine(dir, "models"), Json = json, MeasureResident = false,
+            }, o);
+            Assert.Equal(0, code);
+            var rows = JsonDocument.Parse(File.ReadAllText(json)).RootElement.EnumerateArray().ToArray();
+            var ours = Assert.Single(rows, r => r.GetProperty("engine").GetString() == "bitdistill");
+            var peer = Assert.Single(rows, r => r.GetProperty("engine").GetString() == "llama.cpp");
+            Assert.Equal("i2", ours.GetProperty("format").GetString());
+            Assert.Equal("int8", ours.GetProperty("lm_head").GetString());
+            Assert.True(ours.GetProperty("decode_tokens_per_s").GetDouble() > 0);
+            Assert.True(ours.GetProperty("prefill_tokens_per_s").GetDouble() > 0);
+            // bytes per token: 2 layers × 7 packed projections + the INT8 table (300 × 64 + scales) + one embedding row
+            long bytes = ours.GetProperty("bytes_per_token").GetInt64();
+            Assert.InRange(bytes, 300 * 64, 300 * 64 + 2 * 7 * 160 * 64);
+            Assert.True(ours.GetProperty("bound_tokens_per_s").GetDouble() > 0);
+            Assert.Equal(20.0, peer.GetProperty("decode_tokens_per_s").GetDouble());
+            Assert.Equal(50.0, peer.GetProperty("prefill_tokens_per_s").GetDouble());
+            Assert.Equal("TQ2_0", peer.GetProperty("format").GetString());
+            double ratio = ours.GetProperty("decode_tokens_per_s").GetDouble() / 20.0;
+            Assert.Contains($"{ratio:F2}×", o.ToString()); // the table sets ours against the peer
+            Assert.Contains("load average before", o.ToString());
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+}
