@@ -3,7 +3,7 @@ using System.Reflection;
 namespace BitDistill.Tests.Architecture;
 
 /// <summary>The dependency direction of DESIGN.md, checked on the built assemblies: Kernels ← Tensors ← Autograd ← Models ←
-/// Distill ← Cli, and Runtime on Kernels and Tensors only. (That only Kernels and Tensors touch raw storage is checked at
+/// Distill ← Cli, and Runtime and the device backend (Backends.Ilgpu) on Kernels and Tensors only. (That only Kernels and Tensors touch raw storage is checked at
 /// build time by the banned-API analyzer, BannedSymbols.txt.)</summary>
 public class LayeringTests
 {
@@ -15,6 +15,7 @@ public class LayeringTests
         ["BitDistill.Models"] = ["BitDistill.Kernels", "BitDistill.Tensors", "BitDistill.Autograd"],
         ["BitDistill.Distill"] = ["BitDistill.Kernels", "BitDistill.Tensors", "BitDistill.Autograd", "BitDistill.Models"],
         ["BitDistill.Runtime"] = ["BitDistill.Kernels", "BitDistill.Tensors"],
+        ["BitDistill.Backends.Ilgpu"] = ["BitDistill.Kernels", "BitDistill.Tensors"],
     };
 
     public static IEnumerable<object[]> Assemblies() => Allowed.Keys
