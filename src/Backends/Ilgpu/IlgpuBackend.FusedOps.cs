@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using BitDistill.Kernels;
 using BitDistill.Tensors;
 using ILGPU.Runtime;
 
@@ -58,5 +60,24 @@ public sealed partial class IlgpuBackend
     {
         if (x.DType != DType.Float32 || !x.IsContiguous) throw new ArgumentException($"ScaleInPlace needs a contiguous float32 tensor, got {x.DType}");
         if (x.Count > 0) _k.Scale(x.Count, Vc(x), factor);
+    }
+
+    // each packed weight matrix goes to the device once (its packed bytes and scales), and stays while the matrix lives
+    private readonly ConditionalWeakTable<PackedTernaryMatrix, Tensor[]> _packedOnDevice = new();
+
+    public Tensor TernaryMatMul(QuantizedActivations x, PackedTernaryMatrix weight)
+    {
+        if (x.Cols != weight.Cols) throw new ArgumentException($"ternary product: activations [{x.Rows}, {x.Cols}] do not fit weights [{weight.Rows}, {weight.Cols}]");
+        if (x.Codes.DType != DType.Int8 || x.Scales.DType != DType.Float32 || x.Scales.Count != x.Rows)
+            throw new ArgumentException("ternary product: codes must be Int8 [M, K] and scales float32 [M]");
+        var w = _packedOnDevice.GetValue(weight, p =>
+            [Tensor.FromArray(p.Data.ToArray(), [p.Data.Length], Device), Tensor.FromArray(p.Scales.ToArray(), [p.Scales.Length], Device)]);
+        var codes = x.Codes.Device == Device ? x.Codes.Contiguous() : x.Codes.To(Device).Contiguous();
+        var scales = x.Scales.Device == Device ? x.Scales.Contiguous() : x.Scales.To(Device).Contiguous();
+        var y = New([x.Rows, weight.Rows]);
+        if (y.Count > 0)
+            _k.TernaryMatMul(y.Count, S(codes).View<sbyte>().SubView(codes.Offset, Math.Max(1, codes.Count)), Vc(scales), S(w[0]).Raw, Vc(w[1]), V(y),
+                weight.Rows, weight.Cols, weight.RowBytes, weight.ScaleMode == TernaryScaleMode.PerRow ? 1 : 0);
+        return y;
     }
 }

@@ -31,6 +31,7 @@ internal sealed class IlgpuKernelSet(Accelerator a)
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int>? _sgd;
     private Action<Index1D, ArrayView<float>, ArrayView<double>, int, int>? _sumSq;
     private Action<Index1D, ArrayView<float>, float>? _scale;
+    private Action<Index1D, ArrayView<sbyte>, ArrayView<float>, ArrayView<byte>, ArrayView<float>, ArrayView<float>, int, int, int, int>? _ternaryMatMul;
 
     public void Copy(int n, ArrayView<byte> src, int st, StridedLayout ls, ArrayView<byte> dst, int dt, StridedLayout ld, int size) =>
         (_copy ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<byte>, int, StridedLayout, ArrayView<byte>, int, StridedLayout, int>(IlgpuKernels.Copy))(n, src, st, ls, dst, dt, ld, size);
@@ -104,4 +105,7 @@ internal sealed class IlgpuKernelSet(Accelerator a)
 
     public void Scale(int n, ArrayView<float> x, float factor) =>
         (_scale ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(IlgpuKernels.Scale))(n, x, factor);
+
+    public void TernaryMatMul(int n, ArrayView<sbyte> codes, ArrayView<float> xScales, ArrayView<byte> packed, ArrayView<float> wScales, ArrayView<float> y, int rows, int k, int rowBytes, int perRow) =>
+        (_ternaryMatMul ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<sbyte>, ArrayView<float>, ArrayView<byte>, ArrayView<float>, ArrayView<float>, int, int, int, int>(IlgpuKernels.TernaryMatMul))(n, codes, xScales, packed, wScales, y, rows, k, rowBytes, perRow);
 }

@@ -369,4 +369,21 @@ internal static class IlgpuKernels
     }
 
     public static void Scale(Index1D i, ArrayView<float> x, float factor) => x[i] = x[i] * factor;
+
+    /// <summary>W2A8 ternary product, one thread per output (m, n): int32 Σ_k codes[m, k]·q[n, k] over the 2-bit packed
+    /// weights (PackedTernaryMatrix's layout: 32-byte blocks of 128 weights, weight j + 32·s in bits 2s..2s+1 of byte j),
+    /// then acc / xScale[m] · wScale (per tensor: wScales[0]; per row: wScales[n]).</summary>
+    public static void TernaryMatMul(Index1D i, ArrayView<sbyte> codes, ArrayView<float> xScales, ArrayView<byte> packed, ArrayView<float> wScales,
+        ArrayView<float> y, int rows, int k, int rowBytes, int perRow)
+    {
+        int m = i / rows, n = i - m * rows;
+        int acc = 0, xb = m * k, wb = n * rowBytes;
+        for (int c = 0; c < k; c++)
+        {
+            int block = c >> 7, within = c & 127;
+            int code = (packed[wb + block * 32 + (within & 31)] >> (2 * (within >> 5))) & 3;
+            acc += codes[xb + c] * (code - 1);
+        }
+        y[i] = acc / xScales[m] * (perRow != 0 ? wScales[n] : wScales[0]);
+    }
 }

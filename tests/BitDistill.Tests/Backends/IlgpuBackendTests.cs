@@ -177,6 +177,21 @@ public class IlgpuBackendTests
         IlgpuTestDevice.AssertClose(gp, cp, 0, "scale in place");
     }
 
+    [Theory]
+    [InlineData(TernaryScaleMode.PerTensor)]
+    [InlineData(TernaryScaleMode.PerRow)]
+    public void TernaryW2A8ProductMatchesTheScalarReference(TernaryScaleMode mode)
+    {
+        // K = 201 spans a padded second 128-weight block; M = 3 rows of INT8 activations, N = 5 ternary rows
+        var w = TestUtil.Rand([5, 201], 60).ToArray<float>();
+        var packed = PackedTernaryMatrix.Pack(w, 5, 201, mode);
+        var (cx, gx) = IlgpuTestDevice.Pair([3, 201], 61);
+        var expected = Device.Reference.Backend.TernaryMatMul(Device.Reference.Backend.QuantizeActivations(cx.To(Device.Reference)), packed);
+        var actual = gx.Backend.TernaryMatMul(gx.Backend.QuantizeActivations(gx), packed);
+        Assert.Equal(Gpu, actual.Device);
+        Assert.Equal(expected.ToArray<float>(), actual.ToArray<float>());
+    }
+
     [Fact]
     public void ATensorOfAnotherDeviceIsRefusedWithItsDevice()
     {
