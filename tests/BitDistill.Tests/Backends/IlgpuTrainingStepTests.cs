@@ -1,15 +1,18 @@
 using BitDistill.Autograd;
 using BitDistill.Distill.Objectives;
+using BitDistill.Models;
+using BitDistill.Models.BitNet;
 using BitDistill.Models.Qwen;
 using BitDistill.Tensors;
 
 namespace BitDistill.Tests.Backends;
 
-/// <summary>A whole FP-SFT training step of a tiny Qwen3 model (forward, cross-entropy, backward, clipping, AdamW) on ILGPU's
+/// <summary>A whole training step of a tiny Qwen3 model (forward, cross-entropy, backward, clipping, AdamW), full precision
+/// and as a BitNet student (BitLinear with SubLN: absmean ternary weights, INT8 activations, the W2A8 product), on ILGPU's
 /// CPU emulator lands where the CPU backend's does.</summary>
 public class IlgpuTrainingStepTests
 {
-    private static (float loss, float[] weights) Step(Device device)
+    private static (float loss, float[] weights) Step(Device device, bool ternary = false)
     {
         var cfg = QwenConfig.Parse("""
             {"model_type": "qwen3", "vocab_size": 37, "hidden_size": 16, "intermediate_size": 24, "num_hidden_layers": 1,
@@ -17,7 +20,8 @@ public class IlgpuTrainingStepTests
              "tie_word_embeddings": false, "max_position_embeddings": 32, "hidden_act": "silu"}
             """);
         using var _ = Device.UseDefault(device);
-        var model = new QwenModel(cfg, new Generator(4));
+        CausalLanguageModel model = new QwenModel(cfg, new Generator(4));
+        if (ternary) model = Refiner.Refine(model, new BitNetConfig { SubLn = SubLnPlacement.Paper });
         Assert.All(model.Parameters(), p => Assert.Equal(device, p.Value.Device));
         var opt = new AdamW(model.Parameters(), lr: 1e-2f);
         var ids = Tensor.FromArray(Enumerable.Range(0, 2 * 7).Select(i => (long)(i * 11 % 37)).ToArray(), [2, 7], device);
@@ -36,5 +40,14 @@ public class IlgpuTrainingStepTests
         var (gpuLoss, gpuWeights) = Step(IlgpuTestDevice.Device);
         Assert.Equal(cpuLoss, gpuLoss, 4);
         Assert.True(TestUtil.RelErr(gpuWeights, cpuWeights) < 1e-4, $"weights after one step differ by {TestUtil.RelErr(gpuWeights, cpuWeights):E2}");
+    }
+
+    [Fact]
+    public void OneTernaryStudentTrainingStepMatchesTheCpuBackend()
+    {
+        var (cpuLoss, cpuWeights) = Step(Device.Cpu, ternary: true);
+        var (gpuLoss, gpuWeights) = Step(IlgpuTestDevice.Device, ternary: true);
+        Assert.Equal(cpuLoss, gpuLoss, 3);
+        Assert.True(TestUtil.RelErr(gpuWeights, cpuWeights) < 1e-3, $"weights after one step differ by {TestUtil.RelErr(gpuWeights, cpuWeights):E2}");
     }
 }
