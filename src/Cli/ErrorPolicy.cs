@@ -1,9 +1,11 @@
 using System.CommandLine;
 using System.Text.Json;
+using BitDistill.Backends.Ilgpu;
 using BitDistill.Kernels;
 using BitDistill.Models;
 using BitDistill.Models.Tokenization;
 using BitDistill.Runtime;
+using BitDistill.Tensors;
 using BitDistill.Tensors.SafeTensors;
 
 namespace BitDistill.Cli;
@@ -38,11 +40,35 @@ public static class ErrorPolicy
     public static KernelContext.Scope? ThreadScope(ParseResult parse) =>
         parse.GetResult(Threads) is not null && parse.GetValue(Threads) is int t ? KernelContext.Override(degreeOfParallelism: t) : null;
 
-    /// <summary>Runs a verb's body under the policy; <paramref name="parse"/> supplies --verbose and --threads.</summary>
+    /// <summary>The --device option of the verbs that train or evaluate models (added to them by <see cref="Program.CreateRoot"/>).</summary>
+    public static Option<string> DeviceOption { get; } = CreateDevice();
+
+    private static Option<string> CreateDevice()
+    {
+        var o = new Option<string>("--device")
+        {
+            Description = "where tensors live and kernels run: cpu (default), cuda (the first NVIDIA GPU) or opencl (the first OpenCL 2.0 device), through ILGPU",
+            DefaultValueFactory = _ => "cpu",
+        };
+        o.AcceptOnlyFromAmong("cpu", "cuda", "opencl");
+        return o;
+    }
+
+    /// <summary>Makes the device --device names the default for new tensors on this thread, or null for the CPU (or when
+    /// the verb has no --device). An absent CUDA or OpenCL device is an error naming what is missing.</summary>
+    public static IDisposable? DeviceScope(ParseResult parse) =>
+        parse.GetResult(DeviceOption) is null ? null : parse.GetValue(DeviceOption) switch
+        {
+            "cuda" => Device.UseDefault(IlgpuDevices.Cuda()),
+            "opencl" => Device.UseDefault(IlgpuDevices.OpenCL()),
+            _ => null,
+        };
+
+    /// <summary>Runs a verb's body under the policy; <paramref name="parse"/> supplies --verbose, --threads and --device.</summary>
     public static int Run(string verb, ParseResult parse, Func<int> body)
     {
         using var threads = ThreadScope(parse);
-        return Run(verb, body, Console.Out, Console.Error, parse.GetValue(Verbose));
+        return Run(verb, () => { using var device = DeviceScope(parse); return body(); }, Console.Out, Console.Error, parse.GetValue(Verbose));
     }
 
     /// <summary>Runs a verb's body under the policy, writing errors to <paramref name="stderr"/>.</summary>

@@ -43,6 +43,10 @@ public static class Program
         foreach (var verb in root.Subcommands.SelectMany(c => c.Subcommands.Prepend(c)))
             if (verb.Name is not ("bench" or "inspect" or "tokenizer") && !verb.Options.Any(o => o.Name == "--threads"))
                 verb.Options.Add(ErrorPolicy.Threads);
+        // --device on the verbs that build models through the backend interface (generate and export run the packed CPU runtime)
+        foreach (var verb in root.Subcommands)
+            if (verb.Name is "demo" or "pretrain" or "finetune" or "distill" or "evaluate" or "classify" or "compare" or "quantize")
+                verb.Options.Add(ErrorPolicy.DeviceOption);
         return root;
     }
 }

@@ -37,7 +37,7 @@ public partial class CodeLayoutTests
     }
 
     public static IEnumerable<object[]> Assemblies() =>
-        new[] { "BitDistill.Kernels", "BitDistill.Tensors", "BitDistill.Autograd", "BitDistill.Models", "BitDistill.Distill", "BitDistill.Runtime", "BitDistill.Parallel", "bitdistill" }
+        new[] { "BitDistill.Kernels", "BitDistill.Tensors", "BitDistill.Autograd", "BitDistill.Models", "BitDistill.Distill", "BitDistill.Runtime", "BitDistill.Parallel", "BitDistill.Backends.Ilgpu", "bitdistill" }
             .Select(n => new object[] { n });
 
     [Theory, MemberData(nameof(Assemblies))]

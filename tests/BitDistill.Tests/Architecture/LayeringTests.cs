@@ -3,7 +3,7 @@ using System.Reflection;
 namespace BitDistill.Tests.Architecture;
 
 /// <summary>The dependency direction of DESIGN.md, checked on the built assemblies: Kernels ← Tensors ← Autograd ← Models ←
-/// Distill ← Cli, Runtime on Kernels and Tensors only, and Parallel (MPI) on Autograd, used by Cli alone. (That only Kernels and Tensors touch raw storage is checked at
+/// Distill ← Cli, Runtime and the device backend (Backends.Ilgpu) on Kernels and Tensors only, and Parallel (MPI) on Autograd, used by Cli alone. (That only Kernels and Tensors touch raw storage is checked at
 /// build time by the banned-API analyzer, BannedSymbols.txt.)</summary>
 public class LayeringTests
 {
@@ -17,6 +17,7 @@ public class LayeringTests
         ["BitDistill.Runtime"] = ["BitDistill.Kernels", "BitDistill.Tensors"],
         // the MPI binding implements Autograd's collective interface; only the command line references it
         ["BitDistill.Parallel"] = ["BitDistill.Kernels", "BitDistill.Tensors", "BitDistill.Autograd"],
+        ["BitDistill.Backends.Ilgpu"] = ["BitDistill.Kernels", "BitDistill.Tensors"],
     };
 
     public static IEnumerable<object[]> Assemblies() => Allowed.Keys

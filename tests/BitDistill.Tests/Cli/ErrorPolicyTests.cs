@@ -37,6 +37,23 @@ public class ErrorPolicyTests
         Assert.DoesNotContain("   at ", stderr);
     }
 
+    [Theory]
+    [InlineData("cuda", "CUDA")]
+    [InlineData("opencl", "OpenCL")]
+    public void AnAbsentDeviceIsOneLineNamingWhatIsMissing(string device, string named)
+    {
+        try { using var _ = BitDistill.Tensors.Device.UseDefault(device == "cuda" ? BitDistill.Backends.Ilgpu.IlgpuDevices.Cuda() : BitDistill.Backends.Ilgpu.IlgpuDevices.OpenCL()); return; } // present here: nothing to check
+        catch (BitDistill.Backends.Ilgpu.IlgpuDeviceUnavailableException) { }
+        var output = Path.Combine(Path.GetTempPath(), "bitdistill-no-device-" + Guid.NewGuid().ToString("N"));
+        var (code, _, stderr) = RunMain("pretrain", "--output", output, "--device", device);
+        Assert.NotEqual(0, code);
+        var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
+        Assert.StartsWith($"bitdistill pretrain: --device {device}: no ", lines[0]);
+        Assert.Contains(named, lines[0]);
+        Assert.False(Directory.Exists(output)); // refused before any work
+    }
+
     [Fact]
     public void AFolderGivenAsADataFileIsNamedAsAFolder()
     {

@@ -32,6 +32,20 @@ public class HelpTextTests
     }
 
     [Fact]
+    public void EveryVerbThatTrainsOrEvaluatesTakesDeviceDefaultingToCpu()
+    {
+        var root = Program.CreateRoot();
+        foreach (var name in new[] { "demo", "pretrain", "finetune", "distill", "evaluate", "classify", "compare", "quantize" })
+        {
+            var verb = root.Subcommands.Single(v => v.Name == name);
+            Assert.True(verb.Options.Any(o => o.Name == "--device"), $"{name} without --device");
+        }
+        var r = root.Parse(["pretrain", "--output", "o"]);
+        Assert.Equal("cpu", r.GetValue(ErrorPolicy.DeviceOption));
+        Assert.Contains(root.Parse(["pretrain", "--output", "o", "--device", "tpu"]).Errors, e => e.Message.Contains("tpu"));
+    }
+
+    [Fact]
     public void ThreadsBelowOneIsRefusedBeforeAnyWork()
     {
         var r = Program.CreateRoot().Parse(["generate", "--model", "/nonexistent", "--prompt-ids", "1", "--threads", "0"]);

@@ -1,0 +1,83 @@
+using System.Runtime.CompilerServices;
+using BitDistill.Kernels;
+using BitDistill.Tensors;
+using ILGPU.Runtime;
+
+namespace BitDistill.Backends.Ilgpu;
+
+// The fused operations this backend runs on the device; the others keep IBackend's composite defaults (which run on the
+// device through the primitive ops) or host references (through the explicit transfers).
+public sealed partial class IlgpuBackend
+{
+    public Storage AllocateUninitialized(DType dtype, int length) => Allocate(dtype, length);
+
+    private static void CheckOptimizerTensor(Tensor t, string name, Tensor like)
+    {
+        if (t.DType != DType.Float32 || !t.IsContiguous) throw new ArgumentException($"optimizer tensor '{name}' must be contiguous float32, got {t.DType}{(t.IsContiguous ? "" : " (strided)")}");
+        if (!t.Shape.SequenceEqual(like.Shape)) throw new ArgumentException($"optimizer tensor '{name}' has shape {Tensor.ShapeString(t.Shape)}, the parameter {Tensor.ShapeString(like.Shape)}");
+    }
+
+    public void AdamWUpdate(Tensor param, Tensor grad, Tensor expAvg, Tensor expAvgSq, in AdamWStep step)
+    {
+        CheckOptimizerTensor(param, "param", param); CheckOptimizerTensor(grad, "grad", param);
+        CheckOptimizerTensor(expAvg, "exp_avg", param); CheckOptimizerTensor(expAvgSq, "exp_avg_sq", param);
+        if (param.Count == 0) return;
+        // the CPU kernel's folded constants (OptimKernels.AdamConstants), so both backends do the same float operations
+        _k.AdamW(param.Count, Vc(param), Vc(grad), Vc(expAvg), Vc(expAvgSq), 1 - step.Beta1, step.Beta2, 1 - step.Beta2, step.Eps,
+            1 - step.Lr * step.WeightDecay, step.Lr / step.Bc1, 1f / step.Bc2Sqrt);
+    }
+
+    public void SgdUpdate(Tensor param, Tensor grad, Tensor? momentumBuffer, in SgdStep step, bool firstStep)
+    {
+        CheckOptimizerTensor(param, "param", param); CheckOptimizerTensor(grad, "grad", param);
+        if (momentumBuffer is not null) CheckOptimizerTensor(momentumBuffer, "momentum_buffer", param);
+        if (param.Count == 0) return;
+        _k.Sgd(param.Count, Vc(param), Vc(grad), momentumBuffer is null ? Dummy : Vc(momentumBuffer), step.Lr, momentumBuffer is null ? 0 : step.Momentum,
+            step.WeightDecay, step.Nesterov ? 1 : 0, firstStep ? 1 : 0);
+    }
+
+    public double SumOfSquares(Tensor x)
+    {
+        var xc = F(x).Contiguous();
+        if (xc.Count == 0) return 0;
+        const int Chunk = 4096;
+        int chunks = (xc.Count + Chunk - 1) / Chunk;
+        var buf = _accelerator.Allocate1D<double>(chunks);
+        try
+        {
+            _k.SumOfSquaresChunks(chunks, Vc(xc), buf.View, xc.Count, Chunk);
+            _accelerator.Synchronize();
+            double s = 0;
+            var host = new double[chunks];
+            buf.View.CopyToCPU(host);
+            foreach (var v in host) s += v;
+            return s;
+        }
+        finally { buf.Dispose(); }
+    }
+
+    public void ScaleInPlace(Tensor x, float factor)
+    {
+        if (x.DType != DType.Float32 || !x.IsContiguous) throw new ArgumentException($"ScaleInPlace needs a contiguous float32 tensor, got {x.DType}");
+        if (x.Count > 0) _k.Scale(x.Count, Vc(x), factor);
+    }
+
+    // each packed weight matrix goes to the device once (its packed bytes and scales), and stays while the matrix lives
+    private readonly ConditionalWeakTable<PackedTernaryMatrix, Tensor[]> _packedOnDevice = new();
+
+    public Tensor TernaryMatMul(QuantizedActivations x, PackedTernaryMatrix weight)
+    {
+        if (x.Cols != weight.Cols) throw new ArgumentException($"ternary product: activations [{x.Rows}, {x.Cols}] do not fit weights [{weight.Rows}, {weight.Cols}]");
+        if (x.Codes.DType != DType.Int8 || x.Scales.DType != DType.Float32 || x.Scales.Count != x.Rows)
+            throw new ArgumentException("ternary product: codes must be Int8 [M, K] and scales float32 [M]");
+        var w = _packedOnDevice.GetValue(weight, p =>
+            [Tensor.FromArray(p.Data.ToArray(), [p.Data.Length], Device), Tensor.FromArray(p.Scales.ToArray(), [p.Scales.Length], Device)]);
+        var codes = x.Codes.Device == Device ? x.Codes.Contiguous() : x.Codes.To(Device).Contiguous();
+        var scales = x.Scales.Device == Device ? x.Scales.Contiguous() : x.Scales.To(Device).Contiguous();
+        var y = New([x.Rows, weight.Rows]);
+        if (y.Count > 0)
+            _k.TernaryMatMul(y.Count, S(codes).View<sbyte>().SubView(codes.Offset, Math.Max(1, codes.Count)), Vc(scales), S(w[0]).Raw, Vc(w[1]), V(y),
+                weight.Rows, weight.Cols, weight.RowBytes, weight.ScaleMode == TernaryScaleMode.PerRow ? 1 : 0);
+        return y;
+    }
+}

@@ -1,0 +1,49 @@
+using BitDistill.Tensors;
+using ILGPU;
+using ILGPU.Runtime;
+using Device = BitDistill.Tensors.Device;
+using ILGPU.Runtime.CPU;
+using ILGPU.Runtime.Cuda;
+using ILGPU.Runtime.OpenCL;
+
+namespace BitDistill.Backends.Ilgpu;
+
+/// <summary>Creates ILGPU devices: the first CUDA or OpenCL accelerator, or ILGPU's CPU emulator (for tests). Asking for
+/// an accelerator that is absent is an <see cref="IlgpuDeviceUnavailableException"/> naming what is missing.</summary>
+public static class IlgpuDevices
+{
+    /// <summary>The first CUDA GPU.</summary>
+    public static Device Cuda()
+    {
+        var context = Context.Create(b => b.Cuda().EnableAlgorithms());
+        if (context.GetCudaDevices().Count == 0)
+        {
+            context.Dispose();
+            throw new IlgpuDeviceUnavailableException("--device cuda: no CUDA GPU found (ILGPU needs an NVIDIA GPU and its driver, libcuda.so)");
+        }
+        return Wrap(context, context.CreateCudaAccelerator(0), "cuda");
+    }
+
+    /// <summary>The first OpenCL device ILGPU can use (it refuses OpenCL drivers without the generic address space, e.g. PoCL).</summary>
+    public static Device OpenCL()
+    {
+        var context = Context.Create(b => b.OpenCL().EnableAlgorithms());
+        if (context.GetCLDevices().Count == 0)
+        {
+            context.Dispose();
+            throw new IlgpuDeviceUnavailableException("--device opencl: no usable OpenCL device found (ILGPU needs an OpenCL 2.0 driver with the generic address space, e.g. a GPU vendor's ICD)");
+        }
+        return Wrap(context, context.CreateCLAccelerator(0), "opencl");
+    }
+
+    /// <summary>ILGPU's CPU accelerator, which emulates a GPU (warps of 32, groups up to 1024 threads) on the host: slow,
+    /// but it runs every kernel without a GPU.</summary>
+    public static Device CpuEmulator()
+    {
+        var context = Context.Create(b => b.CPU(CPUDeviceKind.Nvidia).EnableAlgorithms());
+        return Wrap(context, context.GetCPUDevice(0).CreateAccelerator(context), "ilgpu-cpu");
+    }
+
+    private static Device Wrap(Context context, Accelerator accelerator, string kind) =>
+        new(DeviceKind.Gpu, $"{kind}:0 ({accelerator.Name})", d => new IlgpuBackend(d, context, accelerator));
+}

@@ -1,0 +1,111 @@
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace BitDistill.Backends.Ilgpu;
+
+/// <summary>The kernels of <see cref="IlgpuKernels"/> loaded on one accelerator (each compiled on first use) and their
+/// launches with the index space they need.</summary>
+internal sealed class IlgpuKernelSet(Accelerator a)
+{
+    private Action<Index1D, ArrayView<byte>, int, StridedLayout, ArrayView<byte>, int, StridedLayout, int>? _copy;
+    private Action<Index1D, ArrayView<byte>, int, StridedLayout, double>? _fill;
+    private Action<Index1D, ArrayView<float>, StridedLayout, ArrayView<float>, int>? _unary;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>? _unaryBackward;
+    private Action<Index1D, ArrayView<float>, StridedLayout, ArrayView<float>, StridedLayout, ArrayView<float>, int>? _binary;
+    private Action<Index1D, ArrayView<float>, StridedLayout, ArrayView<float>, float, int, int>? _binaryScalar;
+    private Action<Index1D, ArrayView<float>, StridedLayout, ArrayView<float>, StridedLayout, ArrayView<byte>, int>? _compare;
+    private Action<Index1D, ArrayView<byte>, StridedLayout, ArrayView<float>, StridedLayout, ArrayView<float>, StridedLayout, ArrayView<float>>? _where;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, int, int>? _reduceRows;
+    private Action<Index1D, ArrayView<float>, ArrayView<long>, int, int>? _argRows;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, int, int>? _softmaxRows;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, int>? _lseRows;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int>? _rmsNorm;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int>? _rmsNormBackward;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>? _rmsNormWeightGrad;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<long>, ArrayView<float>, int, long, float>? _ceBackward;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>? _rope;
+    private Action<Index1D, ArrayView<byte>, ArrayView<long>, ArrayView<byte>, int, int, int, int>? _indexSelect;
+    private Action<Index1D, ArrayView<float>, ArrayView<long>, ArrayView<float>, int, int, int>? _indexAdd;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int, int, int, int, int>? _sgemm;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, float, float, float, float>? _adamW;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int>? _sgd;
+    private Action<Index1D, ArrayView<float>, ArrayView<double>, int, int>? _sumSq;
+    private Action<Index1D, ArrayView<float>, float>? _scale;
+    private Action<Index1D, ArrayView<sbyte>, ArrayView<float>, ArrayView<byte>, ArrayView<float>, ArrayView<float>, int, int, int, int>? _ternaryMatMul;
+
+    public void Copy(int n, ArrayView<byte> src, int st, StridedLayout ls, ArrayView<byte> dst, int dt, StridedLayout ld, int size) =>
+        (_copy ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<byte>, int, StridedLayout, ArrayView<byte>, int, StridedLayout, int>(IlgpuKernels.Copy))(n, src, st, ls, dst, dt, ld, size);
+
+    public void Fill(int n, ArrayView<byte> dst, int dt, StridedLayout ld, double value) =>
+        (_fill ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<byte>, int, StridedLayout, double>(IlgpuKernels.Fill))(n, dst, dt, ld, value);
+
+    public void Unary(int n, ArrayView<float> x, StridedLayout lx, ArrayView<float> y, int op) =>
+        (_unary ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, StridedLayout, ArrayView<float>, int>(IlgpuKernels.Unary))(n, x, lx, y, op);
+
+    public void UnaryBackward(int n, ArrayView<float> x, ArrayView<float> y, ArrayView<float> g, ArrayView<float> o, int op) =>
+        (_unaryBackward ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(IlgpuKernels.UnaryBackward))(n, x, y, g, o, op);
+
+    public void Binary(int n, ArrayView<float> x, StridedLayout lx, ArrayView<float> y, StridedLayout ly, ArrayView<float> o, int op) =>
+        (_binary ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, StridedLayout, ArrayView<float>, StridedLayout, ArrayView<float>, int>(IlgpuKernels.Binary))(n, x, lx, y, ly, o, op);
+
+    public void BinaryScalar(int n, ArrayView<float> x, StridedLayout lx, ArrayView<float> y, float s, int op, int scalarFirst) =>
+        (_binaryScalar ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, StridedLayout, ArrayView<float>, float, int, int>(IlgpuKernels.BinaryScalar))(n, x, lx, y, s, op, scalarFirst);
+
+    public void Compare(int n, ArrayView<float> x, StridedLayout lx, ArrayView<float> y, StridedLayout ly, ArrayView<byte> o, int op) =>
+        (_compare ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, StridedLayout, ArrayView<float>, StridedLayout, ArrayView<byte>, int>(IlgpuKernels.Compare))(n, x, lx, y, ly, o, op);
+
+    public void Where(int n, ArrayView<byte> c, StridedLayout lc, ArrayView<float> x, StridedLayout lx, ArrayView<float> y, StridedLayout ly, ArrayView<float> o) =>
+        (_where ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<byte>, StridedLayout, ArrayView<float>, StridedLayout, ArrayView<float>, StridedLayout, ArrayView<float>>(IlgpuKernels.Where))(n, c, lc, x, lx, y, ly, o);
+
+    public void ReduceRows(int rows, ArrayView<float> x, ArrayView<float> y, int n, int op) =>
+        (_reduceRows ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(IlgpuKernels.ReduceRows))(rows, x, y, n, op);
+
+    public void ArgRows(int rows, ArrayView<float> x, ArrayView<long> y, int n, int max) =>
+        (_argRows ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<long>, int, int>(IlgpuKernels.ArgRows))(rows, x, y, n, max);
+
+    public void SoftmaxRows(int rows, ArrayView<float> x, ArrayView<float> y, int n, int log) =>
+        (_softmaxRows ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(IlgpuKernels.SoftmaxRows))(rows, x, y, n, log);
+
+    public void LogSumExpRows(int rows, ArrayView<float> x, ArrayView<float> y, int n) =>
+        (_lseRows ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(IlgpuKernels.LogSumExpRows))(rows, x, y, n);
+
+    public void RmsNormRows(int rows, ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, int n, float eps, int hasWeight) =>
+        (_rmsNorm ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int>(IlgpuKernels.RmsNormRows))(rows, x, w, y, n, eps, hasWeight);
+
+    public void RmsNormBackwardRows(int rows, ArrayView<float> x, ArrayView<float> w, ArrayView<float> g, ArrayView<float> dx, ArrayView<float> rstd, int n, float eps, int hasWeight) =>
+        (_rmsNormBackward ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int>(IlgpuKernels.RmsNormBackwardRows))(rows, x, w, g, dx, rstd, n, eps, hasWeight);
+
+    public void RmsNormWeightGrad(int n, ArrayView<float> x, ArrayView<float> g, ArrayView<float> rstd, ArrayView<float> dw, int rows, int cols) =>
+        (_rmsNormWeightGrad ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(IlgpuKernels.RmsNormWeightGrad))(n, x, g, rstd, dw, rows, cols);
+
+    public void CrossEntropyBackwardRows(int rows, ArrayView<float> logits, ArrayView<float> lse, ArrayView<long> targets, ArrayView<float> y, int n, long ignoreIndex, float scale) =>
+        (_ceBackward ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<long>, ArrayView<float>, int, long, float>(IlgpuKernels.CrossEntropyBackwardRows))(rows, logits, lse, targets, y, n, ignoreIndex, scale);
+
+    public void Rope(int n, ArrayView<float> x, ArrayView<float> cos, ArrayView<float> sin, ArrayView<float> y, int t, int d, int transpose) =>
+        (_rope ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(IlgpuKernels.Rope))(n, x, cos, sin, y, t, d, transpose);
+
+    public void IndexSelect(int n, ArrayView<byte> x, ArrayView<long> idx, ArrayView<byte> y, int axisLen, int nIdx, int inner, int size) =>
+        (_indexSelect ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<byte>, ArrayView<long>, ArrayView<byte>, int, int, int, int>(IlgpuKernels.IndexSelect))(n, x, idx, y, axisLen, nIdx, inner, size);
+
+    public void IndexAdd(int n, ArrayView<float> src, ArrayView<long> idx, ArrayView<float> y, int axisLen, int nIdx, int inner) =>
+        (_indexAdd ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<long>, ArrayView<float>, int, int, int>(IlgpuKernels.IndexAdd))(n, src, idx, y, axisLen, nIdx, inner);
+
+    public void Sgemm(Index3D grid, ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, ArrayView<int> offsets, int m, int n, int k, int sam, int sak, int sbk, int sbn) =>
+        (_sgemm ??= a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int, int, int, int, int>(IlgpuKernels.Sgemm))(
+            new KernelConfig(grid, new Index3D(IlgpuKernels.Tile, IlgpuKernels.Tile, 1)), x, w, y, offsets, m, n, k, sam, sak, sbk, sbn);
+
+    public void AdamW(int n, ArrayView<float> p, ArrayView<float> g, ArrayView<float> m, ArrayView<float> v, float b1c, float b2, float b2c, float eps, float decay, float stepSize, float inv) =>
+        (_adamW ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, float, float, float, float>(IlgpuKernels.AdamW))(n, p, g, m, v, b1c, b2, b2c, eps, decay, stepSize, inv);
+
+    public void Sgd(int n, ArrayView<float> p, ArrayView<float> g, ArrayView<float> buf, float lr, float momentum, float weightDecay, int nesterov, int first) =>
+        (_sgd ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int>(IlgpuKernels.Sgd))(n, p, g, buf, lr, momentum, weightDecay, nesterov, first);
+
+    public void SumOfSquaresChunks(int chunks, ArrayView<float> x, ArrayView<double> partial, int n, int chunk) =>
+        (_sumSq ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<double>, int, int>(IlgpuKernels.SumOfSquaresChunks))(chunks, x, partial, n, chunk);
+
+    public void Scale(int n, ArrayView<float> x, float factor) =>
+        (_scale ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(IlgpuKernels.Scale))(n, x, factor);
+
+    public void TernaryMatMul(int n, ArrayView<sbyte> codes, ArrayView<float> xScales, ArrayView<byte> packed, ArrayView<float> wScales, ArrayView<float> y, int rows, int k, int rowBytes, int perRow) =>
+        (_ternaryMatMul ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<sbyte>, ArrayView<float>, ArrayView<byte>, ArrayView<float>, ArrayView<float>, int, int, int, int>(IlgpuKernels.TernaryMatMul))(n, codes, xScales, packed, wScales, y, rows, k, rowBytes, perRow);
+}

@@ -1,0 +1,202 @@
+using BitDistill.Kernels;
+using BitDistill.Tensors;
+
+namespace BitDistill.Tests.Backends;
+
+/// <summary>Every op the ILGPU backend implements, run on ILGPU's CPU emulator against the SIMD CPU backend at small odd
+/// sizes, with strided and broadcast views.</summary>
+public class IlgpuBackendTests
+{
+    private static Device Gpu => IlgpuTestDevice.Device;
+    private static Device Cpu => Device.Cpu;
+
+    private static void Check(Func<Tensor, Tensor> op, Tensor cpu, Tensor gpu, double tol, string what) =>
+        IlgpuTestDevice.AssertClose(op(gpu), op(cpu), tol, what);
+
+    [Fact]
+    public void HostTransfersRoundTripEveryDType()
+    {
+        var f = new float[] { 1.5f, -2f, float.NaN, 7f, 0f };
+        Assert.Equal(f, Tensor.FromArray(f, [5], Gpu).ToArray<float>());
+        var l = new long[] { long.MaxValue, -3, 0 };
+        Assert.Equal(l, Tensor.FromArray(l, [3], Gpu).ToArray<long>());
+        var b = new sbyte[] { -128, 0, 127 };
+        Assert.Equal(b, Tensor.FromArray(b, [3], Gpu).ToArray<sbyte>());
+        Assert.Equal(new[] { true, false, true }, Tensor.FromArray(new[] { true, false, true }, [3], Gpu).ToArray<bool>());
+    }
+
+    [Fact]
+    public void CopiesConvertDTypesAndWalkStridedViews()
+    {
+        var (c, g) = IlgpuTestDevice.Pair([5, 7], 1, -50, 50);
+        foreach (var dt in new[] { DType.Int64, DType.Int32, DType.Int8, DType.UInt8, DType.Bool, DType.BFloat16 })
+        {
+            var a = g.To(dt).To(Cpu); var e = c.To(dt);
+            Assert.Equal(e.To(DType.Float32).ToArray<float>(), a.To(DType.Float32).ToArray<float>());
+            Assert.Equal(e.To(DType.Float32).ToArray<float>(), g.To(dt).To(DType.Float32).ToArray<float>());
+        }
+        Check(t => t.T.Contiguous(), c, g, 0, "transpose copy");
+        Check(t => t.Narrow(1, 2, 3).Contiguous(), c, g, 0, "narrow copy");
+        Check(t => Tensor.Concat([t, t.Narrow(1, 1, 4) * 2f], 1), c, g, 0, "concat");
+        var z = Tensor.Zeros([3, 4], DType.Float32, Gpu);
+        z.Narrow(1, 1, 2).Fill(2.5);
+        Assert.Equal(new float[] { 0, 2.5f, 2.5f, 0, 0, 2.5f, 2.5f, 0, 0, 2.5f, 2.5f, 0 }, z.ToArray<float>());
+    }
+
+    [Fact]
+    public void UnaryOpsMatchTheCpuBackend()
+    {
+        foreach (var op in Enum.GetValues<UnaryOp>())
+        {
+            bool positive = op is UnaryOp.Log or UnaryOp.Sqrt or UnaryOp.Rsqrt;
+            var (c, g) = IlgpuTestDevice.Pair([3, 11], (ulong)(7 + (int)op), positive ? 0.1f : -3f, 3f);
+            Check(t => t.Apply(op), c, g, 2e-6, op.ToString());
+            Check(t => t.T.Apply(op), c, g, 2e-6, op + " transposed");
+        }
+    }
+
+    [Fact]
+    public void BinaryOpsBroadcastLikeTheCpuBackend()
+    {
+        var shapes = new (int[] a, int[] b)[] { ([17], [17]), ([3, 1, 5], [4, 5]), ([7, 3], [3]), ([2, 3, 1], [1, 1, 9]), ([5, 1], []) };
+        foreach (var (sa, sb) in shapes)
+            foreach (var op in Enum.GetValues<BinaryOp>())
+            {
+                var (ca, ga) = IlgpuTestDevice.Pair(sa, 3, op == BinaryOp.Pow ? 0.5f : -2f, 2f);
+                var (cb, gb) = IlgpuTestDevice.Pair(sb, 4, op == BinaryOp.Div ? 0.5f : -2f, 2f);
+                IlgpuTestDevice.AssertClose(ga.Apply(op, gb), ca.Apply(op, cb), 2e-6, $"{op} {Tensor.ShapeString(sa)} {Tensor.ShapeString(sb)}");
+            }
+        var (c, g) = IlgpuTestDevice.Pair([4, 9], 5, 0.5f, 2f);
+        Check(t => 3f - t, c, g, 1e-7, "scalar first");
+        Check(t => t.Pow(1.5f), c, g, 2e-6, "pow scalar");
+        Check(t => 2f / t.T, c, g, 1e-7, "scalar over a transpose");
+        var (c2, g2) = IlgpuTestDevice.Pair([9], 6, 0.5f, 2f);
+        Check(t => t.Gt(t.Narrow(0, 0, 1)).To(DType.Float32), c, g, 0, "compare with broadcast");
+        IlgpuTestDevice.AssertClose(Tensor.Where(g.Gt(g2), g, g2 * 10f), Tensor.Where(c.Gt(c2), c, c2 * 10f), 0, "where");
+    }
+
+    [Fact]
+    public void ReductionsSoftmaxAndArgMaxMatchTheCpuBackend()
+    {
+        var (c, g) = IlgpuTestDevice.Pair([3, 5, 7], 8);
+        foreach (var op in Enum.GetValues<ReduceOp>())
+            foreach (var axes in new[] { new[] { 0 }, new[] { 2 }, new[] { 0, 2 }, new[] { 0, 1, 2 } })
+                foreach (var keep in new[] { false, true })
+                    IlgpuTestDevice.AssertClose(g.Backend.Reduce(op, g, axes, keep), c.Backend.Reduce(op, c, axes, keep), 1e-6, $"{op} over {string.Join(",", axes)} keep {keep}");
+        foreach (var axis in new[] { 0, 1, 2 })
+        {
+            Check(t => t.Softmax(axis), c, g, 1e-6, $"softmax {axis}");
+            Check(t => t.LogSoftmax(axis), c, g, 1e-6, $"log-softmax {axis}");
+            Check(t => t.ArgMax(axis).To(DType.Float32), c, g, 0, $"argmax {axis}");
+            Check(t => t.ArgMin(axis).To(DType.Float32), c, g, 0, $"argmin {axis}");
+        }
+        Check(t => t.Backend.LogSumExp(t), c, g, 1e-6, "logsumexp");
+    }
+
+    [Fact]
+    public void TiledMatMulMatchesTheCpuBackendOnOddShapesBatchesAndTransposes()
+    {
+        var cases = new (int[] a, int[] b, bool tb)[]
+        {
+            ([5, 7], [7, 3], false), ([33, 37], [35, 37], true), ([2, 1, 5, 19], [3, 19, 17], false), ([7], [7, 4], false), ([3, 7], [7], false),
+        };
+        foreach (var (sa, sb, tb) in cases)
+        {
+            var (ca, ga) = IlgpuTestDevice.Pair(sa, 9); var (cb, gb) = IlgpuTestDevice.Pair(sb, 10);
+            IlgpuTestDevice.AssertClose(ga.MatMul(tb ? gb.T : gb), ca.MatMul(tb ? cb.T : cb), 1e-5, $"{Tensor.ShapeString(sa)}·{Tensor.ShapeString(sb)}{(tb ? "ᵀ" : "")}");
+        }
+        var empty = Tensor.Zeros([4, 0], DType.Float32, Gpu).MatMul(Tensor.Zeros([0, 3], DType.Float32, Gpu));
+        Assert.Equal(new float[12], empty.ToArray<float>());
+        var (c, g) = IlgpuTestDevice.Pair([17, 21], 11);
+        Check(t => t.T.MatMul(t), c, g, 1e-5, "AᵀA with a strided left operand");
+    }
+
+    [Fact]
+    public void NormsRopeAndGathersMatchTheCpuBackend()
+    {
+        var (c, g) = IlgpuTestDevice.Pair([2, 3, 5, 8], 12);
+        var (cw, gw) = IlgpuTestDevice.Pair([8], 13, 0.5f, 1.5f);
+        IlgpuTestDevice.AssertClose(g.RmsNorm(gw, 1e-6f), c.RmsNorm(cw, 1e-6f), 1e-6, "rmsnorm");
+        var (cg, gg) = IlgpuTestDevice.Pair([2, 3, 5, 8], 14);
+        var (cdx, cdw) = c.Backend.RmsNormBackward(c, cw, 1e-6f, cg);
+        var (gdx, gdw) = g.Backend.RmsNormBackward(g, gw, 1e-6f, gg);
+        IlgpuTestDevice.AssertClose(gdx, cdx, 1e-5, "rmsnorm dx");
+        IlgpuTestDevice.AssertClose(gdw!, cdw!, 1e-5, "rmsnorm dw");
+        var (ccos, gcos) = IlgpuTestDevice.Pair([5, 8], 15); var (csin, gsin) = IlgpuTestDevice.Pair([5, 8], 16);
+        foreach (var tr in new[] { false, true })
+            IlgpuTestDevice.AssertClose(g.Rope(gcos, gsin, tr), c.Rope(ccos, csin, tr), 1e-6, $"rope transpose={tr}");
+        var (ce, ge) = IlgpuTestDevice.Pair([11, 6], 17);
+        var ids = new long[] { 3, 0, 10, 3, 7 };
+        IlgpuTestDevice.AssertClose(ge.IndexSelect(0, Tensor.FromArray(ids, [5], Gpu)), ce.IndexSelect(0, Tensor.FromArray(ids, [5], Cpu)), 0, "embedding gather");
+        var cols = new int[] { 5, 1, 1 };
+        IlgpuTestDevice.AssertClose(ge.IndexSelect(1, Tensor.FromArray(cols, [3], Gpu)), ce.IndexSelect(1, Tensor.FromArray(cols, [3], Cpu)), 0, "gather on axis 1");
+        var (cs, gs) = IlgpuTestDevice.Pair([5, 6], 18);
+        IlgpuTestDevice.AssertClose(gs.IndexAddInto([11, 6], 0, Tensor.FromArray(ids, [5], Gpu)), cs.IndexAddInto([11, 6], 0, Tensor.FromArray(ids, [5], Cpu)), 1e-6, "index add");
+        Assert.Throws<IndexOutOfRangeException>(() => ge.IndexSelect(0, Tensor.FromArray(new long[] { 11 }, [1], Gpu)));
+    }
+
+    [Fact]
+    public void BackwardKernelsMatchTheCpuBackend()
+    {
+        foreach (var op in Enum.GetValues<UnaryOp>().Where(o => o is not (UnaryOp.Sign or UnaryOp.Erf or UnaryOp.Abs or UnaryOp.Reciprocal)))
+        {
+            bool positive = op is UnaryOp.Log or UnaryOp.Sqrt or UnaryOp.Rsqrt or UnaryOp.Reciprocal;
+            var (c, g) = IlgpuTestDevice.Pair([4, 9], (ulong)(20 + (int)op), positive ? 0.2f : -3f, 3f);
+            var (cg, gg) = IlgpuTestDevice.Pair([4, 9], 40);
+            IlgpuTestDevice.AssertClose(g.Backend.UnaryBackward(op, g, g.Apply(op), gg), c.Backend.UnaryBackward(op, c, c.Apply(op), cg), 1e-5, $"{op} backward");
+        }
+        var (cl, gl) = IlgpuTestDevice.Pair([5, 13], 41);
+        var targets = new long[] { 3, -100, 12, 0, 5 };
+        var ct = Tensor.FromArray(targets, [5], Cpu); var gt = Tensor.FromArray(targets, [5], Gpu);
+        var (clse, cgrad) = cl.Backend.CrossEntropyWithGrad(cl, ct, -100, 0.25f);
+        var (glse, ggrad) = gl.Backend.CrossEntropyWithGrad(gl, gt, -100, 0.25f);
+        IlgpuTestDevice.AssertClose(glse, clse, 1e-6, "ce lse");
+        IlgpuTestDevice.AssertClose(ggrad, cgrad, 1e-6, "ce grad");
+        Assert.Equal(cl.Backend.CrossEntropyMeanLoss(cl, clse, ct, -100, 4), gl.Backend.CrossEntropyMeanLoss(gl, glse, gt, -100, 4), 5);
+    }
+
+    [Fact]
+    public void OptimizerUpdatesAndClippingMatchTheCpuBackend()
+    {
+        var (cp, gp) = IlgpuTestDevice.Pair([7, 5], 50); var (cg, gg) = IlgpuTestDevice.Pair([7, 5], 51);
+        var (cm, gm) = IlgpuTestDevice.Pair([7, 5], 52); var (cv, gv) = IlgpuTestDevice.Pair([7, 5], 53, 0, 1);
+        var step = new AdamWStep(1e-2f, 0.9f, 0.999f, 1e-8f, 0.1f, 0.19f, 0.0447f);
+        cp.Backend.AdamWUpdate(cp, cg, cm, cv, step); gp.Backend.AdamWUpdate(gp, gg, gm, gv, step);
+        IlgpuTestDevice.AssertClose(gp, cp, 1e-6, "adamw param");
+        IlgpuTestDevice.AssertClose(gm, cm, 1e-6, "adamw exp_avg");
+        IlgpuTestDevice.AssertClose(gv, cv, 1e-6, "adamw exp_avg_sq");
+        var (cb, gb) = IlgpuTestDevice.Pair([7, 5], 54);
+        foreach (var first in new[] { true, false })
+        {
+            var s = new SgdStep(0.1f, 0.9f, 0.01f, !first);
+            cp.Backend.SgdUpdate(cp, cg, cb, s, first); gp.Backend.SgdUpdate(gp, gg, gb, s, first);
+            IlgpuTestDevice.AssertClose(gp, cp, 1e-6, "sgd param"); IlgpuTestDevice.AssertClose(gb, cb, 1e-6, "sgd momentum");
+        }
+        Assert.Equal(cp.Backend.SumOfSquares(cp), gp.Backend.SumOfSquares(gp), 9);
+        cp.Backend.ScaleInPlace(cp, 0.3f); gp.Backend.ScaleInPlace(gp, 0.3f);
+        IlgpuTestDevice.AssertClose(gp, cp, 0, "scale in place");
+    }
+
+    [Theory]
+    [InlineData(TernaryScaleMode.PerTensor)]
+    [InlineData(TernaryScaleMode.PerRow)]
+    public void TernaryW2A8ProductMatchesTheScalarReference(TernaryScaleMode mode)
+    {
+        // K = 201 spans a padded second 128-weight block; M = 3 rows of INT8 activations, N = 5 ternary rows
+        var w = TestUtil.Rand([5, 201], 60).ToArray<float>();
+        var packed = PackedTernaryMatrix.Pack(w, 5, 201, mode);
+        var (cx, gx) = IlgpuTestDevice.Pair([3, 201], 61);
+        var expected = Device.Reference.Backend.TernaryMatMul(Device.Reference.Backend.QuantizeActivations(cx.To(Device.Reference)), packed);
+        var actual = gx.Backend.TernaryMatMul(gx.Backend.QuantizeActivations(gx), packed);
+        Assert.Equal(Gpu, actual.Device);
+        Assert.Equal(expected.ToArray<float>(), actual.ToArray<float>());
+    }
+
+    [Fact]
+    public void ATensorOfAnotherDeviceIsRefusedWithItsDevice()
+    {
+        var g = Tensor.Zeros([3], DType.Float32, Gpu);
+        var ex = Assert.Throws<ArgumentException>(() => g.Backend.Binary(BinaryOp.Add, g, Tensor.Zeros(3)));
+        Assert.Contains("cpu", ex.Message);
+    }
+}
