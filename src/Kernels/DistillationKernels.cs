@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
@@ -99,7 +100,12 @@ public static class DistillationKernels
             accS += es; accT += et; accC = Vector512.FusedMultiplyAdd(et, vt - vs, accC);
             es.StoreUnsafe(ref rs, (nuint)j); et.StoreUnsafe(ref rt, (nuint)j);
         }
-        return FinishRelationRow(s, t, j, ms, mt, Vector512.Sum(accS), Vector512.Sum(accT), Vector512.Sum(accC));
+        var (kl, invS, invT) = FinishRelationRow(s, t, j, ms, mt, Vector512.Sum(accS), Vector512.Sum(accT), Vector512.Sum(accC));
+        var vS = Vector512.Create(invS); var vT = Vector512.Create(-invT);
+        for (j = 0; j <= n - Vector512<float>.Count; j += Vector512<float>.Count)
+            Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref rt, (nuint)j), vT, Vector512.LoadUnsafe(ref rs, (nuint)j) * vS).StoreUnsafe(ref rs, (nuint)j);
+        for (; j < n; j++) s[j] = MathF.FusedMultiplyAdd(t[j], -invT, s[j] * invS);
+        return kl;
     }
 
     private static double RelationKlAndGrad256(Span<float> s, Span<float> t)
@@ -124,11 +130,17 @@ public static class DistillationKernels
             accS += es; accT += et; accC = Vector256.FusedMultiplyAdd(et, vt - vs, accC);
             es.StoreUnsafe(ref rs, (nuint)j); et.StoreUnsafe(ref rt, (nuint)j);
         }
-        return FinishRelationRow(s, t, j, ms, mt, Vector256.Sum(accS), Vector256.Sum(accT), Vector256.Sum(accC));
+        var (kl, invS, invT) = FinishRelationRow(s, t, j, ms, mt, Vector256.Sum(accS), Vector256.Sum(accT), Vector256.Sum(accC));
+        var vS = Vector256.Create(invS); var vT = Vector256.Create(-invT);
+        for (j = 0; j <= n - Vector256<float>.Count; j += Vector256<float>.Count)
+            Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref rt, (nuint)j), vT, Vector256.LoadUnsafe(ref rs, (nuint)j) * vS).StoreUnsafe(ref rs, (nuint)j);
+        for (; j < n; j++) s[j] = MathF.FusedMultiplyAdd(t[j], -invT, s[j] * invS);
+        return kl;
     }
 
-    // the scalar tail from j, the row's KL from the sums, and the gradient e_S/Σ_S − e_T/Σ_T over the whole row
-    private static double FinishRelationRow(Span<float> s, Span<float> t, int j, float ms, float mt, double sumS, double sumT, double cross)
+    // the scalar tail of the exp pass from j, and the row's KL and 1/Σ_S, 1/Σ_T from the sums (the caller then writes the
+    // gradient e_S/Σ_S − e_T/Σ_T in one vector pass)
+    private static (double Kl, float InvS, float InvT) FinishRelationRow(Span<float> s, Span<float> t, int j, float ms, float mt, double sumS, double sumT, double cross)
     {
         for (int k = j; k < s.Length; k++)
         {
@@ -136,10 +148,7 @@ public static class DistillationKernels
             cross += (double)et * (t[k] - s[k]);
             s[k] = es; t[k] = et; sumS += es; sumT += et;
         }
-        double kl = cross / sumT - mt - Math.Log(sumT) + ms + Math.Log(sumS);
-        TensorPrimitives.Multiply(s, (float)(1 / sumS), s);
-        TensorPrimitives.MultiplyAdd(t, (float)(-1 / sumT), s, s);
-        return kl;
+        return (cross / sumT - mt - Math.Log(sumT) + ms + Math.Log(sumS), (float)(1 / sumS), (float)(1 / sumT));
     }
 
     /// <summary>g ← g + gᵀ for a square n×n row-major matrix (the relation gradient w.r.t. A·Aᵀ folded onto one side), in
@@ -150,21 +159,27 @@ public static class DistillationKernels
         if (g.Length < (long)n * n) throw new ArgumentException($"AddTransposeInPlace: {g.Length} floats for a {n}×{n} matrix");
         if (KernelContext.Current.Simd == SimdLevel.Scalar) { AddTransposeInPlaceReference(g, n); return; }
         const int Tile = 16;
+        ref float r = ref MemoryMarshal.GetReference(g); // bounds checked once above
         for (int i0 = 0; i0 < n; i0 += Tile)
         {
             int i1 = Math.Min(n, i0 + Tile);
             // the diagonal tile: its upper triangle against its lower one
             for (int i = i0; i < i1; i++)
             {
-                g[i * n + i] *= 2;
-                for (int j = i + 1; j < i1; j++) { float v = g[i * n + j] + g[j * n + i]; g[i * n + j] = v; g[j * n + i] = v; }
+                Unsafe.Add(ref r, i * n + i) *= 2;
+                for (int j = i + 1; j < i1; j++) Pair(ref r, i * n + j, j * n + i);
             }
             for (int j0 = i1; j0 < n; j0 += Tile)
             {
                 int j1 = Math.Min(n, j0 + Tile);
                 for (int i = i0; i < i1; i++)
-                    for (int j = j0; j < j1; j++) { float v = g[i * n + j] + g[j * n + i]; g[i * n + j] = v; g[j * n + i] = v; }
+                    for (int j = j0; j < j1; j++) Pair(ref r, i * n + j, j * n + i);
             }
+        }
+        static void Pair(ref float r, int a, int b)
+        {
+            float v = Unsafe.Add(ref r, a) + Unsafe.Add(ref r, b);
+            Unsafe.Add(ref r, a) = v; Unsafe.Add(ref r, b) = v;
         }
     }
 
