@@ -16,7 +16,7 @@ public static class Program
         var names = new List<string>();
         for (var r = parse.CommandResult; r.Parent is CommandResult parent; r = parent) names.Insert(0, r.Command.Name);
         string prefix = string.Join(' ', names.Prepend("bitdistill"));
-        Console.Error.WriteLine($"{prefix}: {string.Join("; ", parse.Errors.Select(e => e.Message.ReplaceLineEndings(" ")))} (see {prefix} --help)");
+        Console.Error.WriteLine($"{prefix}: {string.Join("; ", parse.Errors.Select(e => string.Join(' ', e.Message.Split([' ', '\t', '\r', '\n'], StringSplitOptions.RemoveEmptyEntries))))} (see {prefix} --help)");
         return ErrorPolicy.BadInput;
     }
 

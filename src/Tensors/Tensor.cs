@@ -65,6 +65,7 @@ public sealed partial class Tensor
     {
         get
         {
+            if (Count == 0) return true; // no element has an address to be out of order (as PyTorch's is_contiguous)
             int expect = 1;
             for (int i = _shape.Length - 1; i >= 0; i--)
             {

@@ -199,4 +199,15 @@ public class IlgpuBackendTests
         var ex = Assert.Throws<ArgumentException>(() => g.Backend.Binary(BinaryOp.Add, g, Tensor.Zeros(3)));
         Assert.Contains("cpu", ex.Message);
     }
+
+    [Fact]
+    public void AnEmptyTensorMovesToTheDeviceAndBack()
+    {
+        var empty = Tensor.Zeros([4, 0]);
+        Assert.True(empty.IsContiguous);
+        var there = empty.To(Gpu);
+        Assert.Equal([4, 0], there.Shape);
+        Assert.Equal([4, 0], there.To(Cpu).Shape);
+        Assert.Empty(there.To(Cpu).ToArray<float>());
+    }
 }
