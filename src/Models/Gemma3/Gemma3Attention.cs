@@ -64,7 +64,12 @@ public sealed class Gemma3Attention : Module
         q = rope.Apply(q.Permute(0, 2, 1, 3));
         k = rope.Apply(k.Permute(0, 2, 1, 3));
         v = v.Permute(0, 2, 1, 3);
-        if (cache is not null) (k, v) = cache.Append(k, v);
+        if (cache is not null)
+        {
+            (k, v) = cache.Append(k, v);
+            // the mask covers every position so far; a sliding-window cache holds only the newest of them
+            if (keyMask is not null && keyMask.Size(1) > k.Size(2)) keyMask = keyMask.Narrow(1, keyMask.Size(1) - k.Size(2), k.Size(2)).Contiguous();
+        }
         capture?.Invoke(new AttentionCapture(q, k, v));
         var o = Attend(q, k, v, keyMask);
         return OProj.Forward(o.Permute(0, 2, 1, 3).Reshape(b, t, NumHeads * HeadDim));

@@ -57,6 +57,11 @@ public sealed class Gemma3Model : CausalLanguageModel
     public override string? LmHeadName => LmHead is null ? null : Config.WeightPrefix + "lm_head";
 
     /// <inheritdoc/>
+    /// <summary>Sliding-window layers get caches bounded by their window (2·window positions), global layers the full length.</summary>
+    public override KvCache CreateCache(int capacity = 0) =>
+        new(Model.Layers.Items.Select(l => new LayerKvCache(capacity, l.SelfAttn.IsSliding ? l.SelfAttn.Window : 0)));
+
+    /// <inheritdoc/>
     public override Variable Hidden(Tensor inputIds, Tensor? attentionMask = null, ForwardCapture? capture = null, KvCache? cache = null) =>
         Model.Forward(inputIds, attentionMask, capture, cache);
 

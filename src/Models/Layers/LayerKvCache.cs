@@ -6,17 +6,30 @@ namespace BitDistill.Models.Layers;
 /// <summary>The keys and values a layer has seen so far, for incremental decoding without recomputing the prefix: preallocated
 /// buffers [B, Hkv, capacity, D] that each step writes into in place; attention reads the filled prefix [B, Hkv, Length, D] as a
 /// view (no copy). A cache that runs out of room grows by doubling (amortised O(1) per token); give the capacity up front
-/// (prompt + new tokens) and it never grows. Inference only: keys and values are stored without gradient history.</summary>
+/// (prompt + new tokens) and it never grows. A sliding-window layer's cache (<see cref="Window"/> &gt; 0) keeps only what its
+/// window can still see: when it would pass 2·window positions it moves the newest window − 1 to the front, so its memory
+/// stays within 2·window (plus one step's length) however long the generation, at amortised O(1) copying per token. Inference
+/// only: keys and values are stored without gradient history.</summary>
 public sealed class LayerKvCache
 {
     private Tensor? _k, _v;
 
-    /// <summary>An empty cache that will hold <paramref name="capacity"/> positions before it grows (0: sized by the first step).</summary>
-    public LayerKvCache(int capacity = 0)
+    /// <summary>An empty cache that will hold <paramref name="capacity"/> positions before it grows (0: sized by the first step);
+    /// <paramref name="window"/> &gt; 0 bounds it for a sliding-window layer whose queries see that many positions.</summary>
+    public LayerKvCache(int capacity = 0, int window = 0)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(capacity);
+        ArgumentOutOfRangeException.ThrowIfNegative(window);
         InitialCapacity = capacity;
+        Window = window;
     }
+
+    /// <summary>Positions a query sees (0: all, a global layer).</summary>
+    public int Window { get; }
+    /// <summary>Positions dropped from the front because no later query can see them (always 0 for a global layer).</summary>
+    public int Dropped { get; private set; }
+    /// <summary>Positions seen so far, cached or dropped: the position of the next token.</summary>
+    public int Position => Dropped + Length;
 
     /// <summary>Positions the buffers are first allocated for.</summary>
     public int InitialCapacity { get; }
@@ -42,10 +55,24 @@ public sealed class LayerKvCache
         int b = k.Size(0), h = k.Size(1), t = k.Size(2), d = k.Size(3);
         if (_k is not null && (_k.Size(0) != b || _k.Size(1) != h || _k.Size(3) != d))
             throw new ArgumentException($"KV cache holds [{_k.Size(0)}, {_k.Size(1)}, ·, {_k.Size(3)}], this step has {Tensor.ShapeString(k.Shape)}");
+        if (Window > 0 && _k is not null && Length > Window - 1 && Length + t > 2 * Window)
+        {
+            // the next queries (positions Position … Position + t − 1) see at most the newest window − 1 cached keys
+            int keep = Window - 1, drop = Length - keep;
+            using (TensorScope.Suspend())
+                foreach (var buffer in new[] { _k, _v! })
+                {
+                    var tail = buffer.Narrow(2, drop, keep);
+                    buffer.Narrow(2, 0, keep).CopyFrom(keep <= drop ? tail : tail.Clone()); // the copy may overlap its source
+                }
+            Dropped += drop;
+            Length = keep;
+        }
         int need = Length + t;
         if (_k is null || need > _k.Size(2))
         {
-            int cap = Math.Max(need, _k is null ? InitialCapacity : 2 * _k.Size(2));
+            int grown = _k is null ? InitialCapacity : 2 * _k.Size(2);
+            int cap = Math.Max(need, Window > 0 ? Math.Min(grown, 2 * Window) : grown);
             // long-lived: must not come from (and go back to) the pool of the forward's TensorScope
             using (TensorScope.Suspend())
             {
@@ -67,5 +94,5 @@ public sealed class LayerKvCache
     }
 
     /// <summary>Forgets the cached positions (the buffers are kept for reuse).</summary>
-    public void Clear() => Length = 0;
+    public void Clear() { Length = 0; Dropped = 0; }
 }

@@ -74,6 +74,14 @@ public sealed class Gemma3ParityTests(ITestOutputHelper output)
             for (int t = 5; t < 9; t++)
                 parts.Add(model.Forward(ids.Narrow(1, t, 1).Contiguous(), mask?.Narrow(1, 0, t + 1).Contiguous(), null, cache).Value);
             Assert.Equal(9, cache.Length);
+            // the sliding-window layers dropped what no later query can see and stayed within 2·window (or one prefill)
+            for (int i = 0; i < cache.Layers.Count; i++)
+            {
+                var attn = model.Model.Layers[i].SelfAttn;
+                if (!attn.IsSliding) { Assert.Equal(0, cache.Layers[i].Dropped); continue; }
+                Assert.True(cache.Layers[i].Dropped > 0, $"layer {i} dropped nothing");
+                Assert.True(cache.Layers[i].Capacity <= Math.Max(2 * attn.Window, 5), $"layer {i} holds {cache.Layers[i].Capacity} positions");
+            }
             for (int t = 0, k = 0; k < parts.Count; t += parts[k].Shape[1], k++)
                 AssertClose(parts[k], full.Narrow(1, t, parts[k].Shape[1]).Contiguous(), 1e-5, $"{name}/{variant} step {k}");
         }
