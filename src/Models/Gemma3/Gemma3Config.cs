@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.Text;
-using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -265,21 +263,10 @@ public sealed class Gemma3Config : IModelConfig
     }
 
     /// <summary>The config as indented JSON (fields in their original order).</summary>
-    public string ToJsonString() => _raw.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n";
+    public string ToJsonString() => ConfigJsonFile.ToJsonString(_raw);
 
     /// <inheritdoc/>
-    public void Save(string path)
-    {
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(dir);
-        var tmp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            File.WriteAllText(tmp, ToJsonString(), new UTF8Encoding(false));
-            File.Move(tmp, path, overwrite: true);
-        }
-        finally { if (File.Exists(tmp)) File.Delete(tmp); }
-    }
+    public void Save(string path) => ConfigJsonFile.Save(_raw, path);
 
     // ---- typed reads of the text fields; a present field of the wrong type is an error naming it
 
