@@ -11,4 +11,25 @@ public sealed record TernaryQuantization(int Rows, int Cols, sbyte[] Codes, floa
 
     /// <summary>The weight scale that applies to a row.</summary>
     public float ScaleOf(int row) => Scales.Length == 1 ? Scales[0] : Scales[row];
+
+    /// <summary>The scale of every row [Rows] (a per-tensor scale repeated).</summary>
+    public float[] RowScales()
+    {
+        var s = new float[Rows];
+        for (int r = 0; r < Rows; r++) s[r] = ScaleOf(r);
+        return s;
+    }
+
+    /// <summary>codes·scale per row [Rows, Cols], row-major: the weight before any input scaling (for AWQ, the weight the layer
+    /// applies to x / s; <see cref="Dequantized"/> is the one that applies to x).</summary>
+    public float[] RowScaledCodes()
+    {
+        var w = new float[Rows * Cols];
+        for (int r = 0; r < Rows; r++)
+        {
+            float s = ScaleOf(r);
+            for (int c = 0; c < Cols; c++) w[r * Cols + c] = Codes[r * Cols + c] * s;
+        }
+        return w;
+    }
 }

@@ -233,6 +233,14 @@ public sealed partial class CpuBackend
         }
     }
 
+    /// <summary>Samples straight from the logits' managed memory (no copy); a non-contiguous or non-float32 row is copied first.</summary>
+    public int SampleToken(Tensor logits, TokenSampler sampler, ReadOnlySpan<int> seen)
+    {
+        ArgumentNullException.ThrowIfNull(logits);
+        var row = logits.DType == DType.Float32 ? logits.Contiguous() : logits.To(DType.Float32);
+        return InferenceOps.Sample(sampler, row, seen);
+    }
+
     public QuantizedActivations QuantizeActivations(Tensor x)
     {
         var (xc, m, k) = TernaryReference.Rows(x, "QuantizeActivations");

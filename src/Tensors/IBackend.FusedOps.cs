@@ -70,9 +70,26 @@ public partial interface IBackend
     /// (<paramref name="fixedRowScales"/>); with <paramref name="roundingRowScales"/> too, the codes are rounded with those
     /// (codes = ternarise(w / rounding scale)) and dequantised with the fixed ones (GPTQ's rounding vs refitted scales).
     /// A non-finite weight is an error. The result lives outside any TensorScope.</summary>
-    TernaryWeights TernarizeWeights(Tensor weight, TernaryScaleMode mode, int? groupSize = null, float[]? fixedRowScales = null,
-        float[]? roundingRowScales = null) =>
+    TernaryWeights TernarizeWeights(Tensor weight, TernaryScaleMode mode, int? groupSize = null, Tensor? fixedRowScales = null,
+        Tensor? roundingRowScales = null) =>
         TernaryWeightReference.Compute(weight, mode, groupSize, fixedRowScales, roundingRowScales);
+
+    /// <summary>GPTQ for quantisation-aware training: solves on the latent weight [n, k] and the running Gram matrix XᵀX/m
+    /// [k, k] of the layer's inputs; the solution lives on the weight's device, outside any TensorScope.</summary>
+    TernaryGptqSolution SolveTernaryGptq(Tensor weight, Tensor gram, GptqOptions options) => TernaryCalibrationReference.Gptq(weight, gram, options);
+
+    /// <summary>AWQ for quantisation-aware training: the input scales s [k] for the latent weight [n, k], the running Gram
+    /// matrix [k, k] and the running mean |x| per input channel [k]; on the weight's device, outside any TensorScope.</summary>
+    Tensor SolveTernaryAwq(Tensor weight, Tensor gram, Tensor absMean, AwqOptions options) => TernaryCalibrationReference.Awq(weight, gram, absMean, options);
+
+    /// <summary>Chooses the next token from <paramref name="logits"/> (all its elements: one row) with <paramref name="sampler"/>,
+    /// given the ids seen so far; the logits may be modified in place (penalties, masking). Only the chosen id leaves the
+    /// device; the default copies the row to the host once and samples there.</summary>
+    int SampleToken(Tensor logits, TokenSampler sampler, ReadOnlySpan<int> seen)
+    {
+        ArgumentNullException.ThrowIfNull(sampler);
+        return sampler.Next(logits.Contiguous().ToFloatArray(), seen);
+    }
 
     /// <summary>Per-token absmax INT8 quantisation of x [M, K]: codes = clamp(round(x·127/max|x_row|), −128, 127) and the
     /// per-row scales 127/max(max|x_row|, 1e-5) (BitNet b1.58's activation quantiser).</summary>

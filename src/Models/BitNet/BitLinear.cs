@@ -26,11 +26,13 @@ namespace BitDistill.Models.BitNet;
 public sealed class BitLinear : Linear
 {
     private TernaryWeights? _ternary; // codes, scales, dequantised and packed weights of the current latent weight
-    private sbyte[]? _snapshot;      // codes at the last diagnostics snapshot
+    private TernaryWeights? _snapshot; // the ternarisation at the last diagnostics snapshot (instances are immutable)
     private long _version = -1;
 
-    private float[]? _fixedScales;   // post-training calibration (GPTQ/AWQ): per-row scales that absmean must not recompute
-    private float[]? _inputScale;    // AWQ: the layer computes on x / s
+    // Post-training calibration (GPTQ/AWQ), on the weight's device outside any TensorScope: per-row scales that absmean must
+    // not recompute, and for AWQ 1 / s (the layer computes on x / s) with s kept for saving.
+    private Tensor? _fixedScales;
+    private Tensor? _inputScale, _inverseInputScale;
     private readonly TrainingQuantizerState? _qat; // GPTQ-/AWQ-style training quantiser (null: absmean)
     private long _qatVersion = -1;
 
@@ -58,20 +60,27 @@ public sealed class BitLinear : Linear
         if (calibration != CalibrationKind.None)
         {
             if (!Enum.IsDefined(calibration)) throw new ArgumentOutOfRangeException(nameof(calibration), calibration, "unknown calibration kind");
-            _fixedScales = Enumerable.Repeat(1f, outFeatures).ToArray();
-            Buffer("weight_scale", () => Tensor.FromArray(_fixedScales!, [outFeatures]), t => { _fixedScales = CheckVector(t, outFeatures, "weight_scale"); Weight.MarkChanged(); });
+            _fixedScales = Vector(Tensor.Ones(outFeatures), outFeatures, "weight_scale");
+            Buffer("weight_scale", () => _fixedScales!, t => { _fixedScales = Vector(t, outFeatures, "weight_scale"); Weight.MarkChanged(); });
             if (calibration == CalibrationKind.Awq)
             {
-                _inputScale = Enumerable.Repeat(1f, inFeatures).ToArray();
-                Buffer("input_scale", () => Tensor.FromArray(_inputScale!, [inFeatures]), t => _inputScale = CheckVector(t, inFeatures, "input_scale"));
+                SetInputScale(Tensor.Ones(inFeatures));
+                Buffer("input_scale", () => _inputScale!, SetInputScale);
             }
         }
     }
 
-    private static float[] CheckVector(Tensor t, int n, string name)
+    // A calibration vector [n]: checked, a float32 copy of its own on the weight's device, outside any TensorScope.
+    private Tensor Vector(Tensor t, int n, string name)
     {
         if (t.Rank != 1 || t.Shape[0] != n) throw new ArgumentException($"{name} must be [{n}], got {Tensor.ShapeString(t.Shape)}");
-        return t.ToFloatArray();
+        using (TensorScope.Suspend()) return t.To(DType.Float32).To(Weight.Value.Device).Clone();
+    }
+
+    private void SetInputScale(Tensor s)
+    {
+        _inputScale = Vector(s, InFeatures, "input_scale");
+        using (TensorScope.Suspend()) _inverseInputScale = 1f / _inputScale;
     }
 
     /// <summary>The post-training calibration whose fixed scales this layer uses, or <see cref="CalibrationKind.None"/> (absmean, recomputed).</summary>
@@ -103,13 +112,9 @@ public sealed class BitLinear : Linear
         if (Calibration == CalibrationKind.None) throw new InvalidOperationException("this BitLinear was not built for calibrated scales (construct it with a CalibrationKind)");
         if (q.Rows != OutFeatures || q.Cols != InFeatures) throw new ArgumentException($"calibration result [{q.Rows}, {q.Cols}] does not fit BitLinear [{OutFeatures}, {InFeatures}]");
         if ((q.InputScales is not null) != (Calibration == CalibrationKind.Awq)) throw new ArgumentException($"a {(q.InputScales is null ? "GPTQ" : "AWQ")} result cannot be applied to a layer built for {Calibration}");
-        var scales = new float[OutFeatures];
-        for (int r = 0; r < OutFeatures; r++) scales[r] = q.ScaleOf(r);
-        var w = new float[OutFeatures * InFeatures];
-        for (int r = 0; r < OutFeatures; r++) for (int c = 0; c < InFeatures; c++) w[r * InFeatures + c] = q.Codes[r * InFeatures + c] * scales[r];
-        Weight.Value.CopyFrom(Tensor.FromArray(w, [OutFeatures, InFeatures]));
-        _fixedScales = scales;
-        if (q.InputScales is not null) _inputScale = (float[])q.InputScales.Clone();
+        Weight.Value.CopyFrom(Tensor.FromArray(q.RowScaledCodes(), [OutFeatures, InFeatures], Weight.Value.Device));
+        _fixedScales = Vector(Tensor.FromArray(q.RowScales(), [OutFeatures]), OutFeatures, "weight_scale");
+        if (q.InputScales is not null) SetInputScale(Tensor.FromArray(q.InputScales, [InFeatures]));
         Weight.MarkChanged();
     }
 
@@ -153,7 +158,7 @@ public sealed class BitLinear : Linear
     public PackedTernaryMatrix Packed { get { Refresh(); return _ternary!.Packed!; } }
 
     /// <summary>A copy of the dequantised ternary weights [out, in], row-major (refreshed if needed).</summary>
-    public float[] DequantizedWeight { get { Refresh(); return (float[])_ternary!.Dequantized.Clone(); } }
+    public float[] DequantizedWeight { get { Refresh(); return _ternary!.Dequantized.ToFloatArray(); } }
 
     /// <summary>Re-quantises the latent weights if they changed since the last call.</summary>
     public void Refresh()
@@ -185,7 +190,11 @@ public sealed class BitLinear : Linear
             _qat.Observe(x.Value.Contiguous().Reshape(-1, InFeatures));
             if (_qat.Solves == 0) _qat.Solve(Weight.Value); // the first training batch solves at once, so no step runs on plain absmean
         }
-        if (_inputScale is not null) x = x * new Variable(Tensor.FromArray(_inputScale.Select(v => 1f / v).ToArray(), [InFeatures], x.Value.Device));
+        if (_inverseInputScale is not null)
+        {
+            if (_inverseInputScale.Device != x.Value.Device) using (TensorScope.Suspend()) _inverseInputScale = _inverseInputScale.To(x.Value.Device);
+            x = x * new Variable(_inverseInputScale);
+        }
         else if (_qat?.InverseInputScale(x.Value.Device) is { } inv) x = x * new Variable(inv);
         InputObserver?.Invoke(x.Value);
         Refresh();
@@ -197,35 +206,24 @@ public sealed class BitLinear : Linear
     public (double minus, double zero, double plus) TernaryShares()
     {
         Refresh();
-        long m = 0, z = 0, p = 0;
-        var codes = _ternary!.Codes;
-        foreach (var c in codes) { if (c < 0) m++; else if (c == 0) z++; else p++; }
-        double n = codes.Length;
-        return (m / n, z / n, p / n);
+        return _ternary!.Shares();
     }
 
-    /// <summary>The weight scale(s) in use (one for per-tensor).</summary>
+    /// <summary>The weight scale(s) in use (one for per-tensor), copied to the host.</summary>
     public float[] Scales()
     {
         Refresh();
-        return (float[])_ternary!.Scales.Clone();
+        return _ternary!.Scales.ToFloatArray();
     }
 
     /// <summary>Share of ternary values changed since the previous call (the flip rate); 0 on the first call.</summary>
     public double FlipRateSinceSnapshot()
     {
         Refresh();
-        double rate = 0;
-        if (_snapshot is not null)
-        {
-            long changed = 0;
-            var codes = _ternary!.Codes;
-            for (int i = 0; i < codes.Length; i++) if (codes[i] != _snapshot[i]) changed++;
-            rate = (double)changed / codes.Length;
-        }
-        _snapshot = (sbyte[])_ternary!.Codes.Clone();
+        double rate = _snapshot is null ? 0 : _ternary!.ChangedShare(_snapshot);
+        _snapshot = _ternary;
         return rate;
     }
 
-    internal Tensor WHat => _ternary!.DequantizedTensor;
+    internal Tensor WHat => _ternary!.Dequantized;
 }

@@ -10,14 +10,15 @@ namespace BitDistill.Models.BitNet;
 internal sealed class TrainingQuantizerState
 {
     private readonly int _n, _k;
-    private Tensor? _gram;          // [k, k] running XᵀX/m (float32, on the weight's device); meaningful once a batch was observed
+    // Every tensor lives on the weight's device, outside any TensorScope; only the three counters are host values.
+    private Tensor? _gram;          // [k, k] running XᵀX/m (float32); meaningful once a batch was observed
     private Tensor? _absMean;       // [k] running mean |x| (AWQ)
     private Tensor? _feedback;      // [n, k] GPTQ: compensated − W at the last solve
-    private float[] _scale;         // [n] per-row output scales
-    private float[] _roundScale;    // [n] GPTQ: per-row scales the codes are rounded with
-    private float[] _inputScale;    // [k] AWQ: the layer computes on x / s
-    private Tensor? _inputScaleTensor, _inverseInputScale;
-    private readonly float[] _state = new float[3]; // batches observed, optimizer steps since the last solve, solves
+    private Tensor? _scale;         // [n] GPTQ: per-row output scales (null: never solved nor loaded, i.e. ones)
+    private Tensor? _roundScale;    // [n] GPTQ: per-row scales the codes are rounded with
+    private Tensor? _inputScale;    // [k] AWQ: the layer computes on x / s
+    private Tensor? _inverseInputScale; // [k] AWQ: 1 / s, formed once per solve or load
+    private long _batchesObserved, _stepsSinceSolve, _solves;
 
     public TrainingQuantizerState(WeightQuantizer kind, int outFeatures, int inFeatures, int requantEvery, double statsDecay)
     {
@@ -25,9 +26,6 @@ internal sealed class TrainingQuantizerState
         if (requantEvery <= 0) throw new ArgumentOutOfRangeException(nameof(requantEvery), requantEvery, "must be positive");
         if (!(statsDecay >= 0 && statsDecay < 1)) throw new ArgumentOutOfRangeException(nameof(statsDecay), statsDecay, "must be in [0, 1)");
         Kind = kind; _n = outFeatures; _k = inFeatures; RequantEvery = requantEvery; StatsDecay = statsDecay;
-        _scale = Enumerable.Repeat(1f, _n).ToArray();
-        _roundScale = Enumerable.Repeat(1f, _n).ToArray();
-        _inputScale = Enumerable.Repeat(1f, _k).ToArray();
     }
 
     public WeightQuantizer Kind { get; }
@@ -36,22 +34,29 @@ internal sealed class TrainingQuantizerState
     /// <summary>Bumped whenever the solution changes (solve, load): the layer's cached ternary weights are then stale.</summary>
     public long Version { get; private set; }
     /// <summary>Number of solves so far (0: the layer still uses per-row absmean).</summary>
-    public int Solves => (int)_state[2];
+    public int Solves => (int)_solves;
     /// <summary>Training batches folded into the running statistics.</summary>
-    public long BatchesObserved => (long)_state[0];
+    public long BatchesObserved => _batchesObserved;
 
     /// <summary>AWQ input scales s [k] on <paramref name="device"/> once solved, else null (s = 1).</summary>
-    public Tensor? InputScale(Device device) => Kind == WeightQuantizer.Awq && Solves > 0 ? _inputScaleTensor ??= Persistent(_inputScale, [_k], device) : null;
+    public Tensor? InputScale(Device device) => Kind == WeightQuantizer.Awq && Solves > 0 ? OnDevice(ref _inputScale, [_k], device) : null;
     /// <summary>1 / s [k] (AWQ, solved) or null.</summary>
-    public Tensor? InverseInputScale(Device device) =>
-        Kind == WeightQuantizer.Awq && Solves > 0 ? _inverseInputScale ??= Persistent(_inputScale.Select(v => 1f / v).ToArray(), [_k], device) : null;
+    public Tensor? InverseInputScale(Device device)
+    {
+        if (InputScale(device) is not { } s) return null;
+        if (_inverseInputScale is null || _inverseInputScale.Device != device)
+            using (TensorScope.Suspend()) _inverseInputScale = 1f / s;
+        return _inverseInputScale;
+    }
 
     /// <summary>The ternarisation the forward uses for latent weight <paramref name="w"/> [n, k]: per-row absmean before the
     /// first solve; GPTQ: codes = ternarise((W + D) / rounding scale), values codes · scale; AWQ: per-row absmean of W·diag(s).</summary>
     public TernaryWeights Ternarize(Tensor w)
     {
         if (Solves == 0) return w.Backend.TernarizeWeights(w, TernaryScaleMode.PerRow);
-        if (Kind == WeightQuantizer.Gptq) return w.Backend.TernarizeWeights(w + _feedback!, TernaryScaleMode.PerRow, null, _scale, _roundScale);
+        if (Kind == WeightQuantizer.Gptq)
+            return w.Backend.TernarizeWeights(w + OnDevice(ref _feedback, [_n, _k], w.Device), TernaryScaleMode.PerRow, null,
+                OnDevice(ref _scale, [_n], w.Device), OnDevice(ref _roundScale, [_n], w.Device));
         return w.Backend.TernarizeWeights(w * InputScale(w.Device)!, TernaryScaleMode.PerRow);
     }
 
@@ -76,14 +81,14 @@ internal sealed class TrainingQuantizerState
             _gram = _gram is null || d == 0 ? g * 1f : _gram * d + g * (1 - d);
             if (a is not null) _absMean = _absMean is null || d == 0 ? a * 1f : _absMean * d + a * (1 - d);
         }
-        _state[0]++;
+        _batchesObserved++;
     }
 
     /// <summary>Counts an optimizer step; true when a solve is due (every <see cref="RequantEvery"/> steps).</summary>
     public bool CountStep()
     {
-        _state[1]++;
-        return _state[1] >= RequantEvery && BatchesObserved > 0;
+        _stepsSinceSolve++;
+        return _stepsSinceSolve >= RequantEvery && BatchesObserved > 0;
     }
 
     /// <summary>Solves GPTQ or AWQ on the current latent weight <paramref name="w"/> [n, k] and the running statistics
@@ -91,27 +96,19 @@ internal sealed class TrainingQuantizerState
     public void Solve(Tensor w)
     {
         if (BatchesObserved == 0 || _gram is null) return;
-        var wArr = w.Contiguous().ToFloatArray();
-        var gram = _gram.ToFloatArray().Select(v => (double)v).ToArray();
         if (Kind == WeightQuantizer.Gptq)
         {
-            var r = TernaryCalibration.GptqFromGram(wArr, _n, _k, gram, new GptqOptions());
-            var d = new float[wArr.Length];
-            for (int i = 0; i < d.Length; i++) d[i] = r.CompensatedWeights[i] - wArr[i];
-            _feedback = Persistent(d, [_n, _k], w.Device);
-            _scale = r.Weights.Scales;
-            _roundScale = r.RoundingScales;
+            var r = w.Backend.SolveTernaryGptq(w, _gram, new GptqOptions());
+            (_feedback, _scale, _roundScale) = (r.Feedback, r.Scales, r.RoundingScales);
         }
         else
         {
-            var absMean = _absMean!.ToFloatArray().Select(v => (double)v).ToArray();
             // RefitScale off: the forward re-ternarises W·diag(s) with plain per-row absmean every step, so α is scored on that.
-            var r = TernaryCalibration.AwqFromStatistics(wArr, _n, _k, gram, absMean, new AwqOptions { RefitScale = false, GridPoints = AwqGridPoints });
-            _inputScale = r.Weights.InputScales!;
-            _inputScaleTensor = _inverseInputScale = null;
+            _inputScale = w.Backend.SolveTernaryAwq(w, _gram, _absMean!, new AwqOptions { RefitScale = false, GridPoints = AwqGridPoints });
+            _inverseInputScale = null;
         }
-        _state[1] = 0;
-        _state[2]++;
+        _stepsSinceSolve = 0;
+        _solves++;
         Version++;
     }
 
@@ -120,8 +117,8 @@ internal sealed class TrainingQuantizerState
     /// <see cref="RequantEvery"/> steps (measured: a task stage that kept stage 2's first solve fell to chance).</summary>
     public void Restart()
     {
-        Array.Clear(_state);
-        _inputScaleTensor = _inverseInputScale = null;
+        _batchesObserved = _stepsSinceSolve = _solves = 0;
+        _inverseInputScale = null;
         Version++;
     }
 
@@ -131,33 +128,44 @@ internal sealed class TrainingQuantizerState
     /// <summary>The buffers (name, get, set) the owning BitLinear registers.</summary>
     public IEnumerable<(string Name, Func<Tensor> Get, Action<Tensor> Set)> Buffers(Func<Device> device)
     {
-        yield return ("qat_state", () => Tensor.FromArray((float[])_state.Clone(), [3]), t => { Check(t, [3], "qat_state").CopyTo(_state, 0); Version++; });
-        yield return ("qat_gram", () => _gram ?? Tensor.Zeros([_k, _k], DType.Float32, device()),
-            t => _gram = Persistent(Check(t, [_k, _k], "qat_gram"), [_k, _k], device()));
+        yield return ("qat_state", () => Tensor.FromArray(new float[] { _batchesObserved, _stepsSinceSolve, _solves }, [3]), t =>
+        {
+            var v = Load(t, [3], "qat_state", Device.Cpu).ToFloatArray();
+            (_batchesObserved, _stepsSinceSolve, _solves) = ((long)v[0], (long)v[1], (long)v[2]);
+            _inverseInputScale = null;
+            Version++;
+        });
+        yield return ("qat_gram", () => _gram ?? Tensor.Zeros([_k, _k], DType.Float32, device()), t => _gram = Load(t, [_k, _k], "qat_gram", device()));
         if (Kind == WeightQuantizer.Gptq)
         {
-            yield return ("qat_weight_scale", () => Tensor.FromArray((float[])_scale.Clone(), [_n]), t => { _scale = Check(t, [_n], "qat_weight_scale"); Version++; });
-            yield return ("qat_round_scale", () => Tensor.FromArray((float[])_roundScale.Clone(), [_n]), t => { _roundScale = Check(t, [_n], "qat_round_scale"); Version++; });
+            yield return ("qat_weight_scale", () => OnDevice(ref _scale, [_n], device()), t => { _scale = Load(t, [_n], "qat_weight_scale", device()); Version++; });
+            yield return ("qat_round_scale", () => OnDevice(ref _roundScale, [_n], device()), t => { _roundScale = Load(t, [_n], "qat_round_scale", device()); Version++; });
             yield return ("qat_feedback", () => _feedback ?? Tensor.Zeros([_n, _k], DType.Float32, device()),
-                t => { _feedback = Persistent(Check(t, [_n, _k], "qat_feedback"), [_n, _k], device()); Version++; });
+                t => { _feedback = Load(t, [_n, _k], "qat_feedback", device()); Version++; });
         }
         else
         {
-            yield return ("qat_input_absmean", () => _absMean ?? Tensor.Zeros([_k], DType.Float32, device()),
-                t => _absMean = Persistent(Check(t, [_k], "qat_input_absmean"), [_k], device()));
-            yield return ("qat_input_scale", () => Tensor.FromArray((float[])_inputScale.Clone(), [_k]),
-                t => { _inputScale = Check(t, [_k], "qat_input_scale"); _inputScaleTensor = _inverseInputScale = null; Version++; });
+            yield return ("qat_input_absmean", () => _absMean ?? Tensor.Zeros([_k], DType.Float32, device()), t => _absMean = Load(t, [_k], "qat_input_absmean", device()));
+            yield return ("qat_input_scale", () => OnDevice(ref _inputScale, [_k], device()),
+                t => { _inputScale = Load(t, [_k], "qat_input_scale", device()); _inverseInputScale = null; Version++; });
         }
     }
 
-    private static float[] Check(Tensor t, int[] shape, string name)
+    // A loaded buffer: shape checked, a float32 copy of its own on the layer's device, outside any TensorScope.
+    private static Tensor Load(Tensor t, int[] shape, string name, Device device)
     {
         if (!t.ShapeArray.SequenceEqual(shape)) throw new ArgumentException($"{name} must be {Tensor.ShapeString(shape)}, got {Tensor.ShapeString(t.Shape)}");
-        return t.ToFloatArray();
+        using (TensorScope.Suspend()) return t.To(DType.Float32).To(device).Clone();
     }
 
-    private static Tensor Persistent(float[] data, int[] shape, Device device)
+    // A state tensor on `device`: ones if never solved nor loaded (scales), zeros for the feedback; moved if the layer moved.
+    private static Tensor OnDevice(ref Tensor? t, int[] shape, Device device)
     {
-        using (TensorScope.Suspend()) return Tensor.FromArray(data, shape, device);
+        using (TensorScope.Suspend())
+        {
+            t ??= shape.Length == 2 ? Tensor.Zeros(shape, DType.Float32, device) : Tensor.Full(shape, 1.0, DType.Float32, device);
+            if (t.Device != device) t = t.To(device);
+        }
+        return t;
     }
 }

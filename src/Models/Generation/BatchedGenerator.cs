@@ -1,3 +1,4 @@
+using BitDistill.Kernels;
 using BitDistill.Autograd;
 using BitDistill.Models.Layers;
 using BitDistill.Models.Tokenization;
@@ -12,6 +13,9 @@ namespace BitDistill.Models.Generation;
 /// the whole batch is done.</summary>
 public sealed class BatchedGenerator
 {
+    // Greedy choice with the sampler's checks (non-finite logits are an error, as in TextGenerator); it keeps no state per row.
+    private readonly TokenSampler _greedy = new(new SamplerSettings { Greedy = true });
+
     /// <summary>A generator for <paramref name="model"/>; a <paramref name="tokenizer"/> is needed for text in and out only.</summary>
     public BatchedGenerator(CausalLanguageModel model, TextTokenizer? tokenizer = null)
     {
@@ -81,7 +85,7 @@ public sealed class BatchedGenerator
     // One batch: prefill the left-padded prompts, then one token per step for every row still running.
     private (int[] Ids, StopReason Reason)[] GenerateBatch(int[][] prompts, int maxNew, IReadOnlySet<int> stops, int pad)
     {
-        int b = prompts.Length, len = prompts.Max(p => p.Length), vocab = Model.Config.VocabSize;
+        int b = prompts.Length, len = prompts.Max(p => p.Length);
         var outputs = new List<int>[b];
         var reasons = new StopReason[b];
         var done = new bool[b];
@@ -103,8 +107,8 @@ public sealed class BatchedGenerator
             }
         }
         var cache = Model.CreateCache(len + maxNew);
-        var logits = new float[b * vocab];
-        Step(ids, b, len, mask, cache, logits);
+        var chosen = new int[b];
+        Step(ids, b, len, mask, cache, done, chosen);
         var next = new long[b];
         for (int step = 0; ; step++)
         {
@@ -112,7 +116,7 @@ public sealed class BatchedGenerator
             for (int r = 0; r < b; r++)
             {
                 if (done[r]) { next[r] = pad; mask[r].Add(0); continue; }
-                int token = Sampler.ArgMax(logits.AsSpan(r * vocab, vocab));
+                int token = chosen[r];
                 outputs[r].Add(token);
                 if (stops.Contains(token)) { done[r] = true; reasons[r] = StopReason.StopToken; }
                 else if (outputs[r].Count == maxNew) done[r] = true;
@@ -121,13 +125,14 @@ public sealed class BatchedGenerator
                 mask[r].Add(done[r] ? 0 : 1);
             }
             if (running == 0) break;
-            Step(next, b, 1, mask, cache, logits);
+            Step(next, b, 1, mask, cache, done, chosen);
         }
         return [.. outputs.Select((x, r) => (x.ToArray(), reasons[r]))];
     }
 
-    // One forward of t new tokens per row after the cached ones; the logits of each row's last position land in `logits`.
-    private void Step(long[] ids, int b, int t, List<float>[] mask, KvCache cache, float[] logits)
+    // One forward of t new tokens per row after the cached ones; the greedy token of each running row's last position lands in
+    // `chosen`, picked where the logits are (only the ids come back to the host).
+    private void Step(long[] ids, int b, int t, List<float>[] mask, KvCache cache, bool[] done, int[] chosen)
     {
         using var scope = TensorScope.Begin();
         int s = mask[0].Count;
@@ -135,6 +140,6 @@ public sealed class BatchedGenerator
         for (int r = 0; r < b; r++) mask[r].CopyTo(m, r * s);
         var h = Model.Hidden(Tensor.FromArray(ids, [b, t]), Tensor.FromArray(m, [b, s]), null, cache);
         var last = Model.Head(h.Narrow(1, t - 1, 1)).Value.Contiguous();
-        last.CopyToHost<float>(logits);
+        for (int r = 0; r < b; r++) chosen[r] = done[r] ? -1 : last.Backend.SampleToken(last.Narrow(0, r, 1), _greedy, []);
     }
 }

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using BitDistill.Kernels;
+using BitDistill.Tensors;
 
 namespace BitDistill.Models.Generation;
 
@@ -14,16 +15,22 @@ public sealed class Sampler
 
     /// <summary>Picks the next token from one row of logits, given the ids seen so far (prompt and generated).
     /// The logits span is modified in place (penalties, masking).</summary>
-    public int Next(Span<float> logits, IReadOnlyCollection<int> seen)
+    public int Next(Span<float> logits, IReadOnlyCollection<int> seen) => _sampler.Next(logits, Ids(seen));
+
+    /// <summary>Picks the next token from one row of logits on any device (only the chosen id comes back to the host), given the
+    /// ids seen so far. The logits may be modified in place.</summary>
+    public int Next(Tensor logits, IReadOnlyCollection<int> seen)
     {
-        ReadOnlySpan<int> ids = seen switch
-        {
-            List<int> list => CollectionsMarshal.AsSpan(list),
-            int[] array => array,
-            _ => seen.ToArray(),
-        };
-        return _sampler.Next(logits, ids);
+        ArgumentNullException.ThrowIfNull(logits);
+        return logits.Backend.SampleToken(logits, _sampler, Ids(seen));
     }
+
+    private static ReadOnlySpan<int> Ids(IReadOnlyCollection<int> seen) => seen switch
+    {
+        List<int> list => CollectionsMarshal.AsSpan(list),
+        int[] array => array,
+        _ => seen.ToArray(),
+    };
 
     /// <summary>Index of the largest value (the first one on ties).</summary>
     public static int ArgMax(ReadOnlySpan<float> x) => TokenSampler.ArgMax(x);

@@ -53,22 +53,17 @@ public sealed class TextGenerator
         var seen = new List<int>(promptIds);
         var generated = new List<int>(o.MaxNewTokens);
         var stepLogits = o.KeepStepLogits ? new List<float[]>() : null;
-        var logits = new float[vocab];
-        var promptLast = new float[vocab];
         var reason = StopReason.MaxNewTokens;
         var cache = Model.CreateCache(promptIds.Length + Math.Max(1, o.MaxNewTokens));
         var idBuf = new long[1];
 
         using var noGrad = GradMode.NoGrad();
         var clock = Stopwatch.StartNew();
-        Step(promptIds.Select(x => (long)x).ToArray(), cache, logits);
-        logits.CopyTo(promptLast, 0);
+        int next = Step(promptIds.Select(x => (long)x).ToArray(), cache, o.MaxNewTokens > 0 ? sampler : null, seen, stepLogits, true, out var promptLast);
         var prefill = clock.Elapsed;
         clock.Restart();
         while (generated.Count < o.MaxNewTokens)
         {
-            stepLogits?.Add((float[])logits.Clone());
-            int next = sampler.Next(logits, seen);
             generated.Add(next);
             seen.Add(next);
             bool stop = stops.Contains(next);
@@ -78,7 +73,7 @@ public sealed class TextGenerator
             if (stop) { reason = StopReason.StopToken; break; }
             if (generated.Count == o.MaxNewTokens) break;
             idBuf[0] = next;
-            Step(idBuf, cache, logits);
+            next = Step(idBuf, cache, sampler, seen, stepLogits, false, out _);
         }
         if (decoder is not null) text.Append(decoder.Flush());
         return new GenerationResult
@@ -94,14 +89,19 @@ public sealed class TextGenerator
         };
     }
 
-    // One forward of new tokens after the cached ones; the logits of the last one land in `logits`. Every intermediate comes
-    // from the pool and goes back when the scope ends; the cache's buffers are allocated outside it.
-    private void Step(long[] ids, KvCache cache, float[] logits)
+    // One forward of new tokens after the cached ones, and the next token chosen from the last one's logits where they stay
+    // (only the id comes back; host copies of the logits are made only for the result: the prompt's, and each step's when
+    // asked for). Every intermediate comes from the pool and goes back when the scope ends; the cache's buffers are
+    // allocated outside it. Without a sampler (no tokens wanted) nothing is chosen and −1 is returned.
+    private int Step(long[] ids, KvCache cache, Sampler? sampler, List<int> seen, List<float[]>? stepLogits, bool prompt, out float[] hostLogits)
     {
         using var scope = TensorScope.Begin();
         var h = Model.Hidden(Tensor.FromArray(ids, [1, ids.Length]), null, null, cache);
         var last = Model.Head(h.Narrow(1, ids.Length - 1, 1)).Value.Contiguous();
-        last.CopyToHost<float>(logits);
+        hostLogits = prompt || stepLogits is not null ? last.ToFloatArray() : [];
+        if (sampler is null) return -1;
+        stepLogits?.Add(prompt ? (float[])hostLogits.Clone() : hostLogits);
+        return sampler.Next(last, seen);
     }
 
     /// <summary>The <paramref name="k"/> largest values of <paramref name="logits"/>, largest first (ties: lower id first).</summary>

@@ -6,8 +6,10 @@ namespace BitDistill.Tensors;
 /// a host copy of the weights, the quantisers of <see cref="TernaryQuantizer"/>, dequantisation and packing.</summary>
 internal static class TernaryWeightReference
 {
-    public static TernaryWeights Compute(Tensor weight, TernaryScaleMode mode, int? groupSize, float[]? fixedRowScales, float[]? roundingRowScales = null)
+    public static TernaryWeights Compute(Tensor weight, TernaryScaleMode mode, int? groupSize, Tensor? fixedRowScaleTensor, Tensor? roundingRowScaleTensor = null)
     {
+        var fixedRowScales = RowScales(fixedRowScaleTensor, weight, "fixed row scales");
+        var roundingRowScales = RowScales(roundingRowScaleTensor, weight, "rounding row scales");
         if (weight.Rank != 2 || weight.DType != DType.Float32) throw new ArgumentException($"ternary weights must be a float32 matrix [out, in], got {weight.DType} {Tensor.ShapeString(weight.Shape)}");
         int n = weight.Size(0), k = weight.Size(1);
         var w = weight.ToArray<float>();
@@ -39,8 +41,16 @@ internal static class TernaryWeightReference
                 wHat[r * k + c] = codes[r * k + c] * s;
             }
         var packed = groupSize is not null && fixedRowScales is null ? null : PackedTernaryMatrix.FromCodes(codes, n, k, mode, scales);
-        Tensor dequantized;
-        using (TensorScope.Suspend()) dequantized = Tensor.FromArray(wHat, [n, k], weight.Device);
-        return new TernaryWeights(codes, scales, wHat, dequantized, packed);
+        using (TensorScope.Suspend())
+            return new TernaryWeights(Tensor.FromArray(codes, [n, k], weight.Device), Tensor.FromArray((float[])scales.Clone(), [scales.Length], weight.Device),
+                Tensor.FromArray(wHat, [n, k], weight.Device), packed);
+    }
+
+    private static float[]? RowScales(Tensor? scales, Tensor weight, string name)
+    {
+        if (scales is null) return null;
+        if (scales.Rank != 1 || scales.Size(0) != weight.Size(0))
+            throw new ArgumentException($"{name} must be [{weight.Size(0)}] for a weight of {Tensor.ShapeString(weight.Shape)}, got {Tensor.ShapeString(scales.Shape)}");
+        return scales.ToFloatArray();
     }
 }

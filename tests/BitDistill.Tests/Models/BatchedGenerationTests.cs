@@ -53,6 +53,18 @@ public class BatchedGenerationTests
     }
 
     [Fact]
+    public void NonFiniteLogitsStopBatchedGenerationAsTheyStopGeneratingAlone()
+    {
+        var model = Load("tiny-random");
+        var lmHead = model.NamedParameters().First(p => p.Name.Contains("lm_head")).Param;
+        lmHead.Value.CopyFrom(Tensor.Full(lmHead.Value.ShapeArray, double.NaN));
+        var prompts = Prompts(model.Config.VocabSize, 3, 5);
+        var e = Assert.Throws<InvalidOperationException>(() => new BatchedGenerator(model).Generate(prompts, new BatchedGenerationOptions { MaxNewTokens = 4, BatchSize = 2 }));
+        Assert.Contains("not finite", e.Message);
+        Assert.Throws<InvalidOperationException>(() => Alone(model, prompts[0], 4, []));
+    }
+
+    [Fact]
     public void RowsStopAtTheirOwnStopTokenWhileOthersContinue()
     {
         var model = Load("tiny-random");
