@@ -80,4 +80,35 @@ public sealed partial class IlgpuBackend
                 weight.Rows, weight.Cols, weight.RowBytes, weight.ScaleMode == TernaryScaleMode.PerRow ? 1 : 0);
         return y;
     }
+
+    // attention inputs as the kernels read them: contiguous float32 on this device (a KV cache's filled prefix is copied)
+    private Tensor Dense(Tensor t) => F(t.Device == Device ? t : t.To(Device)).Contiguous();
+
+    public (Tensor output, Tensor lse) Attention(in AttentionShape shape, Tensor q, Tensor k, Tensor v, Tensor? keyMask)
+    {
+        AttentionArguments.Validate(shape, q, k, v, keyMask);
+        var (qc, kc, vc, mc) = (Dense(q), Dense(k), Dense(v), keyMask is null ? null : Dense(keyMask));
+        var o = New(q.ShapeArray); var lse = New([shape.Batch, shape.Heads, shape.QueryLen]);
+        if (lse.Count > 0 && shape.HeadDim > 0)
+            _k.AttentionForward(lse.Count, Vc(qc), Vc(kc), Vc(vc), mc is null ? Dummy : Vc(mc), V(o), V(lse), new AttentionDims(shape, mc is not null));
+        else if (o.Count > 0) o.Backend.Fill(o, 0);
+        return (o, lse);
+    }
+
+    public (Tensor dq, Tensor dk, Tensor dv) AttentionBackward(in AttentionShape shape, Tensor q, Tensor k, Tensor v, Tensor? keyMask,
+        Tensor output, Tensor lse, Tensor gradOutput)
+    {
+        AttentionArguments.Validate(shape, q, k, v, keyMask);
+        var (qc, kc, vc, mc) = (Dense(q), Dense(k), Dense(v), keyMask is null ? null : Dense(keyMask));
+        var (oc, lc, gc) = (Dense(output), Dense(lse), Dense(gradOutput));
+        var dq = New(q.ShapeArray); var dk = New(k.ShapeArray); var dv = New(v.ShapeArray);
+        var delta = New([shape.Batch, shape.Heads, shape.QueryLen]);
+        var dims = new AttentionDims(shape, mc is not null);
+        var mask = mc is null ? Dummy : Vc(mc);
+        if (shape.HeadDim == 0) return (dq, dk, dv);
+        if (delta.Count > 0) _k.AttentionBackwardQuery(delta.Count, Vc(qc), Vc(kc), Vc(vc), mask, Vc(oc), Vc(lc), Vc(gc), V(delta), V(dq), dims);
+        int keyRows = shape.Batch * shape.KvHeads * shape.KeyLen;
+        if (keyRows > 0) _k.AttentionBackwardKey(keyRows, Vc(qc), Vc(kc), Vc(vc), mask, Vc(lc), Vc(gc), delta.Count > 0 ? V(delta) : Dummy, V(dk), V(dv), dims);
+        return (dq, dk, dv);
+    }
 }

@@ -33,6 +33,10 @@ internal sealed class IlgpuKernelSet(Accelerator a)
     private Action<Index1D, ArrayView<float>, float>? _scale;
     private Action<Index1D, ArrayView<sbyte>, ArrayView<float>, ArrayView<byte>, ArrayView<float>, ArrayView<float>, int, int, int, int>? _ternaryMatMul;
 
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionDims>? _attention;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionDims>? _attentionBackQuery;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionDims>? _attentionBackKey;
+
     public void Copy(int n, ArrayView<byte> src, int st, StridedLayout ls, ArrayView<byte> dst, int dt, StridedLayout ld, int size) =>
         (_copy ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<byte>, int, StridedLayout, ArrayView<byte>, int, StridedLayout, int>(IlgpuKernels.Copy))(n, src, st, ls, dst, dt, ld, size);
 
@@ -108,4 +112,15 @@ internal sealed class IlgpuKernelSet(Accelerator a)
 
     public void TernaryMatMul(int n, ArrayView<sbyte> codes, ArrayView<float> xScales, ArrayView<byte> packed, ArrayView<float> wScales, ArrayView<float> y, int rows, int k, int rowBytes, int perRow) =>
         (_ternaryMatMul ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<sbyte>, ArrayView<float>, ArrayView<byte>, ArrayView<float>, ArrayView<float>, int, int, int, int>(IlgpuKernels.TernaryMatMul))(n, codes, xScales, packed, wScales, y, rows, k, rowBytes, perRow);
+
+    public void AttentionForward(int rows, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> mask, ArrayView<float> o, ArrayView<float> lse, AttentionDims d) =>
+        (_attention ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionDims>(IlgpuKernels.AttentionForward))(rows, q, k, v, mask, o, lse, d);
+
+    public void AttentionBackwardQuery(int rows, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> mask, ArrayView<float> o, ArrayView<float> lse,
+        ArrayView<float> g, ArrayView<float> delta, ArrayView<float> dq, AttentionDims d) =>
+        (_attentionBackQuery ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionDims>(IlgpuKernels.AttentionBackwardQuery))(rows, q, k, v, mask, o, lse, g, delta, dq, d);
+
+    public void AttentionBackwardKey(int rows, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> mask, ArrayView<float> lse,
+        ArrayView<float> g, ArrayView<float> delta, ArrayView<float> dk, ArrayView<float> dv, AttentionDims d) =>
+        (_attentionBackKey ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionDims>(IlgpuKernels.AttentionBackwardKey))(rows, q, k, v, mask, lse, g, delta, dk, dv, d);
 }

@@ -7,16 +7,7 @@ namespace BitDistill.Tensors;
 /// CPU kernels.</summary>
 internal static class AttentionReference
 {
-    public static void Validate(in AttentionShape s, Tensor q, Tensor k, Tensor v, Tensor? mask)
-    {
-        int[] qs = [s.Batch, s.Heads, s.QueryLen, s.HeadDim], ks = [s.Batch, s.KvHeads, s.KeyLen, s.HeadDim];
-        if (!q.Shape.SequenceEqual(qs) || !k.Shape.SequenceEqual(ks) || !v.Shape.SequenceEqual(ks))
-            throw new ArgumentException($"attention shapes q {Tensor.ShapeString(q.Shape)}, k {Tensor.ShapeString(k.Shape)}, v {Tensor.ShapeString(v.Shape)} do not match {s}");
-        if (s.KvHeads <= 0 || s.Heads % s.KvHeads != 0) throw new ArgumentException($"{s.Heads} query heads are not a multiple of {s.KvHeads} kv heads");
-        if (s.Causal && s.QueryLen > s.KeyLen) throw new ArgumentException($"causal attention needs key length ≥ query length ({s.KeyLen} < {s.QueryLen})");
-        if (mask is not null && !mask.Shape.SequenceEqual(new[] { s.Batch, s.KeyLen }))
-            throw new ArgumentException($"key padding mask must be [{s.Batch}, {s.KeyLen}], got {Tensor.ShapeString(mask.Shape)}");
-    }
+    public static void Validate(in AttentionShape s, Tensor q, Tensor k, Tensor v, Tensor? mask) => AttentionArguments.Validate(s, q, k, v, mask);
 
     private static float[] Host(Tensor t) => t.To(DType.Float32).Contiguous().ToArray<float>();
 

@@ -210,4 +210,54 @@ public class IlgpuBackendTests
         Assert.Equal([4, 0], there.To(Cpu).Shape);
         Assert.Empty(there.To(Cpu).ToArray<float>());
     }
+
+    [Fact]
+    public void AttentionAndItsGradientsMatchTheCpuBackendWithGroupsCachesAndPadding()
+    {
+        // (batch, heads, kv heads, queries, keys, head dim, causal, mask): GQA 4 on 2 heads; a cache longer than the queries;
+        // a padded second sequence whose first queries see no key at all (lse −∞, output and gradients 0); plain MHA
+        var cases = new (int B, int H, int Hkv, int T, int S, int D, bool Causal, float[]? Mask)[]
+        {
+            (1, 4, 2, 5, 5, 7, true, null),
+            (2, 2, 1, 3, 6, 5, true, [1, 1, 1, 1, 0, 1, 0, 0, 0, 0, 1, 1]),
+            (2, 3, 3, 4, 4, 3, false, [1, 0, 1, 1, 1, 1, 1, 0]),
+        };
+        ulong seed = 40;
+        foreach (var (b, h, hkv, t, sLen, d, causal, mask) in cases)
+        {
+            var shape = new AttentionShape(b, h, hkv, t, sLen, d, 1f / MathF.Sqrt(d), causal);
+            var (qc, qg) = IlgpuTestDevice.Pair([b, h, t, d], seed++);
+            var (kc, kg) = IlgpuTestDevice.Pair([b, hkv, sLen, d], seed++);
+            var (vc, vg) = IlgpuTestDevice.Pair([b, hkv, sLen, d], seed++);
+            var (gc, gg) = IlgpuTestDevice.Pair([b, h, t, d], seed++);
+            var mc = mask is null ? null : Tensor.FromArray(mask, [b, sLen], Cpu);
+            var mg = mc?.To(Gpu);
+            string what = $"attention B{b} H{h}/{hkv} T{t} S{sLen} D{d}";
+            var (o, lse) = Cpu.Backend.Attention(shape, qc, kc, vc, mc);
+            var (og, lseg) = Gpu.Backend.Attention(shape, qg, kg, vg, mg);
+            IlgpuTestDevice.AssertClose(og, o, 1e-5, what + ": output");
+            Assert.Equal(lse.ToArray<float>().Select(float.IsNegativeInfinity), lseg.To(Cpu).ToArray<float>().Select(float.IsNegativeInfinity));
+            var finite = (Tensor x) => Tensor.FromArray(x.To(Cpu).ToArray<float>().Select(v => float.IsNegativeInfinity(v) ? 0f : v).ToArray(), x.ShapeArray, Cpu);
+            TestUtil.AssertClose(finite(lseg), finite(lse), 1e-5, what + ": lse");
+            var (dq, dk, dv) = Cpu.Backend.AttentionBackward(shape, qc, kc, vc, mc, o, lse, gc);
+            var (dqg, dkg, dvg) = Gpu.Backend.AttentionBackward(shape, qg, kg, vg, mg, og, lseg, gg);
+            IlgpuTestDevice.AssertClose(dqg, dq, 1e-4, what + ": dq");
+            IlgpuTestDevice.AssertClose(dkg, dk, 1e-4, what + ": dk");
+            IlgpuTestDevice.AssertClose(dvg, dv, 1e-4, what + ": dv");
+        }
+        var bad = new AttentionShape(1, 3, 2, 2, 2, 4, 0.5f, true);
+        Assert.Throws<ArgumentException>(() => Gpu.Backend.Attention(bad, Tensor.Zeros([1, 3, 2, 4], DType.Float32, Gpu), Tensor.Zeros([1, 2, 2, 4], DType.Float32, Gpu), Tensor.Zeros([1, 2, 2, 4], DType.Float32, Gpu), null));
+    }
+
+    [Fact]
+    public void AttentionReadsAKvCachePrefixViewOnTheDevice()
+    {
+        var shape = new AttentionShape(1, 2, 1, 1, 3, 4, 0.5f, true);
+        var (qc, qg) = IlgpuTestDevice.Pair([1, 2, 1, 4], 90);
+        var (kc, kg) = IlgpuTestDevice.Pair([1, 1, 8, 4], 91); // capacity 8, 3 filled
+        var (vc, vg) = IlgpuTestDevice.Pair([1, 1, 8, 4], 92);
+        var (o, _) = Cpu.Backend.Attention(shape, qc, kc.Narrow(2, 0, 3), vc.Narrow(2, 0, 3), null);
+        var (og, _) = Gpu.Backend.Attention(shape, qg, kg.Narrow(2, 0, 3), vg.Narrow(2, 0, 3), null);
+        IlgpuTestDevice.AssertClose(og, o, 1e-5, "cached attention");
+    }
 }
