@@ -98,6 +98,11 @@ public partial interface IBackend
     /// <summary>The exact ternary×INT8 product y [M, N] = (Σ_k codes[m, k]·w[n, k]) / scale[m] · wScale(n).</summary>
     Tensor TernaryMatMul(QuantizedActivations x, PackedTernaryMatrix weight) => TernaryReference.MatMul(x, weight);
 
+    /// <summary>The exact ternary×INT8 product with ternarised weights: y [M, N] = (Σ_k codes[m, k]·w[n, k]) / scale[m] ·
+    /// wScale(n). The default runs on <see cref="TernaryWeights.Packed"/>; a device backend computes from the codes it holds.</summary>
+    Tensor TernaryMatMul(QuantizedActivations x, TernaryWeights weight) =>
+        TernaryMatMul(x, weight.Packed ?? throw new ArgumentException("per-group ternary weights have no exact ternary product; they compute on the dequantised weights", nameof(weight)));
+
     /// <summary>The dequantised activations codes · (1/scale) as float32 [M, K] (the reciprocal in float, as the STE's
     /// backward has always formed X̂).</summary>
     Tensor DequantizeActivations(QuantizedActivations x) =>

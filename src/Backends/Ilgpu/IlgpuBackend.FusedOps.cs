@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using BitDistill.Kernels;
 using BitDistill.Tensors;
+using ILGPU;
 using ILGPU.Runtime;
 
 namespace BitDistill.Backends.Ilgpu;
@@ -110,5 +111,82 @@ public sealed partial class IlgpuBackend
         int keyRows = shape.Batch * shape.KvHeads * shape.KeyLen;
         if (keyRows > 0) _k.AttentionBackwardKey(keyRows, Vc(qc), Vc(kc), Vc(vc), mask, Vc(lc), Vc(gc), delta.Count > 0 ? V(delta) : Dummy, V(dk), V(dv), dims);
         return (dq, dk, dv);
+    }
+
+    private ArrayView<sbyte> Vb(Tensor t) => S(t).View<sbyte>().SubView(t.Offset, Math.Max(1, t.Count));
+
+    // Scratch for the absmean row sums (double has no DType); grown when needed, kept between calls because launches are
+    // asynchronous (a buffer freed right after its launch could still be in use).
+    private MemoryBuffer1D<double, Stride1D.Dense>? _rowSums;
+
+    private ArrayView<double> RowSums(int n)
+    {
+        if (_rowSums is null || _rowSums.Length < Math.Max(1, n))
+        {
+            _accelerator.Synchronize();
+            _rowSums?.Dispose();
+            _rowSums = _accelerator.Allocate1D<double>(Math.Max(1, n));
+        }
+        return _rowSums.View;
+    }
+
+    public QuantizedActivations QuantizeActivations(Tensor x)
+    {
+        if (x.DType != DType.Float32) throw new ArgumentException($"QuantizeActivations needs float32 activations, got {x.DType}");
+        if (x.Rank != 2) throw new ArgumentException($"QuantizeActivations expects activations [M, K], got {Tensor.ShapeString(x.Shape)}");
+        int m = x.Size(0), k = x.Size(1);
+        var xc = Dense(x);
+        var q = New([m, k], DType.Int8); var scales = New([m]);
+        if (m > 0) _k.QuantizeActivationRows(m, Vc(xc), Vb(q), V(scales), k);
+        return new QuantizedActivations(q, scales);
+    }
+
+    public TernaryWeights TernarizeWeights(Tensor weight, TernaryScaleMode mode, int? groupSize = null, Tensor? fixedRowScales = null, Tensor? roundingRowScales = null)
+    {
+        if (groupSize is not null && fixedRowScales is null) return TernaryWeightReference.Compute(weight, mode, groupSize, null); // per group: host reference
+        if (weight.Rank != 2 || weight.DType != DType.Float32) throw new ArgumentException($"ternary weights must be a float32 matrix [out, in], got {weight.DType} {Tensor.ShapeString(weight.Shape)}");
+        if (roundingRowScales is not null && fixedRowScales is null) throw new ArgumentException("rounding scales need fixed row scales", nameof(roundingRowScales));
+        int n = weight.Size(0), k = weight.Size(1);
+        foreach (var (t, name) in new[] { (fixedRowScales, "fixed row scales"), (roundingRowScales, "rounding row scales") })
+            if (t is not null && (t.Rank != 1 || t.Size(0) != n))
+                throw new ArgumentException($"{name} must be [{n}] for a weight of {Tensor.ShapeString(weight.Shape)}, got {Tensor.ShapeString(t.Shape)}");
+        using (TensorScope.Suspend())
+        {
+            var w = Dense(weight);
+            var codes = New([n, k], DType.Int8); var dequantized = New([n, k]);
+            bool perTensor = fixedRowScales is null && mode == TernaryScaleMode.PerTensor;
+            Tensor scales, rounding;
+            if (fixedRowScales is not null)
+            {
+                scales = Dense(fixedRowScales).Clone();
+                rounding = roundingRowScales is null ? scales : Dense(roundingRowScales);
+            }
+            else
+            {
+                scales = rounding = New([perTensor ? 1 : n]);
+                var sums = RowSums(n);
+                if (n > 0) _k.RowAbsSums(n, Vc(w), sums, k);
+                _k.AbsMeanScales(perTensor ? 1 : n, sums, Vc(scales), k, n, perTensor ? 1 : 0);
+            }
+            if (n * k > 0) _k.TernarizeElements(n * k, Vc(w), Vc(rounding), Vc(scales), Vb(codes), V(dequantized), k, perTensor ? 1 : 0);
+            return new TernaryWeights(codes, scales, dequantized, null);
+        }
+    }
+
+    public Tensor TernaryMatMul(QuantizedActivations x, TernaryWeights weight)
+    {
+        int n = weight.Codes.Size(0), k = weight.Codes.Size(1);
+        if (weight.Scales.Count != 1 && weight.Scales.Count != n)
+            throw new ArgumentException("per-group ternary weights have no exact ternary product; they compute on the dequantised weights", nameof(weight));
+        if (weight.Codes.Device != Device) return TernaryMatMul(x, weight.Packed!);
+        if (x.Cols != k) throw new ArgumentException($"ternary product: activations [{x.Rows}, {x.Cols}] do not fit weights [{n}, {k}]");
+        if (x.Codes.DType != DType.Int8 || x.Scales.DType != DType.Float32 || x.Scales.Count != x.Rows)
+            throw new ArgumentException("ternary product: codes must be Int8 [M, K] and scales float32 [M]");
+        var xc = x.Codes.Device == Device ? x.Codes.Contiguous() : x.Codes.To(Device).Contiguous();
+        var xs = Dense(x.Scales);
+        var wc = weight.Codes.Contiguous(); var ws = Dense(weight.Scales);
+        var y = New([x.Rows, n]);
+        if (y.Count > 0) _k.TernaryCodesMatMul(y.Count, Vb(xc), Vc(xs), Vb(wc), Vc(ws), V(y), n, k, weight.Scales.Count == n && n != 1 ? 1 : 0);
+        return y;
     }
 }

@@ -37,6 +37,12 @@ internal sealed class IlgpuKernelSet(Accelerator a)
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionDims>? _attentionBackQuery;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionDims>? _attentionBackKey;
 
+    private Action<Index1D, ArrayView<float>, ArrayView<sbyte>, ArrayView<float>, int>? _quantizeActivations;
+    private Action<Index1D, ArrayView<float>, ArrayView<double>, int>? _rowAbsSums;
+    private Action<Index1D, ArrayView<double>, ArrayView<float>, int, int, int>? _absMeanScales;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<sbyte>, ArrayView<float>, int, int>? _ternarize;
+    private Action<Index1D, ArrayView<sbyte>, ArrayView<float>, ArrayView<sbyte>, ArrayView<float>, ArrayView<float>, int, int, int>? _ternaryCodesMatMul;
+
     public void Copy(int n, ArrayView<byte> src, int st, StridedLayout ls, ArrayView<byte> dst, int dt, StridedLayout ld, int size) =>
         (_copy ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<byte>, int, StridedLayout, ArrayView<byte>, int, StridedLayout, int>(IlgpuKernels.Copy))(n, src, st, ls, dst, dt, ld, size);
 
@@ -123,4 +129,19 @@ internal sealed class IlgpuKernelSet(Accelerator a)
     public void AttentionBackwardKey(int rows, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> mask, ArrayView<float> lse,
         ArrayView<float> g, ArrayView<float> delta, ArrayView<float> dk, ArrayView<float> dv, AttentionDims d) =>
         (_attentionBackKey ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionDims>(IlgpuKernels.AttentionBackwardKey))(rows, q, k, v, mask, lse, g, delta, dk, dv, d);
+
+    public void QuantizeActivationRows(int rows, ArrayView<float> x, ArrayView<sbyte> q, ArrayView<float> scales, int k) =>
+        (_quantizeActivations ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<sbyte>, ArrayView<float>, int>(IlgpuKernels.QuantizeActivationRows))(rows, x, q, scales, k);
+
+    public void RowAbsSums(int rows, ArrayView<float> w, ArrayView<double> sums, int k) =>
+        (_rowAbsSums ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<double>, int>(IlgpuKernels.RowAbsSums))(rows, w, sums, k);
+
+    public void AbsMeanScales(int count, ArrayView<double> sums, ArrayView<float> scales, int k, int rows, int perTensor) =>
+        (_absMeanScales ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, ArrayView<float>, int, int, int>(IlgpuKernels.AbsMeanScales))(count, sums, scales, k, rows, perTensor);
+
+    public void TernarizeElements(int n, ArrayView<float> w, ArrayView<float> roundScales, ArrayView<float> scales, ArrayView<sbyte> codes, ArrayView<float> dequantized, int k, int perTensor) =>
+        (_ternarize ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<sbyte>, ArrayView<float>, int, int>(IlgpuKernels.TernarizeElements))(n, w, roundScales, scales, codes, dequantized, k, perTensor);
+
+    public void TernaryCodesMatMul(int n, ArrayView<sbyte> x, ArrayView<float> xScales, ArrayView<sbyte> w, ArrayView<float> wScales, ArrayView<float> y, int rows, int k, int perRow) =>
+        (_ternaryCodesMatMul ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<sbyte>, ArrayView<float>, ArrayView<sbyte>, ArrayView<float>, ArrayView<float>, int, int, int>(IlgpuKernels.TernaryCodesMatMul))(n, x, xScales, w, wScales, y, rows, k, perRow);
 }

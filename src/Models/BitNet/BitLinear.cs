@@ -226,4 +226,7 @@ public sealed class BitLinear : Linear
     }
 
     internal Tensor WHat => _ternary!.Dequantized;
+
+    // The current ternarisation (refreshed if the latent weight changed).
+    internal TernaryWeights Ternary { get { Refresh(); return _ternary!; } }
 }

@@ -28,7 +28,7 @@ internal sealed class BitLinearFn(BitLinear layer, QuantizedActivations? xq, Ten
         Tensor? xEff = null; Tensor wEff = layer.WHat;
         var inputScale = layer.TrainingInputScale;
         Tensor y;
-        if (exact) y = backend.TernaryMatMul(xq, layer.Packed);
+        if (exact) y = backend.TernaryMatMul(xq, layer.Ternary);
         else
         {
             // x_eff = x + λ(x̂ − x), w_eff = w + λ(ŵ − w), y = x_eff·w_effᵀ

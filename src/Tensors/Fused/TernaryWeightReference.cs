@@ -4,8 +4,9 @@ namespace BitDistill.Tensors;
 
 /// <summary>Host-side absmean ternarisation of a weight matrix (the default of <see cref="IBackend.TernarizeWeights"/>):
 /// a host copy of the weights, the quantisers of <see cref="TernaryQuantizer"/>, dequantisation and packing.</summary>
-internal static class TernaryWeightReference
+public static class TernaryWeightReference
 {
+    /// <summary>The absmean ternarisation of <see cref="IBackend.TernarizeWeights"/> on the host (results on the weight's device).</summary>
     public static TernaryWeights Compute(Tensor weight, TernaryScaleMode mode, int? groupSize, Tensor? fixedRowScaleTensor, Tensor? roundingRowScaleTensor = null)
     {
         var fixedRowScales = RowScales(fixedRowScaleTensor, weight, "fixed row scales");
@@ -43,7 +44,7 @@ internal static class TernaryWeightReference
         var packed = groupSize is not null && fixedRowScales is null ? null : PackedTernaryMatrix.FromCodes(codes, n, k, mode, scales);
         using (TensorScope.Suspend())
             return new TernaryWeights(Tensor.FromArray(codes, [n, k], weight.Device), Tensor.FromArray((float[])scales.Clone(), [scales.Length], weight.Device),
-                Tensor.FromArray(wHat, [n, k], weight.Device), packed);
+                Tensor.FromArray(wHat, [n, k], weight.Device), packed, packable: packed is not null);
     }
 
     private static float[]? RowScales(Tensor? scales, Tensor weight, string name)

@@ -260,4 +260,56 @@ public class IlgpuBackendTests
         var (og, _) = Gpu.Backend.Attention(shape, qg, kg.Narrow(2, 0, 3), vg.Narrow(2, 0, 3), null);
         IlgpuTestDevice.AssertClose(og, o, 1e-5, "cached attention");
     }
+
+    [Fact]
+    public void ActivationQuantisationOnTheDeviceGivesTheCpuCodesAndScalesExactly()
+    {
+        foreach (var (m, k) in new[] { (1, 1), (3, 131), (5, 17) })
+        {
+            var (xc, xg) = IlgpuTestDevice.Pair([m, k], (ulong)(m * 1000 + k), -3, 3);
+            var xs = xc.ToArray<float>();
+            if (m > 1) xs.AsSpan(k, k).Clear(); // a zero row: the scale's ε clamp
+            xc = Tensor.FromArray(xs, [m, k], Cpu); xg = xc.To(Gpu);
+            var a = Cpu.Backend.QuantizeActivations(xc);
+            var b = Gpu.Backend.QuantizeActivations(xg);
+            Assert.Equal(Gpu, b.Codes.Device);
+            Assert.Equal(a.Codes.ToArray<sbyte>(), b.Codes.To(Cpu).ToArray<sbyte>());
+            Assert.Equal(a.Scales.ToArray<float>(), b.Scales.To(Cpu).ToArray<float>());
+        }
+        var bad = Gpu.Backend.QuantizeActivations(Tensor.FromArray(new float[] { 1, float.NaN, 2, 3 }, [2, 2], Gpu));
+        var scales = bad.Scales.To(Cpu).ToArray<float>();
+        Assert.True(float.IsNaN(scales[0]), "a non-finite activation makes its row's scale NaN on the device");
+        Assert.Equal(127f / 3f, scales[1]);
+    }
+
+    [Fact]
+    public void TernarisationOnTheDeviceGivesTheCpuCodesScalesAndProductsExactly()
+    {
+        foreach (var (n, k) in new[] { (1, 5), (7, 131), (33, 9) })
+        {
+            var (wc, wg) = IlgpuTestDevice.Pair([n, k], (ulong)(n * 100 + k), -0.2f, 0.2f);
+            var (fc, fg) = IlgpuTestDevice.Pair([n], 7, 0.05f, 0.3f);
+            var (rc, rg) = IlgpuTestDevice.Pair([n], 8, 0.05f, 0.3f);
+            var (xc, xg) = IlgpuTestDevice.Pair([3, k], 9, -2, 2);
+            var qa = Cpu.Backend.QuantizeActivations(xc); var qg = Gpu.Backend.QuantizeActivations(xg);
+            foreach (var (mode, fixedScales) in new[] { (TernaryScaleMode.PerTensor, false), (TernaryScaleMode.PerRow, false), (TernaryScaleMode.PerRow, true) })
+            {
+                var a = Cpu.Backend.TernarizeWeights(wc, mode, null, fixedScales ? fc : null, fixedScales ? rc : null);
+                var b = Gpu.Backend.TernarizeWeights(wg, mode, null, fixedScales ? fg : null, fixedScales ? rg : null);
+                Assert.Equal(Gpu, b.Codes.Device);
+                Assert.Equal(a.Codes.ToArray<sbyte>(), b.Codes.To(Cpu).ToArray<sbyte>());
+                Assert.Equal(a.Scales.ToArray<float>(), b.Scales.To(Cpu).ToArray<float>());
+                Assert.Equal(a.Dequantized.ToArray<float>(), b.Dequantized.To(Cpu).ToArray<float>());
+                Assert.Equal(Cpu.Backend.TernaryMatMul(qa, a).ToArray<float>(), Gpu.Backend.TernaryMatMul(qg, b).To(Cpu).ToArray<float>());
+                // the exporter's packed matrix, packed on first use from the device codes, holds the CPU's bytes
+                Assert.Equal(a.Packed!.Data.ToArray(), b.Packed!.Data.ToArray());
+            }
+        }
+        var perGroup = Gpu.Backend.TernarizeWeights(Tensor.Ones(2, 6).To(Gpu), TernaryScaleMode.PerRow, groupSize: 4);
+        Assert.Null(perGroup.Packed);
+        Assert.Equal([4], perGroup.Scales.To(Cpu).Shape.ToArray()); // n × groups, flat
+        Assert.Throws<ArgumentException>(() => Gpu.Backend.TernaryMatMul(Gpu.Backend.QuantizeActivations(Tensor.Ones(1, 6).To(Gpu)), perGroup));
+        var e = Assert.Throws<ArgumentException>(() => Gpu.Backend.TernarizeWeights(Tensor.Ones(2, 6).To(Gpu), TernaryScaleMode.PerRow, null, Tensor.Ones(3).To(Gpu)));
+        Assert.Contains("fixed row scales must be [2]", e.Message);
+    }
 }
