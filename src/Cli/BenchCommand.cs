@@ -25,8 +25,9 @@ public static class BenchCommand
         {
             Description = "Also measure encoding MB/s of this tokenizer (a tokenizer.json, .json.gz or folder; repeatable) on the shipped Austen corpus; the shipped byte-level tokenizer is always measured.",
         };
-        var command = new Command("bench", "Measure the FP32 FMA peak, SGEMM GFLOP/s and tokenizer encoding MB/s of this machine; `bench runtime` measures the ternary inference runtime.") { threads, quick, tokenizers };
+        var command = new Command("bench", "Measure the FP32 FMA peak, SGEMM GFLOP/s and tokenizer encoding MB/s of this machine; `bench runtime` measures the ternary inference runtime, `bench device` a GPU against the CPU.") { threads, quick, tokenizers };
         command.Subcommands.Add(CreateRuntime());
+        command.Subcommands.Add(DeviceBench.Create());
         command.SetAction(parse => ErrorPolicy.Run("bench", parse, () =>
         {
             int[] counts;

@@ -17,6 +17,10 @@ public partial interface IBackend
     /// <summary>Copies host bytes into the contiguous tensor <paramref name="dst"/> (of this device).</summary>
     void CopyFromHost(ReadOnlySpan<byte> src, Tensor dst) => HostCopies.FromHost(src, dst);
 
+    /// <summary>Waits until every operation launched so far has finished (a no-op where operations run synchronously, as on
+    /// the CPU); benchmarks call it before reading the clock.</summary>
+    void Synchronize() { }
+
     /// <summary>Causal / padded scaled-dot-product attention with grouped-query heads: q [B, H, T, D], k and v
     /// [B, Hkv, S, D] (query i sits at key position i + S − T), keyMask [B, S] float (1 = attend, 0 = padding) or null.
     /// Returns the output [B, H, T, D] and each row's log-sum-exp [B, H, T] (−∞ for a fully masked row, whose output is 0).</summary>

@@ -47,6 +47,8 @@ public sealed partial class IlgpuBackend : IBackend, IDisposable
     private ArrayView<float> Dummy => (_dummy ??= (IlgpuStorage)Allocate(DType.Float32, 1)).View<float>();
     private IlgpuStorage? _dummy;
 
+    public void Synchronize() => _accelerator.Synchronize();
+
     public void CopyToHost(Tensor src, Span<byte> dst)
     {
         if (!src.IsContiguous) throw new ArgumentException("host copies need a contiguous tensor");
