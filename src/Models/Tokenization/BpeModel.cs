@@ -18,6 +18,8 @@ internal sealed class BpeModel
     readonly bool _fuseUnk;
     readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _vocabBySpan;
     readonly ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal);
+    // SentencePiece style: where a word may be cut before a "▁" (null: never). See SplitsAtSpaceMarks.
+    readonly (string Token, int At)[]? _crossings;
 
     public IReadOnlyDictionary<string, int> Vocab => _vocab;
     public int MergeCount => _merges.Count;
@@ -40,7 +42,7 @@ internal sealed class BpeModel
         _fuseUnk = fuseUnk;
         _vocabBySpan = vocab.Comparer == StringComparer.Ordinal ? vocab.GetAlternateLookup<ReadOnlySpan<char>>()
             : new Dictionary<string, int>(vocab, StringComparer.Ordinal).GetAlternateLookup<ReadOnlySpan<char>>();
-        _merges = new Dictionary<long, (int, int)>(merges.Count);
+        _merges = new Dictionary<long, (int, int)>(merges.Count, MergeKeyComparer.Instance);
         for (int rank = 0; rank < merges.Count; rank++)
         {
             var (l, r) = merges[rank];
@@ -54,7 +56,27 @@ internal sealed class BpeModel
         _byteToId = new int[256];
         for (int b = 0; b < 256; b++)
             _byteToId[b] = vocab.TryGetValue(characterLevel ? ByteFallbackToken(b) : ByteLevel.ByteToChar[b].ToString(), out int id) ? id : -1;
+        if (characterLevel && !ignoreMerges && vocab.ContainsKey(SpaceMark))
+        {
+            var crossings = new List<(string, int)>();
+            foreach (var t in vocab.Keys)
+                for (int j = 1; j < t.Length; j++)
+                    if (t[j] == SpaceMarkChar && t[j - 1] != SpaceMarkChar) crossings.Add((t, j));
+            if (crossings.Count <= MaxCrossings) _crossings = [.. crossings];
+        }
     }
+
+    const char SpaceMarkChar = '\u2581';
+    const string SpaceMark = "\u2581";
+    const int MaxCrossings = 256;
+
+    /// <summary>SentencePiece-style tokenizers have no pre-tokenizer split (a whole paragraph is one word), so without help
+    /// every paragraph is merged from scratch and the word cache never hits. A merge can only join two symbols across the
+    /// point before a "▁" that follows another character if its result, a vocabulary token, contains such a "x▁" there; when
+    /// the vocabulary has few such tokens (Gemma 3: one, "&gt;▁&lt;/"), a word is cut before every "▁" that no occurrence of
+    /// one of them spans, and the pieces are merged (and cached) alone: the same ids, as no merge crosses a cut. Every piece
+    /// after the first starts with the known "▁", which also flushes a pending unknown token exactly where the whole word would.</summary>
+    public bool SplitsAtSpaceMarks => _crossings is not null;
 
     /// <summary>Whether initial symbols are characters (SentencePiece style) rather than byte-level characters.</summary>
     public bool CharacterLevel { get; }
@@ -105,6 +127,33 @@ internal sealed class BpeModel
 
     /// <summary>Appends the ids of one pre-tokenized word.</summary>
     public void EncodeWord(string word, List<int> output)
+    {
+        if (_crossings is null || word.Length < 2) { EncodeCached(word, output); return; }
+        int start = 0;
+        for (int p = 1; p < word.Length; p++)
+            if (word[p] == SpaceMarkChar && word[p - 1] != SpaceMarkChar && p > start && MayCut(word, p))
+            {
+                EncodeCached(word.Substring(start, p - start), output);
+                start = p;
+            }
+        EncodeCached(start == 0 ? word : word.Substring(start), output);
+    }
+
+    /// <summary>The ids of one word merged as a whole, without the cuts of <see cref="SplitsAtSpaceMarks"/> (for tests).</summary>
+    internal int[] EncodeWhole(string word) => Merge(word);
+
+    // Whether no occurrence of a crossing token spans the point before word[p].
+    bool MayCut(string word, int p)
+    {
+        foreach (var (t, at) in _crossings!)
+        {
+            int s = p - at;
+            if (s >= 0 && s + t.Length <= word.Length && word.AsSpan(s, t.Length).SequenceEqual(t)) return false;
+        }
+        return true;
+    }
+
+    void EncodeCached(string word, List<int> output)
     {
         if (_cache.TryGetValue(word, out var cached))
         {

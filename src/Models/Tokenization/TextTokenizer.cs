@@ -33,6 +33,9 @@ public sealed class TextTokenizer
     /// <summary>Number of BPE merges.</summary>
     public int MergeCount => _model.MergeCount;
 
+    // The BPE model (tests compare its cut and uncut merging).
+    internal BpeModel Model => _model;
+
     /// <summary>The added tokens (special and not), in id order.</summary>
     public IReadOnlyList<AddedToken> AddedTokens { get; }
 

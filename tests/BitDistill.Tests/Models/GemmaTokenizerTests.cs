@@ -21,6 +21,30 @@ public class GemmaTokenizerTests(GemmaTokenizerFixture fx) : IClassFixture<Gemma
     }
 
     [Fact]
+    public void CuttingWordsBeforeSpaceMarksGivesTheIdsOfMergingThemWhole()
+    {
+        var model = fx.Gemma3.Model;
+        Assert.True(model.SplitsAtSpaceMarks);
+        // the one vocabulary token with "x▁" inside (">▁</") must keep its occurrences whole; unknown and byte-fallback
+        // characters next to cuts; runs of marks; the expected lines themselves
+        var words = new List<string>
+        {
+            "<b>▁</b>", "a>▁</b>▁c", ">▁</", "▁>▁</▁", "x\u0378▁y", "\u0378\u0379▁\u0378", "日本語▁テキスト▁▁▁end", "▁▁a▁▁▁b▁", "😀▁😀▁a",
+            "tab\t▁new\nline▁" + new string('▁', 9) + "x",
+        };
+        words.AddRange(fx.Expected.Select(e => e.Text.Replace(' ', '\u2581')));
+        var rng = new Random(5);
+        string[] parts = ["▁", "▁▁", "the", ">", "</", "<", "a", "\u0378", "é", "😀", "ing", "x"];
+        for (int i = 0; i < 300; i++) words.Add(string.Concat(Enumerable.Range(0, rng.Next(1, 14)).Select(_ => parts[rng.Next(parts.Length)])));
+        foreach (var w in words)
+        {
+            var cut = new List<int>();
+            model.EncodeWord(w, cut);
+            Assert.True(model.EncodeWhole(w).SequenceEqual(cut), $"\"{w}\": whole [{string.Join(",", model.EncodeWhole(w))}], cut [{string.Join(",", cut)}]");
+        }
+    }
+
+    [Fact]
     public void Gemma3DecodeRoundTripsEveryExpectedLineExceptLiteralSpaceMarks()
     {
         int literal = 0;
