@@ -105,7 +105,7 @@ public static class ExportCommand
         json.Remove(BitNetConfig.Field);
         json.Remove(BitNetConfig.QuantizationField); // transformers' BitNet quantisation config describes the training checkpoint, not the packed file
         json[PackedExportInfo.Field] = info.ToJson();
-        var runtimeConfig = QwenRuntimeConfig.Parse(json.ToJsonString(), configPath + " (as exported)");
+        var runtimeConfig = RuntimeModelConfig.Parse(json.ToJsonString(), configPath + " (as exported)");
 
         var writer = new PackedModelWriter(info);
         var ternaryNames = new HashSet<string>(StringComparer.Ordinal);
@@ -147,7 +147,7 @@ public static class ExportCommand
             File.Move(tmp, Path.Combine(claimed.Path, f), overwrite: true);
         }
         // the loader's checks, once, on what was written
-        QwenRuntimeModel.Load(claimed.Path);
+        RuntimeModel.Load(claimed.Path);
         long size = new FileInfo(Path.Combine(claimed.Path, PackedExportInfo.FileName)).Length;
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"exported {a.Model} as {PackedExportInfo.Name(packing)} (embeddings {PackedExportInfo.Name(emb)}, lm_head {PackedExportInfo.Name(head)}): "

@@ -194,7 +194,7 @@ public static class GenerateCommand
         }
         var stops = new HashSet<int>(config.EosTokenIds.Concat(extraStops));
         if (tokenizer.EosId is int eos) stops.Add(eos);
-        var generator = new RuntimeGenerator(QwenRuntimeModel.Load(a.Model));
+        var generator = new RuntimeGenerator(RuntimeModel.Load(a.Model));
         var options = new RuntimeGenerationOptions { MaxNewTokens = maxNewTokens, Sampling = sampling.ToSettings(), StopTokenIds = stops };
         if (!a.Json) TrySetUtf8();
         long tokens = 0;
@@ -237,7 +237,7 @@ public static class GenerateCommand
         if (tokenizer?.EosId is int eos) stops.Add(eos);
         var decoder = tokenizer is null ? null : new IncrementalDecoder(tokenizer);
         var text = new StringBuilder();
-        var generator = new RuntimeGenerator(QwenRuntimeModel.Load(folder));
+        var generator = new RuntimeGenerator(RuntimeModel.Load(folder));
         var r = generator.Generate(ids, new RuntimeGenerationOptions
         {
             MaxNewTokens = maxNewTokens,
