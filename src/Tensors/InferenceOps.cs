@@ -218,8 +218,15 @@ public static class InferenceOps
     {
         int width = gate.Rank == 0 ? 0 : gate.Shape[^1];
         var g = Rows(gate, nameof(gate), rows, width); var u = Rows(up, nameof(up), rows, width); var y = Rows(output, nameof(output), rows, width);
-        Elementwise.Unary(tanh ? UnaryOp.GeluTanh : UnaryOp.GeluErf, g, y);
-        Elementwise.Binary(BinaryOp.Mul, y, u, y);
+        // through a stack block: the SIMD GELU reads its input after writing its output, so it cannot run in place
+        Span<float> block = stackalloc float[256];
+        var op = tanh ? UnaryOp.GeluTanh : UnaryOp.GeluErf;
+        for (int i = 0; i < g.Length; i += block.Length)
+        {
+            int m = Math.Min(block.Length, g.Length - i);
+            Elementwise.Unary(op, g.Slice(i, m), block[..m]);
+            Elementwise.Binary(BinaryOp.Mul, block[..m], u.Slice(i, m), y.Slice(i, m));
+        }
     }
 
     /// <summary>x *= <paramref name="factor"/> on rows 0..<paramref name="rows"/> of x [≥ rows, E] (Gemma's embedding scale).</summary>
