@@ -229,6 +229,34 @@ public sealed class Gemma3RuntimeTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void AnExportedGemmaCarriesTheGemmaTokenizerAndGeneratesTheTrainingModelsText()
+    {
+        // a tiny model over the real Gemma 3 vocabulary (262,144 SentencePiece-style entries, tokenizer.json.gz)
+        var o = RandomConfig().ToJsonObject();
+        o["vocab_size"] = 262_144; o["hidden_size"] = 16; o["intermediate_size"] = 32; o["num_hidden_layers"] = 2;
+        o["num_attention_heads"] = 2; o["num_key_value_heads"] = 1; o["head_dim"] = 8; o["layer_types"] = new JsonArray("sliding_attention", "full_attention");
+        var qat = Path.Combine(Path.GetTempPath(), $"bitdistill-gemma-tok-{Guid.NewGuid():N}");
+        Refiner.Refine(new Gemma3Model(Gemma3Config.FromJson(o), new Generator(3)), new BitNetConfig { SubLn = SubLnPlacement.Paper }).SavePretrained(qat);
+        foreach (var f in new[] { "tokenizer.json.gz", "tokenizer_config.json" }) File.Copy(Path.Combine(GemmaTokenizerFixture.Dir, f), Path.Combine(qat, f));
+        var packed = Export(qat, "i2", "fp16");
+        try
+        {
+            Assert.True(File.Exists(Path.Combine(packed, "tokenizer.json.gz")));
+            JsonElement Run(string dir)
+            {
+                var w = new StringWriter(); var e = new StringWriter();
+                Assert.True(GenerateCommand.Run(new GenerateCommand.Args { Model = dir, Prompt = "The quick brown fox jumps over the lazy dog", MaxNewTokens = 8, Greedy = true, Json = true }, w, e) == 0, e.ToString());
+                return JsonDocument.Parse(w.ToString()).RootElement.Clone();
+            }
+            var want = Run(qat);
+            var got = Run(packed);
+            Assert.Equal(want.GetProperty("generated_ids").GetRawText(), got.GetProperty("generated_ids").GetRawText());
+            Assert.Equal(want.GetProperty("text").GetString(), got.GetProperty("text").GetString());
+        }
+        finally { Delete(qat, packed); }
+    }
+
+    [Fact]
     public void DecodeStepsAllocateNothing()
     {
         using var threads = KernelContext.Override(degreeOfParallelism: Math.Max(2, KernelContext.Current.DegreeOfParallelism));
