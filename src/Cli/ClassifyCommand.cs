@@ -70,7 +70,7 @@ public static class ClassifyCommand
             {
                 if (spec.Head == ClassificationHead.Score) throw new UsageException($"{dir}: an exported model with a score head; the runtime runs label-word classifiers only for now");
                 // an exported ternary model runs on the inference runtime: each prompt unpadded, the label words' next-token logits
-                var runtime = QwenRuntimeModel.Load(dir);
+                var runtime = RuntimeModel.Load(dir);
                 var session = runtime.CreateSession(Math.Max(1, rows.Max(r => r.Prompt.Length)));
                 var labelIds = encoder.LabelTokenIds;
                 for (; k < rows.Length; k++)

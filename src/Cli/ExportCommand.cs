@@ -35,7 +35,7 @@ public static class ExportCommand
 
     // files beside the weights that a runtime user needs (tokenizer, generation defaults, the fine-tuned task), copied when present
     private static readonly string[] SideFiles =
-        ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt", "generation_config.json", "task.json"];
+        ["tokenizer.json", "tokenizer.json.gz", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt", "generation_config.json", "task.json"];
 
     /// <summary>`bitdistill export --model DIR --format i2|t1.6 [--lm-head fp16|int8] [--embeddings fp16|int8] --output DIR [--overwrite]`.</summary>
     public static Command Create()
@@ -86,7 +86,7 @@ public static class ExportCommand
         if (config.Get("architectures")?.ToJsonString().Contains("SequenceClassification", StringComparison.Ordinal) == true)
             throw new UsageException($"{configPath}: a score-head (sequence classification) model cannot be exported: the runtime runs causal LMs (label-word classifiers) only; train with --head label-words");
         // the side files are checked before they are shipped: a broken tokenizer or task.json would otherwise fail only at deployment
-        if (File.Exists(Path.Combine(a.Model, "tokenizer.json"))) TokenizerPairing.Check(TextTokenizer.Load(a.Model), config);
+        if (File.Exists(Path.Combine(a.Model, "tokenizer.json")) || File.Exists(Path.Combine(a.Model, "tokenizer.json.gz"))) TokenizerPairing.Check(TextTokenizer.Load(a.Model), config);
         if (File.Exists(Path.Combine(a.Model, TaskSpec.FileName))) TaskSpec.Load(a.Model);
         using var claimed = OutputFolder.Claim("export", a.Output, a.Overwrite, a.Model);
 
@@ -105,7 +105,7 @@ public static class ExportCommand
         json.Remove(BitNetConfig.Field);
         json.Remove(BitNetConfig.QuantizationField); // transformers' BitNet quantisation config describes the training checkpoint, not the packed file
         json[PackedExportInfo.Field] = info.ToJson();
-        var runtimeConfig = QwenRuntimeConfig.Parse(json.ToJsonString(), configPath + " (as exported)");
+        var runtimeConfig = RuntimeModelConfig.Parse(json.ToJsonString(), configPath + " (as exported)");
 
         var writer = new PackedModelWriter(info);
         var ternaryNames = new HashSet<string>(StringComparer.Ordinal);
@@ -147,7 +147,7 @@ public static class ExportCommand
             File.Move(tmp, Path.Combine(claimed.Path, f), overwrite: true);
         }
         // the loader's checks, once, on what was written
-        QwenRuntimeModel.Load(claimed.Path);
+        RuntimeModel.Load(claimed.Path);
         long size = new FileInfo(Path.Combine(claimed.Path, PackedExportInfo.FileName)).Length;
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"exported {a.Model} as {PackedExportInfo.Name(packing)} (embeddings {PackedExportInfo.Name(emb)}, lm_head {PackedExportInfo.Name(head)}): "

@@ -148,8 +148,8 @@ public static class GenerateCommand
         // Full-precision and exported ternary models run on the inference runtime (no autograd graph, nothing allocated per
         // token); ternary training (quantisation-aware) checkpoints, which the runtime does not load, on the training library's model.
         GenerationResult r;
-        // The runtime runs the Qwen family only: other architectures (Gemma 3) generate on the training library's model too.
-        if (config.Has(BitDistill.Models.BitNet.BitNetConfig.Field) || config.ModelType is not ("qwen3" or "qwen2"))
+        // The runtime runs Qwen and Gemma 3 text models: a multimodal Gemma 3 ("gemma3") generates on the training library's model too.
+        if (config.Has(BitDistill.Models.BitNet.BitNetConfig.Field) || config.ModelType is not ("qwen3" or "qwen2" or "gemma3_text"))
         {
             var generator = new TextGenerator(ModelRegistry.FromPretrained(a.Model), tokenizer);
             r = generator.Generate(ids, new GenerationOptions
@@ -194,7 +194,7 @@ public static class GenerateCommand
         }
         var stops = new HashSet<int>(config.EosTokenIds.Concat(extraStops));
         if (tokenizer.EosId is int eos) stops.Add(eos);
-        var generator = new RuntimeGenerator(QwenRuntimeModel.Load(a.Model));
+        var generator = new RuntimeGenerator(RuntimeModel.Load(a.Model));
         var options = new RuntimeGenerationOptions { MaxNewTokens = maxNewTokens, Sampling = sampling.ToSettings(), StopTokenIds = stops };
         if (!a.Json) TrySetUtf8();
         long tokens = 0;
@@ -237,7 +237,7 @@ public static class GenerateCommand
         if (tokenizer?.EosId is int eos) stops.Add(eos);
         var decoder = tokenizer is null ? null : new IncrementalDecoder(tokenizer);
         var text = new StringBuilder();
-        var generator = new RuntimeGenerator(QwenRuntimeModel.Load(folder));
+        var generator = new RuntimeGenerator(RuntimeModel.Load(folder));
         var r = generator.Generate(ids, new RuntimeGenerationOptions
         {
             MaxNewTokens = maxNewTokens,

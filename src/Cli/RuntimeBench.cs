@@ -139,7 +139,7 @@ public static class RuntimeBench
     private static IEnumerable<Row> Measure(string dir, string modelName, string format, string lmHead, Options o, Dictionary<int, double> bandwidth, TextWriter stdout)
     {
         var (resident, peak) = o.MeasureResident ? ResidentOfLoad(dir) : (0L, 0L);
-        var model = QwenRuntimeModel.Load(dir);
+        var model = RuntimeModel.Load(dir);
         long file = new FileInfo(Path.Combine(dir, PackedExportInfo.FileName)).Length;
         long perToken = model.DecodeBytesPerToken;
         var c = model.Config;
@@ -304,7 +304,7 @@ public static class RuntimeBench
     {
         GC.Collect();
         long before = Status("VmRSS:");
-        var model = QwenRuntimeModel.Load(dir);
+        var model = RuntimeModel.Load(dir);
         GC.Collect();
         long after = Status("VmRSS:"), peak = Status("VmHWM:");
         GC.KeepAlive(model);

@@ -6,13 +6,22 @@ namespace BitDistill.Kernels;
 /// rows the projections write, no transpose), keys and values [Hkv, capacity, D] with the first past + T positions filled, and
 /// query i sits at position past + i. Scores live in caller-provided scratch and work is dispatched to the thread team through a
 /// function pointer, so a decode step allocates nothing (the training kernel, <see cref="AttentionKernels"/>, allocates its
-/// score blocks per call).</summary>
+/// score blocks per call). Options for Gemma-style layers: the score scale, a sliding window (query i sees only the keys less
+/// than <c>window</c> positions back, itself included) and soft-capping of the scores (cap·tanh(score/cap)).</summary>
 public static unsafe class CachedAttention
 {
     /// <summary>Keys past + T and the scratch it needs: one row of <paramref name="capacity"/> floats per thread used.</summary>
     public static void Forward(int heads, int kvHeads, int headDim, int capacity, int past, int queries,
-        ReadOnlySpan<float> q, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output, Span<float> scratch)
+        ReadOnlySpan<float> q, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output, Span<float> scratch) =>
+        Forward(heads, kvHeads, headDim, capacity, past, queries, q, keys, values, output, scratch, 1f / MathF.Sqrt(headDim), 0, 0f);
+
+    /// <summary>As the overload without options, with scores scaled by <paramref name="scale"/>, only the keys less than
+    /// <paramref name="window"/> positions back visible (0: all), and scores soft-capped at <paramref name="softcap"/> (0: none).</summary>
+    public static void Forward(int heads, int kvHeads, int headDim, int capacity, int past, int queries,
+        ReadOnlySpan<float> q, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output, Span<float> scratch,
+        float scale, int window, float softcap)
     {
+        CheckOptions(scale, window, softcap);
         Check(heads, kvHeads, headDim, capacity, past, queries, q.Length, keys.Length, values.Length, output.Length);
         if (queries == 0) return;
         if (scratch.Length < capacity) throw new ArgumentException($"attention scratch holds {scratch.Length} floats; it needs at least one row of capacity {capacity}", nameof(scratch));
@@ -23,45 +32,57 @@ public static unsafe class CachedAttention
             var job = new Job
             {
                 Heads = heads, Group = heads / kvHeads, HeadDim = headDim, Capacity = capacity, Past = past, Queries = queries, Threads = threads,
-                Scale = 1f / MathF.Sqrt(headDim), Q = pq, K = pk, V = pv, O = po, Scratch = ps,
+                Scale = scale, Window = window <= 0 ? int.MaxValue : window, Softcap = softcap, Q = pq, K = pk, V = pv, O = po, Scratch = ps,
             };
             if (threads <= 1) Heads(ref job, 0, heads, ps);
             else ThreadTeam.Run(threads, &Chunk, &job);
         }
     }
 
-    /// <summary>Plain reference of <see cref="Forward"/> (double accumulation).</summary>
+    /// <summary>Plain reference of the overload of <c>Forward</c> without options (double accumulation).</summary>
     public static void ForwardReference(int heads, int kvHeads, int headDim, int capacity, int past, int queries,
-        ReadOnlySpan<float> q, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output)
+        ReadOnlySpan<float> q, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output) =>
+        ForwardReference(heads, kvHeads, headDim, capacity, past, queries, q, keys, values, output, 1.0 / Math.Sqrt(headDim), 0, 0);
+
+    /// <summary>Plain reference of the overload of <c>Forward</c> with options (double accumulation).</summary>
+    public static void ForwardReference(int heads, int kvHeads, int headDim, int capacity, int past, int queries,
+        ReadOnlySpan<float> q, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output, double scale, int window, double softcap)
     {
         Check(heads, kvHeads, headDim, capacity, past, queries, q.Length, keys.Length, values.Length, output.Length);
         int group = heads / kvHeads, width = heads * headDim;
-        double scale = 1.0 / Math.Sqrt(headDim);
         var w = new double[past + queries];
         for (int h = 0; h < heads; h++)
         {
             int kv = (h / group) * capacity * headDim;
             for (int i = 0; i < queries; i++)
             {
-                int n = past + i + 1, qo = i * width + h * headDim;
+                int n = past + i + 1, first = window > 0 ? Math.Max(0, n - window) : 0, qo = i * width + h * headDim;
                 double m = double.NegativeInfinity;
-                for (int j = 0; j < n; j++)
+                for (int j = first; j < n; j++)
                 {
                     double dot = 0;
                     for (int d = 0; d < headDim; d++) dot += (double)q[qo + d] * keys[kv + j * headDim + d];
                     w[j] = dot * scale;
+                    if (softcap > 0) w[j] = Math.Tanh(w[j] / softcap) * softcap;
                     m = Math.Max(m, w[j]);
                 }
                 double sum = 0;
-                for (int j = 0; j < n; j++) { w[j] = Math.Exp(w[j] - m); sum += w[j]; }
+                for (int j = first; j < n; j++) { w[j] = Math.Exp(w[j] - m); sum += w[j]; }
                 for (int d = 0; d < headDim; d++)
                 {
                     double acc = 0;
-                    for (int j = 0; j < n; j++) acc += w[j] * values[kv + j * headDim + d];
+                    for (int j = first; j < n; j++) acc += w[j] * values[kv + j * headDim + d];
                     output[qo + d] = (float)(acc / sum);
                 }
             }
         }
+    }
+
+    private static void CheckOptions(float scale, int window, float softcap)
+    {
+        if (!(scale > 0) || !float.IsFinite(scale)) throw new ArgumentOutOfRangeException(nameof(scale), scale, "the attention scale must be positive and finite");
+        if (window < 0) throw new ArgumentOutOfRangeException(nameof(window), window, "the sliding window must be 0 (none) or positive");
+        if (!(softcap >= 0) || !float.IsFinite(softcap)) throw new ArgumentOutOfRangeException(nameof(softcap), softcap, "the soft-cap must be 0 (none) or positive");
     }
 
     private static void Check(int heads, int kvHeads, int headDim, int capacity, int past, int queries, int qLength, int kLength, int vLength, int oLength)
@@ -78,8 +99,8 @@ public static unsafe class CachedAttention
 
     private struct Job
     {
-        public int Heads, Group, HeadDim, Capacity, Past, Queries, Threads;
-        public float Scale;
+        public int Heads, Group, HeadDim, Capacity, Past, Queries, Threads, Window;
+        public float Scale, Softcap;
         public float* Q, K, V, O, Scratch;
     }
 
@@ -90,7 +111,8 @@ public static unsafe class CachedAttention
         Heads(ref j, h0, h1, j.Scratch + (long)t * j.Capacity);
     }
 
-    // Heads [h0, h1) for every query; one score row per query, exp(x − max) in place, then o = Σ p_j·v_j / Σ p_j.
+    // Heads [h0, h1) for every query; one score row per query (the keys it sees: the last `window` up to its own position),
+    // soft-capped if asked, exp(x − max) in place, then o = Σ p_j·v_j / Σ p_j.
     private static void Heads(ref Job j, int h0, int h1, float* scratch)
     {
         int d = j.HeadDim, width = j.Heads * d;
@@ -99,14 +121,20 @@ public static unsafe class CachedAttention
             long kv = (long)(h / j.Group) * j.Capacity * d;
             for (int i = 0; i < j.Queries; i++)
             {
-                int n = j.Past + i + 1;
+                int end = j.Past + i + 1, first = Math.Max(0, end - j.Window), n = end - first;
                 var qh = new ReadOnlySpan<float>(j.Q + (long)i * width + h * d, d);
                 var row = new Span<float>(scratch, n);
-                for (int s = 0; s < n; s++) row[s] = TensorPrimitives.Dot(qh, new ReadOnlySpan<float>(j.K + kv + (long)s * d, d)) * j.Scale;
+                for (int s = 0; s < n; s++) row[s] = TensorPrimitives.Dot(qh, new ReadOnlySpan<float>(j.K + kv + (long)(first + s) * d, d)) * j.Scale;
+                if (j.Softcap > 0)
+                {
+                    TensorPrimitives.Divide(row, j.Softcap, row);
+                    TensorPrimitives.Tanh(row, row);
+                    TensorPrimitives.Multiply(row, j.Softcap, row);
+                }
                 float sum = SoftmaxRows.ExpShiftSum(row, TensorPrimitives.Max(row));
                 var oh = new Span<float>(j.O + (long)i * width + h * d, d);
                 oh.Clear();
-                for (int s = 0; s < n; s++) TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(j.V + kv + (long)s * d, d), row[s], oh, oh);
+                for (int s = 0; s < n; s++) TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(j.V + kv + (long)(first + s) * d, d), row[s], oh, oh);
                 TensorPrimitives.Multiply(oh, 1f / sum, oh);
             }
         }

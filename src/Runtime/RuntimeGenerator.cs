@@ -10,21 +10,21 @@ namespace BitDistill.Runtime;
 public sealed class RuntimeGenerator
 {
     /// <summary>A generator for <paramref name="model"/>.</summary>
-    public RuntimeGenerator(QwenRuntimeModel model)
+    public RuntimeGenerator(RuntimeModel model)
     {
         Model = model ?? throw new ArgumentNullException(nameof(model));
         DefaultStopTokenIds = new HashSet<int>(model.Config.EosTokenIds);
     }
 
     /// <summary>The language model.</summary>
-    public QwenRuntimeModel Model { get; }
+    public RuntimeModel Model { get; }
     /// <summary>The config's eos_token_id(s).</summary>
     public IReadOnlySet<int> DefaultStopTokenIds { get; }
 
     /// <summary>Generates up to <see cref="RuntimeGenerationOptions.MaxNewTokens"/> tokens after <paramref name="promptIds"/>. A
     /// <paramref name="session"/> of enough length is reused (reset first); without one, a session of exactly prompt + new tokens
     /// is created.</summary>
-    public RuntimeGenerationResult Generate(ReadOnlySpan<int> promptIds, RuntimeGenerationOptions? options = null, QwenInferenceSession? session = null)
+    public RuntimeGenerationResult Generate(ReadOnlySpan<int> promptIds, RuntimeGenerationOptions? options = null, InferenceSession? session = null)
     {
         var o = options ?? new RuntimeGenerationOptions();
         o.Validate();
@@ -75,13 +75,13 @@ public sealed class RuntimeGenerator
     }
 
     /// <summary>Generates for several prompts at once: each prompt is prefilled into its own sequence of a
-    /// <see cref="QwenBatchSession"/>, then every unfinished sequence advances one token per step in one batched forward pass, and
+    /// <see cref="BatchSession"/>, then every unfinished sequence advances one token per step in one batched forward pass, and
     /// each stops on its own (stop token or budget). Each sequence samples with its own sampler seeded by
     /// <see cref="SamplerSettings"/>, so every result equals <see cref="Generate"/> on that prompt alone.
     /// <paramref name="onToken"/> is called with (prompt index, token id) as tokens are chosen; options' OnToken is not used.
     /// Results are in prompt order; timings are the batch's (prefill: that prompt's own).</summary>
     public RuntimeGenerationResult[] GenerateBatch(IReadOnlyList<int[]> prompts, RuntimeGenerationOptions? options = null,
-        Action<int, int>? onToken = null, QwenBatchSession? batch = null)
+        Action<int, int>? onToken = null, BatchSession? batch = null)
     {
         ArgumentNullException.ThrowIfNull(prompts);
         var o = options ?? new RuntimeGenerationOptions();

@@ -180,6 +180,75 @@ public static class InferenceOps
             Rows(output, nameof(output), rows, width), Floats(scratch, nameof(scratch)));
     }
 
+    /// <summary>As <see cref="CachedAttention(Tensor, int, Tensor, Tensor, int, Tensor, Tensor)"/> with scores scaled by
+    /// <paramref name="scale"/>, each query seeing only the cache slots less than <paramref name="window"/> back from its own (0:
+    /// all) and scores soft-capped at <paramref name="softcap"/> (0: none): Gemma's local and global layers.</summary>
+    public static void CachedAttention(Tensor q, int rows, Tensor keyCache, Tensor valueCache, int position, Tensor output, Tensor scratch,
+        float scale, int window, float softcap)
+    {
+        var (hkv, capacity, d) = Cache(keyCache, nameof(keyCache));
+        if (!valueCache.Shape.SequenceEqual(keyCache.Shape)) throw new ArgumentException($"value cache {Tensor.ShapeString(valueCache.Shape)} differs from the key cache {Tensor.ShapeString(keyCache.Shape)}", nameof(valueCache));
+        int width = q.Rank == 0 ? 0 : q.Shape[^1];
+        if (width % d != 0) throw new ArgumentException($"rows of {nameof(q)} {Tensor.ShapeString(q.Shape)} are not whole heads of {d}", nameof(q));
+        Kernels.CachedAttention.Forward(width / d, hkv, d, capacity, position, rows,
+            Rows(q, nameof(q), rows, width), Floats(keyCache, nameof(keyCache)), Floats(valueCache, nameof(valueCache)),
+            Rows(output, nameof(output), rows, width), Floats(scratch, nameof(scratch)), scale, window, softcap);
+    }
+
+    /// <summary>Moves cache slots [<paramref name="from"/>, from + <paramref name="count"/>) of both caches [Hkv, capacity, D] to
+    /// slots [0, count) of every head (a sliding-window layer dropping the keys no query can see any more).</summary>
+    public static void ShiftCache(Tensor keyCache, Tensor valueCache, int from, int count)
+    {
+        var (hkv, capacity, d) = Cache(keyCache, nameof(keyCache));
+        if (!valueCache.Shape.SequenceEqual(keyCache.Shape)) throw new ArgumentException($"value cache {Tensor.ShapeString(valueCache.Shape)} differs from the key cache {Tensor.ShapeString(keyCache.Shape)}", nameof(valueCache));
+        if (from < 0 || count < 0 || from + count > capacity) throw new ArgumentOutOfRangeException(nameof(from), from, $"slots {from}..{from + count - 1} are outside the KV cache of capacity {capacity}");
+        if (from == 0 || count == 0) return;
+        var kc = Floats(keyCache, nameof(keyCache)); var vc = Floats(valueCache, nameof(valueCache));
+        for (int g = 0; g < hkv; g++)
+        {
+            // overlapping ranges: Span.CopyTo moves as memmove does
+            kc.Slice((g * capacity + from) * d, count * d).CopyTo(kc.Slice(g * capacity * d, count * d));
+            vc.Slice((g * capacity + from) * d, count * d).CopyTo(vc.Slice(g * capacity * d, count * d));
+        }
+    }
+
+    /// <summary>output = gelu(gate)·up on rows 0..<paramref name="rows"/> of three tensors [≥ rows, I], GELU with the tanh
+    /// approximation (<paramref name="tanh"/>) or exact, as Models' gated-GELU MLP computes it; output may be gate or up.</summary>
+    public static void GatedGelu(Tensor gate, Tensor up, int rows, Tensor output, bool tanh)
+    {
+        int width = gate.Rank == 0 ? 0 : gate.Shape[^1];
+        var g = Rows(gate, nameof(gate), rows, width); var u = Rows(up, nameof(up), rows, width); var y = Rows(output, nameof(output), rows, width);
+        // through a stack block: the SIMD GELU reads its input after writing its output, so it cannot run in place
+        Span<float> block = stackalloc float[256];
+        var op = tanh ? UnaryOp.GeluTanh : UnaryOp.GeluErf;
+        for (int i = 0; i < g.Length; i += block.Length)
+        {
+            int m = Math.Min(block.Length, g.Length - i);
+            Elementwise.Unary(op, g.Slice(i, m), block[..m]);
+            Elementwise.Binary(BinaryOp.Mul, block[..m], u.Slice(i, m), y.Slice(i, m));
+        }
+    }
+
+    /// <summary>x *= <paramref name="factor"/> on rows 0..<paramref name="rows"/> of x [≥ rows, E] (Gemma's embedding scale).</summary>
+    public static void Scale(Tensor x, int rows, float factor)
+    {
+        int width = x.Rank == 0 ? 0 : x.Shape[^1];
+        var a = Rows(x, nameof(x), rows, width);
+        Elementwise.BinaryRight(BinaryOp.Mul, a, factor, a);
+    }
+
+    /// <summary>x = cap·tanh(x / cap) on rows [<paramref name="firstRow"/>, firstRow + <paramref name="rows"/>) of x [R, W] (or
+    /// [W] for one row): soft-capped logits.</summary>
+    public static void Softcap(Tensor x, int firstRow, int rows, float cap)
+    {
+        if (!(cap > 0)) throw new ArgumentOutOfRangeException(nameof(cap), cap, "the soft-cap must be positive");
+        int width = x.Rank == 0 ? 0 : x.Shape[^1];
+        var a = Rows(x, nameof(x), firstRow + rows, width).Slice(firstRow * width, rows * width);
+        Elementwise.BinaryRight(BinaryOp.Div, a, cap, a);
+        Elementwise.Unary(UnaryOp.Tanh, a, a);
+        Elementwise.BinaryRight(BinaryOp.Mul, a, cap, a);
+    }
+
     /// <summary>output = silu(gate)·up on rows 0..<paramref name="rows"/> of three tensors [≥ rows, I]; output may be gate or up.</summary>
     public static void SwiGlu(Tensor gate, Tensor up, int rows, Tensor output)
     {

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using BitDistill.Distill.Data;
+using BitDistill.Distill.Tasks;
 using BitDistill.Models;
 using BitDistill.Models.BitNet;
 using BitDistill.Models.Gemma3;
@@ -8,7 +9,8 @@ namespace BitDistill.Tests.Cli;
 
 /// <summary>The recipe on a Gemma 3 architecture: a tiny model made by <c>pretrain --architecture gemma3</c> (local layers with a
 /// window shorter than the training sequences) goes through <c>compare --budget quick</c> (refine with SubLN, stage 2, stage 3
-/// distillation from the Gemma teacher), and the ternary student reloads as a Gemma 3 model with SubLN before o_proj and down_proj.</summary>
+/// distillation from the Gemma teacher), the ternary student reloads as a Gemma 3 model with SubLN before o_proj and down_proj,
+/// and its export (t1.6) classifies on the runtime with the training model's labels.</summary>
 [Collection("Serial")]
 public sealed class Gemma3RecipeTests : IDisposable
 {
@@ -54,11 +56,29 @@ public sealed class Gemma3RecipeTests : IDisposable
             Assert.IsType<BitLinear>(student.Model.Layers[l].Mlp.DownProj);
         }
 
-        // the packed-ternary runtime is Qwen-only: export refuses a Gemma 3 model in one line
-        r = CliRunner.Run("export", "--model", Path.Combine(report, "seed1", "bitdistill", "task", "best"), "--format", "i2", "--output", Path.Combine(_dir, "exported"));
-        Assert.NotEqual(0, r.Code);
-        Assert.Contains("gemma3_text", r.Err);
-        Assert.Single(r.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        // the ternary student exports to the packed format and classifies on the runtime with the training model's labels
+        // (compare's method folders hold weights only: the pretrained tokenizer and the task go beside them for classify)
+        string best = Path.Combine(report, "seed1", "bitdistill", "task", "best"), exported = Path.Combine(_dir, "exported");
+        foreach (var f in new[] { "tokenizer.json", "tokenizer_config.json" })
+            if (File.Exists(Path.Combine(baseDir, f))) File.Copy(Path.Combine(baseDir, f), Path.Combine(best, f));
+        var labels = rows.Select(x => x.Answer).Distinct().Order().ToArray();
+        Assert.True(labels.Length >= 2);
+        new TaskSpec(TaskKind.Classification, labels, null, 64, PromptTemplate.Default).Save(best);
+        r = CliRunner.Run("export", "--model", best, "--format", "t1.6", "--output", exported);
+        Assert.True(r.Code == 0, r.Err + r.Out);
+        Assert.True(File.Exists(Path.Combine(exported, "tokenizer.json")));
+        Assert.True(File.Exists(Path.Combine(exported, TaskSpec.FileName)));
+        string inputs = Path.Combine(_dir, "inputs.jsonl");
+        File.WriteAllLines(inputs, rows.Select(x => JsonSerializer.Serialize(new { text = x.Text })));
+        string[] Labels(string model)
+        {
+            var c = CliRunner.Run("classify", "--model", model, "--jsonl", inputs);
+            Assert.True(c.Code == 0, c.Err + c.Out);
+            return c.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("label").GetString()!).ToArray();
+        }
+        var want = Labels(best);
+        Assert.Equal(rows.Length, want.Length);
+        Assert.Equal(want, Labels(exported));
     }
 
     [Fact]

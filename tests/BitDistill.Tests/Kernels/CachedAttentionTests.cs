@@ -42,6 +42,34 @@ public sealed class CachedAttentionTests
             }
     }
 
+    [Theory]
+    [InlineData(4, 2, 16, 0, 7, 3, 0f)]     // a prompt longer than the window
+    [InlineData(6, 3, 24, 13, 1, 5, 2.5f)]  // a decode step: the last 5 keys, soft-capped
+    [InlineData(2, 1, 33, 20, 9, 4, 0.7f)]  // a prefill chunk after cached positions, odd head dim
+    [InlineData(3, 3, 17, 2, 5, 0, 1.5f)]   // soft-capping only
+    public void SlidingWindowAndSoftCappingMatchTheReference(int heads, int kvHeads, int d, int past, int queries, int window, float softcap)
+    {
+        int capacity = past + queries + 2, width = heads * d;
+        var q = Rand([queries * width], 4, -2f, 2f).ToFloatArray();
+        var k = Rand([kvHeads * capacity * d], 5, -2f, 2f).ToFloatArray();
+        var v = Rand([kvHeads * capacity * d], 6).ToFloatArray();
+        float scale = 1f / MathF.Sqrt(11f);
+        var expected = new float[queries * width];
+        CachedAttention.ForwardReference(heads, kvHeads, d, capacity, past, queries, q, k, v, expected, scale, window, softcap);
+        var full = new float[expected.Length];
+        CachedAttention.ForwardReference(heads, kvHeads, d, capacity, past, queries, q, k, v, full, scale, 0, 0);
+        Assert.True(RelErr(full, expected) > 1e-3, "the window or the cap must change the answer for the test to mean anything");
+        foreach (var level in SimdLevels())
+            foreach (int threads in new[] { 1, 2 })
+            {
+                using var _ = KernelContext.Override(level, threads);
+                var o = new float[expected.Length];
+                CachedAttention.Forward(heads, kvHeads, d, capacity, past, queries, q, k, v, o, new float[threads * capacity], scale, window, softcap);
+                double e = RelErr(o, expected);
+                Assert.True(e <= 1e-5, $"{level}, {threads} threads: relative error {e:E3}");
+            }
+    }
+
     [Fact]
     public void RejectsPositionsBeyondTheCacheAndTooLittleScratch()
     {
@@ -49,5 +77,7 @@ public sealed class CachedAttentionTests
         Assert.Throws<ArgumentException>(() => CachedAttention.Forward(2, 1, 8, 10, 8, 3, buf, buf, buf, buf, buf));
         Assert.Throws<ArgumentException>(() => CachedAttention.Forward(2, 1, 8, 10, 0, 3, buf, buf, buf, buf, new float[9]));
         Assert.Throws<ArgumentException>(() => CachedAttention.Forward(3, 2, 8, 10, 0, 3, buf, buf, buf, buf, buf));
+        Assert.Throws<ArgumentOutOfRangeException>(() => CachedAttention.Forward(2, 1, 8, 10, 0, 3, buf, buf, buf, buf, buf, 0.5f, -1, 0f));
+        Assert.Throws<ArgumentOutOfRangeException>(() => CachedAttention.Forward(2, 1, 8, 10, 0, 3, buf, buf, buf, buf, buf, 0f, 0, 0f));
     }
 }

@@ -8,7 +8,7 @@ using static BitDistill.Tests.TestUtil;
 
 namespace BitDistill.Tests.Runtime;
 
-/// <summary>Batched generation on the runtime (<see cref="QwenBatchSession"/>, <see cref="RuntimeGenerator.GenerateBatch"/>):
+/// <summary>Batched generation on the runtime (<see cref="BatchSession"/>, <see cref="RuntimeGenerator.GenerateBatch"/>):
 /// several prompts of different lengths decode together, each with its own KV cache, position and stopping, and every result
 /// equals generating that prompt alone — the same tokens, the same logits, greedy and sampled — on exported ternary models and
 /// full-precision checkpoints; a batched decode step allocates nothing.</summary>
@@ -46,7 +46,7 @@ public sealed class BatchedGenerationTests(ITestOutputHelper output)
         var dir = Model(which);
         try
         {
-            var model = QwenRuntimeModel.Load(dir);
+            var model = RuntimeModel.Load(dir);
             var generator = new RuntimeGenerator(model);
             var sampling = greedy ? new SamplerSettings { Greedy = true } : new SamplerSettings { Temperature = 0.9f, TopK = 20, TopP = 0.95f, RepetitionPenalty = 1.1f, Seed = 7 };
             var free = new RuntimeGenerationOptions { MaxNewTokens = 12, Sampling = sampling, StopTokenIds = [] };
@@ -81,7 +81,7 @@ public sealed class BatchedGenerationTests(ITestOutputHelper output)
         var dir = Model(which);
         try
         {
-            var model = QwenRuntimeModel.Load(dir);
+            var model = RuntimeModel.Load(dir);
             var batch = model.CreateBatch(Prompts.Length, 32);
             var singles = Prompts.Select(_ => model.CreateSession(32)).ToArray();
             for (int p = 0; p < Prompts.Length; p++) { batch[p].Append(Prompts[p]); singles[p].Append(Prompts[p]); }
@@ -106,7 +106,7 @@ public sealed class BatchedGenerationTests(ITestOutputHelper output)
         var dir = Model("i2-int8");
         try
         {
-            var model = QwenRuntimeModel.Load(dir);
+            var model = RuntimeModel.Load(dir);
             var batch = model.CreateBatch(3, 64);
             for (int p = 0; p < 3; p++) batch[p].Append(Prompts[p]);
             int[] rows = [0, 1, 2], ids = [4, 5, 6];

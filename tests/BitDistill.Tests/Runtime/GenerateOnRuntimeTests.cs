@@ -50,7 +50,7 @@ public sealed class GenerateOnRuntimeTests
         {
             var ternary = Refiner.Refine(QwenModel.FromPretrained(FixturePath("qwen", "qwen3-tied")), new BitNetConfig { SubLn = SubLnPlacement.Paper });
             ternary.SavePretrained(dir);
-            var refused = Assert.Throws<RuntimeModelException>(() => QwenRuntimeModel.Load(dir));
+            var refused = Assert.Throws<RuntimeModelException>(() => RuntimeModel.Load(dir));
             Assert.Contains("'bitnet'", refused.Message);
             var json = Json(new() { Model = dir, PromptIds = "5,17,33", MaxNewTokens = 8, Greedy = true, Json = true });
             AssertSameAsLibrary(json, QwenModel.FromPretrained(dir), [5, 17, 33], new SamplingOptions { Greedy = true }, 8);

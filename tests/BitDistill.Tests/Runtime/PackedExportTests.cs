@@ -49,7 +49,7 @@ public sealed class PackedExportTests(ITestOutputHelper output)
         using (GradMode.NoGrad()) return model.Forward(Tensor.FromArray(Prompt.Select(x => (long)x).ToArray(), [1, Prompt.Length])).Value.ToFloatArray();
     }
 
-    private static float[] RuntimeLogits(QwenRuntimeModel runtime, int chunk = 128)
+    private static float[] RuntimeLogits(RuntimeModel runtime, int chunk = 128)
     {
         var session = runtime.CreateSession(32, chunk);
         var all = Tensor.Zeros([Prompt.Length, runtime.Config.VocabSize]);
@@ -57,7 +57,7 @@ public sealed class PackedExportTests(ITestOutputHelper output)
         return all.ToFloatArray();
     }
 
-    private static int[] Greedy(QwenRuntimeModel runtime, int n) =>
+    private static int[] Greedy(RuntimeModel runtime, int n) =>
         new RuntimeGenerator(runtime).Generate(Prompt, new RuntimeGenerationOptions { MaxNewTokens = n, Sampling = new() { Greedy = true }, StopTokenIds = [] }).GeneratedIds;
 
     private static void Delete(params string[] dirs)
@@ -87,7 +87,7 @@ public sealed class PackedExportTests(ITestOutputHelper output)
         try
         {
             var expected = QatLogits(qat);
-            var runtime = QwenRuntimeModel.Load(packed);
+            var runtime = RuntimeModel.Load(packed);
             Assert.True(runtime.IsTernary);
             foreach (int chunk in new[] { 128, 3 })
             {
@@ -113,8 +113,8 @@ public sealed class PackedExportTests(ITestOutputHelper output)
         var t16 = Export(qat, "t1.6", "fp16", "fp16");
         try
         {
-            var a = RuntimeLogits(QwenRuntimeModel.Load(i2));
-            var b = RuntimeLogits(QwenRuntimeModel.Load(t16));
+            var a = RuntimeLogits(RuntimeModel.Load(i2));
+            var b = RuntimeLogits(RuntimeModel.Load(t16));
             Assert.Equal(a, b);
             Assert.True(new FileInfo(Path.Combine(t16, PackedExportInfo.FileName)).Length < new FileInfo(Path.Combine(i2, PackedExportInfo.FileName)).Length);
         }
@@ -132,8 +132,8 @@ public sealed class PackedExportTests(ITestOutputHelper output)
         var small = Export(qat, "i2", lmHead, embeddings);
         try
         {
-            var r0 = QwenRuntimeModel.Load(exact);
-            var r1 = QwenRuntimeModel.Load(small);
+            var r0 = RuntimeModel.Load(exact);
+            var r1 = RuntimeModel.Load(small);
             double e = RelErr(RuntimeLogits(r1), RuntimeLogits(r0));
             output.WriteLine($"lm_head {lmHead}, embeddings {embeddings}: logits relative error {e:E2} against fp32 tables (tolerance {tolerance:E0})");
             Assert.True(e <= tolerance, $"relative error {e:E3} > {tolerance:E0}");
@@ -181,7 +181,7 @@ public sealed class PackedExportTests(ITestOutputHelper output)
 
     private static RuntimeModelException Refused(string dir)
     {
-        var e = Assert.Throws<RuntimeModelException>(() => QwenRuntimeModel.Load(dir));
+        var e = Assert.Throws<RuntimeModelException>(() => RuntimeModel.Load(dir));
         Assert.DoesNotContain('\n', e.Message);
         return e;
     }
@@ -301,7 +301,7 @@ public sealed class PackedExportTests(ITestOutputHelper output)
         try
         {
             outDir = Export(qat, "t1.6");
-            var runtime = QwenRuntimeModel.Load(outDir);
+            var runtime = RuntimeModel.Load(outDir);
             var expected = QatLogits(qat);
             var got = RuntimeLogits(runtime);
             double worst = 0;

@@ -30,7 +30,7 @@ public sealed class RuntimeAllocationTests(ITestOutputHelper output)
         string dir = which == "fixture" ? FixturePath("qwen", "qwen3-untied-bias") : which == "wide" ? WideModel() : WideExported(which);
         try
         {
-            var model = QwenRuntimeModel.Load(dir);
+            var model = RuntimeModel.Load(dir);
             const int steps = 32, warmup = 4;
             int promptLength = which == "fixture" ? 9 : 300;
             var seen = new int[promptLength + warmup + steps + 1];

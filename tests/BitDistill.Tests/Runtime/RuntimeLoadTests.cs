@@ -27,7 +27,7 @@ public sealed class RuntimeLoadTests
 
     private static RuntimeModelException Refused(string dir)
     {
-        try { return Assert.Throws<RuntimeModelException>(() => QwenRuntimeModel.Load(dir)); }
+        try { return Assert.Throws<RuntimeModelException>(() => RuntimeModel.Load(dir)); }
         finally { Directory.Delete(dir, recursive: true); }
     }
 
@@ -35,7 +35,7 @@ public sealed class RuntimeLoadTests
     public void LoadsACopyOfTheFixture()
     {
         var dir = Copy();
-        try { Assert.Equal(97, QwenRuntimeModel.Load(dir).Config.VocabSize); }
+        try { Assert.Equal(97, RuntimeModel.Load(dir).Config.VocabSize); }
         finally { Directory.Delete(dir, recursive: true); }
     }
 
@@ -54,7 +54,7 @@ public sealed class RuntimeLoadTests
             float[] expected;
             using (BitDistill.Autograd.GradMode.NoGrad())
                 expected = model.Forward(Tensor.FromArray(ids.Select(x => (long)x).ToArray(), [1, ids.Length])).Value.ToFloatArray();
-            var session = QwenRuntimeModel.Load(dir).CreateSession(16);
+            var session = RuntimeModel.Load(dir).CreateSession(16);
             var all = Tensor.Zeros([ids.Length, 97]);
             session.Append(ids, all);
             Assert.True(RelErr(all.ToFloatArray(), expected) <= 1e-5);

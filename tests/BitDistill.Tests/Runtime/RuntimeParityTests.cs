@@ -24,7 +24,7 @@ public sealed class RuntimeParityTests(ITestOutputHelper output)
     public void PrefillLogitsAtEveryPositionMatchTheModel(string name)
     {
         var model = QwenModel.FromPretrained(FixturePath("qwen", name));
-        var runtime = QwenRuntimeModel.Load(FixturePath("qwen", name));
+        var runtime = RuntimeModel.Load(FixturePath("qwen", name));
         int v = model.Config.VocabSize;
         float[] expected;
         using (GradMode.NoGrad()) expected = model.Forward(Tensor.FromArray(Prompt.Select(x => (long)x).ToArray(), [1, Prompt.Length])).Value.ToFloatArray();
@@ -49,7 +49,7 @@ public sealed class RuntimeParityTests(ITestOutputHelper output)
     public void EachCachedDecodeStepAndTheGreedyTokensMatchTheModel(string name)
     {
         var model = QwenModel.FromPretrained(FixturePath("qwen", name));
-        var runtime = QwenRuntimeModel.Load(FixturePath("qwen", name));
+        var runtime = RuntimeModel.Load(FixturePath("qwen", name));
         const int n = 16;
         var expected = new TextGenerator(model).Generate(Prompt, new GenerationOptions
         {
@@ -81,7 +81,7 @@ public sealed class RuntimeParityTests(ITestOutputHelper output)
     public void SampledGenerationsMatchTheModelForTheSameSeed(string name)
     {
         var model = QwenModel.FromPretrained(FixturePath("qwen", name));
-        var runtime = QwenRuntimeModel.Load(FixturePath("qwen", name));
+        var runtime = RuntimeModel.Load(FixturePath("qwen", name));
         var settings = new[]
         {
             new SamplingOptions { Temperature = 0.8f, TopK = 20, TopP = 0.9f, RepetitionPenalty = 1.3f, Seed = 7 },
@@ -100,7 +100,7 @@ public sealed class RuntimeParityTests(ITestOutputHelper output)
     [Fact]
     public void GeneratorStopsAtStopTokensStreamsIdsAndReusesASession()
     {
-        var runtime = QwenRuntimeModel.Load(FixturePath("qwen", "qwen3-tied"));
+        var runtime = RuntimeModel.Load(FixturePath("qwen", "qwen3-tied"));
         var gen = new RuntimeGenerator(runtime);
         var free = gen.Generate(Prompt, new RuntimeGenerationOptions { MaxNewTokens = 10, Sampling = new() { Greedy = true }, StopTokenIds = [] });
         Assert.Equal(10, free.GeneratedIds.Length);

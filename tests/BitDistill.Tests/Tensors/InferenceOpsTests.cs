@@ -39,6 +39,41 @@ public sealed class InferenceOpsTests
         AssertClose(r, expected, 1e-6, "rope");
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void GatedGeluInPlaceSoftcapScaleAndCacheShiftMatchTheTensorOps(bool tanh)
+    {
+        // 3 rows of 301: more than one stack block, and the output is the gate itself (in place)
+        var gate = Rand([4, 301], 8, -3f, 3f); var up = Rand([4, 301], 9);
+        var expected = (tanh ? gate.GeluTanh() : gate.Gelu()).Narrow(0, 0, 3) * up.Narrow(0, 0, 3);
+        var last = gate.Narrow(0, 3, 1).ToFloatArray();
+        InferenceOps.GatedGelu(gate, up, 3, gate, tanh);
+        AssertClose(gate.Narrow(0, 0, 3), expected, 1e-6, "gated gelu");
+        Assert.Equal(last, gate.Narrow(0, 3, 1).ToFloatArray());
+
+        // soft-capping rows 1..2 only
+        var x = Rand([4, 7], 10, -20f, 20f);
+        var capped = x.Clone();
+        InferenceOps.Softcap(capped, 1, 2, 5f);
+        AssertClose(capped.Narrow(0, 1, 2), (x.Narrow(0, 1, 2) / 5f).Tanh() * 5f, 1e-6, "softcap");
+        Assert.Equal(x.Narrow(0, 0, 1).ToFloatArray(), capped.Narrow(0, 0, 1).ToFloatArray());
+        Assert.Equal(x.Narrow(0, 3, 1).ToFloatArray(), capped.Narrow(0, 3, 1).ToFloatArray());
+
+        var scaled = x.Clone();
+        InferenceOps.Scale(scaled, 2, 3f);
+        AssertClose(scaled.Narrow(0, 0, 2), x.Narrow(0, 0, 2) * 3f, 0, "scale");
+        Assert.Equal(x.Narrow(0, 2, 2).ToFloatArray(), scaled.Narrow(0, 2, 2).ToFloatArray());
+
+        // slots 3..7 of every kv head move to 0..4 (overlapping ranges)
+        var keys = Rand([2, 9, 4], 11); var values = Rand([2, 9, 4], 12);
+        var k0 = keys.Clone(); var v0 = values.Clone();
+        InferenceOps.ShiftCache(keys, values, 3, 5);
+        AssertClose(keys.Narrow(1, 0, 5), k0.Narrow(1, 3, 5), 0, "keys");
+        AssertClose(values.Narrow(1, 0, 5), v0.Narrow(1, 3, 5), 0, "values");
+        Assert.Throws<ArgumentOutOfRangeException>(() => InferenceOps.ShiftCache(keys, values, 5, 5));
+    }
+
     [Fact]
     public void MismatchedBuffersAreRefusedNamingTheParameter()
     {

@@ -5,36 +5,39 @@ using BitDistill.Tensors.SafeTensors;
 
 namespace BitDistill.Runtime;
 
-// The inference-only twin of Models' QwenModel (src/Models/Qwen/QwenModel.cs), as candle's quantized_qwen3.rs mirrors qwen3.rs:
-// the same computation with the checkpoint's tensor names, but on preallocated buffers through Tensors' InferenceOps, with no
-// autograd graph. Tests hold the two equal (tests/BitDistill.Tests/Runtime/RuntimeParityTests.cs); a change to one is a change
-// to both.
-//   model.embed_tokens.weight                           [vocab, hidden]
+// The inference-only twin of Models' QwenModel (src/Models/Qwen/QwenModel.cs) and Gemma3Model (src/Models/Gemma3/), as candle's
+// quantized_qwen3.rs mirrors qwen3.rs: the same computation with the checkpoint's tensor names, but on preallocated buffers
+// through Tensors' InferenceOps, with no autograd graph. Tests hold them equal (tests/BitDistill.Tests/Runtime/RuntimeParityTests.cs,
+// Gemma3RuntimeTests.cs); a change to one is a change to both.
+//   model.embed_tokens.weight                           [vocab, hidden] (Gemma: rows scaled by √hidden in the forward)
 //   model.layers.{i}.input_layernorm.weight             [hidden]
 //   model.layers.{i}.self_attn.{q,k,v}_proj.{weight,bias?}   (bias: Qwen2 always, Qwen3 iff attention_bias)
 //   model.layers.{i}.self_attn.o_proj.{weight,bias?}    (bias: Qwen3 with attention_bias only)
-//   model.layers.{i}.self_attn.{q,k}_norm.weight        [head_dim] (Qwen3)
-//   model.layers.{i}.post_attention_layernorm.weight    [hidden]
+//   model.layers.{i}.self_attn.{q,k}_norm.weight        [head_dim] (Qwen3, Gemma 3)
+//   model.layers.{i}.post_attention_layernorm.weight    [hidden] (Qwen: the MLP's input norm; Gemma: the attention output's norm)
+//   model.layers.{i}.pre_feedforward_layernorm.weight   [hidden] (Gemma: the MLP's input norm)
 //   model.layers.{i}.mlp.{gate,up,down}_proj.weight
+//   model.layers.{i}.post_feedforward_layernorm.weight  [hidden] (Gemma: the MLP output's norm)
 //   model.norm.weight                                   [hidden]
 //   lm_head.weight                                      [vocab, hidden] (absent when tie_word_embeddings)
+// Gemma's norms scale by 1 + weight: the loader adds the 1 once (in float32, as Models' Gemma3RmsNorm does per call).
 // An exported (packed ternary) model, written by PackedModelWriter, has the same names with each projection P stored as
 // P.weight (U8 packed codes) + P.weight_scale (F32), SubLN weights self_attn.attn_sub_norm / mlp.ffn_sub_norm (paper) or
 // P.sub_norm (all), and embeddings / lm_head in F16, F32, or I8 + NAME_scale.
 
-/// <summary>A Qwen3 / Qwen2 / Qwen2.5 causal LM for inference: a full-precision checkpoint (weights as float32 tensors loaded once)
-/// or an exported packed ternary model (2-bit codes in the kernels' layout, embeddings and lm_head in FP16/INT8 as stored), and a
-/// forward that writes into a <see cref="QwenInferenceSession"/>'s preallocated activations and KV cache.</summary>
-public sealed class QwenRuntimeModel
+/// <summary>A Qwen3 / Qwen2 / Qwen2.5 or Gemma 3 (text) causal LM for inference: a full-precision checkpoint (weights as float32
+/// tensors loaded once) or an exported packed ternary model (2-bit codes in the kernels' layout, embeddings and lm_head in
+/// FP16/INT8 as stored), whose forward writes into an <see cref="InferenceSession"/>'s preallocated activations and KV cache.</summary>
+public sealed class RuntimeModel
 {
-    private QwenRuntimeModel(QwenRuntimeConfig config, Tensor embed, Tensor? embedScales, Layer[] layers, Tensor norm, Tensor? lmHead, Tensor? lmHeadScales)
+    private RuntimeModel(RuntimeModelConfig config, Tensor embed, Tensor? embedScales, Layer[] layers, Tensor norm, Tensor? lmHead, Tensor? lmHeadScales)
     {
         Config = config; EmbedTokens = embed; EmbedScales = embedScales; Layers = layers; Norm = norm; LmHead = lmHead; LmHeadScales = lmHeadScales;
         SubLnEps = (float)(config.Export?.SubLnEps ?? 1e-8);
     }
 
     /// <summary>The configuration the model was built from.</summary>
-    public QwenRuntimeConfig Config { get; }
+    public RuntimeModelConfig Config { get; }
     /// <summary>True for an exported ternary model.</summary>
     public bool IsTernary => Config.Export is not null;
 
@@ -66,10 +69,44 @@ public sealed class QwenRuntimeModel
     /// <summary>Per-row scales of an INT8 <see cref="OutputWeight"/> (null otherwise).</summary>
     internal Tensor? OutputScales => LmHead is null ? EmbedScales : LmHeadScales;
 
+    /// <summary>One decoder layer: <paramref name="AttentionOutputNorm"/> and <paramref name="MlpOutputNorm"/> are Gemma's sandwich
+    /// norms (null for Qwen); <paramref name="Window"/> is the sliding window of a local layer (0: global), which also uses the
+    /// local RoPE tables.</summary>
     internal sealed record Layer(Tensor InputNorm, RuntimeProjection Wq, RuntimeProjection Wk, RuntimeProjection Wv, RuntimeProjection Wo,
-        Tensor? QNorm, Tensor? KNorm, Tensor PostNorm, RuntimeProjection Gate, RuntimeProjection Up, RuntimeProjection Down)
+        Tensor? QNorm, Tensor? KNorm, Tensor? AttentionOutputNorm, Tensor MlpNorm, RuntimeProjection Gate, RuntimeProjection Up, RuntimeProjection Down,
+        Tensor? MlpOutputNorm, int Window)
     {
         public IEnumerable<RuntimeProjection> Projections() => [Wq, Wk, Wv, Wo, Gate, Up, Down];
+    }
+
+    // the names of a layer's norms: Qwen's post_attention_layernorm is the MLP's input norm, Gemma's the attention output's
+    private static string MlpNormName(RuntimeModelConfig c) => c.SandwichNorms ? "pre_feedforward_layernorm.weight" : "post_attention_layernorm.weight";
+    private static string[] LayerNormNames(RuntimeModelConfig c) => c.SandwichNorms
+        ? ["input_layernorm.weight", "post_attention_layernorm.weight", "pre_feedforward_layernorm.weight", "post_feedforward_layernorm.weight"]
+        : ["input_layernorm.weight", "post_attention_layernorm.weight"];
+
+    // A layer from its tensors: norm(name) loads a norm weight (adding Gemma's 1), proj(name, bias) a projection.
+    private static Layer BuildLayer(RuntimeModelConfig c, int i, Func<string, Tensor> norm, Func<string, bool, RuntimeProjection> proj)
+    {
+        string p = Prefix(i);
+        return new Layer(norm(p + "input_layernorm.weight"),
+            proj("self_attn.q_proj", c.QkvBias), proj("self_attn.k_proj", c.QkvBias), proj("self_attn.v_proj", c.QkvBias),
+            proj("self_attn.o_proj", c.OutputProjectionBias),
+            c.QkNorm ? norm(p + "self_attn.q_norm.weight") : null, c.QkNorm ? norm(p + "self_attn.k_norm.weight") : null,
+            c.SandwichNorms ? norm(p + "post_attention_layernorm.weight") : null,
+            norm(p + MlpNormName(c)),
+            proj("mlp.gate_proj", false), proj("mlp.up_proj", false), proj("mlp.down_proj", false),
+            c.SandwichNorms ? norm(p + "post_feedforward_layernorm.weight") : null,
+            c.SlidingLayers[i] ? c.SlidingWindow : 0);
+    }
+
+    // Gemma's (1 + weight), computed once in float32 as Gemma3RmsNorm computes it per call
+    private static Tensor NormWeight(RuntimeModelConfig c, Tensor w)
+    {
+        if (!c.NormWeightOffset) return w;
+        var v = w.ToFloatArray();
+        for (int i = 0; i < v.Length; i++) v[i] += 1f;
+        return Tensor.FromArray(v, w.ShapeArray, Device.Cpu);
     }
 
     private static readonly string[] ProjectionNames =
@@ -80,10 +117,10 @@ public sealed class QwenRuntimeModel
     /// <see cref="PackedExportInfo.Field"/> object). A bad or unsupported config (including a ternary training checkpoint), or a
     /// missing, unexpected, mis-shaped, mis-typed, truncated or tampered tensor, is a <see cref="RuntimeModelException"/> naming
     /// the file and the field or tensor.</summary>
-    public static QwenRuntimeModel Load(string folder)
+    public static RuntimeModel Load(string folder)
     {
         if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"model folder '{folder}' does not exist");
-        var config = QwenRuntimeConfig.Load(Path.Combine(folder, "config.json"));
+        var config = RuntimeModelConfig.Load(Path.Combine(folder, "config.json"));
         if (config.Export is not null) return LoadPacked(folder, config, config.Export);
         using var st = ShardedSafeTensors.OpenFolder(folder);
         var expected = ExpectedShapes(config);
@@ -111,27 +148,20 @@ public sealed class QwenRuntimeModel
         using var _ = TensorScope.Suspend();
         Tensor W(string name) => st.Load(name, DType.Float32, Device.Cpu).Contiguous();
         Tensor? Optional(string name, bool present) => present ? W(name) : null;
-        RuntimeProjection P(string name, bool bias) => new(W(name + ".weight"), Optional(name + ".bias", bias));
         var layers = new Layer[config.NumHiddenLayers];
         for (int i = 0; i < layers.Length; i++)
         {
             string p = Prefix(i);
-            layers[i] = new Layer(
-                W(p + "input_layernorm.weight"),
-                P(p + "self_attn.q_proj", config.QkvBias), P(p + "self_attn.k_proj", config.QkvBias), P(p + "self_attn.v_proj", config.QkvBias),
-                P(p + "self_attn.o_proj", config.OutputProjectionBias),
-                Optional(p + "self_attn.q_norm.weight", config.QkNorm), Optional(p + "self_attn.k_norm.weight", config.QkNorm),
-                W(p + "post_attention_layernorm.weight"),
-                P(p + "mlp.gate_proj", false), P(p + "mlp.up_proj", false), P(p + "mlp.down_proj", false));
+            layers[i] = BuildLayer(config, i, n => NormWeight(config, W(n)), (n, bias) => new(W(p + n + ".weight"), Optional(p + n + ".bias", bias)));
         }
-        return new QwenRuntimeModel(config, W("model.embed_tokens.weight"), null, layers, W("model.norm.weight"),
+        return new RuntimeModel(config, W("model.embed_tokens.weight"), null, layers, NormWeight(config, W("model.norm.weight")),
             config.TieWordEmbeddings ? null : W("lm_head.weight"), null);
     }
 
     // An exported model: every tensor's name, dtype, shape and byte count is checked against the config before anything is
     // loaded; then the packed codes are copied once into the kernels' aligned buffers (t1.6 decoded to 2-bit codes), scales
     // checked for finiteness, i2 codes checked for the unused code 3, and embeddings / lm_head kept in their stored type.
-    private static QwenRuntimeModel LoadPacked(string folder, QwenRuntimeConfig config, PackedExportInfo info)
+    private static RuntimeModel LoadPacked(string folder, RuntimeModelConfig config, PackedExportInfo info)
     {
         string path = Path.Combine(folder, PackedExportInfo.FileName);
         if (!File.Exists(path)) throw new RuntimeModelException(path, null, null, $"file not found (an exported model keeps its weights in {PackedExportInfo.FileName})");
@@ -216,34 +246,28 @@ public sealed class QwenRuntimeModel
                     "paper" when proj == "mlp.down_proj" => p + "mlp.ffn_sub_norm.weight",
                     _ => null,
                 };
-                RuntimeProjection Proj(string proj, bool bias) => P(p + proj, bias, Sub(proj));
-                layers[i] = new Layer(F(p + "input_layernorm.weight"),
-                    Proj("self_attn.q_proj", config.QkvBias), Proj("self_attn.k_proj", config.QkvBias), Proj("self_attn.v_proj", config.QkvBias),
-                    Proj("self_attn.o_proj", config.OutputProjectionBias),
-                    config.QkNorm ? F(p + "self_attn.q_norm.weight") : null, config.QkNorm ? F(p + "self_attn.k_norm.weight") : null,
-                    F(p + "post_attention_layernorm.weight"),
-                    Proj("mlp.gate_proj", false), Proj("mlp.up_proj", false), Proj("mlp.down_proj", false));
+                layers[i] = BuildLayer(config, i, n => NormWeight(config, F(n)), (proj, bias) => P(p + proj, bias, Sub(proj)));
             }
             var (embed, embedScales) = Table("model.embed_tokens.weight", info.Embeddings);
             var (head, headScales) = info.SharesTable(config.TieWordEmbeddings) ? (null, null) : Table("lm_head.weight", info.LmHead);
-            return new QwenRuntimeModel(config, embed, embedScales, layers, F("model.norm.weight"), head, headScales);
+            return new RuntimeModel(config, embed, embedScales, layers, NormWeight(config, F("model.norm.weight")), head, headScales);
         }
     }
 
     /// <summary>A session (KV cache and activations, all allocated now) for sequences of up to <paramref name="maxSequenceLength"/>
     /// positions (default: max_position_embeddings, capped at 4096); prompts are processed <paramref name="prefillChunk"/> tokens
     /// at a time.</summary>
-    public QwenInferenceSession CreateSession(int? maxSequenceLength = null, int prefillChunk = QwenInferenceSession.DefaultPrefillChunk) =>
+    public InferenceSession CreateSession(int? maxSequenceLength = null, int prefillChunk = InferenceSession.DefaultPrefillChunk) =>
         new(this, maxSequenceLength ?? Math.Min(Config.MaxPositionEmbeddings, 4096), prefillChunk);
 
     /// <summary>A batch of <paramref name="batchSize"/> sequences (each with its own KV cache of up to
-    /// <paramref name="maxSequenceLength"/> positions) that decode together: see <see cref="QwenBatchSession"/>.</summary>
-    public QwenBatchSession CreateBatch(int batchSize, int? maxSequenceLength = null, int prefillChunk = QwenInferenceSession.DefaultPrefillChunk) =>
+    /// <paramref name="maxSequenceLength"/> positions) that decode together: see <see cref="BatchSession"/>.</summary>
+    public BatchSession CreateBatch(int batchSize, int? maxSequenceLength = null, int prefillChunk = InferenceSession.DefaultPrefillChunk) =>
         new(this, batchSize, maxSequenceLength ?? Math.Min(Config.MaxPositionEmbeddings, 4096), prefillChunk);
 
     private static string Prefix(int layer) => $"model.layers.{layer.ToString(CultureInfo.InvariantCulture)}.";
 
-    private static int OutFeatures(QwenRuntimeConfig c, string projection) => projection[(projection.LastIndexOf('.') + 1)..] switch
+    private static int OutFeatures(RuntimeModelConfig c, string projection) => projection[(projection.LastIndexOf('.') + 1)..] switch
     {
         "q_proj" => c.NumAttentionHeads * c.HeadDim,
         "k_proj" or "v_proj" => c.NumKeyValueHeads * c.HeadDim,
@@ -251,7 +275,7 @@ public sealed class QwenRuntimeModel
         _ => c.IntermediateSize,
     };
 
-    private static int ExpectedCols(QwenRuntimeConfig c, string projection) => projection[(projection.LastIndexOf('.') + 1)..] switch
+    private static int ExpectedCols(RuntimeModelConfig c, string projection) => projection[(projection.LastIndexOf('.') + 1)..] switch
     {
         "o_proj" => c.NumAttentionHeads * c.HeadDim,
         "down_proj" => c.IntermediateSize,
@@ -259,7 +283,7 @@ public sealed class QwenRuntimeModel
     };
 
     /// <summary>Every tensor of an exported model with its dtype and shape, as the config and export object imply.</summary>
-    private static Dictionary<string, (DType DType, int[] Shape)> ExpectedPacked(QwenRuntimeConfig c, PackedExportInfo info)
+    private static Dictionary<string, (DType DType, int[] Shape)> ExpectedPacked(RuntimeModelConfig c, PackedExportInfo info)
     {
         var r = new Dictionary<string, (DType, int[])>(StringComparer.Ordinal);
         foreach (var (name, shape) in ExpectedShapes(c))
@@ -287,14 +311,14 @@ public sealed class QwenRuntimeModel
         return r;
     }
 
-    private static void AddTable(Dictionary<string, (DType, int[])> r, QwenRuntimeConfig c, string name, TableStorage storage)
+    private static void AddTable(Dictionary<string, (DType, int[])> r, RuntimeModelConfig c, string name, TableStorage storage)
     {
         r[name] = (storage switch { TableStorage.Int8 => DType.Int8, TableStorage.Float16 => DType.Float16, _ => DType.Float32 }, [c.VocabSize, c.HiddenSize]);
         if (storage == TableStorage.Int8) r[name + "_scale"] = (DType.Float32, [c.VocabSize]);
     }
 
     /// <summary>Every weight the config implies, with its shape (lm_head only when untied).</summary>
-    private static Dictionary<string, int[]> ExpectedShapes(QwenRuntimeConfig c)
+    private static Dictionary<string, int[]> ExpectedShapes(RuntimeModelConfig c)
     {
         int e = c.HiddenSize, q = c.NumAttentionHeads * c.HeadDim, kv = c.NumKeyValueHeads * c.HeadDim, inter = c.IntermediateSize;
         var r = new Dictionary<string, int[]>(StringComparer.Ordinal) { ["model.embed_tokens.weight"] = [c.VocabSize, e], ["model.norm.weight"] = [e] };
@@ -302,8 +326,7 @@ public sealed class QwenRuntimeModel
         for (int i = 0; i < c.NumHiddenLayers; i++)
         {
             string p = Prefix(i);
-            r[p + "input_layernorm.weight"] = [e];
-            r[p + "post_attention_layernorm.weight"] = [e];
+            foreach (var norm in LayerNormNames(c)) r[p + norm] = [e];
             void Proj(string name, int outF, int inF, bool bias)
             {
                 r[p + name + ".weight"] = [outF, inF];
