@@ -6,12 +6,30 @@ namespace BitDistill.Kernels;
 /// CPU has); <see cref="SimdLevel.Scalar"/> forces the plain loops, which are also the reference.</summary>
 public static class Elementwise
 {
-    /// <summary>y = op(x).</summary>
+    /// <summary>y = op(x); x and y may be the same memory.</summary>
     public static void Unary(UnaryOp op, ReadOnlySpan<float> x, Span<float> y)
     {
         var level = KernelContext.Current.Simd;
         if (x.Length != y.Length) throw new ArgumentException("length mismatch");
         if (level < SimdLevel.Vector128) { UnaryReference(op, x, y); return; }
+        // SiLU and GELU-tanh read x again after writing y: in place they go through a stack block
+        if (op is UnaryOp.Silu or UnaryOp.GeluTanh && x.Overlaps(y))
+        {
+            Span<float> block = stackalloc float[256];
+            for (int i = 0; i < x.Length; i += block.Length)
+            {
+                int m = Math.Min(block.Length, x.Length - i);
+                UnarySimd(op, x.Slice(i, m), block[..m]);
+                block[..m].CopyTo(y.Slice(i, m));
+            }
+            return;
+        }
+        UnarySimd(op, x, y);
+    }
+
+    // The vector path; y must not overlap x for the multi-pass ops (SiLU, GELU-tanh).
+    private static void UnarySimd(UnaryOp op, ReadOnlySpan<float> x, Span<float> y)
+    {
         switch (op)
         {
             case UnaryOp.Neg: TensorPrimitives.Negate(x, y); break;

@@ -218,7 +218,7 @@ public static class InferenceOps
     {
         int width = gate.Rank == 0 ? 0 : gate.Shape[^1];
         var g = Rows(gate, nameof(gate), rows, width); var u = Rows(up, nameof(up), rows, width); var y = Rows(output, nameof(output), rows, width);
-        // through a stack block: the SIMD GELU reads its input after writing its output, so it cannot run in place
+        // through a stack block, so the product can be written over the gate or up rows
         Span<float> block = stackalloc float[256];
         var op = tanh ? UnaryOp.GeluTanh : UnaryOp.GeluErf;
         for (int i = 0; i < g.Length; i += block.Length)
