@@ -9,6 +9,7 @@ public sealed class TensorScope : IDisposable
     [ThreadStatic] private static TensorScope? _current;
     private readonly TensorScope? _parent;
     private readonly List<ManagedStorage> _owned = new();
+    private readonly List<IScopedStorage> _ownedDevice = new();
     private bool _disposed;
 
     private TensorScope(TensorScope? parent) { _parent = parent; }
@@ -20,7 +21,16 @@ public sealed class TensorScope : IDisposable
     public static TensorScope Begin() => _current = new TensorScope(_current);
 
     /// <summary>Number of buffers this scope will return.</summary>
-    public int OwnedCount => _owned.Count;
+    public int OwnedCount => _owned.Count + _ownedDevice.Count;
+
+    /// <summary>Device backends: makes the active scope (if any) own <paramref name="storage"/>, which then goes back to its
+    /// pool when the scope ends. False when no scope is active (the storage is ordinary: the caller keeps it).</summary>
+    public static bool Adopt(IScopedStorage storage)
+    {
+        if (_current is not { } scope) return false;
+        scope._ownedDevice.Add(storage);
+        return true;
+    }
 
     /// <summary>Allocations inside the returned region are ordinary (not pooled), e.g. optimizer state and gradients.</summary>
     public static IDisposable Suspend()
@@ -64,6 +74,7 @@ public sealed class TensorScope : IDisposable
     public void Keep(Tensor t)
     {
         if (t.Storage is ManagedStorage ms) _owned.Remove(ms);
+        else if (t.Storage is IScopedStorage ds) _ownedDevice.Remove(ds);
     }
 
     public void Dispose()
@@ -72,6 +83,8 @@ public sealed class TensorScope : IDisposable
         _disposed = true;
         foreach (var s in _owned) { var a = s.Release(); if (a is not null) BufferPool.Return(s.DType, a); }
         _owned.Clear();
+        foreach (var s in _ownedDevice) s.ReturnToPool();
+        _ownedDevice.Clear();
         if (_current == this) _current = _parent;
     }
 }

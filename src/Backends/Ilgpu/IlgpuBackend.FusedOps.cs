@@ -10,7 +10,7 @@ namespace BitDistill.Backends.Ilgpu;
 // device through the primitive ops) or host references (through the explicit transfers).
 public sealed partial class IlgpuBackend
 {
-    public Storage AllocateUninitialized(DType dtype, int length) => Allocate(dtype, length);
+    public Storage AllocateUninitialized(DType dtype, int length) => Allocate(dtype, length, clear: false);
 
     private static void CheckOptimizerTensor(Tensor t, string name, Tensor like)
     {

@@ -29,7 +29,30 @@ public sealed partial class IlgpuBackend : IBackend, IDisposable
 
     public void Dispose() { _accelerator.Dispose(); _context.Dispose(); }
 
-    public Storage Allocate(DType dtype, int length) => new IlgpuStorage(_accelerator, dtype, length, Device);
+    public Storage Allocate(DType dtype, int length) => Allocate(dtype, length, clear: true);
+
+    // Buffers of at least this many bytes come from the pool inside a TensorScope; smaller ones are not worth tracking.
+    private const long PooledMinBytes = 4096;
+    private IlgpuBufferPool? _pool;
+
+    /// <summary>The pool of scope-owned device buffers (tests read its counters).</summary>
+    internal IlgpuBufferPool Pool => _pool ??= new IlgpuBufferPool(_accelerator);
+
+    private IlgpuStorage Allocate(DType dtype, int length, bool clear)
+    {
+        long bytes = IlgpuStorage.BufferBytes(dtype, length);
+        if (TensorScope.Current is null || bytes < PooledMinBytes)
+        {
+            var buffer = _accelerator.Allocate1D<byte>(bytes);
+            buffer.MemSetToZero();
+            return new IlgpuStorage(buffer, dtype, length, Device, null);
+        }
+        var pooled = Pool.Rent(bytes);
+        if (clear) pooled.MemSetToZero();
+        var s = new IlgpuStorage(pooled, dtype, length, Device, Pool);
+        TensorScope.Adopt(s);
+        return s;
+    }
 
     private IlgpuStorage S(Tensor t) => t.Storage as IlgpuStorage is { } s && s.Device == Device ? s
         : throw new ArgumentException($"a tensor on {t.Device} was passed to the {Device} backend; move it with Tensor.To(device) first");
