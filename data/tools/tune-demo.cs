@@ -2,7 +2,11 @@
 // Tunes the demo's recipe on the shipped tasks' VALIDATION splits only (data/models/README.md, "The demo's recipe settings"):
 // the demo's data, encoder and comparison with the budget and recipe settings given here; the test rows are never evaluated
 // (one validation row stands in for the comparison's test set). Prints each run's validation metric and the mean per method.
-//   dotnet run -c Release data/tools/tune-demo.cs -- steps=40 batch=16 lr=1e-3 s2=40 seeds=3 tasks=sentiment methods=fp-sft,bitnet-sft,bitdistill
+//   dotnet run -c Release data/tools/tune-demo.cs -- steps=40 batch=16 lr=1e-3 s2=40 seeds=3 tasks=sentiment methods=fp-sft,bitnet-sft,bitdistill,bitdistill:g=100
+// Keys: steps, batch, lr (several, comma-separated: each method keeps its best), s2 (stage-2 steps), s2lr, seeds, tasks,
+// methods (a method may carry γ/λ/τ/layer overrides: bitdistill:g=10:l=1:t=2:layer=3), gamma, gammasum, lambda, tau, layer,
+// threads (default 1), valrows, evalevery, verbose. Several runs at once can exhaust memory: DOTNET_GCHeapHardLimit=0x100000000
+// kept one near 4 GB resident.
 using System.Globalization;
 using BitDistill.Distill.Comparison;
 using BitDistill.Distill.Data;
