@@ -66,7 +66,7 @@ public static class DeviceBench
     public static int Run(Device device, bool quick, string? jsonPath, TextWriter stdout)
     {
         var sizes = quick ? new Sizes(QuickConfig, 2, 8, 64, 1, 4, 4, WarmUp: false) : new Sizes(FullConfig, 8, 256, 4096, 5, 32, 64, WarmUp: true);
-        string load0 = LoadAverage();
+        string load0 = LoadAverage.Read();
         stdout.WriteLine($"device: {device.Name}; CPU: {Environment.ProcessorCount} cores; load average before: {load0}");
         var rows = new List<Row>();
         void Add(string metric, string unit, Func<Device, double> measure)
@@ -80,7 +80,7 @@ public static class DeviceBench
         Add($"training step (qwen-train, {sizes.Batch}×{sizes.Seq} tokens)", "steps/s", d => 1 / Seconds(d, sizes, TrainingStep(d, sizes)));
         Add($"distillation step (CE + LD + AD, {sizes.Batch}×{sizes.Seq} tokens)", "steps/s", d => 1 / Seconds(d, sizes, DistillationStep(d, sizes)));
         Add($"ternary decode (QAT model, {sizes.Decode} tokens)", "tokens/s", d => DecodeTokensPerSecond(d, sizes));
-        string load1 = LoadAverage();
+        string load1 = LoadAverage.Read();
         stdout.WriteLine();
         stdout.WriteLine("| measurement | unit | CPU | device | device ÷ CPU |");
         stdout.WriteLine("|---|---|---:|---:|---:|");
@@ -202,10 +202,7 @@ public static class DeviceBench
             }
             w.WriteEndArray();
         }
-        string tmp = path + ".tmp";
-        File.WriteAllBytes(tmp, ms.ToArray());
-        File.Move(tmp, path, overwrite: true);
+        AtomicFile.WriteAllBytes(path, ms.ToArray());
     }
 
-    private static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
 }

@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using BitDistill.Kernels;
 using BitDistill.Runtime;
+using BitDistill.Tensors;
 
 namespace BitDistill.Cli;
 
@@ -62,7 +63,7 @@ public static class RuntimeBench
     /// <summary>Measures and prints the table; returns the exit code.</summary>
     public static int Run(Options o, TextWriter stdout)
     {
-        string load0 = LoadAverage();
+        string load0 = LoadAverage.Read();
         var json = JsonNode.Parse(o.Config is null ? Qwen3Small : File.ReadAllText(o.Config))!.AsObject();
         var config = QwenRuntimeConfig.Parse(json.ToJsonString(), o.Config ?? "qwen3-0.6b (built in)");
         string modelName = o.Config is null ? "qwen3-0.6b" : Path.GetFileNameWithoutExtension(Path.GetDirectoryName(Path.GetFullPath(o.Config)) ?? "model");
@@ -89,7 +90,7 @@ public static class RuntimeBench
             if (o.PeerBin is not null) rows.AddRange(Peer(o, modelName, stdout));
         }
         finally { if (o.Work is null && Directory.Exists(work)) Directory.Delete(work, recursive: true); }
-        string load1 = LoadAverage();
+        string load1 = LoadAverage.Read();
         Print(rows, stdout);
         stdout.WriteLine($"load average before: {load0}; after: {load1}");
         if (o.Json is not null) WriteJson(o.Json, rows, load0, load1);
@@ -261,9 +262,7 @@ public static class RuntimeBench
             }
             w.WriteEndArray();
         }
-        string tmp = path + ".tmp";
-        File.WriteAllBytes(tmp, ms.ToArray());
-        File.Move(tmp, path, overwrite: true);
+        AtomicFile.WriteAllBytes(path, ms.ToArray());
     }
 
     private static double Finite(double v) => double.IsFinite(v) ? v : 0;
@@ -296,7 +295,6 @@ public static class RuntimeBench
         return [.. fields];
     }
 
-    private static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
 
     /// <summary>`bench runtime --resident-of DIR`, run in a fresh process: loads the model and prints its resident memory (VmRSS after
     /// loading minus before) and peak (VmHWM minus the VmRSS before), so no earlier allocation of the bench distorts them.</summary>

@@ -1,7 +1,7 @@
-using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using BitDistill.Tensors;
 
 namespace BitDistill.Models;
 
@@ -17,14 +17,6 @@ public static class ConfigJsonFile
     /// <summary>Writes <paramref name="config"/> to <paramref name="path"/> atomically.</summary>
     public static void Save(JsonObject config, string path)
     {
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(dir);
-        var tmp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            File.WriteAllText(tmp, ToJsonString(config), new UTF8Encoding(false));
-            File.Move(tmp, path, overwrite: true);
-        }
-        finally { if (File.Exists(tmp)) File.Delete(tmp); }
+        AtomicFile.WriteAllText(path, ToJsonString(config));
     }
 }

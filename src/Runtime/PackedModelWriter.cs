@@ -83,8 +83,6 @@ public sealed class PackedModelWriter
         c.Remove("bitnet");
         c.Remove("quantization_config"); // both describe the training checkpoint, not the packed file
         c[PackedExportInfo.Field] = Info.ToJson();
-        string path = Path.Combine(folder, "config.json"), tmp = path + ".tmp";
-        File.WriteAllText(tmp, c.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
-        File.Move(tmp, path, overwrite: true);
+        AtomicFile.WriteAllText(Path.Combine(folder, "config.json"), c.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
     }
 }

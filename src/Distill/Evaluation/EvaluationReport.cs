@@ -2,6 +2,7 @@ using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using BitDistill.Distill.Reports;
+using BitDistill.Tensors;
 
 namespace BitDistill.Distill.Evaluation;
 
@@ -48,10 +49,6 @@ public sealed record EvaluationReport
     public void Save(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(dir);
-        var tmp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
-        File.WriteAllText(tmp, ToJson());
-        File.Move(tmp, path, overwrite: true);
+        AtomicFile.WriteAllText(path, ToJson());
     }
 }

@@ -1,3 +1,4 @@
+using BitDistill.Tensors;
 namespace BitDistill.Distill.Reports;
 
 /// <summary>PNG plots of training curves and comparisons (ScottPlot).</summary>
@@ -19,11 +20,7 @@ public static class Plots
         plt.XLabel(xLabel);
         plt.YLabel(logY ? $"log10 {yLabel}" : yLabel);
         plt.ShowLegend(ScottPlot.Edge.Right); // outside the data area, so it never covers a curve
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(dir);
-        var tmp = Path.Combine(dir, "." + Path.GetFileName(path) + ".tmp.png");
-        plt.SavePng(tmp, 900, 500);
-        File.Move(tmp, path, overwrite: true);
+        AtomicFile.Write(path, tmp => plt.SavePng(tmp, 900, 500));
     }
 
     /// <summary>Training curves: each series drawn raw (faint, thin) and smoothed (<see cref="Smooth"/>, full colour, labelled
@@ -63,11 +60,7 @@ public static class Plots
         plt.XLabel(xLabel);
         plt.YLabel(yLabel);
         plt.ShowLegend(ScottPlot.Edge.Right);
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(dir);
-        var tmp = Path.Combine(dir, "." + Path.GetFileName(path) + ".tmp.png");
-        plt.SavePng(tmp, 900, 500);
-        File.Move(tmp, path, overwrite: true);
+        AtomicFile.Write(path, tmp => plt.SavePng(tmp, 900, 500));
     }
 
     /// <summary>Exponential moving average with TensorBoard's debiasing (the first values are not pulled towards 0), its
@@ -107,10 +100,6 @@ public static class Plots
         plt.Axes.Margins(bottom: 0);
         plt.Title(title);
         plt.YLabel(yLabel);
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(dir);
-        var tmp = Path.Combine(dir, "." + Path.GetFileName(path) + ".tmp.png");
-        plt.SavePng(tmp, 900, 500);
-        File.Move(tmp, path, overwrite: true);
+        AtomicFile.Write(path, tmp => plt.SavePng(tmp, 900, 500));
     }
 }

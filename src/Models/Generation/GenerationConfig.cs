@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using BitDistill.Models.Tokenization;
+using BitDistill.Tensors;
 
 namespace BitDistill.Models.Generation;
 
@@ -62,8 +63,7 @@ public sealed record GenerationConfig
         o["repetition_penalty"] = RepetitionPenalty;
         if (MaxNewTokens is int m) o["max_new_tokens"] = m;
         var path = Path.Combine(folder, FileName);
-        File.WriteAllText(path + ".tmp", o.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
-        File.Move(path + ".tmp", path, overwrite: true);
+        AtomicFile.WriteAllText(path, o.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
     }
 
     /// <summary>Reads generation_config.json from <paramref name="folder"/>, or null when there is none; unknown fields are

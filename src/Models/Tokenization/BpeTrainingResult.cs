@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using BitDistill.Tensors;
 
 namespace BitDistill.Models.Tokenization;
 
@@ -127,19 +128,7 @@ public sealed class BpeTrainingResult
         WriteAtomically(Path.Combine(directory, "tokenizer.json"), ToTokenizerJson());
     }
 
-    static void WriteAtomically(string path, string content)
-    {
-        string tmp = $"{path}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
-        try
-        {
-            File.WriteAllText(tmp, content, new UTF8Encoding(false));
-            File.Move(tmp, path, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(tmp)) File.Delete(tmp);
-        }
-    }
+    static void WriteAtomically(string path, string content) => AtomicFile.WriteAllText(path, content);
 
     static void WriteAddedToken(Utf8JsonWriter w, AddedToken t, bool withId)
     {
