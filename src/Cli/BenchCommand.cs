@@ -98,6 +98,7 @@ public static class BenchCommand
             }
             string? cfg = parse.GetValue(config);
             if (cfg is not null && !File.Exists(cfg)) throw new UsageException($"--config '{cfg}' does not exist");
+            OutputFile.Check("--json", parse.GetValue(json));
             static string[] List(string v) => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             return RuntimeBench.Run(new RuntimeBench.Options
             {

@@ -49,8 +49,7 @@ public static class DeviceBench
         command.SetAction(parse => ErrorPolicy.Run("bench device", parse, () =>
         {
             string? jsonPath = parse.GetValue(json);
-            if (jsonPath is not null && Path.GetDirectoryName(Path.GetFullPath(jsonPath)) is { } dir && !Directory.Exists(dir))
-                throw new UsageException($"--json: folder {dir} does not exist");
+            OutputFile.Check("--json", jsonPath);
             var gpu = parse.GetValue(device) switch
             {
                 "cuda" => IlgpuDevices.Cuda(),

@@ -44,5 +44,8 @@ public class DeviceBenchTests
         (code, _, err) = CliRunner.Run("bench", "device", "--device", "emulator", "--json", "/nonexistent-dir/x.json");
         Assert.Equal(2, code);
         Assert.Contains("--json: folder /nonexistent-dir does not exist", err);
+        (code, _, err) = CliRunner.Run("bench", "device", "--device", "emulator", "--json", Path.GetTempPath());
+        Assert.Equal(2, code);
+        Assert.Contains("is a folder; give a file name", err);
     }
 }
