@@ -13,7 +13,7 @@ public sealed class GenerationResult
     public required string Text { get; init; }
     /// <summary>Raw logits [vocab] at the last prompt position (what the first new token was chosen from).</summary>
     public required float[] PromptLastLogits { get; init; }
-    /// <summary>With <see cref="GenerationOptions.KeepStepLogits"/>: the raw logits each generated token was chosen from.</summary>
+    /// <summary>With <see cref="GenerationOptions.KeepStepLogits"/>: the raw logits each generated token was chosen from (the first is <see cref="PromptLastLogits"/> itself).</summary>
     public IReadOnlyList<float[]>? StepLogits { get; init; }
     /// <summary>Time of the prompt's forward pass.</summary>
     public TimeSpan PrefillTime { get; init; }

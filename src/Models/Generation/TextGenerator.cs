@@ -59,7 +59,8 @@ public sealed class TextGenerator
 
         using var noGrad = GradMode.NoGrad();
         var clock = Stopwatch.StartNew();
-        int next = Step(promptIds.Select(x => (long)x).ToArray(), cache, o.MaxNewTokens > 0 ? sampler : null, seen, stepLogits, true, out var promptLast);
+        int next = Step(promptIds.Select(x => (long)x).ToArray(), cache, o.MaxNewTokens > 0 ? sampler : null, seen, copyLogits: true, out var promptLast);
+        if (o.MaxNewTokens > 0) stepLogits?.Add(promptLast!); // the first token is chosen from the prompt's logits
         var prefill = clock.Elapsed;
         clock.Restart();
         while (generated.Count < o.MaxNewTokens)
@@ -73,7 +74,8 @@ public sealed class TextGenerator
             if (stop) { reason = StopReason.StopToken; break; }
             if (generated.Count == o.MaxNewTokens) break;
             idBuf[0] = next;
-            next = Step(idBuf, cache, sampler, seen, stepLogits, false, out _);
+            next = Step(idBuf, cache, sampler, seen, copyLogits: stepLogits is not null, out var logits);
+            if (logits is not null) stepLogits!.Add(logits);
         }
         if (decoder is not null) text.Append(decoder.Flush());
         return new GenerationResult
@@ -82,7 +84,7 @@ public sealed class TextGenerator
             GeneratedIds = generated.ToArray(),
             StopReason = reason,
             Text = text.ToString(),
-            PromptLastLogits = promptLast,
+            PromptLastLogits = promptLast!,
             StepLogits = stepLogits,
             PrefillTime = prefill,
             DecodeTime = clock.Elapsed,
@@ -90,18 +92,16 @@ public sealed class TextGenerator
     }
 
     // One forward of new tokens after the cached ones, and the next token chosen from the last one's logits where they stay
-    // (only the id comes back; host copies of the logits are made only for the result: the prompt's, and each step's when
-    // asked for). Every intermediate comes from the pool and goes back when the scope ends; the cache's buffers are
-    // allocated outside it. Without a sampler (no tokens wanted) nothing is chosen and −1 is returned.
-    private int Step(long[] ids, KvCache cache, Sampler? sampler, List<int> seen, List<float[]>? stepLogits, bool prompt, out float[] hostLogits)
+    // (only the id comes back); a host copy of the logits only when the result needs it. Every intermediate comes from the
+    // pool and goes back when the scope ends; the cache's buffers are allocated outside it. Without a sampler (no tokens
+    // wanted) nothing is chosen and −1 is returned.
+    private int Step(long[] ids, KvCache cache, Sampler? sampler, List<int> seen, bool copyLogits, out float[]? logits)
     {
         using var scope = TensorScope.Begin();
         var h = Model.Hidden(Tensor.FromArray(ids, [1, ids.Length]), null, null, cache);
         var last = Model.Head(h.Narrow(1, ids.Length - 1, 1)).Value.Contiguous();
-        hostLogits = prompt || stepLogits is not null ? last.ToFloatArray() : [];
-        if (sampler is null) return -1;
-        stepLogits?.Add(prompt ? (float[])hostLogits.Clone() : hostLogits);
-        return sampler.Next(last, seen);
+        logits = copyLogits ? last.ToFloatArray() : null;
+        return sampler?.Next(last, seen) ?? -1;
     }
 
     /// <summary>The <paramref name="k"/> largest values of <paramref name="logits"/>, largest first (ties: lower id first).</summary>
