@@ -118,6 +118,7 @@ public sealed partial class IlgpuBackend
     // Scratch for the absmean row sums (double has no DType); grown when needed, kept between calls because launches are
     // asynchronous (a buffer freed right after its launch could still be in use).
     private MemoryBuffer1D<double, Stride1D.Dense>? _rowSums;
+    private readonly object _rowSumsLock = new();
 
     private ArrayView<double> RowSums(int n)
     {
@@ -164,9 +165,14 @@ public sealed partial class IlgpuBackend
             else
             {
                 scales = rounding = New([perTensor ? 1 : n]);
-                var sums = RowSums(n);
-                if (n > 0) _k.RowAbsSums(n, Vc(w), sums, k);
-                _k.AbsMeanScales(perTensor ? 1 : n, sums, Vc(scales), k, n, perTensor ? 1 : 0);
+                // one scratch per backend: threads sharing the device take turns (launch order is stream order)
+                lock (_rowSumsLock)
+                {
+                    var sums = RowSums(n);
+                    if (n > 0) _k.RowAbsSums(n, Vc(w), sums, k);
+                    _k.AbsMeanScales(perTensor ? 1 : n, sums, Vc(scales), k, n, perTensor ? 1 : 0);
+                    if (_accelerator.AcceleratorType == AcceleratorType.CPU) _accelerator.Synchronize(); // the emulator may run other threads' launches beside these
+                }
             }
             if (n * k > 0) _k.TernarizeElements(n * k, Vc(w), Vc(rounding), Vc(scales), Vb(codes), V(dequantized), k, perTensor ? 1 : 0);
             return new TernaryWeights(codes, scales, dequantized, null);
