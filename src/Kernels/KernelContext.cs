@@ -105,8 +105,9 @@ public sealed record KernelContext
     /// int8 kernels.</summary>
     public int TernarySgemmMinRows { get; init; } = 64;
 
-    /// <summary>Run the portable Vector128 ternary path (what a CPU without SSSE3, e.g. ARM, runs) instead of SSSE3.</summary>
-    public bool TernaryPortable128 { get; init; }
+    /// <summary>Run the portable Vector128 paths of the ternary and INT8 products (what a CPU without SSSE3/SSE4.1, e.g. ARM,
+    /// runs) instead of the x86 ones, so tests on x86 cover them.</summary>
+    public bool Portable128 { get; init; }
 
     /// <summary>Whether <see cref="Simd"/> allows 512-bit vectors.</summary>
     public bool Use512 => _simd >= SimdLevel.Vector512;

@@ -36,7 +36,7 @@ public static unsafe class TernaryGemm
 
     /// <summary>Which tiled kernel the 256/128-bit path runs: 0 AVX2, 1 AVX2 + AVX-VNNI, 2 SSSE3, 3 portable Vector128.</summary>
     private static int TileKind(KernelContext ctx, SimdLevel level) =>
-        level == SimdLevel.Vector256 ? (ctx.TernaryAvxVnni && AvxVnni.IsSupported ? 1 : 0) : Ssse3.IsSupported && !ctx.TernaryPortable128 ? 2 : 3;
+        level == SimdLevel.Vector256 ? (ctx.TernaryAvxVnni && AvxVnni.IsSupported ? 1 : 0) : Ssse3.IsSupported && !ctx.Portable128 ? 2 : 3;
 
     /// <summary>Float product: <paramref name="y"/>[m, N] = (Σ_k xq[m, k]·q[n, k]) / xScale[m] · wScale(n), xq row-major [m, K].</summary>
     public static void Multiply(ReadOnlySpan<sbyte> xq, ReadOnlySpan<float> xScale, int m, PackedTernaryMatrix w, Span<float> y)

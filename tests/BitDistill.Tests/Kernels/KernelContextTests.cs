@@ -31,7 +31,7 @@ public class KernelContextTests
     [Fact]
     public void ConcurrentOverridesAreEachSeenByTheirOwnThreadAndItsWorkers()
     {
-        var scalar = KernelContext.Default with { Simd = SimdLevel.Scalar, DegreeOfParallelism = 2, TernaryPortable128 = true };
+        var scalar = KernelContext.Default with { Simd = SimdLevel.Scalar, DegreeOfParallelism = 2, Portable128 = true };
         var widest = KernelContext.Default with { Simd = KernelContext.HardwareSimd, DegreeOfParallelism = 3 };
         var contexts = new[] { scalar, widest };
         var workerSeen = new bool[2];

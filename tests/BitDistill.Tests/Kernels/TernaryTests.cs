@@ -35,7 +35,7 @@ public class TernaryTests
             Simd = level,
             DegreeOfParallelism = dop,
             TernaryGfni = KernelContext.Current.TernaryGfni && variant != "no-gfni",
-            TernaryPortable128 = KernelContext.Current.TernaryPortable128 || variant == "portable128",
+            Portable128 = KernelContext.Current.Portable128 || variant == "portable128",
         });
 
         public void Dispose() => _scope.Dispose();
