@@ -75,6 +75,56 @@ public class SgemmTests
         Check(257, 65, 64, true, false, 1f, 2f);                     // M larger than MC
     }
 
+    [Theory]
+    [MemberData(nameof(Levels))]
+    public void RandomOddShapesTransposesAndAlphaBetaMatchReference(SimdLevel level)
+    {
+        using var _ = KernelContext.Override(level, 2);
+        var rng = new Random(11);
+        for (int trial = 0; trial < 12; trial++)
+        {
+            int m = rng.Next(1, 160) | 1, n = rng.Next(1, 160) | 1, k = rng.Next(40, 900) | 1;   // odd: edge tiles, K tails, several KC blocks
+            bool ta = rng.Next(2) == 1, tb = rng.Next(2) == 1;
+            float alpha = (float)(rng.NextDouble() * 4 - 2), beta = trial % 3 == 0 ? 0f : (float)(rng.NextDouble() * 4 - 2);
+            Check(m, n, k, ta, tb, alpha, beta, pad: rng.Next(0, 4), seed: 100 + trial);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Levels))]
+    public void FullSixRowPanelsWithKTailsMatchReference(SimdLevel level)
+    {
+        // M a multiple of 6 (every A micro-panel of the 6-row kernels is full: the transposing packer), K blocks whose length is
+        // not a multiple of 8 (its scalar tail), odd leading dimensions (unaligned rows).
+        using var _ = KernelContext.Override(level, 1);
+        foreach (bool ta in new[] { false, true })
+            foreach (bool tb in new[] { false, true })
+            {
+                Check(36, 48, 389, ta, tb, 1f, 0f, pad: 3);
+                Check(150, 33, 45, ta, tb, 0.5f, 2f, pad: 1);
+                Check(12, 16, 1101, ta, tb, -1f, 1f);
+            }
+    }
+
+    [Theory]
+    [MemberData(nameof(Levels))]
+    public void TinyAndUnevenBlockingsMatchReference(SimdLevel level)
+    {
+        if (level == SimdLevel.Scalar) return;   // no blocking at the scalar level
+        var (mr, nr) = Sgemm.RegisterTile(level);
+        foreach (var blocking in new[] { new SgemmBlocking(8, mr, nr), new SgemmBlocking(13, 2 * mr + 1, 3 * nr - 1), new SgemmBlocking(100, 5 * mr, 2 * nr) })
+        {
+            var ctx = KernelContext.Current with
+            {
+                Simd = level, DegreeOfParallelism = 2,
+                SgemmBlocking512 = blocking, SgemmBlocking256 = blocking, SgemmBlocking128 = blocking,
+            };
+            using var _ = KernelContext.Use(ctx);
+            Check(67, 45, 203, false, false, 1f, 0f, pad: 2);
+            Check(67, 45, 203, true, true, -0.5f, 1.5f, pad: 1);
+        }
+    }
+
     [Fact]
     public void KZeroScalesCAlphaZeroDoesNotReadAB()
     {
