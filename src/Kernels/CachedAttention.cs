@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 
 namespace BitDistill.Kernels;
 
@@ -33,6 +34,7 @@ public static unsafe class CachedAttention
             {
                 Heads = heads, Group = heads / kvHeads, HeadDim = headDim, Capacity = capacity, Past = past, Queries = queries, Threads = threads,
                 Scale = scale, Window = window <= 0 ? int.MaxValue : window, Softcap = softcap, Q = pq, K = pk, V = pv, O = po, Scratch = ps,
+                Level = KernelContext.Current.Simd,
             };
             if (threads <= 1) Heads(ref job, 0, heads, ps);
             else ThreadTeam.Run(threads, &Chunk, &job);
@@ -102,6 +104,7 @@ public static unsafe class CachedAttention
         public int Heads, Group, HeadDim, Capacity, Past, Queries, Threads, Window;
         public float Scale, Softcap;
         public float* Q, K, V, O, Scratch;
+        public SimdLevel Level;
     }
 
     private static void Chunk(int t, void* ctx)
@@ -124,7 +127,10 @@ public static unsafe class CachedAttention
                 int end = j.Past + i + 1, first = Math.Max(0, end - j.Window), n = end - first;
                 var qh = new ReadOnlySpan<float>(j.Q + (long)i * width + h * d, d);
                 var row = new Span<float>(scratch, n);
-                for (int s = 0; s < n; s++) row[s] = TensorPrimitives.Dot(qh, new ReadOnlySpan<float>(j.K + kv + (long)(first + s) * d, d)) * j.Scale;
+                float* keys = j.K + kv + (long)first * d;
+                if (j.Level >= SimdLevel.Vector512 && d % 16 == 0) Scores512(j.Q + (long)i * width + h * d, keys, d, n, j.Scale, scratch);
+                else if (j.Level >= SimdLevel.Vector256 && d % 8 == 0) Scores256(j.Q + (long)i * width + h * d, keys, d, n, j.Scale, scratch);
+                else for (int s = 0; s < n; s++) row[s] = TensorPrimitives.Dot(qh, new ReadOnlySpan<float>(keys + (long)s * d, d)) * j.Scale;
                 if (j.Softcap > 0)
                 {
                     TensorPrimitives.Divide(row, j.Softcap, row);
@@ -133,10 +139,108 @@ public static unsafe class CachedAttention
                 }
                 float sum = SoftmaxRows.ExpShiftSum(row, TensorPrimitives.Max(row));
                 var oh = new Span<float>(j.O + (long)i * width + h * d, d);
-                oh.Clear();
-                for (int s = 0; s < n; s++) TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(j.V + kv + (long)(first + s) * d, d), row[s], oh, oh);
-                TensorPrimitives.Multiply(oh, 1f / sum, oh);
+                float* vals = j.V + kv + (long)first * d;
+                if (j.Level >= SimdLevel.Vector512 && d % 16 == 0) Weighted512(scratch, vals, d, n, 1f / sum, j.O + (long)i * width + h * d);
+                else if (j.Level >= SimdLevel.Vector256 && d % 8 == 0) Weighted256(scratch, vals, d, n, 1f / sum, j.O + (long)i * width + h * d);
+                else
+                {
+                    oh.Clear();
+                    for (int s = 0; s < n; s++) TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(vals + (long)s * d, d), row[s], oh, oh);
+                    TensorPrimitives.Multiply(oh, 1f / sum, oh);
+                }
             }
+        }
+    }
+
+    // The decode-sized inner loops with the head's vectors in registers: one call per head instead of one library call per
+    // key (whose overhead, and the load and store of o per key, dominated at head dims of 64–256). d is a multiple of the
+    // vector width here; other head dims take the TensorPrimitives loops above.
+
+    // scores[s] = (q · keys[s]) · scale for s < n.
+    private static void Scores512(float* q, float* keys, int d, int n, float scale, float* scores)
+    {
+        for (int s = 0; s < n; s++)
+        {
+            float* k = keys + (long)s * d;
+            Vector512<float> a0 = Vector512<float>.Zero, a1 = Vector512<float>.Zero;
+            int c = 0;
+            for (; c + 32 <= d; c += 32)
+            {
+                a0 = Vector512.FusedMultiplyAdd(Vector512.Load(q + c), Vector512.Load(k + c), a0);
+                a1 = Vector512.FusedMultiplyAdd(Vector512.Load(q + c + 16), Vector512.Load(k + c + 16), a1);
+            }
+            if (c < d) a0 = Vector512.FusedMultiplyAdd(Vector512.Load(q + c), Vector512.Load(k + c), a0);
+            scores[s] = Vector512.Sum(a0 + a1) * scale;
+        }
+    }
+
+    private static void Scores256(float* q, float* keys, int d, int n, float scale, float* scores)
+    {
+        for (int s = 0; s < n; s++)
+        {
+            float* k = keys + (long)s * d;
+            Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero;
+            int c = 0;
+            for (; c + 16 <= d; c += 16)
+            {
+                a0 = Vector256.FusedMultiplyAdd(Vector256.Load(q + c), Vector256.Load(k + c), a0);
+                a1 = Vector256.FusedMultiplyAdd(Vector256.Load(q + c + 8), Vector256.Load(k + c + 8), a1);
+            }
+            if (c < d) a0 = Vector256.FusedMultiplyAdd(Vector256.Load(q + c), Vector256.Load(k + c), a0);
+            scores[s] = Vector256.Sum(a0 + a1) * scale;
+        }
+    }
+
+    // o = inv · Σ_s p[s]·values[s], 64 (32) columns at a time held in four registers across all n keys.
+    private static void Weighted512(float* p, float* values, int d, int n, float inv, float* o)
+    {
+        int c = 0;
+        for (; c + 64 <= d; c += 64)
+        {
+            Vector512<float> a0 = Vector512<float>.Zero, a1 = Vector512<float>.Zero, a2 = Vector512<float>.Zero, a3 = Vector512<float>.Zero;
+            for (int s = 0; s < n; s++)
+            {
+                float* v = values + (long)s * d + c;
+                var w = Vector512.Create(p[s]);
+                a0 = Vector512.FusedMultiplyAdd(Vector512.Load(v), w, a0);
+                a1 = Vector512.FusedMultiplyAdd(Vector512.Load(v + 16), w, a1);
+                a2 = Vector512.FusedMultiplyAdd(Vector512.Load(v + 32), w, a2);
+                a3 = Vector512.FusedMultiplyAdd(Vector512.Load(v + 48), w, a3);
+            }
+            var scale = Vector512.Create(inv);
+            (a0 * scale).Store(o + c); (a1 * scale).Store(o + c + 16); (a2 * scale).Store(o + c + 32); (a3 * scale).Store(o + c + 48);
+        }
+        for (; c < d; c += 16)
+        {
+            var a = Vector512<float>.Zero;
+            for (int s = 0; s < n; s++) a = Vector512.FusedMultiplyAdd(Vector512.Load(values + (long)s * d + c), Vector512.Create(p[s]), a);
+            (a * Vector512.Create(inv)).Store(o + c);
+        }
+    }
+
+    private static void Weighted256(float* p, float* values, int d, int n, float inv, float* o)
+    {
+        int c = 0;
+        for (; c + 32 <= d; c += 32)
+        {
+            Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero;
+            for (int s = 0; s < n; s++)
+            {
+                float* v = values + (long)s * d + c;
+                var w = Vector256.Create(p[s]);
+                a0 = Vector256.FusedMultiplyAdd(Vector256.Load(v), w, a0);
+                a1 = Vector256.FusedMultiplyAdd(Vector256.Load(v + 8), w, a1);
+                a2 = Vector256.FusedMultiplyAdd(Vector256.Load(v + 16), w, a2);
+                a3 = Vector256.FusedMultiplyAdd(Vector256.Load(v + 24), w, a3);
+            }
+            var scale = Vector256.Create(inv);
+            (a0 * scale).Store(o + c); (a1 * scale).Store(o + c + 8); (a2 * scale).Store(o + c + 16); (a3 * scale).Store(o + c + 24);
+        }
+        for (; c < d; c += 8)
+        {
+            var a = Vector256<float>.Zero;
+            for (int s = 0; s < n; s++) a = Vector256.FusedMultiplyAdd(Vector256.Load(values + (long)s * d + c), Vector256.Create(p[s]), a);
+            (a * Vector256.Create(inv)).Store(o + c);
         }
     }
 }

@@ -12,6 +12,8 @@ public sealed class CachedAttentionTests
     [InlineData(6, 3, 24, 13, 1)]   // one decode step after 13 cached positions
     [InlineData(8, 8, 64, 40, 5)]   // a later prefill chunk, no grouping
     [InlineData(2, 1, 33, 100, 1)]  // odd head dim
+    [InlineData(4, 2, 128, 57, 1)]  // Qwen3's head dim: the register-blocked decode loops, 64 columns at a time
+    [InlineData(2, 2, 80, 9, 2)]    // 64 + 16 columns (512-bit) or 2·32 + 16 (256-bit)
     public void MatchesTheReferenceAndTheTrainingKernel(int heads, int kvHeads, int d, int past, int queries)
     {
         int capacity = past + queries + 3, width = heads * d, s = past + queries;
