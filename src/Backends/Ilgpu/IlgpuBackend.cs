@@ -76,9 +76,15 @@ public sealed partial class IlgpuBackend : IBackend, IDisposable
 
     public void Synchronize() => _accelerator.Synchronize();
 
+    private long _hostReads;
+
+    /// <summary>How many device→host copies this backend has made (tests count a loss's reads with it).</summary>
+    public long HostReads => Interlocked.Read(ref _hostReads);
+
     public void CopyToHost(Tensor src, Span<byte> dst)
     {
         if (!src.IsContiguous) throw new ArgumentException("host copies need a contiguous tensor");
+        Interlocked.Increment(ref _hostReads);
         int size = src.DType.SizeOf();
         if (dst.Length != src.Count * size) throw new ArgumentException($"host buffer of {dst.Length} bytes for {src.Count} × {size}-byte elements");
         if (dst.Length == 0) return;

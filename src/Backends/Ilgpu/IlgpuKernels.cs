@@ -283,6 +283,13 @@ internal static partial class IlgpuKernels
         for (int j = 0; j < n; j++) y[b + j] = scale * (XMath.Exp(logits[b + j] - l) - (j == t ? 1f : 0f));
     }
 
+    /// <summary>Each row's cross-entropy lse[r] − logits[r, target] (0 for an ignored row), for a sum on the device.</summary>
+    public static void CrossEntropyRowLosses(Index1D r, ArrayView<float> logits, ArrayView<float> lse, ArrayView<long> targets, ArrayView<float> y, int n, long ignoreIndex)
+    {
+        long t = targets[r];
+        y[r] = t == ignoreIndex ? 0f : lse[r] - logits[r * n + (int)t];
+    }
+
     /// <summary>Rotate-half RoPE on contiguous x [rows·T, D] with cos/sin [T, D].</summary>
     public static void Rope(Index1D i, ArrayView<float> x, ArrayView<float> cos, ArrayView<float> sin, ArrayView<float> y, int t, int d, int transpose)
     {
