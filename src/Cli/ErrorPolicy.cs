@@ -47,10 +47,10 @@ public static class ErrorPolicy
     {
         var o = new Option<string>("--device")
         {
-            Description = "where tensors live and kernels run: cpu (default), cuda (the first NVIDIA GPU) or opencl (the first OpenCL 2.0 device), through ILGPU",
+            Description = "where tensors live and kernels run: cpu (default), cuda (the first NVIDIA GPU) or opencl (the first OpenCL 2.0 device), through ILGPU; emulator (ILGPU's CPU accelerator: very slow, for checking that a run works on a device without one)",
             DefaultValueFactory = _ => "cpu",
         };
-        o.AcceptOnlyFromAmong("cpu", "cuda", "opencl");
+        o.AcceptOnlyFromAmong("cpu", "cuda", "opencl", "emulator");
         return o;
     }
 
@@ -61,6 +61,7 @@ public static class ErrorPolicy
         {
             "cuda" => Device.UseDefault(IlgpuDevices.Cuda()),
             "opencl" => Device.UseDefault(IlgpuDevices.OpenCL()),
+            "emulator" => Device.UseDefault(IlgpuDevices.SharedCpuEmulator),
             _ => null,
         };
 

@@ -63,6 +63,18 @@ public sealed partial class IlgpuBackend
         if (x.Count > 0) _k.Scale(x.Count, Vc(x), factor);
     }
 
+    public float CrossEntropyMeanLoss(Tensor logits, Tensor lse, Tensor targets, long ignoreIndex, int validCount)
+    {
+        if (validCount == 0) return float.NaN;
+        int n = logits.Size(0), c = logits.Size(1);
+        var (lc, l) = (Dense(logits), Dense(lse));
+        var t = targets.To(DType.Int64).Contiguous();
+        if (t.Device != Device) t = t.To(Device);
+        var rows = New([n]);
+        if (n > 0) _k.CrossEntropyRowLosses(n, Vc(lc), Vc(l), S(t).View<long>().SubView(t.Offset, n), V(rows), c, ignoreIndex);
+        return (float)((double)rows.Sum().Item() / validCount); // the loss is the one value read back
+    }
+
     // each packed weight matrix goes to the device once (its packed bytes and scales), and stays while the matrix lives
     private readonly ConditionalWeakTable<PackedTernaryMatrix, Tensor[]> _packedOnDevice = new();
 

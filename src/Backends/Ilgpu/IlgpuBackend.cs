@@ -16,11 +16,15 @@ public sealed partial class IlgpuBackend : IBackend, IDisposable
     private readonly Accelerator _accelerator;
     private readonly IlgpuKernelSet _k;
 
-    internal IlgpuBackend(Device device, Context context, Accelerator accelerator)
+    internal IlgpuBackend(Device device, Context context, Accelerator accelerator, bool tiledSgemm)
     {
-        Device = device; _context = context; _accelerator = accelerator;
+        Device = device; _context = context; _accelerator = accelerator; TiledSgemm = tiledSgemm;
         _k = new IlgpuKernelSet(accelerator);
     }
+
+    /// <summary>Whether matrix products run on the tiled shared-memory SGEMM (GPUs) or on the one-thread-per-element kernel
+    /// (the CPU emulator's default, where group barriers are OS-thread switches).</summary>
+    public bool TiledSgemm { get; }
 
     public Device Device { get; }
 
@@ -72,9 +76,15 @@ public sealed partial class IlgpuBackend : IBackend, IDisposable
 
     public void Synchronize() => _accelerator.Synchronize();
 
+    private long _hostReads;
+
+    /// <summary>How many device→host copies this backend has made (tests count a loss's reads with it).</summary>
+    public long HostReads => Interlocked.Read(ref _hostReads);
+
     public void CopyToHost(Tensor src, Span<byte> dst)
     {
         if (!src.IsContiguous) throw new ArgumentException("host copies need a contiguous tensor");
+        Interlocked.Increment(ref _hostReads);
         int size = src.DType.SizeOf();
         if (dst.Length != src.Count * size) throw new ArgumentException($"host buffer of {dst.Length} bytes for {src.Count} × {size}-byte elements");
         if (dst.Length == 0) return;
@@ -244,8 +254,11 @@ public sealed partial class IlgpuBackend : IBackend, IDisposable
                 for (int d = batch.Length - 1; d >= 0 && ++idx[d] == batch[d]; d--) idx[d] = 0;
             }
             var off = Tensor.FromArray(offsets, [offsets.Length], Device);
-            _k.Sgemm(new Index3D((n + IlgpuKernels.Tile - 1) / IlgpuKernels.Tile, (m + IlgpuKernels.Tile - 1) / IlgpuKernels.Tile, nb),
-                V(ab), V(bb), V(y), S(off).View<int>(), m, n, k, ab.Strides[^2], ab.Strides[^1], bb.Strides[^2], bb.Strides[^1]);
+            if (TiledSgemm)
+                _k.Sgemm(new Index3D((n + IlgpuKernels.Tile - 1) / IlgpuKernels.Tile, (m + IlgpuKernels.Tile - 1) / IlgpuKernels.Tile, nb),
+                    V(ab), V(bb), V(y), S(off).View<int>(), m, n, k, ab.Strides[^2], ab.Strides[^1], bb.Strides[^2], bb.Strides[^1]);
+            else
+                _k.SgemmPerElement(y.Count, V(ab), V(bb), V(y), S(off).View<int>(), m, n, k, ab.Strides[^2], ab.Strides[^1], bb.Strides[^2], bb.Strides[^1]);
         }
         if (a.Rank == 1) y = y.Squeeze(-2);
         if (b.Rank == 1) y = y.Squeeze(-1);

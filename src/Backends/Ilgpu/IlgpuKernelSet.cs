@@ -27,6 +27,8 @@ internal sealed class IlgpuKernelSet(Accelerator a)
     private Action<Index1D, ArrayView<byte>, ArrayView<long>, ArrayView<byte>, int, int, int, int>? _indexSelect;
     private Action<Index1D, ArrayView<float>, ArrayView<long>, ArrayView<float>, int, int, int>? _indexAdd;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int, int, int, int, int>? _sgemm;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int, int, int, int, int>? _sgemmPerElement;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<long>, ArrayView<float>, int, long>? _ceRowLosses;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, float, float, float, float>? _adamW;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int>? _sgd;
     private Action<Index1D, ArrayView<float>, ArrayView<double>, int, int>? _sumSq;
@@ -103,6 +105,13 @@ internal sealed class IlgpuKernelSet(Accelerator a)
     public void Sgemm(Index3D grid, ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, ArrayView<int> offsets, int m, int n, int k, int sam, int sak, int sbk, int sbn) =>
         (_sgemm ??= a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int, int, int, int, int>(IlgpuKernels.Sgemm))(
             new KernelConfig(grid, new Index3D(IlgpuKernels.Tile, IlgpuKernels.Tile, 1)), x, w, y, offsets, m, n, k, sam, sak, sbk, sbn);
+
+    public void SgemmPerElement(int count, ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, ArrayView<int> offsets, int m, int n, int k, int sam, int sak, int sbk, int sbn) =>
+        (_sgemmPerElement ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int, int, int, int, int>(IlgpuKernels.SgemmPerElement))(
+            count, x, w, y, offsets, m, n, k, sam, sak, sbk, sbn);
+
+    public void CrossEntropyRowLosses(int rows, ArrayView<float> logits, ArrayView<float> lse, ArrayView<long> targets, ArrayView<float> y, int n, long ignoreIndex) =>
+        (_ceRowLosses ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<long>, ArrayView<float>, int, long>(IlgpuKernels.CrossEntropyRowLosses))(rows, logits, lse, targets, y, n, ignoreIndex);
 
     public void AdamW(int n, ArrayView<float> p, ArrayView<float> g, ArrayView<float> m, ArrayView<float> v, float b1c, float b2, float b2c, float eps, float decay, float stepSize, float inv) =>
         (_adamW ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, float, float, float, float>(IlgpuKernels.AdamW))(n, p, g, m, v, b1c, b2, b2c, eps, decay, stepSize, inv);

@@ -13,28 +13,30 @@ internal static class AttentionRelationReference
     {
         int b = student.Size(0), r = student.Size(1), t = student.Size(2);
         var a = student.Contiguous();
-        Tensor? keys = null, rows = null;
-        int kept = b * t;
+        // the kept rows are counted where the tensors live (no host read of the mask), and the loss is the one value read back
+        Tensor? keys = null, rows = null, divisor = null;
         if (tokenMask is not null)
         {
-            var m = tokenMask.To(DType.Float32).Contiguous();
-            kept = m.ToArray<float>().Count(x => x != 0);
+            var m = (tokenMask.Device == a.Device ? tokenMask : tokenMask.To(a.Device)).To(DType.Float32).Contiguous();
             keys = m.Reshape(b, 1, 1, t).Compare(CompareOp.Eq, 0f);
             rows = m.Compare(CompareOp.Ne, 0f).To(DType.Float32).Reshape(b, 1, t, 1);
+            divisor = (rows.Sum() * r).Maximum(Tensor.Full([], 1, DType.Float32, a.Device));
         }
         var logPs = Relations(a, studentScale, keys);
         var logPt = Relations(teacher.Contiguous(), teacherScale, keys);
         var pt = logPt.Exp();
         var terms = pt * (logPt - logPs);
         if (rows is not null) terms = terms * rows;
-        float divisor = (float)r * kept;
-        float loss = kept == 0 ? 0f : (float)(terms.Sum().Item() / divisor);
+        // no kept row: every term is 0 and the divisor 1, so the loss is 0
+        float all = (float)r * b * t;
+        float loss = divisor is not null ? (terms.Sum() / divisor).Item() : b * t == 0 ? 0f : (float)(terms.Sum().Item() / all);
         Tensor? grad = null;
         if (withGrad)
         {
             var ds = logPs.Exp() - pt;
             if (rows is not null) ds = ds * rows;
-            grad = (ds + ds.T).MatMul(a) * (studentScale / Math.Max(1f, divisor));
+            var g = (ds + ds.T).MatMul(a);
+            grad = divisor is not null ? g * (studentScale / divisor) : g * (studentScale / Math.Max(1f, all));
         }
         return (loss, grad);
     }

@@ -11,7 +11,7 @@ internal static class LinearCrossEntropyReference
         Tensor lse; Tensor? grad = null;
         if (withGrad) (lse, grad) = h.Backend.CrossEntropyWithGrad(logits, t, ignoreIndex, 1f / Math.Max(1, valid));
         else lse = h.Backend.LogSumExp(logits);
-        float loss = MeanLoss(logits, lse, t, ignoreIndex, valid);
+        float loss = h.Backend.CrossEntropyMeanLoss(logits, lse, t, ignoreIndex, valid); // a device sums its rows there
         return new LinearCrossEntropyResult(loss, grad?.MatMul(w), grad?.T.MatMul(h));
     }
 

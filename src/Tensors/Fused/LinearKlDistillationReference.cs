@@ -1,3 +1,5 @@
+using BitDistill.Kernels;
+
 namespace BitDistill.Tensors;
 
 /// <summary>The composite reference of <see cref="IBackend.LinearKlDistillation"/>: both logits tensors materialised,
@@ -9,24 +11,25 @@ internal static class LinearKlDistillationReference
         Tensor? rowMask, float tau, bool withGrad)
     {
         int n = Validate(studentHidden, studentWeight, teacherHidden, teacherWeight, rowMask, tau);
-        var kept = rowMask is null ? null : KeptRows(rowMask);
-        Tensor? m = null;
-        if (kept is not null)
+        // the kept rows are counted where the tensors live (no host read of the mask), and the loss is the one value read back
+        Tensor? m = null, divisor = null;
+        if (rowMask is not null)
         {
-            var keep = new float[n];
-            foreach (int i in kept) keep[i] = 1;
-            m = Tensor.FromArray(keep, [n, 1], studentHidden.Device);
+            var mask = rowMask.Device == studentHidden.Device ? rowMask : rowMask.To(studentHidden.Device);
+            m = mask.To(DType.Float32).Contiguous().Compare(CompareOp.Ne, 0f).To(DType.Float32).Reshape(n, 1);
+            divisor = m.Sum().Maximum(Tensor.Full([], 1, DType.Float32, studentHidden.Device));
         }
-        int rows = kept?.Length ?? n;
         var logPs = (studentHidden.MatMul(studentWeight.T) * (1f / tau)).LogSoftmax(-1);
         var logPt = (teacherHidden.MatMul(teacherWeight.T) * (1f / tau)).LogSoftmax(-1);
         var pt = logPt.Exp();
         var perRow = (pt * (logPt - logPs)).Sum(-1, keepDim: true);
         if (m is not null) perRow = perRow * m;
-        float loss = rows == 0 ? 0f : (float)((double)perRow.Sum().Item() / rows * tau * tau);
+        // no kept row: every row's term is 0 and the divisor 1, so the loss is 0
+        float loss = divisor is not null ? (perRow.Sum() / divisor).Item() * tau * tau
+            : n == 0 ? 0f : (float)((double)perRow.Sum().Item() / n * tau * tau);
         if (!withGrad) return new LinearKlDistillationResult(loss, null, null);
-        var g = (logPs.Exp() - pt) * (tau / Math.Max(1, rows));
-        if (m is not null) g = g * m;
+        var g = logPs.Exp() - pt;
+        g = divisor is not null ? g * (tau / divisor) * m! : g * (tau / Math.Max(1, n));
         return new LinearKlDistillationResult(loss, g.MatMul(studentWeight), g.T.MatMul(studentHidden));
     }
 

@@ -94,21 +94,30 @@ public class IlgpuBackendTests
     }
 
     [Fact]
-    public void TiledMatMulMatchesTheCpuBackendOnOddShapesBatchesAndTransposes()
+    public void TiledAndPerElementMatMulsMatchTheCpuBackendOnOddShapesBatchesAndTransposes()
     {
+        Assert.False(((BitDistill.Backends.Ilgpu.IlgpuBackend)Gpu.Backend).TiledSgemm);
+        Assert.True(((BitDistill.Backends.Ilgpu.IlgpuBackend)IlgpuTestDevice.TiledSgemmDevice.Backend).TiledSgemm);
         var cases = new (int[] a, int[] b, bool tb)[]
         {
             ([5, 7], [7, 3], false), ([33, 37], [35, 37], true), ([2, 1, 5, 19], [3, 19, 17], false), ([7], [7, 4], false), ([3, 7], [7], false),
         };
-        foreach (var (sa, sb, tb) in cases)
+        foreach (var device in new[] { Gpu, IlgpuTestDevice.TiledSgemmDevice })
         {
-            var (ca, ga) = IlgpuTestDevice.Pair(sa, 9); var (cb, gb) = IlgpuTestDevice.Pair(sb, 10);
-            IlgpuTestDevice.AssertClose(ga.MatMul(tb ? gb.T : gb), ca.MatMul(tb ? cb.T : cb), 1e-5, $"{Tensor.ShapeString(sa)}·{Tensor.ShapeString(sb)}{(tb ? "ᵀ" : "")}");
+            string kernel = device == Gpu ? "per element" : "tiled";
+            foreach (var (sa, sb, tb) in cases)
+            {
+                var (ca, cb) = (TestUtil.Rand(sa, 9, -2, 2, Cpu), TestUtil.Rand(sb, 10, -2, 2, Cpu));
+                var (ga, gb) = (ca.To(device), cb.To(device));
+                var y = ga.MatMul(tb ? gb.T : gb);
+                Assert.Equal(device, y.Device);
+                TestUtil.AssertClose(y.To(Cpu), ca.MatMul(tb ? cb.T : cb), 1e-5, $"{kernel}: {Tensor.ShapeString(sa)}·{Tensor.ShapeString(sb)}{(tb ? "ᵀ" : "")}");
+            }
+            var empty = Tensor.Zeros([4, 0], DType.Float32, device).MatMul(Tensor.Zeros([0, 3], DType.Float32, device));
+            Assert.Equal(new float[12], empty.ToArray<float>());
+            var c = TestUtil.Rand([17, 21], 11, -2, 2, Cpu);
+            TestUtil.AssertClose(c.To(device).T.MatMul(c.To(device)).To(Cpu), c.T.MatMul(c), 1e-5, $"{kernel}: AᵀA with a strided left operand");
         }
-        var empty = Tensor.Zeros([4, 0], DType.Float32, Gpu).MatMul(Tensor.Zeros([0, 3], DType.Float32, Gpu));
-        Assert.Equal(new float[12], empty.ToArray<float>());
-        var (c, g) = IlgpuTestDevice.Pair([17, 21], 11);
-        Check(t => t.T.MatMul(t), c, g, 1e-5, "AᵀA with a strided left operand");
     }
 
     [Fact]

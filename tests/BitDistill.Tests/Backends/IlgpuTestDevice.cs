@@ -3,13 +3,16 @@ using BitDistill.Tensors;
 
 namespace BitDistill.Tests.Backends;
 
-/// <summary>One ILGPU CPU-emulator device for the whole test run, so each kernel is compiled once.</summary>
+/// <summary>One ILGPU CPU-emulator device for the whole test run (the one --device emulator uses too), so each kernel is compiled once.</summary>
 internal static class IlgpuTestDevice
 {
-    private static readonly Lazy<Device> _device = new(IlgpuDevices.CpuEmulator);
-
     /// <summary>The shared emulator device.</summary>
-    public static Device Device => _device.Value;
+    public static Device Device => IlgpuDevices.SharedCpuEmulator;
+
+    private static readonly Lazy<Device> _tiled = new(() => IlgpuDevices.CpuEmulator(tiledSgemm: true));
+
+    /// <summary>An emulator whose matrix products run on the GPUs' tiled SGEMM (the shared one uses the per-element kernel).</summary>
+    public static Device TiledSgemmDevice => _tiled.Value;
 
     /// <summary>A CPU tensor and its copy on the emulator.</summary>
     public static (Tensor cpu, Tensor gpu) Pair(int[] shape, ulong seed, float lo = -2, float hi = 2)

@@ -55,7 +55,7 @@ public class HelpTextTests
     [Theory]
     [InlineData("bitdistill generate: --threads must be between 1 and 1024, got 0", "generate", "--model", "m", "--prompt-ids", "1", "--threads", "0")]
     [InlineData("bitdistill tokenizer train: Option '--vocab-size' is required.", "tokenizer", "train", "--output", "o", "x.txt")]
-    [InlineData("bitdistill pretrain: Argument 'tpu' not recognized. Must be one of: 'cpu' 'cuda' 'opencl'", "pretrain", "--output", "o", "--device", "tpu")]
+    [InlineData("bitdistill pretrain: Argument 'tpu' not recognized. Must be one of: 'cpu' 'cuda' 'opencl' 'emulator'", "pretrain", "--output", "o", "--device", "tpu")]
     public void ABadOptionIsOneLineNamingTheVerbWithExitCode2(string message, params string[] args)
     {
         var e = new StringWriter();
