@@ -57,6 +57,11 @@ public static class BenchCommand
             Description = "comma-separated thread counts to measure (e.g. 1,2)",
             DefaultValueFactory = _ => Environment.ProcessorCount > 1 ? $"1,{Environment.ProcessorCount}" : "1",
         };
+        var simd = new Option<string>("--simd")
+        {
+            Description = "comma-separated SIMD levels to force the kernels to, each measured (Vector512, Vector256, Vector128, Scalar; default: this CPU's)",
+            DefaultValueFactory = _ => KernelContext.HardwareSimd.ToString(),
+        };
         var config = new Option<string>("--config") { Description = "a Qwen config.json giving the model shape (default: Qwen3-0.6B); weights are random ternary" };
         var formats = new Option<string>("--formats") { Description = "comma-separated packings to measure: i2, t1.6", DefaultValueFactory = _ => "i2,t1.6" };
         var heads = new Option<string>("--lm-heads") { Description = "comma-separated lm_head storages to measure: int8, fp16, fp32", DefaultValueFactory = _ => "int8,fp16" };
@@ -71,7 +76,7 @@ public static class BenchCommand
         var residentOf = new Option<string>("--resident-of") { Description = "load only this exported model folder and print its resident memory (the bench runs itself with it in a fresh process)" };
         var command = new Command("runtime", "Prefill and decode tokens/s of packed ternary models (random weights of a real shape) on the inference runtime, "
             + "bytes read per token against the measured memory bandwidth, file size and resident memory; with --peer llamacpp, llama.cpp's TQ2_0/TQ1_0 in the same run.")
-            { threads, config, formats, heads, prompt, gen, repeats, work, peer, peerBin, peerModels, json, residentOf };
+            { threads, simd, config, formats, heads, prompt, gen, repeats, work, peer, peerBin, peerModels, json, residentOf };
         command.SetAction(parse => ErrorPolicy.Run("bench runtime", parse, () =>
         {
             if (parse.GetValue(residentOf) is { } only) return RuntimeBench.PrintResidentOfLoad(only, Console.Out);
@@ -86,6 +91,16 @@ public static class BenchCommand
                 throw new UsageException($"--threads expects positive integers separated by commas, got '{parse.GetValue(threads)}'");
             if (parse.GetValue(prompt) < 1 || parse.GetValue(gen) < 1 || parse.GetValue(repeats) < 1)
                 throw new UsageException("--prompt-tokens, --gen-tokens and --repeats must be ≥ 1");
+            var levels = new List<SimdLevel>();
+            foreach (var name in parse.GetValue(simd)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                if (!Enum.TryParse<SimdLevel>(name, ignoreCase: true, out var level) || !Enum.IsDefined(level) || int.TryParse(name, out _))
+                    throw new UsageException($"--simd: '{name}' is not one of {string.Join(", ", Enum.GetNames<SimdLevel>())}");
+                if (level > KernelContext.HardwareSimd)
+                    throw new UsageException($"--simd: {level} is above what this CPU runs ({KernelContext.HardwareSimd})");
+                levels.Add(level);
+            }
+            if (levels.Count == 0) throw new UsageException("--simd: give at least one SIMD level");
             string? peerName = parse.GetValue(peer);
             if (peerName is not (null or "llamacpp" or "none")) throw new UsageException($"--peer must be llamacpp or none, got '{peerName}'");
             string? bin = null, models = null;
@@ -102,7 +117,7 @@ public static class BenchCommand
             static string[] List(string v) => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             return RuntimeBench.Run(new RuntimeBench.Options
             {
-                Config = cfg, Formats = List(parse.GetValue(formats)!), LmHeads = List(parse.GetValue(heads)!), Threads = counts,
+                Config = cfg, Formats = List(parse.GetValue(formats)!), LmHeads = List(parse.GetValue(heads)!), Threads = counts, SimdLevels = levels,
                 Prompt = parse.GetValue(prompt), Generate = parse.GetValue(gen), Repeats = parse.GetValue(repeats), Work = parse.GetValue(work),
                 PeerBin = bin, PeerModels = models, Json = parse.GetValue(json),
             }, Console.Out);

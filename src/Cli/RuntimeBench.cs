@@ -26,6 +26,8 @@ public static class RuntimeBench
         public IReadOnlyList<string> LmHeads { get; init; } = ["int8", "fp16"];
         /// <summary>Thread counts.</summary>
         public IReadOnlyList<int> Threads { get; init; } = [1];
+        /// <summary>SIMD levels the kernels are forced to, each measured in turn (what CPUs without AVX-512, or ARM, run).</summary>
+        public IReadOnlyList<SimdLevel> SimdLevels { get; init; } = [KernelContext.HardwareSimd];
         /// <summary>Prompt tokens of the prefill measurement (llama-bench -p).</summary>
         public int Prompt { get; init; } = 128;
         /// <summary>Decoded tokens of the decode measurement (llama-bench -n).</summary>
@@ -50,6 +52,8 @@ public static class RuntimeBench
     {
         /// <summary>Peak resident memory of a process that only loads the model, above its resident memory before loading.</summary>
         public long PeakResidentBytes { get; init; }
+        /// <summary>The SIMD level our kernels ran at ("native" for the peer: its own build's).</summary>
+        public string Simd { get; init; } = "native";
     }
 
     // Qwen3-0.6B (../shared/data/configs/qwen3-0.6b.config.json), the shape of the issue's targets
@@ -147,9 +151,10 @@ public static class RuntimeBench
         var prompt = new int[o.Prompt];
         for (int i = 0; i < prompt.Length; i++) prompt[i] = (i * 7919 + 13) % c.VocabSize;
         var rows = new List<Row>();
+        foreach (var level in o.SimdLevels)
         foreach (int t in o.Threads)
         {
-            using var scope = KernelContext.Override(degreeOfParallelism: t);
+            using var scope = KernelContext.Override(level, t);
             var session = model.CreateSession(Math.Max(o.Prompt, o.Generate + 1) + 21); // room for the warm-up too
             session.Append(prompt.AsSpan(0, Math.Min(16, prompt.Length))); // warm-up: JIT, thread team, page-ins
             for (int i = 0; i < 4; i++) session.Decode(prompt[i]);
@@ -171,8 +176,8 @@ public static class RuntimeBench
                 double decode = o.Generate / Stopwatch.GetElapsedTime(t0).TotalSeconds;
                 if (r >= 0) { pp.Add(prefill); tg.Add(decode); }
             }
-            var row = new Row(modelName, format, lmHead, t, Median(tg), Median(pp), perToken, bandwidth[t] * 1e9 / perToken, file, resident, "bitdistill") { PeakResidentBytes = peak };
-            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {format} lm_head {lmHead}, {t} thread(s): prefill {row.PrefillTokensPerSecond:F1} tok/s, decode {row.DecodeTokensPerSecond:F1} tok/s"));
+            var row = new Row(modelName, format, lmHead, t, Median(tg), Median(pp), perToken, bandwidth[t] * 1e9 / perToken, file, resident, "bitdistill") { PeakResidentBytes = peak, Simd = level.ToString() };
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {format} lm_head {lmHead}, {t} thread(s), {level}: prefill {row.PrefillTokensPerSecond:F1} tok/s, decode {row.DecodeTokensPerSecond:F1} tok/s"));
             rows.Add(row);
         }
         return rows;
@@ -223,15 +228,15 @@ public static class RuntimeBench
     private static void Print(List<Row> rows, TextWriter stdout)
     {
         stdout.WriteLine();
-        stdout.WriteLine("| engine | model | format | lm_head | threads | prefill tok/s | decode tok/s | MB read / token | bound tok/s | % of bound | file MB | resident MB | peak MB | decode vs llama.cpp | prefill vs llama.cpp |");
-        stdout.WriteLine("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        stdout.WriteLine("| engine | model | format | lm_head | threads | simd | prefill tok/s | decode tok/s | MB read / token | bound tok/s | % of bound | file MB | resident MB | peak MB | decode vs llama.cpp | prefill vs llama.cpp |");
+        stdout.WriteLine("|---|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var r in rows)
         {
             // the peer row of the matching packing with llama.cpp's default output layer (q6_K)
             string peerFormat = r.Format == "i2" ? "TQ2_0" : "TQ1_0";
             var peer = r.Engine == "bitdistill" ? rows.FirstOrDefault(p => p.Engine == "llama.cpp" && p.Format == peerFormat && p.LmHead == "q6_K" && p.Threads == r.Threads) : null;
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {r.Engine} | {r.Model} | {r.Format} | {r.LmHead} | {r.Threads} | {r.PrefillTokensPerSecond:F1} | {r.DecodeTokensPerSecond:F1} | "
+                $"| {r.Engine} | {r.Model} | {r.Format} | {r.LmHead} | {r.Threads} | {r.Simd} | {r.PrefillTokensPerSecond:F1} | {r.DecodeTokensPerSecond:F1} | "
                 + $"{(r.BytesPerToken > 0 ? (r.BytesPerToken / 1048576.0).ToString("F1", CultureInfo.InvariantCulture) : "")} | "
                 + $"{(r.BoundTokensPerSecond > 0 ? r.BoundTokensPerSecond.ToString("F1", CultureInfo.InvariantCulture) : "")} | "
                 + $"{(r.BoundTokensPerSecond > 0 ? (100 * r.DecodeTokensPerSecond / r.BoundTokensPerSecond).ToString("F0", CultureInfo.InvariantCulture) + "%" : "")} | "
@@ -253,7 +258,7 @@ public static class RuntimeBench
             {
                 w.WriteStartObject();
                 w.WriteString("engine", r.Engine); w.WriteString("model", r.Model); w.WriteString("format", r.Format); w.WriteString("lm_head", r.LmHead);
-                w.WriteNumber("threads", r.Threads);
+                w.WriteNumber("threads", r.Threads); w.WriteString("simd", r.Simd);
                 w.WriteNumber("decode_tokens_per_s", Finite(r.DecodeTokensPerSecond)); w.WriteNumber("prefill_tokens_per_s", Finite(r.PrefillTokensPerSecond));
                 w.WriteNumber("bytes_per_token", r.BytesPerToken); w.WriteNumber("bound_tokens_per_s", Finite(r.BoundTokensPerSecond));
                 w.WriteNumber("weights_bytes", r.WeightsBytes); w.WriteNumber("resident_bytes", r.ResidentBytes); w.WriteNumber("peak_resident_bytes", r.PeakResidentBytes);

@@ -1,10 +1,13 @@
 using System.Text.Json;
 using BitDistill.Cli;
+using BitDistill.Kernels;
+using BitDistill.Tests.Cli;
 
 namespace BitDistill.Tests.Runtime;
 
 /// <summary>`bench runtime` on a tiny shape: writes and loads packed models, measures prefill and decode, reports the bound from the
 /// bytes per token, and reads llama-bench's CSV (a stand-in script here) into rows with our speed as a multiple of the peer's.</summary>
+[Collection(SerialCollection.Name)] // the CLI test captures the process-wide Console
 public sealed class RuntimeBenchTests
 {
     [Fact]
@@ -36,7 +39,7 @@ public sealed class RuntimeBenchTests
             var o = new StringWriter();
             int code = RuntimeBench.Run(new RuntimeBench.Options
             {
-                Config = config, Formats = ["i2"], LmHeads = ["int8"], Threads = [1], Prompt = 16, Generate = 8, Repeats = 1,
+                Config = config, Formats = ["i2"], LmHeads = ["int8"], Threads = [1], SimdLevels = [SimdLevel.Vector128], Prompt = 16, Generate = 8, Repeats = 1,
                 Work = Path.Combine(dir, "work"), PeerBin = Path.Combine(dir, "bin"), PeerModels = Path.Combine(dir, "models"), Json = json, MeasureResident = false,
             }, o);
             Assert.Equal(0, code);
@@ -45,6 +48,8 @@ public sealed class RuntimeBenchTests
             var peer = Assert.Single(rows, r => r.GetProperty("engine").GetString() == "llama.cpp");
             Assert.Equal("i2", ours.GetProperty("format").GetString());
             Assert.Equal("int8", ours.GetProperty("lm_head").GetString());
+            Assert.Equal("Vector128", ours.GetProperty("simd").GetString()); // the forced level, as a CPU without AVX runs
+            Assert.Equal("native", peer.GetProperty("simd").GetString());
             Assert.True(ours.GetProperty("decode_tokens_per_s").GetDouble() > 0);
             Assert.True(ours.GetProperty("prefill_tokens_per_s").GetDouble() > 0);
             // bytes per token: 2 layers × 7 packed projections + the INT8 table (300 × 64 + scales) + one embedding row
@@ -59,5 +64,17 @@ public sealed class RuntimeBenchTests
             Assert.Contains("load average before", o.ToString());
         }
         finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    [Theory]
+    [InlineData("Vector1024", "'Vector1024' is not one of")]
+    [InlineData("7", "'7' is not one of")]
+    [InlineData(",", "give at least one SIMD level")]
+    public void ABadSimdLevelIsAOneLineErrorBeforeAnyWork(string simd, string expected)
+    {
+        var (code, _, err) = CliRunner.Run("bench", "runtime", "--simd", simd);
+        Assert.Equal(2, code);
+        Assert.Contains(expected, err);
+        Assert.Single(err.Trim().Split('\n'));
     }
 }
