@@ -67,6 +67,9 @@ public static class RuntimeBench
     /// <summary>Measures and prints the table; returns the exit code.</summary>
     public static int Run(Options o, TextWriter stdout)
     {
+        // every format and lm_head is checked before the bandwidth measurement and the models (minutes of work)
+        foreach (var f in o.Formats) _ = PackedExportInfo.ParsePacking(f) ?? throw new UsageException($"--formats: '{f}' is not i2 or t1.6");
+        foreach (var h in o.LmHeads) _ = PackedExportInfo.ParseStorage(h) ?? throw new UsageException($"--lm-heads: '{h}' is not int8, fp16 or fp32");
         string load0 = LoadAverage.Read();
         var json = JsonNode.Parse(o.Config is null ? Qwen3Small : File.ReadAllText(o.Config))!.AsObject();
         var config = QwenRuntimeConfig.Parse(json.ToJsonString(), o.Config ?? "qwen3-0.6b (built in)");

@@ -70,9 +70,12 @@ public sealed class RuntimeBenchTests
     [InlineData("Vector1024", "'Vector1024' is not one of")]
     [InlineData("7", "'7' is not one of")]
     [InlineData(",", "give at least one SIMD level")]
-    public void ABadSimdLevelIsAOneLineErrorBeforeAnyWork(string simd, string expected)
+    [InlineData("Scalar --formats i3", "--formats: 'i3' is not i2 or t1.6")]
+    [InlineData("Scalar --lm-heads int4", "--lm-heads: 'int4' is not int8, fp16 or fp32")]
+    public void ABadSimdLevelFormatOrHeadIsAOneLineErrorBeforeAnyWork(string simd, string expected)
     {
-        var (code, _, err) = CliRunner.Run("bench", "runtime", "--simd", simd);
+        var (code, output, err) = CliRunner.Run(["bench", "runtime", "--simd", .. simd.Split(' ')]);
+        Assert.DoesNotContain("bandwidth", output); // nothing measured first
         Assert.Equal(2, code);
         Assert.Contains(expected, err);
         Assert.Single(err.Trim().Split('\n'));
