@@ -147,15 +147,17 @@ public sealed class RuntimeModel
         // long-lived: weights must not come from (or go back to) the pool of a caller's TensorScope
         using var _ = TensorScope.Suspend();
         Tensor W(string name) => st.Load(name, DType.Float32, Device.Cpu).Contiguous();
+        // FP16 matrices stay FP16 (half the bytes a decode step reads; the GEMVs convert exactly as they read), BF16 and FP32 become FP32
+        Tensor Matrix(string name) => st.Entry(name).DType == DType.Float16 ? st.Load(name, DType.Float16, Device.Cpu).Contiguous() : W(name);
         Tensor? Optional(string name, bool present) => present ? W(name) : null;
         var layers = new Layer[config.NumHiddenLayers];
         for (int i = 0; i < layers.Length; i++)
         {
             string p = Prefix(i);
-            layers[i] = BuildLayer(config, i, n => NormWeight(config, W(n)), (n, bias) => new(W(p + n + ".weight"), Optional(p + n + ".bias", bias)));
+            layers[i] = BuildLayer(config, i, n => NormWeight(config, W(n)), (n, bias) => new(Matrix(p + n + ".weight"), Optional(p + n + ".bias", bias)));
         }
-        return new RuntimeModel(config, W("model.embed_tokens.weight"), null, layers, NormWeight(config, W("model.norm.weight")),
-            config.TieWordEmbeddings ? null : W("lm_head.weight"), null);
+        return new RuntimeModel(config, Matrix("model.embed_tokens.weight"), null, layers, NormWeight(config, W("model.norm.weight")),
+            config.TieWordEmbeddings ? null : Matrix("lm_head.weight"), null);
     }
 
     // An exported model: every tensor's name, dtype, shape and byte count is checked against the config before anything is

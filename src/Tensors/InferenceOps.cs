@@ -22,8 +22,9 @@ public static class InferenceOps
         }
     }
 
-    /// <summary>output[r] = input[r]·weightᵀ (+ bias) for r &lt; <paramref name="rows"/>; input [≥ rows, K], weight [N, K],
-    /// bias [N], output [≥ rows, N]. One row goes through the GEMV (weights streamed once), more through the SGEMM.</summary>
+    /// <summary>output[r] = input[r]·weightᵀ (+ bias) for r &lt; <paramref name="rows"/>; input [≥ rows, K], weight [N, K] of
+    /// Float32 or Float16 (kept at 16 bits, converted exactly as it is read), bias [N], output [≥ rows, N]. One row goes through
+    /// the GEMV (weights streamed once), more through the SGEMM.</summary>
     public static void Linear(Tensor input, int rows, Tensor weight, Tensor? bias, Tensor output) =>
         Linear(input, 0, rows, weight, bias, output, 0);
 
@@ -34,14 +35,37 @@ public static class InferenceOps
         var (n, k) = Matrix(weight, nameof(weight));
         var x = Rows(input, nameof(input), inputRow + rows, k).Slice(inputRow * k, rows * k);
         var y = Rows(output, nameof(output), outputRow + rows, n).Slice(outputRow * n, rows * n);
-        var w = Floats(weight, nameof(weight));
         if (rows == 0) return;
-        if (rows == 1) Gemv.MultiplyF32(w, n, k, x, y);
-        else Sgemm.Multiply(false, true, rows, n, k, 1f, x, k, w, k, 0f, y, n);
+        if (weight.DType == DType.Float16) HalfLinear(x, rows, Elements<Half>(weight, DType.Float16, nameof(weight)), n, k, y);
+        else
+        {
+            var w = Floats(weight, nameof(weight));
+            if (rows == 1) Gemv.MultiplyF32(w, n, k, x, y);
+            else Sgemm.Multiply(false, true, rows, n, k, 1f, x, k, w, k, 0f, y, n);
+        }
         if (bias is null) return;
         if (bias.Count != n) throw new ArgumentException($"bias has {bias.Count} elements; the weight {Tensor.ShapeString(weight.Shape)} has {n} output features", nameof(bias));
         var b = Floats(bias, nameof(bias));
         for (int r = 0; r < rows; r++) TensorPrimitives.Add(y.Slice(r * n, n), b, y.Slice(r * n, n));
+    }
+
+    // y [rows, N] = x·Wᵀ with W IEEE half [N, K]: one row is the FP16 GEMV (weights converted on the fly, read once); more
+    // rows convert blocks of 256 weight rows to float and run the SGEMM on each, so a prompt reads the weights once too.
+    private static void HalfLinear(ReadOnlySpan<float> x, int rows, ReadOnlySpan<Half> w, int n, int k, Span<float> y)
+    {
+        if (rows == 1) { Gemv.MultiplyF16(w, n, k, x, y); return; }
+        const int Block = 256;
+        var block = System.Buffers.ArrayPool<float>.Shared.Rent(Math.Min(Block, n) * k);
+        try
+        {
+            for (int r0 = 0; r0 < n; r0 += Block)
+            {
+                int b = Math.Min(Block, n - r0);
+                NumericConvert.HalfToSingle(w.Slice(r0 * k, b * k), block.AsSpan(0, b * k));
+                Sgemm.Multiply(false, true, rows, b, k, 1f, x, k, block.AsSpan(0, b * k), k, 0f, y[r0..], n);
+            }
+        }
+        finally { System.Buffers.ArrayPool<float>.Shared.Return(block); }
     }
 
     /// <summary>The embedding rows of <paramref name="ids"/> from a stored table [V, E] of Float32, Float16, or Int8 with one

@@ -125,4 +125,37 @@ public sealed class RuntimeParityTests(ITestOutputHelper output)
         var overflow = Assert.Throws<InvalidOperationException>(() => small.Append(Prompt));
         Assert.Contains("maximum sequence length 4", overflow.Message);
     }
+
+    [Fact]
+    public void AnFp16CheckpointStaysAtSixteenBitsAndGivesTheModelsLogits()
+    {
+        // intermediate 600: the multi-row FP16 path converts 256 weight rows at a time, so 3 blocks with a remainder
+        var config = QwenConfig.Parse("""
+            { "model_type": "qwen3", "vocab_size": 300, "hidden_size": 64, "intermediate_size": 600, "num_hidden_layers": 2,
+              "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "max_position_embeddings": 128,
+              "tie_word_embeddings": false, "eos_token_id": 2 }
+            """);
+        var dir = Path.Combine(Path.GetTempPath(), $"bitdistill-runtime-fp16-{Guid.NewGuid():N}");
+        try
+        {
+            new QwenModel(config, new Generator(7)).SavePretrained(dir, DType.Float16);
+            var model = QwenModel.FromPretrained(dir); // the FP16 weights, exactly widened to FP32
+            var runtime = RuntimeModel.Load(dir);
+            long fp32Bytes = 4L * (2 * (64 * 64 + 2 * 32 * 64 + 64 * 64 + 3 * 600 * 64) + 300 * 64 + 64);
+            Assert.Equal(fp32Bytes / 2, runtime.DecodeBytesPerToken); // projections, head and one embedding row at 2 bytes
+
+            float[] expected;
+            using (GradMode.NoGrad()) expected = model.Forward(Tensor.FromArray(Prompt.Select(x => (long)x).ToArray(), [1, Prompt.Length])).Value.ToFloatArray();
+            foreach (int chunk in new[] { 128, 1 }) // the whole prompt through the blocked SGEMM, and token by token through the GEMV
+            {
+                var session = runtime.CreateSession(32, chunk);
+                var all = Tensor.Zeros([Prompt.Length, 300]);
+                session.Append(Prompt, all);
+                double e = RelErr(all.ToFloatArray(), expected);
+                output.WriteLine($"fp16 checkpoint, prefill chunk {chunk}: logits relative error {e:E2}");
+                Assert.True(e <= Tolerance, $"chunk {chunk}: relative error {e:E3}");
+            }
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
+    }
 }
