@@ -4,6 +4,7 @@ using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using BitDistill.Kernels;
+using BitDistill.Models.Qwen;
 using BitDistill.Runtime;
 using BitDistill.Tensors;
 
@@ -20,7 +21,8 @@ public static class RuntimeBench
     {
         /// <summary>A Qwen config.json giving the shape; null = Qwen3-0.6B.</summary>
         public string? Config { get; init; }
-        /// <summary>Packings to measure ("i2", "t1.6").</summary>
+        /// <summary>Packings to measure ("i2", "t1.6"), and "fp16": the full-precision baseline, a Hugging Face checkpoint in FP16
+        /// (its head is FP16 too, whatever <see cref="LmHeads"/> says).</summary>
         public IReadOnlyList<string> Formats { get; init; } = ["i2", "t1.6"];
         /// <summary>lm_head storages to measure ("int8", "fp16", "fp32").</summary>
         public IReadOnlyList<string> LmHeads { get; init; } = ["int8", "fp16"];
@@ -68,7 +70,7 @@ public static class RuntimeBench
     public static int Run(Options o, TextWriter stdout)
     {
         // every format and lm_head is checked before the bandwidth measurement and the models (minutes of work)
-        foreach (var f in o.Formats) _ = PackedExportInfo.ParsePacking(f) ?? throw new UsageException($"--formats: '{f}' is not i2 or t1.6");
+        foreach (var f in o.Formats) _ = f == Fp16 ? default : PackedExportInfo.ParsePacking(f) ?? throw new UsageException($"--formats: '{f}' is not i2, t1.6 or fp16");
         foreach (var h in o.LmHeads) _ = PackedExportInfo.ParseStorage(h) ?? throw new UsageException($"--lm-heads: '{h}' is not int8, fp16 or fp32");
         string load0 = LoadAverage.Read();
         var json = JsonNode.Parse(o.Config is null ? Qwen3Small : File.ReadAllText(o.Config))!.AsObject();
@@ -85,10 +87,16 @@ public static class RuntimeBench
         var rows = new List<Row>();
         try
         {
-            foreach (var f in o.Formats)
+            foreach (var f in o.Formats.Where(f => f == Fp16))
+            {
+                string dir = Path.Combine(work, $"{modelName}-fp16");
+                if (!File.Exists(Path.Combine(dir, "config.json"))) WriteRandomFp16Model(dir, json, stdout);
+                rows.AddRange(Measure(dir, modelName, f, "fp16", o, bandwidth, stdout));
+            }
+            foreach (var f in o.Formats.Where(f => f != Fp16))
                 foreach (var h in o.LmHeads)
                 {
-                    var packing = PackedExportInfo.ParsePacking(f) ?? throw new UsageException($"--formats: '{f}' is not i2 or t1.6");
+                    var packing = PackedExportInfo.ParsePacking(f) ?? throw new UsageException($"--formats: '{f}' is not i2, t1.6 or fp16");
                     var head = PackedExportInfo.ParseStorage(h) ?? throw new UsageException($"--lm-heads: '{h}' is not int8, fp16 or fp32");
                     string dir = Path.Combine(work, $"{modelName}-{f}-{h}");
                     if (!File.Exists(Path.Combine(dir, "config.json"))) WriteRandomModel(dir, json, config, packing, head, stdout);
@@ -102,6 +110,18 @@ public static class RuntimeBench
         stdout.WriteLine($"load average before: {load0}; after: {load1}");
         if (o.Json is not null) WriteJson(o.Json, rows, load0, load1);
         return 0;
+    }
+
+    private const string Fp16 = "fp16";
+
+    // The full-precision baseline of the same shape: random weights (the model's own initialisation), saved as an FP16
+    // Hugging Face checkpoint, which the runtime keeps at 16 bits.
+    private static void WriteRandomFp16Model(string dir, JsonObject json, TextWriter stdout)
+    {
+        var sw = Stopwatch.StartNew();
+        var model = new QwenModel(QwenConfig.Parse(json.ToJsonString()), new Generator(20261203));
+        model.SavePretrained(dir, DType.Float16);
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"wrote {dir} ({sw.Elapsed.TotalSeconds:F0} s)"));
     }
 
     // A packed model of the config's shape with random ternary codes (about a third zeros), per-tensor scales, paper SubLN,
@@ -193,7 +213,7 @@ public static class RuntimeBench
         if (!File.Exists(bench)) throw new UsageException($"--peer-bin: '{bench}' does not exist; build llama.cpp with ../shared/peers/llamacpp/build.sh");
         string models = o.PeerModels ?? throw new UsageException("--peer-models is required with --peer-bin (the folder run_peer.sh writes its GGUF files to)");
         var rows = new List<Row>();
-        foreach (var (type, format, head) in new[] { ("TQ2_0", "TQ2_0", "q6_K"), ("TQ1_0", "TQ1_0", "q6_K"), ("TQ2_0-lmTQ2_0", "TQ2_0", "tq2_0"), ("TQ1_0-lmTQ1_0", "TQ1_0", "tq1_0") })
+        foreach (var (type, format, head) in new[] { ("TQ2_0", "TQ2_0", "q6_K"), ("TQ1_0", "TQ1_0", "q6_K"), ("TQ2_0-lmTQ2_0", "TQ2_0", "tq2_0"), ("TQ1_0-lmTQ1_0", "TQ1_0", "tq1_0"), ("f16", "F16", "f16") })
         {
             string file = Path.Combine(models, $"qwen3-0.6b-rand-{type}.gguf");
             if (!File.Exists(file)) { stdout.WriteLine($"  (no {file}: skipped)"); continue; }
@@ -236,8 +256,8 @@ public static class RuntimeBench
         foreach (var r in rows)
         {
             // the peer row of the matching packing with llama.cpp's default output layer (q6_K)
-            string peerFormat = r.Format == "i2" ? "TQ2_0" : "TQ1_0";
-            var peer = r.Engine == "bitdistill" ? rows.FirstOrDefault(p => p.Engine == "llama.cpp" && p.Format == peerFormat && p.LmHead == "q6_K" && p.Threads == r.Threads) : null;
+            var (peerFormat, peerHead) = r.Format switch { "i2" => ("TQ2_0", "q6_K"), Fp16 => ("F16", "f16"), _ => ("TQ1_0", "q6_K") };
+            var peer = r.Engine == "bitdistill" ? rows.FirstOrDefault(p => p.Engine == "llama.cpp" && p.Format == peerFormat && p.LmHead == peerHead && p.Threads == r.Threads) : null;
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"| {r.Engine} | {r.Model} | {r.Format} | {r.LmHead} | {r.Threads} | {r.Simd} | {r.PrefillTokensPerSecond:F1} | {r.DecodeTokensPerSecond:F1} | "
                 + $"{(r.BytesPerToken > 0 ? (r.BytesPerToken / 1048576.0).ToString("F1", CultureInfo.InvariantCulture) : "")} | "
@@ -249,6 +269,11 @@ public static class RuntimeBench
                 + $"{(peer is null ? "" : (r.PrefillTokensPerSecond / peer.PrefillTokensPerSecond).ToString("F2", CultureInfo.InvariantCulture) + "×")} |"));
         }
         stdout.WriteLine("(median of the repetitions; bound = read bandwidth / bytes of weights read per decoded token; llama.cpp rows: llama-bench avg, its default output layer is q6_K)");
+        // the paper's comparison: packed ternary against the same shape at FP16, both on our runtime
+        foreach (var fp in rows.Where(r => r.Engine == "bitdistill" && r.Format == Fp16))
+            foreach (var t in rows.Where(r => r.Engine == "bitdistill" && r.Format != Fp16 && r.Threads == fp.Threads && r.Simd == fp.Simd))
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{t.Format} (lm_head {t.LmHead}) over fp16, {t.Threads} thread(s): decode {t.DecodeTokensPerSecond / fp.DecodeTokensPerSecond:F2}×, prefill {t.PrefillTokensPerSecond / fp.PrefillTokensPerSecond:F2}×, bytes per token {(double)fp.BytesPerToken / t.BytesPerToken:F2}× fewer"));
     }
 
     private static void WriteJson(string path, List<Row> rows, string load0, string load1)
