@@ -96,8 +96,8 @@ public static class RuntimeBench
             foreach (var f in o.Formats.Where(f => f != Fp16))
                 foreach (var h in o.LmHeads)
                 {
-                    var packing = PackedExportInfo.ParsePacking(f) ?? throw new UsageException($"--formats: '{f}' is not i2, t1.6 or fp16");
-                    var head = PackedExportInfo.ParseStorage(h) ?? throw new UsageException($"--lm-heads: '{h}' is not int8, fp16 or fp32");
+                    var packing = PackedExportInfo.ParsePacking(f)!.Value; // both checked at the start
+                    var head = PackedExportInfo.ParseStorage(h)!.Value;
                     string dir = Path.Combine(work, $"{modelName}-{f}-{h}");
                     if (!File.Exists(Path.Combine(dir, "config.json"))) WriteRandomModel(dir, json, config, packing, head, stdout);
                     rows.AddRange(Measure(dir, modelName, f, h, o, bandwidth, stdout));

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Numerics.Tensors;
 using BitDistill.Kernels;
 
@@ -55,7 +56,7 @@ public static class InferenceOps
     {
         if (rows == 1) { Gemv.MultiplyF16(w, n, k, x, y); return; }
         const int Block = 256;
-        var block = System.Buffers.ArrayPool<float>.Shared.Rent(Math.Min(Block, n) * k);
+        var block = ArrayPool<float>.Shared.Rent(Math.Min(Block, n) * k);
         try
         {
             for (int r0 = 0; r0 < n; r0 += Block)
@@ -65,7 +66,7 @@ public static class InferenceOps
                 Sgemm.Multiply(false, true, rows, b, k, 1f, x, k, block.AsSpan(0, b * k), k, 0f, y[r0..], n);
             }
         }
-        finally { System.Buffers.ArrayPool<float>.Shared.Return(block); }
+        finally { ArrayPool<float>.Shared.Return(block); }
     }
 
     /// <summary>The embedding rows of <paramref name="ids"/> from a stored table [V, E] of Float32, Float16, or Int8 with one
@@ -95,20 +96,14 @@ public static class InferenceOps
     }
 
     /// <summary>output[r] = input[r]·weightᵀ for input rows [inputRow, inputRow + rows) into output rows [outputRow, ..), with a
-    /// stored weight [N, K] of Float32, Float16, or Int8 with one float scale per row (<paramref name="rowScales"/> [N]): the
-    /// deployed lm_head. Each row goes through the matching GEMV (weights converted on the fly).</summary>
+    /// stored weight [N, K] of Float32 or Float16 (as <see cref="Linear(Tensor, int, int, Tensor, Tensor?, Tensor, int)"/>), or
+    /// Int8 with one float scale per row (<paramref name="rowScales"/> [N]; each row through the INT8 GEMV): the deployed lm_head.</summary>
     public static void StoredLinear(Tensor input, int inputRow, int rows, Tensor weight, Tensor? rowScales, Tensor output, int outputRow)
     {
-        if (weight.DType == DType.Float32 && rowScales is null) { Linear(input, inputRow, rows, weight, null, output, outputRow); return; }
+        if (weight.DType is DType.Float32 or DType.Float16 && rowScales is null) { Linear(input, inputRow, rows, weight, null, output, outputRow); return; }
         var (n, k) = Matrix(weight, nameof(weight));
         var x = Rows(input, nameof(input), inputRow + rows, k).Slice(inputRow * k, rows * k);
         var y = Rows(output, nameof(output), outputRow + rows, n).Slice(outputRow * n, rows * n);
-        if (weight.DType == DType.Float16)
-        {
-            var w = Elements<Half>(weight, DType.Float16, nameof(weight));
-            for (int r = 0; r < rows; r++) Gemv.MultiplyF16(w, n, k, x.Slice(r * k, k), y.Slice(r * n, n));
-            return;
-        }
         var q = Elements<sbyte>(weight, DType.Int8, nameof(weight));
         var s = RowScales(rowScales, n, nameof(rowScales));
         for (int r = 0; r < rows; r++) Int8RowGemv.Multiply(q, s, n, k, x.Slice(r * k, k), y.Slice(r * n, n));
