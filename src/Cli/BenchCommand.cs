@@ -114,6 +114,7 @@ public static class BenchCommand
             string? cfg = parse.GetValue(config);
             if (cfg is not null && !File.Exists(cfg)) throw new UsageException($"--config '{cfg}' does not exist");
             OutputFile.Check("--json", parse.GetValue(json));
+            if (parse.GetValue(work) is { } w && File.Exists(w)) throw new UsageException($"--work: '{w}' is a file; give a folder (created if missing)");
             static string[] List(string v) => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             return RuntimeBench.Run(new RuntimeBench.Options
             {

@@ -78,9 +78,13 @@ public sealed class RuntimeBenchTests
     [InlineData(",", "give at least one SIMD level")]
     [InlineData("Scalar --formats i3", "--formats: 'i3' is not i2, t1.6 or fp16")]
     [InlineData("Scalar --lm-heads int4", "--lm-heads: 'int4' is not int8, fp16 or fp32")]
+    [InlineData("Scalar --work RuntimeBenchTests.cs.nonfolder", "is a file; give a folder")]
     public void ABadSimdLevelFormatOrHeadIsAOneLineErrorBeforeAnyWork(string simd, string expected)
     {
-        var (code, output, err) = CliRunner.Run(["bench", "runtime", "--simd", .. simd.Split(' ')]);
+        string file = Path.Combine(Path.GetTempPath(), "RuntimeBenchTests.cs.nonfolder");
+        File.WriteAllText(file, "not a folder");
+        var (code, output, err) = CliRunner.Run(["bench", "runtime", "--simd", .. simd.Replace("RuntimeBenchTests.cs.nonfolder", file).Split(' ')]);
+        File.Delete(file);
         Assert.DoesNotContain("bandwidth", output); // nothing measured first
         Assert.Equal(2, code);
         Assert.Contains(expected, err);
