@@ -34,6 +34,7 @@ public static unsafe class Gemv
         public float* X, Y;
         public int N, K, Threads;
         public SimdLevel Level; // the caller's, read once per call
+        public OutlierTable Outliers;
     }
 
     private static void ChunkF32(int t, void* ctx)
@@ -62,6 +63,40 @@ public static unsafe class Gemv
         }
     }
 
+    /// <summary>y = W·x, W IEEE half [n, k], with the outliers of W found beforehand (<see cref="Fp16Outliers.Find"/>): every half
+    /// goes through the conversion of normal halves, with no test per vector, and the outliers' corrections are added after.</summary>
+    public static void MultiplyF16(ReadOnlySpan<Half> w, int n, int k, ReadOnlySpan<float> x, Span<float> y, Fp16Outliers outliers)
+    {
+        ArgumentNullException.ThrowIfNull(outliers);
+        Check(w.Length, n, k, x.Length, y.Length);
+        outliers.CheckShape(n, k);
+        fixed (Half* pw = w) fixed (float* px = x) fixed (float* py = y)
+        fixed (int* start = outliers.RowStart) fixed (int* row = outliers.Row) fixed (int* col = outliers.Column) fixed (float* fix = outliers.Correction)
+        {
+            var level = KernelContext.Current.Simd;
+            var o = new OutlierTable { Start = start, Row = row, Column = col, Correction = fix };
+            if (StaticParallel.Threads(n, k) <= 1) RowsF16Normal(level, (ushort*)pw, k, px, py, 0, n, o);
+            else
+            {
+                var job = new Job { W = pw, X = px, Y = py, N = n, K = k, Threads = StaticParallel.Threads(n, k), Level = level, Outliers = o };
+                ThreadTeam.Run(job.Threads, &ChunkF16Normal, &job);
+            }
+        }
+    }
+
+    private static void ChunkF16Normal(int t, void* ctx)
+    {
+        ref var j = ref *(Job*)ctx;
+        var (s, e) = StaticParallel.Chunk(j.N, j.Threads, t);
+        RowsF16Normal(j.Level, (ushort*)j.W, j.K, j.X, j.Y, s, e, j.Outliers);
+    }
+
+    private struct OutlierTable
+    {
+        public int* Start, Row, Column;
+        public float* Correction;
+    }
+
     private static void ParallelF16(SimdLevel level, ushort* w, int n, int k, float* x, float* y)
     {
         var job = new Job { W = w, X = x, Y = y, N = n, K = k, Threads = StaticParallel.Threads(n, k), Level = level };
@@ -80,7 +115,7 @@ public static unsafe class Gemv
         }
     }
 
-    /// <summary>Scalar oracle of <see cref="MultiplyF16"/>: the CLR's exact Half → float cast, double accumulation.</summary>
+    /// <summary>Scalar oracle of <see cref="MultiplyF16(ReadOnlySpan{Half}, int, int, ReadOnlySpan{float}, Span{float})"/>: the CLR's exact Half → float cast, double accumulation.</summary>
     public static void MultiplyF16Reference(ReadOnlySpan<Half> w, int n, int k, ReadOnlySpan<float> x, Span<float> y)
     {
         Check(w.Length, n, k, x.Length, y.Length);
@@ -210,16 +245,73 @@ public static unsafe class Gemv
         }
     }
 
+    // Rows [r0, r1) converting every half as a normal one (no test per vector), then the outliers' corrections in one flat loop
+    // over the range's entries (a loop per row would mispredict its exit once per row).
+    private static void RowsF16Normal(SimdLevel level, ushort* w, int k, float* x, float* y, int r0, int r1, OutlierTable o)
+    {
+        for (int r = r0; r < r1; r++)
+        {
+            ushort* wr = w + (long)r * k;
+            int i = 0;
+            float s = 0;
+            if (level >= SimdLevel.Vector512)
+            {
+                Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                for (; i <= k - 64; i += 64)
+                {
+                    var h0 = Vector512.Load(wr + i);
+                    var h1 = Vector512.Load(wr + i + 32);
+                    a0 = Vector512.FusedMultiplyAdd(NormalToSingle(Vector512.WidenLower(h0)), Vector512.Load(x + i), a0);
+                    a1 = Vector512.FusedMultiplyAdd(NormalToSingle(Vector512.WidenUpper(h0)), Vector512.Load(x + i + 16), a1);
+                    a2 = Vector512.FusedMultiplyAdd(NormalToSingle(Vector512.WidenLower(h1)), Vector512.Load(x + i + 32), a2);
+                    a3 = Vector512.FusedMultiplyAdd(NormalToSingle(Vector512.WidenUpper(h1)), Vector512.Load(x + i + 48), a3);
+                }
+                s = Vector512.Sum((a0 + a1) + (a2 + a3));
+            }
+            else if (level >= SimdLevel.Vector256)
+            {
+                Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                for (; i <= k - 32; i += 32)
+                {
+                    var h0 = Vector256.Load(wr + i);
+                    var h1 = Vector256.Load(wr + i + 16);
+                    a0 = Vector256.FusedMultiplyAdd(NormalToSingle(Vector256.WidenLower(h0)), Vector256.Load(x + i), a0);
+                    a1 = Vector256.FusedMultiplyAdd(NormalToSingle(Vector256.WidenUpper(h0)), Vector256.Load(x + i + 8), a1);
+                    a2 = Vector256.FusedMultiplyAdd(NormalToSingle(Vector256.WidenLower(h1)), Vector256.Load(x + i + 16), a2);
+                    a3 = Vector256.FusedMultiplyAdd(NormalToSingle(Vector256.WidenUpper(h1)), Vector256.Load(x + i + 24), a3);
+                }
+                s = Vector256.Sum((a0 + a1) + (a2 + a3));
+            }
+            else if (level >= SimdLevel.Vector128)
+            {
+                Vector128<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                for (; i <= k - 16; i += 16)
+                {
+                    var h0 = Vector128.Load(wr + i);
+                    var h1 = Vector128.Load(wr + i + 8);
+                    a0 += NormalToSingle(Vector128.WidenLower(h0)) * Vector128.Load(x + i);
+                    a1 += NormalToSingle(Vector128.WidenUpper(h0)) * Vector128.Load(x + i + 4);
+                    a2 += NormalToSingle(Vector128.WidenLower(h1)) * Vector128.Load(x + i + 8);
+                    a3 += NormalToSingle(Vector128.WidenUpper(h1)) * Vector128.Load(x + i + 12);
+                }
+                s = Vector128.Sum((a0 + a1) + (a2 + a3));
+            }
+            for (; i < k; i++) s += Fp16Outliers.FastValue(wr[i]) * x[i]; // the tail too, so every outlier is corrected once below
+            y[r] = s;
+        }
+        for (int e = o.Start[r0], end = o.Start[r1]; e < end; e++) y[o.Row[e]] += o.Correction[e] * x[o.Column[e]];
+    }
+
     // Half bits h → float bits, all integer ops (no float multiply on possibly subnormal values, which is slow on some CPUs):
     // |h| = e (15 bits). Normal: (e << 13) + 112·2^23 (exponent rebias 15 → 127). Inf/NaN (e ≥ 0x7C00): rebias by 2·112 so the
     // exponent field becomes 255. Subnormal or zero (e < 0x400): the value e·2^-24 is (e << 13) + 113·2^23 read as a float, minus 2^-14.
-    private const uint Rebias = 112u << 23;
+    internal const uint Rebias = 112u << 23;
 
     // Fast path for normal halves only (0x0400 ≤ |h| < 0x7C00, checked per vector with one unsigned compare): h << 16 puts the
     // sign at bit 31 and exponent+mantissa at bits 16..30; an arithmetic shift right by 3 moves them to bits 13..27 (the float
     // mantissa's top and exponent's low 5 bits) while bits 28..30 copy the sign, which the mask clears; adding 112·2^23 rebiases the
     // exponent (15 → 127) without reaching bit 31. Exact, integer only; any zero, subnormal, Inf or NaN takes ToSingle.
-    private const int NormalMask = unchecked((int)0x8FFF_E000);
+    internal const int NormalMask = unchecked((int)0x8FFF_E000);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool AllNormal(Vector512<ushort> h) =>
@@ -236,6 +328,10 @@ public static unsafe class Gemv
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> NormalToSingle(Vector256<uint> h) =>
         ((((h << 16).AsInt32() >> 3) & Vector256.Create(NormalMask)) + Vector256.Create((int)Rebias)).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> NormalToSingle(Vector128<uint> h) =>
+        ((((h << 16).AsInt32() >> 3) & Vector128.Create(NormalMask)) + Vector128.Create((int)Rebias)).AsSingle();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> ToSingle(Vector512<uint> h)

@@ -102,7 +102,7 @@ internal sealed class ForwardBuffers
     /// architecture says so.</summary>
     public void Logits(int row, int rows, Tensor output, int outputRow)
     {
-        InferenceOps.StoredLinear(X, row, rows, _model.OutputWeight, _model.OutputScales, output, outputRow);
+        InferenceOps.StoredLinear(X, row, rows, _model.OutputWeight, _model.OutputScales, output, outputRow, _model.OutputFp16Outliers);
         if (_model.Config.FinalLogitSoftcap > 0) InferenceOps.Softcap(output, outputRow, rows, _model.Config.FinalLogitSoftcap);
     }
 
@@ -117,7 +117,7 @@ internal sealed class ForwardBuffers
             InferenceOps.RmsNorm(input, n, p.InputNorm, _model.SubLnEps, x);
         }
         if (p.Ternary is not null) InferenceOps.TernaryLinear(x, n, p.Ternary, p.Bias, output, _codes, _codeScales, _codeSums);
-        else InferenceOps.Linear(x, n, p.Weight!, p.Bias, output);
+        else InferenceOps.Linear(x, 0, n, p.Weight!, p.Bias, output, 0, p.Fp16Outliers);
     }
 
     private static Tensor Buffer(int rows, int width) => Tensor.Zeros([rows, width], DType.Float32, Device.Cpu);

@@ -34,6 +34,7 @@ public sealed class RuntimeModel
     {
         Config = config; EmbedTokens = embed; EmbedScales = embedScales; Layers = layers; Norm = norm; LmHead = lmHead; LmHeadScales = lmHeadScales;
         SubLnEps = (float)(config.Export?.SubLnEps ?? 1e-8);
+        OutputFp16Outliers = OutputScales is null ? InferenceOps.FindFp16Outliers(OutputWeight) : null;
     }
 
     /// <summary>The configuration the model was built from.</summary>
@@ -68,6 +69,8 @@ public sealed class RuntimeModel
     internal Tensor OutputWeight => LmHead ?? EmbedTokens;
     /// <summary>Per-row scales of an INT8 <see cref="OutputWeight"/> (null otherwise).</summary>
     internal Tensor? OutputScales => LmHead is null ? EmbedScales : LmHeadScales;
+    /// <summary>The outliers of an FP16 <see cref="OutputWeight"/>, found once for its faster GEMV (null otherwise).</summary>
+    internal Fp16Outliers? OutputFp16Outliers { get; }
 
     /// <summary>One decoder layer: <paramref name="AttentionOutputNorm"/> and <paramref name="MlpOutputNorm"/> are Gemma's sandwich
     /// norms (null for Qwen); <paramref name="Window"/> is the sliding window of a local layer (0: global), which also uses the

@@ -29,15 +29,27 @@ public static class InferenceOps
     public static void Linear(Tensor input, int rows, Tensor weight, Tensor? bias, Tensor output) =>
         Linear(input, 0, rows, weight, bias, output, 0);
 
+    /// <summary>The outliers of an FP16 weight [N, K] (<see cref="Fp16Outliers.Find"/>) for the faster FP16 GEMV of
+    /// <see cref="Linear(Tensor, int, int, Tensor, Tensor?, Tensor, int, Fp16Outliers?)"/>; null for other types, or when the
+    /// weight holds too many zeros or subnormals for the table to pay. The weight must not change afterwards.</summary>
+    public static Fp16Outliers? FindFp16Outliers(Tensor weight)
+    {
+        if (weight.DType != DType.Float16) return null;
+        var (n, k) = Matrix(weight, nameof(weight));
+        return Fp16Outliers.Find(Elements<Half>(weight, DType.Float16, nameof(weight)), n, k);
+    }
+
     /// <summary>As <see cref="Linear(Tensor, int, Tensor, Tensor?, Tensor)"/> on input rows [inputRow, inputRow + rows) into output
-    /// rows [outputRow, outputRow + rows) (the logits of the last prompt position, or of every position into a larger buffer).</summary>
-    public static void Linear(Tensor input, int inputRow, int rows, Tensor weight, Tensor? bias, Tensor output, int outputRow)
+    /// rows [outputRow, outputRow + rows) (the logits of the last prompt position, or of every position into a larger buffer).
+    /// <paramref name="fp16Outliers"/>, found once in an FP16 weight (<see cref="FindFp16Outliers"/>), speeds up its GEMV.</summary>
+    public static void Linear(Tensor input, int inputRow, int rows, Tensor weight, Tensor? bias, Tensor output, int outputRow,
+        Fp16Outliers? fp16Outliers = null)
     {
         var (n, k) = Matrix(weight, nameof(weight));
         var x = Rows(input, nameof(input), inputRow + rows, k).Slice(inputRow * k, rows * k);
         var y = Rows(output, nameof(output), outputRow + rows, n).Slice(outputRow * n, rows * n);
         if (rows == 0) return;
-        if (weight.DType == DType.Float16) HalfLinear(x, rows, Elements<Half>(weight, DType.Float16, nameof(weight)), n, k, y);
+        if (weight.DType == DType.Float16) HalfLinear(x, rows, Elements<Half>(weight, DType.Float16, nameof(weight)), n, k, y, fp16Outliers);
         else
         {
             var w = Floats(weight, nameof(weight));
@@ -52,9 +64,14 @@ public static class InferenceOps
 
     // y [rows, N] = x·Wᵀ with W IEEE half [N, K]: one row is the FP16 GEMV (weights converted on the fly, read once); more
     // rows convert blocks of 256 weight rows to float and run the SGEMM on each, so a prompt reads the weights once too.
-    private static void HalfLinear(ReadOnlySpan<float> x, int rows, ReadOnlySpan<Half> w, int n, int k, Span<float> y)
+    private static void HalfLinear(ReadOnlySpan<float> x, int rows, ReadOnlySpan<Half> w, int n, int k, Span<float> y, Fp16Outliers? outliers)
     {
-        if (rows == 1) { Gemv.MultiplyF16(w, n, k, x, y); return; }
+        if (rows == 1)
+        {
+            if (outliers is null) Gemv.MultiplyF16(w, n, k, x, y);
+            else Gemv.MultiplyF16(w, n, k, x, y, outliers);
+            return;
+        }
         const int Block = 256;
         var block = ArrayPool<float>.Shared.Rent(Math.Min(Block, n) * k);
         try
@@ -96,11 +113,12 @@ public static class InferenceOps
     }
 
     /// <summary>output[r] = input[r]·weightᵀ for input rows [inputRow, inputRow + rows) into output rows [outputRow, ..), with a
-    /// stored weight [N, K] of Float32 or Float16 (as <see cref="Linear(Tensor, int, int, Tensor, Tensor?, Tensor, int)"/>), or
+    /// stored weight [N, K] of Float32 or Float16 (as <see cref="Linear(Tensor, int, int, Tensor, Tensor?, Tensor, int, Fp16Outliers?)"/>), or
     /// Int8 with one float scale per row (<paramref name="rowScales"/> [N]; each row through the INT8 GEMV): the deployed lm_head.</summary>
-    public static void StoredLinear(Tensor input, int inputRow, int rows, Tensor weight, Tensor? rowScales, Tensor output, int outputRow)
+    public static void StoredLinear(Tensor input, int inputRow, int rows, Tensor weight, Tensor? rowScales, Tensor output, int outputRow,
+        Fp16Outliers? fp16Outliers = null)
     {
-        if (weight.DType is DType.Float32 or DType.Float16 && rowScales is null) { Linear(input, inputRow, rows, weight, null, output, outputRow); return; }
+        if (weight.DType is DType.Float32 or DType.Float16 && rowScales is null) { Linear(input, inputRow, rows, weight, null, output, outputRow, fp16Outliers); return; }
         var (n, k) = Matrix(weight, nameof(weight));
         var x = Rows(input, nameof(input), inputRow + rows, k).Slice(inputRow * k, rows * k);
         var y = Rows(output, nameof(output), outputRow + rows, n).Slice(outputRow * n, rows * n);
