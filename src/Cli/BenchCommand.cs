@@ -63,7 +63,7 @@ public static class BenchCommand
             DefaultValueFactory = _ => KernelContext.HardwareSimd.ToString(),
         };
         var config = new Option<string>("--config") { Description = "a Qwen config.json giving the model shape (default: Qwen3-0.6B); weights are random ternary" };
-        var formats = new Option<string>("--formats") { Description = "comma-separated packings to measure: i2, t1.6, and fp16 (the same shape as an FP16 checkpoint, the full-precision baseline)", DefaultValueFactory = _ => "i2,t1.6" };
+        var formats = new Option<string>("--formats") { Description = "comma-separated packings to measure: i2, t1.6, and the full-precision baselines fp16, bf16, fp32 (the same shape as a Hugging Face checkpoint of that type)", DefaultValueFactory = _ => "i2,t1.6" };
         var heads = new Option<string>("--lm-heads") { Description = "comma-separated lm_head storages to measure: int8, fp16, fp32", DefaultValueFactory = _ => "int8,fp16" };
         var prompt = new Option<int>("--prompt-tokens") { Description = "prompt length of the prefill measurement (llama-bench -p)", DefaultValueFactory = _ => 128 };
         var gen = new Option<int>("--gen-tokens") { Description = "tokens of the decode measurement (llama-bench -n)", DefaultValueFactory = _ => 64 };

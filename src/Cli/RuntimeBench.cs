@@ -21,8 +21,8 @@ public static class RuntimeBench
     {
         /// <summary>A Qwen config.json giving the shape; null = Qwen3-0.6B.</summary>
         public string? Config { get; init; }
-        /// <summary>Packings to measure ("i2", "t1.6"), and "fp16": the full-precision baseline, a Hugging Face checkpoint in FP16
-        /// (its head is FP16 too, whatever <see cref="LmHeads"/> says).</summary>
+        /// <summary>Packings to measure ("i2", "t1.6"), and the full-precision baselines "fp16", "bf16", "fp32": a Hugging Face
+        /// checkpoint in that type (its head in that type too, whatever <see cref="LmHeads"/> says).</summary>
         public IReadOnlyList<string> Formats { get; init; } = ["i2", "t1.6"];
         /// <summary>lm_head storages to measure ("int8", "fp16", "fp32").</summary>
         public IReadOnlyList<string> LmHeads { get; init; } = ["int8", "fp16"];
@@ -70,7 +70,7 @@ public static class RuntimeBench
     public static int Run(Options o, TextWriter stdout)
     {
         // every format and lm_head is checked before the bandwidth measurement and the models (minutes of work)
-        foreach (var f in o.Formats) _ = f == Fp16 ? default : PackedExportInfo.ParsePacking(f) ?? throw new UsageException($"--formats: '{f}' is not i2, t1.6 or fp16");
+        foreach (var f in o.Formats) _ = FullPrecision(f) is not null ? default : PackedExportInfo.ParsePacking(f) ?? throw new UsageException($"--formats: '{f}' is not i2, t1.6, fp16, bf16 or fp32");
         foreach (var h in o.LmHeads) _ = PackedExportInfo.ParseStorage(h) ?? throw new UsageException($"--lm-heads: '{h}' is not int8, fp16 or fp32");
         string load0 = LoadAverage.Read();
         var json = JsonNode.Parse(o.Config is null ? Qwen3Small : File.ReadAllText(o.Config))!.AsObject();
@@ -87,13 +87,13 @@ public static class RuntimeBench
         var rows = new List<Row>();
         try
         {
-            foreach (var f in o.Formats.Where(f => f == Fp16))
+            foreach (var f in o.Formats.Where(f => FullPrecision(f) is not null))
             {
-                string dir = Path.Combine(work, $"{modelName}-fp16");
-                if (!File.Exists(Path.Combine(dir, "config.json"))) WriteRandomFp16Model(dir, json, stdout);
-                rows.AddRange(Measure(dir, modelName, f, "fp16", o, bandwidth, stdout));
+                string dir = Path.Combine(work, $"{modelName}-{f}");
+                if (!File.Exists(Path.Combine(dir, "config.json"))) WriteRandomCheckpoint(dir, json, FullPrecision(f)!.Value, stdout);
+                rows.AddRange(Measure(dir, modelName, f, f, o, bandwidth, stdout));
             }
-            foreach (var f in o.Formats.Where(f => f != Fp16))
+            foreach (var f in o.Formats.Where(f => FullPrecision(f) is null))
                 foreach (var h in o.LmHeads)
                 {
                     var packing = PackedExportInfo.ParsePacking(f)!.Value; // both checked at the start
@@ -114,13 +114,16 @@ public static class RuntimeBench
 
     private const string Fp16 = "fp16";
 
-    // The full-precision baseline of the same shape: random weights (the model's own initialisation), saved as an FP16
-    // Hugging Face checkpoint, which the runtime keeps at 16 bits.
-    private static void WriteRandomFp16Model(string dir, JsonObject json, TextWriter stdout)
+    // the full-precision formats and the checkpoint type of each
+    private static DType? FullPrecision(string format) => format switch { Fp16 => DType.Float16, "bf16" => DType.BFloat16, "fp32" => DType.Float32, _ => null };
+
+    // A full-precision baseline of the same shape: random weights (the model's own initialisation), saved as a Hugging Face
+    // checkpoint of that type, which the runtime keeps as stored (FP16 and BF16 at 16 bits).
+    private static void WriteRandomCheckpoint(string dir, JsonObject json, DType dtype, TextWriter stdout)
     {
         var sw = Stopwatch.StartNew();
         var model = new QwenModel(QwenConfig.Parse(json.ToJsonString()), new Generator(20261203));
-        model.SavePretrained(dir, DType.Float16);
+        model.SavePretrained(dir, dtype);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"wrote {dir} ({sw.Elapsed.TotalSeconds:F0} s)"));
     }
 
@@ -256,7 +259,7 @@ public static class RuntimeBench
         foreach (var r in rows)
         {
             // the peer row of the matching packing with llama.cpp's default output layer (q6_K)
-            var (peerFormat, peerHead) = r.Format switch { "i2" => ("TQ2_0", "q6_K"), Fp16 => ("F16", "f16"), _ => ("TQ1_0", "q6_K") };
+            var (peerFormat, peerHead) = r.Format switch { "i2" => ("TQ2_0", "q6_K"), "t1.6" => ("TQ1_0", "q6_K"), Fp16 => ("F16", "f16"), _ => ("", "") };
             var peer = r.Engine == "bitdistill" ? rows.FirstOrDefault(p => p.Engine == "llama.cpp" && p.Format == peerFormat && p.LmHead == peerHead && p.Threads == r.Threads) : null;
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"| {r.Engine} | {r.Model} | {r.Format} | {r.LmHead} | {r.Threads} | {r.Simd} | {r.PrefillTokensPerSecond:F1} | {r.DecodeTokensPerSecond:F1} | "
@@ -271,7 +274,7 @@ public static class RuntimeBench
         stdout.WriteLine("(median of the repetitions; bound = read bandwidth / bytes of weights read per decoded token; llama.cpp rows: llama-bench avg, its default output layer is q6_K)");
         // the paper's comparison: packed ternary against the same shape at FP16, both on our runtime
         foreach (var fp in rows.Where(r => r.Engine == "bitdistill" && r.Format == Fp16))
-            foreach (var t in rows.Where(r => r.Engine == "bitdistill" && r.Format != Fp16 && r.Threads == fp.Threads && r.Simd == fp.Simd))
+            foreach (var t in rows.Where(r => r.Engine == "bitdistill" && FullPrecision(r.Format) is null && r.Threads == fp.Threads && r.Simd == fp.Simd))
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{t.Format} (lm_head {t.LmHead}) over fp16, {t.Threads} thread(s): decode {t.DecodeTokensPerSecond / fp.DecodeTokensPerSecond:F2}×, prefill {t.PrefillTokensPerSecond / fp.PrefillTokensPerSecond:F2}×, bytes per token {(double)fp.BytesPerToken / t.BytesPerToken:F2}× fewer"));
     }

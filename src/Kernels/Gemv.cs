@@ -91,6 +91,118 @@ public static unsafe class Gemv
         finally { ArrayPool<float>.Shared.Return(pairs); }
     }
 
+    /// <summary>y = W·x, W bfloat16 [n, k] (the upper 16 bits of a float32, as ushort): each weight widened exactly by a shift,
+    /// in place in its 32-bit lane (even weights shifted up, odd ones masked), so the GEMV reads 2 bytes per weight at
+    /// memory speed.</summary>
+    public static void MultiplyBF16(ReadOnlySpan<ushort> w, int n, int k, ReadOnlySpan<float> x, Span<float> y)
+    {
+        Check(w.Length, n, k, x.Length, y.Length);
+        var level = KernelContext.Current.Simd;
+        var pairs = ArrayPool<float>.Shared.Rent(Math.Max(1, k));
+        try
+        {
+            fixed (ushort* pw = w) fixed (float* px = x) fixed (float* py = y) fixed (float* pp = pairs)
+            {
+                SplitPairs(level, px, pp, k);
+                if (StaticParallel.Threads(n, k) <= 1) RowsBF16(level, pw, k, px, pp, py, 0, n);
+                else
+                {
+                    var job = new Job { W = pw, X = px, XPairs = pp, Y = py, N = n, K = k, Threads = StaticParallel.Threads(n, k), Level = level };
+                    ThreadTeam.Run(job.Threads, &ChunkBF16, &job);
+                }
+            }
+        }
+        finally { ArrayPool<float>.Shared.Return(pairs); }
+    }
+
+    /// <summary>Scalar oracle of <see cref="MultiplyBF16"/>: each weight's bits shifted into a float32, double accumulation.</summary>
+    public static void MultiplyBF16Reference(ReadOnlySpan<ushort> w, int n, int k, ReadOnlySpan<float> x, Span<float> y)
+    {
+        Check(w.Length, n, k, x.Length, y.Length);
+        for (int r = 0; r < n; r++)
+        {
+            double s = 0;
+            for (int c = 0; c < k; c++) s += (double)BitConverter.Int32BitsToSingle(w[r * k + c] << 16) * x[c];
+            y[r] = (float)s;
+        }
+    }
+
+    private static void ChunkBF16(int t, void* ctx)
+    {
+        ref var j = ref *(Job*)ctx;
+        var (s, e) = StaticParallel.Chunk(j.N, j.Threads, t);
+        RowsBF16(j.Level, (ushort*)j.W, j.K, j.X, j.XPairs, j.Y, s, e);
+    }
+
+    private static void RowsBF16(SimdLevel level, ushort* w, int k, float* x, float* xp, float* y, int r0, int r1)
+    {
+        int b = PairBlock(level), full = b == 0 ? 0 : k - k % b;
+        for (int r = r0; r < r1; r++)
+        {
+            ushort* wr = w + (long)r * k;
+            int i = 0;
+            float s = 0;
+            if (level >= SimdLevel.Vector512)
+            {
+                Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                var hi = Vector512.Create(0xFFFF_0000u);
+                for (; i <= full - 64; i += 64)
+                {
+                    var h0 = Vector512.Load((uint*)(wr + i));
+                    var h1 = Vector512.Load((uint*)(wr + i + 32));
+                    a0 = Vector512.FusedMultiplyAdd((h0 << 16).AsSingle(), Vector512.Load(xp + i), a0);
+                    a1 = Vector512.FusedMultiplyAdd((h0 & hi).AsSingle(), Vector512.Load(xp + i + 16), a1);
+                    a2 = Vector512.FusedMultiplyAdd((h1 << 16).AsSingle(), Vector512.Load(xp + i + 32), a2);
+                    a3 = Vector512.FusedMultiplyAdd((h1 & hi).AsSingle(), Vector512.Load(xp + i + 48), a3);
+                }
+                if (i < full)
+                {
+                    var h0 = Vector512.Load((uint*)(wr + i));
+                    a0 = Vector512.FusedMultiplyAdd((h0 << 16).AsSingle(), Vector512.Load(xp + i), a0);
+                    a1 = Vector512.FusedMultiplyAdd((h0 & hi).AsSingle(), Vector512.Load(xp + i + 16), a1);
+                    i += 32;
+                }
+                s = Vector512.Sum((a0 + a1) + (a2 + a3));
+            }
+            else if (level >= SimdLevel.Vector256)
+            {
+                Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                var hi = Vector256.Create(0xFFFF_0000u);
+                for (; i <= full - 32; i += 32)
+                {
+                    var h0 = Vector256.Load((uint*)(wr + i));
+                    var h1 = Vector256.Load((uint*)(wr + i + 16));
+                    a0 = Vector256.FusedMultiplyAdd((h0 << 16).AsSingle(), Vector256.Load(xp + i), a0);
+                    a1 = Vector256.FusedMultiplyAdd((h0 & hi).AsSingle(), Vector256.Load(xp + i + 8), a1);
+                    a2 = Vector256.FusedMultiplyAdd((h1 << 16).AsSingle(), Vector256.Load(xp + i + 16), a2);
+                    a3 = Vector256.FusedMultiplyAdd((h1 & hi).AsSingle(), Vector256.Load(xp + i + 24), a3);
+                }
+                if (i < full)
+                {
+                    var h0 = Vector256.Load((uint*)(wr + i));
+                    a0 = Vector256.FusedMultiplyAdd((h0 << 16).AsSingle(), Vector256.Load(xp + i), a0);
+                    a1 = Vector256.FusedMultiplyAdd((h0 & hi).AsSingle(), Vector256.Load(xp + i + 8), a1);
+                    i += 16;
+                }
+                s = Vector256.Sum((a0 + a1) + (a2 + a3));
+            }
+            else if (level >= SimdLevel.Vector128)
+            {
+                Vector128<float> a0 = default, a1 = default;
+                var hi = Vector128.Create(0xFFFF_0000u);
+                for (; i < full; i += 8)
+                {
+                    var h0 = Vector128.Load((uint*)(wr + i));
+                    a0 += (h0 << 16).AsSingle() * Vector128.Load(xp + i);
+                    a1 += (h0 & hi).AsSingle() * Vector128.Load(xp + i + 4);
+                }
+                s = Vector128.Sum(a0 + a1);
+            }
+            for (; i < k; i++) s += BitConverter.Int32BitsToSingle(wr[i] << 16) * x[i];
+            y[r] = s;
+        }
+    }
+
     // Halves per block of the pair-split layout at each level: one vector of halves (its 32-bit lanes hold two each).
     private static int PairBlock(SimdLevel level) => level switch
     {

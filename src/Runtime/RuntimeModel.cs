@@ -150,8 +150,8 @@ public sealed class RuntimeModel
         // long-lived: weights must not come from (or go back to) the pool of a caller's TensorScope
         using var _ = TensorScope.Suspend();
         Tensor W(string name) => st.Load(name, DType.Float32, Device.Cpu).Contiguous();
-        // FP16 matrices stay FP16 (half the bytes a decode step reads; the GEMVs convert exactly as they read), BF16 and FP32 become FP32
-        Tensor Matrix(string name) => st.Entry(name).DType == DType.Float16 ? st.Load(name, DType.Float16, Device.Cpu).Contiguous() : W(name);
+        // FP16 and BF16 matrices stay at 16 bits (half the bytes a decode step reads; the GEMVs convert exactly as they read)
+        Tensor Matrix(string name) => st.Entry(name).DType is DType.Float16 or DType.BFloat16 ? st.Load(name, null, Device.Cpu).Contiguous() : W(name);
         Tensor? Optional(string name, bool present) => present ? W(name) : null;
         var layers = new Layer[config.NumHiddenLayers];
         for (int i = 0; i < layers.Length; i++)

@@ -24,7 +24,7 @@ public static class InferenceOps
     }
 
     /// <summary>output[r] = input[r]·weightᵀ (+ bias) for r &lt; <paramref name="rows"/>; input [≥ rows, K], weight [N, K] of
-    /// Float32 or Float16 (kept at 16 bits, converted exactly as it is read), bias [N], output [≥ rows, N]. One row goes through
+    /// Float32, Float16 or BFloat16 (kept at 16 bits, converted exactly as it is read), bias [N], output [≥ rows, N]. One row goes through
     /// the GEMV (weights streamed once), more through the SGEMM.</summary>
     public static void Linear(Tensor input, int rows, Tensor weight, Tensor? bias, Tensor output) =>
         Linear(input, 0, rows, weight, bias, output, 0);
@@ -50,6 +50,7 @@ public static class InferenceOps
         var y = Rows(output, nameof(output), outputRow + rows, n).Slice(outputRow * n, rows * n);
         if (rows == 0) return;
         if (weight.DType == DType.Float16) HalfLinear(x, rows, Elements<Half>(weight, DType.Float16, nameof(weight)), n, k, y, fp16Outliers);
+        else if (weight.DType == DType.BFloat16) BFloat16Linear(x, rows, Elements<ushort>(weight, DType.BFloat16, nameof(weight)), n, k, y);
         else
         {
             var w = Floats(weight, nameof(weight));
@@ -86,7 +87,25 @@ public static class InferenceOps
         finally { ArrayPool<float>.Shared.Return(block); }
     }
 
-    /// <summary>The embedding rows of <paramref name="ids"/> from a stored table [V, E] of Float32, Float16, or Int8 with one
+    // As HalfLinear for bfloat16 weights (widened by a shift: no outliers to correct).
+    private static void BFloat16Linear(ReadOnlySpan<float> x, int rows, ReadOnlySpan<ushort> w, int n, int k, Span<float> y)
+    {
+        if (rows == 1) { Gemv.MultiplyBF16(w, n, k, x, y); return; }
+        const int Block = 256;
+        var block = ArrayPool<float>.Shared.Rent(Math.Min(Block, n) * k);
+        try
+        {
+            for (int r0 = 0; r0 < n; r0 += Block)
+            {
+                int b = Math.Min(Block, n - r0);
+                NumericConvert.BFloat16ToSingle(w.Slice(r0 * k, b * k), block.AsSpan(0, b * k));
+                Sgemm.Multiply(false, true, rows, b, k, 1f, x, k, block.AsSpan(0, b * k), k, 0f, y[r0..], n);
+            }
+        }
+        finally { ArrayPool<float>.Shared.Return(block); }
+    }
+
+    /// <summary>The embedding rows of <paramref name="ids"/> from a stored table [V, E] of Float32, Float16, BFloat16, or Int8 with one
     /// float scale per row (<paramref name="rowScales"/> [V]; value = code · scale), as float32 into rows 0.. of
     /// <paramref name="output"/> [≥ ids, E] (the deployed embeddings, converted row by row, never as a whole).</summary>
     public static void Embedding(Tensor table, Tensor? rowScales, ReadOnlySpan<int> ids, Tensor output)
@@ -102,6 +121,12 @@ public static class InferenceOps
             for (int i = 0; i < ids.Length; i++) NumericConvert.HalfToSingle(src.Slice(ids[i] * e, e), dst.Slice(i * e, e));
             return;
         }
+        if (table.DType == DType.BFloat16)
+        {
+            var src = Elements<ushort>(table, DType.BFloat16, nameof(table));
+            for (int i = 0; i < ids.Length; i++) NumericConvert.BFloat16ToSingle(src.Slice(ids[i] * e, e), dst.Slice(i * e, e));
+            return;
+        }
         var q = Elements<sbyte>(table, DType.Int8, nameof(table));
         var s = RowScales(rowScales, v, nameof(rowScales));
         for (int i = 0; i < ids.Length; i++)
@@ -113,12 +138,12 @@ public static class InferenceOps
     }
 
     /// <summary>output[r] = input[r]·weightᵀ for input rows [inputRow, inputRow + rows) into output rows [outputRow, ..), with a
-    /// stored weight [N, K] of Float32 or Float16 (as <see cref="Linear(Tensor, int, int, Tensor, Tensor?, Tensor, int, Fp16Outliers?)"/>), or
+    /// stored weight [N, K] of Float32, Float16 or BFloat16 (as <see cref="Linear(Tensor, int, int, Tensor, Tensor?, Tensor, int, Fp16Outliers?)"/>), or
     /// Int8 with one float scale per row (<paramref name="rowScales"/> [N]; each row through the INT8 GEMV): the deployed lm_head.</summary>
     public static void StoredLinear(Tensor input, int inputRow, int rows, Tensor weight, Tensor? rowScales, Tensor output, int outputRow,
         Fp16Outliers? fp16Outliers = null)
     {
-        if (weight.DType is DType.Float32 or DType.Float16 && rowScales is null) { Linear(input, inputRow, rows, weight, null, output, outputRow, fp16Outliers); return; }
+        if (weight.DType is DType.Float32 or DType.Float16 or DType.BFloat16 && rowScales is null) { Linear(input, inputRow, rows, weight, null, output, outputRow, fp16Outliers); return; }
         var (n, k) = Matrix(weight, nameof(weight));
         var x = Rows(input, nameof(input), inputRow + rows, k).Slice(inputRow * k, rows * k);
         var y = Rows(output, nameof(output), outputRow + rows, n).Slice(outputRow * n, rows * n);

@@ -39,7 +39,7 @@ public sealed class RuntimeBenchTests
             var o = new StringWriter();
             int code = RuntimeBench.Run(new RuntimeBench.Options
             {
-                Config = config, Formats = ["i2", "fp16"], LmHeads = ["int8"], Threads = [1], SimdLevels = [SimdLevel.Vector128], Prompt = 16, Generate = 8, Repeats = 1,
+                Config = config, Formats = ["i2", "fp16", "bf16"], LmHeads = ["int8"], Threads = [1], SimdLevels = [SimdLevel.Vector128], Prompt = 16, Generate = 8, Repeats = 1,
                 Work = Path.Combine(dir, "work"), PeerBin = Path.Combine(dir, "bin"), PeerModels = Path.Combine(dir, "models"), Json = json, MeasureResident = false,
             }, o);
             Assert.Equal(0, code);
@@ -51,6 +51,9 @@ public sealed class RuntimeBenchTests
             Assert.True(fp16.GetProperty("decode_tokens_per_s").GetDouble() > 0);
             Assert.True(fp16.GetProperty("bytes_per_token").GetInt64() > 2 * ours.GetProperty("bytes_per_token").GetInt64());
             Assert.Contains("i2 (lm_head int8) over fp16, 1 thread(s): decode", o.ToString());
+            var bf16 = Assert.Single(rows, r => r.GetProperty("format").GetString() == "bf16"); // kept at 16 bits too
+            Assert.Equal(fp16.GetProperty("bytes_per_token").GetInt64(), bf16.GetProperty("bytes_per_token").GetInt64());
+            Assert.True(bf16.GetProperty("decode_tokens_per_s").GetDouble() > 0);
             var peer = Assert.Single(rows, r => r.GetProperty("engine").GetString() == "llama.cpp");
             Assert.Equal("i2", ours.GetProperty("format").GetString());
             Assert.Equal("int8", ours.GetProperty("lm_head").GetString());
@@ -76,7 +79,7 @@ public sealed class RuntimeBenchTests
     [InlineData("Vector1024", "'Vector1024' is not one of")]
     [InlineData("7", "'7' is not one of")]
     [InlineData(",", "give at least one SIMD level")]
-    [InlineData("Scalar --formats i3", "--formats: 'i3' is not i2, t1.6 or fp16")]
+    [InlineData("Scalar --formats i3", "--formats: 'i3' is not i2, t1.6, fp16, bf16 or fp32")]
     [InlineData("Scalar --lm-heads int4", "--lm-heads: 'int4' is not int8, fp16 or fp32")]
     [InlineData("Scalar --work RuntimeBenchTests.cs.nonfolder", "is a file; give a folder")]
     public void ABadSimdLevelFormatOrHeadIsAOneLineErrorBeforeAnyWork(string simd, string expected)

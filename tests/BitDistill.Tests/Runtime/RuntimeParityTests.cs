@@ -126,8 +126,10 @@ public sealed class RuntimeParityTests(ITestOutputHelper output)
         Assert.Contains("maximum sequence length 4", overflow.Message);
     }
 
-    [Fact]
-    public void AnFp16CheckpointStaysAtSixteenBitsAndGivesTheModelsLogits()
+    [Theory]
+    [InlineData(DType.Float16)]
+    [InlineData(DType.BFloat16)]
+    public void ASixteenBitCheckpointStaysAtSixteenBitsAndGivesTheModelsLogits(DType dtype)
     {
         // intermediate 600: the multi-row FP16 path converts 256 weight rows at a time, so 3 blocks with a remainder
         var config = QwenConfig.Parse("""
@@ -135,11 +137,11 @@ public sealed class RuntimeParityTests(ITestOutputHelper output)
               "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "max_position_embeddings": 128,
               "tie_word_embeddings": false, "eos_token_id": 2 }
             """);
-        var dir = Path.Combine(Path.GetTempPath(), $"bitdistill-runtime-fp16-{Guid.NewGuid():N}");
+        var dir = Path.Combine(Path.GetTempPath(), $"bitdistill-runtime-{dtype}-{Guid.NewGuid():N}");
         try
         {
-            new QwenModel(config, new Generator(7)).SavePretrained(dir, DType.Float16);
-            var model = QwenModel.FromPretrained(dir); // the FP16 weights, exactly widened to FP32
+            new QwenModel(config, new Generator(7)).SavePretrained(dir, dtype);
+            var model = QwenModel.FromPretrained(dir); // the 16-bit weights, exactly widened to FP32
             var runtime = RuntimeModel.Load(dir);
             long fp32Bytes = 4L * (2 * (64 * 64 + 2 * 32 * 64 + 64 * 64 + 3 * 600 * 64) + 300 * 64 + 64);
             Assert.Equal(fp32Bytes / 2, runtime.DecodeBytesPerToken); // projections, head and one embedding row at 2 bytes
@@ -152,7 +154,7 @@ public sealed class RuntimeParityTests(ITestOutputHelper output)
                 var all = Tensor.Zeros([Prompt.Length, 300]);
                 session.Append(Prompt, all);
                 double e = RelErr(all.ToFloatArray(), expected);
-                output.WriteLine($"fp16 checkpoint, prefill chunk {chunk}: logits relative error {e:E2}");
+                output.WriteLine($"{dtype} checkpoint, prefill chunk {chunk}: logits relative error {e:E2}");
                 Assert.True(e <= Tolerance, $"chunk {chunk}: relative error {e:E3}");
             }
         }
