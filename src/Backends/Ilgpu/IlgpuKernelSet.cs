@@ -46,6 +46,9 @@ internal sealed class IlgpuKernelSet(Accelerator a)
     private Action<Index1D, ArrayView<sbyte>, ArrayView<float>, ArrayView<sbyte>, ArrayView<float>, ArrayView<float>, int, int, int>? _ternaryCodesMatMul;
 
     private Action<Index1D, ArrayView<float>, int, int, float, ArrayView<float>>? _keptCount;
+    private Action<Index1D, ArrayView<float>, int, ArrayView<float>, int, ArrayView<double>>? _calibrationChecks;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<sbyte>, ArrayView<float>, ArrayView<double>, int>? _awqRowStats;
+    private Action<Index1D, ArrayView<double>, ArrayView<float>, int, int, int, float, ArrayView<double>, int>? _awqGridError;
     private Action<Index1D, ArrayView<long>, int, long, ArrayView<float>>? _targetCount;
     private Action<Index1D, ArrayView<float>, int, ArrayView<float>, float, float, ArrayView<float>, int>? _lossMean;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, float, int, int>? _temperedKlRows;
@@ -186,4 +189,13 @@ internal sealed class IlgpuKernelSet(Accelerator a)
 
     public void RelationGrad(int n, ArrayView<float> a0, ArrayView<float> g, ArrayView<float> count, ArrayView<float> grad, RelationDims d) =>
         (_relationGrad ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, RelationDims>(IlgpuKernels.RelationGrad))(n, a0, g, count, grad, d);
+
+    public void CalibrationChecks(ArrayView<float> w, int count, ArrayView<float> gram, int k, ArrayView<double> checks) =>
+        (_calibrationChecks ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, ArrayView<float>, int, ArrayView<double>>(IlgpuKernels.CalibrationChecks))(1, w, count, gram, k, checks);
+
+    public void AwqRowStats(int rows, ArrayView<float> w, ArrayView<float> gram, ArrayView<sbyte> codes, ArrayView<float> inputScales, ArrayView<double> stats, int k) =>
+        (_awqRowStats ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<sbyte>, ArrayView<float>, ArrayView<double>, int>(IlgpuKernels.AwqRowStats))(rows, w, gram, codes, inputScales, stats, k);
+
+    public void AwqGridError(ArrayView<double> stats, ArrayView<float> scales, int n, int perRow, int refit, float minScale, ArrayView<double> errors, int slot) =>
+        (_awqGridError ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, ArrayView<float>, int, int, int, float, ArrayView<double>, int>(IlgpuKernels.AwqGridError))(1, stats, scales, n, perRow, refit, minScale, errors, slot);
 }
