@@ -4,9 +4,10 @@ using ILGPU.Runtime;
 
 namespace BitDistill.Backends.Ilgpu;
 
-// AWQ's solve for quantisation-aware training on the device: the weight and the Gram matrix stay there; the host reads mean
-// |x| (k values, for the input scales of each α) and, at the end, the grid's errors with the input checks, and keeps the best α.
-// GPTQ keeps IBackend's host solve (its Cholesky factor and column-sequential error feedback are not ported yet).
+// The solves of quantisation-aware training on the device. AWQ: the weight and the Gram matrix stay there; the host reads mean
+// |x| (k values, for the input scales of each α) and, at the end, the grid's errors with the input checks, and keeps the best
+// α. GPTQ: the host reads the Gram matrix (k² values) to factor H⁻¹ as the host solver does; the weight stays on the device,
+// where one thread per row runs the error feedback, and the host reads the input checks at the end.
 public sealed partial class IlgpuBackend
 {
     public Tensor SolveTernaryAwq(Tensor weight, Tensor gram, Tensor absMean, AwqOptions options)
@@ -84,6 +85,12 @@ public sealed partial class IlgpuBackend
     // absmean codes and scales of w [n, k] (per row or per tensor) into the given tensors, on TernarizeWeights' kernels
     private void AbsmeanCodes(Tensor w, int n, int k, bool perRow, Tensor codes, Tensor dequantized, Tensor scales)
     {
+        AbsmeanScales(w, n, k, perRow, scales);
+        _k.TernarizeElements(n * k, Vc(w), Vc(scales), Vc(scales), Vb(codes), V(dequantized), k, perRow ? 0 : 1);
+    }
+
+    private void AbsmeanScales(Tensor w, int n, int k, bool perRow, Tensor scales)
+    {
         lock (_rowSumsLock)
         {
             var sums = RowSums(n);
@@ -91,6 +98,60 @@ public sealed partial class IlgpuBackend
             _k.AbsMeanScales(perRow ? n : 1, sums, Vc(scales), k, n, perRow ? 0 : 1);
             if (_accelerator.AcceleratorType == AcceleratorType.CPU) _accelerator.Synchronize(); // as TernarizeWeights: the emulator may run other threads' launches beside these
         }
-        _k.TernarizeElements(n * k, Vc(w), Vc(scales), Vc(scales), Vb(codes), V(dequantized), k, perRow ? 0 : 1);
+    }
+
+    public TernaryGptqSolution SolveTernaryGptq(Tensor weight, Tensor gram, GptqOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (weight.Rank != 2) throw new ArgumentException($"the weight must be a matrix [n, k], got {Tensor.ShapeString(weight.Shape)}", nameof(weight));
+        int n = weight.Size(0), k = weight.Size(1);
+        CheckStatistic(gram, [k, k], nameof(gram));
+        // the plan (dead inputs, damping, column order, U = chol(H⁻¹)) is the host solver's own, from the one read of G
+        var gd = Array.ConvertAll(Dense(gram).ToArray<float>(), v => (double)v);
+        var (perm, dead, u) = TernaryCalibration.GptqFactor(gd, k, 2.0, options);
+        bool perRow = options.PerRowScale;
+        var checks = _accelerator.Allocate1D<double>(6);
+        var uBuffer = _accelerator.Allocate1D<double>(u.Length);
+        var work = _accelerator.Allocate1D<double>(Math.Max(1, n * k));
+        var stats = _accelerator.Allocate1D<double>(Math.Max(1, 3 * n));
+        var host = new double[6];
+        TernaryGptqSolution solution;
+        try
+        {
+            uBuffer.View.CopyFromCPU(u);
+            using (TensorScope.Suspend())
+            {
+                var w = Dense(weight);
+                _k.CalibrationChecks(Vc(w), n * k, Dummy, 0, checks.View);
+                var feedback = New([n, k]); var outScales = New([n]); var rounding = New([n]);
+                solution = new TernaryGptqSolution(feedback, outScales, rounding);
+                if (n > 0)
+                {
+                    var scales = New([perRow ? n : 1]);
+                    AbsmeanScales(w, n, k, perRow, scales);
+                    var codes = New([n, k], DType.Int8);
+                    var permT = Tensor.FromArray(perm, [k], Device);
+                    var deadT = Tensor.FromArray(Array.ConvertAll(dead, d => d ? 1 : 0), [k], Device);
+                    _k.GptqRows(n, Vc(w), S(permT).View<int>(), S(deadT).View<int>(), uBuffer.View, Vc(scales), work.View, Vb(codes), V(feedback), k, perRow ? 1 : 0);
+                    if (options.RefitScale)
+                        _k.AwqRowStats(n, Vc(w), Vc(Dense(gram)), Vb(codes), Vc(Tensor.Ones(k).To(Device)), stats.View, k); // least squares on the codes themselves
+                    _k.GptqScales(stats.View, Vc(scales), V(outScales), V(rounding), n, perRow ? 1 : 0, options.RefitScale ? 1 : 0, TernaryCalibration.MinScale);
+                }
+                _accelerator.Synchronize();
+                Interlocked.Increment(ref _hostReads);
+                checks.View.CopyToCPU(host);
+            }
+        }
+        finally
+        {
+            _accelerator.Synchronize();
+            checks.Dispose(); uBuffer.Dispose(); work.Dispose(); stats.Dispose();
+        }
+        if (host[0] >= 0)
+        {
+            int i = (int)host[0];
+            throw new ArgumentException($"w has a non-finite value ({(float)host[1]}) at row {i / k}, column {i % k}.", nameof(weight));
+        }
+        return solution;
     }
 }

@@ -46,6 +46,8 @@ internal sealed class IlgpuKernelSet(Accelerator a)
     private Action<Index1D, ArrayView<sbyte>, ArrayView<float>, ArrayView<sbyte>, ArrayView<float>, ArrayView<float>, int, int, int>? _ternaryCodesMatMul;
 
     private Action<Index1D, ArrayView<float>, int, int, float, ArrayView<float>>? _keptCount;
+    private Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<double>, ArrayView<float>, ArrayView<double>, ArrayView<sbyte>, ArrayView<float>, int, int>? _gptqRows;
+    private Action<Index1D, ArrayView<double>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, float>? _gptqScales;
     private Action<Index1D, ArrayView<float>, int, ArrayView<float>, int, ArrayView<double>>? _calibrationChecks;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<sbyte>, ArrayView<float>, ArrayView<double>, int>? _awqRowStats;
     private Action<Index1D, ArrayView<double>, ArrayView<float>, int, int, int, float, ArrayView<double>, int>? _awqGridError;
@@ -198,4 +200,12 @@ internal sealed class IlgpuKernelSet(Accelerator a)
 
     public void AwqGridError(ArrayView<double> stats, ArrayView<float> scales, int n, int perRow, int refit, float minScale, ArrayView<double> errors, int slot) =>
         (_awqGridError ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, ArrayView<float>, int, int, int, float, ArrayView<double>, int>(IlgpuKernels.AwqGridError))(1, stats, scales, n, perRow, refit, minScale, errors, slot);
+
+    public void GptqRows(int rows, ArrayView<float> w, ArrayView<int> perm, ArrayView<int> dead, ArrayView<double> u, ArrayView<float> scales,
+        ArrayView<double> work, ArrayView<sbyte> codes, ArrayView<float> feedback, int k, int perRow) =>
+        (_gptqRows ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<double>, ArrayView<float>, ArrayView<double>, ArrayView<sbyte>, ArrayView<float>, int, int>(IlgpuKernels.GptqRows))(
+            rows, w, perm, dead, u, scales, work, codes, feedback, k, perRow);
+
+    public void GptqScales(ArrayView<double> stats, ArrayView<float> scales, ArrayView<float> outScales, ArrayView<float> rounding, int n, int perRow, int refit, float minScale) =>
+        (_gptqScales ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, float>(IlgpuKernels.GptqScales))(1, stats, scales, outScales, rounding, n, perRow, refit, minScale);
 }

@@ -3,9 +3,11 @@ using ILGPU.Algorithms;
 
 namespace BitDistill.Backends.Ilgpu;
 
-// AWQ's grid search on the device (the semantics of TernaryCalibration.AwqFromStatistics): the input scales of each α come
-// from the host (bit for bit the host solver's), the codes from the absmean kernels, and each row's closed-form score
-// terms from one thread per row over the Gram matrix, so only the grid's errors are read back.
+// The training solves on the device. AWQ's grid search (TernaryCalibration.AwqFromStatistics): the input scales of each α
+// come from the host (bit for bit the host solver's), the codes from the absmean kernels, and each row's closed-form score
+// terms from one thread per row over the Gram matrix, so only the grid's errors are read back. GPTQ
+// (TernaryCalibration.GptqFromGram): the host factors H⁻¹ (TernaryCalibration.GptqFactor), and one thread per row runs the
+// column-by-column error feedback on it; the refit reuses AWQ's row terms with unit input scales.
 internal static partial class IlgpuKernels
 {
     private static bool NonFinite(float v) => float.IsNaN(v) || float.IsInfinity(v);
@@ -71,5 +73,56 @@ internal static partial class IlgpuKernels
             err += stats[3 * r] - 2 * t * a + t * t * b;
         }
         errors[slot] = err < 0 ? 0 : err;
+    }
+
+    /// <summary>Row r of GPTQ's error feedback, unblocked (the same sums, column by column, as the host's lazy blocks): the
+    /// row in double with columns in the plan's order perm and dead columns zeroed (work [n, k] scratch); for each column i,
+    /// q = ternarise(w_i) with the row's absmean scale, e = (w_i − q·s)/U_ii, w_{i+1:} −= e·U[i, i+1:]. Writes the codes and
+    /// the feedback (the value each code was rounded from − the original weight) at the original columns.</summary>
+    public static void GptqRows(Index1D r, ArrayView<float> w, ArrayView<int> perm, ArrayView<int> dead, ArrayView<double> u, ArrayView<float> scales,
+        ArrayView<double> work, ArrayView<sbyte> codes, ArrayView<float> feedback, int k, int perRow)
+    {
+        int o = r * k;
+        for (int j = 0; j < k; j++)
+        {
+            int c = perm[j];
+            work[o + j] = dead[c] != 0 ? 0 : w[o + c];
+        }
+        double s = perRow != 0 ? scales[r] : scales[0];
+        float inv = 1f / (float)s;
+        for (int i = 0; i < k; i++)
+        {
+            float from = (float)work[o + i];
+            float v = XMath.RoundToEven(from * inv);
+            int q = v >= 1f ? 1 : v <= -1f ? -1 : 0;
+            int c = perm[i];
+            codes[o + c] = (sbyte)q;
+            feedback[o + c] = from - w[o + c];
+            double e = (work[o + i] - q * s) / u[i * k + i];
+            for (int j = i + 1; j < k; j++) work[o + j] += -e * u[i * k + j];
+        }
+    }
+
+    /// <summary>One thread: GPTQ's scales as rows [n]: rounding[r] the absmean scale the codes were rounded with, outScales[r]
+    /// that scale or, with refit, the least-squares one a/b from <see cref="AwqRowStats"/>' terms (Σa/Σb per tensor; kept
+    /// where not positive), at least minScale.</summary>
+    public static void GptqScales(Index1D i, ArrayView<double> stats, ArrayView<float> scales, ArrayView<float> outScales, ArrayView<float> rounding,
+        int n, int perRow, int refit, float minScale)
+    {
+        float tensorScale = scales[0];
+        if (refit != 0 && perRow == 0)
+        {
+            double sa = 0, sb = 0;
+            for (int r = 0; r < n; r++) { sa += stats[3 * r + 1]; sb += stats[3 * r + 2]; }
+            if (sa > 0 && sb > 0) tensorScale = (float)XMath.Max(sa / sb, minScale);
+        }
+        for (int r = 0; r < n; r++)
+        {
+            float rs = perRow != 0 ? scales[r] : scales[0];
+            rounding[r] = rs;
+            float t = perRow != 0 ? rs : tensorScale;
+            if (refit != 0 && perRow != 0 && stats[3 * r + 1] > 0 && stats[3 * r + 2] > 0) t = (float)XMath.Max(stats[3 * r + 1] / stats[3 * r + 2], minScale);
+            outScales[r] = t;
+        }
     }
 }

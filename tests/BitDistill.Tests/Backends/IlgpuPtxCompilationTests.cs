@@ -16,8 +16,8 @@ public class IlgpuPtxCompilationTests
     {
         var kernels = typeof(IlgpuKernels).GetMethods(BindingFlags.Public | BindingFlags.Static).Where(m => m.ReturnType == typeof(void)).ToArray();
         Assert.True(kernels.Length >= 20, $"only {kernels.Length} kernels found");
-        // the fused losses' and the AWQ solve's kernels are among them (each in its own partial file)
-        foreach (var name in new[] { "CrossEntropyRowLosses", "KeptCount", "TargetCount", "LossMean", "TemperedKlRows", "LinearCeKlRows", "RelationRows", "RelationGrad", "CalibrationChecks", "AwqRowStats", "AwqGridError" })
+        // the fused losses' and the training solves' kernels are among them (each in its own partial file)
+        foreach (var name in new[] { "CrossEntropyRowLosses", "KeptCount", "TargetCount", "LossMean", "TemperedKlRows", "LinearCeKlRows", "RelationRows", "RelationGrad", "CalibrationChecks", "AwqRowStats", "AwqGridError", "GptqRows", "GptqScales" })
             Assert.Contains(kernels, k => k.Name == name);
         using var context = Context.Create(b => b.EnableAlgorithms());
         var arch = CudaArchitecture.SM_70;
