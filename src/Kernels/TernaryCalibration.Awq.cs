@@ -84,8 +84,9 @@ public static partial class TernaryCalibration
         return new AwqResult(weights, bestAlpha, GramRelativeError(gram, wArr, deq, n, k), gridErrors);
     }
 
-    /// <summary>AWQ's input scales for one α: s_c = max(a_c^α, 1e-4) / sqrt(max s · min s).</summary>
-    private static float[] AwqInputScales(double[] absMean, double alpha)
+    /// <summary>AWQ's input scales for one α: s_c = max(a_c^α, 1e-4) / sqrt(max s · min s) (a device solve computes them
+    /// on the host with this, so its scales are the host solver's bit for bit).</summary>
+    public static float[] AwqInputScales(double[] absMean, double alpha)
     {
         int k = absMean.Length;
         var sd = new double[k];

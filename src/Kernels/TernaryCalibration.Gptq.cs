@@ -43,33 +43,7 @@ public static partial class TernaryCalibration
     {
         var scales = TernaryQuantizer.AbsmeanScales(w, n, k, options.PerRowScale);
 
-        // H = 2·G/m with GPTQ's dead-input rule, then damping.
-        var h = new double[(long)k * k];
-        for (int i = 0; i < h.Length; i++) h[i] = f * gram[i];
-        var dead = new bool[k];
-        double diagSum = 0;
-        for (int i = 0; i < k; i++)
-        {
-            if (h[i * k + i] == 0) { dead[i] = true; h[i * k + i] = 1; }
-            diagSum += h[i * k + i];
-        }
-        double damp = options.Damping * diagSum / Math.Max(1, k);
-        for (int i = 0; i < k; i++) h[i * k + i] += damp;
-
-        // Column order: natural, or by decreasing diag H (stable, so ties keep their order).
-        var perm = new int[k];
-        for (int i = 0; i < k; i++) perm[i] = i;
-        if (options.ActOrder)
-        {
-            var diag = new double[k];
-            for (int i = 0; i < k; i++) diag[i] = h[i * k + i];
-            perm = [.. perm.OrderByDescending(i => diag[i])];
-            var hp = new double[h.Length];
-            for (int i = 0; i < k; i++)
-                for (int j = 0; j < k; j++) hp[i * k + j] = h[perm[i] * k + perm[j]];
-            h = hp;
-        }
-        var u = DoubleCholesky.UpperFactorOfInverse(h, k);
+        var (perm, dead, u) = GptqFactor(gram, k, f, options);
 
         // Working copy of W in double, columns permuted, dead columns zeroed.
         var work = new double[(long)n * k];
@@ -137,5 +111,42 @@ public static partial class TernaryCalibration
         }
         var result = new TernaryQuantization(n, k, codes, scales, null, deq);
         return new GptqResult(result, GramRelativeError(gram, w.ToArray(), deq, n, k)) { CompensatedWeights = compensated, RoundingScales = roundingScales };
+    }
+
+    /// <summary>GPTQ's column plan from the Gram matrix (k×k row-major, finite, diagonal ≥ 0) times <paramref name="f"/>: H = f·G with
+    /// dead inputs (H_ii = 0) set to 1 and flagged, damping λ·mean(diag H)·I, the column order (natural, or by decreasing diag H
+    /// with <see cref="GptqOptions.ActOrder"/>) and U, the upper Cholesky factor of the permuted H⁻¹. A device solve takes it
+    /// from here, so its error feedback runs on the host solver's factor.</summary>
+    public static (int[] Perm, bool[] Dead, double[] U) GptqFactor(double[] gram, int k, double f, GptqOptions options)
+    {
+        CheckGram(gram, k);
+        CheckGptqOptions(options);
+        // H = 2·G/m with GPTQ's dead-input rule, then damping.
+        var h = new double[(long)k * k];
+        for (int i = 0; i < h.Length; i++) h[i] = f * gram[i];
+        var dead = new bool[k];
+        double diagSum = 0;
+        for (int i = 0; i < k; i++)
+        {
+            if (h[i * k + i] == 0) { dead[i] = true; h[i * k + i] = 1; }
+            diagSum += h[i * k + i];
+        }
+        double damp = options.Damping * diagSum / Math.Max(1, k);
+        for (int i = 0; i < k; i++) h[i * k + i] += damp;
+
+        // Column order: natural, or by decreasing diag H (stable, so ties keep their order).
+        var perm = new int[k];
+        for (int i = 0; i < k; i++) perm[i] = i;
+        if (options.ActOrder)
+        {
+            var diag = new double[k];
+            for (int i = 0; i < k; i++) diag[i] = h[i * k + i];
+            perm = [.. perm.OrderByDescending(i => diag[i])];
+            var hp = new double[h.Length];
+            for (int i = 0; i < k; i++)
+                for (int j = 0; j < k; j++) hp[i * k + j] = h[perm[i] * k + perm[j]];
+            h = hp;
+        }
+        return (perm, dead, DoubleCholesky.UpperFactorOfInverse(h, k));
     }
 }

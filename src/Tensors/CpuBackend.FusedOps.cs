@@ -123,7 +123,7 @@ public sealed partial class CpuBackend
     public LinearKlDistillationResult LinearKlDistillation(Tensor studentHidden, Tensor studentWeight, Tensor teacherHidden, Tensor teacherWeight,
         Tensor? rowMask, float tau, bool withGrad)
     {
-        int n = LinearKlDistillationReference.Validate(studentHidden, studentWeight, teacherHidden, teacherWeight, rowMask, tau);
+        int n = DistillationArguments.ValidateLinearKl(studentHidden, studentWeight, teacherHidden, teacherWeight, rowMask, tau);
         int k = studentHidden.Size(1), kt = teacherHidden.Size(1), c = studentWeight.Size(0);
         if (studentHidden.DType != DType.Float32 || studentWeight.DType != DType.Float32 || teacherHidden.DType != DType.Float32
             || teacherWeight.DType != DType.Float32 || k == 0 || kt == 0 || c == 0)
@@ -154,7 +154,7 @@ public sealed partial class CpuBackend
     public LinearCrossEntropyWithDistillationResult LinearCrossEntropyWithDistillation(Tensor hidden, Tensor weight, Tensor targets, long ignoreIndex,
         int validCount, Tensor teacherHidden, Tensor teacherWeight, float tau, float logitsWeight, bool withGrad)
     {
-        int n = LinearKlDistillationReference.Validate(hidden, weight, teacherHidden, teacherWeight, null, tau);
+        int n = DistillationArguments.ValidateLinearKl(hidden, weight, teacherHidden, teacherWeight, null, tau);
         int k = hidden.Size(1), kt = teacherHidden.Size(1), c = weight.Size(0);
         if (targets.Count != n) throw new ArgumentException($"linear_cross_entropy_with_distillation: {targets.Count} targets for {n} rows");
         if (hidden.DType != DType.Float32 || weight.DType != DType.Float32 || teacherHidden.DType != DType.Float32
@@ -310,6 +310,7 @@ public sealed partial class CpuBackend
 
     public (float Loss, Tensor? Grad) AttentionRelationKl(Tensor student, Tensor teacher, Tensor? tokenMask, float studentScale, float teacherScale, bool withGrad)
     {
+        DistillationArguments.ValidateRelation(student, teacher, tokenMask);
         if (student.DType != DType.Float32 || teacher.DType != DType.Float32)
             return AttentionRelationReference.Compute(student, teacher, tokenMask, studentScale, teacherScale, withGrad);
         int b = student.Size(0), r = student.Size(1), t = student.Size(2), ds = student.Size(3), dt = teacher.Size(3);

@@ -45,6 +45,19 @@ internal sealed class IlgpuKernelSet(Accelerator a)
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<sbyte>, ArrayView<float>, int, int>? _ternarize;
     private Action<Index1D, ArrayView<sbyte>, ArrayView<float>, ArrayView<sbyte>, ArrayView<float>, ArrayView<float>, int, int, int>? _ternaryCodesMatMul;
 
+    private Action<Index1D, ArrayView<float>, int, int, float, ArrayView<float>>? _keptCount;
+    private Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<double>, ArrayView<float>, ArrayView<double>, ArrayView<sbyte>, ArrayView<float>, int, int>? _gptqRows;
+    private Action<Index1D, ArrayView<double>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, float>? _gptqScales;
+    private Action<Index1D, ArrayView<float>, int, ArrayView<float>, int, ArrayView<double>>? _calibrationChecks;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<sbyte>, ArrayView<float>, ArrayView<double>, int>? _awqRowStats;
+    private Action<Index1D, ArrayView<double>, ArrayView<float>, int, int, int, float, ArrayView<double>, int>? _awqGridError;
+    private Action<Index1D, ArrayView<long>, int, long, ArrayView<float>>? _targetCount;
+    private Action<Index1D, ArrayView<float>, int, ArrayView<float>, float, float, ArrayView<float>, int>? _lossMean;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, float, int, int>? _temperedKlRows;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<long>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, long, float, float, float, float, int>? _linearCeKlRows;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, RelationDims>? _relationRows;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, RelationDims>? _relationGrad;
+
     public void Copy(int n, ArrayView<byte> src, int st, StridedLayout ls, ArrayView<byte> dst, int dt, StridedLayout ld, int size) =>
         (_copy ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<byte>, int, StridedLayout, ArrayView<byte>, int, StridedLayout, int>(IlgpuKernels.Copy))(n, src, st, ls, dst, dt, ld, size);
 
@@ -153,4 +166,46 @@ internal sealed class IlgpuKernelSet(Accelerator a)
 
     public void TernaryCodesMatMul(int n, ArrayView<sbyte> x, ArrayView<float> xScales, ArrayView<sbyte> w, ArrayView<float> wScales, ArrayView<float> y, int rows, int k, int perRow) =>
         (_ternaryCodesMatMul ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<sbyte>, ArrayView<float>, ArrayView<sbyte>, ArrayView<float>, ArrayView<float>, int, int, int>(IlgpuKernels.TernaryCodesMatMul))(n, x, xScales, w, wScales, y, rows, k, perRow);
+
+    public void KeptCount(ArrayView<float> mask, int n, int hasMask, float factor, ArrayView<float> count) =>
+        (_keptCount ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, int, float, ArrayView<float>>(IlgpuKernels.KeptCount))(1, mask, n, hasMask, factor, count);
+
+    public void TargetCount(ArrayView<long> targets, int n, long ignoreIndex, ArrayView<float> count) =>
+        (_targetCount ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<long>, int, long, ArrayView<float>>(IlgpuKernels.TargetCount))(1, targets, n, ignoreIndex, count);
+
+    public void LossMean(ArrayView<float> rows, int n, ArrayView<float> count, float hostDivisor, float scale, ArrayView<float> result, int slot) =>
+        (_lossMean ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, ArrayView<float>, float, float, ArrayView<float>, int>(IlgpuKernels.LossMean))(1, rows, n, count, hostDivisor, scale, result, slot);
+
+    public void TemperedKlRows(int rows, ArrayView<float> s, ArrayView<float> t, ArrayView<float> mask, ArrayView<float> count, ArrayView<float> rowKl, int n,
+        float invTau, float tau, int hasMask, int withGrad) =>
+        (_temperedKlRows ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, float, int, int>(IlgpuKernels.TemperedKlRows))(
+            rows, s, t, mask, count, rowKl, n, invTau, tau, hasMask, withGrad);
+
+    public void LinearCeKlRows(int rows, ArrayView<float> s, ArrayView<float> t, ArrayView<long> targets, ArrayView<float> count, ArrayView<float> ceRow, ArrayView<float> klRow,
+        int n, long ignoreIndex, float invTau, float tau, float ceScale, float logitsWeight, int withGrad) =>
+        (_linearCeKlRows ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<long>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, long, float, float, float, float, int>(IlgpuKernels.LinearCeKlRows))(
+            rows, s, t, targets, count, ceRow, klRow, n, ignoreIndex, invTau, tau, ceScale, logitsWeight, withGrad);
+
+    public void RelationRows(int rows, ArrayView<float> a0, ArrayView<float> at, ArrayView<float> mask, ArrayView<float> rowKl, ArrayView<float> g, RelationDims d) =>
+        (_relationRows ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, RelationDims>(IlgpuKernels.RelationRows))(rows, a0, at, mask, rowKl, g, d);
+
+    public void RelationGrad(int n, ArrayView<float> a0, ArrayView<float> g, ArrayView<float> count, ArrayView<float> grad, RelationDims d) =>
+        (_relationGrad ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, RelationDims>(IlgpuKernels.RelationGrad))(n, a0, g, count, grad, d);
+
+    public void CalibrationChecks(ArrayView<float> w, int count, ArrayView<float> gram, int k, ArrayView<double> checks) =>
+        (_calibrationChecks ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, ArrayView<float>, int, ArrayView<double>>(IlgpuKernels.CalibrationChecks))(1, w, count, gram, k, checks);
+
+    public void AwqRowStats(int rows, ArrayView<float> w, ArrayView<float> gram, ArrayView<sbyte> codes, ArrayView<float> inputScales, ArrayView<double> stats, int k) =>
+        (_awqRowStats ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<sbyte>, ArrayView<float>, ArrayView<double>, int>(IlgpuKernels.AwqRowStats))(rows, w, gram, codes, inputScales, stats, k);
+
+    public void AwqGridError(ArrayView<double> stats, ArrayView<float> scales, int n, int perRow, int refit, float minScale, ArrayView<double> errors, int slot) =>
+        (_awqGridError ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, ArrayView<float>, int, int, int, float, ArrayView<double>, int>(IlgpuKernels.AwqGridError))(1, stats, scales, n, perRow, refit, minScale, errors, slot);
+
+    public void GptqRows(int rows, ArrayView<float> w, ArrayView<int> perm, ArrayView<int> dead, ArrayView<double> u, ArrayView<float> scales,
+        ArrayView<double> work, ArrayView<sbyte> codes, ArrayView<float> feedback, int k, int perRow) =>
+        (_gptqRows ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<double>, ArrayView<float>, ArrayView<double>, ArrayView<sbyte>, ArrayView<float>, int, int>(IlgpuKernels.GptqRows))(
+            rows, w, perm, dead, u, scales, work, codes, feedback, k, perRow);
+
+    public void GptqScales(ArrayView<double> stats, ArrayView<float> scales, ArrayView<float> outScales, ArrayView<float> rounding, int n, int perRow, int refit, float minScale) =>
+        (_gptqScales ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, float>(IlgpuKernels.GptqScales))(1, stats, scales, outScales, rounding, n, perRow, refit, minScale);
 }

@@ -10,7 +10,7 @@ internal static class LinearKlDistillationReference
     public static LinearKlDistillationResult Compute(Tensor studentHidden, Tensor studentWeight, Tensor teacherHidden, Tensor teacherWeight,
         Tensor? rowMask, float tau, bool withGrad)
     {
-        int n = Validate(studentHidden, studentWeight, teacherHidden, teacherWeight, rowMask, tau);
+        int n = DistillationArguments.ValidateLinearKl(studentHidden, studentWeight, teacherHidden, teacherWeight, rowMask, tau);
         // the kept rows are counted where the tensors live (no host read of the mask), and the loss is the one value read back
         Tensor? m = null, divisor = null;
         if (rowMask is not null)
@@ -31,20 +31,6 @@ internal static class LinearKlDistillationReference
         var g = logPs.Exp() - pt;
         g = divisor is not null ? g * (tau / divisor) * m! : g * (tau / Math.Max(1, n));
         return new LinearKlDistillationResult(loss, g.MatMul(studentWeight), g.T.MatMul(studentHidden));
-    }
-
-    /// <summary>Checks the operands' shapes; returns N.</summary>
-    public static int Validate(Tensor hs, Tensor ws, Tensor ht, Tensor wt, Tensor? rowMask, float tau)
-    {
-        if (hs.Rank != 2 || ws.Rank != 2 || hs.Size(1) != ws.Size(1))
-            throw new ArgumentException($"linear_kl_distillation expects student hidden [N, K] and weight [V, K], got {Tensor.ShapeString(hs.Shape)} and {Tensor.ShapeString(ws.Shape)}");
-        if (ht.Rank != 2 || wt.Rank != 2 || ht.Size(1) != wt.Size(1))
-            throw new ArgumentException($"linear_kl_distillation expects teacher hidden [N, K'] and weight [V, K'], got {Tensor.ShapeString(ht.Shape)} and {Tensor.ShapeString(wt.Shape)}");
-        if (ht.Size(0) != hs.Size(0)) throw new ArgumentException($"linear_kl_distillation: {hs.Size(0)} student rows but {ht.Size(0)} teacher rows");
-        if (wt.Size(0) != ws.Size(0)) throw new ArgumentException($"linear_kl_distillation: student vocabulary {ws.Size(0)} ≠ teacher vocabulary {wt.Size(0)}");
-        if (rowMask is not null && rowMask.Count != hs.Size(0)) throw new ArgumentException($"linear_kl_distillation: row mask of {rowMask.Count} entries for {hs.Size(0)} rows");
-        if (!(tau > 0)) throw new ArgumentException($"temperature must be positive, got {tau}");
-        return hs.Size(0);
     }
 
     /// <summary>Indices of the rows whose mask entry is not 0.</summary>
