@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace BitDistill.Kernels;
 
@@ -203,6 +204,10 @@ public static unsafe class Gemv
         }
     }
 
+    // Software prefetch distance of the FP16 GEMV's weight stream, in halves (4 KB; rows are contiguous, so it runs on into the
+    // next row). At the 0.6B layer shapes from memory, one thread: 20–26 GB/s without, 20–29 with it (read bandwidth 28–31).
+    private const int F16PrefetchHalves = 2048;
+
     // Halves per block of the pair-split layout at each level: one vector of halves (its 32-bit lanes hold two each).
     private static int PairBlock(SimdLevel level) => level switch
     {
@@ -400,6 +405,7 @@ public static unsafe class Gemv
                 Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
                 for (; i <= full - 64; i += 64)
                 {
+                    if (Sse.IsSupported) { Sse.Prefetch0(wr + i + F16PrefetchHalves); Sse.Prefetch0(wr + i + F16PrefetchHalves + 32); }
                     var h0 = Vector512.Load((uint*)(wr + i));
                     var h1 = Vector512.Load((uint*)(wr + i + 32));
                     a0 = Vector512.FusedMultiplyAdd(EvenToSingle(h0), Vector512.Load(xp + i), a0);
@@ -421,6 +427,7 @@ public static unsafe class Gemv
                 Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
                 for (; i <= full - 32; i += 32)
                 {
+                    if (Sse.IsSupported) Sse.Prefetch0(wr + i + F16PrefetchHalves);
                     var h0 = Vector256.Load((uint*)(wr + i));
                     var h1 = Vector256.Load((uint*)(wr + i + 16));
                     a0 = Vector256.FusedMultiplyAdd(EvenToSingle(h0), Vector256.Load(xp + i), a0);
