@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
 using BitDistill.Kernels;
 
 namespace BitDistill.Tensors;
@@ -49,8 +50,8 @@ public static class InferenceOps
         var x = Rows(input, nameof(input), inputRow + rows, k).Slice(inputRow * k, rows * k);
         var y = Rows(output, nameof(output), outputRow + rows, n).Slice(outputRow * n, rows * n);
         if (rows == 0) return;
-        if (weight.DType == DType.Float16) HalfLinear(x, rows, Elements<Half>(weight, DType.Float16, nameof(weight)), n, k, y, fp16Outliers);
-        else if (weight.DType == DType.BFloat16) BFloat16Linear(x, rows, Elements<ushort>(weight, DType.BFloat16, nameof(weight)), n, k, y);
+        if (weight.DType == DType.Float16) SixteenBitLinear<Half>(x, rows, Elements<Half>(weight, DType.Float16, nameof(weight)), n, k, y, fp16Outliers);
+        else if (weight.DType == DType.BFloat16) SixteenBitLinear<ushort>(x, rows, Elements<ushort>(weight, DType.BFloat16, nameof(weight)), n, k, y, null);
         else
         {
             var w = Floats(weight, nameof(weight));
@@ -63,14 +64,18 @@ public static class InferenceOps
         for (int r = 0; r < rows; r++) TensorPrimitives.Add(y.Slice(r * n, n), b, y.Slice(r * n, n));
     }
 
-    // y [rows, N] = x·Wᵀ with W IEEE half [N, K]: one row is the FP16 GEMV (weights converted on the fly, read once); more
-    // rows convert blocks of 256 weight rows to float and run the SGEMM on each, so a prompt reads the weights once too.
-    private static void HalfLinear(ReadOnlySpan<float> x, int rows, ReadOnlySpan<Half> w, int n, int k, Span<float> y, Fp16Outliers? outliers)
+    // y [rows, N] = x·Wᵀ with W IEEE half or bfloat16 [N, K] (T = Half or ushort): one row is the 16-bit GEMV (weights converted
+    // on the fly, read once; FP16 with the outliers found at load where given); more rows convert blocks of 256 weight rows to
+    // float and run the SGEMM on each, so a prompt reads the weights once too.
+    private static void SixteenBitLinear<T>(ReadOnlySpan<float> x, int rows, ReadOnlySpan<T> w, int n, int k, Span<float> y, Fp16Outliers? outliers)
+        where T : unmanaged
     {
+        bool half = typeof(T) == typeof(Half);
         if (rows == 1)
         {
-            if (outliers is null) Gemv.MultiplyF16(w, n, k, x, y);
-            else Gemv.MultiplyF16(w, n, k, x, y, outliers);
+            if (!half) Gemv.MultiplyBF16(MemoryMarshal.Cast<T, ushort>(w), n, k, x, y);
+            else if (outliers is null) Gemv.MultiplyF16(MemoryMarshal.Cast<T, Half>(w), n, k, x, y);
+            else Gemv.MultiplyF16(MemoryMarshal.Cast<T, Half>(w), n, k, x, y, outliers);
             return;
         }
         const int Block = 256;
@@ -80,26 +85,10 @@ public static class InferenceOps
             for (int r0 = 0; r0 < n; r0 += Block)
             {
                 int b = Math.Min(Block, n - r0);
-                NumericConvert.HalfToSingle(w.Slice(r0 * k, b * k), block.AsSpan(0, b * k));
-                Sgemm.Multiply(false, true, rows, b, k, 1f, x, k, block.AsSpan(0, b * k), k, 0f, y[r0..], n);
-            }
-        }
-        finally { ArrayPool<float>.Shared.Return(block); }
-    }
-
-    // As HalfLinear for bfloat16 weights (widened by a shift: no outliers to correct).
-    private static void BFloat16Linear(ReadOnlySpan<float> x, int rows, ReadOnlySpan<ushort> w, int n, int k, Span<float> y)
-    {
-        if (rows == 1) { Gemv.MultiplyBF16(w, n, k, x, y); return; }
-        const int Block = 256;
-        var block = ArrayPool<float>.Shared.Rent(Math.Min(Block, n) * k);
-        try
-        {
-            for (int r0 = 0; r0 < n; r0 += Block)
-            {
-                int b = Math.Min(Block, n - r0);
-                NumericConvert.BFloat16ToSingle(w.Slice(r0 * k, b * k), block.AsSpan(0, b * k));
-                Sgemm.Multiply(false, true, rows, b, k, 1f, x, k, block.AsSpan(0, b * k), k, 0f, y[r0..], n);
+                var dst = block.AsSpan(0, b * k);
+                if (half) NumericConvert.HalfToSingle(MemoryMarshal.Cast<T, Half>(w.Slice(r0 * k, b * k)), dst);
+                else NumericConvert.BFloat16ToSingle(MemoryMarshal.Cast<T, ushort>(w.Slice(r0 * k, b * k)), dst);
+                Sgemm.Multiply(false, true, rows, b, k, 1f, x, k, dst, k, 0f, y[r0..], n);
             }
         }
         finally { ArrayPool<float>.Shared.Return(block); }
