@@ -5,9 +5,10 @@ using System.Runtime.Intrinsics.X86;
 
 namespace BitDistill.Kernels;
 
-/// <summary>Float matrix–vector products y[n] = Σ_k W[n, k]·x[k] with W row-major [N, K], stored as float32 or as IEEE half
-/// (converted to float on the fly with exact integer bit manipulation, subnormals/Inf/NaN included): the full-precision
-/// baselines the ternary kernels are measured against. SIMD per <see cref="KernelContext.Simd"/>, multithreaded over rows.</summary>
+/// <summary>Float matrix–vector products y[n] = Σ_k W[n, k]·x[k] with W row-major [N, K], stored as float32, as IEEE half
+/// (converted to float on the fly with exact integer bit manipulation, subnormals/Inf/NaN included; with an
+/// <see cref="Fp16Outliers"/> table, with no test in the loop) or as bfloat16 (a shift): the full-precision baselines the
+/// ternary kernels are measured against. SIMD per <see cref="KernelContext.Simd"/>, multithreaded over rows.</summary>
 public static unsafe class Gemv
 {
     /// <summary>y = W·x, W float32 [n, k].</summary>
