@@ -74,15 +74,8 @@ public sealed class Fp16Outliers
     {
         int i = 0;
         if (Vector128.IsHardwareAccelerated)
-        {
             for (; i <= h.Length - Vector128<ushort>.Count; i += Vector128<ushort>.Count)
-            {
-                var v = Vector128.Create(h.Slice(i, Vector128<ushort>.Count));
-                uint m = Vector128.GreaterThanOrEqual((v & Vector128.Create((ushort)0x7FFF)) - Vector128.Create((ushort)0x0400), Vector128.Create((ushort)0x7800))
-                    .AsByte().ExtractMostSignificantBits();
-                for (; m != 0; m &= m - 1, m &= m - 1) Add(h, i + BitOperations.TrailingZeroCount(m) / 2, r, row, column, correction, ref e);
-            }
-        }
+                for (uint m = OutlierBits(h, i); m != 0; m &= m - 1, m &= m - 1) Add(h, i + BitOperations.TrailingZeroCount(m) / 2, r, row, column, correction, ref e);
         for (; i < h.Length; i++) if (!IsNormal(h[i])) Add(h, i, r, row, column, correction, ref e);
     }
 
@@ -95,25 +88,17 @@ public sealed class Fp16Outliers
     private static int CountRow(ReadOnlySpan<ushort> h)
     {
         int count = 0, i = 0;
-        if (Vector256.IsHardwareAccelerated)
-        {
-            for (; i <= h.Length - Vector256<ushort>.Count; i += Vector256<ushort>.Count)
-            {
-                var v = Vector256.Create(h.Slice(i, Vector256<ushort>.Count));
-                var outlier = Vector256.GreaterThanOrEqual((v & Vector256.Create((ushort)0x7FFF)) - Vector256.Create((ushort)0x0400), Vector256.Create((ushort)0x7800));
-                count += BitOperations.PopCount(outlier.AsByte().ExtractMostSignificantBits()) / 2;
-            }
-        }
-        else if (Vector128.IsHardwareAccelerated)
-        {
-            for (; i <= h.Length - Vector128<ushort>.Count; i += Vector128<ushort>.Count)
-            {
-                var v = Vector128.Create(h.Slice(i, Vector128<ushort>.Count));
-                var outlier = Vector128.GreaterThanOrEqual((v & Vector128.Create((ushort)0x7FFF)) - Vector128.Create((ushort)0x0400), Vector128.Create((ushort)0x7800));
-                count += BitOperations.PopCount(outlier.AsByte().ExtractMostSignificantBits()) / 2;
-            }
-        }
+        if (Vector128.IsHardwareAccelerated)
+            for (; i <= h.Length - Vector128<ushort>.Count; i += Vector128<ushort>.Count) count += BitOperations.PopCount(OutlierBits(h, i)) / 2;
         for (; i < h.Length; i++) if (!IsNormal(h[i])) count++;
         return count;
+    }
+
+    // IsNormal's test on the 8 halves at h[i..]: two set bits (a byte mask) per outlier
+    private static uint OutlierBits(ReadOnlySpan<ushort> h, int i)
+    {
+        var v = Vector128.Create(h.Slice(i, Vector128<ushort>.Count));
+        return Vector128.GreaterThanOrEqual((v & Vector128.Create((ushort)0x7FFF)) - Vector128.Create((ushort)0x0400), Vector128.Create((ushort)0x7800))
+            .AsByte().ExtractMostSignificantBits();
     }
 }

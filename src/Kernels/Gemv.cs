@@ -106,7 +106,7 @@ public static unsafe class Gemv
             fixed (ushort* pw = w) fixed (float* px = x) fixed (float* py = y) fixed (float* pp = pairs)
             {
                 SplitPairs(level, px, pp, k);
-                if (StaticParallel.Threads(n, k) <= 1) RowsBF16(level, pw, k, px, pp, py, 0, n);
+                if (StaticParallel.Threads(n, k) <= 1) RowsPaired<Bf16Pairs>(level, pw, k, px, pp, py, 0, n);
                 else
                 {
                     var job = new Job { W = pw, X = px, XPairs = pp, Y = py, N = n, K = k, Threads = StaticParallel.Threads(n, k), Level = level };
@@ -133,78 +133,7 @@ public static unsafe class Gemv
     {
         ref var j = ref *(Job*)ctx;
         var (s, e) = StaticParallel.Chunk(j.N, j.Threads, t);
-        RowsBF16(j.Level, (ushort*)j.W, j.K, j.X, j.XPairs, j.Y, s, e);
-    }
-
-    private static void RowsBF16(SimdLevel level, ushort* w, int k, float* x, float* xp, float* y, int r0, int r1)
-    {
-        int b = PairBlock(level), full = b == 0 ? 0 : k - k % b;
-        for (int r = r0; r < r1; r++)
-        {
-            ushort* wr = w + (long)r * k;
-            int i = 0;
-            float s = 0;
-            if (level >= SimdLevel.Vector512)
-            {
-                Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-                var hi = Vector512.Create(0xFFFF_0000u);
-                for (; i <= full - 64; i += 64)
-                {
-                    if (Sse.IsSupported) { Sse.Prefetch0(wr + i + F16PrefetchHalves); Sse.Prefetch0(wr + i + F16PrefetchHalves + 32); }
-                    var h0 = Vector512.Load((uint*)(wr + i));
-                    var h1 = Vector512.Load((uint*)(wr + i + 32));
-                    a0 = Vector512.FusedMultiplyAdd((h0 << 16).AsSingle(), Vector512.Load(xp + i), a0);
-                    a1 = Vector512.FusedMultiplyAdd((h0 & hi).AsSingle(), Vector512.Load(xp + i + 16), a1);
-                    a2 = Vector512.FusedMultiplyAdd((h1 << 16).AsSingle(), Vector512.Load(xp + i + 32), a2);
-                    a3 = Vector512.FusedMultiplyAdd((h1 & hi).AsSingle(), Vector512.Load(xp + i + 48), a3);
-                }
-                if (i < full)
-                {
-                    var h0 = Vector512.Load((uint*)(wr + i));
-                    a0 = Vector512.FusedMultiplyAdd((h0 << 16).AsSingle(), Vector512.Load(xp + i), a0);
-                    a1 = Vector512.FusedMultiplyAdd((h0 & hi).AsSingle(), Vector512.Load(xp + i + 16), a1);
-                    i += 32;
-                }
-                s = Vector512.Sum((a0 + a1) + (a2 + a3));
-            }
-            else if (level >= SimdLevel.Vector256)
-            {
-                Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-                var hi = Vector256.Create(0xFFFF_0000u);
-                for (; i <= full - 32; i += 32)
-                {
-                    if (Sse.IsSupported) Sse.Prefetch0(wr + i + F16PrefetchHalves);
-                    var h0 = Vector256.Load((uint*)(wr + i));
-                    var h1 = Vector256.Load((uint*)(wr + i + 16));
-                    a0 = Vector256.FusedMultiplyAdd((h0 << 16).AsSingle(), Vector256.Load(xp + i), a0);
-                    a1 = Vector256.FusedMultiplyAdd((h0 & hi).AsSingle(), Vector256.Load(xp + i + 8), a1);
-                    a2 = Vector256.FusedMultiplyAdd((h1 << 16).AsSingle(), Vector256.Load(xp + i + 16), a2);
-                    a3 = Vector256.FusedMultiplyAdd((h1 & hi).AsSingle(), Vector256.Load(xp + i + 24), a3);
-                }
-                if (i < full)
-                {
-                    var h0 = Vector256.Load((uint*)(wr + i));
-                    a0 = Vector256.FusedMultiplyAdd((h0 << 16).AsSingle(), Vector256.Load(xp + i), a0);
-                    a1 = Vector256.FusedMultiplyAdd((h0 & hi).AsSingle(), Vector256.Load(xp + i + 8), a1);
-                    i += 16;
-                }
-                s = Vector256.Sum((a0 + a1) + (a2 + a3));
-            }
-            else if (level >= SimdLevel.Vector128)
-            {
-                Vector128<float> a0 = default, a1 = default;
-                var hi = Vector128.Create(0xFFFF_0000u);
-                for (; i < full; i += 8)
-                {
-                    var h0 = Vector128.Load((uint*)(wr + i));
-                    a0 += (h0 << 16).AsSingle() * Vector128.Load(xp + i);
-                    a1 += (h0 & hi).AsSingle() * Vector128.Load(xp + i + 4);
-                }
-                s = Vector128.Sum(a0 + a1);
-            }
-            for (; i < k; i++) s += BitConverter.Int32BitsToSingle(wr[i] << 16) * x[i];
-            y[r] = s;
-        }
+        RowsPaired<Bf16Pairs>(j.Level, (ushort*)j.W, j.K, j.X, j.XPairs, j.Y, s, e);
     }
 
     // Software prefetch distance of the FP16 and BF16 GEMVs' weight stream, in 16-bit weights (4 KB; rows are contiguous, so it runs on into the
@@ -392,10 +321,18 @@ public static unsafe class Gemv
     }
 
     // Rows [r0, r1) converting every half as a normal one (no test per vector), then the outliers' corrections in one flat loop
-    // over the range's entries (a loop per row would mispredict its exit once per row). The halves are not widened: each 32-bit
-    // lane holds two, the odd one already in the float's upper bits (EvenToSingle, OddToSingle), so the activations come split
-    // into even and odd per block (xp, SplitPairs): 7 integer ops per two vectors of weights instead of 8 plus two widenings.
+    // over the range's entries (a loop per row would mispredict its exit once per row).
     private static void RowsF16Normal(SimdLevel level, ushort* w, int k, float* x, float* xp, float* y, int r0, int r1, OutlierTable o)
+    {
+        RowsPaired<Fp16NormalPairs>(level, w, k, x, xp, y, r0, r1);
+        for (int e = o.Start[r0], end = o.Start[r1]; e < end; e++) y[o.Row[e]] += o.Correction[e] * x[o.Column[e]];
+    }
+
+    // Rows [r0, r1) of a 16-bit matrix, converted by TC. The weights are not widened: each 32-bit lane holds two, the odd one
+    // already in the float's upper bits, so the activations come split into even and odd per block (xp, SplitPairs); for
+    // FP16 that is 7 integer ops per two vectors of weights instead of 8 plus two widenings, for BF16 a shift and a mask.
+    private static void RowsPaired<TC>(SimdLevel level, ushort* w, int k, float* x, float* xp, float* y, int r0, int r1)
+        where TC : struct, IPairedConversion
     {
         int b = PairBlock(level), full = b == 0 ? 0 : k - k % b;
         for (int r = r0; r < r1; r++)
@@ -411,16 +348,16 @@ public static unsafe class Gemv
                     if (Sse.IsSupported) { Sse.Prefetch0(wr + i + F16PrefetchHalves); Sse.Prefetch0(wr + i + F16PrefetchHalves + 32); }
                     var h0 = Vector512.Load((uint*)(wr + i));
                     var h1 = Vector512.Load((uint*)(wr + i + 32));
-                    a0 = Vector512.FusedMultiplyAdd(EvenToSingle(h0), Vector512.Load(xp + i), a0);
-                    a1 = Vector512.FusedMultiplyAdd(OddToSingle(h0), Vector512.Load(xp + i + 16), a1);
-                    a2 = Vector512.FusedMultiplyAdd(EvenToSingle(h1), Vector512.Load(xp + i + 32), a2);
-                    a3 = Vector512.FusedMultiplyAdd(OddToSingle(h1), Vector512.Load(xp + i + 48), a3);
+                    a0 = Vector512.FusedMultiplyAdd(TC.Even(h0), Vector512.Load(xp + i), a0);
+                    a1 = Vector512.FusedMultiplyAdd(TC.Odd(h0), Vector512.Load(xp + i + 16), a1);
+                    a2 = Vector512.FusedMultiplyAdd(TC.Even(h1), Vector512.Load(xp + i + 32), a2);
+                    a3 = Vector512.FusedMultiplyAdd(TC.Odd(h1), Vector512.Load(xp + i + 48), a3);
                 }
                 if (i < full)
                 {
                     var h0 = Vector512.Load((uint*)(wr + i));
-                    a0 = Vector512.FusedMultiplyAdd(EvenToSingle(h0), Vector512.Load(xp + i), a0);
-                    a1 = Vector512.FusedMultiplyAdd(OddToSingle(h0), Vector512.Load(xp + i + 16), a1);
+                    a0 = Vector512.FusedMultiplyAdd(TC.Even(h0), Vector512.Load(xp + i), a0);
+                    a1 = Vector512.FusedMultiplyAdd(TC.Odd(h0), Vector512.Load(xp + i + 16), a1);
                     i += 32;
                 }
                 s = Vector512.Sum((a0 + a1) + (a2 + a3));
@@ -433,16 +370,16 @@ public static unsafe class Gemv
                     if (Sse.IsSupported) Sse.Prefetch0(wr + i + F16PrefetchHalves);
                     var h0 = Vector256.Load((uint*)(wr + i));
                     var h1 = Vector256.Load((uint*)(wr + i + 16));
-                    a0 = Vector256.FusedMultiplyAdd(EvenToSingle(h0), Vector256.Load(xp + i), a0);
-                    a1 = Vector256.FusedMultiplyAdd(OddToSingle(h0), Vector256.Load(xp + i + 8), a1);
-                    a2 = Vector256.FusedMultiplyAdd(EvenToSingle(h1), Vector256.Load(xp + i + 16), a2);
-                    a3 = Vector256.FusedMultiplyAdd(OddToSingle(h1), Vector256.Load(xp + i + 24), a3);
+                    a0 = Vector256.FusedMultiplyAdd(TC.Even(h0), Vector256.Load(xp + i), a0);
+                    a1 = Vector256.FusedMultiplyAdd(TC.Odd(h0), Vector256.Load(xp + i + 8), a1);
+                    a2 = Vector256.FusedMultiplyAdd(TC.Even(h1), Vector256.Load(xp + i + 16), a2);
+                    a3 = Vector256.FusedMultiplyAdd(TC.Odd(h1), Vector256.Load(xp + i + 24), a3);
                 }
                 if (i < full)
                 {
                     var h0 = Vector256.Load((uint*)(wr + i));
-                    a0 = Vector256.FusedMultiplyAdd(EvenToSingle(h0), Vector256.Load(xp + i), a0);
-                    a1 = Vector256.FusedMultiplyAdd(OddToSingle(h0), Vector256.Load(xp + i + 8), a1);
+                    a0 = Vector256.FusedMultiplyAdd(TC.Even(h0), Vector256.Load(xp + i), a0);
+                    a1 = Vector256.FusedMultiplyAdd(TC.Odd(h0), Vector256.Load(xp + i + 8), a1);
                     i += 16;
                 }
                 s = Vector256.Sum((a0 + a1) + (a2 + a3));
@@ -454,43 +391,64 @@ public static unsafe class Gemv
                 {
                     var h0 = Vector128.Load((uint*)(wr + i));
                     var h1 = Vector128.Load((uint*)(wr + i + 8));
-                    a0 += EvenToSingle(h0) * Vector128.Load(xp + i);
-                    a1 += OddToSingle(h0) * Vector128.Load(xp + i + 4);
-                    a2 += EvenToSingle(h1) * Vector128.Load(xp + i + 8);
-                    a3 += OddToSingle(h1) * Vector128.Load(xp + i + 12);
+                    a0 += TC.Even(h0) * Vector128.Load(xp + i);
+                    a1 += TC.Odd(h0) * Vector128.Load(xp + i + 4);
+                    a2 += TC.Even(h1) * Vector128.Load(xp + i + 8);
+                    a3 += TC.Odd(h1) * Vector128.Load(xp + i + 12);
                 }
                 if (i < full)
                 {
                     var h0 = Vector128.Load((uint*)(wr + i));
-                    a0 += EvenToSingle(h0) * Vector128.Load(xp + i);
-                    a1 += OddToSingle(h0) * Vector128.Load(xp + i + 4);
+                    a0 += TC.Even(h0) * Vector128.Load(xp + i);
+                    a1 += TC.Odd(h0) * Vector128.Load(xp + i + 4);
                     i += 8;
                 }
                 s = Vector128.Sum((a0 + a1) + (a2 + a3));
             }
-            for (; i < k; i++) s += Fp16Outliers.FastValue(wr[i]) * x[i]; // the tail too, so every outlier is corrected once below
+            for (; i < k; i++) s += TC.Scalar(wr[i]) * x[i]; // FP16: the fast conversion, so that every outlier is corrected once
             y[r] = s;
         }
-        for (int e = o.Start[r0], end = o.Start[r1]; e < end; e++) y[o.Row[e]] += o.Correction[e] * x[o.Column[e]];
     }
 
-    // The normal-half conversion (NormalToSingle) on the low (even) or the high (odd) half of each 32-bit lane: the odd half
-    // already sits in bits 16..31, and the mask clears the even half's bits that the shift moves below bit 13.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> EvenToSingle(Vector512<uint> v) => NormalToSingle(v);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> OddToSingle(Vector512<uint> v) =>
-        (((v.AsInt32() >> 3) & Vector512.Create(NormalMask)) + Vector512.Create((int)Rebias)).AsSingle();
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> EvenToSingle(Vector256<uint> v) => NormalToSingle(v);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> OddToSingle(Vector256<uint> v) =>
-        (((v.AsInt32() >> 3) & Vector256.Create(NormalMask)) + Vector256.Create((int)Rebias)).AsSingle();
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<float> EvenToSingle(Vector128<uint> v) => NormalToSingle(v);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<float> OddToSingle(Vector128<uint> v) =>
-        (((v.AsInt32() >> 3) & Vector128.Create(NormalMask)) + Vector128.Create((int)Rebias)).AsSingle();
+    // How RowsPaired turns the 32-bit lanes of a 16-bit matrix into floats: its low (even) and high (odd) weight, and one weight.
+    private interface IPairedConversion
+    {
+        static abstract Vector512<float> Even(Vector512<uint> v);
+        static abstract Vector512<float> Odd(Vector512<uint> v);
+        static abstract Vector256<float> Even(Vector256<uint> v);
+        static abstract Vector256<float> Odd(Vector256<uint> v);
+        static abstract Vector128<float> Even(Vector128<uint> v);
+        static abstract Vector128<float> Odd(Vector128<uint> v);
+        static abstract float Scalar(ushort h);
+    }
+
+    // FP16 by the normal-half conversion (NormalToSingle) on the low or the high half of each lane: the odd half already sits
+    // in bits 16..31, and the mask clears the even half's bits that the shift moves below bit 13. Exact for normal halves.
+    private struct Fp16NormalPairs : IPairedConversion
+    {
+        public static Vector512<float> Even(Vector512<uint> v) => NormalToSingle(v);
+        public static Vector512<float> Odd(Vector512<uint> v) =>
+            (((v.AsInt32() >> 3) & Vector512.Create(NormalMask)) + Vector512.Create((int)Rebias)).AsSingle();
+        public static Vector256<float> Even(Vector256<uint> v) => NormalToSingle(v);
+        public static Vector256<float> Odd(Vector256<uint> v) =>
+            (((v.AsInt32() >> 3) & Vector256.Create(NormalMask)) + Vector256.Create((int)Rebias)).AsSingle();
+        public static Vector128<float> Even(Vector128<uint> v) => NormalToSingle(v);
+        public static Vector128<float> Odd(Vector128<uint> v) =>
+            (((v.AsInt32() >> 3) & Vector128.Create(NormalMask)) + Vector128.Create((int)Rebias)).AsSingle();
+        public static float Scalar(ushort h) => Fp16Outliers.FastValue(h);
+    }
+
+    // BF16: the even weight shifted up, the odd one masked in place. Exact for every value.
+    private struct Bf16Pairs : IPairedConversion
+    {
+        public static Vector512<float> Even(Vector512<uint> v) => (v << 16).AsSingle();
+        public static Vector512<float> Odd(Vector512<uint> v) => (v & Vector512.Create(0xFFFF_0000u)).AsSingle();
+        public static Vector256<float> Even(Vector256<uint> v) => (v << 16).AsSingle();
+        public static Vector256<float> Odd(Vector256<uint> v) => (v & Vector256.Create(0xFFFF_0000u)).AsSingle();
+        public static Vector128<float> Even(Vector128<uint> v) => (v << 16).AsSingle();
+        public static Vector128<float> Odd(Vector128<uint> v) => (v & Vector128.Create(0xFFFF_0000u)).AsSingle();
+        public static float Scalar(ushort h) => BitConverter.Int32BitsToSingle(h << 16);
+    }
 
     // Half bits h → float bits, all integer ops (no float multiply on possibly subnormal values, which is slow on some CPUs):
     // |h| = e (15 bits). Normal: (e << 13) + 112·2^23 (exponent rebias 15 → 127). Inf/NaN (e ≥ 0x7C00): rebias by 2·112 so the
