@@ -70,6 +70,8 @@ public static class RuntimeBench
     public static int Run(Options o, TextWriter stdout)
     {
         // every format and lm_head is checked before the bandwidth measurement and the models (minutes of work)
+        if (o.Formats.Count == 0) throw new UsageException("--formats: give at least one of i2, t1.6, fp16, bf16, fp32");
+        if (o.LmHeads.Count == 0 && o.Formats.Any(f => FullPrecision(f) is null)) throw new UsageException("--lm-heads: give at least one of int8, fp16, fp32 for the packed formats");
         foreach (var f in o.Formats) _ = FullPrecision(f) is not null ? default : PackedExportInfo.ParsePacking(f) ?? throw new UsageException($"--formats: '{f}' is not i2, t1.6, fp16, bf16 or fp32");
         foreach (var h in o.LmHeads) _ = PackedExportInfo.ParseStorage(h) ?? throw new UsageException($"--lm-heads: '{h}' is not int8, fp16 or fp32");
         string load0 = LoadAverage.Read();

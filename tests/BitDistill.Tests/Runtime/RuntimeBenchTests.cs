@@ -81,6 +81,8 @@ public sealed class RuntimeBenchTests
     [InlineData(",", "give at least one SIMD level")]
     [InlineData("Scalar --formats i3", "--formats: 'i3' is not i2, t1.6, fp16, bf16 or fp32")]
     [InlineData("Scalar --lm-heads int4", "--lm-heads: 'int4' is not int8, fp16 or fp32")]
+    [InlineData("Scalar --formats ,", "--formats: give at least one of")]
+    [InlineData("Scalar --lm-heads ,", "--lm-heads: give at least one of")]
     [InlineData("Scalar --work RuntimeBenchTests.cs.nonfolder", "is a file; give a folder")]
     public void ABadSimdLevelFormatOrHeadIsAOneLineErrorBeforeAnyWork(string simd, string expected)
     {
