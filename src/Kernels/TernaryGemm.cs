@@ -376,6 +376,7 @@ public static unsafe class TernaryGemm
     /// <summary>Rows [r0, r1) on the 512-bit path: tiles of 4 rows (a short last tile repeats its last row) × up to 4 tokens.</summary>
     private static void Rows512(sbyte* xp, int* xSum, int m, PackedTernaryMatrix w, int* acc, float* y, float* xScale, int r0, int r1)
     {
+        if (m == 1) { Gemv512(xp, xSum[0], w, acc, y, acc != null ? 0f : xScale[0], r0, r1); return; }
         int kp = w.PaddedCols, blocks = kp / PackedTernaryMatrix.BlockSize, n = w.Rows;
         long rb = w.RowBytes;
         bool pfL1 = RowTile * rb <= PrefetchL1TileBytes;
@@ -408,6 +409,82 @@ public static unsafe class TernaryGemm
         }
     }
 
+    /// <summary>One token (decode) on the 512-bit path: the same 4-row tiles and decode as <see cref="Tile512{TT}"/>, but every tile
+    /// of rows [r0, r1) runs in one call with its accumulators in registers, and the four rows' epilogue is one vector step.
+    /// With rows of 1024 weights a tile is only two pair steps, and the per-call cost of the general tile (stack accumulators
+    /// flushed through memory, its frame, the scalar epilogue) took about as long as the products. Bit-identical: the integer
+    /// sums are exact and the vector int → float, division and multiply round like the scalar <see cref="Epilogue"/>.</summary>
+    [SkipLocalsInit]
+    private static void Gemv512(sbyte* xp, int xSum, PackedTernaryMatrix w, int* acc, float* y, float xScale, int r0, int r1)
+    {
+        int kp = w.PaddedCols, blocks = kp / PackedTernaryMatrix.BlockSize, pairs = blocks / 2;
+        long rb = w.RowBytes;
+        bool pfL1 = RowTile * rb <= PrefetchL1TileBytes;
+        var mask = Vector512.Create((byte)3);
+        var ones = Vector512.Create((short)1);
+        for (int r = r0; r < r1; r += RowTile)
+        {
+            int rows = Math.Min(RowTile, r1 - r);
+            byte* w0 = w.Pointer + r * rb;
+            byte* w1 = rows > 1 ? w0 + rb : w0, w2 = rows > 2 ? w0 + 2 * rb : w1, w3 = rows > 3 ? w0 + 3 * rb : w2;
+            byte* pf = w0 + RowTile * rb;
+            Vector512<int> a0 = default, a1 = default, a2 = default, a3 = default;
+            Partial4 s = default;
+            for (int p = 0; p < pairs;)
+            {
+                int end = Math.Min(pairs, p + FlushPairs512);
+                for (; p < end; p++)
+                {
+                    byte* f = pf + p * 256;
+                    if (pfL1) { Sse.Prefetch0(f); Sse.Prefetch0(f + 64); Sse.Prefetch0(f + 128); Sse.Prefetch0(f + 192); }
+                    else { Sse.Prefetch1(f); Sse.Prefetch1(f + 64); Sse.Prefetch1(f + 128); Sse.Prefetch1(f + 192); }
+                    int o = p * 64;
+                    var v0 = Vector512.Load(w0 + o).AsUInt16();
+                    var v1 = Vector512.Load(w1 + o).AsUInt16();
+                    var v2 = Vector512.Load(w2 + o).AsUInt16();
+                    var v3 = Vector512.Load(w3 + o).AsUInt16();
+                    sbyte* x = xp + p * 256;
+                    s.Add(v0.AsByte() & mask, v1.AsByte() & mask, v2.AsByte() & mask, v3.AsByte() & mask, x);
+                    s.Add((v0 >> 2).AsByte() & mask, (v1 >> 2).AsByte() & mask, (v2 >> 2).AsByte() & mask, (v3 >> 2).AsByte() & mask, x + 64);
+                    s.Add((v0 >> 4).AsByte() & mask, (v1 >> 4).AsByte() & mask, (v2 >> 4).AsByte() & mask, (v3 >> 4).AsByte() & mask, x + 128);
+                    s.Add((v0 >> 6).AsByte() & mask, (v1 >> 6).AsByte() & mask, (v2 >> 6).AsByte() & mask, (v3 >> 6).AsByte() & mask, x + 192);
+                }
+                Flush(ref s, ref a0, ref a1, ref a2, ref a3, ones);
+            }
+            if ((blocks & 1) != 0)
+            {
+                // the odd last block in natural order, decoded as in Tile512
+                var k01 = Vector512.Create(Vector256.Create((ushort)0), Vector256.Create((ushort)2));
+                var k23 = Vector512.Create(Vector256.Create((ushort)4), Vector256.Create((ushort)6));
+                int o = pairs * 64;
+                var v0 = Avx512F.BroadcastVector256ToVector512((ulong*)(w0 + o)).AsUInt16();
+                var v1 = Avx512F.BroadcastVector256ToVector512((ulong*)(w1 + o)).AsUInt16();
+                var v2 = Avx512F.BroadcastVector256ToVector512((ulong*)(w2 + o)).AsUInt16();
+                var v3 = Avx512F.BroadcastVector256ToVector512((ulong*)(w3 + o)).AsUInt16();
+                for (int half = 0; half < 2; half++)
+                {
+                    var k = half == 0 ? k01 : k23;
+                    s.Add(Avx512BW.ShiftRightLogicalVariable(v0, k).AsByte() & mask, Avx512BW.ShiftRightLogicalVariable(v1, k).AsByte() & mask,
+                        Avx512BW.ShiftRightLogicalVariable(v2, k).AsByte() & mask, Avx512BW.ShiftRightLogicalVariable(v3, k).AsByte() & mask,
+                        xp + pairs * 256 + 64 * half);
+                }
+                Flush(ref s, ref a0, ref a1, ref a2, ref a3, ones);
+            }
+            StoreTile(Sum4(a0, a1, a2, a3) - Vector128.Create(xSum), w, acc, y, xScale, r, rows);
+        }
+    }
+
+    // int16 partial sums of the 4 rows into their int32 accumulators (in registers, unlike Partial4.FlushInto's stack array)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Flush(ref Partial4 s, ref Vector512<int> a0, ref Vector512<int> a1, ref Vector512<int> a2, ref Vector512<int> a3, Vector512<short> ones)
+    {
+        a0 += Avx512BW.MultiplyAddAdjacent(s.R0, ones);
+        a1 += Avx512BW.MultiplyAddAdjacent(s.R1, ones);
+        a2 += Avx512BW.MultiplyAddAdjacent(s.R2, ones);
+        a3 += Avx512BW.MultiplyAddAdjacent(s.R3, ones);
+        s = default;
+    }
+
     // ---------------------------------------------------------------- 256-bit
 
     // One 32-byte load is one block: bit pair s of byte j is weight 32s + j, so plane s of the codes, (w >> 2s) & 3 (vpsrlw +
@@ -427,6 +504,8 @@ public static unsafe class TernaryGemm
     {
         void Add(Vector256<byte> c0, Vector256<byte> c1, Vector256<byte> c2, Vector256<byte> c3, sbyte* x);
         void FlushInto(Vector256<int>* acc, Vector256<short> ones);
+        /// <summary>Adds the partial sums to four register accumulators and clears them.</summary>
+        void Flush(ref Vector256<int> a0, ref Vector256<int> a1, ref Vector256<int> a2, ref Vector256<int> a3, Vector256<short> ones);
     }
 
     private struct Partial256 : IPartial256
@@ -452,6 +531,16 @@ public static unsafe class TernaryGemm
             acc[3] += Avx2.MultiplyAddAdjacent(R3, ones);
             this = default;
         }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Flush(ref Vector256<int> a0, ref Vector256<int> a1, ref Vector256<int> a2, ref Vector256<int> a3, Vector256<short> ones)
+        {
+            a0 += Avx2.MultiplyAddAdjacent(R0, ones);
+            a1 += Avx2.MultiplyAddAdjacent(R1, ones);
+            a2 += Avx2.MultiplyAddAdjacent(R2, ones);
+            a3 += Avx2.MultiplyAddAdjacent(R3, ones);
+            this = default;
+        }
     }
 
     private struct PartialVnni256 : IPartial256
@@ -472,6 +561,13 @@ public static unsafe class TernaryGemm
         public void FlushInto(Vector256<int>* acc, Vector256<short> ones)
         {
             acc[0] += R0; acc[1] += R1; acc[2] += R2; acc[3] += R3;
+            this = default;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Flush(ref Vector256<int> a0, ref Vector256<int> a1, ref Vector256<int> a2, ref Vector256<int> a3, Vector256<short> ones)
+        {
+            a0 += R0; a1 += R1; a2 += R2; a3 += R3;
             this = default;
         }
     }
@@ -522,9 +618,79 @@ public static unsafe class TernaryGemm
         for (int i = 0; i < tokens; i++) Sum4(acc[4 * i], acc[4 * i + 1], acc[4 * i + 2], acc[4 * i + 3]).Store(d + 4 * i);
     }
 
+    /// <summary>One token (decode) on the 256-bit path, as <see cref="Gemv512"/>: every tile of rows [r0, r1) in one call with
+    /// register accumulators and a vector epilogue (bit-identical to <see cref="Tile256{TT, TP}"/> and the scalar epilogue).</summary>
+    [SkipLocalsInit]
+    private static void Gemv256<TP>(sbyte* x, int xSum, PackedTernaryMatrix w, int* acc, float* y, float xScale, int r0, int r1)
+        where TP : struct, IPartial256
+    {
+        int blocks = w.PaddedCols / PackedTernaryMatrix.BlockSize;
+        long rb = w.RowBytes;
+        bool pfL1 = RowTile * rb <= PrefetchL1TileBytes;
+        var mask = Vector256.Create((byte)3);
+        var ones = Vector256.Create((short)1);
+        for (int r = r0; r < r1; r += RowTile)
+        {
+            int rows = Math.Min(RowTile, r1 - r);
+            byte* w0 = w.Pointer + r * rb;
+            byte* w1 = rows > 1 ? w0 + rb : w0, w2 = rows > 2 ? w0 + 2 * rb : w1, w3 = rows > 3 ? w0 + 3 * rb : w2;
+            byte* pf = w0 + RowTile * rb;
+            Vector256<int> a0 = default, a1 = default, a2 = default, a3 = default;
+            TP p = default;
+            for (int b = 0; b < blocks;)
+            {
+                int end = Math.Min(blocks, b + Flush256);
+                for (; b < end; b++)
+                {
+                    byte* f = pf + b * 128;
+                    if (pfL1) { Sse.Prefetch0(f); Sse.Prefetch0(f + 64); }
+                    else { Sse.Prefetch1(f); Sse.Prefetch1(f + 64); }
+                    int o = b * 32;
+                    var v0 = Vector256.Load(w0 + o).AsUInt16();
+                    var v1 = Vector256.Load(w1 + o).AsUInt16();
+                    var v2 = Vector256.Load(w2 + o).AsUInt16();
+                    var v3 = Vector256.Load(w3 + o).AsUInt16();
+                    sbyte* xb = x + b * 128;
+                    p.Add(v0.AsByte() & mask, v1.AsByte() & mask, v2.AsByte() & mask, v3.AsByte() & mask, xb);
+                    p.Add((v0 >> 2).AsByte() & mask, (v1 >> 2).AsByte() & mask, (v2 >> 2).AsByte() & mask, (v3 >> 2).AsByte() & mask, xb + 32);
+                    p.Add((v0 >> 4).AsByte() & mask, (v1 >> 4).AsByte() & mask, (v2 >> 4).AsByte() & mask, (v3 >> 4).AsByte() & mask, xb + 64);
+                    p.Add((v0 >> 6).AsByte() & mask, (v1 >> 6).AsByte() & mask, (v2 >> 6).AsByte() & mask, (v3 >> 6).AsByte() & mask, xb + 96);
+                }
+                p.Flush(ref a0, ref a1, ref a2, ref a3, ones);
+            }
+            StoreTile(Sum4(a0, a1, a2, a3) - Vector128.Create(xSum), w, acc, y, xScale, r, rows);
+        }
+    }
+
+    /// <summary>The four rows r.. of a one-token tile (rows &lt; 4: only those): exact sums into <paramref name="acc"/>, or
+    /// y = sum / xScale · wScale as a vector (rounded like <see cref="Epilogue"/>: int → float, division and multiply are exact-rounded).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreTile(Vector128<int> d, PackedTernaryMatrix w, int* acc, float* y, float xScale, int r, int rows)
+    {
+        if (acc != null)
+        {
+            if (rows == RowTile) d.Store(acc + r);
+            else for (int j = 0; j < rows; j++) acc[r + j] = d.GetElement(j);
+            return;
+        }
+        var ws = w.ScaleMode == TernaryScaleMode.PerTensor ? Vector128.Create(w.Scale(0))
+            : rows == RowTile ? Vector128.Create(w.Scales.Slice(r, RowTile))
+            : Vector128.Create(w.Scale(r), w.Scale(r + Math.Min(1, rows - 1)), w.Scale(r + Math.Min(2, rows - 1)), w.Scale(r + rows - 1));
+        var f = Vector128.ConvertToSingle(d) / Vector128.Create(xScale) * ws;
+        if (rows == RowTile) f.Store(y + r);
+        else for (int j = 0; j < rows; j++) y[r + j] = f.GetElement(j);
+    }
+
     /// <summary>Rows [r0, r1) on the 256- or 128-bit path: tiles of 4 rows (a short last tile repeats its last row) × up to 2 tokens.</summary>
     private static void RowsTiled(int kind, sbyte* x, int* xSum, int m, PackedTernaryMatrix w, int* acc, float* y, float* xScale, int r0, int r1)
     {
+        if (m == 1 && kind <= 1)
+        {
+            float xs = acc != null ? 0f : xScale[0];
+            if (kind == 0) Gemv256<Partial256>(x, xSum[0], w, acc, y, xs, r0, r1);
+            else Gemv256<PartialVnni256>(x, xSum[0], w, acc, y, xs, r0, r1);
+            return;
+        }
         int kp = w.PaddedCols, blocks = kp / PackedTernaryMatrix.BlockSize, n = w.Rows;
         long rb = w.RowBytes;
         bool pfL1 = RowTile * rb <= PrefetchL1TileBytes;
