@@ -92,11 +92,6 @@ public sealed record KernelContext
     /// <summary>Whether threads that split an SGEMM by rows pack each block of B once, together (otherwise each packs all of B).</summary>
     public bool SgemmSharedPacking { get; init; } = true;
 
-    /// <summary>GFNI decoding on the 256-bit ternary path. Every ternary path now decodes with shift + mask (which runs beside
-    /// vpmaddubsw where GFNI competes with it), so this changes no kernel today; it is kept so the tests' path variants stay named.
-    /// Default: the CPU has GFNI and <c>BITDISTILL_TERNARY_GFNI</c> is not "0".</summary>
-    public bool TernaryGfni { get; init; } = Gfni.IsSupported && Environment.GetEnvironmentVariable("BITDISTILL_TERNARY_GFNI") != "0";
-
     /// <summary>Use AVX-VNNI (vpdpbusd) on the 256-bit ternary path where the CPU has it.</summary>
     public bool TernaryAvxVnni { get; init; } = AvxVnni.IsSupported;
 

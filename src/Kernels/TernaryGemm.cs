@@ -691,6 +691,13 @@ public static unsafe class TernaryGemm
             else Gemv256<PartialVnni256>(x, xSum[0], w, acc, y, xs, r0, r1);
             return;
         }
+        if (m == 1)
+        {
+            float xs = acc != null ? 0f : xScale[0];
+            if (kind == 2) Gemv128<PartialSsse3>(x, xSum[0], w, acc, y, xs, r0, r1);
+            else Gemv128<PartialPortable128>(x, xSum[0], w, acc, y, xs, r0, r1);
+            return;
+        }
         int kp = w.PaddedCols, blocks = kp / PackedTernaryMatrix.BlockSize, n = w.Rows;
         long rb = w.RowBytes;
         bool pfL1 = RowTile * rb <= PrefetchL1TileBytes;
@@ -739,6 +746,8 @@ public static unsafe class TernaryGemm
     {
         void Add(Vector128<byte> c0, Vector128<byte> c1, Vector128<byte> c2, Vector128<byte> c3, sbyte* x);
         void FlushInto(Vector128<int>* acc);
+        /// <summary>Adds the partial sums to four register accumulators and clears them.</summary>
+        void Flush(ref Vector128<int> a0, ref Vector128<int> a1, ref Vector128<int> a2, ref Vector128<int> a3);
     }
 
     /// <summary>SSSE3: pmaddubsw into int16, pmaddwd into int32.</summary>
@@ -766,6 +775,17 @@ public static unsafe class TernaryGemm
             acc[3] += Sse2.MultiplyAddAdjacent(R3, ones);
             this = default;
         }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Flush(ref Vector128<int> a0, ref Vector128<int> a1, ref Vector128<int> a2, ref Vector128<int> a3)
+        {
+            var ones = Vector128.Create((short)1);
+            a0 += Sse2.MultiplyAddAdjacent(R0, ones);
+            a1 += Sse2.MultiplyAddAdjacent(R1, ones);
+            a2 += Sse2.MultiplyAddAdjacent(R2, ones);
+            a3 += Sse2.MultiplyAddAdjacent(R3, ones);
+            this = default;
+        }
     }
 
     /// <summary>Portable Vector128 (ARM NEON and any other 128-bit target): widen codes and activations to int16 and multiply;
@@ -788,6 +808,13 @@ public static unsafe class TernaryGemm
         public void FlushInto(Vector128<int>* acc)
         {
             acc[0] += Widened(R0); acc[1] += Widened(R1); acc[2] += Widened(R2); acc[3] += Widened(R3);
+            this = default;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Flush(ref Vector128<int> a0, ref Vector128<int> a1, ref Vector128<int> a2, ref Vector128<int> a3)
+        {
+            a0 += Widened(R0); a1 += Widened(R1); a2 += Widened(R2); a3 += Widened(R3);
             this = default;
         }
 
@@ -846,6 +873,56 @@ public static unsafe class TernaryGemm
             if (tokens > 1) p1.FlushInto(acc + 4);
         }
         for (int i = 0; i < 4 * tokens; i++) d[i] = Vector128.Sum(acc[i]);
+    }
+
+    /// <summary>One token (decode) on the 128-bit paths, as <see cref="Gemv512"/>: every tile of rows [r0, r1) in one call with
+    /// register accumulators and a vector epilogue (bit-identical to <see cref="Tile128{TT, TP}"/>).</summary>
+    [SkipLocalsInit]
+    private static void Gemv128<TP>(sbyte* x, int xSum, PackedTernaryMatrix w, int* acc, float* y, float xScale, int r0, int r1)
+        where TP : struct, IPartial128
+    {
+        int blocks = w.PaddedCols / PackedTernaryMatrix.BlockSize;
+        long rb = w.RowBytes;
+        bool pfL1 = RowTile * rb <= PrefetchL1TileBytes;
+        var mask = Vector128.Create((byte)3);
+        for (int r = r0; r < r1; r += RowTile)
+        {
+            int rows = Math.Min(RowTile, r1 - r);
+            byte* w0 = w.Pointer + r * rb;
+            byte* w1 = rows > 1 ? w0 + rb : w0, w2 = rows > 2 ? w0 + 2 * rb : w1, w3 = rows > 3 ? w0 + 3 * rb : w2;
+            byte* pf = w0 + RowTile * rb;
+            Vector128<int> a0 = default, a1 = default, a2 = default, a3 = default;
+            TP p = default;
+            for (int b = 0; b < blocks;)
+            {
+                int end = Math.Min(blocks, b + Flush128);
+                for (; b < end; b++)
+                {
+                    if (Sse.IsSupported)
+                    {
+                        byte* f = pf + b * 128;
+                        if (pfL1) { Sse.Prefetch0(f); Sse.Prefetch0(f + 64); }
+                        else { Sse.Prefetch1(f); Sse.Prefetch1(f + 64); }
+                    }
+                    for (int h = 0; h < 2; h++)
+                    {
+                        int o = b * 32 + h * 16;
+                        var v0 = Vector128.Load(w0 + o).AsUInt16();
+                        var v1 = Vector128.Load(w1 + o).AsUInt16();
+                        var v2 = Vector128.Load(w2 + o).AsUInt16();
+                        var v3 = Vector128.Load(w3 + o).AsUInt16();
+                        sbyte* xh = x + b * 128 + h * 16;
+                        p.Add(v0.AsByte() & mask, v1.AsByte() & mask, v2.AsByte() & mask, v3.AsByte() & mask, xh);
+                        p.Add((v0 >> 2).AsByte() & mask, (v1 >> 2).AsByte() & mask, (v2 >> 2).AsByte() & mask, (v3 >> 2).AsByte() & mask, xh + 32);
+                        p.Add((v0 >> 4).AsByte() & mask, (v1 >> 4).AsByte() & mask, (v2 >> 4).AsByte() & mask, (v3 >> 4).AsByte() & mask, xh + 64);
+                        p.Add((v0 >> 6).AsByte() & mask, (v1 >> 6).AsByte() & mask, (v2 >> 6).AsByte() & mask, (v3 >> 6).AsByte() & mask, xh + 96);
+                    }
+                }
+                p.Flush(ref a0, ref a1, ref a2, ref a3);
+            }
+            var d = Vector128.Create(Vector128.Sum(a0), Vector128.Sum(a1), Vector128.Sum(a2), Vector128.Sum(a3));
+            StoreTile(d - Vector128.Create(xSum), w, acc, y, xScale, r, rows);
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

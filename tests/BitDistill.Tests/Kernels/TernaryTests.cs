@@ -14,7 +14,7 @@ public class TernaryTests
         {
             if (l > KernelContext.HardwareSimd) continue;
             d.Add(l, "default");
-            if (l >= SimdLevel.Vector256 && KernelContext.Default.TernaryGfni) d.Add(l, "no-gfni");
+            if (l == SimdLevel.Vector256 && KernelContext.Default.TernaryAvxVnni) d.Add(l, "no-vnni"); // plain AVX2 where VNNI is the default
             if (l == SimdLevel.Vector128) d.Add(l, "portable128");
         }
         return d;
@@ -34,7 +34,7 @@ public class TernaryTests
         {
             Simd = level,
             DegreeOfParallelism = dop,
-            TernaryGfni = KernelContext.Current.TernaryGfni && variant != "no-gfni",
+            TernaryAvxVnni = KernelContext.Current.TernaryAvxVnni && variant != "no-vnni",
             Portable128 = KernelContext.Current.Portable128 || variant == "portable128",
         });
 
