@@ -115,7 +115,9 @@ public sealed class ComparisonResult(TaskKind kind, IReadOnlyList<string> method
                 (IReadOnlyList<double>)f.Samples.Select(x => (double)x.Step).ToArray(), (IReadOnlyList<double>)f.Samples.Select(x => x.FlipRate).ToArray())))
             .ToArray();
         if (series.Length == 0) return false;
-        Plots.Lines(path, title, "step within the stage", "share of ternary weights flipped", series);
+        // log scale: rates span orders of magnitude (GPTQ-style runs flipped about 30 % at their first sample, others ≤ 3 % and
+        // falling to a few per mille)
+        Plots.Lines(path, title, "step within the stage", "share of ternary weights flipped", series, logY: true);
         return true;
     }
 

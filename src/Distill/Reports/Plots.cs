@@ -8,12 +8,16 @@ public static class Plots
     public static void Lines(string path, string title, string xLabel, string yLabel, IEnumerable<(string label, IReadOnlyList<double> x, IReadOnlyList<double> y)> series, bool logY = false)
     {
         var plt = new ScottPlot.Plot();
-        foreach (var (label, x, y) in series)
+        var all = series.Where(s => s.x.Count > 0).ToArray();
+        var palette = Palette(all.Length);
+        for (int i = 0; i < all.Length; i++)
         {
-            if (x.Count == 0) continue;
-            var ys = logY ? y.Select(v => Math.Log10(Math.Max(v, 1e-12))).ToArray() : y.ToArray();
-            var s = plt.Add.Scatter(x.ToArray(), ys);
+            var (label, x, y) = all[i];
+            // on a log axis a zero (or negative) value has no place: it is left out rather than drawn at an arbitrary floor
+            var keep = Enumerable.Range(0, x.Count).Where(j => !logY || y[j] > 0).ToArray();
+            var s = plt.Add.Scatter(keep.Select(j => x[j]).ToArray(), keep.Select(j => logY ? Math.Log10(y[j]) : y[j]).ToArray());
             s.LegendText = label;
+            s.Color = palette.GetColor(i);
             s.MarkerSize = x.Count > 50 ? 0 : 4;
         }
         plt.Title(title);
@@ -22,6 +26,10 @@ public static class Plots
         plt.ShowLegend(ScottPlot.Edge.Right); // outside the data area, so it never covers a curve
         AtomicFile.Write(path, tmp => plt.SavePng(tmp, 900, 500));
     }
+
+    /// <summary>The colours of <paramref name="count"/> series: Category10, or Category20 when 10 colours would repeat (a
+    /// <c>--paper</c> comparison draws 14 flip-rate curves).</summary>
+    public static ScottPlot.IPalette Palette(int count) => count > 10 ? new ScottPlot.Palettes.Category20() : new ScottPlot.Palettes.Category10();
 
     /// <summary>Training curves: each series drawn raw (faint, thin) and smoothed (<see cref="Smooth"/>, full colour, labelled
     /// "(smoothed)"), so the trend is readable through step-to-step noise; optional <paramref name="points"/> series (e.g. the

@@ -50,4 +50,26 @@ public class PlotsTests
         }
         finally { Directory.Delete(dir, true); }
     }
+
+    [Fact]
+    public void FourteenSeriesGetFourteenDistinctColours()
+    {
+        var palette = Plots.Palette(14);
+        Assert.Equal(14, Enumerable.Range(0, 14).Select(i => palette.GetColor(i).ARGB).Distinct().Count());
+        Assert.Equal(10, Enumerable.Range(0, 10).Select(i => Plots.Palette(10).GetColor(i).ARGB).Distinct().Count());
+    }
+
+    [Fact]
+    public void ALogPlotLeavesOutZerosAndStillWritesAPng()
+    {
+        var dir = Directory.CreateTempSubdirectory("bitdistill-plot-").FullName;
+        try
+        {
+            var path = Path.Combine(dir, "flip.png");
+            Plots.Lines(path, "flips", "step", "share", [("a", [5.0, 10.0, 15.0], [0.3, 0.01, 0.0]), ("b", [5.0], [0.0])], logY: true);
+            Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(path)[..4]);
+            Assert.Single(Directory.GetFiles(dir));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
 }
