@@ -66,9 +66,14 @@ internal sealed class ForwardBuffers
     {
         float eps = (float)_model.Config.RmsNormEps;
         InferenceOps.RmsNorm(H, n, w.InputNorm, eps, X);
-        Project(w.Wq, X, n, Q);
-        Project(w.Wk, X, n, K);
-        Project(w.Wv, X, n, V);
+        if (Shareable(w.Wq, w.Wk, w.Wv))
+            InferenceOps.TernaryLinearShared(X, n, w.Wq.Ternary!, w.Wq.Bias, Q, w.Wk.Ternary!, w.Wk.Bias, K, w.Wv.Ternary!, w.Wv.Bias, V, _codes, _codeScales, _codeSums);
+        else
+        {
+            Project(w.Wq, X, n, Q);
+            Project(w.Wk, X, n, K);
+            Project(w.Wv, X, n, V);
+        }
         if (w.QNorm is not null) InferenceOps.RmsNorm(Q, n, w.QNorm, eps, Q);
         if (w.KNorm is not null) InferenceOps.RmsNorm(K, n, w.KNorm, eps, K);
     }
@@ -83,8 +88,13 @@ internal sealed class ForwardBuffers
         if (w.AttentionOutputNorm is not null) InferenceOps.RmsNorm(X, n, w.AttentionOutputNorm, eps, X);
         InferenceOps.AddInPlace(H, X, n);
         InferenceOps.RmsNorm(H, n, w.MlpNorm, eps, X);
-        Project(w.Gate, X, n, Gate);
-        Project(w.Up, X, n, Up);
+        if (Shareable(w.Gate, w.Up))
+            InferenceOps.TernaryLinearShared(X, n, w.Gate.Ternary!, w.Gate.Bias, Gate, w.Up.Ternary!, w.Up.Bias, Up, null, null, null, _codes, _codeScales, _codeSums);
+        else
+        {
+            Project(w.Gate, X, n, Gate);
+            Project(w.Up, X, n, Up);
+        }
         switch (_model.Config.Activation)
         {
             case RuntimeActivation.Silu: InferenceOps.SwiGlu(Gate, Up, n, Gate); break;
@@ -104,6 +114,13 @@ internal sealed class ForwardBuffers
     {
         InferenceOps.StoredLinear(X, row, rows, _model.OutputWeight, _model.OutputScales, output, outputRow, _model.OutputFp16Outliers);
         if (_model.Config.FinalLogitSoftcap > 0) InferenceOps.Softcap(output, outputRow, rows, _model.Config.FinalLogitSoftcap);
+    }
+
+    // Projections of the same input that can run as one shared ternary product: all packed, none with its own SubLN.
+    private static bool Shareable(params ReadOnlySpan<RuntimeProjection> ps)
+    {
+        foreach (var p in ps) if (p.Ternary is null || p.InputNorm is not null) return false;
+        return true;
     }
 
     // output = p(input) on rows 0..n: SubLN first where the model has it, then the ternary×INT8 product (exported models) or

@@ -182,8 +182,42 @@ public static class InferenceOps
         if (rows == 0) return;
         ActivationQuantizer.QuantizePerToken(x, rows, k, codes[..(rows * k)], scales[..rows], sums[..rows]);
         TernaryGemm.Multiply(codes[..(rows * k)], scales[..rows], rows, weight, y);
+        AddBias(bias, y, rows, weight);
+    }
+
+    /// <summary><see cref="TernaryLinear"/> of one input through two or three ternary weights of the same width (a layer's q, k
+    /// and v, or gate and up): the input is quantised once and the products run as one thread dispatch
+    /// (<see cref="TernaryGemm.MultiplyShared"/>); each output equals <see cref="TernaryLinear"/>'s bit for bit. Pass nulls for
+    /// an unused third weight.</summary>
+    public static void TernaryLinearShared(Tensor input, int rows, PackedTernaryMatrix w0, Tensor? b0, Tensor out0, PackedTernaryMatrix w1, Tensor? b1, Tensor out1,
+        PackedTernaryMatrix? w2, Tensor? b2, Tensor? out2, Tensor codeScratch, Tensor scaleScratch, Tensor sumScratch)
+    {
+        ArgumentNullException.ThrowIfNull(w0);
+        ArgumentNullException.ThrowIfNull(w1);
+        if (w2 != null) ArgumentNullException.ThrowIfNull(out2);
+        int k = w0.Cols;
+        var x = Rows(input, nameof(input), rows, k);
+        var y0 = Rows(out0, nameof(out0), rows, w0.Rows);
+        var y1 = Rows(out1, nameof(out1), rows, w1.Rows);
+        var y2 = w2 != null ? Rows(out2!, nameof(out2), rows, w2.Rows) : default;
+        var codes = Elements<sbyte>(codeScratch, DType.Int8, nameof(codeScratch));
+        var scales = Floats(scaleScratch, nameof(scaleScratch));
+        var sums = Elements<int>(sumScratch, DType.Int32, nameof(sumScratch));
+        if ((long)rows * k > codes.Length || rows > scales.Length || rows > sums.Length)
+            throw new ArgumentException($"ternary scratch holds {codes.Length} codes and {scales.Length} scales; {rows} rows of {k} need more", nameof(codeScratch));
+        if (rows == 0) return;
+        ActivationQuantizer.QuantizePerToken(x, rows, k, codes[..(rows * k)], scales[..rows], sums[..rows]);
+        TernaryGemm.MultiplyShared(codes[..(rows * k)], scales[..rows], rows, w0, y0, w1, y1, w2, y2);
+        AddBias(b0, y0, rows, w0);
+        AddBias(b1, y1, rows, w1);
+        if (w2 != null) AddBias(b2, y2, rows, w2);
+    }
+
+    private static void AddBias(Tensor? bias, Span<float> y, int rows, PackedTernaryMatrix w)
+    {
         if (bias is null) return;
-        if (bias.Count != n) throw new ArgumentException($"bias has {bias.Count} elements; the ternary weight [{n}, {k}] has {n} output features", nameof(bias));
+        int n = w.Rows;
+        if (bias.Count != n) throw new ArgumentException($"bias has {bias.Count} elements; the ternary weight [{n}, {w.Cols}] has {n} output features", nameof(bias));
         var b = Floats(bias, nameof(bias));
         for (int r = 0; r < rows; r++) TensorPrimitives.Add(y.Slice(r * n, n), b, y.Slice(r * n, n));
     }

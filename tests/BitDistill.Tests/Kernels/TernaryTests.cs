@@ -359,6 +359,40 @@ public class TernaryTests
             }
     }
 
+    [Theory, MemberData(nameof(Paths))]
+    public void SharedProductsEqualSeparateProductsBitForBit(SimdLevel level, string variant)
+    {
+        // q/k/v-like: three matrices of one width and odd row counts (short last tiles), one dispatch over all their rows;
+        // 70 tokens take the SGEMM path, which runs them one by one
+        foreach (int dop in new[] { 1, 2 })
+            foreach (int m in new[] { 1, 3, 70 })
+                foreach (bool three in new[] { true, false })
+                {
+                    using var _ = new PathScope(level, variant, dop);
+                    int k = 300;
+                    int[] rows = [67, 13, 5];
+                    var ws = rows.Select((n, i) => PackedTernaryMatrix.Pack(RandomFloats(n * k, 20 + i, 0.02f), n, k, i == 1 ? TernaryScaleMode.PerRow : TernaryScaleMode.PerTensor)).ToArray();
+                    var xq = RandomInt8(m * k, 7 + m);
+                    var xs = RandomFloats(m, 8).Select(v => Math.Abs(v) + 0.5f).ToArray();
+                    var expected = rows.Select(n => new float[m * n]).ToArray();
+                    var actual = rows.Select(n => new float[m * n]).ToArray();
+                    for (int i = 0; i < 3; i++) TernaryGemm.Multiply(xq, xs, m, ws[i], expected[i]);
+                    TernaryGemm.MultiplyShared(xq, xs, m, ws[0], actual[0], ws[1], actual[1], three ? ws[2] : null, three ? actual[2] : default);
+                    for (int i = 0; i < (three ? 3 : 2); i++) Assert.True(expected[i].SequenceEqual(actual[i]), $"{level}/{variant} dop {dop} m {m} product {i}");
+                    Assert.All(actual[0], v => Assert.True(float.IsFinite(v)));
+                    Assert.Contains(actual[0], v => v != 0);
+                }
+    }
+
+    [Fact]
+    public void SharedProductsRefuseDifferentWidthsNamingTheShapes()
+    {
+        var a = PackedTernaryMatrix.Pack(RandomFloats(8 * 16, 1), 8, 16, TernaryScaleMode.PerTensor);
+        var b = PackedTernaryMatrix.Pack(RandomFloats(8 * 24, 2), 8, 24, TernaryScaleMode.PerTensor);
+        var e = Assert.Throws<ArgumentException>(() => TernaryGemm.MultiplyShared(new sbyte[16], [1f], 1, a, new float[8], b, new float[8], null, default));
+        Assert.Contains("[8, 16], [8, 24]", e.Message);
+    }
+
     [Theory, MemberData(nameof(Levels))]
     public void GemmOfManyRowsThroughSgemmIsBitIdenticalToTheInt8Kernels(SimdLevel level)
     {
