@@ -103,6 +103,26 @@ public sealed class IlgpuTrainingSolveTests : IDisposable
     }
 
     [Fact]
+    public void GptqAndTernarizationReturnTheirTemporariesToThePoolAndReuseThemOnTheNextCall()
+    {
+        // host arguments: their device copies, the scales, codes and plan are the calls' own temporaries (≥ 4 KB: pooled)
+        var (w, gram, _) = Statistics(64, 64, 31, 77);
+        var pool = Backend.Pool;
+        var first = _gpu.Backend.SolveTernaryGptq(w, gram, new GptqOptions());
+        long pooled = pool.PooledBytes, fresh = pool.FreshAllocations;
+        Assert.True(pooled >= 64 * 64 * (4 + 4 + 1), $"the solve's weight and Gram copies and codes went back to the pool: {pooled} bytes");
+        var second = _gpu.Backend.SolveTernaryGptq(w, gram, new GptqOptions());
+        Assert.Equal(fresh, pool.FreshAllocations); // the second solve reused them
+        Assert.Equal(first.Feedback.ToArray<float>(), second.Feedback.ToArray<float>()); // and its results are its own, not pooled
+        Assert.Equal(first.Scales.ToArray<float>(), second.Scales.ToArray<float>());
+
+        var t = _gpu.Backend.TernarizeWeights(w, TernaryScaleMode.PerRow);
+        Assert.Equal(fresh, pool.FreshAllocations); // the weight's copy came from the pool and went back
+        Assert.Equal(Device.Cpu.Backend.TernarizeWeights(w, TernaryScaleMode.PerRow).Codes.ToArray<sbyte>(), t.Codes.ToArray<sbyte>());
+        Assert.Equal(pooled, pool.PooledBytes);
+    }
+
+    [Fact]
     public void GptqOnTheDeviceRejectsWhatTheHostSolverRejects()
     {
         var (w, gram, _) = Statistics(3, 4, 9, 7);
