@@ -19,12 +19,14 @@ public class IlgpuRowGroupKernelTests
 
     private static readonly int[] Widths = [1, 7, 128, 129, 300];
 
-    // op on the group-per-row emulator, the thread-per-row emulator and (when given) the CPU backend: all agree
-    private static void Agree(Tensor x, Func<Tensor, Tensor> op, double tol, string what, bool withCpu = true)
+    // op on the group-per-row emulator, the thread-per-row emulator and (when given) the CPU backend: all agree; returns the
+    // group-per-row result (on the CPU)
+    private static Tensor Agree(Tensor x, Func<Tensor, Tensor> op, double tol, string what, bool withCpu = true)
     {
         var grouped = op(x.To(Grouped)).To(Cpu);
         TestUtil.AssertClose(grouped, op(x.To(PerRow)).To(Cpu), tol, what + " (group per row vs thread per row)");
         if (withCpu) TestUtil.AssertClose(grouped, op(x), tol, what + " (group per row vs CPU)");
+        return grouped;
     }
 
     [Fact]
@@ -72,24 +74,20 @@ public class IlgpuRowGroupKernelTests
         foreach (int n in new[] { 7, 300 })
         {
             var (x, maxTie, minTie, firstNaN) = SpecialRows(n);
-            foreach (var op in Enum.GetValues<ReduceOp>())
-                Agree(x, t => t.Backend.Reduce(op, t, [1], false), op is ReduceOp.Max or ReduceOp.Min ? 0 : 1e-5, $"{op} over {n} (NaN/∞ rows)", withCpu: false);
-            Agree(x, t => t.ArgMax(1).To(DType.Float32), 0, $"argmax over {n} (NaN/∞ rows)", withCpu: false);
-            Agree(x, t => t.ArgMin(1).To(DType.Float32), 0, $"argmin over {n} (NaN/∞ rows)", withCpu: false);
+            var max = Agree(x, t => t.Backend.Reduce(ReduceOp.Max, t, [1], false), 0, $"max over {n} (NaN/∞ rows)", withCpu: false).ToArray<float>();
+            foreach (var op in new[] { ReduceOp.Sum, ReduceOp.Mean, ReduceOp.Min })
+                Agree(x, t => t.Backend.Reduce(op, t, [1], false), op == ReduceOp.Min ? 0 : 1e-5, $"{op} over {n} (NaN/∞ rows)", withCpu: false);
+            var argMax = Agree(x, t => t.ArgMax(1).To(DType.Float32), 0, $"argmax over {n} (NaN/∞ rows)", withCpu: false).ToArray<float>();
+            var argMin = Agree(x, t => t.ArgMin(1).To(DType.Float32), 0, $"argmin over {n} (NaN/∞ rows)", withCpu: false).ToArray<float>();
             Agree(x, t => t.Softmax(1), 1e-5, $"softmax over {n} (NaN/∞ rows)", withCpu: false);
             Agree(x, t => t.LogSoftmax(1), 1e-5, $"log-softmax over {n} (NaN/∞ rows)", withCpu: false);
-            Agree(x, t => t.Backend.LogSumExp(t), 1e-5, $"logsumexp over {n} (NaN/∞ rows)", withCpu: false);
+            var lse = Agree(x, t => t.Backend.LogSumExp(t), 1e-5, $"logsumexp over {n} (NaN/∞ rows)", withCpu: false).ToArray<float>();
 
-            var g = x.To(Grouped);
-            var argMax = g.ArgMax(1).ToArray<long>();
-            var argMin = g.ArgMin(1).ToArray<long>();
             Assert.Equal(firstNaN, argMax[1]); Assert.Equal(firstNaN, argMin[1]); // the first NaN
             Assert.Equal(maxTie, argMax[5]); Assert.Equal(minTie, argMin[6]); // the first of two equal extremes
             Assert.Equal(0, argMax[3]); // all −∞: nothing beats the first
-            var lse = g.Backend.LogSumExp(g).ToArray<float>();
             Assert.True(float.IsNaN(lse[1]) && float.IsNaN(lse[2]) && float.IsNaN(lse[3]), $"logsumexp over {n}: NaN, +∞ and all-−∞ rows give NaN as per row");
             Assert.True(float.IsFinite(lse[4]), $"logsumexp over {n}: −∞ entries add nothing");
-            var max = g.Backend.Reduce(ReduceOp.Max, g, [1], false).ToArray<float>();
             Assert.True(float.IsNaN(max[1]) && max[2] == float.PositiveInfinity && max[3] == float.NegativeInfinity, $"max over {n}");
         }
     }
