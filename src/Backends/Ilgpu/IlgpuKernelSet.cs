@@ -21,6 +21,7 @@ internal sealed class IlgpuKernelSet(Accelerator a, bool groupRows)
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, float, int, int>? _temperedKlRowsGrouped;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<long>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, long, float, float, float, float, int>? _linearCeKlRowsGrouped;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, RelationDims>? _relationRowsGrouped;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<double>, ArrayView<float>, ArrayView<double>, ArrayView<sbyte>, ArrayView<float>, int, int>? _gptqRowsGrouped;
 
     // a group of RowGroup threads for each of count rows
     private static KernelConfig Groups(int count) => new(count, IlgpuKernels.RowGroup);
@@ -277,9 +278,15 @@ internal sealed class IlgpuKernelSet(Accelerator a, bool groupRows)
         (_awqGridError ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, ArrayView<float>, int, int, int, float, ArrayView<double>, int>(IlgpuKernels.AwqGridError))(1, stats, scales, n, perRow, refit, minScale, errors, slot);
 
     public void GptqRows(int rows, ArrayView<float> w, ArrayView<int> perm, ArrayView<int> dead, ArrayView<double> u, ArrayView<float> scales,
-        ArrayView<double> work, ArrayView<sbyte> codes, ArrayView<float> feedback, int k, int perRow) =>
-        (_gptqRows ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<double>, ArrayView<float>, ArrayView<double>, ArrayView<sbyte>, ArrayView<float>, int, int>(IlgpuKernels.GptqRows))(
-            rows, w, perm, dead, u, scales, work, codes, feedback, k, perRow);
+        ArrayView<double> work, ArrayView<sbyte> codes, ArrayView<float> feedback, int k, int perRow)
+    {
+        if (groupRows)
+            (_gptqRowsGrouped ??= a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<double>, ArrayView<float>, ArrayView<double>, ArrayView<sbyte>, ArrayView<float>, int, int>(IlgpuKernels.GptqRowsGrouped))(
+                Groups(rows), w, perm, dead, u, scales, work, codes, feedback, k, perRow);
+        else
+            (_gptqRows ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<double>, ArrayView<float>, ArrayView<double>, ArrayView<sbyte>, ArrayView<float>, int, int>(IlgpuKernels.GptqRows))(
+                rows, w, perm, dead, u, scales, work, codes, feedback, k, perRow);
+    }
 
     public void GptqScales(ArrayView<double> stats, ArrayView<float> scales, ArrayView<float> outScales, ArrayView<float> rounding, int n, int perRow, int refit, float minScale) =>
         (_gptqScales ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, float>(IlgpuKernels.GptqScales))(1, stats, scales, outScales, rounding, n, perRow, refit, minScale);

@@ -193,6 +193,41 @@ internal static partial class IlgpuKernels
         if (t == 0) rstd[r] = rr;
     }
 
+    /// <summary>Row Grid.IdxX of <see cref="GptqRows"/>: column by column, thread 0 rounds the column and shares its error e,
+    /// then the group updates the later columns w_{i+1:} −= e·U[i, i+1:] (each element the same double operations in the
+    /// same column order as there, so the feedback is the same bit for bit).</summary>
+    public static void GptqRowsGrouped(ArrayView<float> w, ArrayView<int> perm, ArrayView<int> dead, ArrayView<double> u, ArrayView<float> scales,
+        ArrayView<double> work, ArrayView<sbyte> codes, ArrayView<float> feedback, int k, int perRow)
+    {
+        var err = SharedMemory.Allocate<double>(1);
+        int r = Grid.IdxX, t = Group.IdxX, o = r * k;
+        for (int j = t; j < k; j += RowGroup)
+        {
+            int c = perm[j];
+            work[o + j] = dead[c] != 0 ? 0 : w[o + c];
+        }
+        double s = perRow != 0 ? scales[r] : scales[0];
+        float inv = 1f / (float)s;
+        Group.Barrier();
+        for (int i = 0; i < k; i++)
+        {
+            if (t == 0)
+            {
+                float from = (float)work[o + i];
+                float v = XMath.RoundToEven(from * inv);
+                int q = v >= 1f ? 1 : v <= -1f ? -1 : 0;
+                int c = perm[i];
+                codes[o + c] = (sbyte)q;
+                feedback[o + c] = from - w[o + c];
+                err[0] = (work[o + i] - q * s) / u[i * k + i];
+            }
+            Group.Barrier();
+            double e = err[0];
+            for (int j = i + 1 + t; j < k; j += RowGroup) work[o + j] += -e * u[i * k + j];
+            Group.Barrier(); // column i + 1 is final, and err is free again
+        }
+    }
+
     /// <summary><see cref="CrossEntropyBackwardRows"/> with one thread per element of the gradient [rows, n] (no reduction).</summary>
     public static void CrossEntropyBackwardElements(Index1D i, ArrayView<float> logits, ArrayView<float> lse, ArrayView<long> targets, ArrayView<float> y,
         int n, long ignoreIndex, float scale)

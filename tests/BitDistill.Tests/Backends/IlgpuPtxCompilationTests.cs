@@ -20,7 +20,7 @@ public class IlgpuPtxCompilationTests
         foreach (var name in new[] { "CrossEntropyRowLosses", "KeptCount", "TargetCount", "LossMean", "TemperedKlRows", "LinearCeKlRows", "RelationRows", "RelationGrad", "CalibrationChecks", "AwqRowStats", "AwqGridError", "GptqRows", "GptqScales",
             // the GPUs' group-per-row forms of the row kernels
             "ReduceRowsGrouped", "ArgRowsGrouped", "SoftmaxRowsGrouped", "LogSumExpRowsGrouped", "RmsNormRowsGrouped", "RmsNormBackwardRowsGrouped",
-            "CrossEntropyBackwardElements", "KeptCountGrouped", "TargetCountGrouped", "LossMeanGrouped", "TemperedKlRowsGrouped", "LinearCeKlRowsGrouped", "RelationRowsGrouped" })
+            "CrossEntropyBackwardElements", "KeptCountGrouped", "TargetCountGrouped", "LossMeanGrouped", "TemperedKlRowsGrouped", "LinearCeKlRowsGrouped", "RelationRowsGrouped", "GptqRowsGrouped" })
             Assert.Contains(kernels, k => k.Name == name);
         using var context = Context.Create(b => b.EnableAlgorithms());
         var arch = CudaArchitecture.SM_70;
