@@ -14,9 +14,10 @@ using BitDistill.Tensors;
 
 namespace BitDistill.Cli;
 
-/// <summary>`bitdistill bench device`: SGEMM TFLOP/s, one training step of the qwen-train model, one stage-3 distillation step
-/// (CE + LD + AD) and greedy decode tokens/s of a ternary (QAT) model, on an ILGPU device next to the CPU backend measured
-/// in the same run; one table, the device's speed as a multiple of the CPU's.</summary>
+/// <summary>`bitdistill bench device`: SGEMM TFLOP/s, a row kernel's GB/s (log-softmax over Qwen's 151,936-wide vocabulary),
+/// one training step of the qwen-train model, one stage-3 distillation step (CE + LD + AD) and greedy decode tokens/s of a
+/// ternary (QAT) model, on an ILGPU device next to the CPU backend measured in the same run; one table, the device's speed
+/// as a multiple of the CPU's.</summary>
 public static class DeviceBench
 {
     // the bench's qwen-train shape (bench/BitDistill.Bench/QwenTrainBench.cs): batch 8 × 256 tokens
@@ -31,7 +32,7 @@ public static class DeviceBench
          "tie_word_embeddings": true, "max_position_embeddings": 64}
         """;
 
-    private sealed record Sizes(string Config, int Batch, int Seq, int Gemm, int Repeats, int Prompt, int Decode, bool WarmUp);
+    private sealed record Sizes(string Config, int Batch, int Seq, int Gemm, int Repeats, int Prompt, int Decode, bool WarmUp, int Rows, int Vocab);
     private sealed record Row(string Metric, string Unit, double Cpu, double Device);
 
     /// <summary>Builds the `bench device` command.</summary>
@@ -45,7 +46,7 @@ public static class DeviceBench
         device.AcceptOnlyFromAmong("cuda", "opencl", "emulator");
         var quick = new Option<bool>("--quick") { Description = "tiny shapes and one repetition (seconds on a GPU, about a minute on the emulator)" };
         var json = new Option<string>("--json") { Description = "also write the rows as a JSON array of objects (metric, unit, cpu, device, ratio, device_name, load averages)" };
-        var command = new Command("device", "SGEMM TFLOP/s, a training step, a distillation step and ternary decode tokens/s on an ILGPU device against the CPU backend, in one run") { device, quick, json };
+        var command = new Command("device", "SGEMM TFLOP/s, log-softmax GB/s over a 151,936-wide vocabulary, a training step, a distillation step and ternary decode tokens/s on an ILGPU device against the CPU backend, in one run") { device, quick, json };
         command.SetAction(parse => ErrorPolicy.Run("bench device", parse, () =>
         {
             string? jsonPath = parse.GetValue(json);
@@ -64,7 +65,8 @@ public static class DeviceBench
     /// <summary>Measures every row on the CPU and on <paramref name="device"/> and prints the table.</summary>
     public static int Run(Device device, bool quick, string? jsonPath, TextWriter stdout)
     {
-        var sizes = quick ? new Sizes(QuickConfig, 2, 8, 64, 1, 4, 4, WarmUp: false) : new Sizes(FullConfig, 8, 256, 4096, 5, 32, 64, WarmUp: true);
+        var sizes = quick ? new Sizes(QuickConfig, 2, 8, 64, 1, 4, 4, WarmUp: false, Rows: 4, Vocab: 61)
+            : new Sizes(FullConfig, 8, 256, 4096, 5, 32, 64, WarmUp: true, Rows: 256, Vocab: 151936);
         string load0 = LoadAverage.Read();
         stdout.WriteLine($"device: {device.Name}; CPU: {Environment.ProcessorCount} cores; load average before: {load0}");
         var rows = new List<Row>();
@@ -76,6 +78,8 @@ public static class DeviceBench
         }
         int n = sizes.Gemm;
         Add($"SGEMM {n}×{n}×{n}", "TFLOP/s", d => 2.0 * n * n * n / Seconds(d, sizes, () => Sgemm(d, n)) / 1e12);
+        // log-softmax reads and writes each logit once: the row kernels' memory traffic
+        Add($"row kernel (log-softmax, {sizes.Rows}×{sizes.Vocab} logits)", "GB/s", d => 8.0 * sizes.Rows * sizes.Vocab / Seconds(d, sizes, () => LogSoftmax(d, sizes)) / 1e9);
         Add($"training step (qwen-train, {sizes.Batch}×{sizes.Seq} tokens)", "steps/s", d => 1 / Seconds(d, sizes, TrainingStep(d, sizes)));
         Add($"distillation step (CE + LD + AD, {sizes.Batch}×{sizes.Seq} tokens)", "steps/s", d => 1 / Seconds(d, sizes, DistillationStep(d, sizes)));
         Add($"ternary decode (QAT model, {sizes.Decode} tokens)", "tokens/s", d => DecodeTokensPerSecond(d, sizes));
@@ -116,6 +120,16 @@ public static class DeviceBench
             GemmOperands[(d, n)] = ab = (Tensor.Uniform([n, n], new Generator(1), -1, 1, d), Tensor.Uniform([n, n], new Generator(2), -1, 1, d));
         using var scope = TensorScope.Begin();
         ab.A.MatMul(ab.B);
+    }
+
+    private static readonly Dictionary<(Device, int, int), Tensor> Logits = [];
+
+    private static void LogSoftmax(Device d, Sizes s)
+    {
+        if (!Logits.TryGetValue((d, s.Rows, s.Vocab), out var x))
+            Logits[(d, s.Rows, s.Vocab)] = x = Tensor.Uniform([s.Rows, s.Vocab], new Generator(3), -8, 8, d);
+        using var scope = TensorScope.Begin();
+        x.LogSoftmax(-1);
     }
 
     private static CausalLanguageModel Model(Device d, Sizes s, ulong seed)

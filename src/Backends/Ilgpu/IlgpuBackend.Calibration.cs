@@ -106,25 +106,28 @@ public sealed partial class IlgpuBackend
         if (weight.Rank != 2) throw new ArgumentException($"the weight must be a matrix [n, k], got {Tensor.ShapeString(weight.Shape)}", nameof(weight));
         int n = weight.Size(0), k = weight.Size(1);
         CheckStatistic(gram, [k, k], nameof(gram));
-        // the plan (dead inputs, damping, column order, U = chol(H⁻¹)) is the host solver's own, from the one read of G
-        var gd = Array.ConvertAll(Dense(gram).ToArray<float>(), v => (double)v);
-        var (perm, dead, u) = TernaryCalibration.GptqFactor(gd, k, 2.0, options);
         bool perRow = options.PerRowScale;
-        var checks = _accelerator.Allocate1D<double>(6);
-        var uBuffer = _accelerator.Allocate1D<double>(u.Length);
-        var work = _accelerator.Allocate1D<double>(Math.Max(1, n * k));
-        var stats = _accelerator.Allocate1D<double>(Math.Max(1, 3 * n));
         var host = new double[6];
         TernaryGptqSolution solution;
-        try
+        // the solve's own tensors (argument copies, scales, codes, the plan) go back to the pool when it ends; the solution
+        // is made outside that scope, and the raw scratch buffers are disposed once the device is done with them
+        using (TensorScope.Begin())
         {
-            uBuffer.View.CopyFromCPU(u);
-            using (TensorScope.Suspend())
+            var g = Dense(gram);
+            // the plan (dead inputs, damping, column order, U = chol(H⁻¹)) is the host solver's own, from the one read of G
+            var gd = Array.ConvertAll(g.ToArray<float>(), v => (double)v);
+            var (perm, dead, u) = TernaryCalibration.GptqFactor(gd, k, 2.0, options);
+            var checks = _accelerator.Allocate1D<double>(6);
+            var uBuffer = _accelerator.Allocate1D<double>(u.Length);
+            // the error-fed rows stay double, as the host solver's: the codes and feedback are its own bit for bit
+            var work = _accelerator.Allocate1D<double>(Math.Max(1, n * k));
+            var stats = _accelerator.Allocate1D<double>(Math.Max(1, 3 * n));
+            try
             {
+                uBuffer.View.CopyFromCPU(u);
                 var w = Dense(weight);
                 _k.CalibrationChecks(Vc(w), n * k, Dummy, 0, checks.View);
-                var feedback = New([n, k]); var outScales = New([n]); var rounding = New([n]);
-                solution = new TernaryGptqSolution(feedback, outScales, rounding);
+                using (TensorScope.Suspend()) solution = new TernaryGptqSolution(New([n, k]), New([n]), New([n]));
                 if (n > 0)
                 {
                     var scales = New([perRow ? n : 1]);
@@ -132,20 +135,20 @@ public sealed partial class IlgpuBackend
                     var codes = New([n, k], DType.Int8);
                     var permT = Tensor.FromArray(perm, [k], Device);
                     var deadT = Tensor.FromArray(Array.ConvertAll(dead, d => d ? 1 : 0), [k], Device);
-                    _k.GptqRows(n, Vc(w), S(permT).View<int>(), S(deadT).View<int>(), uBuffer.View, Vc(scales), work.View, Vb(codes), V(feedback), k, perRow ? 1 : 0);
+                    _k.GptqRows(n, Vc(w), S(permT).View<int>(), S(deadT).View<int>(), uBuffer.View, Vc(scales), work.View, Vb(codes), V(solution.Feedback), k, perRow ? 1 : 0);
                     if (options.RefitScale)
-                        _k.AwqRowStats(n, Vc(w), Vc(Dense(gram)), Vb(codes), Vc(Tensor.Ones(k).To(Device)), stats.View, k); // least squares on the codes themselves
-                    _k.GptqScales(stats.View, Vc(scales), V(outScales), V(rounding), n, perRow ? 1 : 0, options.RefitScale ? 1 : 0, TernaryCalibration.MinScale);
+                        _k.AwqRowStats(n, Vc(w), Vc(g), Vb(codes), Vc(Tensor.Ones(k).To(Device)), stats.View, k); // least squares on the codes themselves
+                    _k.GptqScales(stats.View, Vc(scales), V(solution.Scales), V(solution.RoundingScales), n, perRow ? 1 : 0, options.RefitScale ? 1 : 0, TernaryCalibration.MinScale);
                 }
                 _accelerator.Synchronize();
                 Interlocked.Increment(ref _hostReads);
                 checks.View.CopyToCPU(host);
             }
-        }
-        finally
-        {
-            _accelerator.Synchronize();
-            checks.Dispose(); uBuffer.Dispose(); work.Dispose(); stats.Dispose();
+            finally
+            {
+                _accelerator.Synchronize();
+                checks.Dispose(); uBuffer.Dispose(); work.Dispose(); stats.Dispose();
+            }
         }
         if (host[0] >= 0)
         {

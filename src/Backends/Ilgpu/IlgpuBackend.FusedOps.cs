@@ -163,20 +163,23 @@ public sealed partial class IlgpuBackend
         foreach (var (t, name) in new[] { (fixedRowScales, "fixed row scales"), (roundingRowScales, "rounding row scales") })
             if (t is not null && (t.Rank != 1 || t.Size(0) != n))
                 throw new ArgumentException($"{name} must be [{n}] for a weight of {Tensor.ShapeString(weight.Shape)}, got {Tensor.ShapeString(t.Shape)}");
-        using (TensorScope.Suspend())
+        // copies of the arguments (another device, dtype or layout) are temporaries: they go back to the pool when the call
+        // ends (launches and reuse share one in-order stream); what is returned is made outside that scope
+        using (TensorScope.Begin())
         {
             var w = Dense(weight);
-            var codes = New([n, k], DType.Int8); var dequantized = New([n, k]);
             bool perTensor = fixedRowScales is null && mode == TernaryScaleMode.PerTensor;
-            Tensor scales, rounding;
-            if (fixedRowScales is not null)
+            var fixedScales = fixedRowScales is null ? null : Dense(fixedRowScales);
+            Tensor codes, dequantized, scales, rounding;
+            using (TensorScope.Suspend())
             {
-                scales = Dense(fixedRowScales).Clone();
-                rounding = roundingRowScales is null ? scales : Dense(roundingRowScales);
+                codes = New([n, k], DType.Int8); dequantized = New([n, k]);
+                scales = fixedScales is not null ? fixedScales.Clone() : New([perTensor ? 1 : n]);
             }
+            if (fixedRowScales is not null) rounding = roundingRowScales is null ? scales : Dense(roundingRowScales);
             else
             {
-                scales = rounding = New([perTensor ? 1 : n]);
+                rounding = scales;
                 // one scratch per backend: threads sharing the device take turns (launch order is stream order)
                 lock (_rowSumsLock)
                 {

@@ -16,15 +16,20 @@ public sealed partial class IlgpuBackend : IBackend, IDisposable
     private readonly Accelerator _accelerator;
     private readonly IlgpuKernelSet _k;
 
-    internal IlgpuBackend(Device device, Context context, Accelerator accelerator, bool tiledSgemm)
+    internal IlgpuBackend(Device device, Context context, Accelerator accelerator, bool tiledSgemm, bool groupRowKernels)
     {
-        Device = device; _context = context; _accelerator = accelerator; TiledSgemm = tiledSgemm;
-        _k = new IlgpuKernelSet(accelerator);
+        Device = device; _context = context; _accelerator = accelerator; TiledSgemm = tiledSgemm; GroupRowKernels = groupRowKernels;
+        _k = new IlgpuKernelSet(accelerator, groupRowKernels);
     }
 
     /// <summary>Whether matrix products run on the tiled shared-memory SGEMM (GPUs) or on the one-thread-per-element kernel
     /// (the CPU emulator's default, where group barriers are OS-thread switches).</summary>
     public bool TiledSgemm { get; }
+
+    /// <summary>Whether the row kernels (reductions, softmax, norms, the fused losses' rows) run as the GPUs' forms, a
+    /// thread group per row with shared-memory reductions, or one thread per row (the CPU emulator's default, for the same
+    /// reason as <see cref="TiledSgemm"/>).</summary>
+    public bool GroupRowKernels { get; }
 
     public Device Device { get; }
 

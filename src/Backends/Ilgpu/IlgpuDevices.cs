@@ -21,7 +21,7 @@ public static class IlgpuDevices
             context.Dispose();
             throw new IlgpuDeviceUnavailableException("--device cuda: no CUDA GPU found (ILGPU needs an NVIDIA GPU and its driver, libcuda.so)");
         }
-        return Wrap(context, context.CreateCudaAccelerator(0), "cuda", tiledSgemm: true);
+        return Wrap(context, context.CreateCudaAccelerator(0), "cuda", tiledSgemm: true, groupRows: true);
     }
 
     /// <summary>The first OpenCL device ILGPU can use (it refuses OpenCL drivers without the generic address space, e.g. PoCL).</summary>
@@ -33,16 +33,17 @@ public static class IlgpuDevices
             context.Dispose();
             throw new IlgpuDeviceUnavailableException("--device opencl: no usable OpenCL device found (ILGPU needs an OpenCL 2.0 driver with the generic address space, e.g. a GPU vendor's ICD)");
         }
-        return Wrap(context, context.CreateCLAccelerator(0), "opencl", tiledSgemm: true);
+        return Wrap(context, context.CreateCLAccelerator(0), "opencl", tiledSgemm: true, groupRows: true);
     }
 
     /// <summary>ILGPU's CPU accelerator, which emulates a GPU (warps of 32, groups up to 1024 threads) on the host: slow,
     /// but it runs every kernel without a GPU. Matrix products use the one-thread-per-element SGEMM unless
-    /// <paramref name="tiledSgemm"/> asks for the GPUs' tiled one (tests of that kernel).</summary>
-    public static Device CpuEmulator(bool tiledSgemm = false)
+    /// <paramref name="tiledSgemm"/> asks for the GPUs' tiled one, and row kernels one thread per row unless
+    /// <paramref name="groupRows"/> asks for the GPUs' group-per-row ones (tests of those kernels).</summary>
+    public static Device CpuEmulator(bool tiledSgemm = false, bool groupRows = false)
     {
         var context = Context.Create(b => b.CPU(CPUDeviceKind.Nvidia).EnableAlgorithms());
-        return Wrap(context, context.GetCPUDevice(0).CreateAccelerator(context), "ilgpu-cpu", tiledSgemm);
+        return Wrap(context, context.GetCPUDevice(0).CreateAccelerator(context), "ilgpu-cpu", tiledSgemm, groupRows);
     }
 
     private static readonly Lazy<Device> _sharedCpuEmulator = new(() => CpuEmulator());
@@ -51,6 +52,6 @@ public static class IlgpuDevices
     /// that come one after another in a process (verbs run in-process, tests) compile each kernel once.</summary>
     public static Device SharedCpuEmulator => _sharedCpuEmulator.Value;
 
-    private static Device Wrap(Context context, Accelerator accelerator, string kind, bool tiledSgemm) =>
-        new(DeviceKind.Gpu, $"{kind}:0 ({accelerator.Name})", d => new IlgpuBackend(d, context, accelerator, tiledSgemm));
+    private static Device Wrap(Context context, Accelerator accelerator, string kind, bool tiledSgemm, bool groupRows) =>
+        new(DeviceKind.Gpu, $"{kind}:0 ({accelerator.Name})", d => new IlgpuBackend(d, context, accelerator, tiledSgemm, groupRows));
 }

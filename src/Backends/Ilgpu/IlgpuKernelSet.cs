@@ -4,9 +4,28 @@ using ILGPU.Runtime;
 namespace BitDistill.Backends.Ilgpu;
 
 /// <summary>The kernels of <see cref="IlgpuKernels"/> loaded on one accelerator (each compiled on first use) and their
-/// launches with the index space they need.</summary>
-internal sealed class IlgpuKernelSet(Accelerator a)
+/// launches with the index space they need. With <paramref name="groupRows"/> the row kernels run as the GPUs' forms (a
+/// group per row, <see cref="IlgpuKernels.RowGroup"/> threads; the counts and means by one group); without, one thread per row.</summary>
+internal sealed class IlgpuKernelSet(Accelerator a, bool groupRows)
 {
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int>? _reduceRowsGrouped;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<long>, int, int>? _argRowsGrouped;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int>? _softmaxRowsGrouped;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int>? _lseRowsGrouped;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int>? _rmsNormGrouped;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int>? _rmsNormBackwardGrouped;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<long>, ArrayView<float>, int, long, float>? _ceBackwardElements;
+    private Action<KernelConfig, ArrayView<float>, int, int, float, ArrayView<float>>? _keptCountGrouped;
+    private Action<KernelConfig, ArrayView<long>, int, long, ArrayView<float>>? _targetCountGrouped;
+    private Action<KernelConfig, ArrayView<float>, int, ArrayView<float>, float, float, ArrayView<float>, int>? _lossMeanGrouped;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, float, int, int>? _temperedKlRowsGrouped;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<long>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, long, float, float, float, float, int>? _linearCeKlRowsGrouped;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, RelationDims>? _relationRowsGrouped;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<double>, ArrayView<float>, ArrayView<double>, ArrayView<sbyte>, ArrayView<float>, int, int>? _gptqRowsGrouped;
+
+    // a group of RowGroup threads for each of count rows
+    private static KernelConfig Groups(int count) => new(count, IlgpuKernels.RowGroup);
+
     private Action<Index1D, ArrayView<byte>, int, StridedLayout, ArrayView<byte>, int, StridedLayout, int>? _copy;
     private Action<Index1D, ArrayView<byte>, int, StridedLayout, double>? _fill;
     private Action<Index1D, ArrayView<float>, StridedLayout, ArrayView<float>, int>? _unary;
@@ -82,29 +101,58 @@ internal sealed class IlgpuKernelSet(Accelerator a)
     public void Where(int n, ArrayView<byte> c, StridedLayout lc, ArrayView<float> x, StridedLayout lx, ArrayView<float> y, StridedLayout ly, ArrayView<float> o) =>
         (_where ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<byte>, StridedLayout, ArrayView<float>, StridedLayout, ArrayView<float>, StridedLayout, ArrayView<float>>(IlgpuKernels.Where))(n, c, lc, x, lx, y, ly, o);
 
-    public void ReduceRows(int rows, ArrayView<float> x, ArrayView<float> y, int n, int op) =>
-        (_reduceRows ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(IlgpuKernels.ReduceRows))(rows, x, y, n, op);
+    public void ReduceRows(int rows, ArrayView<float> x, ArrayView<float> y, int n, int op)
+    {
+        if (groupRows) (_reduceRowsGrouped ??= a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int>(IlgpuKernels.ReduceRowsGrouped))(Groups(rows), x, y, n, op);
+        else (_reduceRows ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(IlgpuKernels.ReduceRows))(rows, x, y, n, op);
+    }
 
-    public void ArgRows(int rows, ArrayView<float> x, ArrayView<long> y, int n, int max) =>
-        (_argRows ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<long>, int, int>(IlgpuKernels.ArgRows))(rows, x, y, n, max);
+    public void ArgRows(int rows, ArrayView<float> x, ArrayView<long> y, int n, int max)
+    {
+        if (groupRows) (_argRowsGrouped ??= a.LoadStreamKernel<ArrayView<float>, ArrayView<long>, int, int>(IlgpuKernels.ArgRowsGrouped))(Groups(rows), x, y, n, max);
+        else (_argRows ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<long>, int, int>(IlgpuKernels.ArgRows))(rows, x, y, n, max);
+    }
 
-    public void SoftmaxRows(int rows, ArrayView<float> x, ArrayView<float> y, int n, int log) =>
-        (_softmaxRows ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(IlgpuKernels.SoftmaxRows))(rows, x, y, n, log);
+    public void SoftmaxRows(int rows, ArrayView<float> x, ArrayView<float> y, int n, int log)
+    {
+        if (groupRows) (_softmaxRowsGrouped ??= a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int>(IlgpuKernels.SoftmaxRowsGrouped))(Groups(rows), x, y, n, log);
+        else (_softmaxRows ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(IlgpuKernels.SoftmaxRows))(rows, x, y, n, log);
+    }
 
-    public void LogSumExpRows(int rows, ArrayView<float> x, ArrayView<float> y, int n) =>
-        (_lseRows ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(IlgpuKernels.LogSumExpRows))(rows, x, y, n);
+    public void LogSumExpRows(int rows, ArrayView<float> x, ArrayView<float> y, int n)
+    {
+        if (groupRows) (_lseRowsGrouped ??= a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int>(IlgpuKernels.LogSumExpRowsGrouped))(Groups(rows), x, y, n);
+        else (_lseRows ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(IlgpuKernels.LogSumExpRows))(rows, x, y, n);
+    }
 
-    public void RmsNormRows(int rows, ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, int n, float eps, int hasWeight) =>
-        (_rmsNorm ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int>(IlgpuKernels.RmsNormRows))(rows, x, w, y, n, eps, hasWeight);
+    public void RmsNormRows(int rows, ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, int n, float eps, int hasWeight)
+    {
+        if (groupRows) (_rmsNormGrouped ??= a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int>(IlgpuKernels.RmsNormRowsGrouped))(Groups(rows), x, w, y, n, eps, hasWeight);
+        else (_rmsNorm ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int>(IlgpuKernels.RmsNormRows))(rows, x, w, y, n, eps, hasWeight);
+    }
 
-    public void RmsNormBackwardRows(int rows, ArrayView<float> x, ArrayView<float> w, ArrayView<float> g, ArrayView<float> dx, ArrayView<float> rstd, int n, float eps, int hasWeight) =>
-        (_rmsNormBackward ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int>(IlgpuKernels.RmsNormBackwardRows))(rows, x, w, g, dx, rstd, n, eps, hasWeight);
+    public void RmsNormBackwardRows(int rows, ArrayView<float> x, ArrayView<float> w, ArrayView<float> g, ArrayView<float> dx, ArrayView<float> rstd, int n, float eps, int hasWeight)
+    {
+        if (groupRows)
+            (_rmsNormBackwardGrouped ??= a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int>(IlgpuKernels.RmsNormBackwardRowsGrouped))(
+                Groups(rows), x, w, g, dx, rstd, n, eps, hasWeight);
+        else
+            (_rmsNormBackward ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int>(IlgpuKernels.RmsNormBackwardRows))(
+                rows, x, w, g, dx, rstd, n, eps, hasWeight);
+    }
 
     public void RmsNormWeightGrad(int n, ArrayView<float> x, ArrayView<float> g, ArrayView<float> rstd, ArrayView<float> dw, int rows, int cols) =>
         (_rmsNormWeightGrad ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(IlgpuKernels.RmsNormWeightGrad))(n, x, g, rstd, dw, rows, cols);
 
-    public void CrossEntropyBackwardRows(int rows, ArrayView<float> logits, ArrayView<float> lse, ArrayView<long> targets, ArrayView<float> y, int n, long ignoreIndex, float scale) =>
-        (_ceBackward ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<long>, ArrayView<float>, int, long, float>(IlgpuKernels.CrossEntropyBackwardRows))(rows, logits, lse, targets, y, n, ignoreIndex, scale);
+    public void CrossEntropyBackwardRows(int rows, ArrayView<float> logits, ArrayView<float> lse, ArrayView<long> targets, ArrayView<float> y, int n, long ignoreIndex, float scale)
+    {
+        if (groupRows) // no reduction: the GPUs' form is a thread per element
+            (_ceBackwardElements ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<long>, ArrayView<float>, int, long, float>(IlgpuKernels.CrossEntropyBackwardElements))(
+                rows * n, logits, lse, targets, y, n, ignoreIndex, scale);
+        else
+            (_ceBackward ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<long>, ArrayView<float>, int, long, float>(IlgpuKernels.CrossEntropyBackwardRows))(
+                rows, logits, lse, targets, y, n, ignoreIndex, scale);
+    }
 
     public void Rope(int n, ArrayView<float> x, ArrayView<float> cos, ArrayView<float> sin, ArrayView<float> y, int t, int d, int transpose) =>
         (_rope ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(IlgpuKernels.Rope))(n, x, cos, sin, y, t, d, transpose);
@@ -167,27 +215,55 @@ internal sealed class IlgpuKernelSet(Accelerator a)
     public void TernaryCodesMatMul(int n, ArrayView<sbyte> x, ArrayView<float> xScales, ArrayView<sbyte> w, ArrayView<float> wScales, ArrayView<float> y, int rows, int k, int perRow) =>
         (_ternaryCodesMatMul ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<sbyte>, ArrayView<float>, ArrayView<sbyte>, ArrayView<float>, ArrayView<float>, int, int, int>(IlgpuKernels.TernaryCodesMatMul))(n, x, xScales, w, wScales, y, rows, k, perRow);
 
-    public void KeptCount(ArrayView<float> mask, int n, int hasMask, float factor, ArrayView<float> count) =>
-        (_keptCount ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, int, float, ArrayView<float>>(IlgpuKernels.KeptCount))(1, mask, n, hasMask, factor, count);
+    public void KeptCount(ArrayView<float> mask, int n, int hasMask, float factor, ArrayView<float> count)
+    {
+        if (groupRows) (_keptCountGrouped ??= a.LoadStreamKernel<ArrayView<float>, int, int, float, ArrayView<float>>(IlgpuKernels.KeptCountGrouped))(Groups(1), mask, n, hasMask, factor, count);
+        else (_keptCount ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, int, float, ArrayView<float>>(IlgpuKernels.KeptCount))(1, mask, n, hasMask, factor, count);
+    }
 
-    public void TargetCount(ArrayView<long> targets, int n, long ignoreIndex, ArrayView<float> count) =>
-        (_targetCount ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<long>, int, long, ArrayView<float>>(IlgpuKernels.TargetCount))(1, targets, n, ignoreIndex, count);
+    public void TargetCount(ArrayView<long> targets, int n, long ignoreIndex, ArrayView<float> count)
+    {
+        if (groupRows) (_targetCountGrouped ??= a.LoadStreamKernel<ArrayView<long>, int, long, ArrayView<float>>(IlgpuKernels.TargetCountGrouped))(Groups(1), targets, n, ignoreIndex, count);
+        else (_targetCount ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<long>, int, long, ArrayView<float>>(IlgpuKernels.TargetCount))(1, targets, n, ignoreIndex, count);
+    }
 
-    public void LossMean(ArrayView<float> rows, int n, ArrayView<float> count, float hostDivisor, float scale, ArrayView<float> result, int slot) =>
-        (_lossMean ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, ArrayView<float>, float, float, ArrayView<float>, int>(IlgpuKernels.LossMean))(1, rows, n, count, hostDivisor, scale, result, slot);
+    public void LossMean(ArrayView<float> rows, int n, ArrayView<float> count, float hostDivisor, float scale, ArrayView<float> result, int slot)
+    {
+        if (groupRows)
+            (_lossMeanGrouped ??= a.LoadStreamKernel<ArrayView<float>, int, ArrayView<float>, float, float, ArrayView<float>, int>(IlgpuKernels.LossMeanGrouped))(Groups(1), rows, n, count, hostDivisor, scale, result, slot);
+        else
+            (_lossMean ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, ArrayView<float>, float, float, ArrayView<float>, int>(IlgpuKernels.LossMean))(1, rows, n, count, hostDivisor, scale, result, slot);
+    }
 
     public void TemperedKlRows(int rows, ArrayView<float> s, ArrayView<float> t, ArrayView<float> mask, ArrayView<float> count, ArrayView<float> rowKl, int n,
-        float invTau, float tau, int hasMask, int withGrad) =>
-        (_temperedKlRows ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, float, int, int>(IlgpuKernels.TemperedKlRows))(
-            rows, s, t, mask, count, rowKl, n, invTau, tau, hasMask, withGrad);
+        float invTau, float tau, int hasMask, int withGrad)
+    {
+        if (groupRows)
+            (_temperedKlRowsGrouped ??= a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, float, int, int>(IlgpuKernels.TemperedKlRowsGrouped))(
+                Groups(rows), s, t, mask, count, rowKl, n, invTau, tau, hasMask, withGrad);
+        else
+            (_temperedKlRows ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, float, int, int>(IlgpuKernels.TemperedKlRows))(
+                rows, s, t, mask, count, rowKl, n, invTau, tau, hasMask, withGrad);
+    }
 
     public void LinearCeKlRows(int rows, ArrayView<float> s, ArrayView<float> t, ArrayView<long> targets, ArrayView<float> count, ArrayView<float> ceRow, ArrayView<float> klRow,
-        int n, long ignoreIndex, float invTau, float tau, float ceScale, float logitsWeight, int withGrad) =>
-        (_linearCeKlRows ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<long>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, long, float, float, float, float, int>(IlgpuKernels.LinearCeKlRows))(
-            rows, s, t, targets, count, ceRow, klRow, n, ignoreIndex, invTau, tau, ceScale, logitsWeight, withGrad);
+        int n, long ignoreIndex, float invTau, float tau, float ceScale, float logitsWeight, int withGrad)
+    {
+        if (groupRows)
+            (_linearCeKlRowsGrouped ??= a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<long>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, long, float, float, float, float, int>(IlgpuKernels.LinearCeKlRowsGrouped))(
+                Groups(rows), s, t, targets, count, ceRow, klRow, n, ignoreIndex, invTau, tau, ceScale, logitsWeight, withGrad);
+        else
+            (_linearCeKlRows ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<long>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, long, float, float, float, float, int>(IlgpuKernels.LinearCeKlRows))(
+                rows, s, t, targets, count, ceRow, klRow, n, ignoreIndex, invTau, tau, ceScale, logitsWeight, withGrad);
+    }
 
-    public void RelationRows(int rows, ArrayView<float> a0, ArrayView<float> at, ArrayView<float> mask, ArrayView<float> rowKl, ArrayView<float> g, RelationDims d) =>
-        (_relationRows ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, RelationDims>(IlgpuKernels.RelationRows))(rows, a0, at, mask, rowKl, g, d);
+    public void RelationRows(int rows, ArrayView<float> a0, ArrayView<float> at, ArrayView<float> mask, ArrayView<float> rowKl, ArrayView<float> g, RelationDims d)
+    {
+        if (groupRows)
+            (_relationRowsGrouped ??= a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, RelationDims>(IlgpuKernels.RelationRowsGrouped))(Groups(rows), a0, at, mask, rowKl, g, d);
+        else
+            (_relationRows ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, RelationDims>(IlgpuKernels.RelationRows))(rows, a0, at, mask, rowKl, g, d);
+    }
 
     public void RelationGrad(int n, ArrayView<float> a0, ArrayView<float> g, ArrayView<float> count, ArrayView<float> grad, RelationDims d) =>
         (_relationGrad ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, RelationDims>(IlgpuKernels.RelationGrad))(n, a0, g, count, grad, d);
@@ -202,9 +278,15 @@ internal sealed class IlgpuKernelSet(Accelerator a)
         (_awqGridError ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, ArrayView<float>, int, int, int, float, ArrayView<double>, int>(IlgpuKernels.AwqGridError))(1, stats, scales, n, perRow, refit, minScale, errors, slot);
 
     public void GptqRows(int rows, ArrayView<float> w, ArrayView<int> perm, ArrayView<int> dead, ArrayView<double> u, ArrayView<float> scales,
-        ArrayView<double> work, ArrayView<sbyte> codes, ArrayView<float> feedback, int k, int perRow) =>
-        (_gptqRows ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<double>, ArrayView<float>, ArrayView<double>, ArrayView<sbyte>, ArrayView<float>, int, int>(IlgpuKernels.GptqRows))(
-            rows, w, perm, dead, u, scales, work, codes, feedback, k, perRow);
+        ArrayView<double> work, ArrayView<sbyte> codes, ArrayView<float> feedback, int k, int perRow)
+    {
+        if (groupRows)
+            (_gptqRowsGrouped ??= a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<double>, ArrayView<float>, ArrayView<double>, ArrayView<sbyte>, ArrayView<float>, int, int>(IlgpuKernels.GptqRowsGrouped))(
+                Groups(rows), w, perm, dead, u, scales, work, codes, feedback, k, perRow);
+        else
+            (_gptqRows ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<double>, ArrayView<float>, ArrayView<double>, ArrayView<sbyte>, ArrayView<float>, int, int>(IlgpuKernels.GptqRows))(
+                rows, w, perm, dead, u, scales, work, codes, feedback, k, perRow);
+    }
 
     public void GptqScales(ArrayView<double> stats, ArrayView<float> scales, ArrayView<float> outScales, ArrayView<float> rounding, int n, int perRow, int refit, float minScale) =>
         (_gptqScales ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, float>(IlgpuKernels.GptqScales))(1, stats, scales, outScales, rounding, n, perRow, refit, minScale);

@@ -6,8 +6,9 @@ namespace BitDistill.Backends.Ilgpu;
 // The training solves on the device. AWQ's grid search (TernaryCalibration.AwqFromStatistics): the input scales of each α
 // come from the host (bit for bit the host solver's), the codes from the absmean kernels, and each row's closed-form score
 // terms from one thread per row over the Gram matrix, so only the grid's errors are read back. GPTQ
-// (TernaryCalibration.GptqFromGram): the host factors H⁻¹ (TernaryCalibration.GptqFactor), and one thread per row runs the
-// column-by-column error feedback on it; the refit reuses AWQ's row terms with unit input scales.
+// (TernaryCalibration.GptqFromGram): the host factors H⁻¹ (TernaryCalibration.GptqFactor), and one thread per row (on GPUs a
+// group per row, IlgpuKernels.RowGroups) runs the column-by-column error feedback on it; the refit reuses AWQ's row terms
+// with unit input scales.
 internal static partial class IlgpuKernels
 {
     private static bool NonFinite(float v) => float.IsNaN(v) || float.IsInfinity(v);

@@ -6,7 +6,8 @@ namespace BitDistill.Backends.Ilgpu;
 // The distillation losses (the semantics of IBackend.LinearKlDistillation, LinearCrossEntropyWithDistillation and
 // AttentionRelationKl): one thread per row computes the row's loss and its gradient row in one pass set, in the shifted
 // form of DistillationKernels' CPU row kernels (float exps, double sums), so nothing but the final loss leaves the device.
-// The kept-row counts are computed on the device too (one thread), and the row kernels read them from there.
+// The kept-row counts are computed on the device too (one thread), and the row kernels read them from there. These are
+// the CPU emulator's forms; IlgpuKernels.DistillationGroups holds the GPUs' (a group per row).
 internal static partial class IlgpuKernels
 {
     /// <summary>One thread: count[0] = factor · (the entries of mask [n] that are ≠ 0, or n without a mask).</summary>

@@ -5,7 +5,7 @@ namespace BitDistill.Backends.Ilgpu;
 
 /// <summary>The device kernels of <see cref="IlgpuBackend"/>: plain C# compiled by ILGPU to PTX (CUDA), OpenCL C or the
 /// CPU emulator. Element types travel as <see cref="Tensors.DType"/> codes; float math is float32 like the CPU backend.
-/// Row kernels give one thread a row (simple, correct, not yet tuned for wide rows).</summary>
+/// The row kernels here give one thread a row (the CPU emulator's form); IlgpuKernels.RowGroups holds the GPUs' forms.</summary>
 internal static partial class IlgpuKernels
 {
     // DType codes (the enum's values): Float32, Float16, BFloat16, Int8, UInt8, Int32, Int64, Bool.

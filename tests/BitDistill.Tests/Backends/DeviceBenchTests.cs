@@ -18,8 +18,8 @@ public class DeviceBenchTests
             Assert.Equal(0, DeviceBench.Run(IlgpuTestDevice.Device, quick: true, json, stdout));
             Assert.Contains("| measurement | unit | CPU | device | device ÷ CPU |", stdout.ToString());
             var rows = JsonDocument.Parse(File.ReadAllText(json)).RootElement.EnumerateArray().ToArray();
-            Assert.Equal(4, rows.Length);
-            Assert.Equal(["TFLOP/s", "steps/s", "steps/s", "tokens/s"], rows.Select(r => r.GetProperty("unit").GetString()));
+            Assert.Equal(5, rows.Length);
+            Assert.Equal(["TFLOP/s", "GB/s", "steps/s", "steps/s", "tokens/s"], rows.Select(r => r.GetProperty("unit").GetString()));
             foreach (var r in rows)
             {
                 double cpu = r.GetProperty("cpu").GetDouble(), dev = r.GetProperty("device").GetDouble();

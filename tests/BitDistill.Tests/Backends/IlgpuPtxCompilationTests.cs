@@ -17,7 +17,10 @@ public class IlgpuPtxCompilationTests
         var kernels = typeof(IlgpuKernels).GetMethods(BindingFlags.Public | BindingFlags.Static).Where(m => m.ReturnType == typeof(void)).ToArray();
         Assert.True(kernels.Length >= 20, $"only {kernels.Length} kernels found");
         // the fused losses' and the training solves' kernels are among them (each in its own partial file)
-        foreach (var name in new[] { "CrossEntropyRowLosses", "KeptCount", "TargetCount", "LossMean", "TemperedKlRows", "LinearCeKlRows", "RelationRows", "RelationGrad", "CalibrationChecks", "AwqRowStats", "AwqGridError", "GptqRows", "GptqScales" })
+        foreach (var name in new[] { "CrossEntropyRowLosses", "KeptCount", "TargetCount", "LossMean", "TemperedKlRows", "LinearCeKlRows", "RelationRows", "RelationGrad", "CalibrationChecks", "AwqRowStats", "AwqGridError", "GptqRows", "GptqScales",
+            // the GPUs' group-per-row forms of the row kernels
+            "ReduceRowsGrouped", "ArgRowsGrouped", "SoftmaxRowsGrouped", "LogSumExpRowsGrouped", "RmsNormRowsGrouped", "RmsNormBackwardRowsGrouped",
+            "CrossEntropyBackwardElements", "KeptCountGrouped", "TargetCountGrouped", "LossMeanGrouped", "TemperedKlRowsGrouped", "LinearCeKlRowsGrouped", "RelationRowsGrouped", "GptqRowsGrouped" })
             Assert.Contains(kernels, k => k.Name == name);
         using var context = Context.Create(b => b.EnableAlgorithms());
         var arch = CudaArchitecture.SM_70;

@@ -14,6 +14,11 @@ internal static class IlgpuTestDevice
     /// <summary>An emulator whose matrix products run on the GPUs' tiled SGEMM (the shared one uses the per-element kernel).</summary>
     public static Device TiledSgemmDevice => _tiled.Value;
 
+    private static readonly Lazy<Device> _groupRows = new(() => IlgpuDevices.CpuEmulator(groupRows: true));
+
+    /// <summary>An emulator whose row kernels run as the GPUs' group-per-row ones (the shared one uses a thread per row).</summary>
+    public static Device GroupRowsDevice => _groupRows.Value;
+
     /// <summary>A CPU tensor and its copy on the emulator.</summary>
     public static (Tensor cpu, Tensor gpu) Pair(int[] shape, ulong seed, float lo = -2, float hi = 2)
     {

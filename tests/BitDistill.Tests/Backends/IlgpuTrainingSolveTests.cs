@@ -103,6 +103,47 @@ public sealed class IlgpuTrainingSolveTests : IDisposable
     }
 
     [Fact]
+    public void GptqAndTernarizationReturnTheirTemporariesToThePoolAndReuseThemOnTheNextCall()
+    {
+        // host arguments: their device copies, the scales, codes and plan are the calls' own temporaries (≥ 4 KB: pooled)
+        var (w, gram, _) = Statistics(64, 64, 31, 77);
+        var pool = Backend.Pool;
+        var first = _gpu.Backend.SolveTernaryGptq(w, gram, new GptqOptions());
+        long pooled = pool.PooledBytes, fresh = pool.FreshAllocations;
+        Assert.True(pooled >= 64 * 64 * (4 + 4 + 1), $"the solve's weight and Gram copies and codes went back to the pool: {pooled} bytes");
+        var second = _gpu.Backend.SolveTernaryGptq(w, gram, new GptqOptions());
+        Assert.Equal(fresh, pool.FreshAllocations); // the second solve reused them
+        Assert.Equal(first.Feedback.ToArray<float>(), second.Feedback.ToArray<float>()); // and its results are its own, not pooled
+        Assert.Equal(first.Scales.ToArray<float>(), second.Scales.ToArray<float>());
+
+        var t = _gpu.Backend.TernarizeWeights(w, TernaryScaleMode.PerRow);
+        Assert.Equal(fresh, pool.FreshAllocations); // the weight's copy came from the pool and went back
+        Assert.Equal(Device.Cpu.Backend.TernarizeWeights(w, TernaryScaleMode.PerRow).Codes.ToArray<sbyte>(), t.Codes.ToArray<sbyte>());
+        Assert.Equal(pooled, pool.PooledBytes);
+    }
+
+    [Fact]
+    public void GptqWithAGroupPerRowGivesTheHostSolversFeedbackBitForBit()
+    {
+        // the GPUs' kernel (the group shares each column's error and updates the later columns) forced on an emulator; 131
+        // inputs: a thread's second stride of columns
+        var grouped = IlgpuDevices.CpuEmulator(groupRows: true);
+        try
+        {
+            foreach (var (n, k, options) in new[] { (7, 13, new GptqOptions()), (5, 9, new GptqOptions { ActOrder = true, PerRowScale = false, BlockSize = 4 }), (2, 131, new GptqOptions()) })
+            {
+                var (w, gram, _) = Statistics(n, k, 31, (ulong)(n * 10 + k), deadInput: 1);
+                var wh = w.ToArray<float>();
+                var expected = TernaryCalibration.GptqFromGram(wh, n, k, Array.ConvertAll(gram.ToArray<float>(), v => (double)v), options);
+                var g = grouped.Backend.SolveTernaryGptq(w.To(grouped), gram.To(grouped), options);
+                Assert.Equal(Enumerable.Range(0, n * k).Select(i => expected.CompensatedWeights[i] - wh[i]).ToArray(), g.Feedback.ToArray<float>());
+                TestUtil.AssertClose(g.Scales.To(Device.Cpu), Tensor.FromArray(expected.Weights.RowScales(), [n], Device.Cpu), 1e-6, $"{n}×{k} scales");
+            }
+        }
+        finally { ((IlgpuBackend)grouped.Backend).Dispose(); }
+    }
+
+    [Fact]
     public void GptqOnTheDeviceRejectsWhatTheHostSolverRejects()
     {
         var (w, gram, _) = Statistics(3, 4, 9, 7);
