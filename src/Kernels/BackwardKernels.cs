@@ -15,6 +15,7 @@ public static class BackwardKernels
         {
             float m = float.NegativeInfinity;
             foreach (var v in x) m = float.IsNaN(v) || float.IsNaN(m) ? float.NaN : MathF.Max(m, v);
+            if (float.IsNegativeInfinity(m)) return m; // log Σ e^−∞ = log 0, as the vector path and PyTorch give (not −∞ + ∞)
             double s = 0;
             foreach (var v in x) s += MathF.Exp(v - m);
             return m + (float)Math.Log(s);

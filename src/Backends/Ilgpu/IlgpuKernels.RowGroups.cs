@@ -153,7 +153,7 @@ internal static partial class IlgpuKernels
         var shs = SharedMemory.Allocate<float>(RowGroup);
         int r = Grid.IdxX;
         var (m, s) = GroupMaxSumExp(shm, shs, x, r * n, n);
-        if (Group.IdxX == 0) y[r] = m + XMath.Log(s);
+        if (Group.IdxX == 0) y[r] = m == float.NegativeInfinity ? m : m + XMath.Log(s); // all −∞: −∞, as LogSumExpRows
     }
 
     /// <summary>Row Grid.IdxX's <see cref="RmsNormRows"/>.</summary>

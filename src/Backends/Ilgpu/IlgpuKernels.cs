@@ -238,7 +238,7 @@ internal static partial class IlgpuKernels
         int b = r * n;
         float m = RowMax(x, b, n), s = 0;
         for (int j = 0; j < n; j++) s += XMath.Exp(x[b + j] - m);
-        y[r] = m + XMath.Log(s);
+        y[r] = m == float.NegativeInfinity ? m : m + XMath.Log(s); // an all −∞ row: log 0 = −∞, as the CPU and PyTorch give
     }
 
     public static void RmsNormRows(Index1D r, ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, int n, float eps, int hasWeight)

@@ -29,4 +29,17 @@ public class CrossEntropyKernelTests
             Assert.True(Math.Abs(g[i] - want) <= 1e-6 * scale + 1e-5 * Math.Abs(want), $"g[{i}] = {g[i]}, expected {want}");
         }
     }
+
+    [Theory, MemberData(nameof(Cases))]
+    public void LogSumExpOfAllMinusInfinityIsMinusInfinityAndNaNStaysNaN(SimdLevel level, int n)
+    {
+        // as PyTorch's logsumexp: log Σ e^−∞ = log 0 = −∞ (a fully masked row), on the scalar path as on the vector ones
+        using var _ = KernelContext.Override(simd: level);
+        var x = Enumerable.Repeat(float.NegativeInfinity, n).ToArray();
+        Assert.Equal(float.NegativeInfinity, BackwardKernels.LogSumExp(x));
+        x[n / 2] = 0.5f;
+        Assert.Equal(0.5f, BackwardKernels.LogSumExp(x), 6);
+        x[n - 1] = float.NaN;
+        Assert.True(float.IsNaN(BackwardKernels.LogSumExp(x)));
+    }
 }
