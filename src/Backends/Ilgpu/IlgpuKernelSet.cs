@@ -103,36 +103,42 @@ internal sealed class IlgpuKernelSet(Accelerator a, bool groupRows)
 
     public void ReduceRows(int rows, ArrayView<float> x, ArrayView<float> y, int n, int op)
     {
+        if (rows == 0) return; // an empty grid is not a valid CUDA launch
         if (groupRows) (_reduceRowsGrouped ??= a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int>(IlgpuKernels.ReduceRowsGrouped))(Groups(rows), x, y, n, op);
         else (_reduceRows ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(IlgpuKernels.ReduceRows))(rows, x, y, n, op);
     }
 
     public void ArgRows(int rows, ArrayView<float> x, ArrayView<long> y, int n, int max)
     {
+        if (rows == 0) return; // an empty grid is not a valid CUDA launch
         if (groupRows) (_argRowsGrouped ??= a.LoadStreamKernel<ArrayView<float>, ArrayView<long>, int, int>(IlgpuKernels.ArgRowsGrouped))(Groups(rows), x, y, n, max);
         else (_argRows ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<long>, int, int>(IlgpuKernels.ArgRows))(rows, x, y, n, max);
     }
 
     public void SoftmaxRows(int rows, ArrayView<float> x, ArrayView<float> y, int n, int log)
     {
+        if (rows == 0) return; // an empty grid is not a valid CUDA launch
         if (groupRows) (_softmaxRowsGrouped ??= a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int>(IlgpuKernels.SoftmaxRowsGrouped))(Groups(rows), x, y, n, log);
         else (_softmaxRows ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(IlgpuKernels.SoftmaxRows))(rows, x, y, n, log);
     }
 
     public void LogSumExpRows(int rows, ArrayView<float> x, ArrayView<float> y, int n)
     {
+        if (rows == 0) return; // an empty grid is not a valid CUDA launch
         if (groupRows) (_lseRowsGrouped ??= a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int>(IlgpuKernels.LogSumExpRowsGrouped))(Groups(rows), x, y, n);
         else (_lseRows ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(IlgpuKernels.LogSumExpRows))(rows, x, y, n);
     }
 
     public void RmsNormRows(int rows, ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, int n, float eps, int hasWeight)
     {
+        if (rows == 0) return; // an empty grid is not a valid CUDA launch
         if (groupRows) (_rmsNormGrouped ??= a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int>(IlgpuKernels.RmsNormRowsGrouped))(Groups(rows), x, w, y, n, eps, hasWeight);
         else (_rmsNorm ??= a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int>(IlgpuKernels.RmsNormRows))(rows, x, w, y, n, eps, hasWeight);
     }
 
     public void RmsNormBackwardRows(int rows, ArrayView<float> x, ArrayView<float> w, ArrayView<float> g, ArrayView<float> dx, ArrayView<float> rstd, int n, float eps, int hasWeight)
     {
+        if (rows == 0) return; // an empty grid is not a valid CUDA launch
         if (groupRows)
             (_rmsNormBackwardGrouped ??= a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int>(IlgpuKernels.RmsNormBackwardRowsGrouped))(
                 Groups(rows), x, w, g, dx, rstd, n, eps, hasWeight);
@@ -238,6 +244,7 @@ internal sealed class IlgpuKernelSet(Accelerator a, bool groupRows)
     public void TemperedKlRows(int rows, ArrayView<float> s, ArrayView<float> t, ArrayView<float> mask, ArrayView<float> count, ArrayView<float> rowKl, int n,
         float invTau, float tau, int hasMask, int withGrad)
     {
+        if (rows == 0) return; // an empty grid is not a valid CUDA launch
         if (groupRows)
             (_temperedKlRowsGrouped ??= a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, float, int, int>(IlgpuKernels.TemperedKlRowsGrouped))(
                 Groups(rows), s, t, mask, count, rowKl, n, invTau, tau, hasMask, withGrad);
@@ -249,6 +256,7 @@ internal sealed class IlgpuKernelSet(Accelerator a, bool groupRows)
     public void LinearCeKlRows(int rows, ArrayView<float> s, ArrayView<float> t, ArrayView<long> targets, ArrayView<float> count, ArrayView<float> ceRow, ArrayView<float> klRow,
         int n, long ignoreIndex, float invTau, float tau, float ceScale, float logitsWeight, int withGrad)
     {
+        if (rows == 0) return; // an empty grid is not a valid CUDA launch
         if (groupRows)
             (_linearCeKlRowsGrouped ??= a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<long>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, long, float, float, float, float, int>(IlgpuKernels.LinearCeKlRowsGrouped))(
                 Groups(rows), s, t, targets, count, ceRow, klRow, n, ignoreIndex, invTau, tau, ceScale, logitsWeight, withGrad);
@@ -259,6 +267,7 @@ internal sealed class IlgpuKernelSet(Accelerator a, bool groupRows)
 
     public void RelationRows(int rows, ArrayView<float> a0, ArrayView<float> at, ArrayView<float> mask, ArrayView<float> rowKl, ArrayView<float> g, RelationDims d)
     {
+        if (rows == 0) return; // an empty grid is not a valid CUDA launch
         if (groupRows)
             (_relationRowsGrouped ??= a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, RelationDims>(IlgpuKernels.RelationRowsGrouped))(Groups(rows), a0, at, mask, rowKl, g, d);
         else
@@ -280,6 +289,7 @@ internal sealed class IlgpuKernelSet(Accelerator a, bool groupRows)
     public void GptqRows(int rows, ArrayView<float> w, ArrayView<int> perm, ArrayView<int> dead, ArrayView<double> u, ArrayView<float> scales,
         ArrayView<double> work, ArrayView<sbyte> codes, ArrayView<float> feedback, int k, int perRow)
     {
+        if (rows == 0) return; // an empty grid is not a valid CUDA launch
         if (groupRows)
             (_gptqRowsGrouped ??= a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<double>, ArrayView<float>, ArrayView<double>, ArrayView<sbyte>, ArrayView<float>, int, int>(IlgpuKernels.GptqRowsGrouped))(
                 Groups(rows), w, perm, dead, u, scales, work, codes, feedback, k, perRow);
