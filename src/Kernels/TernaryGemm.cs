@@ -522,7 +522,7 @@ public static unsafe class TernaryGemm
     /// With rows of 1024 weights a tile is only two pair steps, and the per-call cost of the general tile (stack accumulators
     /// flushed through memory, its frame, the scalar epilogue) took about as long as the products. Bit-identical: the integer
     /// sums are exact and the vector int → float, division and multiply round like the scalar <see cref="Epilogue"/>.</summary>
-    [SkipLocalsInit]
+    [SkipLocalsInit, MethodImpl(MethodImplOptions.AggressiveOptimization)] // fully optimised from the first call: decode calls it a few hundred times per token
     private static void Gemv512(sbyte* xp, int xSum, PackedTernaryMatrix w, int* acc, float* y, float xScale, int r0, int r1)
     {
         int kp = w.PaddedCols, blocks = kp / PackedTernaryMatrix.BlockSize, pairs = blocks / 2;
@@ -728,7 +728,7 @@ public static unsafe class TernaryGemm
 
     /// <summary>One token (decode) on the 256-bit path, as <see cref="Gemv512"/>: every tile of rows [r0, r1) in one call with
     /// register accumulators and a vector epilogue (bit-identical to <see cref="Tile256{TT, TP}"/> and the scalar epilogue).</summary>
-    [SkipLocalsInit]
+    [SkipLocalsInit, MethodImpl(MethodImplOptions.AggressiveOptimization)] // fully optimised from the first call: decode calls it a few hundred times per token
     private static void Gemv256<TP>(sbyte* x, int xSum, PackedTernaryMatrix w, int* acc, float* y, float xScale, int r0, int r1)
         where TP : struct, IPartial256
     {
@@ -985,7 +985,7 @@ public static unsafe class TernaryGemm
 
     /// <summary>One token (decode) on the 128-bit paths, as <see cref="Gemv512"/>: every tile of rows [r0, r1) in one call with
     /// register accumulators and a vector epilogue (bit-identical to <see cref="Tile128{TT, TP}"/>).</summary>
-    [SkipLocalsInit]
+    [SkipLocalsInit, MethodImpl(MethodImplOptions.AggressiveOptimization)] // fully optimised from the first call: decode calls it a few hundred times per token
     private static void Gemv128<TP>(sbyte* x, int xSum, PackedTernaryMatrix w, int* acc, float* y, float xScale, int r0, int r1)
         where TP : struct, IPartial128
     {
