@@ -174,14 +174,8 @@ public static class InferenceOps
         int n = weight.Rows, k = weight.Cols;
         var x = Rows(input, nameof(input), rows, k);
         var y = Rows(output, nameof(output), rows, n);
-        var codes = Elements<sbyte>(codeScratch, DType.Int8, nameof(codeScratch));
-        var scales = Floats(scaleScratch, nameof(scaleScratch));
-        var sums = Elements<int>(sumScratch, DType.Int32, nameof(sumScratch));
-        if ((long)rows * k > codes.Length || rows > scales.Length || rows > sums.Length)
-            throw new ArgumentException($"ternary scratch holds {codes.Length} codes and {scales.Length} scales; {rows} rows of {k} need more", nameof(codeScratch));
-        if (rows == 0) return;
-        ActivationQuantizer.QuantizePerToken(x, rows, k, codes[..(rows * k)], scales[..rows], sums[..rows]);
-        TernaryGemm.Multiply(codes[..(rows * k)], scales[..rows], rows, weight, y);
+        if (!QuantizeRows(x, rows, k, codeScratch, scaleScratch, sumScratch, out var codes, out var scales)) return;
+        TernaryGemm.Multiply(codes, scales, rows, weight, y);
         AddBias(bias, y, rows, weight);
     }
 
@@ -200,17 +194,28 @@ public static class InferenceOps
         var y0 = Rows(out0, nameof(out0), rows, w0.Rows);
         var y1 = Rows(out1, nameof(out1), rows, w1.Rows);
         var y2 = w2 != null ? Rows(out2!, nameof(out2), rows, w2.Rows) : default;
-        var codes = Elements<sbyte>(codeScratch, DType.Int8, nameof(codeScratch));
-        var scales = Floats(scaleScratch, nameof(scaleScratch));
-        var sums = Elements<int>(sumScratch, DType.Int32, nameof(sumScratch));
-        if ((long)rows * k > codes.Length || rows > scales.Length || rows > sums.Length)
-            throw new ArgumentException($"ternary scratch holds {codes.Length} codes and {scales.Length} scales; {rows} rows of {k} need more", nameof(codeScratch));
-        if (rows == 0) return;
-        ActivationQuantizer.QuantizePerToken(x, rows, k, codes[..(rows * k)], scales[..rows], sums[..rows]);
-        TernaryGemm.MultiplyShared(codes[..(rows * k)], scales[..rows], rows, w0, y0, w1, y1, w2, y2);
+        if (!QuantizeRows(x, rows, k, codeScratch, scaleScratch, sumScratch, out var codes, out var scales)) return;
+        TernaryGemm.MultiplyShared(codes, scales, rows, w0, y0, w1, y1, w2, y2);
         AddBias(b0, y0, rows, w0);
         AddBias(b1, y1, rows, w1);
         if (w2 != null) AddBias(b2, y2, rows, w2);
+    }
+
+    // Per-token INT8 codes and scales of rows 0..rows of x [rows, k] in the caller's scratch (checked to be large enough);
+    // false when there are no rows.
+    private static bool QuantizeRows(ReadOnlySpan<float> x, int rows, int k, Tensor codeScratch, Tensor scaleScratch, Tensor sumScratch,
+        out Span<sbyte> codes, out Span<float> scales)
+    {
+        var c = Elements<sbyte>(codeScratch, DType.Int8, nameof(codeScratch));
+        var s = Floats(scaleScratch, nameof(scaleScratch));
+        var sums = Elements<int>(sumScratch, DType.Int32, nameof(sumScratch));
+        if ((long)rows * k > c.Length || rows > s.Length || rows > sums.Length)
+            throw new ArgumentException($"ternary scratch holds {c.Length} codes and {s.Length} scales; {rows} rows of {k} need more", nameof(codeScratch));
+        codes = c[..(rows * k)];
+        scales = s[..rows];
+        if (rows == 0) return false;
+        ActivationQuantizer.QuantizePerToken(x, rows, k, codes, scales, sums[..rows]);
+        return true;
     }
 
     private static void AddBias(Tensor? bias, Span<float> y, int rows, PackedTernaryMatrix w)
