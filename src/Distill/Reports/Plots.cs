@@ -10,19 +10,35 @@ public static class Plots
         var plt = new ScottPlot.Plot();
         var all = series.Where(s => s.x.Count > 0).ToArray();
         var palette = Palette(all.Length);
+        var logs = new List<double>();
         for (int i = 0; i < all.Length; i++)
         {
             var (label, x, y) = all[i];
             // on a log axis a zero (or negative) value has no place: it is left out rather than drawn at an arbitrary floor
             var keep = Enumerable.Range(0, x.Count).Where(j => !logY || y[j] > 0).ToArray();
-            var s = plt.Add.Scatter(keep.Select(j => x[j]).ToArray(), keep.Select(j => logY ? Math.Log10(y[j]) : y[j]).ToArray());
+            var ys = keep.Select(j => logY ? Math.Log10(y[j]) : y[j]).ToArray();
+            if (logY) logs.AddRange(ys.Where(double.IsFinite));
+            var s = plt.Add.Scatter(keep.Select(j => x[j]).ToArray(), ys);
             s.LegendText = label;
             s.Color = palette.GetColor(i);
             s.MarkerSize = x.Count > 50 ? 0 : 4;
         }
         plt.Title(title);
         plt.XLabel(xLabel);
-        plt.YLabel(logY ? $"log10 {yLabel}" : yLabel);
+        plt.YLabel(logY ? $"{yLabel} (log scale)" : yLabel);
+        if (logY && logs.Count > 0)
+        {
+            // the data are log10 values: label the ticks with the values themselves; across a decade or more, ticks at the
+            // powers of ten with log-spaced minor ticks (within one decade that would leave no labelled tick)
+            bool decades = logs.Max() - logs.Min() >= 1;
+            var ticks = new ScottPlot.TickGenerators.NumericAutomatic
+            {
+                LabelFormatter = v => Math.Pow(10, v).ToString("G3", System.Globalization.CultureInfo.InvariantCulture),
+                IntegerTicksOnly = decades,
+            };
+            if (decades) ticks.MinorTickGenerator = new ScottPlot.TickGenerators.LogMinorTickGenerator();
+            plt.Axes.Left.TickGenerator = ticks;
+        }
         plt.ShowLegend(ScottPlot.Edge.Right); // outside the data area, so it never covers a curve
         AtomicFile.Write(path, tmp => plt.SavePng(tmp, 900, 500));
     }

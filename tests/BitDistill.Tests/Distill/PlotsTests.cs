@@ -68,6 +68,8 @@ public class PlotsTests
             var path = Path.Combine(dir, "flip.png");
             Plots.Lines(path, "flips", "step", "share", [("a", [5.0, 10.0, 15.0], [0.3, 0.01, 0.0]), ("b", [5.0], [0.0])], logY: true);
             Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(path)[..4]);
+            Plots.Lines(path, "flips", "step", "share", [("within one decade", [2.0, 4.0, 6.0], [0.013, 0.014, 0.004])], logY: true);
+            Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(path)[..4]);
             Assert.Single(Directory.GetFiles(dir));
         }
         finally { Directory.Delete(dir, true); }
