@@ -139,7 +139,7 @@ public static unsafe class Gemv
     // Software prefetch distance of the FP16 and BF16 GEMVs' weight stream, in 16-bit weights (4 KB; rows are contiguous, so it runs on into the
     // next row). At the 0.6B layer shapes from memory, one thread: 20–26 GB/s without, 20–29 with it (read bandwidth 28–31).
     // The prefetch is non-temporal (prefetchnta): the weights are read once per token, and a plain prefetcht0 of the stream
-    // evicted the activations (4–12 KB, split into even/odd) from L1; with it, in two interleaved runs: 1024×1024 27–29 → 37,
+    // probably evicted the activations (4–12 KB, split into even/odd) from L1; with it, in two interleaved runs: 1024×1024 27–29 → 37,
     // 1024×2048 24 → 29, 3072×1024 28–33 → 34–38 GB/s (1024×3072 unchanged within noise).
     private const int F16PrefetchHalves = 2048;
 
