@@ -433,28 +433,27 @@ public static unsafe class TernaryGemm
         {
             // odd last block, natural order: a 32-byte broadcast; the lower half decodes bits 0–1 / 4–5 and the upper half
             // bits 2–3 / 6–7, so (c01, c23) are the codes of weights 0–63 and 64–127, matching two plain 64-byte loads.
-            var k01 = Vector512.Create(Vector256.Create((ushort)0), Vector256.Create((ushort)2));
-            var k23 = Vector512.Create(Vector256.Create((ushort)4), Vector256.Create((ushort)6));
             int o = pairs * 64;
-            var v0 = Avx512F.BroadcastVector256ToVector512((ulong*)(w0 + o)).AsUInt16();
-            var v1 = Avx512F.BroadcastVector256ToVector512((ulong*)(w1 + o)).AsUInt16();
-            var v2 = Avx512F.BroadcastVector256ToVector512((ulong*)(w2 + o)).AsUInt16();
-            var v3 = Avx512F.BroadcastVector256ToVector512((ulong*)(w3 + o)).AsUInt16();
             for (int half = 0; half < 2; half++)
-            {
-                var k = half == 0 ? k01 : k23;
-                var c0 = Avx512BW.ShiftRightLogicalVariable(v0, k).AsByte() & mask;
-                var c1 = Avx512BW.ShiftRightLogicalVariable(v1, k).AsByte() & mask;
-                var c2 = Avx512BW.ShiftRightLogicalVariable(v2, k).AsByte() & mask;
-                var c3 = Avx512BW.ShiftRightLogicalVariable(v3, k).AsByte() & mask;
-                AddPlane<TT>(ref p0, ref p1, ref p2, ref p3, c0, c1, c2, c3, x0 + pairs * 256 + 64 * half, kp);
-            }
+                AddPlane<TT>(ref p0, ref p1, ref p2, ref p3, OddBlockCodes(w0 + o, half, mask), OddBlockCodes(w1 + o, half, mask),
+                    OddBlockCodes(w2 + o, half, mask), OddBlockCodes(w3 + o, half, mask), x0 + pairs * 256 + 64 * half, kp);
             p0.FlushInto(acc, ones);
             if (tokens > 1) p1.FlushInto(acc + 4, ones);
             if (tokens > 2) p2.FlushInto(acc + 8, ones);
             if (tokens > 3) p3.FlushInto(acc + 12, ones);
         }
         for (int i = 0; i < tokens; i++) Sum4(acc[4 * i], acc[4 * i + 1], acc[4 * i + 2], acc[4 * i + 3]).Store(d + 4 * i);
+    }
+
+    // Codes of half h of an odd last block (32 bytes, natural order) for the 512-bit kernels: the block broadcast to both
+    // 256-bit halves, shifted by (0, 2) for weights 0–63 or (4, 6) for weights 64–127, so they line up with a plain 64-byte
+    // activation load at 64·h.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<byte> OddBlockCodes(byte* block, int half, Vector512<byte> mask)
+    {
+        var shift = half == 0 ? Vector512.Create(Vector256.Create((ushort)0), Vector256.Create((ushort)2))
+            : Vector512.Create(Vector256.Create((ushort)4), Vector256.Create((ushort)6));
+        return Avx512BW.ShiftRightLogicalVariable(Avx512F.BroadcastVector256ToVector512((ulong*)block).AsUInt16(), shift).AsByte() & mask;
     }
 
     // The four rows' sums of a tile in one vector: 512 → 256 bits, then three horizontal adds (13 instructions where four
@@ -562,20 +561,10 @@ public static unsafe class TernaryGemm
             if ((blocks & 1) != 0)
             {
                 // the odd last block in natural order, decoded as in Tile512
-                var k01 = Vector512.Create(Vector256.Create((ushort)0), Vector256.Create((ushort)2));
-                var k23 = Vector512.Create(Vector256.Create((ushort)4), Vector256.Create((ushort)6));
                 int o = pairs * 64;
-                var v0 = Avx512F.BroadcastVector256ToVector512((ulong*)(w0 + o)).AsUInt16();
-                var v1 = Avx512F.BroadcastVector256ToVector512((ulong*)(w1 + o)).AsUInt16();
-                var v2 = Avx512F.BroadcastVector256ToVector512((ulong*)(w2 + o)).AsUInt16();
-                var v3 = Avx512F.BroadcastVector256ToVector512((ulong*)(w3 + o)).AsUInt16();
                 for (int half = 0; half < 2; half++)
-                {
-                    var k = half == 0 ? k01 : k23;
-                    s.Add(Avx512BW.ShiftRightLogicalVariable(v0, k).AsByte() & mask, Avx512BW.ShiftRightLogicalVariable(v1, k).AsByte() & mask,
-                        Avx512BW.ShiftRightLogicalVariable(v2, k).AsByte() & mask, Avx512BW.ShiftRightLogicalVariable(v3, k).AsByte() & mask,
-                        xp + pairs * 256 + 64 * half);
-                }
+                    s.Add(OddBlockCodes(w0 + o, half, mask), OddBlockCodes(w1 + o, half, mask), OddBlockCodes(w2 + o, half, mask),
+                        OddBlockCodes(w3 + o, half, mask), xp + pairs * 256 + 64 * half);
                 Flush(ref s, ref a0, ref a1, ref a2, ref a3, ones);
             }
             StoreTile(Sum4(a0, a1, a2, a3) - Vector128.Create(xSum), w, acc, y, xScale, r, rows);

@@ -93,15 +93,24 @@ internal static partial class IlgpuKernels
         float inv = 1f / (float)s;
         for (int i = 0; i < k; i++)
         {
-            float from = (float)work[o + i];
-            float v = XMath.RoundToEven(from * inv);
-            int q = v >= 1f ? 1 : v <= -1f ? -1 : 0;
-            int c = perm[i];
-            codes[o + c] = (sbyte)q;
-            feedback[o + c] = from - w[o + c];
-            double e = (work[o + i] - q * s) / u[i * k + i];
+            double e = GptqRoundColumn(w, perm, u, work, codes, feedback, o, i, k, s, inv);
             for (int j = i + 1; j < k; j++) work[o + j] += -e * u[i * k + j];
         }
+    }
+
+    // GPTQ's step for column i of row o / k (in the solve's permuted order): round it to a ternary code with the row's scale,
+    // record the code and the feedback at its original column, and return the error to spread over the later columns.
+    // Shared by GptqRows and GptqRowsGrouped, so both make the same double operations per element.
+    private static double GptqRoundColumn(ArrayView<float> w, ArrayView<int> perm, ArrayView<double> u, ArrayView<double> work,
+        ArrayView<sbyte> codes, ArrayView<float> feedback, int o, int i, int k, double s, float inv)
+    {
+        float from = (float)work[o + i];
+        float v = XMath.RoundToEven(from * inv);
+        int q = v >= 1f ? 1 : v <= -1f ? -1 : 0;
+        int c = perm[i];
+        codes[o + c] = (sbyte)q;
+        feedback[o + c] = from - w[o + c];
+        return (work[o + i] - q * s) / u[i * k + i];
     }
 
     /// <summary>One thread: GPTQ's scales as rows [n]: rounding[r] the absmean scale the codes were rounded with, outScales[r]

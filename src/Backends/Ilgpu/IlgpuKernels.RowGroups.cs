@@ -211,16 +211,7 @@ internal static partial class IlgpuKernels
         Group.Barrier();
         for (int i = 0; i < k; i++)
         {
-            if (t == 0)
-            {
-                float from = (float)work[o + i];
-                float v = XMath.RoundToEven(from * inv);
-                int q = v >= 1f ? 1 : v <= -1f ? -1 : 0;
-                int c = perm[i];
-                codes[o + c] = (sbyte)q;
-                feedback[o + c] = from - w[o + c];
-                err[0] = (work[o + i] - q * s) / u[i * k + i];
-            }
+            if (t == 0) err[0] = GptqRoundColumn(w, perm, u, work, codes, feedback, o, i, k, s, inv);
             Group.Barrier();
             double e = err[0];
             for (int j = i + 1 + t; j < k; j += RowGroup) work[o + j] += -e * u[i * k + j];
