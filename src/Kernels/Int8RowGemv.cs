@@ -165,35 +165,31 @@ public static class Int8RowGemv
         }
     }
 
+    // One row at a time at 256 bits, one linear stream for the hardware prefetcher: the 4-row tile with the software-prefetched
+    // stream that wins at 512 bits decoded 10–20 % slower here in interleaved runs (AVX2 forced on Zen 4).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void Rows256(ref Job j, int r0, int r1)
     {
         int k = j.K;
         short* x = j.X;
-        for (int r = r0; r < r1; r += RowTile)
+        for (int r = r0; r < r1; r++)
         {
-            // a short last tile repeats its last row (read, not stored)
-            int rows = Math.Min(RowTile, r1 - r);
-            sbyte* w0 = j.Q + (long)r * k;
-            sbyte* w1 = rows > 1 ? w0 + k : w0, w2 = rows > 2 ? w0 + 2L * k : w1, w3 = rows > 3 ? w0 + 3L * k : w2;
-            sbyte* pf = w0 + (long)RowTile * k + PrefetchAhead;
-            Vector256<long> d = default;
+            sbyte* w = j.Q + (long)r * k;
+            long d = 0;
             for (int c0 = 0; c0 < k; c0 += Block)
             {
                 int c1 = Math.Min(k, c0 + Block), i = c0;
-                Vector256<int> a0 = default, a1 = default, a2 = default, a3 = default;
-                for (; i <= c1 - 16; i += 16)
+                Vector256<int> a0 = default, a1 = default;
+                for (; i <= c1 - 32; i += 32)
                 {
-                    Sse.PrefetchNonTemporal(pf + 4 * i);
-                    var xv = Vector256.Load(x + i);
-                    a0 += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(w0 + i), xv);
-                    a1 += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(w1 + i), xv);
-                    a2 += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(w2 + i), xv);
-                    a3 += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(w3 + i), xv);
+                    a0 += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(w + i), Vector256.Load(x + i));
+                    a1 += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(w + i + 16), Vector256.Load(x + i + 16));
                 }
-                EndBlock(Reduce(a0, a1, a2, a3), w0, w1, w2, w3, x, i, c1, ref d);
+                int t = Vector256.Sum(a0 + a1); // exact: a block's sum stays within 32 bits
+                for (; i < c1; i++) t += w[i] * x[i];
+                d += t;
             }
-            Store(ref j, r, rows, d);
+            j.Y[r] = (float)d * j.Sx * j.S[r];
         }
     }
 
