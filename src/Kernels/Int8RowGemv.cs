@@ -262,9 +262,7 @@ public static class Int8RowGemv
         return Vector128.WidenLower(b) * xl + Vector128.WidenUpper(b) * xh;
     }
 
-    private static Vector256<int> Half(Vector512<int> v) => v.GetLower() + v.GetUpper();
-    private static Vector128<int> Reduce(Vector256<int> a, Vector256<int> b, Vector256<int> c, Vector256<int> d) =>
-        Reduce(a.GetLower() + a.GetUpper(), b.GetLower() + b.GetUpper(), c.GetLower() + c.GetUpper(), d.GetLower() + d.GetUpper());
+    private static Vector128<int> Half(Vector512<int> v) { var h = v.GetLower() + v.GetUpper(); return h.GetLower() + h.GetUpper(); }
     // the four vectors' horizontal sums as one vector (exact: within a block no partial sum leaves 32 bits)
     private static Vector128<int> Reduce(Vector128<int> a, Vector128<int> b, Vector128<int> c, Vector128<int> d) =>
         Vector128.Create(Vector128.Sum(a), Vector128.Sum(b), Vector128.Sum(c), Vector128.Sum(d));
