@@ -9,7 +9,7 @@ namespace BitDistill.Kernels;
 /// (converted to float on the fly with exact integer bit manipulation, subnormals/Inf/NaN included; with an
 /// <see cref="Fp16Outliers"/> table, with no test in the loop) or as bfloat16 (a shift): the full-precision baselines the
 /// ternary kernels are measured against. SIMD per <see cref="KernelContext.Simd"/>, multithreaded over rows.</summary>
-public static unsafe class Gemv
+public static unsafe partial class Gemv
 {
     /// <summary>y = W·x, W float32 [n, k].</summary>
     public static void MultiplyF32(ReadOnlySpan<float> w, int n, int k, ReadOnlySpan<float> x, Span<float> y)

@@ -68,6 +68,9 @@ internal sealed class ForwardBuffers
         InferenceOps.RmsNorm(H, n, w.InputNorm, eps, X);
         if (Shareable(w.Wq, w.Wk, w.Wv))
             InferenceOps.TernaryLinearShared(X, n, w.Wq.Ternary!, w.Wq.Bias, Q, w.Wk.Ternary!, w.Wk.Bias, K, w.Wv.Ternary!, w.Wv.Bias, V, _codes, _codeScales, _codeSums);
+        else if (FloatShareable(w.Wq, w.Wk, w.Wv))
+            InferenceOps.LinearShared(X, n, w.Wq.Weight!, w.Wq.Bias, Q, w.Wq.Fp16Outliers, w.Wk.Weight!, w.Wk.Bias, K, w.Wk.Fp16Outliers,
+                w.Wv.Weight!, w.Wv.Bias, V, w.Wv.Fp16Outliers);
         else
         {
             Project(w.Wq, X, n, Q);
@@ -90,6 +93,9 @@ internal sealed class ForwardBuffers
         InferenceOps.RmsNorm(H, n, w.MlpNorm, eps, X);
         if (Shareable(w.Gate, w.Up))
             InferenceOps.TernaryLinearShared(X, n, w.Gate.Ternary!, w.Gate.Bias, Gate, w.Up.Ternary!, w.Up.Bias, Up, null, null, null, _codes, _codeScales, _codeSums);
+        else if (FloatShareable(w.Gate, w.Up))
+            InferenceOps.LinearShared(X, n, w.Gate.Weight!, w.Gate.Bias, Gate, w.Gate.Fp16Outliers, w.Up.Weight!, w.Up.Bias, Up, w.Up.Fp16Outliers,
+                null, null, null, null);
         else
         {
             Project(w.Gate, X, n, Gate);
@@ -120,6 +126,14 @@ internal sealed class ForwardBuffers
     private static bool Shareable(params ReadOnlySpan<RuntimeProjection> ps)
     {
         foreach (var p in ps) if (p.Ternary is null || p.InputNorm is not null) return false;
+        return true;
+    }
+
+    // Float projections of the same input (a checkpoint's FP16/BF16/FP32 weights, none with its own SubLN): InferenceOps.LinearShared
+    // runs one row of 16-bit ones as one GEMV dispatch and anything else one by one.
+    private static bool FloatShareable(params ReadOnlySpan<RuntimeProjection> ps)
+    {
+        foreach (var p in ps) if (p.Weight is null || p.InputNorm is not null) return false;
         return true;
     }
 

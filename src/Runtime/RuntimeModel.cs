@@ -150,8 +150,9 @@ public sealed class RuntimeModel
         // long-lived: weights must not come from (or go back to) the pool of a caller's TensorScope
         using var _ = TensorScope.Suspend();
         Tensor W(string name) => st.Load(name, DType.Float32, Device.Cpu).Contiguous();
-        // FP16 and BF16 matrices stay at 16 bits (half the bytes a decode step reads; the GEMVs convert exactly as they read)
-        Tensor Matrix(string name) => st.Entry(name).DType is DType.Float16 or DType.BFloat16 ? st.Load(name, null, Device.Cpu).Contiguous() : W(name);
+        // FP16 and BF16 matrices stay at 16 bits (half the bytes a decode step reads; the GEMVs convert exactly as they read),
+        // every matrix 64-byte aligned (the GEMVs' vector loads then never straddle two cache lines)
+        Tensor Matrix(string name) => st.LoadAligned(name, st.Entry(name).DType is DType.Float16 or DType.BFloat16 ? null : DType.Float32);
         Tensor? Optional(string name, bool present) => present ? W(name) : null;
         var layers = new Layer[config.NumHiddenLayers];
         for (int i = 0; i < layers.Length; i++)
@@ -236,8 +237,9 @@ public sealed class RuntimeModel
             }
             (Tensor Table, Tensor? Scales) Table(string name, TableStorage storage) => storage switch
             {
-                TableStorage.Int8 => (st.Load(name, null, Device.Cpu), F(name + "_scale")),
-                TableStorage.Float16 => (st.Load(name, null, Device.Cpu), null),
+                // aligned: as the lm_head, the table is streamed by a GEMV every decode step
+                TableStorage.Int8 => (st.LoadAligned(name), F(name + "_scale")),
+                TableStorage.Float16 => (st.LoadAligned(name), null),
                 _ => (F(name), null),
             };
             var layers = new Layer[config.NumHiddenLayers];

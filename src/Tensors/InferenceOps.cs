@@ -64,6 +64,53 @@ public static class InferenceOps
         for (int r = 0; r < rows; r++) TensorPrimitives.Add(y.Slice(r * n, n), b, y.Slice(r * n, n));
     }
 
+    /// <summary>out_j = input·W_jᵀ + b_j on rows 0..<paramref name="rows"/> for two or three float weights that read the same
+    /// input (a layer's q/k/v or gate/up), as <see cref="Linear(Tensor, int, int, Tensor, Tensor?, Tensor, int, Fp16Outliers?)"/>
+    /// on each. One row of FP16 weights (each with its outliers) or of BF16 weights runs as one shared GEMV
+    /// (<see cref="Gemv.MultiplyF16Shared"/>: one dispatch for all of them); anything else as separate products. The third
+    /// weight is optional.</summary>
+    public static void LinearShared(Tensor input, int rows,
+        Tensor w0, Tensor? b0, Tensor out0, Fp16Outliers? outliers0,
+        Tensor w1, Tensor? b1, Tensor out1, Fp16Outliers? outliers1,
+        Tensor? w2, Tensor? b2, Tensor? out2, Fp16Outliers? outliers2)
+    {
+        ArgumentNullException.ThrowIfNull(w0);
+        ArgumentNullException.ThrowIfNull(w1);
+        if (w2 is not null) ArgumentNullException.ThrowIfNull(out2);
+        var dtype = w0.DType;
+        bool shared = rows == 1 && w1.DType == dtype && (w2 is null || w2.DType == dtype)
+            && (dtype == DType.BFloat16 || (dtype == DType.Float16 && outliers0 is not null && outliers1 is not null && (w2 is null || outliers2 is not null)));
+        if (!shared)
+        {
+            Linear(input, 0, rows, w0, b0, out0, 0, outliers0);
+            Linear(input, 0, rows, w1, b1, out1, 0, outliers1);
+            if (w2 is not null) Linear(input, 0, rows, w2, b2, out2!, 0, outliers2);
+            return;
+        }
+        var (n0, k) = Matrix(w0, nameof(w0));
+        var (n1, k1) = Matrix(w1, nameof(w1));
+        var (n2, k2) = w2 is null ? (0, k) : Matrix(w2, nameof(w2));
+        if (k1 != k || k2 != k) throw new ArgumentException($"shared weights must have the same input width: {Tensor.ShapeString(w0.Shape)}, {Tensor.ShapeString(w1.Shape)}" + (w2 is null ? "" : $", {Tensor.ShapeString(w2.Shape)}"), nameof(w1));
+        var x = Rows(input, nameof(input), 1, k).Slice(0, k);
+        var y0 = Rows(out0, nameof(out0), 1, n0).Slice(0, n0);
+        var y1 = Rows(out1, nameof(out1), 1, n1).Slice(0, n1);
+        var y2 = w2 is null ? default : Rows(out2!, nameof(out2), 1, n2).Slice(0, n2);
+        if (dtype == DType.Float16)
+            Gemv.MultiplyF16Shared(x, k, Elements<Half>(w0, dtype, nameof(w0)), outliers0!, y0, Elements<Half>(w1, dtype, nameof(w1)), outliers1!, y1,
+                w2 is null ? default : Elements<Half>(w2, dtype, nameof(w2)), outliers2, y2);
+        else
+            Gemv.MultiplyBF16Shared(x, k, Elements<ushort>(w0, dtype, nameof(w0)), y0, Elements<ushort>(w1, dtype, nameof(w1)), y1,
+                w2 is null ? default : Elements<ushort>(w2, dtype, nameof(w2)), y2);
+        AddBias(b0, y0, n0, nameof(b0)); AddBias(b1, y1, n1, nameof(b1)); if (w2 is not null) AddBias(b2, y2, n2, nameof(b2));
+    }
+
+    private static void AddBias(Tensor? bias, Span<float> y, int n, string name)
+    {
+        if (bias is null) return;
+        if (bias.Count != n) throw new ArgumentException($"{name} has {bias.Count} elements; the weight has {n} output features", name);
+        TensorPrimitives.Add(y, Floats(bias, name), y);
+    }
+
     // y [rows, N] = x·Wᵀ with W IEEE half or bfloat16 [N, K] (T = Half or ushort): one row is the 16-bit GEMV (weights converted
     // on the fly, read once; FP16 with the outliers found at load where given); more rows convert blocks of 256 weight rows to
     // float and run the SGEMM on each, so a prompt reads the weights once too.

@@ -27,6 +27,32 @@ public sealed partial class Tensor
         return new Tensor(device.Backend.AllocateUninitialized(dtype, (int)n), shape);
     }
 
+    /// <summary>A zero-filled contiguous CPU tensor whose first element is 64-byte aligned, in a pinned array that never moves:
+    /// for weights the kernels stream (a 512-bit load that straddles two cache lines costs two, and the FP16 GEMV ran about
+    /// 15 % slower from memory on unaligned rows). The tensor is a view at an offset into its storage.</summary>
+    public static Tensor EmptyAligned(int[] shape, DType dtype)
+    {
+        long n = 1; foreach (var d in shape) n *= d;
+        int size = dtype.SizeOf();
+        if (n < 0 || n > int.MaxValue - 64 / size) throw new ArgumentException($"shape {ShapeString(shape)} is too large");
+        int length = (int)n + 64 / size;
+        Array a = dtype switch
+        {
+            DType.Float32 => GC.AllocateArray<float>(length, pinned: true),
+            DType.Float16 => GC.AllocateArray<Half>(length, pinned: true),
+            DType.BFloat16 => GC.AllocateArray<ushort>(length, pinned: true),
+            DType.Int8 => GC.AllocateArray<sbyte>(length, pinned: true),
+            DType.UInt8 => GC.AllocateArray<byte>(length, pinned: true),
+            DType.Int32 => GC.AllocateArray<int>(length, pinned: true),
+            DType.Int64 => GC.AllocateArray<long>(length, pinned: true),
+            _ => throw new NotSupportedException($"aligned tensors of {dtype} are not supported"),
+        };
+        nint address;
+        unsafe { address = (nint)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(a)); }
+        int offset = (int)((64 - (address & 63)) & 63) / size; // array data is 8-byte aligned, so this is whole elements
+        return new Tensor(new ManagedStorage(a, dtype, length, Device.Cpu), shape, null, offset);
+    }
+
     /// <summary>A zero-filled float32 tensor.</summary>
     public static Tensor Zeros(params int[] shape) => Zeros(shape, DType.Float32, null);
     /// <summary>A float32 tensor of ones.</summary>

@@ -112,13 +112,32 @@ public sealed unsafe class SafeTensorsFile : IDisposable
             throw new NotSupportedException($"tensor '{name}' in '{Path}': loading {e.DType} as {target} is not supported here (only between float types); load it as stored and convert with Tensor.To");
         // GPU tensors are assembled on the CPU and copied over; managed devices are written in place.
         var host = Tensor.Empty(shape, target, device.Kind == DeviceKind.Gpu ? Device.Cpu : device);
-        if (host.Storage is not ManagedStorage ms) throw new NotSupportedException($"device {device} does not use managed storage");
+        Fill(name, e, host);
+        return host.Device == device ? host : host.To(device);
+    }
+
+    /// <summary>As <see cref="Load"/> on the CPU, into a tensor whose first element is 64-byte aligned in pinned memory
+    /// (<see cref="Tensor.EmptyAligned"/>): for the weights an inference kernel streams.</summary>
+    public Tensor LoadAligned(string name, DType? convertTo = null)
+    {
+        var e = Entry(name);
+        var target = convertTo ?? e.DType;
+        if (target != e.DType && !(target.IsFloating() && e.DType.IsFloating()))
+            throw new NotSupportedException($"tensor '{name}' in '{Path}': loading {e.DType} as {target} is not supported here (only between float types); load it as stored and convert with Tensor.To");
+        var host = Tensor.EmptyAligned(e.TensorShape(), target);
+        Fill(name, e, host);
+        return host;
+    }
+
+    // Copies (or converts) the stored tensor into host, a contiguous tensor on managed storage, at its offset.
+    private void Fill(string name, SafeTensorsEntry e, Tensor host)
+    {
+        if (host.Storage is not ManagedStorage ms) throw new NotSupportedException($"tensor '{name}': device {host.Device} does not use managed storage");
         ObjectDisposedException.ThrowIf(_disposed, this);
         byte* src = _base + _dataStart + e.Begin;
-        ref byte dst = ref MemoryMarshal.GetArrayDataReference(ms.Array);
-        if (target == e.DType) CopyBytes(src, ref dst, e.ByteLength, target == DType.Bool);
-        else Convert(src, e.DType, ref dst, target, (int)e.ElementCount);
-        return host.Device == device ? host : host.To(device);
+        ref byte dst = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(ms.Array), (nint)host.Offset * host.DType.SizeOf());
+        if (host.DType == e.DType) CopyBytes(src, ref dst, e.ByteLength, host.DType == DType.Bool);
+        else Convert(src, e.DType, ref dst, host.DType, (int)e.ElementCount);
     }
 
     // Tensors may exceed 2 GiB of bytes (up to 2^31-1 elements of 8 bytes), more than one span can hold: copy in chunks.

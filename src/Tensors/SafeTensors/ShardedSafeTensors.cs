@@ -137,6 +137,9 @@ public sealed class ShardedSafeTensors : IDisposable
     /// <summary>Loads a tensor; see <see cref="SafeTensorsFile.Load"/>.</summary>
     public Tensor Load(string name, DType? convertTo = null, Device? device = null) => FileOf(name).Load(name, convertTo, device);
 
+    /// <summary>Loads a tensor from its shard into 64-byte aligned pinned CPU memory (<see cref="SafeTensorsFile.LoadAligned"/>).</summary>
+    public Tensor LoadAligned(string name, DType? convertTo = null) => FileOf(name).LoadAligned(name, convertTo);
+
     /// <summary>The opened shard holding a tensor; checks that the shard really contains it.</summary>
     public SafeTensorsFile FileOf(string name)
     {

@@ -24,6 +24,31 @@ public sealed class InferenceOpsTests
         AssertClose(logits.Narrow(0, 2, 1), x.Narrow(0, rows - 1, 1).MatMul(w.T), 1e-6, "row");
     }
 
+    [Theory]
+    [InlineData(DType.Float16, 1)]
+    [InlineData(DType.Float16, 3)]
+    [InlineData(DType.BFloat16, 1)]
+    [InlineData(DType.Float32, 1)]
+    public void LinearSharedEqualsOneLinearPerWeight(DType dtype, int rows)
+    {
+        var x = Rand([4, 40], 11);
+        Tensor W(int n, ulong seed) => Rand([n, 40], seed).To(dtype);
+        var w = new[] { W(24, 12), W(8, 13), W(8, 14) };
+        var b = new[] { Rand([24], 15), null, Rand([8], 16) };
+        var o = w.Select(InferenceOps.FindFp16Outliers).ToArray();
+        foreach (bool third in new[] { true, false })
+        {
+            var expected = w.Select(m => Tensor.Full([4, m.Shape[0]], 7.0)).ToArray();
+            var got = w.Select(m => Tensor.Full([4, m.Shape[0]], 7.0)).ToArray();
+            for (int j = 0; j < (third ? 3 : 2); j++) InferenceOps.Linear(x, 0, rows, w[j], b[j], expected[j], 0, o[j]);
+            InferenceOps.LinearShared(x, rows, w[0], b[0], got[0], o[0], w[1], b[1], got[1], o[1],
+                third ? w[2] : null, third ? b[2] : null, third ? got[2] : null, third ? o[2] : null);
+            for (int j = 0; j < 3; j++) Assert.Equal(expected[j].ToFloatArray(), got[j].ToFloatArray());
+        }
+        var wide = W(8, 17).Reshape(4, 80);
+        Assert.Throws<ArgumentException>(() => InferenceOps.LinearShared(x.Reshape(2, 80), 1, w[0], null, Tensor.Zeros([4, 24]), o[0], wide, null, Tensor.Zeros([4, 4]), null, null, null, null, null));
+    }
+
     [Fact]
     public void RmsNormPerHeadAndRopeAtAPositionMatchTheTensorOps()
     {

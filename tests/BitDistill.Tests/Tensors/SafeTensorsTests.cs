@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
@@ -204,6 +205,38 @@ public sealed class SafeTensorsTests : IDisposable
         Assert.Throws<NotSupportedException>(() => f.Load("f32", DType.Int32));
         var missing = Assert.Throws<KeyNotFoundException>(() => f.Load("nope"));
         Assert.Contains("nope", missing.Message); Assert.Contains(path, missing.Message);
+    }
+
+    // Address of element [0, …] of a tensor on managed storage.
+    private static unsafe nint Address(Tensor t) =>
+        (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(((ManagedStorage)t.Storage).Array)) + (nint)t.Offset * t.DType.SizeOf();
+
+    [Theory]
+    [InlineData(DType.Float32)]
+    [InlineData(DType.Float16)]
+    [InlineData(DType.BFloat16)]
+    [InlineData(DType.Int8)]
+    [InlineData(DType.UInt8)]
+    public void LoadAlignedGivesTheLoadedTensorAt64ByteAlignedMemory(DType dtype)
+    {
+        var path = PathIn("aligned.safetensors");
+        var tensors = new[] { ("a", Sample(dtype, [7, 13])), ("b", Sample(dtype, [3])), ("c", Sample(dtype, [5, 1, 9])) };
+        SafeTensorsWriter.Write(path, tensors.ToDictionary(t => t.Item1, t => t.Item2));
+        using var f = SafeTensorsFile.Open(path);
+        foreach (var (name, expected) in tensors)
+        {
+            var t = f.LoadAligned(name);
+            Assert.Equal(dtype, t.DType);
+            Assert.Equal(expected.ShapeArray, t.ShapeArray);
+            Assert.True(t.IsContiguous);
+            Assert.Equal(0, Address(t) % 64);
+            Assert.Equal(RawBytes(expected), RawBytes(t));
+        }
+        if (dtype != DType.Float16) return;
+        var widened = f.LoadAligned("a", DType.Float32);
+        Assert.Equal(0, Address(widened) % 64);
+        Assert.Equal(f.Load("a", DType.Float32).ToArray<float>(), widened.ToArray<float>());
+        Assert.Throws<NotSupportedException>(() => f.LoadAligned("a", DType.Int32));
     }
 
     [Fact]

@@ -9,6 +9,26 @@ public class TensorCoreTests
     private static Tensor Iota(params int[] shape) => Tensor.Arange(0, Tensor.Zeros(shape).Count).View(shape);
 
     [Fact]
+    public unsafe void EmptyAlignedTensorsStartOnA64ByteBoundaryZeroFilled()
+    {
+        foreach (var dtype in new[] { DType.Float32, DType.Float16, DType.BFloat16, DType.Int8, DType.UInt8, DType.Int32, DType.Int64 })
+            foreach (var shape in new[] { new[] { 3, 5 }, new[] { 1 }, new[] { 0, 7 }, new[] { 2, 3, 11 } })
+            {
+                var t = Tensor.EmptyAligned(shape, dtype);
+                Assert.Equal(shape, t.ShapeArray);
+                Assert.True(t.IsContiguous);
+                var array = ((ManagedStorage)t.Storage).Array;
+                nint address = (nint)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(array));
+                Assert.Equal(0, (address + (nint)t.Offset * dtype.SizeOf()) % 64);
+                Assert.True(t.Offset * dtype.SizeOf() < 64);
+                Assert.All(((ManagedStorage)t.Storage).AsBytes().ToArray(), b => Assert.Equal(0, b));
+                t.Fill(1); // every element writable, none shared with another tensor
+                Assert.Equal(t.Count, (int)t.To(DType.Float32).Sum().Item());
+            }
+        Assert.Throws<NotSupportedException>(() => Tensor.EmptyAligned([2], DType.Bool));
+    }
+
+    [Fact]
     public void ViewsShareStorageAndIndexCorrectly()
     {
         var x = Iota(2, 3, 4);
