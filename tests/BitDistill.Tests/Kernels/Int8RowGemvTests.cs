@@ -90,13 +90,24 @@ public sealed class Int8RowGemvTests
     }
 
     [Fact]
-    public void TheReadBandwidthSumIsThePlainSumAndTheMeasureIsPositive()
+    public void TheReadBandwidthSumIsThePlainSumAtEveryLevelAndTheMeasureIsPositive()
     {
-        var a = Enumerable.Range(0, 1037).Select(i => (long)(i * 31 - 500)).ToArray();
-        Assert.Equal(a.Skip(5).Take(1000).Sum(), ReadBandwidth.Sum(a, 5, 1005));
-        Assert.Equal(0, ReadBandwidth.Sum(a, 7, 7));
-        Assert.Throws<ArgumentOutOfRangeException>(() => ReadBandwidth.Sum(a, 9, 2000));
+        var a = Enumerable.Range(0, 1037).Select(i => (long)(i * 31 - 500) * 0x1_0000_0001L).ToArray();
+        a[700] = long.MaxValue; // the sum wraps as the plain loop's does
+        foreach (var level in Enum.GetValues<SimdLevel>().Where(l => l <= KernelContext.HardwareSimd))
+        {
+            using var _ = KernelContext.Override(level, 1);
+            foreach (var (s, e) in new[] { (5, 1005), (0, 1037), (3, 40), (11, 12) })
+            {
+                long expected = 0;
+                for (int i = s; i < e; i++) expected = unchecked(expected + a[i]);
+                Assert.Equal(expected, ReadBandwidth.Sum(a, s, e));
+            }
+            Assert.Equal(0, ReadBandwidth.Sum(a, 7, 7));
+            Assert.Throws<ArgumentOutOfRangeException>(() => ReadBandwidth.Sum(a, 9, 2000));
+        }
         Assert.True(ReadBandwidth.Measure(threads: 1, passes: 1, megabytes: 8) > 0);
+        Assert.True(ReadBandwidth.Measure(threads: 2, passes: 1, megabytes: 8) > 0);
     }
 
     [Fact]

@@ -65,6 +65,11 @@ public sealed class RuntimeBenchTests
             long bytes = ours.GetProperty("bytes_per_token").GetInt64();
             Assert.InRange(bytes, 300 * 64, 300 * 64 + 2 * 7 * 160 * 64);
             Assert.True(ours.GetProperty("bound_tokens_per_s").GetDouble() > 0);
+            // the bound: the higher of the bandwidths measured before and after the rows, over the bytes per token
+            var measured = System.Text.RegularExpressions.Regex.Matches(o.ToString(), @"streaming read bandwidth, 1 thread\(s\)[^:]*: ([0-9.]+) GB/s")
+                .Select(m => double.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+            Assert.Equal(2, measured.Length);
+            Assert.Equal(measured.Max() * 1e9 / bytes, ours.GetProperty("bound_tokens_per_s").GetDouble(), 0.051e9 / bytes); // printed to 0.1 GB/s
             Assert.Equal(20.0, peer.GetProperty("decode_tokens_per_s").GetDouble());
             Assert.Equal(50.0, peer.GetProperty("prefill_tokens_per_s").GetDouble());
             Assert.Equal("TQ2_0", peer.GetProperty("format").GetString());
