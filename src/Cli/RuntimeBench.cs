@@ -89,11 +89,16 @@ public static class RuntimeBench
         var rows = new List<Row>();
         try
         {
+            // every model is loaded and warmed up first; then each round measures every (model, SIMD level, threads) once, and
+            // llama.cpp's files once, so that the minutes-long swings of this shared machine's bandwidth hit all rows alike
+            // (one row after the other, two runs of the same kernels once differed by half)
+            var peer = o.PeerBin is null ? null : new PeerRuns(o, modelName, stdout); // its paths checked before the models are built
+            var cells = new List<Cell>();
             foreach (var f in o.Formats.Where(f => FullPrecision(f) is not null))
             {
                 string dir = Path.Combine(work, $"{modelName}-{f}");
                 if (!File.Exists(Path.Combine(dir, "config.json"))) WriteRandomCheckpoint(dir, json, FullPrecision(f)!.Value, stdout);
-                rows.AddRange(Measure(dir, modelName, f, f, o, bandwidth, stdout));
+                cells.AddRange(Prepare(dir, modelName, f, f, o));
             }
             foreach (var f in o.Formats.Where(f => FullPrecision(f) is null))
                 foreach (var h in o.LmHeads)
@@ -102,9 +107,22 @@ public static class RuntimeBench
                     var head = PackedExportInfo.ParseStorage(h)!.Value;
                     string dir = Path.Combine(work, $"{modelName}-{f}-{h}");
                     if (!File.Exists(Path.Combine(dir, "config.json"))) WriteRandomModel(dir, json, config, packing, head, stdout);
-                    rows.AddRange(Measure(dir, modelName, f, h, o, bandwidth, stdout));
+                    cells.AddRange(Prepare(dir, modelName, f, h, o));
                 }
-            if (o.PeerBin is not null) rows.AddRange(Peer(o, modelName, stdout));
+            for (int r = 0; r < o.Repeats; r++)
+            {
+                var sw = Stopwatch.StartNew();
+                foreach (var cell in cells) cell.MeasureOnce(o);
+                peer?.RunOnce();
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  round {r + 1}/{o.Repeats}: {sw.Elapsed.TotalSeconds:F0} s"));
+            }
+            foreach (var cell in cells)
+            {
+                var row = cell.ToRow(bandwidth);
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {row.Format} lm_head {row.LmHead}, {row.Threads} thread(s), {row.Simd}: prefill {row.PrefillTokensPerSecond:F1} tok/s, decode {row.DecodeTokensPerSecond:F1} tok/s"));
+                rows.Add(row);
+            }
+            if (peer is not null) rows.AddRange(peer.Rows());
             // the bandwidth of this shared machine drifts by a fifth within minutes: measured again after the rows, the bound
             // takes the higher of the two (the memory could deliver that much during the run)
             foreach (int t in o.Threads)
@@ -183,88 +201,140 @@ public static class RuntimeBench
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"wrote {dir} ({sw.Elapsed.TotalSeconds:F0} s)"));
     }
 
-    private static IEnumerable<Row> Measure(string dir, string modelName, string format, string lmHead, Options o, Dictionary<int, double> bandwidth, TextWriter stdout)
+    // One model loaded, and per SIMD level and thread count a warmed-up session to measure in the rounds.
+    private static IEnumerable<Cell> Prepare(string dir, string modelName, string format, string lmHead, Options o)
     {
         var (resident, peak) = o.MeasureResident ? ResidentOfLoad(dir) : (0L, 0L);
         var model = RuntimeModel.Load(dir);
         long file = new FileInfo(Path.Combine(dir, PackedExportInfo.FileName)).Length;
-        long perToken = model.DecodeBytesPerToken;
-        var c = model.Config;
-        var prompt = new int[o.Prompt];
-        for (int i = 0; i < prompt.Length; i++) prompt[i] = (i * 7919 + 13) % c.VocabSize;
-        var rows = new List<Row>();
+        var cells = new List<Cell>();
         foreach (var level in o.SimdLevels)
-        foreach (int t in o.Threads)
-        {
-            using var scope = KernelContext.Override(level, t);
-            var session = model.CreateSession(Math.Max(o.Prompt, o.Generate + 1) + 21); // room for the warm-up too
-            session.Append(prompt.AsSpan(0, Math.Min(16, prompt.Length))); // warm-up: JIT, thread team, page-ins
-            for (int i = 0; i < 4; i++) session.Decode(prompt[i]);
-            var pp = new List<double>(); var tg = new List<double>();
-            // untimed rounds first (at least one, and at least a second's worth), so tiered JIT has optimised both paths
-            var warm = Stopwatch.StartNew();
-            int warmRounds = 0;
-            for (int r = -1; r < o.Repeats; r++)
-            {
-                if (r == 0 && warm.Elapsed.TotalSeconds < 1 && ++warmRounds < 1000) r = -1;
-                session.Reset();
-                long t0 = Stopwatch.GetTimestamp();
-                session.Append(prompt);
-                double prefill = o.Prompt / Stopwatch.GetElapsedTime(t0).TotalSeconds;
-                session.Reset();
-                session.Append(prompt.AsSpan(0, 1));
-                t0 = Stopwatch.GetTimestamp();
-                for (int i = 0; i < o.Generate; i++) session.Decode(prompt[(i + 1) % prompt.Length]);
-                double decode = o.Generate / Stopwatch.GetElapsedTime(t0).TotalSeconds;
-                if (r >= 0) { pp.Add(prefill); tg.Add(decode); }
-            }
-            var row = new Row(modelName, format, lmHead, t, Median(tg), Median(pp), perToken, bandwidth[t] * 1e9 / perToken, file, resident, "bitdistill") { PeakResidentBytes = peak, Simd = level.ToString() };
-            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {format} lm_head {lmHead}, {t} thread(s), {level}: prefill {row.PrefillTokensPerSecond:F1} tok/s, decode {row.DecodeTokensPerSecond:F1} tok/s"));
-            rows.Add(row);
-        }
-        return rows;
+            foreach (int t in o.Threads)
+                cells.Add(new Cell(model, modelName, format, lmHead, level, t, file, resident, peak, o));
+        return cells;
     }
 
-    // llama-bench on the peer's files (see ../shared/peers/llamacpp/README.md), same prompt and generation lengths and threads
-    private static IEnumerable<Row> Peer(Options o, string modelName, TextWriter stdout)
+    // One (model, SIMD level, threads) of the table: its session, warmed up once, and one prefill and one decode timing per round.
+    private sealed class Cell
     {
-        string bench = Path.Combine(o.PeerBin!, "llama-bench");
-        if (!File.Exists(bench)) throw new UsageException($"--peer-bin: '{bench}' does not exist; build llama.cpp with ../shared/peers/llamacpp/build.sh");
-        string models = o.PeerModels ?? throw new UsageException("--peer-models is required with --peer-bin (the folder run_peer.sh writes its GGUF files to)");
-        var rows = new List<Row>();
-        foreach (var (type, format, head) in new[] { ("TQ2_0", "TQ2_0", "q6_K"), ("TQ1_0", "TQ1_0", "q6_K"), ("TQ2_0-lmTQ2_0", "TQ2_0", "tq2_0"), ("TQ1_0-lmTQ1_0", "TQ1_0", "tq1_0"), ("f16", "F16", "f16") })
+        private readonly RuntimeModel _model;
+        private readonly InferenceSession _session;
+        private readonly int[] _prompt;
+        private readonly string _modelName, _format, _lmHead;
+        private readonly long _file, _resident, _peak;
+        private readonly List<double> _prefill = [], _decode = [];
+
+        public Cell(RuntimeModel model, string modelName, string format, string lmHead, SimdLevel level, int threads, long file, long resident, long peak, Options o)
         {
-            string file = Path.Combine(models, $"qwen3-0.6b-rand-{type}.gguf");
-            if (!File.Exists(file)) { stdout.WriteLine($"  (no {file}: skipped)"); continue; }
-            var psi = new ProcessStartInfo(bench) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            foreach (var arg in new[] { "-m", file, "-t", string.Join(",", o.Threads), "-p", o.Prompt.ToString(CultureInfo.InvariantCulture),
-                "-n", o.Generate.ToString(CultureInfo.InvariantCulture), "-r", o.Repeats.ToString(CultureInfo.InvariantCulture), "-o", "csv" })
-                psi.ArgumentList.Add(arg);
-            using var p = Process.Start(psi)!;
-            var errTask = p.StandardError.ReadToEndAsync();
-            string csv = p.StandardOutput.ReadToEnd();
-            p.WaitForExit();
-            if (p.ExitCode != 0) throw new InvalidOperationException($"llama-bench on {file} exited with {p.ExitCode}: {errTask.Result.Split('\n').LastOrDefault(l => l.Length > 0)}");
-            var lines = csv.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-            var header = SplitCsv(lines[0]);
-            int Col(string name) => Array.IndexOf(header, name) is int i and >= 0 ? i : throw new InvalidOperationException($"llama-bench's CSV has no column '{name}'");
-            var perThread = new Dictionary<int, (double pp, double tg, long size)>();
-            foreach (var line in lines.Skip(1))
+            _model = model; _modelName = modelName; _format = format; _lmHead = lmHead; Level = level; Threads = threads;
+            _file = file; _resident = resident; _peak = peak;
+            var c = model.Config;
+            _prompt = new int[o.Prompt];
+            for (int i = 0; i < _prompt.Length; i++) _prompt[i] = (i * 7919 + 13) % c.VocabSize;
+            using var scope = KernelContext.Override(level, threads);
+            _session = model.CreateSession(Math.Max(o.Prompt, o.Generate + 1) + 21); // room for the warm-up too
+            _session.Append(_prompt.AsSpan(0, Math.Min(16, _prompt.Length))); // warm-up: JIT, thread team, page-ins
+            for (int i = 0; i < 4; i++) _session.Decode(_prompt[i]);
+            // untimed rounds (at least one, and at least a second's worth), so tiered JIT has optimised both paths
+            var warm = Stopwatch.StartNew();
+            for (int r = 0; r < 1000 && (r == 0 || warm.Elapsed.TotalSeconds < 1); r++) Once(o);
+        }
+
+        public SimdLevel Level { get; }
+        public int Threads { get; }
+
+        public void MeasureOnce(Options o)
+        {
+            using var scope = KernelContext.Override(Level, Threads);
+            var (prefill, decode) = Once(o);
+            _prefill.Add(prefill); _decode.Add(decode);
+        }
+
+        private (double Prefill, double Decode) Once(Options o)
+        {
+            _session.Reset();
+            long t0 = Stopwatch.GetTimestamp();
+            _session.Append(_prompt);
+            double prefill = o.Prompt / Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            _session.Reset();
+            _session.Append(_prompt.AsSpan(0, 1));
+            t0 = Stopwatch.GetTimestamp();
+            for (int i = 0; i < o.Generate; i++) _session.Decode(_prompt[(i + 1) % _prompt.Length]);
+            return (prefill, o.Generate / Stopwatch.GetElapsedTime(t0).TotalSeconds);
+        }
+
+        public Row ToRow(Dictionary<int, double> bandwidth)
+        {
+            long perToken = _model.DecodeBytesPerToken;
+            return new Row(_modelName, _format, _lmHead, Threads, Median(_decode), Median(_prefill), perToken, bandwidth[Threads] * 1e9 / perToken, _file, _resident, "bitdistill")
+            { PeakResidentBytes = _peak, Simd = Level.ToString() };
+        }
+    }
+
+    // llama-bench on the peer's files (see ../shared/peers/llamacpp/README.md), same prompt and generation lengths and threads,
+    // one repetition per round (its own average of one), the median over the rounds as for our rows.
+    private sealed class PeerRuns
+    {
+        private static readonly (string Type, string Format, string Head)[] Files =
+            [("TQ2_0", "TQ2_0", "q6_K"), ("TQ1_0", "TQ1_0", "q6_K"), ("TQ2_0-lmTQ2_0", "TQ2_0", "tq2_0"), ("TQ1_0-lmTQ1_0", "TQ1_0", "tq1_0"), ("f16", "F16", "f16")];
+        private readonly Options _o;
+        private readonly string _modelName, _bench;
+        private readonly TextWriter _stdout;
+        private readonly List<(string Type, string Format, string Head, string File)> _files = [];
+        private readonly Dictionary<(string Type, int Threads), (List<double> Pp, List<double> Tg, long Size)> _runs = [];
+
+        public PeerRuns(Options o, string modelName, TextWriter stdout)
+        {
+            _o = o; _modelName = modelName; _stdout = stdout;
+            _bench = Path.Combine(o.PeerBin!, "llama-bench");
+            if (!File.Exists(_bench)) throw new UsageException($"--peer-bin: '{_bench}' does not exist; build llama.cpp with ../shared/peers/llamacpp/build.sh");
+            string models = o.PeerModels ?? throw new UsageException("--peer-models is required with --peer-bin (the folder run_peer.sh writes its GGUF files to)");
+            foreach (var (type, format, head) in Files)
             {
-                var f = SplitCsv(line);
-                int threads = int.Parse(f[Col("n_threads")], CultureInfo.InvariantCulture);
-                double ts = double.Parse(f[Col("avg_ts")], CultureInfo.InvariantCulture);
-                long size = long.Parse(f[Col("model_size")], CultureInfo.InvariantCulture);
-                var cur = perThread.GetValueOrDefault(threads);
-                perThread[threads] = int.Parse(f[Col("n_gen")], CultureInfo.InvariantCulture) == 0 ? (ts, cur.tg, size) : (cur.pp, ts, size);
-            }
-            foreach (var (threads, v) in perThread.OrderBy(kv => kv.Key))
-            {
-                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  llama.cpp {type}, {threads} thread(s): prefill {v.pp:F1} tok/s, decode {v.tg:F1} tok/s"));
-                rows.Add(new Row(modelName, format, head, threads, v.tg, v.pp, 0, 0, v.size, 0, "llama.cpp"));
+                string file = Path.Combine(models, $"qwen3-0.6b-rand-{type}.gguf");
+                if (File.Exists(file)) _files.Add((type, format, head, file));
+                else stdout.WriteLine($"  (no {file}: skipped)");
             }
         }
-        return rows;
+
+        public void RunOnce()
+        {
+            foreach (var (type, _, _, file) in _files)
+            {
+                var psi = new ProcessStartInfo(_bench) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+                foreach (var arg in new[] { "-m", file, "-t", string.Join(",", _o.Threads), "-p", _o.Prompt.ToString(CultureInfo.InvariantCulture),
+                    "-n", _o.Generate.ToString(CultureInfo.InvariantCulture), "-r", "1", "-o", "csv" })
+                    psi.ArgumentList.Add(arg);
+                using var p = Process.Start(psi)!;
+                var errTask = p.StandardError.ReadToEndAsync();
+                string csv = p.StandardOutput.ReadToEnd();
+                p.WaitForExit();
+                if (p.ExitCode != 0) throw new InvalidOperationException($"llama-bench on {file} exited with {p.ExitCode}: {errTask.Result.Split('\n').LastOrDefault(l => l.Length > 0)}");
+                var lines = csv.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+                var header = SplitCsv(lines[0]);
+                int Col(string name) => Array.IndexOf(header, name) is int i and >= 0 ? i : throw new InvalidOperationException($"llama-bench's CSV has no column '{name}'");
+                foreach (var line in lines.Skip(1))
+                {
+                    var f = SplitCsv(line);
+                    int threads = int.Parse(f[Col("n_threads")], CultureInfo.InvariantCulture);
+                    double ts = double.Parse(f[Col("avg_ts")], CultureInfo.InvariantCulture);
+                    long size = long.Parse(f[Col("model_size")], CultureInfo.InvariantCulture);
+                    if (!_runs.TryGetValue((type, threads), out var run)) _runs[(type, threads)] = run = ([], [], size);
+                    (int.Parse(f[Col("n_gen")], CultureInfo.InvariantCulture) == 0 ? run.Pp : run.Tg).Add(ts);
+                }
+            }
+        }
+
+        public IEnumerable<Row> Rows()
+        {
+            foreach (var (type, format, head, _) in _files)
+                foreach (var ((t, threads), run) in _runs.Where(kv => kv.Key.Type == type).OrderBy(kv => kv.Key.Threads))
+                {
+                    double pp = run.Pp.Count > 0 ? Median(run.Pp) : 0, tg = run.Tg.Count > 0 ? Median(run.Tg) : 0;
+                    _stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  llama.cpp {t}, {threads} thread(s): prefill {pp:F1} tok/s, decode {tg:F1} tok/s"));
+                    yield return new Row(_modelName, format, head, threads, tg, pp, 0, 0, run.Size, 0, "llama.cpp");
+                }
+        }
     }
 
     private static void Print(List<Row> rows, TextWriter stdout)

@@ -29,6 +29,7 @@ public sealed class RuntimeBenchTests
             var bench = Path.Combine(dir, "bin", "llama-bench");
             File.WriteAllText(bench, """
                 #!/bin/sh
+                echo "$@" >> "$(dirname "$0")/calls.log"
                 echo '"build_commit","model_size","n_threads","n_prompt","n_gen","avg_ts","stddev_ts"'
                 echo '"34af94cd9","241000000","1","16","0","50.000000","1.0"'
                 echo '"34af94cd9","241000000","1","0","8","20.000000","0.5"'
@@ -39,10 +40,15 @@ public sealed class RuntimeBenchTests
             var o = new StringWriter();
             int code = RuntimeBench.Run(new RuntimeBench.Options
             {
-                Config = config, Formats = ["i2", "fp16", "bf16"], LmHeads = ["int8"], Threads = [1], SimdLevels = [SimdLevel.Vector128], Prompt = 16, Generate = 8, Repeats = 1,
+                Config = config, Formats = ["i2", "fp16", "bf16"], LmHeads = ["int8"], Threads = [1], SimdLevels = [SimdLevel.Vector128], Prompt = 16, Generate = 8, Repeats = 2,
                 Work = Path.Combine(dir, "work"), PeerBin = Path.Combine(dir, "bin"), PeerModels = Path.Combine(dir, "models"), Json = json, MeasureResident = false,
             }, o);
             Assert.Equal(0, code);
+            // interleaved rounds: each round measures every row once and runs llama-bench once per file (one repetition)
+            Assert.Contains("round 2/2", o.ToString());
+            var calls = File.ReadAllLines(Path.Combine(dir, "bin", "calls.log"));
+            Assert.Equal(2, calls.Length);
+            Assert.All(calls, c => Assert.Contains("-r 1", c));
             var rows = JsonDocument.Parse(File.ReadAllText(json)).RootElement.EnumerateArray().ToArray();
             var ours = Assert.Single(rows, r => r.GetProperty("engine").GetString() == "bitdistill" && r.GetProperty("format").GetString() == "i2");
             // the FP16 baseline: the same shape as an FP16 checkpoint, every weight read at 2 bytes, set against i2 in the output
