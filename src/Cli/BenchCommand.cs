@@ -67,7 +67,7 @@ public static class BenchCommand
         var heads = new Option<string>("--lm-heads") { Description = "comma-separated lm_head storages to measure: int8, fp16, fp32", DefaultValueFactory = _ => "int8,fp16" };
         var prompt = new Option<int>("--prompt-tokens") { Description = "prompt length of the prefill measurement (llama-bench -p)", DefaultValueFactory = _ => 128 };
         var gen = new Option<int>("--gen-tokens") { Description = "tokens of the decode measurement (llama-bench -n)", DefaultValueFactory = _ => 64 };
-        var repeats = new Option<int>("--repeats") { Description = "repetitions of each measurement; the median is reported (llama-bench -r)", DefaultValueFactory = _ => 3 };
+        var repeats = new Option<int>("--repeats") { Description = "rounds of measurement: each round measures every row once and runs llama-bench once per file (-r 1), so that the machine's swings hit all rows alike; the median over the rounds is reported", DefaultValueFactory = _ => 3 };
         var work = new Option<string>("--work") { Description = "folder for the generated models, kept and reused by later runs (default: a temporary folder, deleted)" };
         var peer = new Option<string>("--peer") { Description = "measure a peer in the same run: llamacpp (llama-bench on TQ2_0/TQ1_0 files; see --peer-bin, --peer-models)" };
         var peerBin = new Option<string>("--peer-bin") { Description = "folder with llama.cpp's llama-bench (default: $BITDISTILL_LLAMACPP_BIN)" };
