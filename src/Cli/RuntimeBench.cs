@@ -80,6 +80,7 @@ public static class RuntimeBench
         string modelName = o.Config is null ? "qwen3-0.6b" : Path.GetFileNameWithoutExtension(Path.GetDirectoryName(Path.GetFullPath(o.Config)) ?? "model");
         string work = o.Work ?? Path.Combine(Path.GetTempPath(), $"bitdistill-bench-runtime-{Guid.NewGuid():N}");
         stdout.WriteLine($"SIMD {KernelContext.Current.Simd}, {Environment.ProcessorCount} logical cores, .NET {Environment.Version}; load average before: {load0}");
+        var peer = o.PeerBin is null ? null : new PeerRuns(o, modelName, stdout); // its paths checked before any measurement
         var bandwidth = new Dictionary<int, double>();
         foreach (int t in o.Threads)
         {
@@ -92,7 +93,6 @@ public static class RuntimeBench
             // every model is loaded and warmed up first; then each round measures every (model, SIMD level, threads) once, and
             // llama.cpp's files once, so that the minutes-long swings of this shared machine's bandwidth hit all rows alike
             // (one row after the other, two runs of the same kernels once differed by half)
-            var peer = o.PeerBin is null ? null : new PeerRuns(o, modelName, stdout); // its paths checked before the models are built
             var cells = new List<Cell>();
             foreach (var f in o.Formats.Where(f => FullPrecision(f) is not null))
             {

@@ -106,10 +106,8 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     {
         var e = Entry(name);
         var shape = e.TensorShape();
-        var target = convertTo ?? e.DType;
+        var target = Target(name, e, convertTo);
         device ??= Device.Default;
-        if (target != e.DType && !(target.IsFloating() && e.DType.IsFloating()))
-            throw new NotSupportedException($"tensor '{name}' in '{Path}': loading {e.DType} as {target} is not supported here (only between float types); load it as stored and convert with Tensor.To");
         // GPU tensors are assembled on the CPU and copied over; managed devices are written in place.
         var host = Tensor.Empty(shape, target, device.Kind == DeviceKind.Gpu ? Device.Cpu : device);
         Fill(name, e, host);
@@ -121,12 +119,18 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     public Tensor LoadAligned(string name, DType? convertTo = null)
     {
         var e = Entry(name);
+        var host = Tensor.EmptyAligned(e.TensorShape(), Target(name, e, convertTo));
+        Fill(name, e, host);
+        return host;
+    }
+
+    // The dtype a load produces: the stored one, or another float type for a float tensor.
+    private DType Target(string name, SafeTensorsEntry e, DType? convertTo)
+    {
         var target = convertTo ?? e.DType;
         if (target != e.DType && !(target.IsFloating() && e.DType.IsFloating()))
             throw new NotSupportedException($"tensor '{name}' in '{Path}': loading {e.DType} as {target} is not supported here (only between float types); load it as stored and convert with Tensor.To");
-        var host = Tensor.EmptyAligned(e.TensorShape(), target);
-        Fill(name, e, host);
-        return host;
+        return target;
     }
 
     // Copies (or converts) the stored tensor into host, a contiguous tensor on managed storage, at its offset.
