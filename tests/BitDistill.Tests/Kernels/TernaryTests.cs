@@ -301,19 +301,26 @@ public class TernaryTests
     [Theory, MemberData(nameof(Paths))]
     public void GemmInt32ExtremesDoNotSaturate(SimdLevel level, string variant)
     {
-        // 8192 = 64 blocks: every int16 partial sum reaches exactly its flush bound (−32768) with x = −128 and q = +1.
+        // 8192 = 64 blocks: every int16 partial sum reaches exactly its flush bound (−32768) with x = −128 and q = +1;
+        // each token alone (m = 1) runs the decode GEMVs, whose accumulators differ from the tiles'.
         using var _ = new PathScope(level, variant, 1);
-        int k = 8192, n = 3, m = 5;
+        int k = 8192, n = 3, tokens = 5;
         var q = new sbyte[n * k];
         for (int i = 0; i < k; i++) { q[i] = 1; q[k + i] = -1; q[2 * k + i] = (sbyte)(i % 2 == 0 ? 1 : -1); }
         var w = PackedTernaryMatrix.FromCodes(q, n, k, TernaryScaleMode.PerTensor, [1f]);
-        var x = new sbyte[m * k];
+        var x = new sbyte[tokens * k];
         for (int i = 0; i < k; i++) { x[i] = -128; x[k + i] = 127; x[2 * k + i] = (sbyte)(i % 2 == 0 ? -128 : 127); x[3 * k + i] = -128; x[4 * k + i] = 127; }
-        var expected = new int[m * n]; var actual = new int[m * n];
-        TernaryGemm.MultiplyInt32Reference(x, m, w, expected);
-        TernaryGemm.MultiplyInt32(x, m, w, actual);
+        var expected = new int[tokens * n]; var actual = new int[tokens * n];
+        TernaryGemm.MultiplyInt32Reference(x, tokens, w, expected);
+        TernaryGemm.MultiplyInt32(x, tokens, w, actual);
         Assert.Equal(-128 * k, expected[0]);
         Assert.Equal(expected, actual);
+        for (int t = 0; t < tokens; t++)
+        {
+            var one = new int[n];
+            TernaryGemm.MultiplyInt32(x.AsSpan(t * k, k), 1, w, one);
+            Assert.Equal(expected.AsSpan(t * n, n).ToArray(), one);
+        }
     }
 
     [Theory, MemberData(nameof(Paths))]
