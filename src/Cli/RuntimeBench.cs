@@ -234,7 +234,7 @@ public static class RuntimeBench
             using var scope = KernelContext.Override(level, threads);
             _session = model.CreateSession(Math.Max(o.Prompt, o.Generate + 1) + 21); // room for the warm-up too
             _session.Append(_prompt.AsSpan(0, Math.Min(16, _prompt.Length))); // warm-up: JIT, thread team, page-ins
-            for (int i = 0; i < 4; i++) _session.Decode(_prompt[i]);
+            for (int i = 0; i < 4; i++) _session.Decode(_prompt[i % _prompt.Length]); // a prompt may be one token
             // untimed rounds (at least one, and at least a second's worth), so tiered JIT has optimised both paths
             var warm = Stopwatch.StartNew();
             for (int r = 0; r < 1000 && (r == 0 || warm.Elapsed.TotalSeconds < 1); r++) Once(o);

@@ -86,6 +86,34 @@ public sealed class RuntimeBenchTests
         finally { Directory.Delete(dir, recursive: true); }
     }
 
+    [Fact]
+    public void AOneTokenPromptIsMeasuredLikeAnyOther()
+    {
+        // the warm-up decoded the prompt's first four tokens and ran past the end of a shorter prompt
+        var dir = Path.Combine(Path.GetTempPath(), $"bitdistill-bench-rt1-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        try
+        {
+            var config = Path.Combine(dir, "config.json");
+            File.WriteAllText(config, """
+                {"model_type": "qwen3", "vocab_size": 300, "hidden_size": 64, "intermediate_size": 160, "num_hidden_layers": 1,
+                 "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "rms_norm_eps": 1e-6, "rope_theta": 10000,
+                 "max_position_embeddings": 256, "tie_word_embeddings": true, "eos_token_id": 2}
+                """);
+            var json = Path.Combine(dir, "rows.json");
+            int code = RuntimeBench.Run(new RuntimeBench.Options
+            {
+                Config = config, Formats = ["i2"], LmHeads = ["int8"], Threads = [1], SimdLevels = [SimdLevel.Vector128], Prompt = 1, Generate = 2,
+                Repeats = 1, Work = Path.Combine(dir, "work"), Json = json, MeasureResident = false,
+            }, new StringWriter());
+            Assert.Equal(0, code);
+            var row = Assert.Single(JsonDocument.Parse(File.ReadAllText(json)).RootElement.EnumerateArray());
+            Assert.True(row.GetProperty("prefill_tokens_per_s").GetDouble() > 0);
+            Assert.True(row.GetProperty("decode_tokens_per_s").GetDouble() > 0);
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
     [Theory]
     [InlineData("Vector1024", "'Vector1024' is not one of")]
     [InlineData("7", "'7' is not one of")]
