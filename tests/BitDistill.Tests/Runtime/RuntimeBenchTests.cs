@@ -19,12 +19,7 @@ public sealed class RuntimeBenchTests
         Directory.CreateDirectory(Path.Combine(dir, "models"));
         try
         {
-            var config = Path.Combine(dir, "config.json");
-            File.WriteAllText(config, """
-                {"model_type": "qwen3", "vocab_size": 300, "hidden_size": 64, "intermediate_size": 160, "num_hidden_layers": 2,
-                 "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "rms_norm_eps": 1e-6, "rope_theta": 10000,
-                 "max_position_embeddings": 256, "tie_word_embeddings": true, "eos_token_id": 2}
-                """);
+            var config = WriteTinyConfig(dir, layers: 2);
             // llama-bench -o csv: quoted fields, one row per (test, threads)
             var bench = Path.Combine(dir, "bin", "llama-bench");
             File.WriteAllText(bench, """
@@ -94,12 +89,7 @@ public sealed class RuntimeBenchTests
         Directory.CreateDirectory(dir);
         try
         {
-            var config = Path.Combine(dir, "config.json");
-            File.WriteAllText(config, """
-                {"model_type": "qwen3", "vocab_size": 300, "hidden_size": 64, "intermediate_size": 160, "num_hidden_layers": 1,
-                 "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "rms_norm_eps": 1e-6, "rope_theta": 10000,
-                 "max_position_embeddings": 256, "tie_word_embeddings": true, "eos_token_id": 2}
-                """);
+            var config = WriteTinyConfig(dir, layers: 1);
             var json = Path.Combine(dir, "rows.json");
             int code = RuntimeBench.Run(new RuntimeBench.Options
             {
@@ -133,5 +123,17 @@ public sealed class RuntimeBenchTests
         Assert.Equal(2, code);
         Assert.Contains(expected, err);
         Assert.Single(err.Trim().Split('\n'));
+    }
+
+    // A Qwen3 config.json of a tiny shape in dir (vocabulary 300, width 64, 4 heads).
+    private static string WriteTinyConfig(string dir, int layers)
+    {
+        var config = Path.Combine(dir, "config.json");
+        File.WriteAllText(config, $$"""
+            {"model_type": "qwen3", "vocab_size": 300, "hidden_size": 64, "intermediate_size": 160, "num_hidden_layers": {{layers}},
+             "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "rms_norm_eps": 1e-6, "rope_theta": 10000,
+             "max_position_embeddings": 256, "tie_word_embeddings": true, "eos_token_id": 2}
+            """);
+        return config;
     }
 }
