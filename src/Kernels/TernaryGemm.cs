@@ -509,14 +509,7 @@ public static unsafe class TernaryGemm
                     case 3: Tile512<Tokens3>(w0, w1, w2, w3, w0 + RowTile * rb, pfL1, xt, kp, blocks, d); break;
                     default: Tile512<Tokens4>(w0, w1, w2, w3, w0 + RowTile * rb, pfL1, xt, kp, blocks, d); break;
                 }
-                // one vector epilogue per token (per output, with a division each, it took about a sixth of a 128-token
-                // prefill's samples); bit-identical, as in the decode GEMVs
-                for (int i = 0; i < tokens; i++)
-                {
-                    long o = (long)(t + i) * n;
-                    StoreTile(Vector128.Load(d + i * RowTile) - Vector128.Create(xSum[t + i]), w, acc != null ? acc + o : null,
-                        acc != null ? null : y + o, acc != null ? 0f : xScale[t + i], r, rows);
-                }
+                StoreTokens(d, tokens, t, n, xSum, w, acc, y, xScale, r, rows);
             }
         }
     }
@@ -833,7 +826,20 @@ public static unsafe class TernaryGemm
         b = AvxVnni.MultiplyWideningAndAdd(b, h & m4, x3);
     }
 
-    /// <summary>The four rows r.. of a one-token tile (rows &lt; 4: only those): exact sums into <paramref name="acc"/>, or
+    // Tokens t.. t + tokens of a multi-token tile (its sums d[i·4 + row]): one vector epilogue per token. Per output, with a
+    // division each, it took about a sixth of a 128-token prefill's samples; bit-identical, as in the decode GEMVs.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreTokens(int* d, int tokens, int t, int n, int* xSum, PackedTernaryMatrix w, int* acc, float* y, float* xScale, int r, int rows)
+    {
+        for (int i = 0; i < tokens; i++)
+        {
+            long o = (long)(t + i) * n;
+            StoreTile(Vector128.Load(d + i * RowTile) - Vector128.Create(xSum[t + i]), w, acc != null ? acc + o : null,
+                acc != null ? null : y + o, acc != null ? 0f : xScale[t + i], r, rows);
+        }
+    }
+
+    /// <summary>The four rows r.. of one token's tile (rows &lt; 4: only those): exact sums into <paramref name="acc"/>, or
     /// y = sum / xScale · wScale as a vector (rounded like <see cref="Epilogue"/>: int → float, division and multiply are exact-rounded).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void StoreTile(Vector128<int> d, PackedTernaryMatrix w, int* acc, float* y, float xScale, int r, int rows)
@@ -894,14 +900,7 @@ public static unsafe class TernaryGemm
                     case 6: Tile128<Tokens1, PartialPortable128>(w0, w1, w2, w3, pf, pfL1, xt, kp, blocks, d); break;
                     default: Tile128<Tokens2, PartialPortable128>(w0, w1, w2, w3, pf, pfL1, xt, kp, blocks, d); break;
                 }
-                // one vector epilogue per token (per output, with a division each, it took about a sixth of a 128-token
-                // prefill's samples); bit-identical, as in the decode GEMVs
-                for (int i = 0; i < tokens; i++)
-                {
-                    long o = (long)(t + i) * n;
-                    StoreTile(Vector128.Load(d + i * RowTile) - Vector128.Create(xSum[t + i]), w, acc != null ? acc + o : null,
-                        acc != null ? null : y + o, acc != null ? 0f : xScale[t + i], r, rows);
-                }
+                StoreTokens(d, tokens, t, n, xSum, w, acc, y, xScale, r, rows);
             }
         }
     }
