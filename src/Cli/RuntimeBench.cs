@@ -75,7 +75,7 @@ public static class RuntimeBench
         foreach (var f in o.Formats) _ = FullPrecision(f) is not null ? default : PackedExportInfo.ParsePacking(f) ?? throw new UsageException($"--formats: '{f}' is not i2, t1.6, fp16, bf16 or fp32");
         foreach (var h in o.LmHeads) _ = PackedExportInfo.ParseStorage(h) ?? throw new UsageException($"--lm-heads: '{h}' is not int8, fp16 or fp32");
         string load0 = LoadAverage.Read();
-        var json = JsonNode.Parse(o.Config is null ? Qwen3Small : File.ReadAllText(o.Config))!.AsObject();
+        var json = o.Config is null ? JsonNode.Parse(Qwen3Small)!.AsObject() : ReadConfig(o.Config);
         var config = QwenRuntimeConfig.Parse(json.ToJsonString(), o.Config ?? "qwen3-0.6b (built in)");
         string modelName = o.Config is null ? "qwen3-0.6b" : Path.GetFileNameWithoutExtension(Path.GetDirectoryName(Path.GetFullPath(o.Config)) ?? "model");
         string work = o.Work ?? Path.Combine(Path.GetTempPath(), $"bitdistill-bench-runtime-{Guid.NewGuid():N}");
@@ -163,6 +163,15 @@ public static class RuntimeBench
 
     // A packed model of the config's shape with random ternary codes (about a third zeros), per-tensor scales, paper SubLN,
     // random embeddings (the lm_head's storage when tied: one table, as llama.cpp's files): written once, as `export` writes, so the loader's checks run on it.
+    // --config: a JSON object, or a one-line error naming the file (a stray file gave the parser's bare message)
+    private static JsonObject ReadConfig(string path)
+    {
+        JsonNode? node;
+        try { node = JsonNode.Parse(File.ReadAllText(path)); }
+        catch (JsonException e) { throw new UsageException($"--config '{path}' is not valid JSON: {e.Message}"); }
+        return node as JsonObject ?? throw new UsageException($"--config '{path}' holds no JSON object (expected a config.json)");
+    }
+
     private static void WriteRandomModel(string dir, JsonObject json, QwenRuntimeConfig c, TernaryPacking packing, TableStorage head, TextWriter stdout)
     {
         var sw = Stopwatch.StartNew();

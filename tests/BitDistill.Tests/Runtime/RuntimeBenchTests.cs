@@ -113,6 +113,7 @@ public sealed class RuntimeBenchTests
     [InlineData("Scalar --formats ,", "--formats: give at least one of")]
     [InlineData("Scalar --lm-heads ,", "--lm-heads: give at least one of")]
     [InlineData("Scalar --work RuntimeBenchTests.cs.nonfolder", "is a file; give a folder")]
+    [InlineData("Scalar --config RuntimeBenchTests.cs.nonfolder", "RuntimeBenchTests.cs.nonfolder' is not valid JSON")]
     public void ABadSimdLevelFormatOrHeadIsAOneLineErrorBeforeAnyWork(string simd, string expected)
     {
         string file = Path.Combine(Path.GetTempPath(), "RuntimeBenchTests.cs.nonfolder");
