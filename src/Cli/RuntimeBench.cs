@@ -56,6 +56,10 @@ public static class RuntimeBench
         public long PeakResidentBytes { get; init; }
         /// <summary>The SIMD level our kernels ran at ("native" for the peer: its own build's).</summary>
         public string Simd { get; init; } = "native";
+        /// <summary>Median over the rounds of decode tokens/s over that round's bound (0 for the peer).</summary>
+        public double ShareOfBound { get; init; }
+        /// <summary>Read bandwidth of each round (GB/s): the higher of the probes right before and right after its decode.</summary>
+        public IReadOnlyList<double> BandwidthPerRound { get; init; } = [];
     }
 
     // Qwen3-0.6B (../shared/data/configs/qwen3-0.6b.config.json), the shape of the issue's targets
@@ -81,12 +85,10 @@ public static class RuntimeBench
         string work = o.Work ?? Path.Combine(Path.GetTempPath(), $"bitdistill-bench-runtime-{Guid.NewGuid():N}");
         stdout.WriteLine($"SIMD {KernelContext.Current.Simd}, {Environment.ProcessorCount} logical cores, .NET {Environment.Version}; load average before: {load0}");
         var peer = o.PeerBin is null ? null : new PeerRuns(o, modelName, stdout); // its paths checked before any measurement
-        var bandwidth = new Dictionary<int, double>();
+        // the probe's buffer, allocated and touched once: each round measures the bandwidth right before and after every decode
+        var probe = ReadBandwidth.CreateBuffer(ProbeMegabytes);
         foreach (int t in o.Threads)
-        {
-            bandwidth[t] = ReadBandwidth.Measure(t);
-            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"streaming read bandwidth, {t} thread(s): {bandwidth[t]:F1} GB/s"));
-        }
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"streaming read bandwidth, {t} thread(s): {ReadBandwidth.Measure(probe, t, ProbePasses):F1} GB/s"));
         var rows = new List<Row>();
         try
         {
@@ -112,31 +114,19 @@ public static class RuntimeBench
             for (int r = 0; r < o.Repeats; r++)
             {
                 var sw = Stopwatch.StartNew();
-                foreach (var cell in cells) cell.MeasureOnce(o);
+                foreach (var cell in cells) cell.MeasureOnce(o, probe);
                 peer?.RunOnce();
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  round {r + 1}/{o.Repeats}: {sw.Elapsed.TotalSeconds:F0} s"));
             }
             foreach (var cell in cells)
             {
-                var row = cell.ToRow(bandwidth);
+                var row = cell.ToRow();
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {row.Format} lm_head {row.LmHead}, {row.Threads} thread(s), {row.Simd}: prefill {row.PrefillTokensPerSecond:F1} tok/s, decode {row.DecodeTokensPerSecond:F1} tok/s"));
                 rows.Add(row);
             }
             if (peer is not null) rows.AddRange(peer.Rows());
-            // the bandwidth of this shared machine drifts by a fifth within minutes: measured again after the rows, the bound
-            // takes the higher of the two (the memory could deliver that much during the run)
             foreach (int t in o.Threads)
-            {
-                double again = ReadBandwidth.Measure(t);
-                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"streaming read bandwidth, {t} thread(s), after the rows: {again:F1} GB/s"));
-                if (again > bandwidth[t])
-                {
-                    double scale = again / bandwidth[t];
-                    bandwidth[t] = again;
-                    for (int i = 0; i < rows.Count; i++)
-                        if (rows[i].Engine == "bitdistill" && rows[i].Threads == t) rows[i] = rows[i] with { BoundTokensPerSecond = rows[i].BoundTokensPerSecond * scale };
-                }
-            }
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"streaming read bandwidth, {t} thread(s), after the rows: {ReadBandwidth.Measure(probe, t, ProbePasses):F1} GB/s"));
         }
         finally { if (o.Work is null && Directory.Exists(work)) Directory.Delete(work, recursive: true); }
         string load1 = LoadAverage.Read();
@@ -147,6 +137,9 @@ public static class RuntimeBench
     }
 
     private const string Fp16 = "fp16";
+
+    // the bandwidth probe around each decode: 256 MB (8 times this machine's L3), best of 3 passes, about 0.1 s
+    private const int ProbeMegabytes = 256, ProbePasses = 3;
 
     // the full-precision formats and the checkpoint type of each
     private static DType? FullPrecision(string format) => format switch { Fp16 => DType.Float16, "bf16" => DType.BFloat16, "fp32" => DType.Float32, _ => null };
@@ -231,7 +224,7 @@ public static class RuntimeBench
         private readonly int[] _prompt;
         private readonly string _modelName, _format, _lmHead;
         private readonly long _file, _resident, _peak;
-        private readonly List<double> _prefill = [], _decode = [];
+        private readonly List<double> _prefill = [], _decode = [], _bandwidth = [];
 
         public Cell(RuntimeModel model, string modelName, string format, string lmHead, SimdLevel level, int threads, long file, long resident, long peak, Options o)
         {
@@ -252,31 +245,46 @@ public static class RuntimeBench
         public SimdLevel Level { get; }
         public int Threads { get; }
 
-        public void MeasureOnce(Options o)
+        // One prefill and one decode timing; the read bandwidth at this cell's thread count is measured right before and right
+        // after the decode, and the higher of the two is this round's bandwidth (the memory delivered that much then): the
+        // bandwidth of this shared machine drifts by half within minutes, so a bound measured once for the run made a row's
+        // share of it swing from one run to the next with the same speed (73 % and 87 % an hour apart).
+        public void MeasureOnce(Options o, long[] probe)
         {
             using var scope = KernelContext.Override(Level, Threads);
-            var (prefill, decode) = Once(o);
-            _prefill.Add(prefill); _decode.Add(decode);
+            _prefill.Add(Prefill(o));
+            double before = ReadBandwidth.Measure(probe, Threads, ProbePasses);
+            _decode.Add(Decode(o));
+            _bandwidth.Add(Math.Max(before, ReadBandwidth.Measure(probe, Threads, ProbePasses)));
         }
 
-        private (double Prefill, double Decode) Once(Options o)
+        private void Once(Options o) { Prefill(o); Decode(o); }
+
+        private double Prefill(Options o)
         {
             _session.Reset();
             long t0 = Stopwatch.GetTimestamp();
             _session.Append(_prompt);
-            double prefill = o.Prompt / Stopwatch.GetElapsedTime(t0).TotalSeconds;
-            _session.Reset();
-            _session.Append(_prompt.AsSpan(0, 1));
-            t0 = Stopwatch.GetTimestamp();
-            for (int i = 0; i < o.Generate; i++) _session.Decode(_prompt[(i + 1) % _prompt.Length]);
-            return (prefill, o.Generate / Stopwatch.GetElapsedTime(t0).TotalSeconds);
+            return o.Prompt / Stopwatch.GetElapsedTime(t0).TotalSeconds;
         }
 
-        public Row ToRow(Dictionary<int, double> bandwidth)
+        private double Decode(Options o)
+        {
+            _session.Reset();
+            _session.Append(_prompt.AsSpan(0, 1));
+            long t0 = Stopwatch.GetTimestamp();
+            for (int i = 0; i < o.Generate; i++) _session.Decode(_prompt[(i + 1) % _prompt.Length]);
+            return o.Generate / Stopwatch.GetElapsedTime(t0).TotalSeconds;
+        }
+
+        // the bound and the share are medians over the rounds of each round's own (its decode against its bandwidth)
+        public Row ToRow()
         {
             long perToken = _model.DecodeBytesPerToken;
-            return new Row(_modelName, _format, _lmHead, Threads, Median(_decode), Median(_prefill), perToken, bandwidth[Threads] * 1e9 / perToken, _file, _resident, "bitdistill")
-            { PeakResidentBytes = _peak, Simd = Level.ToString() };
+            var bounds = _bandwidth.Select(b => b * 1e9 / perToken).ToList();
+            var shares = _decode.Zip(bounds, (d, b) => d / b).ToList();
+            return new Row(_modelName, _format, _lmHead, Threads, Median(_decode), Median(_prefill), perToken, Median(bounds), _file, _resident, "bitdistill")
+            { PeakResidentBytes = _peak, Simd = Level.ToString(), ShareOfBound = Median(shares), BandwidthPerRound = [.. _bandwidth] };
         }
     }
 
@@ -360,13 +368,13 @@ public static class RuntimeBench
                 $"| {r.Engine} | {r.Model} | {r.Format} | {r.LmHead} | {r.Threads} | {r.Simd} | {r.PrefillTokensPerSecond:F1} | {r.DecodeTokensPerSecond:F1} | "
                 + $"{(r.BytesPerToken > 0 ? (r.BytesPerToken / 1048576.0).ToString("F1", CultureInfo.InvariantCulture) : "")} | "
                 + $"{(r.BoundTokensPerSecond > 0 ? r.BoundTokensPerSecond.ToString("F1", CultureInfo.InvariantCulture) : "")} | "
-                + $"{(r.BoundTokensPerSecond > 0 ? (100 * r.DecodeTokensPerSecond / r.BoundTokensPerSecond).ToString("F0", CultureInfo.InvariantCulture) + "%" : "")} | "
+                + $"{(r.ShareOfBound > 0 ? (100 * r.ShareOfBound).ToString("F0", CultureInfo.InvariantCulture) + "%" : "")} | "
                 + $"{r.WeightsBytes / 1048576.0:F1} | {(r.ResidentBytes > 0 ? (r.ResidentBytes / 1048576.0).ToString("F1", CultureInfo.InvariantCulture) : "")} | "
                 + $"{(r.PeakResidentBytes > 0 ? (r.PeakResidentBytes / 1048576.0).ToString("F1", CultureInfo.InvariantCulture) : "")} | "
                 + $"{(peer is null ? "" : (r.DecodeTokensPerSecond / peer.DecodeTokensPerSecond).ToString("F2", CultureInfo.InvariantCulture) + "×")} | "
                 + $"{(peer is null ? "" : (r.PrefillTokensPerSecond / peer.PrefillTokensPerSecond).ToString("F2", CultureInfo.InvariantCulture) + "×")} |"));
         }
-        stdout.WriteLine("(median of the repetitions; bound = read bandwidth / bytes of weights read per decoded token; llama.cpp rows: llama-bench avg, its default output layer is q6_K)");
+        stdout.WriteLine("(medians of the rounds; a round's bound = the read bandwidth at that thread count, the higher of the probes right before and after its decode, / bytes of weights read per decoded token; % of bound = median of the rounds' decode / bound; llama.cpp rows: llama-bench avg, its default output layer is q6_K)");
         // the paper's comparison: packed ternary against the same shape at FP16, both on our runtime
         foreach (var fp in rows.Where(r => r.Engine == "bitdistill" && r.Format == Fp16))
             foreach (var t in rows.Where(r => r.Engine == "bitdistill" && FullPrecision(r.Format) is null && r.Threads == fp.Threads && r.Simd == fp.Simd))
@@ -387,6 +395,10 @@ public static class RuntimeBench
                 w.WriteNumber("threads", r.Threads); w.WriteString("simd", r.Simd);
                 w.WriteNumber("decode_tokens_per_s", Finite(r.DecodeTokensPerSecond)); w.WriteNumber("prefill_tokens_per_s", Finite(r.PrefillTokensPerSecond));
                 w.WriteNumber("bytes_per_token", r.BytesPerToken); w.WriteNumber("bound_tokens_per_s", Finite(r.BoundTokensPerSecond));
+                w.WriteNumber("share_of_bound", Finite(r.ShareOfBound));
+                w.WriteStartArray("read_bandwidth_gb_per_s");
+                foreach (var b in r.BandwidthPerRound) w.WriteNumberValue(Finite(b));
+                w.WriteEndArray();
                 w.WriteNumber("weights_bytes", r.WeightsBytes); w.WriteNumber("resident_bytes", r.ResidentBytes); w.WriteNumber("peak_resident_bytes", r.PeakResidentBytes);
                 w.WriteString("load_average_before", load0); w.WriteString("load_average_after", load1);
                 w.WriteEndObject();

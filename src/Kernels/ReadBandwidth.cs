@@ -22,11 +22,31 @@ public static unsafe class ReadBandwidth
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(passes, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(megabytes, 1);
-        int length = megabytes * (1 << 17);
-        var buf = GC.AllocateUninitializedArray<long>(length + 8, pinned: true);
+        return Measure(CreateBuffer(megabytes), threads, passes);
+    }
+
+    /// <summary>A buffer for <see cref="Measure(long[], int, int)"/>: <paramref name="megabytes"/> MB, pinned (so 64-byte
+    /// alignment holds between passes), every page touched, so a caller that probes many times pays for it once.</summary>
+    public static long[] CreateBuffer(int megabytes)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(megabytes, 1);
+        var buf = GC.AllocateUninitializedArray<long>(megabytes * (1 << 17) + 8, pinned: true);
         for (int i = 0; i < buf.Length; i++) buf[i] = i; // touch every page before timing
+        return buf;
+    }
+
+    /// <summary>Best of <paramref name="passes"/> passes over <paramref name="buffer"/> (from <see cref="CreateBuffer"/>) with
+    /// <paramref name="threads"/> threads.</summary>
+    public static double Measure(long[] buffer, int threads, int passes)
+    {
+        ArgumentNullException.ThrowIfNull(buffer);
+        ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(passes, 1);
+        if (buffer.Length < 16 + 8 * threads) throw new ArgumentException($"a buffer of {buffer.Length} longs is too small to measure", nameof(buffer));
+        var buf = buffer;
         nint address = (nint)Unsafe.AsPointer(ref buf[0]);
         int first = (int)((64 - (address & 63)) & 63) / sizeof(long);
+        int length = (buf.Length - 8) & ~7;
         var level = KernelContext.HardwareSimd; // the machine's bandwidth, whatever level the kernels are forced to
         long sink = 0;
         double best = 0;

@@ -108,6 +108,10 @@ public sealed class Int8RowGemvTests
         }
         Assert.True(ReadBandwidth.Measure(threads: 1, passes: 1, megabytes: 8) > 0);
         Assert.True(ReadBandwidth.Measure(threads: 2, passes: 1, megabytes: 8) > 0);
+        var buffer = ReadBandwidth.CreateBuffer(4); // one buffer, probed again and again (the runtime bench, around each decode)
+        Assert.True(ReadBandwidth.Measure(buffer, threads: 1, passes: 1) > 0);
+        Assert.True(ReadBandwidth.Measure(buffer, threads: 2, passes: 2) > 0);
+        Assert.Throws<ArgumentException>(() => ReadBandwidth.Measure(new long[10], threads: 1, passes: 1));
     }
 
     [Fact]

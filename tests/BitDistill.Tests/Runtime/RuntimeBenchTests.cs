@@ -66,11 +66,18 @@ public sealed class RuntimeBenchTests
             long bytes = ours.GetProperty("bytes_per_token").GetInt64();
             Assert.InRange(bytes, 300 * 64, 300 * 64 + 2 * 7 * 160 * 64);
             Assert.True(ours.GetProperty("bound_tokens_per_s").GetDouble() > 0);
-            // the bound: the higher of the bandwidths measured before and after the rows, over the bytes per token
-            var measured = System.Text.RegularExpressions.Regex.Matches(o.ToString(), @"streaming read bandwidth, 1 thread\(s\)[^:]*: ([0-9.]+) GB/s")
-                .Select(m => double.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
-            Assert.Equal(2, measured.Length);
-            Assert.Equal(measured.Max() * 1e9 / bytes, ours.GetProperty("bound_tokens_per_s").GetDouble(), 0.051e9 / bytes); // printed to 0.1 GB/s
+            // the bound: per round, the higher of the bandwidths measured right before and after that round's decode, over the
+            // bytes per token; the row's bound is the median of the rounds' (two rounds: their mean), its share the median of the
+            // rounds' decode over bound
+            var perRound = ours.GetProperty("read_bandwidth_gb_per_s").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+            Assert.Equal(2, perRound.Length);
+            Assert.All(perRound, b => Assert.True(b > 0));
+            double bound = ours.GetProperty("bound_tokens_per_s").GetDouble();
+            Assert.Equal((perRound[0] + perRound[1]) / 2 * 1e9 / bytes, bound, bound * 1e-12);
+            double share = ours.GetProperty("share_of_bound").GetDouble();
+            Assert.True(share > 0);
+            Assert.Contains(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"| {bound:F1} | {100 * share:F0}% |"), o.ToString());
+            Assert.Equal(0, peer.GetProperty("share_of_bound").GetDouble());
             Assert.Equal(20.0, peer.GetProperty("decode_tokens_per_s").GetDouble());
             Assert.Equal(50.0, peer.GetProperty("prefill_tokens_per_s").GetDouble());
             Assert.Equal("TQ2_0", peer.GetProperty("format").GetString());
