@@ -67,6 +67,8 @@ public static class BenchCommand
         var heads = new Option<string>("--lm-heads") { Description = "comma-separated lm_head storages to measure: int8, fp16, fp32", DefaultValueFactory = _ => "int8,fp16" };
         var prompt = new Option<int>("--prompt-tokens") { Description = "prompt length of the prefill measurement (llama-bench -p)", DefaultValueFactory = _ => 128 };
         var gen = new Option<int>("--gen-tokens") { Description = "tokens of the decode measurement (llama-bench -n)", DefaultValueFactory = _ => 64 };
+        var kvCache = new Option<string>("--kv-cache") { Description = "comma-separated KV caches to measure: fp32, fp16 (llama-bench's default cache is f16)", DefaultValueFactory = _ => "fp32" };
+        var depth = new Option<int>("--depth") { Description = "positions already in the KV cache before each prefill and decode measurement (llama-bench -d): decode speed at a long context", DefaultValueFactory = _ => 0 };
         var repeats = new Option<int>("--repeats") { Description = "rounds of measurement: each round measures every row once and runs llama-bench once per file (-r 1), so that the machine's swings hit all rows alike; the median over the rounds is reported", DefaultValueFactory = _ => 3 };
         var work = new Option<string>("--work") { Description = "folder for the generated models, kept and reused by later runs (default: a temporary folder, deleted)" };
         var peer = new Option<string>("--peer") { Description = "measure a peer in the same run: llamacpp (llama-bench on TQ2_0/TQ1_0 files; see --peer-bin, --peer-models)" };
@@ -76,7 +78,7 @@ public static class BenchCommand
         var residentOf = new Option<string>("--resident-of") { Description = "load only this exported model folder and print its resident memory (the bench runs itself with it in a fresh process)" };
         var command = new Command("runtime", "Prefill and decode tokens/s of packed ternary models (random weights of a real shape) on the inference runtime, "
             + "bytes read per token against the measured memory bandwidth, file size and resident memory; with --peer llamacpp, llama.cpp's TQ2_0/TQ1_0 in the same run.")
-            { threads, simd, config, formats, heads, prompt, gen, repeats, work, peer, peerBin, peerModels, json, residentOf };
+            { threads, simd, config, formats, heads, prompt, gen, kvCache, depth, repeats, work, peer, peerBin, peerModels, json, residentOf };
         command.SetAction(parse => ErrorPolicy.Run("bench runtime", parse, () =>
         {
             if (parse.GetValue(residentOf) is { } only) return RuntimeBench.PrintResidentOfLoad(only, Console.Out);
@@ -91,6 +93,10 @@ public static class BenchCommand
                 throw new UsageException($"--threads expects positive integers separated by commas, got '{parse.GetValue(threads)}'");
             if (parse.GetValue(prompt) < 1 || parse.GetValue(gen) < 1 || parse.GetValue(repeats) < 1)
                 throw new UsageException("--prompt-tokens, --gen-tokens and --repeats must be ≥ 1");
+            if (parse.GetValue(depth) < 0) throw new UsageException($"--depth must be ≥ 0, got {parse.GetValue(depth)}");
+            var caches = parse.GetValue(kvCache)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (caches.Length == 0) throw new UsageException("--kv-cache: give at least one of fp32, fp16");
+            foreach (var c in caches) GenerateCommand.KvCacheType(c); // a one-line error naming the option
             var levels = new List<SimdLevel>();
             foreach (var name in parse.GetValue(simd)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             {
@@ -120,6 +126,7 @@ public static class BenchCommand
             {
                 Config = cfg, Formats = List(parse.GetValue(formats)!), LmHeads = List(parse.GetValue(heads)!), Threads = counts, SimdLevels = levels,
                 Prompt = parse.GetValue(prompt), Generate = parse.GetValue(gen), Repeats = parse.GetValue(repeats), Work = parse.GetValue(work),
+                KvCaches = caches.Distinct().ToArray(), Depth = parse.GetValue(depth),
                 PeerBin = bin, PeerModels = models, Json = parse.GetValue(json),
             }, Console.Out);
         }));

@@ -7,6 +7,7 @@ using BitDistill.Models;
 using BitDistill.Models.Generation;
 using BitDistill.Models.Tokenization;
 using BitDistill.Runtime;
+using BitDistill.Tensors;
 
 namespace BitDistill.Cli;
 
@@ -46,6 +47,8 @@ public static class GenerateCommand
         public string? PromptsFile { get; init; }
         /// <summary>Prompts decoded together with --prompts-file.</summary>
         public int BatchSize { get; init; } = 8;
+        /// <summary>KV cache of the inference runtime: "fp32" or "fp16".</summary>
+        public string KvCache { get; init; } = "fp32";
         /// <summary>Print the stack trace of an error.</summary>
         public bool Verbose { get; init; }
     }
@@ -74,10 +77,11 @@ public static class GenerateCommand
         var json = new Option<bool>("--json") { Description = JsonHelp };
         var promptsFile = new Option<string>("--prompts-file") { Description = "a text file of prompts, one per line (blank lines skipped), generated in batches on the inference runtime (exported or full-precision models); each result equals generating that prompt alone. With --json, one object per prompt and line" };
         var batchSize = new Option<int>("--batch-size") { Description = "prompts of --prompts-file decoded together (one batched forward pass per token)", DefaultValueFactory = _ => 8 };
+        var kvCache = new Option<string>("--kv-cache") { Description = "KV cache of the inference runtime: fp32 (the training model's answers) or fp16 (half the memory, keys and values rounded to halves, as llama.cpp's default)", DefaultValueFactory = _ => "fp32" };
         var cmd = new Command("generate", "Generate text with a KV cache (prefill the prompt, then one token per step), streaming it to stdout; "
             + "stops at the config's eos_token_id(s), generation_config.json's or the tokenizer's EOS token. Decoding defaults come from the model's "
             + "generation_config.json when it has one (the folders bitdistill writes are greedy); flags override them. With --json, prints one JSON object for scripts.");
-        foreach (var o in new Option[] { model, prompt, promptIds, tokenizer, maxNew, greedy, doSample, temperature, topK, topP, penalty, seed, json, promptsFile, batchSize }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { model, prompt, promptIds, tokenizer, maxNew, greedy, doSample, temperature, topK, topP, penalty, seed, json, promptsFile, batchSize, kvCache }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
             using var threads = ErrorPolicy.ThreadScope(parse);
@@ -86,7 +90,7 @@ public static class GenerateCommand
             Model = parse.GetValue(model)!, Prompt = parse.GetValue(prompt), PromptIds = parse.GetValue(promptIds), Tokenizer = parse.GetValue(tokenizer),
             MaxNewTokens = parse.GetValue(maxNew), Greedy = parse.GetValue(greedy), DoSample = parse.GetValue(doSample), Temperature = parse.GetValue(temperature), TopK = parse.GetValue(topK),
             TopP = parse.GetValue(topP), RepetitionPenalty = parse.GetValue(penalty), Seed = parse.GetValue(seed), Json = parse.GetValue(json),
-            PromptsFile = parse.GetValue(promptsFile), BatchSize = parse.GetValue(batchSize), Verbose = parse.GetValue(ErrorPolicy.Verbose),
+            PromptsFile = parse.GetValue(promptsFile), BatchSize = parse.GetValue(batchSize), KvCache = parse.GetValue(kvCache)!, Verbose = parse.GetValue(ErrorPolicy.Verbose),
         }, Console.Out, Console.Error);
         });
         return cmd;
@@ -107,6 +111,7 @@ public static class GenerateCommand
         if (a.TopP is float tp && !(tp > 0 && tp <= 1)) throw new UsageException($"--top-p must be in (0, 1], got {tp.ToString(CultureInfo.InvariantCulture)}");
         if (a.RepetitionPenalty is float rp && !(rp > 0)) throw new UsageException($"--repetition-penalty must be > 0, got {rp.ToString(CultureInfo.InvariantCulture)}");
         if (a.Greedy && a.DoSample) throw new UsageException("give at most one of --greedy and --do-sample");
+        var kv = KvCacheType(a.KvCache);
         if (!Directory.Exists(a.Model)) throw new UsageException($"model folder '{a.Model}' does not exist");
         string configPath = Path.Combine(a.Model, "config.json");
         var config = ModelRegistry.LoadConfig(configPath);
@@ -134,7 +139,7 @@ public static class GenerateCommand
             TopP = a.TopP ?? defaults?.TopP ?? 1f, RepetitionPenalty = a.RepetitionPenalty ?? defaults?.RepetitionPenalty ?? 1f, Seed = a.Seed,
         };
         var extraStops = defaults?.EosTokenIds ?? [];
-        if (a.PromptsFile is not null) return GenerateFile(a, config, configPath, tokenizer!, maxNewTokens, sampling, extraStops, stdout, stderr);
+        if (a.PromptsFile is not null) return GenerateFile(a, config, configPath, tokenizer!, maxNewTokens, sampling, extraStops, kv, stdout, stderr);
         int[] ids = a.PromptIds is not null ? ParseIds(a.PromptIds, config, configPath) : tokenizer!.Encode(a.Prompt!);
         if (ids.Length == 0) throw new UsageException("the prompt encodes to no tokens");
         if (ids.FirstOrDefault(id => id >= config.VocabSize, -1) is int bad and >= 0)
@@ -151,6 +156,8 @@ public static class GenerateCommand
         // The runtime runs Qwen and Gemma 3 text models: a multimodal Gemma 3 ("gemma3") generates on the training library's model too.
         if (config.Has(BitDistill.Models.BitNet.BitNetConfig.Field) || config.ModelType is not ("qwen3" or "qwen2" or "gemma3_text"))
         {
+            if (kv != DType.Float32)
+                throw new UsageException($"--kv-cache {a.KvCache} is an option of the inference runtime, which does not run {(config.Has(BitDistill.Models.BitNet.BitNetConfig.Field) ? "ternary training checkpoints (export the model with `bitdistill export` first)" : $"model_type '{config.ModelType}'")} ({configPath})");
             var generator = new TextGenerator(ModelRegistry.FromPretrained(a.Model), tokenizer);
             r = generator.Generate(ids, new GenerationOptions
             {
@@ -158,7 +165,7 @@ public static class GenerateCommand
                 OnToken = stream ? t => write(t.Text) : null,
             });
         }
-        else r = GenerateOnRuntime(a.Model, config, tokenizer, ids, maxNewTokens, sampling, stream ? write : null, extraStops);
+        else r = GenerateOnRuntime(a.Model, config, tokenizer, ids, maxNewTokens, sampling, stream ? write : null, extraStops, kv);
         if (stream)
         {
             stdout.WriteLine();
@@ -172,9 +179,17 @@ public static class GenerateCommand
         return 0;
     }
 
+    /// <summary>The element type of a --kv-cache value ("fp32", "fp16"), or a usage error naming the option.</summary>
+    internal static DType KvCacheType(string value) => value switch
+    {
+        "fp32" => DType.Float32,
+        "fp16" => DType.Float16,
+        _ => throw new UsageException($"--kv-cache: '{value}' is not fp32 or fp16"),
+    };
+
     // --prompts-file: every line a prompt, generated in batches of --batch-size on the runtime; each result as --prompt gives it.
     static int GenerateFile(Args a, IModelConfig config, string configPath, TextTokenizer tokenizer, int maxNewTokens, SamplingOptions sampling,
-        IReadOnlyList<int> extraStops, TextWriter stdout, TextWriter stderr)
+        IReadOnlyList<int> extraStops, DType kv, TextWriter stdout, TextWriter stderr)
     {
         if (config.Has(BitDistill.Models.BitNet.BitNetConfig.Field))
             throw new UsageException($"--prompts-file runs on the inference runtime, which does not run ternary training checkpoints ({configPath} has a 'bitnet' object); export the model with `bitdistill export` first");
@@ -195,7 +210,7 @@ public static class GenerateCommand
         var stops = new HashSet<int>(config.EosTokenIds.Concat(extraStops));
         if (tokenizer.EosId is int eos) stops.Add(eos);
         var generator = new RuntimeGenerator(RuntimeModel.Load(a.Model));
-        var options = new RuntimeGenerationOptions { MaxNewTokens = maxNewTokens, Sampling = sampling.ToSettings(), StopTokenIds = stops };
+        var options = new RuntimeGenerationOptions { MaxNewTokens = maxNewTokens, Sampling = sampling.ToSettings(), StopTokenIds = stops, KvCache = kv };
         if (!a.Json) TrySetUtf8();
         long tokens = 0;
         var decodeTime = TimeSpan.Zero;
@@ -231,7 +246,7 @@ public static class GenerateCommand
     // The runtime's generator with the library generator's text handling: the same stop tokens (config eos ids and the
     // tokenizer's EOS), text streamed piece by piece through the incremental decoder, and its result in the same record.
     static GenerationResult GenerateOnRuntime(string folder, IModelConfig config, TextTokenizer? tokenizer, int[] ids, int maxNewTokens,
-        SamplingOptions sampling, Action<string>? write, IReadOnlyList<int> extraStops)
+        SamplingOptions sampling, Action<string>? write, IReadOnlyList<int> extraStops, DType kv)
     {
         var stops = new HashSet<int>(config.EosTokenIds.Concat(extraStops));
         if (tokenizer?.EosId is int eos) stops.Add(eos);
@@ -243,6 +258,7 @@ public static class GenerateCommand
             MaxNewTokens = maxNewTokens,
             Sampling = sampling.ToSettings(),
             StopTokenIds = stops,
+            KvCache = kv,
             OnToken = decoder is null ? null : id =>
             {
                 string piece = decoder.Push(id);

@@ -34,6 +34,10 @@ public static class RuntimeBench
         public int Prompt { get; init; } = 128;
         /// <summary>Decoded tokens of the decode measurement (llama-bench -n).</summary>
         public int Generate { get; init; } = 64;
+        /// <summary>KV caches to measure ("fp32", "fp16"), each a row.</summary>
+        public IReadOnlyList<string> KvCaches { get; init; } = ["fp32"];
+        /// <summary>Positions in the KV cache before each measurement (llama-bench -d).</summary>
+        public int Depth { get; init; }
         /// <summary>Repetitions (the median is reported).</summary>
         public int Repeats { get; init; } = 3;
         /// <summary>Folder for the generated models (kept and reused); null = a temporary folder, deleted afterwards.</summary>
@@ -60,6 +64,10 @@ public static class RuntimeBench
         public double ShareOfBound { get; init; }
         /// <summary>Read bandwidth of each round (GB/s): the higher of the probes right before and right after its decode.</summary>
         public IReadOnlyList<double> BandwidthPerRound { get; init; } = [];
+        /// <summary>KV cache type ("fp32", "fp16"; llama-bench's default "f16" for the peer).</summary>
+        public string KvCache { get; init; } = "f16";
+        /// <summary>Bytes of the session's KV cache (0 for the peer).</summary>
+        public long KvCacheBytes { get; init; }
     }
 
     // Qwen3-0.6B (../shared/data/configs/qwen3-0.6b.config.json), the shape of the issue's targets
@@ -84,6 +92,7 @@ public static class RuntimeBench
         string modelName = o.Config is null ? "qwen3-0.6b" : Path.GetFileNameWithoutExtension(Path.GetDirectoryName(Path.GetFullPath(o.Config)) ?? "model");
         string work = o.Work ?? Path.Combine(Path.GetTempPath(), $"bitdistill-bench-runtime-{Guid.NewGuid():N}");
         stdout.WriteLine($"SIMD {KernelContext.Current.Simd}, {Environment.ProcessorCount} logical cores, .NET {Environment.Version}; load average before: {load0}");
+        if (o.Depth > 0) stdout.WriteLine($"every prefill and decode starts after {o.Depth} positions in the KV cache (--depth; llama-bench -d)");
         var peer = o.PeerBin is null ? null : new PeerRuns(o, modelName, stdout); // its paths checked before any measurement
         // the probe's buffer, allocated and touched once: each round measures the bandwidth right before and after every decode
         var probe = ReadBandwidth.CreateBuffer(ProbeMegabytes);
@@ -121,7 +130,7 @@ public static class RuntimeBench
             foreach (var cell in cells)
             {
                 var row = cell.ToRow();
-                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {row.Format} lm_head {row.LmHead}, {row.Threads} thread(s), {row.Simd}: prefill {row.PrefillTokensPerSecond:F1} tok/s, decode {row.DecodeTokensPerSecond:F1} tok/s"));
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {row.Format} lm_head {row.LmHead}, {row.Threads} thread(s), {row.Simd}, kv {row.KvCache}: prefill {row.PrefillTokensPerSecond:F1} tok/s, decode {row.DecodeTokensPerSecond:F1} tok/s"));
                 rows.Add(row);
             }
             if (peer is not null) rows.AddRange(peer.Rows());
@@ -132,7 +141,7 @@ public static class RuntimeBench
         string load1 = LoadAverage.Read();
         Print(rows, stdout);
         stdout.WriteLine($"load average before: {load0}; after: {load1}");
-        if (o.Json is not null) WriteJson(o.Json, rows, load0, load1);
+        if (o.Json is not null) WriteJson(o.Json, rows, load0, load1, o.Depth);
         return 0;
     }
 
@@ -212,7 +221,8 @@ public static class RuntimeBench
         var cells = new List<Cell>();
         foreach (var level in o.SimdLevels)
             foreach (int t in o.Threads)
-                cells.Add(new Cell(model, modelName, format, lmHead, level, t, file, resident, peak, o));
+                foreach (var kv in o.KvCaches)
+                    cells.Add(new Cell(model, modelName, format, lmHead, level, t, kv, file, resident, peak, o));
         return cells;
     }
 
@@ -222,21 +232,29 @@ public static class RuntimeBench
         private readonly RuntimeModel _model;
         private readonly InferenceSession _session;
         private readonly int[] _prompt;
-        private readonly string _modelName, _format, _lmHead;
+        private readonly string _modelName, _format, _lmHead, _kvCache;
         private readonly long _file, _resident, _peak;
         private readonly List<double> _prefill = [], _decode = [], _bandwidth = [];
 
-        public Cell(RuntimeModel model, string modelName, string format, string lmHead, SimdLevel level, int threads, long file, long resident, long peak, Options o)
+        public Cell(RuntimeModel model, string modelName, string format, string lmHead, SimdLevel level, int threads, string kvCache, long file, long resident, long peak, Options o)
         {
-            _model = model; _modelName = modelName; _format = format; _lmHead = lmHead; Level = level; Threads = threads;
+            _model = model; _modelName = modelName; _format = format; _lmHead = lmHead; Level = level; Threads = threads; _kvCache = kvCache;
             _file = file; _resident = resident; _peak = peak;
             var c = model.Config;
             _prompt = new int[o.Prompt];
             for (int i = 0; i < _prompt.Length; i++) _prompt[i] = (i * 7919 + 13) % c.VocabSize;
             using var scope = KernelContext.Override(level, threads);
-            _session = model.CreateSession(Math.Max(o.Prompt, o.Generate + 1) + 21); // room for the warm-up too
+            _session = model.CreateSession(o.Depth + Math.Max(o.Prompt, o.Generate + 1) + 21, kvCache: GenerateCommand.KvCacheType(kvCache)); // room for the warm-up too
             _session.Append(_prompt.AsSpan(0, Math.Min(16, _prompt.Length))); // warm-up: JIT, thread team, page-ins
             for (int i = 0; i < 4; i++) _session.Decode(_prompt[i % _prompt.Length]); // a prompt may be one token
+            // the context every measurement starts from (llama-bench -d), filled once and kept: each measurement truncates back to it
+            _session.Reset();
+            if (o.Depth > 0)
+            {
+                var context = new int[o.Depth];
+                for (int i = 0; i < context.Length; i++) context[i] = (i * 104729 + 7) % c.VocabSize;
+                _session.Append(context);
+            }
             // untimed rounds (at least one, and at least a second's worth), so tiered JIT has optimised both paths
             var warm = Stopwatch.StartNew();
             for (int r = 0; r < 1000 && (r == 0 || warm.Elapsed.TotalSeconds < 1); r++) Once(o);
@@ -262,7 +280,7 @@ public static class RuntimeBench
 
         private double Prefill(Options o)
         {
-            _session.Reset();
+            _session.Truncate(o.Depth);
             long t0 = Stopwatch.GetTimestamp();
             _session.Append(_prompt);
             return o.Prompt / Stopwatch.GetElapsedTime(t0).TotalSeconds;
@@ -270,7 +288,7 @@ public static class RuntimeBench
 
         private double Decode(Options o)
         {
-            _session.Reset();
+            _session.Truncate(o.Depth);
             _session.Append(_prompt.AsSpan(0, 1));
             long t0 = Stopwatch.GetTimestamp();
             for (int i = 0; i < o.Generate; i++) _session.Decode(_prompt[(i + 1) % _prompt.Length]);
@@ -284,7 +302,7 @@ public static class RuntimeBench
             var bounds = _bandwidth.Select(b => b * 1e9 / perToken).ToList();
             var shares = _decode.Zip(bounds, (d, b) => d / b).ToList();
             return new Row(_modelName, _format, _lmHead, Threads, Median(_decode), Median(_prefill), perToken, Median(bounds), _file, _resident, "bitdistill")
-            { PeakResidentBytes = _peak, Simd = Level.ToString(), ShareOfBound = Median(shares), BandwidthPerRound = [.. _bandwidth] };
+            { PeakResidentBytes = _peak, Simd = Level.ToString(), ShareOfBound = Median(shares), BandwidthPerRound = [.. _bandwidth], KvCache = _kvCache, KvCacheBytes = _session.KvCacheBytes };
         }
     }
 
@@ -322,6 +340,7 @@ public static class RuntimeBench
                 foreach (var arg in new[] { "-m", file, "-t", string.Join(",", _o.Threads), "-p", _o.Prompt.ToString(CultureInfo.InvariantCulture),
                     "-n", _o.Generate.ToString(CultureInfo.InvariantCulture), "-r", "1", "-o", "csv" })
                     psi.ArgumentList.Add(arg);
+                if (_o.Depth > 0) { psi.ArgumentList.Add("-d"); psi.ArgumentList.Add(_o.Depth.ToString(CultureInfo.InvariantCulture)); }
                 using var p = Process.Start(psi)!;
                 var errTask = p.StandardError.ReadToEndAsync();
                 string csv = p.StandardOutput.ReadToEnd();
@@ -357,15 +376,15 @@ public static class RuntimeBench
     private static void Print(List<Row> rows, TextWriter stdout)
     {
         stdout.WriteLine();
-        stdout.WriteLine("| engine | model | format | lm_head | threads | simd | prefill tok/s | decode tok/s | MB read / token | bound tok/s | % of bound | file MB | resident MB | peak MB | decode vs llama.cpp | prefill vs llama.cpp |");
-        stdout.WriteLine("|---|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        stdout.WriteLine("| engine | model | format | lm_head | threads | simd | kv cache | prefill tok/s | decode tok/s | MB read / token | bound tok/s | % of bound | file MB | resident MB | peak MB | decode vs llama.cpp | prefill vs llama.cpp |");
+        stdout.WriteLine("|---|---|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var r in rows)
         {
             // the peer row of the matching packing with llama.cpp's default output layer (q6_K)
             var (peerFormat, peerHead) = r.Format switch { "i2" => ("TQ2_0", "q6_K"), "t1.6" => ("TQ1_0", "q6_K"), Fp16 => ("F16", "f16"), _ => ("", "") };
             var peer = r.Engine == "bitdistill" ? rows.FirstOrDefault(p => p.Engine == "llama.cpp" && p.Format == peerFormat && p.LmHead == peerHead && p.Threads == r.Threads) : null;
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {r.Engine} | {r.Model} | {r.Format} | {r.LmHead} | {r.Threads} | {r.Simd} | {r.PrefillTokensPerSecond:F1} | {r.DecodeTokensPerSecond:F1} | "
+                $"| {r.Engine} | {r.Model} | {r.Format} | {r.LmHead} | {r.Threads} | {r.Simd} | {r.KvCache} | {r.PrefillTokensPerSecond:F1} | {r.DecodeTokensPerSecond:F1} | "
                 + $"{(r.BytesPerToken > 0 ? (r.BytesPerToken / 1048576.0).ToString("F1", CultureInfo.InvariantCulture) : "")} | "
                 + $"{(r.BoundTokensPerSecond > 0 ? r.BoundTokensPerSecond.ToString("F1", CultureInfo.InvariantCulture) : "")} | "
                 + $"{(r.ShareOfBound > 0 ? (100 * r.ShareOfBound).ToString("F0", CultureInfo.InvariantCulture) + "%" : "")} | "
@@ -374,15 +393,15 @@ public static class RuntimeBench
                 + $"{(peer is null ? "" : (r.DecodeTokensPerSecond / peer.DecodeTokensPerSecond).ToString("F2", CultureInfo.InvariantCulture) + "×")} | "
                 + $"{(peer is null ? "" : (r.PrefillTokensPerSecond / peer.PrefillTokensPerSecond).ToString("F2", CultureInfo.InvariantCulture) + "×")} |"));
         }
-        stdout.WriteLine("(medians of the rounds; a round's bound = the read bandwidth at that thread count, the higher of the probes right before and after its decode, / bytes of weights read per decoded token; % of bound = median of the rounds' decode / bound; llama.cpp rows: llama-bench avg, its default output layer is q6_K)");
+        stdout.WriteLine("(medians of the rounds; a round's bound = the read bandwidth at that thread count, the higher of the probes right before and after its decode, / bytes of weights read per decoded token; % of bound = median of the rounds' decode / bound; llama.cpp rows: llama-bench avg, its default output layer is q6_K, its default KV cache f16)");
         // the paper's comparison: packed ternary against the same shape at FP16, both on our runtime
         foreach (var fp in rows.Where(r => r.Engine == "bitdistill" && r.Format == Fp16))
-            foreach (var t in rows.Where(r => r.Engine == "bitdistill" && FullPrecision(r.Format) is null && r.Threads == fp.Threads && r.Simd == fp.Simd))
+            foreach (var t in rows.Where(r => r.Engine == "bitdistill" && FullPrecision(r.Format) is null && r.Threads == fp.Threads && r.Simd == fp.Simd && r.KvCache == fp.KvCache))
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{t.Format} (lm_head {t.LmHead}) over fp16, {t.Threads} thread(s): decode {t.DecodeTokensPerSecond / fp.DecodeTokensPerSecond:F2}×, prefill {t.PrefillTokensPerSecond / fp.PrefillTokensPerSecond:F2}×, bytes per token {(double)fp.BytesPerToken / t.BytesPerToken:F2}× fewer"));
+                    $"{t.Format} (lm_head {t.LmHead}) over fp16, {t.Threads} thread(s), kv cache {t.KvCache}: decode {t.DecodeTokensPerSecond / fp.DecodeTokensPerSecond:F2}×, prefill {t.PrefillTokensPerSecond / fp.PrefillTokensPerSecond:F2}×, bytes per token {(double)fp.BytesPerToken / t.BytesPerToken:F2}× fewer"));
     }
 
-    private static void WriteJson(string path, List<Row> rows, string load0, string load1)
+    private static void WriteJson(string path, List<Row> rows, string load0, string load1, int depth)
     {
         using var ms = new MemoryStream();
         using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
@@ -393,6 +412,7 @@ public static class RuntimeBench
                 w.WriteStartObject();
                 w.WriteString("engine", r.Engine); w.WriteString("model", r.Model); w.WriteString("format", r.Format); w.WriteString("lm_head", r.LmHead);
                 w.WriteNumber("threads", r.Threads); w.WriteString("simd", r.Simd);
+                w.WriteString("kv_cache", r.KvCache); w.WriteNumber("kv_cache_bytes", r.KvCacheBytes); w.WriteNumber("depth", depth);
                 w.WriteNumber("decode_tokens_per_s", Finite(r.DecodeTokensPerSecond)); w.WriteNumber("prefill_tokens_per_s", Finite(r.PrefillTokensPerSecond));
                 w.WriteNumber("bytes_per_token", r.BytesPerToken); w.WriteNumber("bound_tokens_per_s", Finite(r.BoundTokensPerSecond));
                 w.WriteNumber("share_of_bound", Finite(r.ShareOfBound));

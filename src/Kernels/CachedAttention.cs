@@ -24,17 +24,45 @@ public static unsafe class CachedAttention
     {
         CheckOptions(scale, window, softcap);
         Check(heads, kvHeads, headDim, capacity, past, queries, q.Length, keys.Length, values.Length, output.Length);
+        fixed (float* pk = keys, pv = values)
+            Run(heads, kvHeads, headDim, capacity, past, queries, q, pk, pv, half: false, output, scratch, scale, window, softcap);
+    }
+
+    /// <summary>Positions of a half cache converted to float at a time (keys, then values), in the thread's scratch.</summary>
+    public const int HalfBlock = 64;
+
+    /// <summary>Floats of scratch one thread needs: a score row of <paramref name="capacity"/>, and for a half cache a block of
+    /// <see cref="HalfBlock"/> converted positions.</summary>
+    public static int ScratchPerThread(int capacity, int headDim, bool halfCache) => halfCache ? capacity + HalfBlock * headDim : capacity;
+
+    /// <summary>As the overload with options over a cache of IEEE halves [Hkv, capacity, D]; scratch holds
+    /// <see cref="ScratchPerThread"/>(capacity, headDim, true) floats per thread used.</summary>
+    public static void Forward(int heads, int kvHeads, int headDim, int capacity, int past, int queries,
+        ReadOnlySpan<float> q, ReadOnlySpan<Half> keys, ReadOnlySpan<Half> values, Span<float> output, Span<float> scratch,
+        float scale, int window, float softcap)
+    {
+        CheckOptions(scale, window, softcap);
+        Check(heads, kvHeads, headDim, capacity, past, queries, q.Length, keys.Length, values.Length, output.Length);
+        fixed (Half* pk = keys, pv = values)
+            Run(heads, kvHeads, headDim, capacity, past, queries, q, pk, pv, half: true, output, scratch, scale, window, softcap);
+    }
+
+    private static void Run(int heads, int kvHeads, int headDim, int capacity, int past, int queries, ReadOnlySpan<float> q,
+        void* keys, void* values, bool half, Span<float> output, Span<float> scratch, float scale, int window, float softcap)
+    {
         if (queries == 0) return;
-        if (scratch.Length < capacity) throw new ArgumentException($"attention scratch holds {scratch.Length} floats; it needs at least one row of capacity {capacity}", nameof(scratch));
+        int perThread = ScratchPerThread(capacity, headDim, half);
+        if (scratch.Length < perThread)
+            throw new ArgumentException($"attention scratch holds {scratch.Length} floats; it needs at least {perThread} (one row of capacity {capacity}{(half ? $" and {HalfBlock} converted positions of {headDim}" : "")})", nameof(scratch));
         long workPerHead = (long)queries * (past + queries) * headDim * 2;
-        int threads = Math.Min(StaticParallel.Threads(heads, workPerHead), scratch.Length / capacity);
-        fixed (float* pq = q, pk = keys, pv = values, po = output, ps = scratch)
+        int threads = Math.Min(StaticParallel.Threads(heads, workPerHead), scratch.Length / perThread);
+        fixed (float* pq = q, po = output, ps = scratch)
         {
             var job = new Job
             {
                 Heads = heads, Group = heads / kvHeads, HeadDim = headDim, Capacity = capacity, Past = past, Queries = queries, Threads = threads,
-                Scale = scale, Window = window <= 0 ? int.MaxValue : window, Softcap = softcap, Q = pq, K = pk, V = pv, O = po, Scratch = ps,
-                Level = KernelContext.Current.Simd,
+                Scale = scale, Window = window <= 0 ? int.MaxValue : window, Softcap = softcap, Q = pq, K = keys, V = values, O = po, Scratch = ps,
+                PerThread = perThread, Half = half, Level = KernelContext.Current.Simd,
             };
             if (threads <= 1) Heads(ref job, 0, heads, ps);
             else ThreadTeam.Run(threads, &Chunk, &job);
@@ -101,9 +129,11 @@ public static unsafe class CachedAttention
 
     private struct Job
     {
-        public int Heads, Group, HeadDim, Capacity, Past, Queries, Threads, Window;
+        public int Heads, Group, HeadDim, Capacity, Past, Queries, Threads, Window, PerThread;
         public float Scale, Softcap;
-        public float* Q, K, V, O, Scratch;
+        public float* Q, O, Scratch;
+        public void* K, V; // float or Half
+        public bool Half;
         public SimdLevel Level;
     }
 
@@ -111,44 +141,77 @@ public static unsafe class CachedAttention
     {
         ref var j = ref *(Job*)ctx;
         var (h0, h1) = StaticParallel.Chunk(j.Heads, j.Threads, t);
-        Heads(ref j, h0, h1, j.Scratch + (long)t * j.Capacity);
+        Heads(ref j, h0, h1, j.Scratch + (long)t * j.PerThread);
     }
 
     // Heads [h0, h1) for every query; one score row per query (the keys it sees: the last `window` up to its own position),
-    // soft-capped if asked, exp(x − max) in place, then o = Σ p_j·v_j / Σ p_j.
+    // soft-capped if asked, exp(x − max) in place, then o = Σ p_j·v_j / Σ p_j. A float cache is read in place, one block of all
+    // n positions; a half cache block by block, each converted into the scratch after the score row (the same operations in the
+    // same order, so the same result).
     private static void Heads(ref Job j, int h0, int h1, float* scratch)
     {
-        int d = j.HeadDim, width = j.Heads * d;
+        int d = j.HeadDim, width = j.Heads * d, block = j.Half ? HalfBlock : int.MaxValue;
+        float* converted = scratch + j.Capacity;
         for (int h = h0; h < h1; h++)
         {
             long kv = (long)(h / j.Group) * j.Capacity * d;
             for (int i = 0; i < j.Queries; i++)
             {
                 int end = j.Past + i + 1, first = Math.Max(0, end - j.Window), n = end - first;
-                var qh = new ReadOnlySpan<float>(j.Q + (long)i * width + h * d, d);
+                float* qh = j.Q + (long)i * width + h * d, oh = j.O + (long)i * width + h * d;
                 var row = new Span<float>(scratch, n);
-                float* keys = j.K + kv + (long)first * d;
-                if (j.Level >= SimdLevel.Vector512 && d % 16 == 0) Scores512(j.Q + (long)i * width + h * d, keys, d, n, j.Scale, scratch);
-                else if (j.Level >= SimdLevel.Vector256 && d % 8 == 0) Scores256(j.Q + (long)i * width + h * d, keys, d, n, j.Scale, scratch);
-                else for (int s = 0; s < n; s++) row[s] = TensorPrimitives.Dot(qh, new ReadOnlySpan<float>(keys + (long)s * d, d)) * j.Scale;
+                for (int b = 0; b < n; b += block)
+                {
+                    int m = Math.Min(block, n - b);
+                    Scores(j.Level, qh, Positions(ref j, j.K, kv + (long)(first + b) * d, m, converted), d, m, j.Scale, scratch + b);
+                }
                 if (j.Softcap > 0)
                 {
                     TensorPrimitives.Divide(row, j.Softcap, row);
                     TensorPrimitives.Tanh(row, row);
                     TensorPrimitives.Multiply(row, j.Softcap, row);
                 }
-                float sum = SoftmaxRows.ExpShiftSum(row, TensorPrimitives.Max(row));
-                var oh = new Span<float>(j.O + (long)i * width + h * d, d);
-                float* vals = j.V + kv + (long)first * d;
-                if (j.Level >= SimdLevel.Vector512 && d % 16 == 0) Weighted512(scratch, vals, d, n, 1f / sum, j.O + (long)i * width + h * d);
-                else if (j.Level >= SimdLevel.Vector256 && d % 8 == 0) Weighted256(scratch, vals, d, n, 1f / sum, j.O + (long)i * width + h * d);
-                else
+                float inv = 1f / SoftmaxRows.ExpShiftSum(row, TensorPrimitives.Max(row));
+                for (int b = 0; b < n; b += block)
                 {
-                    oh.Clear();
-                    for (int s = 0; s < n; s++) TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(vals + (long)s * d, d), row[s], oh, oh);
-                    TensorPrimitives.Multiply(oh, 1f / sum, oh);
+                    int m = Math.Min(block, n - b);
+                    // blocks before the last leave unscaled partial sums in o; the last adds its own and scales
+                    Weighted(j.Level, scratch + b, Positions(ref j, j.V, kv + (long)(first + b) * d, m, converted), d, m, b + m == n ? inv : 1f, oh, accumulate: b > 0);
                 }
             }
+        }
+    }
+
+    // m positions of a cache from element `offset`: in place (float), or converted into `converted` (half).
+    private static float* Positions(ref Job j, void* cache, long offset, int m, float* converted)
+    {
+        if (!j.Half) return (float*)cache + offset;
+        NumericConvert.HalfToSingle(new ReadOnlySpan<Half>((Half*)cache + offset, m * j.HeadDim), new Span<float>(converted, m * j.HeadDim));
+        return converted;
+    }
+
+    private static void Scores(SimdLevel level, float* q, float* keys, int d, int n, float scale, float* scores)
+    {
+        if (level >= SimdLevel.Vector512 && d % 16 == 0) Scores512(q, keys, d, n, scale, scores);
+        else if (level >= SimdLevel.Vector256 && d % 8 == 0) Scores256(q, keys, d, n, scale, scores);
+        else
+        {
+            var qh = new ReadOnlySpan<float>(q, d);
+            for (int s = 0; s < n; s++) scores[s] = TensorPrimitives.Dot(qh, new ReadOnlySpan<float>(keys + (long)s * d, d)) * scale;
+        }
+    }
+
+    // o = inv · ((o if accumulate, else 0) + Σ_s p[s]·values[s])
+    private static void Weighted(SimdLevel level, float* p, float* values, int d, int n, float inv, float* o, bool accumulate)
+    {
+        if (level >= SimdLevel.Vector512 && d % 16 == 0) Weighted512(p, values, d, n, inv, o, accumulate);
+        else if (level >= SimdLevel.Vector256 && d % 8 == 0) Weighted256(p, values, d, n, inv, o, accumulate);
+        else
+        {
+            var oh = new Span<float>(o, d);
+            if (!accumulate) oh.Clear();
+            for (int s = 0; s < n; s++) TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(values + (long)s * d, d), p[s], oh, oh);
+            if (inv != 1f) TensorPrimitives.Multiply(oh, inv, oh);
         }
     }
 
@@ -191,13 +254,14 @@ public static unsafe class CachedAttention
         }
     }
 
-    // o = inv · Σ_s p[s]·values[s], 64 (32) columns at a time held in four registers across all n keys.
-    private static void Weighted512(float* p, float* values, int d, int n, float inv, float* o)
+    // o = inv · ((o if accumulate, else 0) + Σ_s p[s]·values[s]), 64 (32) columns at a time held in four registers across all n keys.
+    private static void Weighted512(float* p, float* values, int d, int n, float inv, float* o, bool accumulate)
     {
         int c = 0;
         for (; c + 64 <= d; c += 64)
         {
             Vector512<float> a0 = Vector512<float>.Zero, a1 = Vector512<float>.Zero, a2 = Vector512<float>.Zero, a3 = Vector512<float>.Zero;
+            if (accumulate) { a0 = Vector512.Load(o + c); a1 = Vector512.Load(o + c + 16); a2 = Vector512.Load(o + c + 32); a3 = Vector512.Load(o + c + 48); }
             for (int s = 0; s < n; s++)
             {
                 float* v = values + (long)s * d + c;
@@ -212,18 +276,19 @@ public static unsafe class CachedAttention
         }
         for (; c < d; c += 16)
         {
-            var a = Vector512<float>.Zero;
+            var a = accumulate ? Vector512.Load(o + c) : Vector512<float>.Zero;
             for (int s = 0; s < n; s++) a = Vector512.FusedMultiplyAdd(Vector512.Load(values + (long)s * d + c), Vector512.Create(p[s]), a);
             (a * Vector512.Create(inv)).Store(o + c);
         }
     }
 
-    private static void Weighted256(float* p, float* values, int d, int n, float inv, float* o)
+    private static void Weighted256(float* p, float* values, int d, int n, float inv, float* o, bool accumulate)
     {
         int c = 0;
         for (; c + 32 <= d; c += 32)
         {
             Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero;
+            if (accumulate) { a0 = Vector256.Load(o + c); a1 = Vector256.Load(o + c + 8); a2 = Vector256.Load(o + c + 16); a3 = Vector256.Load(o + c + 24); }
             for (int s = 0; s < n; s++)
             {
                 float* v = values + (long)s * d + c;
@@ -238,7 +303,7 @@ public static unsafe class CachedAttention
         }
         for (; c < d; c += 8)
         {
-            var a = Vector256<float>.Zero;
+            var a = accumulate ? Vector256.Load(o + c) : Vector256<float>.Zero;
             for (int s = 0; s < n; s++) a = Vector256.FusedMultiplyAdd(Vector256.Load(values + (long)s * d + c), Vector256.Create(p[s]), a);
             (a * Vector256.Create(inv)).Store(o + c);
         }

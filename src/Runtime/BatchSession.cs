@@ -17,12 +17,12 @@ public sealed class BatchSession
     private readonly Tensor[] _qRow, _kRow, _vRow, _attRow;       // row views of the buffers' Q, K, V, Attention ([1, width] each)
     private readonly int[] _ids;
 
-    internal BatchSession(RuntimeModel model, int batchSize, int maxSequenceLength, int prefillChunk)
+    internal BatchSession(RuntimeModel model, int batchSize, int maxSequenceLength, int prefillChunk, DType kvCache)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
         _model = model;
         _sequences = new InferenceSession[batchSize];
-        for (int i = 0; i < batchSize; i++) _sequences[i] = new InferenceSession(model, maxSequenceLength, prefillChunk);
+        for (int i = 0; i < batchSize; i++) _sequences[i] = new InferenceSession(model, maxSequenceLength, prefillChunk, kvCache);
         _buffers = new ForwardBuffers(model, batchSize);
         using var _ = TensorScope.Suspend();
         _qRow = Rows(_buffers.Q); _kRow = Rows(_buffers.K); _vRow = Rows(_buffers.V); _attRow = Rows(_buffers.Attention);

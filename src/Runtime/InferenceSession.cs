@@ -22,11 +22,13 @@ public sealed class InferenceSession
     private readonly Tensor _scores;              // [threads, max length]: one attention score row per kernel thread
     private readonly int[] _oneId = new int[1];
 
-    internal InferenceSession(RuntimeModel model, int maxSequenceLength, int prefillChunk)
+    internal InferenceSession(RuntimeModel model, int maxSequenceLength, int prefillChunk, DType kvCache = DType.Float32)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxSequenceLength, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(prefillChunk, 1);
+        if (kvCache is not (DType.Float32 or DType.Float16)) throw new ArgumentException($"the KV cache is Float32 or Float16, not {kvCache}", nameof(kvCache));
         _model = model;
+        KvCacheType = kvCache;
         var c = model.Config;
         MaxSequenceLength = maxSequenceLength;
         PrefillChunk = Math.Min(prefillChunk, maxSequenceLength);
@@ -41,14 +43,16 @@ public sealed class InferenceSession
             int window = model.Layers[i].Window;
             // a chunk's queries see window − 1 older keys; as much slack again keeps the moves rare
             int capacity = window > 0 ? (int)Math.Min(maxSequenceLength, 2L * window + PrefillChunk) : maxSequenceLength;
-            _keys[i] = Tensor.Zeros([c.NumKeyValueHeads, capacity, d], DType.Float32, Device.Cpu);
-            _values[i] = Tensor.Zeros([c.NumKeyValueHeads, capacity, d], DType.Float32, Device.Cpu);
+            _keys[i] = Tensor.Zeros([c.NumKeyValueHeads, capacity, d], kvCache, Device.Cpu);
+            _values[i] = Tensor.Zeros([c.NumKeyValueHeads, capacity, d], kvCache, Device.Cpu);
+            KvCacheBytes += 2L * c.NumKeyValueHeads * capacity * d * (kvCache == DType.Float16 ? 2 : 4);
         }
         (_cos, _sin) = RopeTables(maxSequenceLength, d, c.RopeTheta, c.RopeScalingFactor);
         bool localTables = model.Layers.Any(l => l.Window > 0) && (c.LocalRopeTheta != c.RopeTheta || c.RopeScalingFactor != 1);
         (_localCos, _localSin) = localTables ? RopeTables(maxSequenceLength, d, c.LocalRopeTheta, 1) : (_cos, _sin);
-        // one score row per core: the attention kernel never splits over more threads than it has rows for
-        _scores = Tensor.Zeros([Math.Max(1, Environment.ProcessorCount), maxSequenceLength], DType.Float32, Device.Cpu);
+        // one score row (and for a half cache a block of converted positions) per core: the attention kernel never splits over
+        // more threads than it has scratch for
+        _scores = Tensor.Zeros([Math.Max(1, Environment.ProcessorCount), CachedAttention.ScratchPerThread(maxSequenceLength, d, kvCache == DType.Float16)], DType.Float32, Device.Cpu);
         Logits = Tensor.Zeros([c.VocabSize], DType.Float32, Device.Cpu);
     }
 
@@ -60,6 +64,11 @@ public sealed class InferenceSession
     public int PrefillChunk { get; }
     /// <summary>Positions seen so far (a sliding-window layer keeps only the newest of them).</summary>
     public int Length { get; private set; }
+    /// <summary>Element type of the KV cache: Float32 (the default: the same answers as the training model), or Float16 (half
+    /// the memory; keys and values rounded to the nearest half, as llama.cpp's default cache).</summary>
+    public DType KvCacheType { get; }
+    /// <summary>Bytes of the KV cache (keys and values of every layer, allocated at creation).</summary>
+    public long KvCacheBytes { get; }
     /// <summary>Logits [vocab] after the last token fed (overwritten by the next call; samplers modify them in place).</summary>
     public Tensor Logits { get; }
 
@@ -68,6 +77,19 @@ public sealed class InferenceSession
     {
         Length = 0;
         Array.Clear(_cacheStart);
+    }
+
+    /// <summary>Forgets every position from <paramref name="length"/> on and keeps the ones before: a shared prefix (a system
+    /// prompt) is processed once and each continuation appended after it. A sliding-window layer that has dropped positions
+    /// before <paramref name="length"/> cannot go back that far.</summary>
+    public void Truncate(int length)
+    {
+        if (length < 0 || length > Length) throw new ArgumentOutOfRangeException(nameof(length), length, $"the session holds {Length} positions; keep between 0 and {Length}");
+        for (int l = 0; l < _cacheStart.Length; l++)
+            if (length > 0 && length < _cacheStart[l] + _model.Layers[l].Window - 1 && _cacheStart[l] > 0)
+                throw new InvalidOperationException($"layer {l} keeps positions from {_cacheStart[l]} on only (a sliding window of {_model.Layers[l].Window}); it cannot go back to {length} positions");
+        if (length == 0) { Reset(); return; }
+        Length = length;
     }
 
     /// <summary>Feeds one token (a decode step): its logits land in <see cref="Logits"/>.</summary>

@@ -1,4 +1,5 @@
 using BitDistill.Kernels;
+using BitDistill.Tensors;
 
 namespace BitDistill.Runtime;
 
@@ -14,6 +15,8 @@ public sealed record RuntimeGenerationOptions
     public IReadOnlyCollection<int>? StopTokenIds { get; init; }
     /// <summary>Called with each generated token id, in order, as soon as it is chosen (streaming; text decoding is the caller's).</summary>
     public Action<int>? OnToken { get; init; }
+    /// <summary>Element type of the KV cache of a session the generator creates (Float32 or Float16); a session passed in keeps its own.</summary>
+    public DType KvCache { get; init; } = DType.Float32;
 
     /// <summary>Throws on out-of-range values, naming the field.</summary>
     public void Validate()
@@ -21,5 +24,6 @@ public sealed record RuntimeGenerationOptions
         if (MaxNewTokens < 0) throw new ArgumentOutOfRangeException(nameof(MaxNewTokens), MaxNewTokens, "max new tokens must be ≥ 0");
         ArgumentNullException.ThrowIfNull(Sampling);
         Sampling.Validate();
+        if (KvCache is not (DType.Float32 or DType.Float16)) throw new ArgumentOutOfRangeException(nameof(KvCache), KvCache, "the KV cache is Float32 or Float16");
     }
 }

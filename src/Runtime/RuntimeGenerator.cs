@@ -35,7 +35,7 @@ public sealed class RuntimeGenerator
                 throw new ArgumentOutOfRangeException(nameof(promptIds), promptIds[i], $"prompt id {promptIds[i]} at index {i} is outside the vocabulary [0, {vocab})");
         // the last generated token is never fed back, so prompt + max new − 1 positions suffice (at least the prompt's)
         int need = promptIds.Length + Math.Max(0, o.MaxNewTokens - 1);
-        if (session is null) session = Model.CreateSession(need);
+        if (session is null) session = Model.CreateSession(need, kvCache: o.KvCache);
         else if (session.Model != Model) throw new ArgumentException("the session belongs to another model", nameof(session));
         else if (session.MaxSequenceLength < need)
             throw new ArgumentException($"the session holds {session.MaxSequenceLength} positions; this generation needs {need}", nameof(session));
@@ -97,7 +97,7 @@ public sealed class RuntimeGenerator
                     throw new ArgumentOutOfRangeException(nameof(prompts), ids[i], $"prompt {p}: id {ids[i]} at index {i} is outside the vocabulary [0, {vocab})");
             need = Math.Max(need, ids.Length + Math.Max(0, o.MaxNewTokens - 1));
         }
-        if (batch is null) batch = Model.CreateBatch(b, need);
+        if (batch is null) batch = Model.CreateBatch(b, need, kvCache: o.KvCache);
         else if (batch.Model != Model) throw new ArgumentException("the batch belongs to another model", nameof(batch));
         else if (batch.BatchSize < b || batch[0].MaxSequenceLength < need)
             throw new ArgumentException($"the batch holds {batch.BatchSize} sequences of {batch[0].MaxSequenceLength} positions; this generation needs {b} of {need}", nameof(batch));

@@ -263,14 +263,14 @@ public sealed class RuntimeModel
 
     /// <summary>A session (KV cache and activations, all allocated now) for sequences of up to <paramref name="maxSequenceLength"/>
     /// positions (default: max_position_embeddings, capped at 4096); prompts are processed <paramref name="prefillChunk"/> tokens
-    /// at a time.</summary>
-    public InferenceSession CreateSession(int? maxSequenceLength = null, int prefillChunk = InferenceSession.DefaultPrefillChunk) =>
-        new(this, maxSequenceLength ?? Math.Min(Config.MaxPositionEmbeddings, 4096), prefillChunk);
+    /// at a time; the KV cache holds Float32 (default) or Float16 (<paramref name="kvCache"/>, half the memory).</summary>
+    public InferenceSession CreateSession(int? maxSequenceLength = null, int prefillChunk = InferenceSession.DefaultPrefillChunk, DType kvCache = DType.Float32) =>
+        new(this, maxSequenceLength ?? Math.Min(Config.MaxPositionEmbeddings, 4096), prefillChunk, kvCache);
 
     /// <summary>A batch of <paramref name="batchSize"/> sequences (each with its own KV cache of up to
-    /// <paramref name="maxSequenceLength"/> positions) that decode together: see <see cref="BatchSession"/>.</summary>
-    public BatchSession CreateBatch(int batchSize, int? maxSequenceLength = null, int prefillChunk = InferenceSession.DefaultPrefillChunk) =>
-        new(this, batchSize, maxSequenceLength ?? Math.Min(Config.MaxPositionEmbeddings, 4096), prefillChunk);
+    /// <paramref name="maxSequenceLength"/> positions, of <paramref name="kvCache"/>) that decode together: see <see cref="BatchSession"/>.</summary>
+    public BatchSession CreateBatch(int batchSize, int? maxSequenceLength = null, int prefillChunk = InferenceSession.DefaultPrefillChunk, DType kvCache = DType.Float32) =>
+        new(this, batchSize, maxSequenceLength ?? Math.Min(Config.MaxPositionEmbeddings, 4096), prefillChunk, kvCache);
 
     private static string Prefix(int layer) => $"model.layers.{layer.ToString(CultureInfo.InvariantCulture)}.";
 

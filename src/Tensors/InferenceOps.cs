@@ -307,13 +307,26 @@ public static class InferenceOps
     }
 
     /// <summary>Writes rows 0..<paramref name="rows"/> of keys and values [≥ rows, Hkv·D] into the caches [Hkv, capacity, D] at
-    /// positions <paramref name="position"/>.. .</summary>
+    /// positions <paramref name="position"/>.. (a Float16 cache: each rounded to the nearest half).</summary>
     public static void WriteKeyValue(Tensor keys, Tensor values, int rows, Tensor keyCache, Tensor valueCache, int position)
     {
         var (hkv, capacity, d) = Cache(keyCache, nameof(keyCache));
         if (!valueCache.Shape.SequenceEqual(keyCache.Shape)) throw new ArgumentException($"value cache {Tensor.ShapeString(valueCache.Shape)} differs from the key cache {Tensor.ShapeString(keyCache.Shape)}", nameof(valueCache));
         if (position < 0 || position + rows > capacity) throw new InvalidOperationException($"positions {position}..{position + rows - 1} do not fit the KV cache of capacity {capacity}");
         var k = Rows(keys, nameof(keys), rows, hkv * d); var v = Rows(values, nameof(values), rows, hkv * d);
+        if (CacheIsHalf(keyCache, valueCache))
+        {
+            // rounded to the nearest half (as llama.cpp's F16 cache); beyond ±65504 that is ±Inf
+            var kh = Elements<Half>(keyCache, DType.Float16, nameof(keyCache)); var vh = Elements<Half>(valueCache, DType.Float16, nameof(valueCache));
+            for (int r = 0; r < rows; r++)
+                for (int g = 0; g < hkv; g++)
+                {
+                    int src = r * hkv * d + g * d, dst = (g * capacity + position + r) * d;
+                    NumericConvert.SingleToHalf(k.Slice(src, d), kh.Slice(dst, d));
+                    NumericConvert.SingleToHalf(v.Slice(src, d), vh.Slice(dst, d));
+                }
+            return;
+        }
         var kc = Floats(keyCache, nameof(keyCache)); var vc = Floats(valueCache, nameof(valueCache));
         for (int r = 0; r < rows; r++)
             for (int g = 0; g < hkv; g++)
@@ -324,18 +337,21 @@ public static class InferenceOps
             }
     }
 
+    // A KV cache is Float32 or Float16, both tensors alike.
+    private static bool CacheIsHalf(Tensor keyCache, Tensor valueCache)
+    {
+        if (keyCache.DType != valueCache.DType) throw new ArgumentException($"the key cache is {keyCache.DType} but the value cache {valueCache.DType}", nameof(valueCache));
+        if (keyCache.DType is not (DType.Float32 or DType.Float16)) throw new ArgumentException($"a KV cache must be Float32 or Float16, got {keyCache.DType}", nameof(keyCache));
+        return keyCache.DType == DType.Float16;
+    }
+
     /// <summary>Causal attention of query rows 0..<paramref name="rows"/> of q [≥ rows, H·D] at positions
     /// <paramref name="position"/>.. over the caches [Hkv, capacity, D] (filled up to position + rows) into output [≥ rows, H·D];
-    /// scratch [threads, capacity] holds one score row per thread (fewer rows: fewer threads).</summary>
+    /// scratch holds one score row per thread (a Float16 cache: and a block of converted positions, <see cref="Kernels.CachedAttention.ScratchPerThread"/>; less room: fewer threads).</summary>
     public static void CachedAttention(Tensor q, int rows, Tensor keyCache, Tensor valueCache, int position, Tensor output, Tensor scratch)
     {
-        var (hkv, capacity, d) = Cache(keyCache, nameof(keyCache));
-        if (!valueCache.Shape.SequenceEqual(keyCache.Shape)) throw new ArgumentException($"value cache {Tensor.ShapeString(valueCache.Shape)} differs from the key cache {Tensor.ShapeString(keyCache.Shape)}", nameof(valueCache));
-        int width = q.Rank == 0 ? 0 : q.Shape[^1];
-        if (width % d != 0) throw new ArgumentException($"rows of {nameof(q)} {Tensor.ShapeString(q.Shape)} are not whole heads of {d}", nameof(q));
-        Kernels.CachedAttention.Forward(width / d, hkv, d, capacity, position, rows,
-            Rows(q, nameof(q), rows, width), Floats(keyCache, nameof(keyCache)), Floats(valueCache, nameof(valueCache)),
-            Rows(output, nameof(output), rows, width), Floats(scratch, nameof(scratch)));
+        var (_, _, d) = Cache(keyCache, nameof(keyCache));
+        CachedAttention(q, rows, keyCache, valueCache, position, output, scratch, 1f / MathF.Sqrt(d), 0, 0f);
     }
 
     /// <summary>As <see cref="CachedAttention(Tensor, int, Tensor, Tensor, int, Tensor, Tensor)"/> with scores scaled by
@@ -348,9 +364,14 @@ public static class InferenceOps
         if (!valueCache.Shape.SequenceEqual(keyCache.Shape)) throw new ArgumentException($"value cache {Tensor.ShapeString(valueCache.Shape)} differs from the key cache {Tensor.ShapeString(keyCache.Shape)}", nameof(valueCache));
         int width = q.Rank == 0 ? 0 : q.Shape[^1];
         if (width % d != 0) throw new ArgumentException($"rows of {nameof(q)} {Tensor.ShapeString(q.Shape)} are not whole heads of {d}", nameof(q));
-        Kernels.CachedAttention.Forward(width / d, hkv, d, capacity, position, rows,
-            Rows(q, nameof(q), rows, width), Floats(keyCache, nameof(keyCache)), Floats(valueCache, nameof(valueCache)),
-            Rows(output, nameof(output), rows, width), Floats(scratch, nameof(scratch)), scale, window, softcap);
+        if (CacheIsHalf(keyCache, valueCache))
+            Kernels.CachedAttention.Forward(width / d, hkv, d, capacity, position, rows, Rows(q, nameof(q), rows, width),
+                Elements<Half>(keyCache, DType.Float16, nameof(keyCache)), Elements<Half>(valueCache, DType.Float16, nameof(valueCache)),
+                Rows(output, nameof(output), rows, width), Floats(scratch, nameof(scratch)), scale, window, softcap);
+        else
+            Kernels.CachedAttention.Forward(width / d, hkv, d, capacity, position, rows,
+                Rows(q, nameof(q), rows, width), Floats(keyCache, nameof(keyCache)), Floats(valueCache, nameof(valueCache)),
+                Rows(output, nameof(output), rows, width), Floats(scratch, nameof(scratch)), scale, window, softcap);
     }
 
     /// <summary>Moves cache slots [<paramref name="from"/>, from + <paramref name="count"/>) of both caches [Hkv, capacity, D] to
@@ -361,7 +382,13 @@ public static class InferenceOps
         if (!valueCache.Shape.SequenceEqual(keyCache.Shape)) throw new ArgumentException($"value cache {Tensor.ShapeString(valueCache.Shape)} differs from the key cache {Tensor.ShapeString(keyCache.Shape)}", nameof(valueCache));
         if (from < 0 || count < 0 || from + count > capacity) throw new ArgumentOutOfRangeException(nameof(from), from, $"slots {from}..{from + count - 1} are outside the KV cache of capacity {capacity}");
         if (from == 0 || count == 0) return;
-        var kc = Floats(keyCache, nameof(keyCache)); var vc = Floats(valueCache, nameof(valueCache));
+        if (CacheIsHalf(keyCache, valueCache))
+            Shift(Elements<Half>(keyCache, DType.Float16, nameof(keyCache)), Elements<Half>(valueCache, DType.Float16, nameof(valueCache)), hkv, capacity, d, from, count);
+        else Shift(Floats(keyCache, nameof(keyCache)), Floats(valueCache, nameof(valueCache)), hkv, capacity, d, from, count);
+    }
+
+    private static void Shift<T>(Span<T> kc, Span<T> vc, int hkv, int capacity, int d, int from, int count)
+    {
         for (int g = 0; g < hkv; g++)
         {
             // overlapping ranges: Span.CopyTo moves as memmove does

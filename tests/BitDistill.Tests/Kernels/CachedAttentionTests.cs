@@ -72,6 +72,51 @@ public sealed class CachedAttentionTests
             }
     }
 
+    [Theory]
+    [InlineData(4, 2, 128, 150, 1, 0, 0f)]   // a decode step over three blocks of 64 (the last one partial), Qwen3's head dim
+    [InlineData(6, 3, 24, 13, 1, 5, 2.5f)]   // inside one block, windowed and soft-capped
+    [InlineData(2, 1, 33, 70, 9, 0, 0f)]     // a prefill chunk across a block boundary, odd head dim (the library loops)
+    [InlineData(2, 2, 80, 127, 2, 100, 0f)]  // a window of 100 starting mid-block
+    [InlineData(3, 3, 16, 63, 1, 0, 1.5f)]   // exactly one full block
+    public void AHalfCacheGivesTheFloatCachesAnswerBitForBit(int heads, int kvHeads, int d, int past, int queries, int window, float softcap)
+    {
+        int capacity = past + queries + 5, width = heads * d;
+        var q = Rand([queries * width], 7, -2f, 2f).ToFloatArray();
+        var kh = Rand([kvHeads * capacity * d], 8, -2f, 2f).ToFloatArray().Select(f => (Half)f).ToArray();
+        var vh = Rand([kvHeads * capacity * d], 9).ToFloatArray().Select(f => (Half)f).ToArray();
+        // zeros, subnormal halves and the largest half go through the conversion too
+        kh[3] = (Half)0f; kh[d + 1] = BitConverter.UInt16BitsToHalf(0x0007); vh[5] = BitConverter.UInt16BitsToHalf(0x83FF); vh[2 * d] = Half.MaxValue;
+        var k = kh.Select(h => (float)h).ToArray();
+        var v = vh.Select(h => (float)h).ToArray();
+        float scale = 1f / MathF.Sqrt(d);
+        var reference = new float[queries * width];
+        CachedAttention.ForwardReference(heads, kvHeads, d, capacity, past, queries, q, k, v, reference, scale, window, softcap);
+        foreach (var level in SimdLevels())
+            foreach (int threads in new[] { 1, 2 })
+            {
+                using var _ = KernelContext.Override(level, threads);
+                var fromFloat = new float[reference.Length];
+                CachedAttention.Forward(heads, kvHeads, d, capacity, past, queries, q, k, v, fromFloat, new float[threads * capacity], scale, window, softcap);
+                var fromHalf = new float[reference.Length];
+                var scratch = new float[threads * CachedAttention.ScratchPerThread(capacity, d, halfCache: true)];
+                CachedAttention.Forward(heads, kvHeads, d, capacity, past, queries, q, kh, vh, fromHalf, scratch, scale, window, softcap);
+                Assert.Equal(fromFloat, fromHalf);
+                double e = RelErr(fromHalf, reference);
+                Assert.True(e <= 1e-5, $"{level}, {threads} threads: relative error {e:E3}");
+            }
+    }
+
+    [Fact]
+    public void AHalfCacheNeedsRoomForItsConvertedBlock()
+    {
+        var q = new float[2 * 8];
+        var cache = new Half[10 * 8];
+        var o = new float[2 * 8];
+        var e = Assert.Throws<ArgumentException>(() => CachedAttention.Forward(2, 1, 8, 10, 0, 1, q, cache, cache, o, new float[10], 1f, 0, 0f));
+        Assert.Contains("64 converted positions of 8", e.Message);
+        CachedAttention.Forward(2, 1, 8, 10, 0, 1, q, cache, cache, o, new float[CachedAttention.ScratchPerThread(10, 8, halfCache: true)], 1f, 0, 0f);
+    }
+
     [Fact]
     public void RejectsPositionsBeyondTheCacheAndTooLittleScratch()
     {

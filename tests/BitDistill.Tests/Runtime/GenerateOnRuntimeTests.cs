@@ -54,7 +54,25 @@ public sealed class GenerateOnRuntimeTests
             Assert.Contains("'bitnet'", refused.Message);
             var json = Json(new() { Model = dir, PromptIds = "5,17,33", MaxNewTokens = 8, Greedy = true, Json = true });
             AssertSameAsLibrary(json, QwenModel.FromPretrained(dir), [5, 17, 33], new SamplingOptions { Greedy = true }, 8);
+            // the half KV cache is the runtime's: asking for it here is a one-line error, not a silent Float32 run
+            var e = new StringWriter();
+            Assert.Equal(2, GenerateCommand.Run(new() { Model = dir, PromptIds = "5,17,33", MaxNewTokens = 8, Greedy = true, Json = true, KvCache = "fp16" }, new StringWriter(), e));
+            Assert.Contains("--kv-cache fp16 is an option of the inference runtime", e.ToString());
+            Assert.Single(e.ToString().Trim().Split('\n'));
         }
         finally { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
+    }
+
+    [Fact]
+    public void AHalfKvCacheGeneratesOnTheRuntimeAndABadOneIsAOneLineError()
+    {
+        // the shipped base model: greedy continuation of a prompt with both caches (the same tokens; see KvCacheTests)
+        string dir = Path.Combine(AppContext.BaseDirectory, "data", "models", "base");
+        var full = Json(new() { Model = dir, Prompt = "It is a truth universally acknowledged, that a single man in possession", MaxNewTokens = 16, Greedy = true, Json = true });
+        var half = Json(new() { Model = dir, Prompt = "It is a truth universally acknowledged, that a single man in possession", MaxNewTokens = 16, Greedy = true, Json = true, KvCache = "fp16" });
+        Assert.Equal(full.GetProperty("generated_ids").EnumerateArray().Select(x => x.GetInt32()), half.GetProperty("generated_ids").EnumerateArray().Select(x => x.GetInt32()));
+        var e = new StringWriter();
+        Assert.Equal(2, GenerateCommand.Run(new() { Model = dir, PromptIds = "5,17", Json = true, KvCache = "int4" }, new StringWriter(), e));
+        Assert.Equal("bitdistill generate: --kv-cache: 'int4' is not fp32 or fp16", e.ToString().Trim());
     }
 }

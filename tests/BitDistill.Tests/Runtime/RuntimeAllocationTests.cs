@@ -12,14 +12,14 @@ namespace BitDistill.Tests.Runtime;
 /// <summary>After warm-up, a decode step of the runtime (forward, logits and sampling) allocates nothing: measured with
 /// GC.GetAllocatedBytesForCurrentThread over 32 steps (the fewest of up to three such windows, see
 /// <see cref="TestUtil.LeastThreadAllocation"/>), on the fixture model (single-threaded kernels) and on a wider random
-/// model whose GEMVs and attention are split over the kernel thread team, and on that model exported as ternary (i2 with an
+/// model whose GEMVs and attention are split over the kernel thread team (with a Float32 and a Float16 KV cache), and on that model exported as ternary (i2 with an
 /// INT8 lm_head, t1.6 with FP16 tables).</summary>
 public sealed class RuntimeAllocationTests(ITestOutputHelper output)
 {
     public static TheoryData<string, bool> Cases() => new()
     {
         { "fixture", true }, { "fixture", false }, { "wide", true }, { "wide", false },
-        { "wide-i2-int8", true }, { "wide-t1.6-fp16", false },
+        { "wide-i2-int8", true }, { "wide-t1.6-fp16", false }, { "wide-kv16", true },
     };
 
     [Theory]
@@ -28,7 +28,7 @@ public sealed class RuntimeAllocationTests(ITestOutputHelper output)
     {
         // two threads at least, so the team dispatch of the GEMV (and, given two cores, of attention) is what is measured
         using var threads = KernelContext.Override(degreeOfParallelism: Math.Max(2, KernelContext.Current.DegreeOfParallelism));
-        string dir = which == "fixture" ? FixturePath("qwen", "qwen3-untied-bias") : which == "wide" ? WideModel() : WideExported(which);
+        string dir = which == "fixture" ? FixturePath("qwen", "qwen3-untied-bias") : which is "wide" or "wide-kv16" ? WideModel() : WideExported(which);
         try
         {
             var model = RuntimeModel.Load(dir);
@@ -36,7 +36,7 @@ public sealed class RuntimeAllocationTests(ITestOutputHelper output)
             int promptLength = which == "fixture" ? 9 : 300;
             var seen = new int[promptLength + warmup + windows * steps + 1];
             for (int i = 0; i < promptLength; i++) seen[i] = (i * 7 + 3) % model.Config.VocabSize;
-            var session = model.CreateSession(seen.Length);
+            var session = model.CreateSession(seen.Length, kvCache: which.EndsWith("kv16", StringComparison.Ordinal) ? DType.Float16 : DType.Float32);
             var sampler = new TokenSampler(greedy ? new SamplerSettings { Greedy = true }
                 : new SamplerSettings { Temperature = 0.8f, TopK = 40, TopP = 0.9f, RepetitionPenalty = 1.2f, Seed = 5 });
             session.Append(seen.AsSpan(0, promptLength));

@@ -36,7 +36,7 @@ public sealed class RuntimeBenchTests
             int code = RuntimeBench.Run(new RuntimeBench.Options
             {
                 Config = config, Formats = ["i2", "fp16", "bf16"], LmHeads = ["int8"], Threads = [1], SimdLevels = [SimdLevel.Vector128], Prompt = 16, Generate = 8, Repeats = 2,
-                Work = Path.Combine(dir, "work"), PeerBin = Path.Combine(dir, "bin"), PeerModels = Path.Combine(dir, "models"), Json = json, MeasureResident = false,
+                KvCaches = ["fp32", "fp16"], Depth = 5, Work = Path.Combine(dir, "work"), PeerBin = Path.Combine(dir, "bin"), PeerModels = Path.Combine(dir, "models"), Json = json, MeasureResident = false,
             }, o);
             Assert.Equal(0, code);
             // interleaved rounds: each round measures every row once and runs llama-bench once per file (one repetition)
@@ -44,15 +44,23 @@ public sealed class RuntimeBenchTests
             var calls = File.ReadAllLines(Path.Combine(dir, "bin", "calls.log"));
             Assert.Equal(2, calls.Length);
             Assert.All(calls, c => Assert.Contains("-r 1", c));
+            Assert.All(calls, c => Assert.Contains("-d 5", c)); // the same depth for the peer
             var rows = JsonDocument.Parse(File.ReadAllText(json)).RootElement.EnumerateArray().ToArray();
-            var ours = Assert.Single(rows, r => r.GetProperty("engine").GetString() == "bitdistill" && r.GetProperty("format").GetString() == "i2");
+            // each KV cache a row of its own; the half cache takes half the bytes; every row starts after --depth positions
+            var half = Assert.Single(rows, r => r.GetProperty("format").GetString() == "i2" && r.GetProperty("kv_cache").GetString() == "fp16");
+            var ours = Assert.Single(rows, r => r.GetProperty("engine").GetString() == "bitdistill" && r.GetProperty("format").GetString() == "i2" && r.GetProperty("kv_cache").GetString() == "fp32");
+            Assert.Equal(ours.GetProperty("kv_cache_bytes").GetInt64(), 2 * half.GetProperty("kv_cache_bytes").GetInt64());
+            Assert.True(half.GetProperty("decode_tokens_per_s").GetDouble() > 0);
+            Assert.All(rows, r => Assert.Equal(5, r.GetProperty("depth").GetInt32()));
+            Assert.Contains("after 5 positions in the KV cache", o.ToString());
             // the FP16 baseline: the same shape as an FP16 checkpoint, every weight read at 2 bytes, set against i2 in the output
-            var fp16 = Assert.Single(rows, r => r.GetProperty("format").GetString() == "fp16");
+            var fp16 = Assert.Single(rows, r => r.GetProperty("format").GetString() == "fp16" && r.GetProperty("kv_cache").GetString() == "fp32");
             Assert.Equal("fp16", fp16.GetProperty("lm_head").GetString());
             Assert.True(fp16.GetProperty("decode_tokens_per_s").GetDouble() > 0);
             Assert.True(fp16.GetProperty("bytes_per_token").GetInt64() > 2 * ours.GetProperty("bytes_per_token").GetInt64());
-            Assert.Contains("i2 (lm_head int8) over fp16, 1 thread(s): decode", o.ToString());
-            var bf16 = Assert.Single(rows, r => r.GetProperty("format").GetString() == "bf16"); // kept at 16 bits too
+            Assert.Contains("i2 (lm_head int8) over fp16, 1 thread(s), kv cache fp32: decode", o.ToString());
+            Assert.Contains("i2 (lm_head int8) over fp16, 1 thread(s), kv cache fp16: decode", o.ToString());
+            var bf16 = Assert.Single(rows, r => r.GetProperty("format").GetString() == "bf16" && r.GetProperty("kv_cache").GetString() == "fp32"); // kept at 16 bits too
             Assert.Equal(fp16.GetProperty("bytes_per_token").GetInt64(), bf16.GetProperty("bytes_per_token").GetInt64());
             Assert.True(bf16.GetProperty("decode_tokens_per_s").GetDouble() > 0);
             var peer = Assert.Single(rows, r => r.GetProperty("engine").GetString() == "llama.cpp");
@@ -121,6 +129,9 @@ public sealed class RuntimeBenchTests
     [InlineData("Scalar --lm-heads ,", "--lm-heads: give at least one of")]
     [InlineData("Scalar --work RuntimeBenchTests.cs.nonfolder", "is a file; give a folder")]
     [InlineData("Scalar --config RuntimeBenchTests.cs.nonfolder", "RuntimeBenchTests.cs.nonfolder' is not valid JSON")]
+    [InlineData("Scalar --kv-cache fp8", "--kv-cache: 'fp8' is not fp32 or fp16")]
+    [InlineData("Scalar --kv-cache ,", "--kv-cache: give at least one of fp32, fp16")]
+    [InlineData("Scalar --depth -3", "--depth must be ≥ 0, got -3")]
     public void ABadSimdLevelFormatOrHeadIsAOneLineErrorBeforeAnyWork(string simd, string expected)
     {
         string file = Path.Combine(Path.GetTempPath(), "RuntimeBenchTests.cs.nonfolder");
