@@ -5,13 +5,18 @@ namespace BitDistill.Kernels;
 
 /// <summary>Causal grouped-query attention of a run of new queries over a KV cache, for inference: q and o are [T, H·D] (the
 /// rows the projections write, no transpose), keys and values [Hkv, capacity, D] with the first past + T positions filled, and
-/// query i sits at position past + i. Scores live in caller-provided scratch and work is dispatched to the thread team through a
-/// function pointer, so a decode step allocates nothing (the training kernel, <see cref="AttentionKernels"/>, allocates its
-/// score blocks per call). Options for Gemma-style layers: the score scale, a sliding window (query i sees only the keys less
-/// than <c>window</c> positions back, itself included) and soft-capping of the scores (cap·tanh(score/cap)).</summary>
+/// query i sits at position past + i. Work is split by KV head and tile of <see cref="QueryTile"/> queries: each unit reads its
+/// keys and values once, <see cref="KeyBlock"/> positions at a time, for every query and every query head of its group, with an
+/// online softmax (a running maximum and sum per row, the partial output rescaled when the maximum grows), so no score row as
+/// long as the context is kept and a long context is not re-read per head and query. Scratch is caller-provided and work is
+/// dispatched to the thread team through a function pointer, so a decode step allocates nothing. Options for Gemma-style layers:
+/// the score scale, a sliding window (query i sees only the keys less than <c>window</c> positions back, itself included) and
+/// soft-capping of the scores (cap·tanh(score/cap)). The cache may also be IEEE half (half the memory, as llama.cpp's default
+/// F16 cache): each block is converted exactly to float once per unit, and the result equals the float cache's holding the
+/// same values bit for bit.</summary>
 public static unsafe class CachedAttention
 {
-    /// <summary>Keys past + T and the scratch it needs: one row of <paramref name="capacity"/> floats per thread used.</summary>
+    /// <summary>Keys past + T; scratch holds <see cref="ScratchPerThread"/> floats per thread used.</summary>
     public static void Forward(int heads, int kvHeads, int headDim, int capacity, int past, int queries,
         ReadOnlySpan<float> q, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output, Span<float> scratch) =>
         Forward(heads, kvHeads, headDim, capacity, past, queries, q, keys, values, output, scratch, 1f / MathF.Sqrt(headDim), 0, 0f);
@@ -28,15 +33,23 @@ public static unsafe class CachedAttention
             Run(heads, kvHeads, headDim, capacity, past, queries, q, pk, pv, half: false, output, scratch, scale, window, softcap);
     }
 
-    /// <summary>Positions of a half cache converted to float at a time (keys, then values), in the thread's scratch.</summary>
-    public const int HalfBlock = 64;
+    /// <summary>Cache positions read (and for a half cache converted) at a time.</summary>
+    public const int KeyBlock = 64;
 
-    /// <summary>Floats of scratch one thread needs: a score row of <paramref name="capacity"/>, and for a half cache a block of
-    /// <see cref="HalfBlock"/> converted positions.</summary>
-    public static int ScratchPerThread(int capacity, int headDim, bool halfCache) => halfCache ? capacity + HalfBlock * headDim : capacity;
+    /// <summary>Queries one unit of work carries through the cache together (with every query head of its KV head's group).</summary>
+    public const int QueryTile = 16;
 
-    /// <summary>As the overload with options over a cache of IEEE halves [Hkv, capacity, D]; scratch holds
-    /// <see cref="ScratchPerThread"/>(capacity, headDim, true) floats per thread used.</summary>
+    /// <summary>Floats of scratch one thread needs: a block of scores, the running output, maximum and sum of each of the
+    /// unit's rows (<see cref="QueryTile"/> queries × heads / kvHeads), and for a half cache a converted block of keys and one of
+    /// values.</summary>
+    public static int ScratchPerThread(int heads, int kvHeads, int headDim, bool halfCache)
+    {
+        if (heads <= 0 || kvHeads <= 0 || heads % kvHeads != 0) throw new ArgumentException($"{heads} query heads are not a positive multiple of {kvHeads} kv heads");
+        ArgumentOutOfRangeException.ThrowIfLessThan(headDim, 1);
+        return KeyBlock + QueryTile * (heads / kvHeads) * (headDim + 2) + (halfCache ? 2 * KeyBlock * headDim : 0);
+    }
+
+    /// <summary>As the overload with options over a cache of IEEE halves [Hkv, capacity, D].</summary>
     public static void Forward(int heads, int kvHeads, int headDim, int capacity, int past, int queries,
         ReadOnlySpan<float> q, ReadOnlySpan<Half> keys, ReadOnlySpan<Half> values, Span<float> output, Span<float> scratch,
         float scale, int window, float softcap)
@@ -51,20 +64,21 @@ public static unsafe class CachedAttention
         void* keys, void* values, bool half, Span<float> output, Span<float> scratch, float scale, int window, float softcap)
     {
         if (queries == 0) return;
-        int perThread = ScratchPerThread(capacity, headDim, half);
+        int perThread = ScratchPerThread(heads, kvHeads, headDim, half);
         if (scratch.Length < perThread)
-            throw new ArgumentException($"attention scratch holds {scratch.Length} floats; it needs at least {perThread} (one row of capacity {capacity}{(half ? $" and {HalfBlock} converted positions of {headDim}" : "")})", nameof(scratch));
-        long workPerHead = (long)queries * (past + queries) * headDim * 2;
-        int threads = Math.Min(StaticParallel.Threads(heads, workPerHead), scratch.Length / perThread);
+            throw new ArgumentException($"attention scratch holds {scratch.Length} floats; it needs at least {perThread} per thread (ScratchPerThread)", nameof(scratch));
+        int tiles = (queries + QueryTile - 1) / QueryTile, units = kvHeads * tiles;
+        long workPerUnit = (long)Math.Min(queries, QueryTile) * (heads / kvHeads) * (past + queries) * headDim * 2;
+        int threads = Math.Min(StaticParallel.Threads(units, workPerUnit), scratch.Length / perThread);
         fixed (float* pq = q, po = output, ps = scratch)
         {
             var job = new Job
             {
                 Heads = heads, Group = heads / kvHeads, HeadDim = headDim, Capacity = capacity, Past = past, Queries = queries, Threads = threads,
-                Scale = scale, Window = window <= 0 ? int.MaxValue : window, Softcap = softcap, Q = pq, K = keys, V = values, O = po, Scratch = ps,
-                PerThread = perThread, Half = half, Level = KernelContext.Current.Simd,
+                Tiles = tiles, Units = units, Scale = scale, Window = window <= 0 ? int.MaxValue : window, Softcap = softcap,
+                Q = pq, K = keys, V = values, O = po, Scratch = ps, PerThread = perThread, Half = half, Level = KernelContext.Current.Simd,
             };
-            if (threads <= 1) Heads(ref job, 0, heads, ps);
+            if (threads <= 1) Units(ref job, 0, units, ps);
             else ThreadTeam.Run(threads, &Chunk, &job);
         }
     }
@@ -129,7 +143,7 @@ public static unsafe class CachedAttention
 
     private struct Job
     {
-        public int Heads, Group, HeadDim, Capacity, Past, Queries, Threads, Window, PerThread;
+        public int Heads, Group, HeadDim, Capacity, Past, Queries, Threads, Window, PerThread, Tiles, Units;
         public float Scale, Softcap;
         public float* Q, O, Scratch;
         public void* K, V; // float or Half
@@ -140,45 +154,67 @@ public static unsafe class CachedAttention
     private static void Chunk(int t, void* ctx)
     {
         ref var j = ref *(Job*)ctx;
-        var (h0, h1) = StaticParallel.Chunk(j.Heads, j.Threads, t);
-        Heads(ref j, h0, h1, j.Scratch + (long)t * j.PerThread);
+        var (u0, u1) = StaticParallel.Chunk(j.Units, j.Threads, t);
+        Units(ref j, u0, u1, j.Scratch + (long)t * j.PerThread);
     }
 
-    // Heads [h0, h1) for every query; one score row per query (the keys it sees: the last `window` up to its own position),
-    // soft-capped if asked, exp(x − max) in place, then o = Σ p_j·v_j / Σ p_j. A float cache is read in place, one block of all
-    // n positions; a half cache block by block, each converted into the scratch after the score row (the same operations in the
-    // same order, so the same result).
-    private static void Heads(ref Job j, int h0, int h1, float* scratch)
+    // Units [u0, u1): unit u is KV head u / tiles and queries [tile·QueryTile, …) of tile u % tiles. Each row r (a query and one
+    // head of the group) keeps a running maximum m_r, sum l_r and unnormalised output o_r; a block of keys that raises m_r
+    // rescales o_r and l_r by exp(m_old − m_new) before its own exp(s − m_new)-weighted values are added. A query sees the
+    // positions [max(0, end − window), end) with end = past + i + 1: within a block, one contiguous range.
+    private static void Units(ref Job j, int u0, int u1, float* scratch)
     {
-        int d = j.HeadDim, width = j.Heads * d, block = j.Half ? HalfBlock : int.MaxValue;
-        float* converted = scratch + j.Capacity;
-        for (int h = h0; h < h1; h++)
+        int d = j.HeadDim, width = j.Heads * d, group = j.Group;
+        float* scores = scratch, acc = scratch + KeyBlock, max = acc + QueryTile * group * d, sum = max + QueryTile * group;
+        float* keyBlock = sum + QueryTile * group, valueBlock = keyBlock + KeyBlock * d;
+        for (int u = u0; u < u1; u++)
         {
-            long kv = (long)(h / j.Group) * j.Capacity * d;
-            for (int i = 0; i < j.Queries; i++)
+            int g = u / j.Tiles, i0 = u % j.Tiles * QueryTile, i1 = Math.Min(j.Queries, i0 + QueryTile), rows = (i1 - i0) * group;
+            long kv = (long)g * j.Capacity * d;
+            for (int r = 0; r < rows; r++) { max[r] = float.NegativeInfinity; sum[r] = 0; }
+            int lo = Math.Max(0, j.Past + i0 + 1 - j.Window), hi = j.Past + i1; // the positions any of the tile's queries sees
+            for (int b0 = lo; b0 < hi; b0 += KeyBlock)
             {
-                int end = j.Past + i + 1, first = Math.Max(0, end - j.Window), n = end - first;
-                float* qh = j.Q + (long)i * width + h * d, oh = j.O + (long)i * width + h * d;
-                var row = new Span<float>(scratch, n);
-                for (int b = 0; b < n; b += block)
+                int b1 = Math.Min(hi, b0 + KeyBlock);
+                float* keys = Positions(ref j, j.K, kv + (long)b0 * d, b1 - b0, keyBlock), values = null;
+                for (int i = i0; i < i1; i++)
                 {
-                    int m = Math.Min(block, n - b);
-                    Scores(j.Level, qh, Positions(ref j, j.K, kv + (long)(first + b) * d, m, converted), d, m, j.Scale, scratch + b);
-                }
-                if (j.Softcap > 0)
-                {
-                    TensorPrimitives.Divide(row, j.Softcap, row);
-                    TensorPrimitives.Tanh(row, row);
-                    TensorPrimitives.Multiply(row, j.Softcap, row);
-                }
-                float inv = 1f / SoftmaxRows.ExpShiftSum(row, TensorPrimitives.Max(row));
-                for (int b = 0; b < n; b += block)
-                {
-                    int m = Math.Min(block, n - b);
-                    // blocks before the last leave unscaled partial sums in o; the last adds its own and scales
-                    Weighted(j.Level, scratch + b, Positions(ref j, j.V, kv + (long)(first + b) * d, m, converted), d, m, b + m == n ? inv : 1f, oh, accumulate: b > 0);
+                    int end = j.Past + i + 1, s0 = Math.Max(b0, Math.Max(0, end - j.Window)), s1 = Math.Min(b1, end), n = s1 - s0;
+                    if (n <= 0) continue;
+                    for (int h = g * group; h < (g + 1) * group; h++)
+                    {
+                        int r = (i - i0) * group + h - g * group;
+                        var row = new Span<float>(scores, n);
+                        Scores(j.Level, j.Q + (long)i * width + h * d, keys + (long)(s0 - b0) * d, d, n, j.Scale, scores);
+                        if (j.Softcap > 0)
+                        {
+                            TensorPrimitives.Divide(row, j.Softcap, row);
+                            TensorPrimitives.Tanh(row, row);
+                            TensorPrimitives.Multiply(row, j.Softcap, row);
+                        }
+                        float m = Math.Max(max[r], TensorPrimitives.Max(row));
+                        float blockSum = SoftmaxRows.ExpShiftSum(row, m);
+                        if (values is null) values = Positions(ref j, j.V, kv + (long)b0 * d, b1 - b0, valueBlock);
+                        float* o = acc + (long)r * d;
+                        bool first = float.IsNegativeInfinity(max[r]);
+                        if (!first && m > max[r])
+                        {
+                            float alpha = MathF.Exp(max[r] - m);
+                            TensorPrimitives.Multiply(new ReadOnlySpan<float>(o, d), alpha, new Span<float>(o, d));
+                            sum[r] *= alpha;
+                        }
+                        Weighted(j.Level, scores, values + (long)(s0 - b0) * d, d, n, 1f, o, accumulate: !first);
+                        sum[r] += blockSum;
+                        max[r] = m;
+                    }
                 }
             }
+            for (int i = i0; i < i1; i++)
+                for (int h = g * group; h < (g + 1) * group; h++)
+                {
+                    int r = (i - i0) * group + h - g * group;
+                    TensorPrimitives.Multiply(new ReadOnlySpan<float>(acc + (long)r * d, d), 1f / sum[r], new Span<float>(j.O + (long)i * width + h * d, d));
+                }
         }
     }
 

@@ -19,7 +19,7 @@ public sealed class InferenceSession
     private readonly Tensor _cos, _sin;           // [max length, D]: global layers' RoPE
     private readonly Tensor _localCos, _localSin; // sliding-window layers' RoPE (the same tables when the bases agree)
     private readonly ForwardBuffers _buffers;     // [chunk, width] activations
-    private readonly Tensor _scores;              // [threads, max length]: one attention score row per kernel thread
+    private readonly Tensor _scores;              // [threads, CachedAttention.ScratchPerThread]: attention scratch per kernel thread
     private readonly int[] _oneId = new int[1];
 
     internal InferenceSession(RuntimeModel model, int maxSequenceLength, int prefillChunk, DType kvCache = DType.Float32)
@@ -50,9 +50,8 @@ public sealed class InferenceSession
         (_cos, _sin) = RopeTables(maxSequenceLength, d, c.RopeTheta, c.RopeScalingFactor);
         bool localTables = model.Layers.Any(l => l.Window > 0) && (c.LocalRopeTheta != c.RopeTheta || c.RopeScalingFactor != 1);
         (_localCos, _localSin) = localTables ? RopeTables(maxSequenceLength, d, c.LocalRopeTheta, 1) : (_cos, _sin);
-        // one score row (and for a half cache a block of converted positions) per core: the attention kernel never splits over
-        // more threads than it has scratch for
-        _scores = Tensor.Zeros([Math.Max(1, Environment.ProcessorCount), CachedAttention.ScratchPerThread(maxSequenceLength, d, kvCache == DType.Float16)], DType.Float32, Device.Cpu);
+        // the attention kernel's scratch for each core (it never splits over more threads than it has scratch for)
+        _scores = Tensor.Zeros([Math.Max(1, Environment.ProcessorCount), CachedAttention.ScratchPerThread(c.NumAttentionHeads, c.NumKeyValueHeads, d, kvCache == DType.Float16)], DType.Float32, Device.Cpu);
         Logits = Tensor.Zeros([c.VocabSize], DType.Float32, Device.Cpu);
     }
 

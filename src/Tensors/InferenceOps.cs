@@ -347,7 +347,7 @@ public static class InferenceOps
 
     /// <summary>Causal attention of query rows 0..<paramref name="rows"/> of q [≥ rows, H·D] at positions
     /// <paramref name="position"/>.. over the caches [Hkv, capacity, D] (filled up to position + rows) into output [≥ rows, H·D];
-    /// scratch holds one score row per thread (a Float16 cache: and a block of converted positions, <see cref="Kernels.CachedAttention.ScratchPerThread"/>; less room: fewer threads).</summary>
+    /// scratch holds <see cref="Kernels.CachedAttention.ScratchPerThread"/> floats per thread (less room: fewer threads).</summary>
     public static void CachedAttention(Tensor q, int rows, Tensor keyCache, Tensor valueCache, int position, Tensor output, Tensor scratch)
     {
         var (_, _, d) = Cache(keyCache, nameof(keyCache));

@@ -14,6 +14,7 @@ public sealed class CachedAttentionTests
     [InlineData(2, 1, 33, 100, 1)]  // odd head dim
     [InlineData(4, 2, 128, 57, 1)]  // Qwen3's head dim: the register-blocked decode loops, 64 columns at a time
     [InlineData(2, 2, 80, 9, 2)]    // 64 + 16 columns (512-bit) or 2·32 + 16 (256-bit)
+    [InlineData(4, 2, 64, 150, 37)] // three tiles of queries over four blocks of keys: the running maximum and sum carried across
     public void MatchesTheReferenceAndTheTrainingKernel(int heads, int kvHeads, int d, int past, int queries)
     {
         int capacity = past + queries + 3, width = heads * d, s = past + queries;
@@ -38,7 +39,7 @@ public sealed class CachedAttentionTests
             {
                 using var _ = KernelContext.Override(level, threads);
                 var o = new float[expected.Length];
-                CachedAttention.Forward(heads, kvHeads, d, capacity, past, queries, q, k, v, o, new float[threads * capacity]);
+                CachedAttention.Forward(heads, kvHeads, d, capacity, past, queries, q, k, v, o, new float[threads * CachedAttention.ScratchPerThread(heads, kvHeads, d, false)]);
                 double e = RelErr(o, expected);
                 Assert.True(e <= 1e-5, $"{level}, {threads} threads: relative error {e:E3}");
             }
@@ -49,6 +50,7 @@ public sealed class CachedAttentionTests
     [InlineData(6, 3, 24, 13, 1, 5, 2.5f)]  // a decode step: the last 5 keys, soft-capped
     [InlineData(2, 1, 33, 20, 9, 4, 0.7f)]  // a prefill chunk after cached positions, odd head dim
     [InlineData(3, 3, 17, 2, 5, 0, 1.5f)]   // soft-capping only
+    [InlineData(4, 1, 32, 130, 21, 70, 1f)] // a window of 70 sliding across blocks, two tiles, a group of four
     public void SlidingWindowAndSoftCappingMatchTheReference(int heads, int kvHeads, int d, int past, int queries, int window, float softcap)
     {
         int capacity = past + queries + 2, width = heads * d;
@@ -66,7 +68,7 @@ public sealed class CachedAttentionTests
             {
                 using var _ = KernelContext.Override(level, threads);
                 var o = new float[expected.Length];
-                CachedAttention.Forward(heads, kvHeads, d, capacity, past, queries, q, k, v, o, new float[threads * capacity], scale, window, softcap);
+                CachedAttention.Forward(heads, kvHeads, d, capacity, past, queries, q, k, v, o, new float[threads * CachedAttention.ScratchPerThread(heads, kvHeads, d, false)], scale, window, softcap);
                 double e = RelErr(o, expected);
                 Assert.True(e <= 1e-5, $"{level}, {threads} threads: relative error {e:E3}");
             }
@@ -96,9 +98,9 @@ public sealed class CachedAttentionTests
             {
                 using var _ = KernelContext.Override(level, threads);
                 var fromFloat = new float[reference.Length];
-                CachedAttention.Forward(heads, kvHeads, d, capacity, past, queries, q, k, v, fromFloat, new float[threads * capacity], scale, window, softcap);
+                CachedAttention.Forward(heads, kvHeads, d, capacity, past, queries, q, k, v, fromFloat, new float[threads * CachedAttention.ScratchPerThread(heads, kvHeads, d, false)], scale, window, softcap);
                 var fromHalf = new float[reference.Length];
-                var scratch = new float[threads * CachedAttention.ScratchPerThread(capacity, d, halfCache: true)];
+                var scratch = new float[threads * CachedAttention.ScratchPerThread(heads, kvHeads, d, halfCache: true)];
                 CachedAttention.Forward(heads, kvHeads, d, capacity, past, queries, q, kh, vh, fromHalf, scratch, scale, window, softcap);
                 Assert.Equal(fromFloat, fromHalf);
                 double e = RelErr(fromHalf, reference);
@@ -107,14 +109,16 @@ public sealed class CachedAttentionTests
     }
 
     [Fact]
-    public void AHalfCacheNeedsRoomForItsConvertedBlock()
+    public void AHalfCacheNeedsRoomForItsConvertedBlocks()
     {
         var q = new float[2 * 8];
         var cache = new Half[10 * 8];
         var o = new float[2 * 8];
-        var e = Assert.Throws<ArgumentException>(() => CachedAttention.Forward(2, 1, 8, 10, 0, 1, q, cache, cache, o, new float[10], 1f, 0, 0f));
-        Assert.Contains("64 converted positions of 8", e.Message);
-        CachedAttention.Forward(2, 1, 8, 10, 0, 1, q, cache, cache, o, new float[CachedAttention.ScratchPerThread(10, 8, halfCache: true)], 1f, 0, 0f);
+        int full = CachedAttention.ScratchPerThread(2, 1, 8, halfCache: false), half = CachedAttention.ScratchPerThread(2, 1, 8, halfCache: true);
+        Assert.Equal(2 * CachedAttention.KeyBlock * 8, half - full); // a block of keys and one of values, converted
+        var e = Assert.Throws<ArgumentException>(() => CachedAttention.Forward(2, 1, 8, 10, 0, 1, q, cache, cache, o, new float[full], 1f, 0, 0f));
+        Assert.Contains($"needs at least {half} per thread", e.Message);
+        CachedAttention.Forward(2, 1, 8, 10, 0, 1, q, cache, cache, o, new float[half], 1f, 0, 0f);
     }
 
     [Fact]
