@@ -1,5 +1,7 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace BitDistill.Kernels;
 
@@ -258,7 +260,26 @@ public static unsafe class CachedAttention
     // scores[s] = (q · keys[s]) · scale for s < n.
     private static void Scores512(float* q, float* keys, int d, int n, float scale, float* scores)
     {
-        for (int s = 0; s < n; s++)
+        int s = 0;
+        // four keys at a time: q read once for the four, four independent FMA chains, and one combined horizontal sum (two
+        // folds to 256 bits and three horizontal adds give the four dot products) instead of one full reduction per key
+        if (Avx.IsSupported)
+            for (; s + 4 <= n; s += 4)
+            {
+                float* k = keys + (long)s * d;
+                Vector512<float> a0 = Vector512<float>.Zero, a1 = Vector512<float>.Zero, a2 = Vector512<float>.Zero, a3 = Vector512<float>.Zero;
+                for (int c = 0; c < d; c += 16)
+                {
+                    var qc = Vector512.Load(q + c);
+                    a0 = Vector512.FusedMultiplyAdd(qc, Vector512.Load(k + c), a0);
+                    a1 = Vector512.FusedMultiplyAdd(qc, Vector512.Load(k + d + c), a1);
+                    a2 = Vector512.FusedMultiplyAdd(qc, Vector512.Load(k + 2 * d + c), a2);
+                    a3 = Vector512.FusedMultiplyAdd(qc, Vector512.Load(k + 3 * d + c), a3);
+                }
+                (Sum4(a0.GetLower() + a0.GetUpper(), a1.GetLower() + a1.GetUpper(), a2.GetLower() + a2.GetUpper(), a3.GetLower() + a3.GetUpper())
+                    * Vector128.Create(scale)).Store(scores + s);
+            }
+        for (; s < n; s++)
         {
             float* k = keys + (long)s * d;
             Vector512<float> a0 = Vector512<float>.Zero, a1 = Vector512<float>.Zero;
@@ -275,7 +296,23 @@ public static unsafe class CachedAttention
 
     private static void Scores256(float* q, float* keys, int d, int n, float scale, float* scores)
     {
-        for (int s = 0; s < n; s++)
+        int s = 0;
+        if (Avx.IsSupported)
+            for (; s + 4 <= n; s += 4)
+            {
+                float* k = keys + (long)s * d;
+                Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero;
+                for (int c = 0; c < d; c += 8)
+                {
+                    var qc = Vector256.Load(q + c);
+                    a0 = Vector256.FusedMultiplyAdd(qc, Vector256.Load(k + c), a0);
+                    a1 = Vector256.FusedMultiplyAdd(qc, Vector256.Load(k + d + c), a1);
+                    a2 = Vector256.FusedMultiplyAdd(qc, Vector256.Load(k + 2 * d + c), a2);
+                    a3 = Vector256.FusedMultiplyAdd(qc, Vector256.Load(k + 3 * d + c), a3);
+                }
+                (Sum4(a0, a1, a2, a3) * Vector128.Create(scale)).Store(scores + s);
+            }
+        for (; s < n; s++)
         {
             float* k = keys + (long)s * d;
             Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero;
@@ -290,10 +327,44 @@ public static unsafe class CachedAttention
         }
     }
 
-    // o = inv · ((o if accumulate, else 0) + Σ_s p[s]·values[s]), 64 (32) columns at a time held in four registers across all n keys.
+    // The four sums of the lanes of y0..y3: [Σ y0, Σ y1, Σ y2, Σ y3].
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> Sum4(Vector256<float> y0, Vector256<float> y1, Vector256<float> y2, Vector256<float> y3)
+    {
+        var h = Avx.HorizontalAdd(Avx.HorizontalAdd(y0, y1), Avx.HorizontalAdd(y2, y3)); // per 128-bit half: one partial sum of each
+        return h.GetLower() + h.GetUpper();
+    }
+
+    // o = inv · ((o if accumulate, else 0) + Σ_s p[s]·values[s]), 128 (512-bit: eight registers), then 64 (32) columns at a time held in four registers across all n keys.
     private static void Weighted512(float* p, float* values, int d, int n, float inv, float* o, bool accumulate)
     {
         int c = 0;
+        for (; c + 128 <= d; c += 128)
+        {
+            // eight independent chains: one FMA per register per key, so the loop runs at FMA throughput, not latency
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+            if (accumulate)
+            {
+                a0 = Vector512.Load(o + c); a1 = Vector512.Load(o + c + 16); a2 = Vector512.Load(o + c + 32); a3 = Vector512.Load(o + c + 48);
+                a4 = Vector512.Load(o + c + 64); a5 = Vector512.Load(o + c + 80); a6 = Vector512.Load(o + c + 96); a7 = Vector512.Load(o + c + 112);
+            }
+            for (int s = 0; s < n; s++)
+            {
+                float* v = values + (long)s * d + c;
+                var w = Vector512.Create(p[s]);
+                a0 = Vector512.FusedMultiplyAdd(Vector512.Load(v), w, a0);
+                a1 = Vector512.FusedMultiplyAdd(Vector512.Load(v + 16), w, a1);
+                a2 = Vector512.FusedMultiplyAdd(Vector512.Load(v + 32), w, a2);
+                a3 = Vector512.FusedMultiplyAdd(Vector512.Load(v + 48), w, a3);
+                a4 = Vector512.FusedMultiplyAdd(Vector512.Load(v + 64), w, a4);
+                a5 = Vector512.FusedMultiplyAdd(Vector512.Load(v + 80), w, a5);
+                a6 = Vector512.FusedMultiplyAdd(Vector512.Load(v + 96), w, a6);
+                a7 = Vector512.FusedMultiplyAdd(Vector512.Load(v + 112), w, a7);
+            }
+            var scale = Vector512.Create(inv);
+            (a0 * scale).Store(o + c); (a1 * scale).Store(o + c + 16); (a2 * scale).Store(o + c + 32); (a3 * scale).Store(o + c + 48);
+            (a4 * scale).Store(o + c + 64); (a5 * scale).Store(o + c + 80); (a6 * scale).Store(o + c + 96); (a7 * scale).Store(o + c + 112);
+        }
         for (; c + 64 <= d; c += 64)
         {
             Vector512<float> a0 = Vector512<float>.Zero, a1 = Vector512<float>.Zero, a2 = Vector512<float>.Zero, a3 = Vector512<float>.Zero;
