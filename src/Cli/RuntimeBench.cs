@@ -68,6 +68,8 @@ public static class RuntimeBench
         public string KvCache { get; init; } = "f16";
         /// <summary>Bytes of the session's KV cache (0 for the peer).</summary>
         public long KvCacheBytes { get; init; }
+        /// <summary>Of <see cref="BytesPerToken"/>, the keys and values one decode step reads on average (the rest is weights).</summary>
+        public long KvBytesPerToken { get; init; }
     }
 
     // Qwen3-0.6B (../shared/data/configs/qwen3-0.6b.config.json), the shape of the issue's targets
@@ -234,11 +236,13 @@ public static class RuntimeBench
         private readonly int[] _prompt;
         private readonly string _modelName, _format, _lmHead, _kvCache;
         private readonly long _file, _resident, _peak;
+        private readonly int _depth, _generate;
         private readonly List<double> _prefill = [], _decode = [], _bandwidth = [];
 
         public Cell(RuntimeModel model, string modelName, string format, string lmHead, SimdLevel level, int threads, string kvCache, long file, long resident, long peak, Options o)
         {
             _model = model; _modelName = modelName; _format = format; _lmHead = lmHead; Level = level; Threads = threads; _kvCache = kvCache;
+            _depth = o.Depth; _generate = o.Generate;
             _file = file; _resident = resident; _peak = peak;
             var c = model.Config;
             _prompt = new int[o.Prompt];
@@ -298,11 +302,16 @@ public static class RuntimeBench
         // the bound and the share are medians over the rounds of each round's own (its decode against its bandwidth)
         public Row ToRow()
         {
-            long perToken = _model.DecodeBytesPerToken;
+            // the weights, and the keys and values a decode step reads: step i (of the measured ones) attends over depth + 2 + i
+            // positions, so on average depth + 2 + (generate − 1) / 2
+            var c = _model.Config;
+            double positions = _depth + 2 + (_generate - 1) / 2.0;
+            long kvPerToken = (long)(2.0 * c.NumHiddenLayers * c.NumKeyValueHeads * c.HeadDim * (_kvCache == "fp16" ? 2 : 4) * positions);
+            long perToken = _model.DecodeBytesPerToken + kvPerToken;
             var bounds = _bandwidth.Select(b => b * 1e9 / perToken).ToList();
             var shares = _decode.Zip(bounds, (d, b) => d / b).ToList();
             return new Row(_modelName, _format, _lmHead, Threads, Median(_decode), Median(_prefill), perToken, Median(bounds), _file, _resident, "bitdistill")
-            { PeakResidentBytes = _peak, Simd = Level.ToString(), ShareOfBound = Median(shares), BandwidthPerRound = [.. _bandwidth], KvCache = _kvCache, KvCacheBytes = _session.KvCacheBytes };
+            { PeakResidentBytes = _peak, Simd = Level.ToString(), ShareOfBound = Median(shares), BandwidthPerRound = [.. _bandwidth], KvCache = _kvCache, KvCacheBytes = _session.KvCacheBytes, KvBytesPerToken = kvPerToken };
         }
     }
 
@@ -393,7 +402,7 @@ public static class RuntimeBench
                 + $"{(peer is null ? "" : (r.DecodeTokensPerSecond / peer.DecodeTokensPerSecond).ToString("F2", CultureInfo.InvariantCulture) + "×")} | "
                 + $"{(peer is null ? "" : (r.PrefillTokensPerSecond / peer.PrefillTokensPerSecond).ToString("F2", CultureInfo.InvariantCulture) + "×")} |"));
         }
-        stdout.WriteLine("(medians of the rounds; a round's bound = the read bandwidth at that thread count, the higher of the probes right before and after its decode, / bytes of weights read per decoded token; % of bound = median of the rounds' decode / bound; llama.cpp rows: llama-bench avg, its default output layer is q6_K, its default KV cache f16)");
+        stdout.WriteLine("(medians of the rounds; a round's bound = the read bandwidth at that thread count, the higher of the probes right before and after its decode, / bytes read per decoded token (weights, and keys and values at the mean decoded position); % of bound = median of the rounds' decode / bound; llama.cpp rows: llama-bench avg, its default output layer is q6_K, its default KV cache f16)");
         // the paper's comparison: packed ternary against the same shape at FP16, both on our runtime
         foreach (var fp in rows.Where(r => r.Engine == "bitdistill" && r.Format == Fp16))
             foreach (var t in rows.Where(r => r.Engine == "bitdistill" && FullPrecision(r.Format) is null && r.Threads == fp.Threads && r.Simd == fp.Simd && r.KvCache == fp.KvCache))
@@ -413,6 +422,7 @@ public static class RuntimeBench
                 w.WriteString("engine", r.Engine); w.WriteString("model", r.Model); w.WriteString("format", r.Format); w.WriteString("lm_head", r.LmHead);
                 w.WriteNumber("threads", r.Threads); w.WriteString("simd", r.Simd);
                 w.WriteString("kv_cache", r.KvCache); w.WriteNumber("kv_cache_bytes", r.KvCacheBytes); w.WriteNumber("depth", depth);
+                w.WriteNumber("kv_bytes_per_token", r.KvBytesPerToken);
                 w.WriteNumber("decode_tokens_per_s", Finite(r.DecodeTokensPerSecond)); w.WriteNumber("prefill_tokens_per_s", Finite(r.PrefillTokensPerSecond));
                 w.WriteNumber("bytes_per_token", r.BytesPerToken); w.WriteNumber("bound_tokens_per_s", Finite(r.BoundTokensPerSecond));
                 w.WriteNumber("share_of_bound", Finite(r.ShareOfBound));

@@ -70,9 +70,14 @@ public sealed class RuntimeBenchTests
             Assert.Equal("native", peer.GetProperty("simd").GetString());
             Assert.True(ours.GetProperty("decode_tokens_per_s").GetDouble() > 0);
             Assert.True(ours.GetProperty("prefill_tokens_per_s").GetDouble() > 0);
-            // bytes per token: 2 layers × 7 packed projections + the INT8 table (300 × 64 + scales) + one embedding row
+            // bytes per token: the keys and values a decode step reads at the mean decoded position (depth 5 + 2 + (8 − 1) / 2:
+            // 2 (K, V) × 2 layers × 2 KV heads × 16 dims × 4 bytes × 10.5 positions; half that from the half cache) and the weights,
+            // 2 layers × 7 packed projections + the INT8 table (300 × 64 + scales) + one embedding row
             long bytes = ours.GetProperty("bytes_per_token").GetInt64();
-            Assert.InRange(bytes, 300 * 64, 300 * 64 + 2 * 7 * 160 * 64);
+            Assert.Equal(5376, ours.GetProperty("kv_bytes_per_token").GetInt64());
+            Assert.Equal(2688, half.GetProperty("kv_bytes_per_token").GetInt64());
+            Assert.Equal(bytes - 5376, half.GetProperty("bytes_per_token").GetInt64() - 2688);
+            Assert.InRange(bytes - 5376, 300 * 64, 300 * 64 + 2 * 7 * 160 * 64);
             Assert.True(ours.GetProperty("bound_tokens_per_s").GetDouble() > 0);
             // the bound: per round, the higher of the bandwidths measured right before and after that round's decode, over the
             // bytes per token; the row's bound is the median of the rounds' (two rounds: their mean), its share the median of the
