@@ -465,23 +465,23 @@ public static unsafe partial class Gemv
     internal const int NormalMask = unchecked((int)0x8FFF_E000);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool AllNormal(Vector512<ushort> h) =>
+    internal static bool AllNormal(Vector512<ushort> h) =>
         Vector512.LessThanAll((h & Vector512.Create((ushort)0x7FFF)) - Vector512.Create((ushort)0x0400), Vector512.Create((ushort)0x7800));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool AllNormal(Vector256<ushort> h) =>
+    internal static bool AllNormal(Vector256<ushort> h) =>
         Vector256.LessThanAll((h & Vector256.Create((ushort)0x7FFF)) - Vector256.Create((ushort)0x0400), Vector256.Create((ushort)0x7800));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> NormalToSingle(Vector512<uint> h) =>
+    internal static Vector512<float> NormalToSingle(Vector512<uint> h) =>
         ((((h << 16).AsInt32() >> 3) & Vector512.Create(NormalMask)) + Vector512.Create((int)Rebias)).AsSingle();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> NormalToSingle(Vector256<uint> h) =>
+    internal static Vector256<float> NormalToSingle(Vector256<uint> h) =>
         ((((h << 16).AsInt32() >> 3) & Vector256.Create(NormalMask)) + Vector256.Create((int)Rebias)).AsSingle();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<float> NormalToSingle(Vector128<uint> h) =>
+    internal static Vector128<float> NormalToSingle(Vector128<uint> h) =>
         ((((h << 16).AsInt32() >> 3) & Vector128.Create(NormalMask)) + Vector128.Create((int)Rebias)).AsSingle();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -172,6 +172,13 @@ public static class NumericConvert
             for (; i <= n - Vector512<ushort>.Count; i += Vector512<ushort>.Count)
             {
                 var v = Vector512.LoadUnsafe(ref s, (nuint)i);
+                // almost every vector of real weights or activations holds only normal halves: 4 integer ops per 16 instead of ~20
+                if (Gemv.AllNormal(v))
+                {
+                    Gemv.NormalToSingle(Vector512.WidenLower(v)).AsUInt32().StoreUnsafe(ref d, (nuint)i);
+                    Gemv.NormalToSingle(Vector512.WidenUpper(v)).AsUInt32().StoreUnsafe(ref d, (nuint)(i + Vector512<uint>.Count));
+                    continue;
+                }
                 FromHalf(Vector512.WidenLower(v)).StoreUnsafe(ref d, (nuint)i);
                 FromHalf(Vector512.WidenUpper(v)).StoreUnsafe(ref d, (nuint)(i + Vector512<uint>.Count));
             }
@@ -181,6 +188,12 @@ public static class NumericConvert
             for (; i <= n - Vector256<ushort>.Count; i += Vector256<ushort>.Count)
             {
                 var v = Vector256.LoadUnsafe(ref s, (nuint)i);
+                if (Gemv.AllNormal(v))
+                {
+                    Gemv.NormalToSingle(Vector256.WidenLower(v)).AsUInt32().StoreUnsafe(ref d, (nuint)i);
+                    Gemv.NormalToSingle(Vector256.WidenUpper(v)).AsUInt32().StoreUnsafe(ref d, (nuint)(i + Vector256<uint>.Count));
+                    continue;
+                }
                 FromHalf(Vector256.WidenLower(v)).StoreUnsafe(ref d, (nuint)i);
                 FromHalf(Vector256.WidenUpper(v)).StoreUnsafe(ref d, (nuint)(i + Vector256<uint>.Count));
             }

@@ -88,6 +88,14 @@ public class NumericConvertTests
         for (int i = 0; i < src.Length; i++)
             Assert.True(BitConverter.SingleToUInt32Bits(reference[i]) == BitConverter.SingleToUInt32Bits(fast[i]),
                 $"half 0x{i:X4}: expected 0x{BitConverter.SingleToUInt32Bits(reference[i]):X8}, got 0x{BitConverter.SingleToUInt32Bits(fast[i]):X8}");
+        // shuffled: vectors of normal halves with a zero, subnormal, Inf or NaN among them leave the all-normal fast path
+        var rng = new Random(5);
+        var shuffled = src.OrderBy(_ => rng.Next()).ToArray();
+        NumericConvert.HalfToSingle(shuffled, fast);
+        NumericConvert.HalfToSingleReference(shuffled, reference);
+        for (int i = 0; i < src.Length; i++)
+            Assert.True(BitConverter.SingleToUInt32Bits(reference[i]) == BitConverter.SingleToUInt32Bits(fast[i]),
+                $"shuffled half 0x{BitConverter.HalfToUInt16Bits(shuffled[i]):X4}: expected 0x{BitConverter.SingleToUInt32Bits(reference[i]):X8}, got 0x{BitConverter.SingleToUInt32Bits(fast[i]):X8}");
     }
 
     [Theory, MemberData(nameof(Levels))]
