@@ -41,14 +41,14 @@ public static unsafe class CachedAttention
     /// <summary>Queries one unit of work carries through the cache together (with every query head of its KV head's group).</summary>
     public const int QueryTile = 16;
 
-    /// <summary>Floats of scratch one thread needs: a block of scores, the running output, maximum and sum of each of the
+    /// <summary>Floats of scratch one thread needs: two rows of a block's scores, the running output, maximum and sum of each of the
     /// unit's rows (<see cref="QueryTile"/> queries × heads / kvHeads), and for a half cache a converted block of keys and one of
     /// values.</summary>
     public static int ScratchPerThread(int heads, int kvHeads, int headDim, bool halfCache)
     {
         if (heads <= 0 || kvHeads <= 0 || heads % kvHeads != 0) throw new ArgumentException($"{heads} query heads are not a positive multiple of {kvHeads} kv heads");
         ArgumentOutOfRangeException.ThrowIfLessThan(headDim, 1);
-        return KeyBlock + QueryTile * (heads / kvHeads) * (headDim + 2) + (halfCache ? 2 * KeyBlock * headDim : 0);
+        return 2 * KeyBlock + QueryTile * (heads / kvHeads) * (headDim + 2) + (halfCache ? 2 * KeyBlock * headDim : 0);
     }
 
     /// <summary>As the overload with options over a cache of IEEE halves [Hkv, capacity, D].</summary>
@@ -167,7 +167,8 @@ public static unsafe class CachedAttention
     private static void Units(ref Job j, int u0, int u1, float* scratch)
     {
         int d = j.HeadDim, width = j.Heads * d, group = j.Group;
-        float* scores = scratch, acc = scratch + KeyBlock, max = acc + QueryTile * group * d, sum = max + QueryTile * group;
+        bool pairs = j.Level >= SimdLevel.Vector512 && d % 16 == 0 && Avx512F.IsSupported;
+        float* scores = scratch, acc = scratch + 2 * KeyBlock, max = acc + QueryTile * group * d, sum = max + QueryTile * group;
         float* keyBlock = sum + QueryTile * group, valueBlock = keyBlock + KeyBlock * d;
         for (int u = u0; u < u1; u++)
         {
@@ -183,31 +184,40 @@ public static unsafe class CachedAttention
                 {
                     int end = j.Past + i + 1, s0 = Math.Max(b0, Math.Max(0, end - j.Window)), s1 = Math.Min(b1, end), n = s1 - s0;
                     if (n <= 0) continue;
-                    for (int h = g * group; h < (g + 1) * group; h++)
+                    // the group's heads two at a time where the 512-bit pair kernels apply: each key and value vector loaded once for both
+                    for (int h = g * group, pair; h < (g + 1) * group; h += pair)
                     {
+                        pair = h + 1 < (g + 1) * group && pairs ? 2 : 1;
                         int r = (i - i0) * group + h - g * group;
-                        var row = new Span<float>(scores, n);
-                        Scores(j.Level, j.Q + (long)i * width + h * d, keys + (long)(s0 - b0) * d, d, n, j.Scale, scores);
-                        if (j.Softcap > 0)
+                        float* qh = j.Q + (long)i * width + h * d, kh = keys + (long)(s0 - b0) * d;
+                        if (pair == 2) ScoresPair512(qh, qh + d, kh, d, n, j.Scale, scores, scores + KeyBlock);
+                        else Scores(j.Level, qh, kh, d, n, j.Scale, scores);
+                        bool first = float.IsNegativeInfinity(max[r]); // the same for every head of a query: they see the same keys
+                        for (int t = 0; t < pair; t++)
                         {
-                            TensorPrimitives.Divide(row, j.Softcap, row);
-                            TensorPrimitives.Tanh(row, row);
-                            TensorPrimitives.Multiply(row, j.Softcap, row);
+                            var row = new Span<float>(scores + t * KeyBlock, n);
+                            if (j.Softcap > 0)
+                            {
+                                TensorPrimitives.Divide(row, j.Softcap, row);
+                                TensorPrimitives.Tanh(row, row);
+                                TensorPrimitives.Multiply(row, j.Softcap, row);
+                            }
+                            float m = Math.Max(max[r + t], TensorPrimitives.Max(row));
+                            float blockSum = SoftmaxRows.ExpShiftSum(row, m);
+                            if (!first && m > max[r + t])
+                            {
+                                float alpha = MathF.Exp(max[r + t] - m);
+                                float* o = acc + (long)(r + t) * d;
+                                TensorPrimitives.Multiply(new ReadOnlySpan<float>(o, d), alpha, new Span<float>(o, d));
+                                sum[r + t] *= alpha;
+                            }
+                            sum[r + t] += blockSum;
+                            max[r + t] = m;
                         }
-                        float m = Math.Max(max[r], TensorPrimitives.Max(row));
-                        float blockSum = SoftmaxRows.ExpShiftSum(row, m);
                         if (values is null) values = Positions(ref j, j.V, kv + (long)b0 * d, b1 - b0, valueBlock);
-                        float* o = acc + (long)r * d;
-                        bool first = float.IsNegativeInfinity(max[r]);
-                        if (!first && m > max[r])
-                        {
-                            float alpha = MathF.Exp(max[r] - m);
-                            TensorPrimitives.Multiply(new ReadOnlySpan<float>(o, d), alpha, new Span<float>(o, d));
-                            sum[r] *= alpha;
-                        }
-                        Weighted(j.Level, scores, values + (long)(s0 - b0) * d, d, n, 1f, o, accumulate: !first);
-                        sum[r] += blockSum;
-                        max[r] = m;
+                        float* vh = values + (long)(s0 - b0) * d;
+                        if (pair == 2) WeightedPair512(scores, scores + KeyBlock, vh, d, n, acc + (long)r * d, acc + (long)(r + 1) * d, accumulate: !first);
+                        else Weighted(j.Level, scores, vh, d, n, 1f, acc + (long)r * d, accumulate: !first);
                     }
                 }
             }
@@ -290,6 +300,75 @@ public static unsafe class CachedAttention
             }
             if (c < d) a0 = Vector512.FusedMultiplyAdd(Vector512.Load(q + c), Vector512.Load(k + c), a0);
             scores[s] = Vector512.Sum(a0 + a1) * scale;
+        }
+    }
+
+    // Scores of two query rows (two heads of one KV group) against the same n keys, four keys at a time: per 16 columns two q
+    // loads and four key loads feed eight FMAs (one row alone: one q and four key loads for four).
+    private static void ScoresPair512(float* qa, float* qb, float* keys, int d, int n, float scale, float* sa, float* sb)
+    {
+        int s = 0;
+        var sc = Vector128.Create(scale);
+        for (; s + 4 <= n; s += 4)
+        {
+            float* k = keys + (long)s * d;
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
+            for (int c = 0; c < d; c += 16)
+            {
+                var x = Vector512.Load(qa + c); var y = Vector512.Load(qb + c);
+                var k0 = Vector512.Load(k + c); var k1 = Vector512.Load(k + d + c); var k2 = Vector512.Load(k + 2 * d + c); var k3 = Vector512.Load(k + 3 * d + c);
+                a0 = Vector512.FusedMultiplyAdd(x, k0, a0); a1 = Vector512.FusedMultiplyAdd(x, k1, a1);
+                a2 = Vector512.FusedMultiplyAdd(x, k2, a2); a3 = Vector512.FusedMultiplyAdd(x, k3, a3);
+                b0 = Vector512.FusedMultiplyAdd(y, k0, b0); b1 = Vector512.FusedMultiplyAdd(y, k1, b1);
+                b2 = Vector512.FusedMultiplyAdd(y, k2, b2); b3 = Vector512.FusedMultiplyAdd(y, k3, b3);
+            }
+            (Sum4(a0, a1, a2, a3) * sc).Store(sa + s);
+            (Sum4(b0, b1, b2, b3) * sc).Store(sb + s);
+        }
+        if (s < n)
+        {
+            Scores512(qa, keys + (long)s * d, d, n - s, scale, sa + s);
+            Scores512(qb, keys + (long)s * d, d, n - s, scale, sb + s);
+        }
+    }
+
+    // oa = (oa if accumulate, else 0) + Σ_s pa[s]·values[s], and ob the same with pb: each value vector loaded once for both
+    // rows, 64 columns at a time (eight registers), then 16.
+    private static void WeightedPair512(float* pa, float* pb, float* values, int d, int n, float* oa, float* ob, bool accumulate)
+    {
+        int c = 0;
+        for (; c + 64 <= d; c += 64)
+        {
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
+            if (accumulate)
+            {
+                a0 = Vector512.Load(oa + c); a1 = Vector512.Load(oa + c + 16); a2 = Vector512.Load(oa + c + 32); a3 = Vector512.Load(oa + c + 48);
+                b0 = Vector512.Load(ob + c); b1 = Vector512.Load(ob + c + 16); b2 = Vector512.Load(ob + c + 32); b3 = Vector512.Load(ob + c + 48);
+            }
+            for (int s = 0; s < n; s++)
+            {
+                float* v = values + (long)s * d + c;
+                var x = Vector512.Create(pa[s]); var y = Vector512.Create(pb[s]);
+                var v0 = Vector512.Load(v); var v1 = Vector512.Load(v + 16); var v2 = Vector512.Load(v + 32); var v3 = Vector512.Load(v + 48);
+                a0 = Vector512.FusedMultiplyAdd(v0, x, a0); a1 = Vector512.FusedMultiplyAdd(v1, x, a1);
+                a2 = Vector512.FusedMultiplyAdd(v2, x, a2); a3 = Vector512.FusedMultiplyAdd(v3, x, a3);
+                b0 = Vector512.FusedMultiplyAdd(v0, y, b0); b1 = Vector512.FusedMultiplyAdd(v1, y, b1);
+                b2 = Vector512.FusedMultiplyAdd(v2, y, b2); b3 = Vector512.FusedMultiplyAdd(v3, y, b3);
+            }
+            a0.Store(oa + c); a1.Store(oa + c + 16); a2.Store(oa + c + 32); a3.Store(oa + c + 48);
+            b0.Store(ob + c); b1.Store(ob + c + 16); b2.Store(ob + c + 32); b3.Store(ob + c + 48);
+        }
+        for (; c < d; c += 16)
+        {
+            var a = accumulate ? Vector512.Load(oa + c) : Vector512<float>.Zero;
+            var b = accumulate ? Vector512.Load(ob + c) : Vector512<float>.Zero;
+            for (int s = 0; s < n; s++)
+            {
+                var v = Vector512.Load(values + (long)s * d + c);
+                a = Vector512.FusedMultiplyAdd(v, Vector512.Create(pa[s]), a);
+                b = Vector512.FusedMultiplyAdd(v, Vector512.Create(pb[s]), b);
+            }
+            a.Store(oa + c); b.Store(ob + c);
         }
     }
 
