@@ -6,8 +6,9 @@ using System.Runtime.Intrinsics.X86;
 namespace BitDistill.Kernels;
 
 /// <summary>Micro-benchmark of this machine's streaming read bandwidth (GB/s): threads sum contiguous parts of a 64-byte aligned
-/// buffer far larger than the caches, with the widest vectors this CPU has, four independent accumulators and the same
-/// non-temporal software prefetch 4 KB ahead that the GEMVs use, so the memory system, not the adds, is the limit. The bound
+/// buffer far larger than the caches, with the widest vectors this CPU has and four independent accumulators, each pass once
+/// with a non-temporal software prefetch 4 KB ahead and once without (the best of both), so the memory system, not the adds,
+/// is the limit. The bound
 /// that a decode step reading B bytes of weights cannot beat is bandwidth / B tokens per second. (A plain 256-bit loop without
 /// prefetch measured 31–34 GB/s on one Zen 4 core where this one measured 44–46 and the INT8 head GEMV streamed 39–43: a
 /// bound the kernels beat is no bound.)</summary>
@@ -51,32 +52,39 @@ public static unsafe class ReadBandwidth
         long sink = 0;
         double best = 0;
         var parts = new long[threads];
+        // each pass twice, with and without the software prefetch: which streams faster depends on the CPU (a Zen 4 streamed the
+        // FP16 GEMV faster without it, a Zen 5-like VM with it), and the bound is the best this machine showed
         for (int pass = 0; pass < passes; pass++)
-        {
-            long t0 = Stopwatch.GetTimestamp();
-            if (threads == 1) sink += Sum(level, buf, first, first + length);
-            else
+            for (int variant = 0; variant < 2; variant++)
             {
-                Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+                bool prefetch = variant == 0;
+                long t0 = Stopwatch.GetTimestamp();
+                if (threads == 1) sink += Sum(level, buf, first, first + length, prefetch);
+                else
                 {
-                    var (s, e) = StaticParallel.Chunk(length / 8, threads, t); // whole cache lines per thread
-                    parts[t] = Sum(level, buf, first + s * 8, first + e * 8);
-                });
-                foreach (var p in parts) sink += p;
+                    Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+                    {
+                        var (s, e) = StaticParallel.Chunk(length / 8, threads, t); // whole cache lines per thread
+                        parts[t] = Sum(level, buf, first + s * 8, first + e * 8, prefetch);
+                    });
+                    foreach (var p in parts) sink += p;
+                }
+                double seconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+                best = Math.Max(best, length * 8.0 / seconds / 1e9);
             }
-            double seconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
-            best = Math.Max(best, length * 8.0 / seconds / 1e9);
-        }
         GC.KeepAlive(sink);
         return best;
     }
 
     /// <summary>Σ a[start..end) (wrapping) at <see cref="KernelContext.Simd"/>, the work of one thread; public so a test can check
     /// every level against a plain loop.</summary>
-    public static long Sum(long[] a, int start, int end) => Sum(KernelContext.Current.Simd, a, start, end);
+    public static long Sum(long[] a, int start, int end) => Sum(KernelContext.Current.Simd, a, start, end, prefetch: true);
+
+    /// <summary>As <see cref="Sum(long[], int, int)"/>, with or without the software prefetch.</summary>
+    public static long Sum(long[] a, int start, int end, bool prefetch) => Sum(KernelContext.Current.Simd, a, start, end, prefetch);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static long Sum(SimdLevel level, long[] a, int start, int end)
+    private static long Sum(SimdLevel level, long[] a, int start, int end, bool prefetch)
     {
         ArgumentNullException.ThrowIfNull(a);
         if ((uint)start > (uint)end || end > a.Length) throw new ArgumentOutOfRangeException(nameof(end), $"range [{start}, {end}) outside the {a.Length} elements");
@@ -90,7 +98,7 @@ public static unsafe class ReadBandwidth
                 Vector512<long> s0 = default, s1 = default, s2 = default, s3 = default;
                 for (; i <= end - 32; i += 32)
                 {
-                    if (Sse.IsSupported)
+                    if (prefetch && Sse.IsSupported)
                     {
                         long* f = p + i + PrefetchLongs;
                         Sse.PrefetchNonTemporal(f); Sse.PrefetchNonTemporal(f + 8); Sse.PrefetchNonTemporal(f + 16); Sse.PrefetchNonTemporal(f + 24);
@@ -104,7 +112,7 @@ public static unsafe class ReadBandwidth
                 Vector256<long> s0 = default, s1 = default, s2 = default, s3 = default;
                 for (; i <= end - 16; i += 16)
                 {
-                    if (Sse.IsSupported) { Sse.PrefetchNonTemporal(p + i + PrefetchLongs); Sse.PrefetchNonTemporal(p + i + PrefetchLongs + 8); }
+                    if (prefetch && Sse.IsSupported) { Sse.PrefetchNonTemporal(p + i + PrefetchLongs); Sse.PrefetchNonTemporal(p + i + PrefetchLongs + 8); }
                     s0 += Vector256.Load(p + i); s1 += Vector256.Load(p + i + 4); s2 += Vector256.Load(p + i + 8); s3 += Vector256.Load(p + i + 12);
                 }
                 r = Vector256.Sum((s0 + s1) + (s2 + s3));
@@ -114,7 +122,7 @@ public static unsafe class ReadBandwidth
                 Vector128<long> s0 = default, s1 = default, s2 = default, s3 = default;
                 for (; i <= end - 8; i += 8)
                 {
-                    if (Sse.IsSupported) Sse.PrefetchNonTemporal(p + i + PrefetchLongs);
+                    if (prefetch && Sse.IsSupported) Sse.PrefetchNonTemporal(p + i + PrefetchLongs);
                     s0 += Vector128.Load(p + i); s1 += Vector128.Load(p + i + 2); s2 += Vector128.Load(p + i + 4); s3 += Vector128.Load(p + i + 6);
                 }
                 r = Vector128.Sum((s0 + s1) + (s2 + s3));

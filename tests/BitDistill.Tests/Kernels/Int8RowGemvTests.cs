@@ -102,6 +102,7 @@ public sealed class Int8RowGemvTests
                 long expected = 0;
                 for (int i = s; i < e; i++) expected = unchecked(expected + a[i]);
                 Assert.Equal(expected, ReadBandwidth.Sum(a, s, e));
+                Assert.Equal(expected, ReadBandwidth.Sum(a, s, e, prefetch: false));
             }
             Assert.Equal(0, ReadBandwidth.Sum(a, 7, 7));
             Assert.Throws<ArgumentOutOfRangeException>(() => ReadBandwidth.Sum(a, 9, 2000));
