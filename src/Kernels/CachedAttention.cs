@@ -1,5 +1,4 @@
 using System.Numerics.Tensors;
-using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -286,7 +285,7 @@ public static unsafe class CachedAttention
                     a2 = Vector512.FusedMultiplyAdd(qc, Vector512.Load(k + 2 * d + c), a2);
                     a3 = Vector512.FusedMultiplyAdd(qc, Vector512.Load(k + 3 * d + c), a3);
                 }
-                (Sum4(a0, a1, a2, a3) * Vector128.Create(scale)).Store(scores + s);
+                (HorizontalSum.Sum4(a0, a1, a2, a3) * Vector128.Create(scale)).Store(scores + s);
             }
         for (; s < n; s++)
         {
@@ -322,8 +321,8 @@ public static unsafe class CachedAttention
                 b0 = Vector512.FusedMultiplyAdd(y, k0, b0); b1 = Vector512.FusedMultiplyAdd(y, k1, b1);
                 b2 = Vector512.FusedMultiplyAdd(y, k2, b2); b3 = Vector512.FusedMultiplyAdd(y, k3, b3);
             }
-            (Sum4(a0, a1, a2, a3) * sc).Store(sa + s);
-            (Sum4(b0, b1, b2, b3) * sc).Store(sb + s);
+            (HorizontalSum.Sum4(a0, a1, a2, a3) * sc).Store(sa + s);
+            (HorizontalSum.Sum4(b0, b1, b2, b3) * sc).Store(sb + s);
         }
         if (s < n)
         {
@@ -388,7 +387,7 @@ public static unsafe class CachedAttention
                     a2 = Vector256.FusedMultiplyAdd(qc, Vector256.Load(k + 2 * d + c), a2);
                     a3 = Vector256.FusedMultiplyAdd(qc, Vector256.Load(k + 3 * d + c), a3);
                 }
-                (Sum4(a0, a1, a2, a3) * Vector128.Create(scale)).Store(scores + s);
+                (HorizontalSum.Sum4(a0, a1, a2, a3) * Vector128.Create(scale)).Store(scores + s);
             }
         for (; s < n; s++)
         {
@@ -403,28 +402,6 @@ public static unsafe class CachedAttention
             if (c < d) a0 = Vector256.FusedMultiplyAdd(Vector256.Load(q + c), Vector256.Load(k + c), a0);
             scores[s] = Vector256.Sum(a0 + a1) * scale;
         }
-    }
-
-    // The four sums of the lanes of a0..a3: [Σ a0, Σ a1, Σ a2, Σ a3]. Within each 128-bit lane, interleaving 32-bit pairs
-    // (a0 with a1, a2 with a3) and adding gives [a0 a1 a0 a1] partials, interleaving 64-bit pairs of those and adding gives
-    // [a0 a1 a2 a3]; the lanes are then folded.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<float> Sum4(Vector512<float> a0, Vector512<float> a1, Vector512<float> a2, Vector512<float> a3)
-    {
-        var t01 = (Avx512F.UnpackLow(a0, a1) + Avx512F.UnpackHigh(a0, a1)).AsDouble();
-        var t23 = (Avx512F.UnpackLow(a2, a3) + Avx512F.UnpackHigh(a2, a3)).AsDouble();
-        var u = Avx512F.UnpackLow(t01, t23).AsSingle() + Avx512F.UnpackHigh(t01, t23).AsSingle();
-        var w = u.GetLower() + u.GetUpper();
-        return w.GetLower() + w.GetUpper();
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<float> Sum4(Vector256<float> a0, Vector256<float> a1, Vector256<float> a2, Vector256<float> a3)
-    {
-        var t01 = (Avx.UnpackLow(a0, a1) + Avx.UnpackHigh(a0, a1)).AsDouble();
-        var t23 = (Avx.UnpackLow(a2, a3) + Avx.UnpackHigh(a2, a3)).AsDouble();
-        var u = Avx.UnpackLow(t01, t23).AsSingle() + Avx.UnpackHigh(t01, t23).AsSingle();
-        return u.GetLower() + u.GetUpper();
     }
 
     // o = inv · ((o if accumulate, else 0) + Σ_s p[s]·values[s]), 128 (512-bit: eight registers), then 64 (32) columns at a time held in four registers across all n keys.

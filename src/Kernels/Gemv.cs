@@ -350,14 +350,14 @@ public static unsafe partial class Gemv
             int r = r0;
             for (; r + 4 <= r1; r += 4)
             {
-                var sums = Sum4(Row512<TC>(w + (long)r * k, xp, full), Row512<TC>(w + (long)(r + 1) * k, xp, full),
+                var sums = HorizontalSum.Sum4(Row512<TC>(w + (long)r * k, xp, full), Row512<TC>(w + (long)(r + 1) * k, xp, full),
                     Row512<TC>(w + (long)(r + 2) * k, xp, full), Row512<TC>(w + (long)(r + 3) * k, xp, full));
                 for (int t = 0; t < 4; t++) y[r + t] = Tail<TC>(w + (long)(r + t) * k, x, full, k, sums.GetElement(t));
             }
             for (; r < r1; r++)
             {
                 var v = Row512<TC>(w + (long)r * k, xp, full);
-                y[r] = Tail<TC>(w + (long)r * k, x, full, k, Sum4(v, v, v, v).ToScalar());
+                y[r] = Tail<TC>(w + (long)r * k, x, full, k, HorizontalSum.Sum4(v, v, v, v).ToScalar());
             }
             return;
         }
@@ -444,18 +444,6 @@ public static unsafe partial class Gemv
     {
         for (int i = full; i < k; i++) s += TC.Scalar(wr[i]) * x[i];
         return s;
-    }
-
-    // The four sums of the lanes of a0..a3 ([Σ a0, Σ a1, Σ a2, Σ a3]): 32- then 64-bit interleaves within each 128-bit lane,
-    // then the lanes folded; each output lane adds only its own vector's elements, in a fixed order.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<float> Sum4(Vector512<float> a0, Vector512<float> a1, Vector512<float> a2, Vector512<float> a3)
-    {
-        var t01 = (Avx512F.UnpackLow(a0, a1) + Avx512F.UnpackHigh(a0, a1)).AsDouble();
-        var t23 = (Avx512F.UnpackLow(a2, a3) + Avx512F.UnpackHigh(a2, a3)).AsDouble();
-        var u = Avx512F.UnpackLow(t01, t23).AsSingle() + Avx512F.UnpackHigh(t01, t23).AsSingle();
-        var h = u.GetLower() + u.GetUpper();
-        return h.GetLower() + h.GetUpper();
     }
 
     // How RowsPaired turns the 32-bit lanes of a 16-bit matrix into floats: its low (even) and high (odd) weight, and one weight.
