@@ -91,6 +91,10 @@ public static class RuntimeBench
         string load0 = LoadAverage.Read();
         var json = o.Config is null ? JsonNode.Parse(Qwen3Small)!.AsObject() : ReadConfig(o.Config);
         var config = QwenRuntimeConfig.Parse(json.ToJsonString(), o.Config ?? "qwen3-0.6b (built in)");
+        // each cell's KV cache holds the depth and the longer of the two measurements (checked before anything is allocated)
+        long positions = (long)o.Depth + Math.Max(o.Prompt, o.Generate + 1);
+        if (positions > config.MaxPositionEmbeddings)
+            throw new UsageException($"--depth {o.Depth} plus --prompt-tokens {o.Prompt} / --gen-tokens {o.Generate} needs {positions} positions; the model's max_position_embeddings is {config.MaxPositionEmbeddings}");
         string modelName = o.Config is null ? "qwen3-0.6b" : Path.GetFileNameWithoutExtension(Path.GetDirectoryName(Path.GetFullPath(o.Config)) ?? "model");
         string work = o.Work ?? Path.Combine(Path.GetTempPath(), $"bitdistill-bench-runtime-{Guid.NewGuid():N}");
         stdout.WriteLine($"SIMD {KernelContext.Current.Simd}, {Environment.ProcessorCount} logical cores, .NET {Environment.Version}; load average before: {load0}");

@@ -137,6 +137,7 @@ public sealed class RuntimeBenchTests
     [InlineData("Scalar --kv-cache fp8", "--kv-cache: 'fp8' is not fp32 or fp16")]
     [InlineData("Scalar --kv-cache ,", "--kv-cache: give at least one of fp32, fp16")]
     [InlineData("Scalar --depth -3", "--depth must be ≥ 0, got -3")]
+    [InlineData("Scalar --depth 40900", "needs 41028 positions; the model's max_position_embeddings is 40960")]
     public void ABadSimdLevelFormatOrHeadIsAOneLineErrorBeforeAnyWork(string simd, string expected)
     {
         string file = Path.Combine(Path.GetTempPath(), "RuntimeBenchTests.cs.nonfolder");
