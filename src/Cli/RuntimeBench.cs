@@ -310,7 +310,7 @@ public static class RuntimeBench
             // positions, so on average depth + 2 + (generate − 1) / 2
             var c = _model.Config;
             double positions = _depth + 2 + (_generate - 1) / 2.0;
-            long kvPerToken = (long)(2.0 * c.NumHiddenLayers * c.NumKeyValueHeads * c.HeadDim * (_kvCache == "fp16" ? 2 : 4) * positions);
+            long kvPerToken = (long)(2.0 * c.NumHiddenLayers * c.NumKeyValueHeads * c.HeadDim * _session.KvCacheType.SizeOf() * positions);
             long perToken = _model.DecodeBytesPerToken + kvPerToken;
             var bounds = _bandwidth.Select(b => b * 1e9 / perToken).ToList();
             var shares = _decode.Zip(bounds, (d, b) => d / b).ToList();

@@ -216,7 +216,7 @@ public static unsafe class CachedAttention
                         if (values is null) values = Positions(ref j, j.V, kv + (long)b0 * d, b1 - b0, valueBlock);
                         float* vh = values + (long)(s0 - b0) * d;
                         if (pair == 2) WeightedPair512(scores, scores + KeyBlock, vh, d, n, acc + (long)r * d, acc + (long)(r + 1) * d, accumulate: !first);
-                        else Weighted(j.Level, scores, vh, d, n, 1f, acc + (long)r * d, accumulate: !first);
+                        else Weighted(j.Level, scores, vh, d, n, acc + (long)r * d, accumulate: !first);
                     }
                 }
             }
@@ -248,17 +248,16 @@ public static unsafe class CachedAttention
         }
     }
 
-    // o = inv · ((o if accumulate, else 0) + Σ_s p[s]·values[s])
-    private static void Weighted(SimdLevel level, float* p, float* values, int d, int n, float inv, float* o, bool accumulate)
+    // o = (o if accumulate, else 0) + Σ_s p[s]·values[s]; the caller divides by the softmax sum once, after the last block
+    private static void Weighted(SimdLevel level, float* p, float* values, int d, int n, float* o, bool accumulate)
     {
-        if (level >= SimdLevel.Vector512 && d % 16 == 0) Weighted512(p, values, d, n, inv, o, accumulate);
-        else if (level >= SimdLevel.Vector256 && d % 8 == 0) Weighted256(p, values, d, n, inv, o, accumulate);
+        if (level >= SimdLevel.Vector512 && d % 16 == 0) Weighted512(p, values, d, n, o, accumulate);
+        else if (level >= SimdLevel.Vector256 && d % 8 == 0) Weighted256(p, values, d, n, o, accumulate);
         else
         {
             var oh = new Span<float>(o, d);
             if (!accumulate) oh.Clear();
             for (int s = 0; s < n; s++) TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(values + (long)s * d, d), p[s], oh, oh);
-            if (inv != 1f) TensorPrimitives.Multiply(oh, inv, oh);
         }
     }
 
@@ -404,8 +403,8 @@ public static unsafe class CachedAttention
         }
     }
 
-    // o = inv · ((o if accumulate, else 0) + Σ_s p[s]·values[s]), 128 (512-bit: eight registers), then 64 (32) columns at a time held in four registers across all n keys.
-    private static void Weighted512(float* p, float* values, int d, int n, float inv, float* o, bool accumulate)
+    // o = (o if accumulate, else 0) + Σ_s p[s]·values[s], 128 (512-bit: eight registers), then 64 (32) columns at a time held in four registers across all n keys.
+    private static void Weighted512(float* p, float* values, int d, int n, float* o, bool accumulate)
     {
         int c = 0;
         for (; c + 128 <= d; c += 128)
@@ -430,9 +429,8 @@ public static unsafe class CachedAttention
                 a6 = Vector512.FusedMultiplyAdd(Vector512.Load(v + 96), w, a6);
                 a7 = Vector512.FusedMultiplyAdd(Vector512.Load(v + 112), w, a7);
             }
-            var scale = Vector512.Create(inv);
-            (a0 * scale).Store(o + c); (a1 * scale).Store(o + c + 16); (a2 * scale).Store(o + c + 32); (a3 * scale).Store(o + c + 48);
-            (a4 * scale).Store(o + c + 64); (a5 * scale).Store(o + c + 80); (a6 * scale).Store(o + c + 96); (a7 * scale).Store(o + c + 112);
+            a0.Store(o + c); a1.Store(o + c + 16); a2.Store(o + c + 32); a3.Store(o + c + 48);
+            a4.Store(o + c + 64); a5.Store(o + c + 80); a6.Store(o + c + 96); a7.Store(o + c + 112);
         }
         for (; c + 64 <= d; c += 64)
         {
@@ -447,18 +445,17 @@ public static unsafe class CachedAttention
                 a2 = Vector512.FusedMultiplyAdd(Vector512.Load(v + 32), w, a2);
                 a3 = Vector512.FusedMultiplyAdd(Vector512.Load(v + 48), w, a3);
             }
-            var scale = Vector512.Create(inv);
-            (a0 * scale).Store(o + c); (a1 * scale).Store(o + c + 16); (a2 * scale).Store(o + c + 32); (a3 * scale).Store(o + c + 48);
+            a0.Store(o + c); a1.Store(o + c + 16); a2.Store(o + c + 32); a3.Store(o + c + 48);
         }
         for (; c < d; c += 16)
         {
             var a = accumulate ? Vector512.Load(o + c) : Vector512<float>.Zero;
             for (int s = 0; s < n; s++) a = Vector512.FusedMultiplyAdd(Vector512.Load(values + (long)s * d + c), Vector512.Create(p[s]), a);
-            (a * Vector512.Create(inv)).Store(o + c);
+            a.Store(o + c);
         }
     }
 
-    private static void Weighted256(float* p, float* values, int d, int n, float inv, float* o, bool accumulate)
+    private static void Weighted256(float* p, float* values, int d, int n, float* o, bool accumulate)
     {
         int c = 0;
         for (; c + 32 <= d; c += 32)
@@ -474,14 +471,13 @@ public static unsafe class CachedAttention
                 a2 = Vector256.FusedMultiplyAdd(Vector256.Load(v + 16), w, a2);
                 a3 = Vector256.FusedMultiplyAdd(Vector256.Load(v + 24), w, a3);
             }
-            var scale = Vector256.Create(inv);
-            (a0 * scale).Store(o + c); (a1 * scale).Store(o + c + 8); (a2 * scale).Store(o + c + 16); (a3 * scale).Store(o + c + 24);
+            a0.Store(o + c); a1.Store(o + c + 8); a2.Store(o + c + 16); a3.Store(o + c + 24);
         }
         for (; c < d; c += 8)
         {
             var a = accumulate ? Vector256.Load(o + c) : Vector256<float>.Zero;
             for (int s = 0; s < n; s++) a = Vector256.FusedMultiplyAdd(Vector256.Load(values + (long)s * d + c), Vector256.Create(p[s]), a);
-            (a * Vector256.Create(inv)).Store(o + c);
+            a.Store(o + c);
         }
     }
 }

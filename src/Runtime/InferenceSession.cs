@@ -45,7 +45,6 @@ public sealed class InferenceSession
             int capacity = window > 0 ? (int)Math.Min(maxSequenceLength, 2L * window + PrefillChunk) : maxSequenceLength;
             _keys[i] = Tensor.Zeros([c.NumKeyValueHeads, capacity, d], kvCache, Device.Cpu);
             _values[i] = Tensor.Zeros([c.NumKeyValueHeads, capacity, d], kvCache, Device.Cpu);
-            KvCacheBytes += 2L * c.NumKeyValueHeads * capacity * d * (kvCache == DType.Float16 ? 2 : 4);
         }
         (_cos, _sin) = RopeTables(maxSequenceLength, d, c.RopeTheta, c.RopeScalingFactor);
         bool localTables = model.Layers.Any(l => l.Window > 0) && (c.LocalRopeTheta != c.RopeTheta || c.RopeScalingFactor != 1);
@@ -67,7 +66,7 @@ public sealed class InferenceSession
     /// the memory; keys and values rounded to the nearest half, as llama.cpp's default cache).</summary>
     public DType KvCacheType { get; }
     /// <summary>Bytes of the KV cache (keys and values of every layer, allocated at creation).</summary>
-    public long KvCacheBytes { get; }
+    public long KvCacheBytes => 2 * _keys.Sum(k => (long)k.Count) * KvCacheType.SizeOf();
     /// <summary>Logits [vocab] after the last token fed (overwritten by the next call; samplers modify them in place).</summary>
     public Tensor Logits { get; }
 
